@@ -1,0 +1,375 @@
+#include "bus/codec.hpp"
+
+#include <cstring>
+#include <utility>
+
+namespace botbus::bus {
+namespace {
+
+std::string_view type_name(const msgpack::object& value) {
+    switch (value.type) {
+        case msgpack::type::NIL: return "nil";
+        case msgpack::type::BOOLEAN: return "boolean";
+        case msgpack::type::POSITIVE_INTEGER:
+        case msgpack::type::NEGATIVE_INTEGER: return "integer";
+        case msgpack::type::FLOAT32:
+        case msgpack::type::FLOAT64: return "float";
+        case msgpack::type::STR: return "string";
+        case msgpack::type::BIN: return "binary";
+        case msgpack::type::ARRAY: return "array";
+        case msgpack::type::MAP: return "map";
+        case msgpack::type::EXT: return "ext";
+    }
+    return "unknown";
+}
+
+std::string_view as_text(const msgpack::object& value) { return {value.via.str.ptr, value.via.str.size}; }
+
+const msgpack::object* find_key(const msgpack::object_map& map, std::string_view key) {
+    for (std::uint32_t i = 0; i < map.size; ++i) {
+        const auto& k = map.ptr[i].key;
+        if (k.type == msgpack::type::STR && as_text(k) == key) return &map.ptr[i].val;
+    }
+    return nullptr;
+}
+
+// Reads a request's fields out of its map, stopping at the first problem.
+class FieldDecoder {
+public:
+    explicit FieldDecoder(const msgpack::object_map& map) : m_map(map) {}
+
+    std::optional<WireError> error;
+
+    void name(const char* key, std::string& out) {
+        if (const auto* v = required(key)) read_name(key, *v, out);
+    }
+    void opt_name(const char* key, std::optional<std::string>& out) {
+        if (const auto* v = optional(key)) read_name(key, *v, out.emplace());
+    }
+    void opt_text(const char* key, std::optional<std::string>& out) {
+        if (const auto* v = optional(key); v && expect(key, *v, msgpack::type::STR, "a string")) {
+            out.emplace(as_text(*v));
+        }
+    }
+    void opt_key(const char* key, std::optional<std::string>& out) {
+        const auto* v = optional(key);
+        if (!v || !expect(key, *v, msgpack::type::STR, "a string")) return;
+        if (v->via.str.size == 0 || v->via.str.size > k_max_idempotency_key_length) {
+            fail(Errc::invalid_field, std::string("field '") + key + "' must be 1 to " +
+                                          std::to_string(k_max_idempotency_key_length) + " bytes long");
+            return;
+        }
+        out.emplace(as_text(*v));
+    }
+    void u64(const char* key, std::uint64_t& out) {
+        if (const auto* v = required(key)) read_u64(key, *v, out);
+    }
+    void opt_u64(const char* key, std::optional<std::uint64_t>& out) {
+        if (const auto* v = optional(key)) read_u64(key, *v, out.emplace());
+    }
+    void opt_flag(const char* key, std::optional<bool>& out) {
+        if (const auto* v = optional(key); v && expect(key, *v, msgpack::type::BOOLEAN, "a boolean")) {
+            out = v->via.boolean;
+        }
+    }
+    void value(const char* key, PackedValue& out) {
+        if (const auto* v = required(key)) out = pack_value(*v);
+    }
+
+private:
+    const msgpack::object* required(const char* key) {
+        if (error) return nullptr;
+        const auto* v = find_key(m_map, key);
+        if (!v) fail(Errc::missing_field, std::string("field '") + key + "' is required");
+        return v;
+    }
+    // Absent and nil both mean "not given".
+    const msgpack::object* optional(const char* key) {
+        if (error) return nullptr;
+        const auto* v = find_key(m_map, key);
+        return (v && v->type != msgpack::type::NIL) ? v : nullptr;
+    }
+    bool expect(const char* key, const msgpack::object& v, msgpack::type::object_type type, const char* what) {
+        if (v.type == type) return true;
+        fail(Errc::invalid_field,
+             std::string("field '") + key + "' must be " + what + ", got " + std::string(type_name(v)));
+        return false;
+    }
+    void read_name(const char* key, const msgpack::object& v, std::string& out) {
+        if (!expect(key, v, msgpack::type::STR, "a string")) return;
+        const auto text = as_text(v);
+        if (!is_valid_name(text)) {
+            fail(Errc::invalid_name, std::string("field '") + key +
+                                         "' must be 1 to 128 characters of A-Z a-z 0-9 . _ : -");
+            return;
+        }
+        out.assign(text);
+    }
+    void read_u64(const char* key, const msgpack::object& v, std::uint64_t& out) {
+        if (!expect(key, v, msgpack::type::POSITIVE_INTEGER, "a non-negative integer")) return;
+        out = v.via.u64;
+    }
+    void fail(Errc code, std::string message) {
+        if (!error) error = WireError{code, std::move(message)};
+    }
+
+    const msgpack::object_map& m_map;
+};
+
+// Writes a request's fields into a map; absent optionals are left out.
+class FieldEncoder {
+public:
+    void name(const char* key, const std::string& value) { put(key, value); }
+    void opt_name(const char* key, const std::optional<std::string>& value) { put_opt(key, value); }
+    void opt_text(const char* key, const std::optional<std::string>& value) { put_opt(key, value); }
+    void opt_key(const char* key, const std::optional<std::string>& value) { put_opt(key, value); }
+    void u64(const char* key, std::uint64_t value) { put(key, value); }
+    void opt_u64(const char* key, const std::optional<std::uint64_t>& value) { put_opt(key, value); }
+    void opt_flag(const char* key, const std::optional<bool>& value) { put_opt(key, value); }
+    void value(const char* key, const PackedValue& value) { builder.raw_field(key, value.bytes); }
+
+    ReplyBuilder builder;  // the same "map of fields" writer replies use
+
+private:
+    template <typename T>
+    void put(const char* key, const T& value) {
+        builder.field(key, value);
+    }
+    template <typename T>
+    void put_opt(const char* key, const std::optional<T>& value) {
+        if (value) builder.field(key, *value);
+    }
+};
+
+template <std::size_t... I>
+Request make_request(std::size_t index, std::index_sequence<I...>) {
+    Request request;
+    ((index == I ? (request.template emplace<I>(), true) : false) || ...);
+    return request;
+}
+
+std::optional<PackedValue> read_id(const msgpack::object_map& map, std::optional<WireError>& error) {
+    const auto* id = find_key(map, "id");
+    if (!id || id->type == msgpack::type::NIL) return std::nullopt;
+    if (id->type == msgpack::type::POSITIVE_INTEGER || id->type == msgpack::type::NEGATIVE_INTEGER ||
+        (id->type == msgpack::type::STR && id->via.str.size <= 256)) {
+        return pack_value(*id);
+    }
+    error = WireError{Errc::invalid_field, "field 'id' must be an integer or a string of at most 256 bytes"};
+    return std::nullopt;
+}
+
+}  // namespace
+
+PackedValue pack_value(const msgpack::object& value) {
+    msgpack::sbuffer buffer;
+    msgpack::pack(buffer, value);
+    return PackedValue{std::string(buffer.data(), buffer.size())};
+}
+
+std::variant<Envelope, DecodeFailure> decode_request(std::string_view frame, std::size_t max_frame) {
+    if (frame.empty()) return DecodeFailure{{Errc::bad_request, "empty frame"}, std::nullopt};
+    if (frame.size() > max_frame) {
+        return DecodeFailure{{Errc::frame_too_large, "frame of " + std::to_string(frame.size()) +
+                                                         " bytes is over the limit of " + std::to_string(max_frame)},
+                             std::nullopt};
+    }
+    msgpack::object_handle handle;
+    try {
+        std::size_t offset = 0;
+        const msgpack::unpack_limit limit(frame.size(), frame.size(), frame.size(), frame.size(), frame.size(), 32);
+        handle = msgpack::unpack(frame.data(), frame.size(), offset, nullptr, nullptr, limit);
+        if (offset != frame.size()) {
+            return DecodeFailure{{Errc::bad_request, "trailing bytes after the request map"}, std::nullopt};
+        }
+    } catch (const std::exception& e) {
+        return DecodeFailure{{Errc::bad_request, std::string("malformed msgpack: ") + e.what()}, std::nullopt};
+    }
+    const auto& root = handle.get();
+    if (root.type != msgpack::type::MAP) {
+        return DecodeFailure{{Errc::bad_request, "request must be a msgpack map, got " + std::string(type_name(root))},
+                             std::nullopt};
+    }
+    const auto& map = root.via.map;
+    std::optional<WireError> error;
+    auto id = read_id(map, error);
+    if (error) return DecodeFailure{*error, std::nullopt};
+
+    if (const auto* version = find_key(map, "v"); version && version->type != msgpack::type::NIL) {
+        if (version->type != msgpack::type::POSITIVE_INTEGER || version->via.u64 != k_protocol_version) {
+            return DecodeFailure{{Errc::unsupported_version, "this daemon speaks protocol version 1"}, id};
+        }
+    }
+    const auto* op = find_key(map, "op");
+    if (!op) return DecodeFailure{{Errc::missing_field, "field 'op' is required"}, id};
+    if (op->type != msgpack::type::STR) {
+        return DecodeFailure{{Errc::invalid_field, "field 'op' must be a string, got " + std::string(type_name(*op))},
+                             id};
+    }
+    const auto op_value = op_from_name(as_text(*op));
+    if (!op_value) {
+        return DecodeFailure{{Errc::unknown_op, "unknown op '" + std::string(as_text(*op)).substr(0, 64) + "'"}, id};
+    }
+    Envelope envelope{std::move(id), make_request(static_cast<std::size_t>(*op_value),
+                                                  std::make_index_sequence<std::variant_size_v<Request>>{})};
+    FieldDecoder decoder(map);
+    std::visit([&decoder](auto& request) { request.fields(decoder); }, envelope.request);
+    if (decoder.error) return DecodeFailure{*decoder.error, std::move(envelope.id)};
+    return envelope;
+}
+
+std::string encode_request(const Request& request, const std::optional<PackedValue>& id) {
+    FieldEncoder encoder;
+    encoder.builder.field("op", op_name(op_of(request)));
+    std::visit([&encoder](const auto& r) { const_cast<std::decay_t<decltype(r)>&>(r).fields(encoder); }, request);
+    return encoder.builder.finish_ok(id);
+}
+
+msgpack::packer<msgpack::sbuffer>& ReplyBuilder::key(std::string_view key) {
+    m_packer.pack(key);
+    ++m_count;
+    return m_packer;
+}
+
+ReplyBuilder& ReplyBuilder::raw_field(std::string_view key, std::string_view packed_value) {
+    m_packer.pack(key);
+    m_fields.write(packed_value.data(), packed_value.size());
+    ++m_count;
+    return *this;
+}
+
+std::string ReplyBuilder::finish_ok(const std::optional<PackedValue>& id) const {
+    msgpack::sbuffer out(m_fields.size() + 32);
+    msgpack::packer<msgpack::sbuffer> packer(out);
+    packer.pack_map(m_count + (id ? 2U : 1U));
+    packer.pack("ok");
+    packer.pack(true);
+    if (id) {
+        packer.pack("id");
+        out.write(id->bytes.data(), id->bytes.size());
+    }
+    out.write(m_fields.data(), m_fields.size());
+    return std::string(out.data(), out.size());
+}
+
+std::string encode_error_reply(const std::optional<PackedValue>& id, const WireError& error) {
+    msgpack::sbuffer out;
+    msgpack::packer<msgpack::sbuffer> packer(out);
+    packer.pack_map(id ? 4 : 3);
+    packer.pack("ok");
+    packer.pack(false);
+    if (id) {
+        packer.pack("id");
+        out.write(id->bytes.data(), id->bytes.size());
+    }
+    packer.pack("error");
+    packer.pack(errc_name(error.code));
+    packer.pack("message");
+    packer.pack(error.message);
+    return std::string(out.data(), out.size());
+}
+
+const msgpack::object* Reply::find(std::string_view key) const {
+    const auto& root = handle.get();
+    if (root.type != msgpack::type::MAP) return nullptr;
+    return find_key(root.via.map, key);
+}
+
+std::optional<Reply> decode_reply(std::string_view frame) {
+    Reply reply;
+    try {
+        reply.handle = msgpack::unpack(frame.data(), frame.size());
+    } catch (const std::exception&) {
+        return std::nullopt;
+    }
+    const auto* ok = reply.find("ok");
+    if (!ok || ok->type != msgpack::type::BOOLEAN) return std::nullopt;
+    reply.ok = ok->via.boolean;
+    if (const auto* id = reply.find("id"); id && id->type == msgpack::type::POSITIVE_INTEGER) reply.id = id->via.u64;
+    if (!reply.ok) {
+        if (const auto* e = reply.find("error"); e && e->type == msgpack::type::STR) {
+            reply.error_name = std::string(as_text(*e));
+            reply.error = errc_from_name(reply.error_name).value_or(Errc::internal);
+        }
+        if (const auto* m = reply.find("message"); m && m->type == msgpack::type::STR) {
+            reply.message = std::string(as_text(*m));
+        }
+    }
+    return reply;
+}
+
+void pack_message(msgpack::sbuffer& out, const MessageView& m, std::optional<std::string_view> event) {
+    msgpack::packer<msgpack::sbuffer> packer(out);
+    const std::uint32_t size = 7 + (event ? 1U : 0U) + (m.reply_to ? 1U : 0U);
+    packer.pack_map(size);
+    if (event) {
+        packer.pack("event");
+        packer.pack(*event);
+    }
+    packer.pack("seq");
+    packer.pack(m.seq);
+    packer.pack("ts");
+    packer.pack(m.ts_us);
+    packer.pack("from");
+    packer.pack(m.from);
+    packer.pack("type");
+    packer.pack(m.type);
+    packer.pack("body");
+    out.write(m.body.data(), m.body.size());
+    if (m.channel) {
+        packer.pack("channel");
+        packer.pack(*m.channel);
+        packer.pack("channel_seq");
+    } else {
+        packer.pack("to");
+        packer.pack(m.to.value_or(std::string_view{}));
+        packer.pack("mailbox_seq");
+    }
+    packer.pack(m.stream_seq);
+    if (m.reply_to) {
+        packer.pack("reply_to");
+        packer.pack(*m.reply_to);
+    }
+}
+
+std::string encode_message_event(const MessageView& message, std::string_view event) {
+    msgpack::sbuffer out(message.body.size() + 160);
+    pack_message(out, message, event);
+    return std::string(out.data(), out.size());
+}
+
+std::optional<Message> decode_message(const msgpack::object& root) {
+    if (root.type != msgpack::type::MAP) return std::nullopt;
+    const auto& map = root.via.map;
+    auto text = [&map](std::string_view key) -> std::optional<std::string> {
+        const auto* v = find_key(map, key);
+        if (!v || v->type != msgpack::type::STR) return std::nullopt;
+        return std::string(as_text(*v));
+    };
+    auto number = [&map](std::string_view key) -> std::optional<std::uint64_t> {
+        const auto* v = find_key(map, key);
+        if (!v || v->type != msgpack::type::POSITIVE_INTEGER) return std::nullopt;
+        return v->via.u64;
+    };
+    Message m;
+    const auto seq = number("seq");
+    const auto from = text("from");
+    const auto* body = find_key(map, "body");
+    if (!seq || !from || !body) return std::nullopt;
+    m.seq = *seq;
+    m.from = *from;
+    m.body = pack_value(*body);
+    m.event = text("event").value_or("");
+    m.type = text("type").value_or("");
+    if (const auto* ts = find_key(map, "ts")) {
+        if (ts->type == msgpack::type::POSITIVE_INTEGER) m.ts_us = static_cast<std::int64_t>(ts->via.u64);
+        if (ts->type == msgpack::type::NEGATIVE_INTEGER) m.ts_us = ts->via.i64;
+    }
+    m.channel = text("channel");
+    m.to = text("to");
+    m.stream_seq = number(m.channel ? "channel_seq" : "mailbox_seq").value_or(0);
+    m.reply_to = number("reply_to");
+    return m;
+}
+
+}  // namespace botbus::bus

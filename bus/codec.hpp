@@ -1,0 +1,241 @@
+// The msgpack codec: one decode and one encode path for every request, reply
+// and event, shared by botbusd and the client library.
+//
+// Untrusted input never throws past decode_request: every problem comes back
+// as a WireError with its stable code and a message naming the field.
+#pragma once
+
+#include <msgpack.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "bus/protocol.hpp"
+
+namespace botbus::bus {
+
+struct WireError {
+    Errc code = Errc::internal;
+    std::string message;
+};
+
+// A msgpack value kept in its packed form (message bodies, request ids).
+struct PackedValue {
+    std::string bytes;
+    bool operator==(const PackedValue&) const = default;
+};
+PackedValue pack_value(const msgpack::object& value);
+template <typename T>
+PackedValue pack_as_value(const T& value) {
+    msgpack::sbuffer buffer;
+    msgpack::pack(buffer, value);
+    return PackedValue{std::string(buffer.data(), buffer.size())};
+}
+
+// ---- requests. Each lists its fields once; decode and encode both use it.
+// Field kinds: name (required, naming rule), opt_name, text, opt_text,
+// opt_u64, flag, value (any msgpack), opt_value.
+
+struct HelloRequest {
+    std::string bot;
+    template <typename F> void fields(F& f) { f.name("bot", bot); }
+};
+struct PingRequest {
+    template <typename F> void fields(F&) {}
+};
+struct ChannelCreateRequest {
+    std::string name;
+    std::optional<std::string> description;
+    template <typename F> void fields(F& f) { f.name("name", name); f.opt_text("description", description); }
+};
+struct ChannelDeleteRequest {
+    std::string name;
+    template <typename F> void fields(F& f) { f.name("name", name); }
+};
+struct ChannelListRequest {
+    template <typename F> void fields(F&) {}
+};
+struct SubscribeRequest {
+    std::string channel;
+    std::optional<std::string> bot;  // default: the connection's hello identity
+    template <typename F> void fields(F& f) { f.name("channel", channel); f.opt_name("bot", bot); }
+};
+struct UnsubscribeRequest {
+    std::string channel;
+    std::optional<std::string> bot;
+    template <typename F> void fields(F& f) { f.name("channel", channel); f.opt_name("bot", bot); }
+};
+struct SubscriptionsRequest {
+    std::optional<std::string> bot;
+    template <typename F> void fields(F& f) { f.opt_name("bot", bot); }
+};
+struct SubscribersRequest {
+    std::string channel;
+    template <typename F> void fields(F& f) { f.name("channel", channel); }
+};
+struct PublishRequest {
+    std::string channel;
+    std::optional<std::string> type;  // default "text"
+    PackedValue body;
+    std::optional<std::string> idempotency_key;
+    std::optional<std::uint64_t> reply_to;
+    template <typename F> void fields(F& f) {
+        f.name("channel", channel);
+        f.opt_name("type", type);
+        f.value("body", body);
+        f.opt_key("idempotency_key", idempotency_key);
+        f.opt_u64("reply_to", reply_to);
+    }
+};
+struct SendRequest {
+    std::string to;
+    std::optional<std::string> type;
+    PackedValue body;
+    std::optional<std::string> idempotency_key;
+    std::optional<std::uint64_t> reply_to;
+    template <typename F> void fields(F& f) {
+        f.name("to", to);
+        f.opt_name("type", type);
+        f.value("body", body);
+        f.opt_key("idempotency_key", idempotency_key);
+        f.opt_u64("reply_to", reply_to);
+    }
+};
+struct HistoryRequest {
+    std::optional<std::string> channel;  // a channel's messages, or
+    std::optional<std::string> peer;     // the conversation of `bot` (default: hello identity) and peer, or
+    std::optional<bool> inbox;           // every direct message to `bot`
+    std::optional<std::string> bot;
+    std::optional<std::uint64_t> after;   // exclusive
+    std::optional<std::uint64_t> before;  // exclusive
+    std::optional<std::uint64_t> limit;   // 1..1000, default 100
+    std::optional<std::string> order;     // "asc" (default) or "desc"
+    template <typename F> void fields(F& f) {
+        f.opt_name("channel", channel);
+        f.opt_name("peer", peer);
+        f.opt_flag("inbox", inbox);
+        f.opt_name("bot", bot);
+        f.opt_u64("after", after);
+        f.opt_u64("before", before);
+        f.opt_u64("limit", limit);
+        f.opt_text("order", order);
+    }
+};
+struct AckRequest {
+    std::uint64_t upto = 0;
+    template <typename F> void fields(F& f) { f.u64("upto", upto); }
+};
+struct StatsRequest {
+    template <typename F> void fields(F&) {}
+};
+struct FeedSyncRequest {
+    std::string token;
+    template <typename F> void fields(F& f) { f.name("token", token); }
+};
+
+// Alternatives in the order of enum class Op.
+using Request = std::variant<HelloRequest, PingRequest, ChannelCreateRequest, ChannelDeleteRequest,
+                             ChannelListRequest, SubscribeRequest, UnsubscribeRequest, SubscriptionsRequest,
+                             SubscribersRequest, PublishRequest, SendRequest, HistoryRequest, AckRequest,
+                             StatsRequest, FeedSyncRequest>;
+
+inline Op op_of(const Request& request) { return static_cast<Op>(request.index()); }
+
+struct Envelope {
+    std::optional<PackedValue> id;  // echoed verbatim in the reply
+    Request request;
+};
+
+struct DecodeFailure {
+    WireError error;
+    std::optional<PackedValue> id;  // when the frame got far enough to have one
+};
+
+// Decodes one request frame. Never throws for any input.
+std::variant<Envelope, DecodeFailure> decode_request(std::string_view frame, std::size_t max_frame);
+
+// Encodes a request as a client sends it; `id` may be omitted.
+std::string encode_request(const Request& request, const std::optional<PackedValue>& id = std::nullopt);
+
+// ---- replies
+
+// Builds a reply map: ok, id (when the request had one), then op fields.
+class ReplyBuilder {
+public:
+    template <typename T>
+    ReplyBuilder& field(std::string_view key, const T& value) {
+        m_packer.pack(key);
+        m_packer.pack(value);
+        ++m_count;
+        return *this;
+    }
+    // Adds a key whose value the caller packs next, exactly one value.
+    msgpack::packer<msgpack::sbuffer>& key(std::string_view key);
+    ReplyBuilder& raw_field(std::string_view key, std::string_view packed_value);
+    // The buffer the fields go to, for values packed by other helpers
+    // (pack_message) right after key().
+    msgpack::sbuffer& buffer() { return m_fields; }
+
+    std::string finish_ok(const std::optional<PackedValue>& id) const;
+
+private:
+    msgpack::sbuffer m_fields;
+    msgpack::packer<msgpack::sbuffer> m_packer{m_fields};
+    std::uint32_t m_count = 0;
+};
+
+std::string encode_error_reply(const std::optional<PackedValue>& id, const WireError& error);
+
+// A decoded reply, as the client library sees it.
+struct Reply {
+    bool ok = false;
+    std::optional<std::uint64_t> id;
+    Errc error = Errc::internal;
+    std::string error_name;  // as sent, kept for codes newer than this build
+    std::string message;
+    msgpack::object_handle handle;  // the whole reply map
+
+    const msgpack::object* find(std::string_view key) const;
+};
+std::optional<Reply> decode_reply(std::string_view frame);
+
+// ---- messages, as they appear in history replies, feed events and pushes.
+
+struct MessageView {
+    std::uint64_t seq = 0;
+    std::uint64_t stream_seq = 0;  // channel seq, or the recipient's mailbox seq
+    std::int64_t ts_us = 0;
+    std::string_view from;
+    std::optional<std::string_view> channel;
+    std::optional<std::string_view> to;
+    std::string_view type;
+    std::string_view body;  // packed msgpack value
+    std::optional<std::uint64_t> reply_to;
+};
+
+// Packs `{seq, ts, from, type, body, channel + channel_seq | to + mailbox_seq,
+// reply_to?}`, plus `event` when given (feed events and pushes carry it).
+void pack_message(msgpack::sbuffer& out, const MessageView& message,
+                  std::optional<std::string_view> event = std::nullopt);
+std::string encode_message_event(const MessageView& message, std::string_view event);
+
+// A message as the client library holds it.
+struct Message {
+    std::string event;  // set for feed events and pushes
+    std::uint64_t seq = 0;
+    std::uint64_t stream_seq = 0;
+    std::int64_t ts_us = 0;
+    std::string from;
+    std::optional<std::string> channel;
+    std::optional<std::string> to;
+    std::string type;
+    PackedValue body;
+    std::optional<std::uint64_t> reply_to;
+};
+std::optional<Message> decode_message(const msgpack::object& map);
+
+}  // namespace botbus::bus

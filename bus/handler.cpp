@@ -1,0 +1,348 @@
+#include "bus/handler.hpp"
+
+#include "store/payloads.hpp"
+
+namespace botbus::bus {
+namespace {
+
+constexpr std::string_view k_default_message_type = "text";
+
+Outcome error(const std::optional<PackedValue>& id, Errc code, std::string message) {
+    return Outcome{encode_error_reply(id, WireError{code, std::move(message)}), true, std::nullopt, std::nullopt};
+}
+
+void pack_channel(msgpack::packer<msgpack::sbuffer>& p, const store::ChannelRow& c) {
+    p.pack_map(6);
+    p.pack("name");
+    p.pack(c.name);
+    p.pack("description");
+    if (c.description) {
+        p.pack(*c.description);
+    } else {
+        p.pack_nil();
+    }
+    p.pack("created_by");
+    p.pack(c.created_by);
+    p.pack("created_at");
+    p.pack(c.created_at);
+    p.pack("subscribers");
+    p.pack(c.subscriber_count);
+    p.pack("last_channel_seq");
+    p.pack(c.last_channel_seq);
+}
+
+MessageView view_of(const store::MessageRow& row) {
+    MessageView v;
+    v.seq = row.seq;
+    v.stream_seq = row.stream_seq;
+    v.ts_us = row.created_at;
+    v.from = row.from;
+    if (row.channel) v.channel = *row.channel;
+    if (row.to) v.to = *row.to;
+    v.type = row.type;
+    v.body = row.body;
+    v.reply_to = row.reply_to;
+    return v;
+}
+
+}  // namespace
+
+struct CommandHandler::Ctx {
+    const Envelope& envelope;
+    const Session& session;
+    store::Batch& batch;
+
+    Outcome ok(const ReplyBuilder& builder) const {
+        return Outcome{builder.finish_ok(envelope.id), false, std::nullopt, std::nullopt};
+    }
+    Outcome fail(Errc code, std::string message) const { return error(envelope.id, code, std::move(message)); }
+    const std::string* identity() const { return session.bot ? &*session.bot : nullptr; }
+};
+
+CommandHandler::CommandHandler(store::Store& store, const ServerCounters& counters)
+    : m_store(store), m_counters(counters) {}
+
+Outcome CommandHandler::handle(const Envelope& envelope, const Session& session, store::Batch& batch) {
+    Ctx ctx{envelope, session, batch};
+    return std::visit(
+        [this, &ctx](const auto& request) -> Outcome {
+            using T = std::decay_t<decltype(request)>;
+            if constexpr (std::is_same_v<T, HelloRequest>) return hello(ctx, request);
+            else if constexpr (std::is_same_v<T, PingRequest>) return ping(ctx, request);
+            else if constexpr (std::is_same_v<T, ChannelCreateRequest>) return channel_create(ctx, request);
+            else if constexpr (std::is_same_v<T, ChannelDeleteRequest>) return channel_delete(ctx, request);
+            else if constexpr (std::is_same_v<T, ChannelListRequest>) return channel_list(ctx, request);
+            else if constexpr (std::is_same_v<T, SubscribeRequest>) return subscribe(ctx, request);
+            else if constexpr (std::is_same_v<T, UnsubscribeRequest>) return unsubscribe(ctx, request);
+            else if constexpr (std::is_same_v<T, SubscriptionsRequest>) return subscriptions(ctx, request);
+            else if constexpr (std::is_same_v<T, SubscribersRequest>) return subscribers(ctx, request);
+            else if constexpr (std::is_same_v<T, PublishRequest>) return publish(ctx, request);
+            else if constexpr (std::is_same_v<T, SendRequest>) return send(ctx, request);
+            else if constexpr (std::is_same_v<T, HistoryRequest>) return history(ctx, request);
+            else if constexpr (std::is_same_v<T, AckRequest>) return ack(ctx, request);
+            else if constexpr (std::is_same_v<T, StatsRequest>) return stats(ctx, request);
+            else return feed_sync(ctx, request);
+        },
+        envelope.request);
+}
+
+Outcome CommandHandler::hello(Ctx& ctx, const HelloRequest& r) {
+    ReplyBuilder b;
+    b.field("bot", r.bot);
+    b.field("protocol", k_protocol_version);
+    b.field("mailbox_acked", m_store.messages().mailbox_acked(r.bot));
+    b.field("last_seq", ctx.batch.events().empty() ? m_store.last_seq() : ctx.batch.events().back().seq);
+    auto outcome = ctx.ok(b);
+    outcome.hello_bot = r.bot;
+    return outcome;
+}
+
+Outcome CommandHandler::ping(Ctx& ctx, const PingRequest&) {
+    ReplyBuilder b;
+    b.field("pong", true);
+    b.field("ts", store::now_us());
+    return ctx.ok(b);
+}
+
+store::Seq CommandHandler::ensure_channel(Ctx& ctx, const std::string& name, const std::string& producer) {
+    if (m_store.messages().channel(name)) return 0;
+    return ctx.batch
+        .append({std::string(store::stream::k_channels), std::string(store::event_type::k_channel_created), producer,
+                 std::nullopt, store::encode_payload(store::ChannelCreated{name, std::nullopt})})
+        .seq;
+}
+
+Outcome CommandHandler::channel_create(Ctx& ctx, const ChannelCreateRequest& r) {
+    const auto* me = ctx.identity();
+    if (!me) return ctx.fail(Errc::not_identified, "channel.create needs a bot identity: send hello first");
+    if (m_store.messages().channel(r.name)) {
+        return ctx.fail(Errc::conflict, "channel '" + r.name + "' already exists");
+    }
+    const auto appended =
+        ctx.batch.append({std::string(store::stream::k_channels), std::string(store::event_type::k_channel_created),
+                          *me, std::nullopt, store::encode_payload(store::ChannelCreated{r.name, r.description})});
+    ReplyBuilder b;
+    b.field("seq", appended.seq);
+    pack_channel(b.key("channel"), *m_store.messages().channel(r.name));
+    return ctx.ok(b);
+}
+
+Outcome CommandHandler::channel_delete(Ctx& ctx, const ChannelDeleteRequest& r) {
+    const auto* me = ctx.identity();
+    if (!me) return ctx.fail(Errc::not_identified, "channel.delete needs a bot identity: send hello first");
+    if (!m_store.messages().channel(r.name)) return ctx.fail(Errc::not_found, "no channel '" + r.name + "'");
+    const auto appended =
+        ctx.batch.append({std::string(store::stream::k_channels), std::string(store::event_type::k_channel_deleted),
+                          *me, std::nullopt, store::encode_payload(store::ChannelDeleted{r.name})});
+    ReplyBuilder b;
+    b.field("seq", appended.seq);
+    return ctx.ok(b);
+}
+
+Outcome CommandHandler::channel_list(Ctx& ctx, const ChannelListRequest&) {
+    const auto channels = m_store.messages().channels();
+    ReplyBuilder b;
+    auto& p = b.key("channels");
+    p.pack_array(static_cast<std::uint32_t>(channels.size()));
+    for (const auto& c : channels) pack_channel(p, c);
+    return ctx.ok(b);
+}
+
+Outcome CommandHandler::subscribe(Ctx& ctx, const SubscribeRequest& r) {
+    const auto* me = ctx.identity();
+    if (!me) return ctx.fail(Errc::not_identified, "subscribe needs a bot identity: send hello first");
+    const std::string& bot = r.bot ? *r.bot : *me;
+    ReplyBuilder b;
+    if (m_store.messages().is_subscribed(bot, r.channel)) {
+        b.field("subscribed", false);  // already was; nothing appended
+        return ctx.ok(b);
+    }
+    ensure_channel(ctx, r.channel, *me);
+    const auto appended =
+        ctx.batch.append({std::string(store::stream::k_channels), std::string(store::event_type::k_subscribed), *me,
+                          std::nullopt, store::encode_payload(store::SubscriptionChanged{bot, r.channel})});
+    b.field("subscribed", true);
+    b.field("seq", appended.seq);
+    return ctx.ok(b);
+}
+
+Outcome CommandHandler::unsubscribe(Ctx& ctx, const UnsubscribeRequest& r) {
+    const auto* me = ctx.identity();
+    if (!me) return ctx.fail(Errc::not_identified, "unsubscribe needs a bot identity: send hello first");
+    const std::string& bot = r.bot ? *r.bot : *me;
+    ReplyBuilder b;
+    if (!m_store.messages().is_subscribed(bot, r.channel)) {
+        b.field("unsubscribed", false);
+        return ctx.ok(b);
+    }
+    const auto appended =
+        ctx.batch.append({std::string(store::stream::k_channels), std::string(store::event_type::k_unsubscribed), *me,
+                          std::nullopt, store::encode_payload(store::SubscriptionChanged{bot, r.channel})});
+    b.field("unsubscribed", true);
+    b.field("seq", appended.seq);
+    return ctx.ok(b);
+}
+
+Outcome CommandHandler::subscriptions(Ctx& ctx, const SubscriptionsRequest& r) {
+    const auto* me = ctx.identity();
+    if (!r.bot && !me) return ctx.fail(Errc::not_identified, "give 'bot', or send hello first");
+    const std::string& bot = r.bot ? *r.bot : *me;
+    ReplyBuilder b;
+    b.field("bot", bot);
+    b.field("channels", m_store.messages().subscriptions(bot));
+    return ctx.ok(b);
+}
+
+Outcome CommandHandler::subscribers(Ctx& ctx, const SubscribersRequest& r) {
+    if (!m_store.messages().channel(r.channel)) return ctx.fail(Errc::not_found, "no channel '" + r.channel + "'");
+    ReplyBuilder b;
+    b.field("channel", r.channel);
+    b.field("bots", m_store.messages().subscribers(r.channel));
+    return ctx.ok(b);
+}
+
+Outcome CommandHandler::publish(Ctx& ctx, const PublishRequest& r) {
+    const auto* me = ctx.identity();
+    if (!me) return ctx.fail(Errc::not_identified, "publish needs a bot identity: send hello first");
+    std::optional<store::Appended> appended;
+    if (r.idempotency_key) appended = ctx.batch.find_idempotent(*me, *r.idempotency_key);
+    if (!appended) {
+        if (r.reply_to && !m_store.messages().message(*r.reply_to)) {
+            return ctx.fail(Errc::not_found, "reply_to: no message with seq " + std::to_string(*r.reply_to));
+        }
+        ensure_channel(ctx, r.channel, *me);
+        store::MessagePayload payload;
+        payload.channel = r.channel;
+        payload.type = r.type.value_or(std::string(k_default_message_type));
+        payload.body = msgpack::type::raw_ref(r.body.bytes.data(), static_cast<std::uint32_t>(r.body.bytes.size()));
+        payload.reply_to = r.reply_to;
+        appended = ctx.batch.append({store::stream::channel(r.channel),
+                                     std::string(store::event_type::k_message_published), *me, r.idempotency_key,
+                                     store::encode_payload(payload)});
+    }
+    ReplyBuilder b;
+    b.field("seq", appended->seq);
+    b.field("channel_seq", appended->stream_seq);
+    b.field("ts", appended->ts_us);
+    b.field("duplicate", appended->duplicate);
+    return ctx.ok(b);
+}
+
+Outcome CommandHandler::send(Ctx& ctx, const SendRequest& r) {
+    const auto* me = ctx.identity();
+    if (!me) return ctx.fail(Errc::not_identified, "send needs a bot identity: send hello first");
+    std::optional<store::Appended> appended;
+    if (r.idempotency_key) appended = ctx.batch.find_idempotent(*me, *r.idempotency_key);
+    if (!appended) {
+        if (r.reply_to && !m_store.messages().message(*r.reply_to)) {
+            return ctx.fail(Errc::not_found, "reply_to: no message with seq " + std::to_string(*r.reply_to));
+        }
+        store::MessagePayload payload;
+        payload.to = r.to;
+        payload.type = r.type.value_or(std::string(k_default_message_type));
+        payload.body = msgpack::type::raw_ref(r.body.bytes.data(), static_cast<std::uint32_t>(r.body.bytes.size()));
+        payload.reply_to = r.reply_to;
+        appended =
+            ctx.batch.append({store::stream::mailbox(r.to), std::string(store::event_type::k_message_sent), *me,
+                              r.idempotency_key, store::encode_payload(payload)});
+    }
+    ReplyBuilder b;
+    b.field("seq", appended->seq);
+    b.field("mailbox_seq", appended->stream_seq);
+    b.field("ts", appended->ts_us);
+    b.field("duplicate", appended->duplicate);
+    return ctx.ok(b);
+}
+
+Outcome CommandHandler::history(Ctx& ctx, const HistoryRequest& r) {
+    const int scopes = (r.channel ? 1 : 0) + (r.peer ? 1 : 0) + (r.inbox.value_or(false) ? 1 : 0);
+    if (scopes != 1) {
+        return ctx.fail(scopes == 0 ? Errc::missing_field : Errc::invalid_field,
+                        "history needs exactly one of 'channel', 'peer' or 'inbox': true");
+    }
+    store::HistoryQuery query;
+    if (r.channel) {
+        if (!m_store.messages().channel(*r.channel)) return ctx.fail(Errc::not_found, "no channel '" + *r.channel + "'");
+        query.scope = store::HistoryQuery::Scope::channel;
+        query.channel = *r.channel;
+    } else {
+        const auto* me = ctx.identity();
+        if (!r.bot && !me) return ctx.fail(Errc::not_identified, "give 'bot', or send hello first");
+        query.bot_a = r.bot ? *r.bot : *me;
+        if (r.peer) {
+            query.scope = store::HistoryQuery::Scope::conversation;
+            query.bot_b = *r.peer;
+        } else {
+            query.scope = store::HistoryQuery::Scope::inbox;
+        }
+    }
+    const auto limit = r.limit.value_or(k_default_history_limit);
+    if (limit == 0 || limit > k_max_history_limit) {
+        return ctx.fail(Errc::invalid_field, "field 'limit' must be 1 to " + std::to_string(k_max_history_limit));
+    }
+    if (r.order && *r.order != "asc" && *r.order != "desc") {
+        return ctx.fail(Errc::invalid_field, "field 'order' must be \"asc\" or \"desc\"");
+    }
+    query.after = r.after;
+    query.before = r.before;
+    query.limit = limit + 1;  // one extra row tells whether there is more
+    query.newest_first = r.order && *r.order == "desc";
+    auto rows = m_store.messages().history(query);
+    const bool more = rows.size() > limit;
+    if (more) rows.pop_back();
+
+    ReplyBuilder b;
+    b.key("messages").pack_array(static_cast<std::uint32_t>(rows.size()));
+    for (const auto& row : rows) pack_message(b.buffer(), view_of(row));
+    b.field("more", more);
+    return ctx.ok(b);
+}
+
+Outcome CommandHandler::ack(Ctx& ctx, const AckRequest& r) {
+    const auto* me = ctx.identity();
+    if (!me) return ctx.fail(Errc::not_identified, "ack needs a bot identity: send hello first");
+    const auto acked = m_store.messages().mailbox_acked(*me);
+    ReplyBuilder b;
+    if (r.upto <= acked) {
+        b.field("acked", acked);
+        return ctx.ok(b);
+    }
+    const auto last = ctx.batch.events().empty() ? m_store.last_seq() : ctx.batch.events().back().seq;
+    if (r.upto > last) {
+        return ctx.fail(Errc::invalid_field, "field 'upto' is past the end of the log (" + std::to_string(last) + ")");
+    }
+    const auto appended =
+        ctx.batch.append({std::string(store::stream::k_mailboxes), std::string(store::event_type::k_mailbox_acked), *me,
+                          std::nullopt, store::encode_payload(store::MailboxAcked{r.upto})});
+    b.field("acked", r.upto);
+    b.field("seq", appended.seq);
+    return ctx.ok(b);
+}
+
+Outcome CommandHandler::stats(Ctx& ctx, const StatsRequest&) {
+    const auto s = m_store.stats();
+    ReplyBuilder b;
+    b.field("last_seq", ctx.batch.events().empty() ? s.last_seq : ctx.batch.events().back().seq);
+    b.field("events", s.event_count);
+    b.field("channels", s.channel_count);
+    b.field("subscriptions", s.subscription_count);
+    b.field("messages", s.message_count);
+    b.field("db_bytes", s.db_bytes);
+    b.field("requests", m_counters.requests);
+    b.field("batches", m_counters.batches);
+    b.field("errors", m_counters.errors);
+    b.field("sessions", m_counters.sessions);
+    b.field("dropped_replies", m_counters.dropped_replies);
+    b.field("uptime_us", store::now_us() - m_counters.started_at_us);
+    return ctx.ok(b);
+}
+
+Outcome CommandHandler::feed_sync(Ctx& ctx, const FeedSyncRequest& r) {
+    ReplyBuilder b;
+    b.field("topic", sync_topic(r.token));
+    auto outcome = ctx.ok(b);
+    outcome.sync_token = r.token;
+    return outcome;
+}
+
+}  // namespace botbus::bus

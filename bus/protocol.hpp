@@ -1,0 +1,72 @@
+// The botbus wire vocabulary: ops, error codes, names and topics. The codec
+// (codec.hpp) turns frames into these types and back; docs/PROTOCOL.md is
+// the same contract written for people.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace botbus::bus {
+
+inline constexpr std::uint64_t k_protocol_version = 1;
+inline constexpr std::size_t k_default_max_frame = 1024 * 1024;
+inline constexpr std::size_t k_max_name_length = 128;
+inline constexpr std::size_t k_max_idempotency_key_length = 256;
+inline constexpr std::size_t k_max_history_limit = 1000;
+inline constexpr std::size_t k_default_history_limit = 100;
+
+enum class Op {
+    hello,
+    ping,
+    channel_create,
+    channel_delete,
+    channel_list,
+    subscribe,
+    unsubscribe,
+    subscriptions,
+    subscribers,
+    publish,
+    send,
+    history,
+    ack,
+    stats,
+    feed_sync,
+};
+
+std::string_view op_name(Op op);
+std::optional<Op> op_from_name(std::string_view name);
+
+// Stable error codes; their strings are part of the protocol.
+enum class Errc {
+    bad_request,          // not msgpack, not a map, empty or multi-part body
+    frame_too_large,      // body over the configured frame limit
+    unsupported_version,  // "v" is not a version this daemon speaks
+    unknown_op,
+    missing_field,
+    invalid_field,        // wrong type or out-of-range value
+    invalid_name,         // a channel, bot or type name breaks the naming rule
+    not_identified,       // the op needs a bot identity: send hello first
+    not_found,
+    conflict,
+    storage_error,        // the batch could not be committed; nothing was applied
+    shutting_down,
+    internal,
+};
+
+std::string_view errc_name(Errc code);
+std::optional<Errc> errc_from_name(std::string_view name);
+
+// Channel, bot and message-type names: 1..128 of [A-Za-z0-9._:-]. The
+// excluded '/' is what makes feed topics prefix-free.
+bool is_valid_name(std::string_view name);
+
+// Feed topics. Each ends in '/', and names cannot contain '/', so no topic is
+// a prefix of another: subscribing to channel "a" never delivers "ab".
+std::string channel_topic(std::string_view channel);  // "ch/<channel>/"
+std::string sync_topic(std::string_view token);       // "sync/<token>/"
+inline constexpr std::string_view k_channels_topic = "sys/channels/";
+
+}  // namespace botbus::bus

@@ -1,0 +1,435 @@
+#include "bus/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <chrono>
+
+#include "store/payloads.hpp"
+
+namespace botbus::bus {
+namespace {
+
+// Batches handled per wake-up before yielding to other handlers (signals,
+// timers); the continuation is posted so the edge is not lost.
+constexpr int k_batches_per_turn = 16;
+
+std::string encode_channel_event(const store::Event& event) {
+    msgpack::object_handle keep_alive;
+    msgpack::sbuffer out;
+    msgpack::packer<msgpack::sbuffer> p(out);
+    const bool is_subscription =
+        event.type == store::event_type::k_subscribed || event.type == store::event_type::k_unsubscribed;
+    p.pack_map(is_subscription ? 6 : 5);
+    p.pack("event");
+    p.pack(event.type);
+    p.pack("seq");
+    p.pack(event.seq);
+    p.pack("ts");
+    p.pack(event.ts_us);
+    p.pack("by");
+    p.pack(event.producer);
+    if (is_subscription) {
+        const auto payload = store::decode_payload<store::SubscriptionChanged>(event.type, event.payload, keep_alive);
+        p.pack("channel");
+        p.pack(payload.channel);
+        p.pack("bot");
+        p.pack(payload.bot);
+    } else if (event.type == store::event_type::k_channel_created) {
+        const auto payload = store::decode_payload<store::ChannelCreated>(event.type, event.payload, keep_alive);
+        p.pack("channel");
+        p.pack(payload.name);
+    } else {
+        const auto payload = store::decode_payload<store::ChannelDeleted>(event.type, event.payload, keep_alive);
+        p.pack("channel");
+        p.pack(payload.name);
+    }
+    return std::string(out.data(), out.size());
+}
+
+MessageView view_of(const store::Event& event, const store::MessagePayload& payload) {
+    MessageView v;
+    v.seq = event.seq;
+    v.stream_seq = event.stream_seq;
+    v.ts_us = event.ts_us;
+    v.from = event.producer;
+    if (payload.channel) v.channel = *payload.channel;
+    if (payload.to) v.to = *payload.to;
+    v.type = payload.type;
+    v.body = std::string_view(payload.body.ptr, payload.body.size);
+    v.reply_to = payload.reply_to;
+    return v;
+}
+
+std::string encode_push(const MessageView& message) {
+    msgpack::sbuffer out(message.body.size() + 192);
+    msgpack::packer<msgpack::sbuffer> p(out);
+    p.pack_map(2);
+    p.pack("push");
+    p.pack("message");
+    p.pack("message");
+    pack_message(out, message);
+    return std::string(out.data(), out.size());
+}
+
+}  // namespace
+
+Server::Server(boost::asio::io_context& io, zmq::context_t& zmq, store::Store& store, ServerOptions options)
+    : m_io(io),
+      m_store(store),
+      m_options(std::move(options)),
+      m_router(zmq, zmq::socket_type::router),
+      m_pub(zmq, zmq::socket_type::pub),
+      m_router_fd(io),
+      m_backlog_timer(io),
+      m_handler(store, m_counters) {}
+
+Server::~Server() {
+    if (m_router_fd.is_open()) m_router_fd.release();
+}
+
+void Server::start() {
+    m_router.set(zmq::sockopt::router_mandatory, true);
+    m_router.set(zmq::sockopt::linger, 0);
+    m_router.set(zmq::sockopt::sndhwm, 100000);
+    m_router.set(zmq::sockopt::rcvhwm, 100000);
+    // A hard ceiling well above the frame limit: frames up to it get a
+    // frame_too_large reply; beyond it libzmq drops the connection.
+    const auto ceiling = static_cast<std::int64_t>(m_options.max_frame) * 2 + 64 * 1024;
+    m_router.set(zmq::sockopt::maxmsgsize, ceiling);
+    m_pub.set(zmq::sockopt::sndhwm, m_options.feed_hwm);
+    m_pub.set(zmq::sockopt::linger, 0);
+    try {
+        m_router.bind(m_options.command_endpoint);
+    } catch (const zmq::error_t& e) {
+        throw std::runtime_error("cannot bind command endpoint " + m_options.command_endpoint + ": " + e.what());
+    }
+    try {
+        m_pub.bind(m_options.feed_endpoint);
+    } catch (const zmq::error_t& e) {
+        throw std::runtime_error("cannot bind feed endpoint " + m_options.feed_endpoint + ": " + e.what());
+    }
+    m_bound_command = m_router.get(zmq::sockopt::last_endpoint);
+    m_bound_feed = m_pub.get(zmq::sockopt::last_endpoint);
+    m_router_fd.assign(m_router.get(zmq::sockopt::fd));
+    m_counters.started_at_us = store::now_us();
+    m_running = true;
+    spdlog::info("serving commands on {} and the feed on {}", m_bound_command, m_bound_feed);
+    // Messages may already be queued: drain before waiting for the first edge.
+    boost::asio::post(m_io, [this] { on_readable(); });
+}
+
+void Server::stop(int linger_ms) {
+    if (!m_running) return;
+    m_running = false;
+    m_router_fd.cancel();
+    m_backlog_timer.cancel();
+    // Last chance for replies still waiting on full peers.
+    retry_backlog();
+    std::size_t left = 0;
+    for (const auto& [peer, queue] : m_backlog) left += queue.size();
+    if (left > 0) spdlog::warn("dropping {} replies to peers that stopped reading", left);
+    m_router_fd.release();
+    m_router.set(zmq::sockopt::linger, linger_ms);
+    m_pub.set(zmq::sockopt::linger, linger_ms);
+    m_router.close();
+    m_pub.close();
+    spdlog::info("stopped serving");
+}
+
+void Server::arm() {
+    if (!m_running || m_armed) return;
+    m_armed = true;
+    m_router_fd.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+        m_armed = false;
+        if (!ec) on_readable();
+    });
+}
+
+void Server::on_readable() {
+    if (!m_running) return;
+    for (int turn = 0; turn < k_batches_per_turn; ++turn) {
+        if (drain_once() == 0) {
+            // Drained to EAGAIN: the next message raises a new edge.
+            arm();
+            return;
+        }
+        if (!m_running) return;
+    }
+    boost::asio::post(m_io, [this] { on_readable(); });
+}
+
+std::size_t Server::drain_once() {
+    std::vector<Inbound> batch;
+    batch.reserve(std::min<std::size_t>(m_options.max_batch, 64));
+    while (batch.size() < m_options.max_batch) {
+        std::vector<zmq::message_t> parts;
+        std::optional<std::size_t> received;
+        try {
+            received = zmq::recv_multipart(m_router, std::back_inserter(parts), zmq::recv_flags::dontwait);
+        } catch (const zmq::error_t& e) {
+            spdlog::error("command socket receive failed: {}", e.what());
+            break;
+        }
+        if (!received) break;
+        Inbound in;
+        in.routing_id = parts[0].to_string();
+        std::string problem;
+        if (parts.size() == 2) {
+            in.body = parts[1].to_string();
+        } else if (parts.size() == 3 && parts[1].size() == 0) {
+            in.req_style = true;
+            in.body = parts[2].to_string();
+        } else {
+            problem = "expected one body frame, after an optional empty delimiter";
+        }
+        if (!problem.empty()) {
+            // Answer on the shape the peer most likely expects.
+            in.req_style = parts.size() > 2 && parts[1].size() == 0;
+            send_to(in.routing_id, in.req_style, encode_error_reply(std::nullopt, {Errc::bad_request, problem}));
+            ++m_counters.errors;
+            continue;
+        }
+        batch.push_back(std::move(in));
+    }
+    if (!batch.empty()) run_batch(batch);
+    return batch.size();
+}
+
+void Server::run_batch(std::vector<Inbound>& batch) {
+    m_counters.requests += batch.size();
+    ++m_counters.batches;
+    std::vector<Outcome> outcomes;
+    outcomes.reserve(batch.size());
+    struct Hello {
+        std::string routing_id;
+        std::string bot;
+        bool req_style;
+    };
+    std::vector<Hello> hellos;
+    std::vector<std::string> sync_tokens;
+    store::Seq committed_before = m_store.last_seq();
+    bool committed = false;
+    std::vector<store::Event> events;
+    try {
+        auto tx = m_store.begin();
+        for (auto& in : batch) {
+            auto decoded = decode_request(in.body, m_options.max_frame);
+            if (auto* failure = std::get_if<DecodeFailure>(&decoded)) {
+                outcomes.push_back(Outcome{encode_error_reply(failure->id, failure->error), true, {}, {}});
+                continue;
+            }
+            const auto& envelope = std::get<Envelope>(decoded);
+            auto& peer = m_peers[in.routing_id];
+            auto outcome = m_handler.handle(envelope, peer.session, tx);
+            if (outcome.hello_bot) {
+                // Identity applies to this connection's next requests at once,
+                // including later ones in this batch.
+                peer.session.bot = *outcome.hello_bot;
+                hellos.push_back({in.routing_id, *outcome.hello_bot, in.req_style});
+            }
+            if (outcome.sync_token) sync_tokens.push_back(*outcome.sync_token);
+            outcomes.push_back(std::move(outcome));
+        }
+        tx.commit();
+        committed = true;
+        events = tx.events();
+    } catch (const std::exception& e) {
+        spdlog::error("batch of {} requests failed and was rolled back: {}", batch.size(), e.what());
+    }
+    m_counters.sessions = m_peers.size();
+
+    if (!committed) {
+        // Nothing of the batch is durable, so nothing of it may be shown.
+        for (auto& in : batch) {
+            send_to(in.routing_id, in.req_style,
+                    encode_error_reply(std::nullopt, {Errc::storage_error, "the batch could not be committed"}));
+        }
+        m_counters.errors += batch.size();
+        return;
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (outcomes[i].failed) ++m_counters.errors;
+        send_to(batch[i].routing_id, batch[i].req_style, std::move(outcomes[i].reply));
+    }
+    for (const auto& hello : hellos) {
+        // REQ sockets take only replies; a push would be read as one.
+        bind_session(hello.routing_id, hello.bot, !hello.req_style);
+        if (!hello.req_style) replay_mailbox(hello.routing_id, hello.bot, committed_before + 1);
+    }
+    for (const auto& event : events) fan_out(event);
+    for (const auto& token : sync_tokens) {
+        msgpack::sbuffer out;
+        msgpack::packer<msgpack::sbuffer> p(out);
+        p.pack_map(2);
+        p.pack("event");
+        p.pack("sync");
+        p.pack("token");
+        p.pack(token);
+        publish(sync_topic(token), std::string(out.data(), out.size()));
+    }
+}
+
+void Server::fan_out(const store::Event& event) {
+    if (event.type == store::event_type::k_message_published || event.type == store::event_type::k_message_sent) {
+        msgpack::object_handle keep_alive;
+        const auto payload = store::decode_payload<store::MessagePayload>(event.type, event.payload, keep_alive);
+        const auto view = view_of(event, payload);
+        if (payload.channel) {
+            publish(channel_topic(*payload.channel), encode_message_event(view, "message"));
+        } else if (payload.to) {
+            push_to_bot(*payload.to, encode_push(view));
+        }
+    } else if (event.stream == store::stream::k_channels) {
+        publish(std::string(k_channels_topic), encode_channel_event(event));
+    }
+}
+
+void Server::publish(const std::string& topic, const std::string& event) {
+    try {
+        // PUB never blocks: at the high-water mark it drops for that
+        // subscriber, who sees a seq gap and repairs it from history.
+        m_pub.send(zmq::buffer(topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+        m_pub.send(zmq::buffer(event), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t& e) {
+        spdlog::error("feed send on {} failed: {}", topic, e.what());
+    }
+}
+
+void Server::push_to_bot(const std::string& bot, const std::string& push) {
+    const auto it = m_bot_peers.find(bot);
+    if (it == m_bot_peers.end()) return;
+    const auto peers = it->second;  // send_to may forget a vanished peer
+    for (const auto& routing_id : peers) {
+        const auto peer = m_peers.find(routing_id);
+        if (peer != m_peers.end() && peer->second.can_push) send_to(routing_id, false, push);
+    }
+}
+
+void Server::replay_mailbox(const std::string& routing_id, const std::string& bot, store::Seq before) {
+    store::HistoryQuery query;
+    query.scope = store::HistoryQuery::Scope::inbox;
+    query.bot_a = bot;
+    query.after = m_store.messages().mailbox_acked(bot);
+    query.before = before;  // later ones were pushed by this batch's fan-out
+    query.limit = m_options.mailbox_replay_limit;
+    for (const auto& row : m_store.messages().history(query)) {
+        MessageView v;
+        v.seq = row.seq;
+        v.stream_seq = row.stream_seq;
+        v.ts_us = row.created_at;
+        v.from = row.from;
+        if (row.to) v.to = *row.to;
+        v.type = row.type;
+        v.body = row.body;
+        v.reply_to = row.reply_to;
+        send_to(routing_id, false, encode_push(v));
+    }
+}
+
+void Server::bind_session(const std::string& routing_id, const std::string& bot, bool can_push) {
+    auto& peer = m_peers[routing_id];
+    for (auto it = m_bot_peers.begin(); it != m_bot_peers.end();) {
+        it->second.erase(routing_id);
+        it = it->second.empty() ? m_bot_peers.erase(it) : std::next(it);
+    }
+    peer.session.bot = bot;
+    peer.can_push = can_push;
+    m_bot_peers[bot].insert(routing_id);
+}
+
+void Server::forget_peer(const std::string& routing_id) {
+    const auto it = m_peers.find(routing_id);
+    if (it == m_peers.end()) return;
+    if (it->second.session.bot) {
+        const auto bots = m_bot_peers.find(*it->second.session.bot);
+        if (bots != m_bot_peers.end()) {
+            bots->second.erase(routing_id);
+            if (bots->second.empty()) m_bot_peers.erase(bots);
+        }
+    }
+    m_peers.erase(it);
+    m_backlog.erase(routing_id);
+}
+
+void Server::send_to(const std::string& routing_id, bool req_style, std::string body) {
+    auto backlog = m_backlog.find(routing_id);
+    if (backlog == m_backlog.end()) {
+        if (try_send(routing_id, req_style, body)) return;
+        backlog = m_backlog.find(routing_id);
+        if (backlog == m_backlog.end()) return;  // peer vanished; nothing to keep
+    }
+    if (backlog->second.size() >= m_options.max_peer_backlog) {
+        if (++m_counters.dropped_replies % 10000 == 1) {
+            spdlog::warn("peer is not reading its replies; dropped {} so far", m_counters.dropped_replies);
+        }
+        return;
+    }
+    backlog->second.push_back(Pending{req_style, std::move(body)});
+    schedule_backlog_retry();
+}
+
+bool Server::try_send(const std::string& routing_id, bool req_style, const std::string& body) {
+    try {
+        if (!m_router.send(zmq::buffer(routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+            m_backlog[routing_id];  // full: start a backlog for this peer
+            return false;
+        }
+        if (req_style) m_router.send(zmq::message_t(), zmq::send_flags::sndmore);
+        m_router.send(zmq::buffer(body), zmq::send_flags::none);
+        return true;
+    } catch (const zmq::error_t& e) {
+        if (e.num() == EHOSTUNREACH) {
+            forget_peer(routing_id);
+            return false;
+        }
+        spdlog::error("command socket send failed: {}", e.what());
+        return false;
+    }
+}
+
+void Server::schedule_backlog_retry() {
+    if (m_retry_scheduled || !m_running) return;
+    m_retry_scheduled = true;
+    m_backlog_timer.expires_after(std::chrono::milliseconds(1));
+    m_backlog_timer.async_wait([this](boost::system::error_code ec) {
+        m_retry_scheduled = false;
+        if (ec || !m_running) return;
+        retry_backlog();
+        if (!m_backlog.empty()) schedule_backlog_retry();
+        // Sends outside the drain loop can swallow the ZMQ_FD edge: drain.
+        on_readable();
+    });
+}
+
+void Server::retry_backlog() {
+    for (auto it = m_backlog.begin(); it != m_backlog.end();) {
+        const std::string routing_id = it->first;
+        auto& queue = it->second;
+        bool gone = false;
+        while (!queue.empty()) {
+            try {
+                if (!m_router.send(zmq::buffer(routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+                    break;
+                }
+                if (queue.front().req_style) m_router.send(zmq::message_t(), zmq::send_flags::sndmore);
+                m_router.send(zmq::buffer(queue.front().body), zmq::send_flags::none);
+                queue.pop_front();
+            } catch (const zmq::error_t&) {
+                gone = true;
+                break;
+            }
+        }
+        if (gone || queue.empty()) {
+            it = m_backlog.erase(it);
+            if (gone) {
+                const auto peer = m_peers.find(routing_id);
+                if (peer != m_peers.end()) forget_peer(routing_id);
+            }
+        } else {
+            ++it;
+        }
+    }
+}
+
+}  // namespace botbus::bus

@@ -1,0 +1,119 @@
+// botbusd's wire front: a ROUTER command socket and a PUB feed socket driven
+// by one Asio io_context.
+//
+// Operation: when the ROUTER's ZMQ_FD signals, the server drains ready
+// requests (up to max_batch) until EAGAIN, executes them in arrival order in
+// one store batch, commits, and only then sends every reply, fans the
+// batch's events out on the feed and pushes direct messages to their
+// recipients' live DEALER connections. ZMQ_FD is edge-triggered, so every
+// wake-up and every send outside the drain loop ends with a drain to EAGAIN.
+// Replies to a peer whose queue is full wait in a per-peer backlog (bounded;
+// beyond it replies are dropped, counted and logged) and are retried on a
+// timer: ROUTER_MANDATORY is on, so nothing is lost silently.
+// Concurrency: every method runs on the io_context's single thread; the
+// zmq::context_t may be shared, the sockets are this object's alone.
+// Limitations: sessions of peers that vanish without a later send to them are
+// kept until the daemon restarts (a few bytes each).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "bus/handler.hpp"
+#include "bus/protocol.hpp"
+#include "store/store.hpp"
+
+namespace botbus::bus {
+
+struct ServerOptions {
+    std::string command_endpoint = "tcp://127.0.0.1:7440";
+    std::string feed_endpoint = "tcp://127.0.0.1:7441";
+    std::size_t max_frame = k_default_max_frame;
+    std::size_t max_batch = 1024;           // requests per store transaction
+    std::size_t max_peer_backlog = 100000;  // queued replies per slow peer before dropping
+    int feed_hwm = 100000;                  // per subscriber, before PUB drops (clients repair from history)
+    std::size_t mailbox_replay_limit = 1000;
+};
+
+class Server {
+public:
+    Server(boost::asio::io_context& io, zmq::context_t& zmq, store::Store& store, ServerOptions options);
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+    ~Server();
+
+    // Binds both sockets and starts serving; throws zmq::error_t naming the
+    // endpoint when a bind fails.
+    void start();
+    // Stops taking requests, sends what is queued (bounded by linger_ms), and
+    // closes the sockets. Nothing is in flight when this runs: batches run to
+    // completion inside one handler.
+    void stop(int linger_ms = 2000);
+
+    const std::string& command_endpoint() const { return m_bound_command; }
+    const std::string& feed_endpoint() const { return m_bound_feed; }
+    const ServerCounters& counters() const { return m_counters; }
+
+private:
+    struct Inbound {
+        std::string routing_id;
+        std::string body;
+        bool req_style = false;  // had an empty delimiter: REQ-like, never pushed to
+    };
+    struct PeerState {
+        Session session;
+        bool can_push = false;
+    };
+
+    void arm();
+    void on_readable();
+    std::size_t drain_once();
+    void run_batch(std::vector<Inbound>& batch);
+    void fan_out(const store::Event& event);
+    void publish(const std::string& topic, const std::string& event);
+    void push_to_bot(const std::string& bot, const std::string& push);
+    void replay_mailbox(const std::string& routing_id, const std::string& bot, store::Seq before);
+    void bind_session(const std::string& routing_id, const std::string& bot, bool can_push);
+    void forget_peer(const std::string& routing_id);
+    void send_to(const std::string& routing_id, bool req_style, std::string body);
+    bool try_send(const std::string& routing_id, bool req_style, const std::string& body);
+    void schedule_backlog_retry();
+    void retry_backlog();
+
+    boost::asio::io_context& m_io;
+    store::Store& m_store;
+    ServerOptions m_options;
+    zmq::socket_t m_router;
+    zmq::socket_t m_pub;
+    boost::asio::posix::stream_descriptor m_router_fd;
+    boost::asio::steady_timer m_backlog_timer;
+    std::string m_bound_command;
+    std::string m_bound_feed;
+    bool m_running = false;
+    bool m_retry_scheduled = false;
+    bool m_armed = false;
+
+    ServerCounters m_counters;
+    CommandHandler m_handler;
+    std::unordered_map<std::string, PeerState> m_peers;          // by routing id
+    std::map<std::string, std::set<std::string>> m_bot_peers;     // bot -> routing ids
+    struct Pending {
+        bool req_style;
+        std::string body;
+    };
+    std::map<std::string, std::deque<Pending>> m_backlog;  // routing id -> replies waiting for room
+};
+
+}  // namespace botbus::bus

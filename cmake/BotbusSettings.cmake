@@ -1,0 +1,19 @@
+# Compiler settings live on INTERFACE targets that each botbus target links
+# privately; nothing here touches global flags or include paths.
+
+add_library(botbus_settings INTERFACE)
+target_compile_features(botbus_settings INTERFACE cxx_std_20)
+set(CMAKE_CXX_EXTENSIONS OFF)
+
+add_library(botbus_warnings INTERFACE)
+target_compile_options(botbus_warnings INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast
+  -Wcast-align -Woverloaded-virtual -Wconversion -Wsign-conversion
+  -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough
+  $<$<BOOL:${BOTBUS_WERROR}>:-Werror>)
+
+if(BOTBUS_SANITIZE)
+  target_compile_options(botbus_settings INTERFACE
+    -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  target_link_options(botbus_settings INTERFACE -fsanitize=address,undefined)
+endif()

@@ -1,0 +1,87 @@
+// botbusd: wires the store, the wire server, signals and systemd together.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "bus/server.hpp"
+#include "daemon/config.hpp"
+#include "store/store.hpp"
+
+namespace {
+
+void configure_logging(const std::string& level) {
+    // stderr, so journald captures it; colour only on a terminal.
+    auto logger = spdlog::stderr_color_mt("botbusd", isatty(STDERR_FILENO) ? spdlog::color_mode::automatic
+                                                                          : spdlog::color_mode::never);
+    spdlog::set_default_logger(logger);
+    spdlog::set_pattern(isatty(STDERR_FILENO) ? "%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v" : "%l %v");
+    spdlog::set_level(spdlog::level::from_str(level));
+}
+
+std::string database_path(const std::string& data_dir) {
+    std::error_code ec;
+    std::filesystem::create_directories(data_dir, ec);
+    if (ec) throw std::runtime_error("cannot create data directory " + data_dir + ": " + ec.message());
+    return (std::filesystem::path(data_dir) / "botbus.db").string();
+}
+
+int run(const botbus::daemon::Config& config) {
+    const auto path = database_path(config.data_dir);
+    botbus::store::Store store({path, config.durability});
+    spdlog::info("database {} open at seq {} (synchronous={})", path, store.last_seq(),
+                 config.durability == botbus::store::Durability::full ? "FULL" : "NORMAL");
+
+    boost::asio::io_context io(1);
+    zmq::context_t zmq(1);
+    botbus::bus::Server server(io, zmq, store, config.server);
+    server.start();
+
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+        if (ec) return;
+        spdlog::info("received {}, shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
+        sd_notify(0, "STOPPING=1");
+        // Runs between batches: the batch in flight has been committed and
+        // answered already.
+        server.stop(config.shutdown_linger_ms);
+    });
+
+    // Tests and scripts read the bound endpoints (port 0 resolved) from here.
+    std::printf("botbusd ready command=%s feed=%s\n", server.command_endpoint().c_str(),
+                server.feed_endpoint().c_str());
+    std::fflush(stdout);
+    sd_notify(0, "READY=1");
+
+    io.run();
+    spdlog::info("closed cleanly at seq {}", store.last_seq());
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char* argv[]) {
+    std::optional<botbus::daemon::Config> config;
+    try {
+        auto parsed = botbus::daemon::parse_args(argc, argv);
+        if (!parsed.config) return parsed.exit_code;
+        config = std::move(parsed.config);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "botbusd: %s\n", e.what());
+        return 2;
+    }
+    configure_logging(config->log_level);
+    try {
+        return run(*config);
+    } catch (const std::exception& e) {
+        spdlog::critical("{}", e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,95 @@
+#include "daemon/config.hpp"
+
+#include <boost/program_options.hpp>
+
+#include <fstream>
+#include <iostream>
+
+namespace botbus::daemon {
+namespace po = boost::program_options;
+
+namespace {
+
+store::Durability parse_durability(const std::string& text) {
+    if (text == "full") return store::Durability::full;
+    if (text == "normal") return store::Durability::normal;
+    throw std::runtime_error("durability must be 'full' or 'normal', not '" + text + "'");
+}
+
+void check_log_level(const std::string& level) {
+    for (const char* known : {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
+        if (level == known) return;
+    }
+    throw std::runtime_error("log-level must be trace, debug, info, warn, error, critical or off, not '" + level +
+                             "'");
+}
+
+}  // namespace
+
+ParsedArgs parse_args(int argc, const char* const argv[]) {
+    Config config;
+    std::string durability = "full";
+    std::string config_file;
+    std::size_t max_frame = config.server.max_frame;
+    std::size_t max_batch = config.server.max_batch;
+
+    po::options_description generic("botbusd options");
+    generic.add_options()
+        ("help,h", "show this help and exit")
+        ("version", "show the version and exit")
+        ("config,c", po::value(&config_file), "read options from this file (key = value lines)");
+    po::options_description settings("settings (flags override the config file)");
+    settings.add_options()
+        ("data-dir,d", po::value(&config.data_dir)->default_value(config.data_dir),
+         "directory holding botbus.db (created if missing)")
+        ("command-endpoint", po::value(&config.server.command_endpoint)->default_value(config.server.command_endpoint),
+         "ZeroMQ endpoint of the ROUTER command socket")
+        ("feed-endpoint", po::value(&config.server.feed_endpoint)->default_value(config.server.feed_endpoint),
+         "ZeroMQ endpoint of the PUB feed socket")
+        ("durability", po::value(&durability)->default_value(durability),
+         "full: acknowledged events survive power loss (fsync per batch); normal: survive a crash of botbusd")
+        ("max-frame", po::value(&max_frame)->default_value(max_frame), "largest request frame in bytes")
+        ("max-batch", po::value(&max_batch)->default_value(max_batch), "most requests committed in one transaction")
+        ("log-level", po::value(&config.log_level)->default_value(config.log_level),
+         "trace, debug, info, warn, error, critical or off");
+
+    po::options_description all;
+    all.add(generic).add(settings);
+    po::variables_map vm;
+    try {
+        po::store(po::parse_command_line(argc, argv, all), vm);
+        if (vm.count("config")) {
+            const auto path = vm["config"].as<std::string>();
+            std::ifstream file(path);
+            if (!file) throw std::runtime_error("cannot read config file " + path);
+            try {
+                po::store(po::parse_config_file(file, settings), vm);
+            } catch (const po::error& e) {
+                throw std::runtime_error("config file " + path + ": " + e.what());
+            }
+        }
+        po::notify(vm);
+    } catch (const po::error& e) {
+        throw std::runtime_error(e.what());
+    }
+    if (vm.count("help")) {
+        std::cout << "botbusd: the botbus message bus daemon\n\nusage: botbusd [options]\n\n" << all << '\n';
+        return {std::nullopt, 0};
+    }
+    if (vm.count("version")) {
+        std::cout << "botbusd " << BOTBUS_VERSION << '\n';
+        return {std::nullopt, 0};
+    }
+    config.durability = parse_durability(durability);
+    check_log_level(config.log_level);
+    if (max_frame < 64 || max_frame > 256U * 1024 * 1024) {
+        throw std::runtime_error("max-frame must be between 64 bytes and 256 MiB");
+    }
+    if (max_batch < 1 || max_batch > 100000) throw std::runtime_error("max-batch must be between 1 and 100000");
+    if (config.data_dir.empty()) throw std::runtime_error("data-dir must not be empty");
+    config.server.max_frame = max_frame;
+    config.server.max_batch = max_batch;
+    return {config, 0};
+}
+
+}  // namespace botbus::daemon

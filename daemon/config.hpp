@@ -1,0 +1,30 @@
+// botbusd's configuration: defaults, then the config file, then flags.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+
+#include "bus/server.hpp"
+#include "store/store.hpp"
+
+namespace botbus::daemon {
+
+struct Config {
+    std::string data_dir = "botbus-data";
+    store::Durability durability = store::Durability::full;
+    bus::ServerOptions server;
+    std::string log_level = "info";
+    int shutdown_linger_ms = 2000;
+};
+
+struct ParsedArgs {
+    std::optional<Config> config;  // empty when the caller should exit (help, version)
+    int exit_code = 0;
+};
+
+// Parses argv and the --config file. Throws std::runtime_error with a message
+// naming the bad option (and the file) on invalid configuration.
+ParsedArgs parse_args(int argc, const char* const argv[]);
+
+}  // namespace botbus::daemon

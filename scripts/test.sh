@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Build botbus and run the whole test suite (unit + end-to-end).
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+export BUILD_DIR="${BUILD_DIR:-build}"
+
+bash "$repo_root/scripts/build.sh"
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 --timeout 300

@@ -1,0 +1,24 @@
+#include "store/event.hpp"
+
+#include <chrono>
+
+namespace botbus::store {
+
+std::string stream::channel(std::string_view name) {
+    std::string s{"ch/"};
+    s.append(name);
+    return s;
+}
+
+std::string stream::mailbox(std::string_view bot) {
+    std::string s{"dm/"};
+    s.append(bot);
+    return s;
+}
+
+std::int64_t now_us() {
+    using namespace std::chrono;
+    return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace botbus::store

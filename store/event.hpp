@@ -1,0 +1,65 @@
+// The log's vocabulary: an event as stored, an event about to be appended,
+// and the names of streams and event types.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace botbus::store {
+
+using Seq = std::uint64_t;
+
+// An event as the log holds it. `payload` is a msgpack map whose shape is
+// fixed by `type` (see payloads.hpp).
+struct Event {
+    Seq seq = 0;
+    Seq stream_seq = 0;
+    std::int64_t ts_us = 0;  // UTC microseconds since the Unix epoch
+    std::string stream;
+    std::string type;
+    std::string producer;
+    std::optional<std::string> idem_key;
+    std::string payload;
+};
+
+// What a caller hands to Batch::append; the log assigns seq, stream_seq, ts.
+struct EventDraft {
+    std::string stream;
+    std::string type;
+    std::string producer;
+    std::optional<std::string> idem_key;
+    std::string payload;
+};
+
+// The position an append got, or (duplicate) the position of the event first
+// appended under the same producer and idempotency key.
+struct Appended {
+    Seq seq = 0;
+    Seq stream_seq = 0;
+    std::int64_t ts_us = 0;
+    bool duplicate = false;
+};
+
+namespace event_type {
+inline constexpr std::string_view k_channel_created = "channel.created";
+inline constexpr std::string_view k_channel_deleted = "channel.deleted";
+inline constexpr std::string_view k_subscribed = "subscription.added";
+inline constexpr std::string_view k_unsubscribed = "subscription.removed";
+inline constexpr std::string_view k_message_published = "message.published";
+inline constexpr std::string_view k_message_sent = "message.sent";
+inline constexpr std::string_view k_mailbox_acked = "mailbox.acked";
+}  // namespace event_type
+
+// Streams group events; each has its own gap-free stream_seq.
+namespace stream {
+inline constexpr std::string_view k_channels = "sys/channels";    // channel and subscription lifecycle
+inline constexpr std::string_view k_mailboxes = "sys/mailboxes";  // mailbox acknowledgements
+std::string channel(std::string_view name);                    // "ch/<name>": a channel's messages
+std::string mailbox(std::string_view bot);                     // "dm/<bot>": direct messages to a bot
+}  // namespace stream
+
+std::int64_t now_us();
+
+}  // namespace botbus::store

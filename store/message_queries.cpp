@@ -1,0 +1,162 @@
+#include "store/message_queries.hpp"
+
+#include <limits>
+
+namespace botbus::store {
+namespace {
+
+constexpr const char* k_channel_columns =
+    "SELECT c.name, c.description, c.created_by, c.created_at,"
+    " (SELECT COUNT(*) FROM bot_subscriptions s WHERE s.channel_name = c.name),"
+    " COALESCE((SELECT last_stream_seq FROM streams WHERE stream = 'ch/' || c.name), 0)"
+    " FROM bot_channels c";
+
+constexpr const char* k_message_columns =
+    "SELECT seq, stream_seq, from_bot_id, to_bot_id, channel_name, message_type, body, reply_to, created_at"
+    " FROM bot_messages";
+
+std::string history_sql(HistoryQuery::Scope scope, bool newest_first) {
+    std::string sql = k_message_columns;
+    switch (scope) {
+        case HistoryQuery::Scope::channel: sql += " WHERE channel_name = ?1"; break;
+        case HistoryQuery::Scope::conversation: sql += " WHERE conversation = ?1"; break;
+        case HistoryQuery::Scope::inbox: sql += " WHERE to_bot_id = ?1"; break;
+    }
+    sql += " AND seq > ?2 AND seq < ?3 ORDER BY seq ";
+    sql += newest_first ? "DESC" : "ASC";
+    sql += " LIMIT ?4";
+    return sql;
+}
+
+std::optional<std::string> optional_text(const SQLite::Column& column) {
+    if (column.isNull()) return std::nullopt;
+    return column.getString();
+}
+
+MessageRow read_message(SQLite::Statement& row) {
+    MessageRow m;
+    m.seq = static_cast<Seq>(row.getColumn(0).getInt64());
+    m.stream_seq = static_cast<Seq>(row.getColumn(1).getInt64());
+    m.from = row.getColumn(2).getString();
+    m.to = optional_text(row.getColumn(3));
+    m.channel = optional_text(row.getColumn(4));
+    m.type = row.getColumn(5).getString();
+    const auto body = row.getColumn(6);
+    m.body.assign(static_cast<const char*>(body.getBlob()), static_cast<std::size_t>(body.getBytes()));
+    if (!row.getColumn(7).isNull()) m.reply_to = static_cast<Seq>(row.getColumn(7).getInt64());
+    m.created_at = row.getColumn(8).getInt64();
+    return m;
+}
+
+// Resets the statement however the caller leaves, so a thrown exception never
+// leaves a read transaction pinned.
+struct ResetOnExit {
+    SQLite::Statement& statement;
+    ~ResetOnExit() {
+        try {
+            statement.reset();
+        } catch (...) {  // a failed reset repeats the step's error, already reported
+        }
+    }
+};
+
+}  // namespace
+
+MessageQueries::MessageQueries(SQLite::Database& db)
+    : m_db(db),
+      m_channel(db, std::string(k_channel_columns) + " WHERE c.name = ?"),
+      m_channels(db, std::string(k_channel_columns) + " ORDER BY c.name"),
+      m_is_subscribed(db, "SELECT 1 FROM bot_subscriptions WHERE bot_id = ? AND channel_name = ?"),
+      m_subscriptions(db, "SELECT channel_name FROM bot_subscriptions WHERE bot_id = ? ORDER BY channel_name"),
+      m_subscribers(db, "SELECT bot_id FROM bot_subscriptions WHERE channel_name = ? ORDER BY bot_id"),
+      m_message(db, std::string(k_message_columns) + " WHERE seq = ?"),
+      m_mailbox_acked(db, "SELECT acked_seq FROM bot_mailboxes WHERE bot_id = ?"),
+      m_history{{{db, history_sql(HistoryQuery::Scope::channel, false)},
+                 {db, history_sql(HistoryQuery::Scope::channel, true)}},
+                {{db, history_sql(HistoryQuery::Scope::conversation, false)},
+                 {db, history_sql(HistoryQuery::Scope::conversation, true)}},
+                {{db, history_sql(HistoryQuery::Scope::inbox, false)},
+                 {db, history_sql(HistoryQuery::Scope::inbox, true)}}} {}
+
+ChannelRow MessageQueries::read_channel(SQLite::Statement& row) {
+    ChannelRow c;
+    c.name = row.getColumn(0).getString();
+    c.description = optional_text(row.getColumn(1));
+    c.created_by = row.getColumn(2).getString();
+    c.created_at = row.getColumn(3).getInt64();
+    c.subscriber_count = row.getColumn(4).getInt64();
+    c.last_channel_seq = static_cast<Seq>(row.getColumn(5).getInt64());
+    return c;
+}
+
+std::optional<ChannelRow> MessageQueries::channel(const std::string& name) {
+    ResetOnExit reset{m_channel};
+    m_channel.bind(1, name);
+    if (!m_channel.executeStep()) return std::nullopt;
+    return read_channel(m_channel);
+}
+
+std::vector<ChannelRow> MessageQueries::channels() {
+    ResetOnExit reset{m_channels};
+    std::vector<ChannelRow> rows;
+    while (m_channels.executeStep()) rows.push_back(read_channel(m_channels));
+    return rows;
+}
+
+bool MessageQueries::is_subscribed(const std::string& bot, const std::string& channel) {
+    ResetOnExit reset{m_is_subscribed};
+    m_is_subscribed.bind(1, bot);
+    m_is_subscribed.bind(2, channel);
+    return m_is_subscribed.executeStep();
+}
+
+std::vector<std::string> MessageQueries::subscriptions(const std::string& bot) {
+    ResetOnExit reset{m_subscriptions};
+    m_subscriptions.bind(1, bot);
+    std::vector<std::string> names;
+    while (m_subscriptions.executeStep()) names.push_back(m_subscriptions.getColumn(0).getString());
+    return names;
+}
+
+std::vector<std::string> MessageQueries::subscribers(const std::string& channel) {
+    ResetOnExit reset{m_subscribers};
+    m_subscribers.bind(1, channel);
+    std::vector<std::string> bots;
+    while (m_subscribers.executeStep()) bots.push_back(m_subscribers.getColumn(0).getString());
+    return bots;
+}
+
+std::vector<MessageRow> MessageQueries::history(const HistoryQuery& query) {
+    auto& statement = m_history[static_cast<int>(query.scope)][query.newest_first ? 1 : 0];
+    ResetOnExit reset{statement};
+    switch (query.scope) {
+        case HistoryQuery::Scope::channel: statement.bind(1, query.channel); break;
+        case HistoryQuery::Scope::conversation:
+            statement.bind(1, query.bot_a < query.bot_b ? query.bot_a + '\n' + query.bot_b
+                                                        : query.bot_b + '\n' + query.bot_a);
+            break;
+        case HistoryQuery::Scope::inbox: statement.bind(1, query.bot_a); break;
+    }
+    statement.bind(2, static_cast<std::int64_t>(query.after.value_or(0)));
+    statement.bind(3, query.before ? static_cast<std::int64_t>(*query.before) : std::numeric_limits<std::int64_t>::max());
+    statement.bind(4, static_cast<std::int64_t>(query.limit));
+    std::vector<MessageRow> rows;
+    while (statement.executeStep()) rows.push_back(read_message(statement));
+    return rows;
+}
+
+std::optional<MessageRow> MessageQueries::message(Seq seq) {
+    ResetOnExit reset{m_message};
+    m_message.bind(1, static_cast<std::int64_t>(seq));
+    if (!m_message.executeStep()) return std::nullopt;
+    return read_message(m_message);
+}
+
+Seq MessageQueries::mailbox_acked(const std::string& bot) {
+    ResetOnExit reset{m_mailbox_acked};
+    m_mailbox_acked.bind(1, bot);
+    if (!m_mailbox_acked.executeStep()) return 0;
+    return static_cast<Seq>(m_mailbox_acked.getColumn(0).getInt64());
+}
+
+}  // namespace botbus::store

@@ -1,0 +1,82 @@
+#include "store/migrator.hpp"
+
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+
+#include <map>
+
+#include "store/event.hpp"
+
+namespace botbus::store {
+namespace {
+
+struct AppliedMigration {
+    std::string name;
+    std::string checksum;
+};
+
+std::map<int, AppliedMigration> read_applied(SQLite::Database& db) {
+    std::map<int, AppliedMigration> applied;
+    SQLite::Statement query(db, "SELECT version, name, checksum FROM schema_migrations ORDER BY version");
+    while (query.executeStep()) {
+        applied.emplace(query.getColumn(0).getInt(),
+                        AppliedMigration{query.getColumn(1).getString(), query.getColumn(2).getString()});
+    }
+    return applied;
+}
+
+}  // namespace
+
+MigrationReport migrate(SQLite::Database& db, const std::vector<migrations::MigrationSource>& sources,
+                        const std::string& db_label) {
+    db.exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL,"
+        " applied_at INTEGER NOT NULL) STRICT");
+
+    const auto applied = read_applied(db);
+    std::map<int, const migrations::MigrationSource*> known;
+    for (const auto& source : sources) known.emplace(source.version, &source);
+
+    for (const auto& [version, migration] : applied) {
+        const auto it = known.find(version);
+        if (it == known.end()) {
+            throw StartupError(db_label + ": schema version " + std::to_string(version) + " (" + migration.name +
+                               ") was applied by a newer botbusd than this one, which knows versions up to " +
+                               std::to_string(known.empty() ? 0 : known.rbegin()->first) +
+                               "; run the newer botbusd or restore a matching backup");
+        }
+        if (it->second->checksum != migration.checksum) {
+            throw StartupError(db_label + ": migration " + std::to_string(version) + "_" + migration.name +
+                               ".sql changed after it was applied (recorded checksum " + migration.checksum +
+                               ", embedded " + std::string(it->second->checksum) +
+                               "); add a new migration instead of editing an applied one");
+        }
+    }
+
+    MigrationReport report;
+    for (const auto& [version, source] : known) {
+        if (applied.contains(version)) continue;
+        try {
+            SQLite::Transaction transaction(db, SQLite::TransactionBehavior::IMMEDIATE);
+            db.exec(std::string(source->sql));
+            SQLite::Statement record(db,
+                                     "INSERT INTO schema_migrations (version, name, checksum, applied_at)"
+                                     " VALUES (?, ?, ?, ?)");
+            record.bind(1, version);
+            record.bind(2, std::string(source->name));
+            record.bind(3, std::string(source->checksum));
+            record.bind(4, static_cast<std::int64_t>(now_us()));
+            record.exec();
+            transaction.commit();
+        } catch (const SQLite::Exception& e) {
+            throw StartupError(db_label + ": migration " + std::to_string(version) + "_" + std::string(source->name) +
+                               ".sql failed: " + e.what());
+        }
+        report.applied.push_back(version);
+    }
+    report.schema_version = known.empty() ? 0 : known.rbegin()->first;
+    return report;
+}
+
+}  // namespace botbus::store

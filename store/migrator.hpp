@@ -1,0 +1,35 @@
+// Brings a database schema up to the migrations this binary embeds.
+//
+// Operation: records each applied migration (version, name, SHA-256, time)
+// in `schema_migrations`; applies each missing one in its own transaction.
+// Refuses, with a StartupError naming the file and version, a database whose
+// applied migration no longer matches its embedded text, or one migrated by a
+// newer binary.
+// Concurrency: call once at start-up, before anything else uses the database.
+#pragma once
+
+#include <SQLiteCpp/Database.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "migrations/embedded_migrations.hpp"
+
+namespace botbus::store {
+
+// A problem that must stop start-up; the message says what and where.
+class StartupError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct MigrationReport {
+    int schema_version = 0;       // after migrating
+    std::vector<int> applied;     // versions applied by this call
+};
+
+MigrationReport migrate(SQLite::Database& db, const std::vector<migrations::MigrationSource>& sources,
+                        const std::string& db_label);
+
+}  // namespace botbus::store

@@ -1,0 +1,37 @@
+// Applies log events to the projection tables. The live store and the
+// offline rebuild both go through here, so replaying the log gives the same
+// rows the daemon wrote.
+// Concurrency: single-threaded, like the Database it writes.
+#pragma once
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+
+#include "store/event.hpp"
+
+namespace botbus::store {
+
+class Projector {
+public:
+    explicit Projector(SQLite::Database& db);
+
+    // Applies one event; throws std::runtime_error on an undecodable payload.
+    // Event types it does not know are skipped (the log may be newer).
+    void apply(const Event& event);
+
+    // Records the last applied seq in projection_state.
+    void record_position(Seq last_seq);
+
+private:
+    SQLite::Database& m_db;
+    SQLite::Statement m_insert_channel;
+    SQLite::Statement m_delete_channel;
+    SQLite::Statement m_delete_channel_subscriptions;
+    SQLite::Statement m_insert_subscription;
+    SQLite::Statement m_delete_subscription;
+    SQLite::Statement m_insert_message;
+    SQLite::Statement m_upsert_mailbox;
+    SQLite::Statement m_record_position;
+};
+
+}  // namespace botbus::store

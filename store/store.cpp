@@ -1,0 +1,262 @@
+#include "store/store.hpp"
+
+#include <SQLiteCpp/Transaction.h>
+
+#include <filesystem>
+
+namespace botbus::store {
+namespace {
+
+void check_integrity(SQLite::Database& db, const std::string& path) {
+    // quick_check reads every page: a damaged file stops start-up here, with
+    // SQLite's own description, instead of failing a batch later.
+    SQLite::Statement check(db, "PRAGMA quick_check(5)");
+    std::string problems;
+    while (check.executeStep()) {
+        const auto line = check.getColumn(0).getString();
+        if (line != "ok") problems += (problems.empty() ? "" : "; ") + line;
+    }
+    if (!problems.empty()) {
+        throw StartupError(path + ": database is damaged (" + problems + ")");
+    }
+}
+
+}  // namespace
+
+SQLite::Database open_database(const std::string& path, Durability durability) {
+    try {
+        SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX);
+        db.setBusyTimeout(5000);
+        // Reading the schema is the first access: "file is not a database"
+        // and similar surface here.
+        db.exec("PRAGMA schema_version");
+        if (path != ":memory:") {
+            SQLite::Statement wal(db, "PRAGMA journal_mode=WAL");
+            wal.executeStep();
+            if (wal.getColumn(0).getString() != "wal") {
+                throw StartupError(path + ": cannot switch the database to WAL mode");
+            }
+            check_integrity(db, path);
+        }
+        db.exec(durability == Durability::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+        db.exec("PRAGMA foreign_keys=ON");
+        return db;
+    } catch (const SQLite::Exception& e) {
+        throw StartupError(path + ": cannot open database: " + e.what());
+    }
+}
+
+Store::Store(const StoreOptions& options)
+    : m_path(options.path), m_db(open_database(options.path, options.durability)) {
+    migrate(m_db, migrations::all(), m_path);
+    try {
+        SQLite::Statement head(m_db, "SELECT last_seq FROM log_head WHERE id = 1");
+        if (!head.executeStep()) throw StartupError(m_path + ": log_head row is missing");
+        m_last_seq = static_cast<Seq>(head.getColumn(0).getInt64());
+        SQLite::Statement max_seq(m_db, "SELECT COALESCE(MAX(seq), 0) FROM events");
+        max_seq.executeStep();
+        if (static_cast<Seq>(max_seq.getColumn(0).getInt64()) > m_last_seq) {
+            throw StartupError(m_path + ": events table is ahead of log_head; the file was modified outside botbusd");
+        }
+
+        m_insert_event = std::make_unique<SQLite::Statement>(
+            m_db,
+            "INSERT INTO events (seq, ts_us, stream, stream_seq, type, producer, idem_key, payload)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+        m_find_idem = std::make_unique<SQLite::Statement>(
+            m_db, "SELECT seq, stream_seq, ts_us FROM events WHERE producer = ? AND idem_key = ?");
+        m_find_stream =
+            std::make_unique<SQLite::Statement>(m_db, "SELECT last_stream_seq FROM streams WHERE stream = ?");
+        m_upsert_stream = std::make_unique<SQLite::Statement>(
+            m_db,
+            "INSERT INTO streams (stream, last_stream_seq, last_seq) VALUES (?, ?, ?)"
+            " ON CONFLICT (stream) DO UPDATE SET last_stream_seq = excluded.last_stream_seq,"
+            " last_seq = excluded.last_seq");
+        m_update_head = std::make_unique<SQLite::Statement>(m_db, "UPDATE log_head SET last_seq = ? WHERE id = 1");
+        m_read_range = std::make_unique<SQLite::Statement>(
+            m_db,
+            "SELECT seq, ts_us, stream, stream_seq, type, producer, idem_key, payload FROM events"
+            " WHERE seq > ? ORDER BY seq LIMIT ?");
+        m_projector = std::make_unique<Projector>(m_db);
+        m_messages = std::make_unique<MessageQueries>(m_db);
+    } catch (const SQLite::Exception& e) {
+        throw StartupError(m_path + ": unexpected schema: " + e.what());
+    }
+}
+
+Store::~Store() = default;
+
+Batch Store::begin() { return Batch(*this); }
+
+Seq Store::stream_seq_of(const std::string& stream) {
+    if (const auto it = m_stream_seqs.find(stream); it != m_stream_seqs.end()) return it->second;
+    m_find_stream->bind(1, stream);
+    Seq last = 0;
+    if (m_find_stream->executeStep()) last = static_cast<Seq>(m_find_stream->getColumn(0).getInt64());
+    m_find_stream->reset();
+    m_stream_seqs.emplace(stream, last);
+    return last;
+}
+
+std::optional<Appended> Store::find_by_idem_key(const std::string& producer, const std::string& key) {
+    m_find_idem->bind(1, producer);
+    m_find_idem->bind(2, key);
+    std::optional<Appended> found;
+    if (m_find_idem->executeStep()) {
+        found = Appended{static_cast<Seq>(m_find_idem->getColumn(0).getInt64()),
+                         static_cast<Seq>(m_find_idem->getColumn(1).getInt64()), m_find_idem->getColumn(2).getInt64(),
+                         true};
+    }
+    m_find_idem->reset();
+    return found;
+}
+
+std::vector<Event> Store::read_range(Seq after, std::size_t limit) {
+    auto& s = *m_read_range;
+    s.bind(1, static_cast<std::int64_t>(after));
+    s.bind(2, static_cast<std::int64_t>(limit));
+    std::vector<Event> events;
+    try {
+        while (s.executeStep()) {
+            Event e;
+            e.seq = static_cast<Seq>(s.getColumn(0).getInt64());
+            e.ts_us = s.getColumn(1).getInt64();
+            e.stream = s.getColumn(2).getString();
+            e.stream_seq = static_cast<Seq>(s.getColumn(3).getInt64());
+            e.type = s.getColumn(4).getString();
+            e.producer = s.getColumn(5).getString();
+            if (!s.getColumn(6).isNull()) e.idem_key = s.getColumn(6).getString();
+            const auto payload = s.getColumn(7);
+            e.payload.assign(static_cast<const char*>(payload.getBlob()), static_cast<std::size_t>(payload.getBytes()));
+            events.push_back(std::move(e));
+        }
+    } catch (...) {
+        s.reset();
+        throw;
+    }
+    s.reset();
+    return events;
+}
+
+LogStats Store::stats() {
+    LogStats stats;
+    stats.last_seq = m_last_seq;
+    auto count = [this](const char* sql) {
+        SQLite::Statement s(m_db, sql);
+        s.executeStep();
+        return s.getColumn(0).getInt64();
+    };
+    stats.event_count = count("SELECT COUNT(*) FROM events");
+    stats.channel_count = count("SELECT COUNT(*) FROM bot_channels");
+    stats.subscription_count = count("SELECT COUNT(*) FROM bot_subscriptions");
+    stats.message_count = count("SELECT COUNT(*) FROM bot_messages");
+    stats.db_bytes = count("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()");
+    return stats;
+}
+
+Batch::Batch(Store& store) : m_store(&store), m_last_seq(store.m_last_seq) {
+    if (store.m_batch_open) throw std::logic_error("botbus::store: a batch is already open");
+    store.m_db.exec("BEGIN IMMEDIATE");
+    store.m_batch_open = true;
+}
+
+Batch::Batch(Batch&& other) noexcept
+    : m_store(other.m_store),
+      m_open(other.m_open),
+      m_last_seq(other.m_last_seq),
+      m_stream_seqs(std::move(other.m_stream_seqs)),
+      m_events(std::move(other.m_events)) {
+    other.m_open = false;
+}
+
+Batch::~Batch() { rollback(); }
+
+void Batch::rollback() noexcept {
+    if (!m_open) return;
+    m_open = false;
+    m_store->m_batch_open = false;
+    // The committed caches never saw this batch's seqs; only the
+    // transaction needs undoing.
+    try {
+        m_store->m_db.exec("ROLLBACK");
+    } catch (...) {  // SQLite rolls back by itself when a COMMIT fails
+    }
+}
+
+Appended Batch::append(EventDraft draft) {
+    if (!m_open) throw std::logic_error("botbus::store: append on a closed batch");
+    Store& s = *m_store;
+    if (draft.idem_key) {
+        if (auto first = s.find_by_idem_key(draft.producer, *draft.idem_key)) return *first;
+    }
+
+    auto [it, inserted] = m_stream_seqs.try_emplace(draft.stream, 0);
+    if (inserted) it->second = s.stream_seq_of(draft.stream);
+    Event event;
+    event.seq = m_last_seq + 1;
+    event.stream_seq = it->second + 1;
+    event.ts_us = now_us();
+    event.stream = std::move(draft.stream);
+    event.type = std::move(draft.type);
+    event.producer = std::move(draft.producer);
+    event.idem_key = std::move(draft.idem_key);
+    event.payload = std::move(draft.payload);
+
+    auto& insert = *s.m_insert_event;
+    insert.bind(1, static_cast<std::int64_t>(event.seq));
+    insert.bind(2, event.ts_us);
+    insert.bindNoCopy(3, event.stream);
+    insert.bind(4, static_cast<std::int64_t>(event.stream_seq));
+    insert.bindNoCopy(5, event.type);
+    insert.bindNoCopy(6, event.producer);
+    if (event.idem_key) {
+        insert.bindNoCopy(7, *event.idem_key);
+    } else {
+        insert.bind(7);
+    }
+    insert.bindNoCopy(8, event.payload.data(), static_cast<int>(event.payload.size()));
+    insert.exec();
+    insert.reset();
+
+    auto& upsert = *s.m_upsert_stream;
+    upsert.bindNoCopy(1, event.stream);
+    upsert.bind(2, static_cast<std::int64_t>(event.stream_seq));
+    upsert.bind(3, static_cast<std::int64_t>(event.seq));
+    upsert.exec();
+    upsert.reset();
+
+    s.m_projector->apply(event);
+
+    m_last_seq = event.seq;
+    it->second = event.stream_seq;
+    const Appended appended{event.seq, event.stream_seq, event.ts_us, false};
+    m_events.push_back(std::move(event));
+    return appended;
+}
+
+std::optional<Appended> Batch::find_idempotent(const std::string& producer, const std::string& key) {
+    return m_store->find_by_idem_key(producer, key);
+}
+
+void Batch::commit() {
+    if (!m_open) throw std::logic_error("botbus::store: commit on a closed batch");
+    Store& s = *m_store;
+    try {
+        if (m_last_seq != s.m_last_seq) {
+            s.m_update_head->bind(1, static_cast<std::int64_t>(m_last_seq));
+            s.m_update_head->exec();
+            s.m_update_head->reset();
+            s.m_projector->record_position(m_last_seq);
+        }
+        s.m_db.exec("COMMIT");
+    } catch (...) {
+        rollback();
+        throw;
+    }
+    m_open = false;
+    s.m_batch_open = false;
+    s.m_last_seq = m_last_seq;
+    for (auto& [stream, seq] : m_stream_seqs) s.m_stream_seqs[stream] = seq;
+}
+
+}  // namespace botbus::store
