@@ -1,0 +1,272 @@
+#include "client/client.hpp"
+
+#include <random>
+
+namespace botbus::client {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Millis remaining(Clock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
+    return left.count() > 0 ? left : Millis{0};
+}
+
+std::uint64_t u64_field(const bus::Reply& reply, std::string_view key) {
+    const auto* v = reply.find(key);
+    return v && v->type == msgpack::type::POSITIVE_INTEGER ? v->via.u64 : 0;
+}
+
+bool bool_field(const bus::Reply& reply, std::string_view key) {
+    const auto* v = reply.find(key);
+    return v && v->type == msgpack::type::BOOLEAN && v->via.boolean;
+}
+
+Ack ack_of(const bus::Reply& reply, std::string_view stream_key) {
+    return Ack{u64_field(reply, "seq"), u64_field(reply, stream_key), static_cast<std::int64_t>(u64_field(reply, "ts")),
+               bool_field(reply, "duplicate")};
+}
+
+std::string random_token() {
+    std::random_device device;
+    std::mt19937_64 generator(device());
+    static constexpr char k_digits[] = "0123456789abcdef";
+    std::string token;
+    for (int i = 0; i < 16; ++i) token.push_back(k_digits[generator() % 16]);
+    return token;
+}
+
+}  // namespace
+
+ReplyError::ReplyError(bus::Errc code, std::string code_name, const std::string& message)
+    : std::runtime_error(code_name + ": " + message), m_code(code), m_code_name(std::move(code_name)) {}
+
+Client::Client(zmq::context_t& context, ClientOptions options)
+    : m_context(context), m_options(std::move(options)), m_socket(context, zmq::socket_type::dealer) {
+    m_socket.set(zmq::sockopt::linger, 0);
+    m_socket.connect(m_options.command_endpoint);
+}
+
+std::uint64_t Client::send_request(const bus::Request& request) {
+    const auto id = m_next_id++;
+    const auto frame = bus::encode_request(request, bus::pack_as_value(id));
+    m_socket.send(zmq::buffer(frame), zmq::send_flags::none);
+    return id;
+}
+
+std::optional<bus::Reply> Client::read_one(Millis timeout) {
+    zmq::pollitem_t item{m_socket.handle(), 0, ZMQ_POLLIN, 0};
+    if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
+    zmq::message_t frame;
+    if (!m_socket.recv(frame, zmq::recv_flags::dontwait)) return std::nullopt;
+    const std::string_view bytes(static_cast<const char*>(frame.data()), frame.size());
+    auto reply = bus::decode_reply(bytes);
+    if (reply) return reply;
+    // Not a reply: a push ({push: "message", message: {...}}).
+    try {
+        const auto handle = msgpack::unpack(bytes.data(), bytes.size());
+        const auto& root = handle.get();
+        if (root.type == msgpack::type::MAP) {
+            for (std::uint32_t i = 0; i < root.via.map.size; ++i) {
+                const auto& kv = root.via.map.ptr[i];
+                if (kv.key.type == msgpack::type::STR &&
+                    std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == "message") {
+                    if (auto message = bus::decode_message(kv.val)) m_pushes.push_back(std::move(*message));
+                }
+            }
+        }
+    } catch (const std::exception&) {  // not msgpack: ignore the frame
+    }
+    return std::nullopt;
+}
+
+std::optional<bus::Reply> Client::receive_reply(Millis timeout) {
+    if (!m_stray_replies.empty()) {
+        auto reply = std::move(m_stray_replies.front());
+        m_stray_replies.pop_front();
+        return reply;
+    }
+    const auto deadline = Clock::now() + timeout;
+    do {
+        if (auto reply = read_one(remaining(deadline))) return reply;
+    } while (Clock::now() < deadline);
+    return std::nullopt;
+}
+
+bus::Reply Client::call(const bus::Request& request) {
+    const auto id = send_request(request);
+    const auto deadline = Clock::now() + m_options.timeout;
+    for (auto it = m_stray_replies.begin(); it != m_stray_replies.end(); ++it) {
+        if (it->id == id) {
+            auto reply = std::move(*it);
+            m_stray_replies.erase(it);
+            return reply;
+        }
+    }
+    while (Clock::now() < deadline) {
+        auto reply = read_one(remaining(deadline));
+        if (!reply) continue;
+        if (reply->id == id) return std::move(*reply);
+        m_stray_replies.push_back(std::move(*reply));
+    }
+    throw TimeoutError("no reply to " + std::string(bus::op_name(bus::op_of(request))) + " from " +
+                       m_options.command_endpoint + " within " + std::to_string(m_options.timeout.count()) + " ms");
+}
+
+bus::Reply Client::call_ok(const bus::Request& request) {
+    auto reply = call(request);
+    if (!reply.ok) throw ReplyError(reply.error, reply.error_name, reply.message);
+    return reply;
+}
+
+void Client::hello(const std::string& bot) { call_ok(bus::HelloRequest{bot}); }
+
+Ack Client::publish(const std::string& channel, const bus::PackedValue& body, const std::string& type,
+                    std::optional<std::string> idempotency_key, std::optional<std::uint64_t> reply_to) {
+    const auto reply = call_ok(bus::PublishRequest{channel, type, body, std::move(idempotency_key), reply_to});
+    return ack_of(reply, "channel_seq");
+}
+
+Ack Client::send(const std::string& to, const bus::PackedValue& body, const std::string& type,
+                 std::optional<std::string> idempotency_key, std::optional<std::uint64_t> reply_to) {
+    const auto reply = call_ok(bus::SendRequest{to, type, body, std::move(idempotency_key), reply_to});
+    return ack_of(reply, "mailbox_seq");
+}
+
+HistoryPage Client::history(const bus::HistoryRequest& request) {
+    const auto reply = call_ok(request);
+    HistoryPage page;
+    page.more = bool_field(reply, "more");
+    if (const auto* list = reply.find("messages"); list && list->type == msgpack::type::ARRAY) {
+        for (std::uint32_t i = 0; i < list->via.array.size; ++i) {
+            if (auto message = bus::decode_message(list->via.array.ptr[i])) page.messages.push_back(std::move(*message));
+        }
+    }
+    return page;
+}
+
+std::optional<bus::Message> Client::next_push(Millis timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (m_pushes.empty()) {
+        if (auto reply = read_one(remaining(deadline))) m_stray_replies.push_back(std::move(*reply));
+        if (Clock::now() >= deadline && m_pushes.empty()) return std::nullopt;
+    }
+    auto message = std::move(m_pushes.front());
+    m_pushes.pop_front();
+    return message;
+}
+
+Subscription::Subscription(Client& client, std::string channel, std::optional<std::uint64_t> after_seq)
+    : m_client(client),
+      m_channel(std::move(channel)),
+      m_topic(bus::channel_topic(m_channel)),
+      m_sub(client.context(), zmq::socket_type::sub) {
+    m_sub.set(zmq::sockopt::linger, 0);
+    m_sub.set(zmq::sockopt::rcvhwm, 0);  // repairs are cheaper in memory than in history round trips
+    m_sub.set(zmq::sockopt::subscribe, m_topic);
+    m_sub.connect(client.options().feed_endpoint);
+    sync_feed();
+    if (after_seq) {
+        m_last_seq = *after_seq;
+    } else {
+        // Live from now: start after the channel's newest message.
+        bus::HistoryRequest newest;
+        newest.channel = m_channel;
+        newest.order = "desc";
+        newest.limit = 1;
+        try {
+            const auto page = m_client.history(newest);
+            if (!page.messages.empty()) {
+                m_last_seq = page.messages.front().seq;
+                m_last_channel_seq = page.messages.front().stream_seq;
+            }
+        } catch (const ReplyError& e) {
+            if (e.code() != bus::Errc::not_found) throw;  // a channel yet to be created starts at 0
+        }
+    }
+    catch_up();
+}
+
+void Subscription::sync_feed() {
+    // PUB/SUB subscriptions take effect asynchronously. Subscriptions travel
+    // in order, so once the sync marker arrives the channel topic is live too.
+    const auto token = random_token();
+    const auto sync = bus::sync_topic(token);
+    m_sub.set(zmq::sockopt::subscribe, sync);
+    const auto deadline = Clock::now() + m_client.options().timeout;
+    while (Clock::now() < deadline) {
+        m_client.call_ok(bus::FeedSyncRequest{token});
+        const auto round_deadline = std::min(deadline, Clock::now() + Millis{100});
+        while (Clock::now() < round_deadline) {
+            zmq::pollitem_t item{m_sub.handle(), 0, ZMQ_POLLIN, 0};
+            if (zmq::poll(&item, 1, remaining(round_deadline)) == 0) break;
+            std::vector<zmq::message_t> parts;
+            if (!zmq::recv_multipart(m_sub, std::back_inserter(parts), zmq::recv_flags::dontwait)) continue;
+            if (parts.size() != 2) continue;
+            if (parts[0].to_string_view() == sync) {
+                m_sub.set(zmq::sockopt::unsubscribe, sync);
+                return;
+            }
+            // Channel messages seen before the marker are duplicates of what
+            // catch_up fetches; dropping them is safe.
+        }
+    }
+    throw TimeoutError("feed " + m_client.options().feed_endpoint + " did not confirm the subscription");
+}
+
+void Subscription::catch_up() {
+    for (;;) {
+        bus::HistoryRequest request;
+        request.channel = m_channel;
+        request.after = m_last_seq;
+        request.limit = bus::k_max_history_limit;
+        HistoryPage page;
+        try {
+            page = m_client.history(request);
+        } catch (const ReplyError& e) {
+            if (e.code() == bus::Errc::not_found) return;
+            throw;
+        }
+        for (auto& message : page.messages) {
+            m_last_seq = message.seq;
+            m_last_channel_seq = message.stream_seq;
+            m_ready.push_back(std::move(message));
+        }
+        if (!page.more) return;
+    }
+}
+
+bool Subscription::accept_live(bus::Message message) {
+    if (message.seq <= m_last_seq) return false;  // already delivered from history
+    if (!m_last_channel_seq || message.stream_seq != *m_last_channel_seq + 1) {
+        // A gap (or no baseline yet): history is the truth.
+        catch_up();
+        if (message.seq <= m_last_seq) return !m_ready.empty();
+    }
+    m_last_seq = message.seq;
+    m_last_channel_seq = message.stream_seq;
+    m_ready.push_back(std::move(message));
+    return true;
+}
+
+std::optional<bus::Message> Subscription::next(Millis timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (m_ready.empty()) {
+        zmq::pollitem_t item{m_sub.handle(), 0, ZMQ_POLLIN, 0};
+        if (zmq::poll(&item, 1, remaining(deadline)) == 0) return std::nullopt;
+        std::vector<zmq::message_t> parts;
+        if (!zmq::recv_multipart(m_sub, std::back_inserter(parts), zmq::recv_flags::dontwait)) continue;
+        if (parts.size() != 2 || parts[0].to_string_view() != m_topic) continue;
+        try {
+            const auto handle = msgpack::unpack(static_cast<const char*>(parts[1].data()), parts[1].size());
+            if (auto message = bus::decode_message(handle.get())) accept_live(std::move(*message));
+        } catch (const std::exception&) {  // a frame we cannot read: the next gap repair covers it
+        }
+        if (m_ready.empty() && Clock::now() >= deadline) return std::nullopt;
+    }
+    auto message = std::move(m_ready.front());
+    m_ready.pop_front();
+    return message;
+}
+
+}  // namespace botbus::client

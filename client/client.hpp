@@ -1,0 +1,132 @@
+// The botbus client library: request/reply over a DEALER socket, direct
+// message pushes, and channel subscriptions that catch up from history.
+//
+// Concurrency: a Client or Subscription belongs to one thread (its ZeroMQ
+// socket does); use one per thread. The zmq::context_t may be shared.
+// Limitations: a Subscription repairs a gap when it sees a later message;
+// messages lost at the very tail show up once the channel moves on.
+#pragma once
+
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "bus/codec.hpp"
+
+namespace botbus::client {
+
+using Millis = std::chrono::milliseconds;
+
+// An error reply from the daemon.
+class ReplyError : public std::runtime_error {
+public:
+    ReplyError(bus::Errc code, std::string code_name, const std::string& message);
+    bus::Errc code() const { return m_code; }
+    const std::string& code_name() const { return m_code_name; }
+
+private:
+    bus::Errc m_code;
+    std::string m_code_name;
+};
+
+// No reply within the timeout.
+class TimeoutError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct ClientOptions {
+    std::string command_endpoint = "tcp://127.0.0.1:7440";
+    std::string feed_endpoint = "tcp://127.0.0.1:7441";
+    Millis timeout{5000};
+};
+
+struct Ack {
+    std::uint64_t seq = 0;
+    std::uint64_t stream_seq = 0;  // channel seq, or the recipient's mailbox seq
+    std::int64_t ts_us = 0;
+    bool duplicate = false;
+};
+
+struct HistoryPage {
+    std::vector<bus::Message> messages;
+    bool more = false;
+};
+
+class Client {
+public:
+    Client(zmq::context_t& context, ClientOptions options);
+
+    // Sends one request and waits for its reply; direct-message pushes that
+    // arrive meanwhile are kept for next_push. Throws TimeoutError.
+    bus::Reply call(const bus::Request& request);
+    // As call, but throws ReplyError for an error reply.
+    bus::Reply call_ok(const bus::Request& request);
+
+    // Pipelining: send now, collect replies later (in any order, by id).
+    std::uint64_t send_request(const bus::Request& request);
+    std::optional<bus::Reply> receive_reply(Millis timeout);
+
+    void hello(const std::string& bot);
+    Ack publish(const std::string& channel, const bus::PackedValue& body, const std::string& type = "text",
+                std::optional<std::string> idempotency_key = std::nullopt,
+                std::optional<std::uint64_t> reply_to = std::nullopt);
+    Ack send(const std::string& to, const bus::PackedValue& body, const std::string& type = "text",
+             std::optional<std::string> idempotency_key = std::nullopt,
+             std::optional<std::uint64_t> reply_to = std::nullopt);
+    HistoryPage history(const bus::HistoryRequest& request);
+
+    // The next direct message pushed to this connection (after hello).
+    std::optional<bus::Message> next_push(Millis timeout);
+
+    const ClientOptions& options() const { return m_options; }
+    zmq::context_t& context() { return m_context; }
+
+private:
+    // Reads one frame; replies go back, pushes go to m_pushes.
+    std::optional<bus::Reply> read_one(Millis timeout);
+
+    zmq::context_t& m_context;
+    ClientOptions m_options;
+    zmq::socket_t m_socket;
+    std::uint64_t m_next_id = 1;
+    std::deque<bus::Message> m_pushes;
+    std::deque<bus::Reply> m_stray_replies;  // replies to pipelined requests read while waiting for another
+};
+
+// Follows one channel: delivers every message after `after_seq` (or, without
+// it, from the moment of subscribing), in seq order, without gaps or
+// duplicates: it subscribes live, confirms the subscription is active with a
+// feed.sync marker, catches up from history, then repairs any gap it sees
+// live from history.
+class Subscription {
+public:
+    Subscription(Client& client, std::string channel, std::optional<std::uint64_t> after_seq = std::nullopt);
+
+    // The next message, or nullopt when none arrives within the timeout.
+    std::optional<bus::Message> next(Millis timeout);
+
+    std::uint64_t last_seq() const { return m_last_seq; }
+
+private:
+    void sync_feed();
+    void catch_up();
+    bool accept_live(bus::Message message);
+
+    Client& m_client;
+    std::string m_channel;
+    std::string m_topic;
+    zmq::socket_t m_sub;
+    std::uint64_t m_last_seq = 0;
+    std::optional<std::uint64_t> m_last_channel_seq;  // of the last delivered message, once known
+    std::deque<bus::Message> m_ready;
+};
+
+}  // namespace botbus::client

@@ -1,0 +1,144 @@
+#include "daemon_process.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+extern char** environ;
+
+namespace botbus::testing {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string read_file(const std::filesystem::path& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+pid_t spawn(const std::vector<std::string>& args, int stdout_fd, const std::filesystem::path& stderr_path) {
+    std::vector<char*> argv;
+    std::vector<std::string> storage{BOTBUSD_PATH};
+    storage.insert(storage.end(), args.begin(), args.end());
+    for (auto& a : storage) argv.push_back(a.data());
+    argv.push_back(nullptr);
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    if (stdout_fd >= 0) {
+        posix_spawn_file_actions_adddup2(&actions, stdout_fd, STDOUT_FILENO);
+    } else {
+        posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    }
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    pid_t pid = -1;
+    const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) throw std::runtime_error(std::string("cannot start ") + BOTBUSD_PATH);
+    return pid;
+}
+
+// Waits for the child with a deadline; returns its exit status, or -1 on timeout.
+int wait_exit(pid_t pid, std::chrono::milliseconds deadline) {
+    const auto until = Clock::now() + deadline;
+    int status = 0;
+    for (;;) {
+        const pid_t done = waitpid(pid, &status, WNOHANG);
+        if (done == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (Clock::now() >= until) return -1;
+        // waitpid has no timeout; poll on nothing for a millisecond.
+        ::poll(nullptr, 0, 1);
+    }
+}
+
+}  // namespace
+
+TempDir::TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "botbus-test-XXXXXX").string();
+    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+    m_path = pattern;
+}
+
+TempDir::~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(m_path, ec);
+}
+
+DaemonProcess::DaemonProcess(const std::filesystem::path& data_dir, std::vector<std::string> extra_args) {
+    int pipe_fds[2];
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    m_stderr_path = data_dir.string() + ".stderr";
+    std::vector<std::string> args{"--data-dir", data_dir.string(), "--command-endpoint", "tcp://127.0.0.1:*",
+                                  "--feed-endpoint", "tcp://127.0.0.1:*", "--log-level", "warn"};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    m_pid = spawn(args, pipe_fds[1], m_stderr_path);
+    close(pipe_fds[1]);
+    m_stdout = pipe_fds[0];
+
+    const auto deadline = Clock::now() + std::chrono::seconds(20);
+    std::string line;
+    while (line.find('\n') == std::string::npos) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+        pollfd pfd{m_stdout, POLLIN, 0};
+        if (left <= 0 || ::poll(&pfd, 1, static_cast<int>(left)) <= 0) break;
+        char buffer[512];
+        const auto n = read(m_stdout, buffer, sizeof buffer);
+        if (n <= 0) break;
+        line.append(buffer, static_cast<std::size_t>(n));
+    }
+    const auto command_at = line.find("command=");
+    const auto feed_at = line.find(" feed=");
+    if (line.rfind("botbusd ready ", 0) != 0 || command_at == std::string::npos || feed_at == std::string::npos) {
+        kill_hard();
+        throw std::runtime_error("botbusd did not become ready; stderr:\n" + read_file(m_stderr_path));
+    }
+    m_command = line.substr(command_at + 8, feed_at - command_at - 8);
+    m_feed = line.substr(feed_at + 6, line.find('\n') - feed_at - 6);
+}
+
+DaemonProcess::~DaemonProcess() {
+    kill_hard();
+    if (m_stdout >= 0) close(m_stdout);
+}
+
+int DaemonProcess::terminate(std::chrono::milliseconds deadline) {
+    if (m_pid <= 0) return -1;
+    ::kill(m_pid, SIGTERM);
+    const int status = wait_exit(m_pid, deadline);
+    if (status >= 0) m_pid = -1;
+    return status;
+}
+
+void DaemonProcess::kill_hard() {
+    if (m_pid <= 0) return;
+    ::kill(m_pid, SIGKILL);
+    wait_exit(m_pid, std::chrono::seconds(20));
+    m_pid = -1;
+}
+
+RunResult run_botbusd(const std::vector<std::string>& args, std::chrono::milliseconds deadline) {
+    TempDir scratch;
+    const auto stderr_path = scratch.path() / "stderr";
+    const pid_t pid = spawn(args, -1, stderr_path);
+    RunResult result;
+    result.exit_code = wait_exit(pid, deadline);
+    if (result.exit_code < 0) {
+        ::kill(pid, SIGKILL);
+        wait_exit(pid, std::chrono::seconds(5));
+    }
+    result.stderr_text = read_file(stderr_path);
+    return result;
+}
+
+}  // namespace botbus::testing

@@ -1,0 +1,60 @@
+// Starts the real botbusd for end-to-end tests: a temp data dir, loopback
+// endpoints on port 0, and the bound endpoints read from its ready line.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace botbus::testing {
+
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::filesystem::path& path() const { return m_path; }
+
+private:
+    std::filesystem::path m_path;
+};
+
+class DaemonProcess {
+public:
+    // Starts botbusd on `data_dir` and waits (deadline 20 s) for its ready
+    // line; throws std::runtime_error with its stderr if it exits instead.
+    explicit DaemonProcess(const std::filesystem::path& data_dir, std::vector<std::string> extra_args = {});
+    ~DaemonProcess();  // SIGKILL if still running
+    DaemonProcess(const DaemonProcess&) = delete;
+    DaemonProcess& operator=(const DaemonProcess&) = delete;
+
+    const std::string& command_endpoint() const { return m_command; }
+    const std::string& feed_endpoint() const { return m_feed; }
+    pid_t pid() const { return m_pid; }
+
+    // Sends SIGTERM and waits for exit; returns the exit status.
+    int terminate(std::chrono::milliseconds deadline = std::chrono::seconds(20));
+    // kill -9, and reap.
+    void kill_hard();
+
+private:
+    pid_t m_pid = -1;
+    int m_stdout = -1;
+    std::filesystem::path m_stderr_path;
+    std::string m_command;
+    std::string m_feed;
+};
+
+// Runs botbusd to completion (for start-up failures); returns exit status
+// and what it wrote to stderr.
+struct RunResult {
+    int exit_code = -1;
+    std::string stderr_text;
+};
+RunResult run_botbusd(const std::vector<std::string>& args, std::chrono::milliseconds deadline = std::chrono::seconds(20));
+
+}  // namespace botbus::testing
