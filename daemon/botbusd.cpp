@@ -6,9 +6,11 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 
 #include "bus/server.hpp"
@@ -44,6 +46,19 @@ int run(const botbus::daemon::Config& config) {
     botbus::bus::Server server(io, zmq, store, config.server);
     server.start();
 
+    // The watchdog is fed from the event loop itself, so a loop that stops
+    // turning (a wedged batch, a deadlock) gets botbusd restarted.
+    boost::asio::steady_timer watchdog(io);
+    std::uint64_t watchdog_usec = 0;
+    std::function<void()> feed_watchdog = [&] {
+        sd_notify(0, "WATCHDOG=1");
+        watchdog.expires_after(std::chrono::microseconds(watchdog_usec / 2));
+        watchdog.async_wait([&](const boost::system::error_code& ec) {
+            if (!ec) feed_watchdog();
+        });
+    };
+    if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) feed_watchdog();
+
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int signal) {
         if (ec) return;
@@ -52,6 +67,7 @@ int run(const botbus::daemon::Config& config) {
         // Runs between batches: the batch in flight has been committed and
         // answered already.
         server.stop(config.shutdown_linger_ms);
+        watchdog.cancel();
     });
 
     // Tests and scripts read the bound endpoints (port 0 resolved) from here.
