@@ -126,7 +126,14 @@ public:
     void u64(const char* key, std::uint64_t value) { put(key, value); }
     void opt_u64(const char* key, const std::optional<std::uint64_t>& value) { put_opt(key, value); }
     void opt_flag(const char* key, const std::optional<bool>& value) { put_opt(key, value); }
-    void value(const char* key, const PackedValue& value) { builder.raw_field(key, value.bytes); }
+    void value(const char* key, const PackedValue& value) {
+        // An empty PackedValue holds no value at all; nil keeps the map whole.
+        if (value.bytes.empty()) {
+            builder.field(key, msgpack::type::nil_t());
+        } else {
+            builder.raw_field(key, value.bytes);
+        }
+    }
 
     ReplyBuilder builder;  // the same "map of fields" writer replies use
 
@@ -222,7 +229,7 @@ std::string encode_request(const Request& request, const std::optional<PackedVal
     FieldEncoder encoder;
     encoder.builder.field("op", op_name(op_of(request)));
     std::visit([&encoder](const auto& r) { const_cast<std::decay_t<decltype(r)>&>(r).fields(encoder); }, request);
-    return encoder.builder.finish_ok(id);
+    return encoder.builder.finish_request(id);
 }
 
 msgpack::packer<msgpack::sbuffer>& ReplyBuilder::key(std::string_view key) {
@@ -236,6 +243,18 @@ ReplyBuilder& ReplyBuilder::raw_field(std::string_view key, std::string_view pac
     m_fields.write(packed_value.data(), packed_value.size());
     ++m_count;
     return *this;
+}
+
+std::string ReplyBuilder::finish_request(const std::optional<PackedValue>& id) const {
+    msgpack::sbuffer out(m_fields.size() + 32);
+    msgpack::packer<msgpack::sbuffer> packer(out);
+    packer.pack_map(m_count + (id ? 1U : 0U));
+    if (id) {
+        packer.pack("id");
+        out.write(id->bytes.data(), id->bytes.size());
+    }
+    out.write(m_fields.data(), m_fields.size());
+    return std::string(out.data(), out.size());
 }
 
 std::string ReplyBuilder::finish_ok(const std::optional<PackedValue>& id) const {
@@ -278,7 +297,11 @@ const msgpack::object* Reply::find(std::string_view key) const {
 std::optional<Reply> decode_reply(std::string_view frame) {
     Reply reply;
     try {
-        reply.handle = msgpack::unpack(frame.data(), frame.size());
+        // No container can hold more elements than the frame has bytes: the
+        // limits stop a forged header from allocating gigabytes up front.
+        // Depth stays unlimited: replies nest message bodies a few levels deep.
+        const msgpack::unpack_limit limit(frame.size(), frame.size(), frame.size(), frame.size(), frame.size());
+        reply.handle = msgpack::unpack(frame.data(), frame.size(), nullptr, nullptr, limit);
     } catch (const std::exception&) {
         return std::nullopt;
     }

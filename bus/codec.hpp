@@ -181,6 +181,8 @@ public:
     msgpack::sbuffer& buffer() { return m_fields; }
 
     std::string finish_ok(const std::optional<PackedValue>& id) const;
+    // The fields (and id) alone, as a request map.
+    std::string finish_request(const std::optional<PackedValue>& id) const;
 
 private:
     msgpack::sbuffer m_fields;

@@ -206,6 +206,10 @@ Outcome CommandHandler::publish(Ctx& ctx, const PublishRequest& r) {
     if (!me) return ctx.fail(Errc::not_identified, "publish needs a bot identity: send hello first");
     std::optional<store::Appended> appended;
     if (r.idempotency_key) appended = ctx.batch.find_idempotent(*me, *r.idempotency_key);
+    if (appended && appended->stream != store::stream::channel(r.channel)) {
+        return ctx.fail(Errc::conflict, "idempotency_key '" + *r.idempotency_key +
+                                            "' was already used by this bot for a different channel or op");
+    }
     if (!appended) {
         if (r.reply_to && !m_store.messages().message(*r.reply_to)) {
             return ctx.fail(Errc::not_found, "reply_to: no message with seq " + std::to_string(*r.reply_to));
@@ -233,6 +237,10 @@ Outcome CommandHandler::send(Ctx& ctx, const SendRequest& r) {
     if (!me) return ctx.fail(Errc::not_identified, "send needs a bot identity: send hello first");
     std::optional<store::Appended> appended;
     if (r.idempotency_key) appended = ctx.batch.find_idempotent(*me, *r.idempotency_key);
+    if (appended && appended->stream != store::stream::mailbox(r.to)) {
+        return ctx.fail(Errc::conflict, "idempotency_key '" + *r.idempotency_key +
+                                            "' was already used by this bot for a different recipient or op");
+    }
     if (!appended) {
         if (r.reply_to && !m_store.messages().message(*r.reply_to)) {
             return ctx.fail(Errc::not_found, "reply_to: no message with seq " + std::to_string(*r.reply_to));

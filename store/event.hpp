@@ -36,6 +36,7 @@ struct EventDraft {
 // The position an append got, or (duplicate) the position of the event first
 // appended under the same producer and idempotency key.
 struct Appended {
+    std::string stream;  // lets a caller tell a key reused for another stream
     Seq seq = 0;
     Seq stream_seq = 0;
     std::int64_t ts_us = 0;

@@ -28,6 +28,11 @@ std::string history_sql(HistoryQuery::Scope scope, bool newest_first) {
     return sql;
 }
 
+std::int64_t to_sql_int(std::uint64_t value) {
+    constexpr auto k_max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    return static_cast<std::int64_t>(value > k_max ? k_max : value);
+}
+
 std::optional<std::string> optional_text(const SQLite::Column& column) {
     if (column.isNull()) return std::nullopt;
     return column.getString();
@@ -137,9 +142,10 @@ std::vector<MessageRow> MessageQueries::history(const HistoryQuery& query) {
             break;
         case HistoryQuery::Scope::inbox: statement.bind(1, query.bot_a); break;
     }
-    statement.bind(2, static_cast<std::int64_t>(query.after.value_or(0)));
-    statement.bind(3, query.before ? static_cast<std::int64_t>(*query.before) : std::numeric_limits<std::int64_t>::max());
-    statement.bind(4, static_cast<std::int64_t>(query.limit));
+    // Seqs are SQLite integers: a bound past INT64_MAX means "past every seq".
+    statement.bind(2, to_sql_int(query.after.value_or(0)));
+    statement.bind(3, query.before ? to_sql_int(*query.before) : std::numeric_limits<std::int64_t>::max());
+    statement.bind(4, to_sql_int(query.limit));
     std::vector<MessageRow> rows;
     while (statement.executeStep()) rows.push_back(read_message(statement));
     return rows;

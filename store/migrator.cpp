@@ -25,6 +25,13 @@ std::map<int, AppliedMigration> read_applied(SQLite::Database& db) {
     return applied;
 }
 
+// The file a migration came from, as named in migrations/: NNNN_name.sql.
+std::string file_name(int version, std::string_view name) {
+    std::string digits = std::to_string(version);
+    if (digits.size() < 4) digits.insert(0, 4 - digits.size(), '0');
+    return digits + "_" + std::string(name) + ".sql";
+}
+
 }  // namespace
 
 MigrationReport migrate(SQLite::Database& db, const std::vector<migrations::MigrationSource>& sources,
@@ -41,14 +48,15 @@ MigrationReport migrate(SQLite::Database& db, const std::vector<migrations::Migr
     for (const auto& [version, migration] : applied) {
         const auto it = known.find(version);
         if (it == known.end()) {
-            throw StartupError(db_label + ": schema version " + std::to_string(version) + " (" + migration.name +
+            throw StartupError(db_label + ": schema version " + std::to_string(version) + " (" +
+                               file_name(version, migration.name) +
                                ") was applied by a newer botbusd than this one, which knows versions up to " +
                                std::to_string(known.empty() ? 0 : known.rbegin()->first) +
                                "; run the newer botbusd or restore a matching backup");
         }
         if (it->second->checksum != migration.checksum) {
-            throw StartupError(db_label + ": migration " + std::to_string(version) + "_" + migration.name +
-                               ".sql changed after it was applied (recorded checksum " + migration.checksum +
+            throw StartupError(db_label + ": migration " + file_name(version, migration.name) +
+                               " changed after it was applied (recorded checksum " + migration.checksum +
                                ", embedded " + std::string(it->second->checksum) +
                                "); add a new migration instead of editing an applied one");
         }
@@ -70,8 +78,8 @@ MigrationReport migrate(SQLite::Database& db, const std::vector<migrations::Migr
             record.exec();
             transaction.commit();
         } catch (const SQLite::Exception& e) {
-            throw StartupError(db_label + ": migration " + std::to_string(version) + "_" + std::string(source->name) +
-                               ".sql failed: " + e.what());
+            throw StartupError(db_label + ": migration " + file_name(version, source->name) + " failed: " +
+                               e.what());
         }
         report.applied.push_back(version);
     }

@@ -18,8 +18,18 @@ std::string conversation_key(const std::string& a, const std::string& b) {
     return a < b ? a + '\n' + b : b + '\n' + a;
 }
 
+// Steps and resets, also when the step fails: a statement left unreset after
+// an error refuses every later bind.
 void run(SQLite::Statement& statement) {
-    statement.exec();
+    try {
+        statement.exec();
+    } catch (...) {
+        try {
+            statement.reset();
+        } catch (...) {  // reset repeats the step's error, already being thrown
+        }
+        throw;
+    }
     statement.reset();
 }
 

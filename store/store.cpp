@@ -21,6 +21,33 @@ void check_integrity(SQLite::Database& db, const std::string& path) {
     }
 }
 
+// Steps a write statement and resets it, also when the step fails: a
+// statement left unreset after an error refuses every later bind, which would
+// fail every later batch.
+void exec_and_reset(SQLite::Statement& statement) {
+    try {
+        statement.exec();
+    } catch (...) {
+        try {
+            statement.reset();
+        } catch (...) {  // reset repeats the step's error, already being thrown
+        }
+        throw;
+    }
+    statement.reset();
+}
+
+// Resets a query statement however the caller leaves.
+struct ResetOnExit {
+    SQLite::Statement& statement;
+    ~ResetOnExit() {
+        try {
+            statement.reset();
+        } catch (...) {  // a failed reset repeats the step's error, already reported
+        }
+    }
+};
+
 }  // namespace
 
 SQLite::Database open_database(const std::string& path, Durability durability) {
@@ -64,7 +91,7 @@ Store::Store(const StoreOptions& options)
             "INSERT INTO events (seq, ts_us, stream, stream_seq, type, producer, idem_key, payload)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
         m_find_idem = std::make_unique<SQLite::Statement>(
-            m_db, "SELECT seq, stream_seq, ts_us FROM events WHERE producer = ? AND idem_key = ?");
+            m_db, "SELECT seq, stream_seq, ts_us, stream FROM events WHERE producer = ? AND idem_key = ?");
         m_find_stream =
             std::make_unique<SQLite::Statement>(m_db, "SELECT last_stream_seq FROM streams WHERE stream = ?");
         m_upsert_stream = std::make_unique<SQLite::Statement>(
@@ -90,51 +117,47 @@ Batch Store::begin() { return Batch(*this); }
 
 Seq Store::stream_seq_of(const std::string& stream) {
     if (const auto it = m_stream_seqs.find(stream); it != m_stream_seqs.end()) return it->second;
+    ResetOnExit reset{*m_find_stream};
     m_find_stream->bind(1, stream);
     Seq last = 0;
     if (m_find_stream->executeStep()) last = static_cast<Seq>(m_find_stream->getColumn(0).getInt64());
-    m_find_stream->reset();
     m_stream_seqs.emplace(stream, last);
     return last;
 }
 
 std::optional<Appended> Store::find_by_idem_key(const std::string& producer, const std::string& key) {
+    ResetOnExit reset{*m_find_idem};
     m_find_idem->bind(1, producer);
     m_find_idem->bind(2, key);
     std::optional<Appended> found;
     if (m_find_idem->executeStep()) {
-        found = Appended{static_cast<Seq>(m_find_idem->getColumn(0).getInt64()),
+        found = Appended{m_find_idem->getColumn(3).getString(),
+                         static_cast<Seq>(m_find_idem->getColumn(0).getInt64()),
                          static_cast<Seq>(m_find_idem->getColumn(1).getInt64()), m_find_idem->getColumn(2).getInt64(),
                          true};
     }
-    m_find_idem->reset();
     return found;
 }
 
 std::vector<Event> Store::read_range(Seq after, std::size_t limit) {
     auto& s = *m_read_range;
+    ResetOnExit reset{s};
     s.bind(1, static_cast<std::int64_t>(after));
     s.bind(2, static_cast<std::int64_t>(limit));
     std::vector<Event> events;
-    try {
-        while (s.executeStep()) {
-            Event e;
-            e.seq = static_cast<Seq>(s.getColumn(0).getInt64());
-            e.ts_us = s.getColumn(1).getInt64();
-            e.stream = s.getColumn(2).getString();
-            e.stream_seq = static_cast<Seq>(s.getColumn(3).getInt64());
-            e.type = s.getColumn(4).getString();
-            e.producer = s.getColumn(5).getString();
-            if (!s.getColumn(6).isNull()) e.idem_key = s.getColumn(6).getString();
-            const auto payload = s.getColumn(7);
-            e.payload.assign(static_cast<const char*>(payload.getBlob()), static_cast<std::size_t>(payload.getBytes()));
-            events.push_back(std::move(e));
-        }
-    } catch (...) {
-        s.reset();
-        throw;
+    while (s.executeStep()) {
+        Event e;
+        e.seq = static_cast<Seq>(s.getColumn(0).getInt64());
+        e.ts_us = s.getColumn(1).getInt64();
+        e.stream = s.getColumn(2).getString();
+        e.stream_seq = static_cast<Seq>(s.getColumn(3).getInt64());
+        e.type = s.getColumn(4).getString();
+        e.producer = s.getColumn(5).getString();
+        if (!s.getColumn(6).isNull()) e.idem_key = s.getColumn(6).getString();
+        const auto payload = s.getColumn(7);
+        e.payload.assign(static_cast<const char*>(payload.getBlob()), static_cast<std::size_t>(payload.getBytes()));
+        events.push_back(std::move(e));
     }
-    s.reset();
     return events;
 }
 
@@ -185,6 +208,17 @@ void Batch::rollback() noexcept {
 
 Appended Batch::append(EventDraft draft) {
     if (!m_open) throw std::logic_error("botbus::store: append on a closed batch");
+    try {
+        return append_open(std::move(draft));
+    } catch (...) {
+        // The event row may be written while the head and the projections
+        // are not: committing the rest would corrupt the log.
+        rollback();
+        throw;
+    }
+}
+
+Appended Batch::append_open(EventDraft draft) {
     Store& s = *m_store;
     if (draft.idem_key) {
         if (auto first = s.find_by_idem_key(draft.producer, *draft.idem_key)) return *first;
@@ -215,21 +249,19 @@ Appended Batch::append(EventDraft draft) {
         insert.bind(7);
     }
     insert.bindNoCopy(8, event.payload.data(), static_cast<int>(event.payload.size()));
-    insert.exec();
-    insert.reset();
+    exec_and_reset(insert);
 
     auto& upsert = *s.m_upsert_stream;
     upsert.bindNoCopy(1, event.stream);
     upsert.bind(2, static_cast<std::int64_t>(event.stream_seq));
     upsert.bind(3, static_cast<std::int64_t>(event.seq));
-    upsert.exec();
-    upsert.reset();
+    exec_and_reset(upsert);
 
     s.m_projector->apply(event);
 
     m_last_seq = event.seq;
     it->second = event.stream_seq;
-    const Appended appended{event.seq, event.stream_seq, event.ts_us, false};
+    const Appended appended{event.stream, event.seq, event.stream_seq, event.ts_us, false};
     m_events.push_back(std::move(event));
     return appended;
 }
@@ -244,8 +276,7 @@ void Batch::commit() {
     try {
         if (m_last_seq != s.m_last_seq) {
             s.m_update_head->bind(1, static_cast<std::int64_t>(m_last_seq));
-            s.m_update_head->exec();
-            s.m_update_head->reset();
+            exec_and_reset(*s.m_update_head);
             s.m_projector->record_position(m_last_seq);
         }
         s.m_db.exec("COMMIT");

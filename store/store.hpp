@@ -52,7 +52,8 @@ public:
 
     // Appends the event and applies it to the projections, or, when the
     // producer already appended an event under the same idempotency key,
-    // returns that event's position and appends nothing.
+    // returns that event's position and appends nothing. When it throws, the
+    // whole batch is rolled back and closed.
     Appended append(EventDraft draft);
 
     // The position of the event the producer appended under this key, if any
@@ -68,6 +69,7 @@ public:
 private:
     friend class Store;
     explicit Batch(Store& store);
+    Appended append_open(EventDraft draft);
     void rollback() noexcept;
 
     Store* m_store;
