@@ -124,6 +124,7 @@ void Server::stop(int linger_ms) {
     m_running = false;
     m_router_fd.cancel();
     m_backlog_timer.cancel();
+    refuse_queued();
     // Last chance for replies still waiting on full peers.
     retry_backlog();
     std::size_t left = 0;
@@ -135,6 +136,38 @@ void Server::stop(int linger_ms) {
     m_router.close();
     m_pub.close();
     spdlog::info("stopped serving");
+}
+
+void Server::refuse_queued() {
+    // Requests already queued on the socket will never run: say so, with
+    // their ids, rather than leave their senders to time out. Nothing of them
+    // was applied, so a retry elsewhere (or after restart) is safe.
+    constexpr std::size_t k_most = 100000;
+    std::size_t refused = 0;
+    while (refused < k_most) {
+        std::vector<zmq::message_t> parts;
+        std::optional<std::size_t> received;
+        try {
+            received = zmq::recv_multipart(m_router, std::back_inserter(parts), zmq::recv_flags::dontwait);
+        } catch (const zmq::error_t&) {
+            break;
+        }
+        if (!received) break;
+        ++refused;
+        const bool req_style = parts.size() > 2 && parts[1].size() == 0;
+        std::optional<PackedValue> id;
+        if (parts.size() == 2 || (parts.size() == 3 && req_style)) {
+            const auto decoded = decode_request(parts.back().to_string_view(), m_options.max_frame);
+            if (const auto* envelope = std::get_if<Envelope>(&decoded)) {
+                id = envelope->id;
+            } else {
+                id = std::get<DecodeFailure>(decoded).id;
+            }
+        }
+        send_to(parts[0].to_string(), req_style,
+                encode_error_reply(id, {Errc::shutting_down, "the daemon is stopping; this request was not applied"}));
+    }
+    if (refused > 0) spdlog::info("refused {} requests queued at shutdown", refused);
 }
 
 void Server::arm() {
@@ -174,21 +207,17 @@ std::size_t Server::drain_once() {
         if (!received) break;
         Inbound in;
         in.routing_id = parts[0].to_string();
-        std::string problem;
         if (parts.size() == 2) {
             in.body = parts[1].to_string();
         } else if (parts.size() == 3 && parts[1].size() == 0) {
             in.req_style = true;
             in.body = parts[2].to_string();
         } else {
-            problem = "expected one body frame, after an optional empty delimiter";
-        }
-        if (!problem.empty()) {
-            // Answer on the shape the peer most likely expects.
+            // Answered in its place in the batch, so a client that matches
+            // replies by order still can. Answer on the shape the peer most
+            // likely expects.
             in.req_style = parts.size() > 2 && parts[1].size() == 0;
-            send_to(in.routing_id, in.req_style, encode_error_reply(std::nullopt, {Errc::bad_request, problem}));
-            ++m_counters.errors;
-            continue;
+            in.problem = WireError{Errc::bad_request, "expected one body frame, after an optional empty delimiter"};
         }
         batch.push_back(std::move(in));
     }
@@ -208,27 +237,46 @@ void Server::run_batch(std::vector<Inbound>& batch) {
     };
     std::vector<Hello> hellos;
     std::vector<std::string> sync_tokens;
+    std::vector<std::string> acks;  // routing ids whose ack succeeded
+    // Decoded before the transaction, so that a batch that fails to commit
+    // still answers every request with its own id.
+    std::vector<std::variant<Envelope, DecodeFailure>> decoded;
+    decoded.reserve(batch.size());
+    for (const auto& in : batch) {
+        if (in.problem) {
+            decoded.emplace_back(DecodeFailure{*in.problem, std::nullopt});
+        } else {
+            decoded.push_back(decode_request(in.body, m_options.max_frame));
+        }
+    }
+    struct IdentityChange {
+        std::string routing_id;
+        std::optional<std::string> previous;
+    };
+    std::vector<IdentityChange> identity_changes;  // undone when the batch fails
     store::Seq committed_before = m_store.last_seq();
     bool committed = false;
     std::vector<store::Event> events;
     try {
         auto tx = m_store.begin();
-        for (auto& in : batch) {
-            auto decoded = decode_request(in.body, m_options.max_frame);
-            if (auto* failure = std::get_if<DecodeFailure>(&decoded)) {
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            const auto& in = batch[i];
+            if (const auto* failure = std::get_if<DecodeFailure>(&decoded[i])) {
                 outcomes.push_back(Outcome{encode_error_reply(failure->id, failure->error), true, {}, {}});
                 continue;
             }
-            const auto& envelope = std::get<Envelope>(decoded);
+            const auto& envelope = std::get<Envelope>(decoded[i]);
             auto& peer = m_peers[in.routing_id];
             auto outcome = m_handler.handle(envelope, peer.session, tx);
             if (outcome.hello_bot) {
                 // Identity applies to this connection's next requests at once,
                 // including later ones in this batch.
+                identity_changes.push_back({in.routing_id, peer.session.bot});
                 peer.session.bot = *outcome.hello_bot;
                 hellos.push_back({in.routing_id, *outcome.hello_bot, in.req_style});
             }
             if (outcome.sync_token) sync_tokens.push_back(*outcome.sync_token);
+            if (!outcome.failed && std::holds_alternative<AckRequest>(envelope.request)) acks.push_back(in.routing_id);
             outcomes.push_back(std::move(outcome));
         }
         tx.commit();
@@ -240,10 +288,20 @@ void Server::run_batch(std::vector<Inbound>& batch) {
     m_counters.sessions = m_peers.size();
 
     if (!committed) {
-        // Nothing of the batch is durable, so nothing of it may be shown.
-        for (auto& in : batch) {
-            send_to(in.routing_id, in.req_style,
-                    encode_error_reply(std::nullopt, {Errc::storage_error, "the batch could not be committed"}));
+        // Nothing of the batch is durable, so nothing of it may be shown, and
+        // none of its hellos holds: their replies say they failed.
+        for (auto it = identity_changes.rbegin(); it != identity_changes.rend(); ++it) {
+            m_peers[it->routing_id].session.bot = it->previous;
+        }
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            std::string reply;
+            if (const auto* failure = std::get_if<DecodeFailure>(&decoded[i])) {
+                reply = encode_error_reply(failure->id, failure->error);  // never had a chance either way
+            } else {
+                reply = encode_error_reply(std::get<Envelope>(decoded[i]).id,
+                                           {Errc::storage_error, "the batch could not be committed"});
+            }
+            send_to(batch[i].routing_id, batch[i].req_style, std::move(reply));
         }
         m_counters.errors += batch.size();
         return;
@@ -255,8 +313,13 @@ void Server::run_batch(std::vector<Inbound>& batch) {
     for (const auto& hello : hellos) {
         // REQ sockets take only replies; a push would be read as one.
         bind_session(hello.routing_id, hello.bot, !hello.req_style);
-        if (!hello.req_style) replay_mailbox(hello.routing_id, hello.bot, committed_before + 1);
+        auto& peer = m_peers[hello.routing_id];
+        peer.live_from = committed_before + 1;  // this batch's messages go out with its fan-out
+        peer.replayed_through = 0;
+        replay_mailbox(hello.routing_id);
     }
+    // An ack makes room for the next page of an unfinished replay.
+    for (const auto& routing_id : acks) replay_mailbox(routing_id);
     for (const auto& event : events) fan_out(event);
     for (const auto& token : sync_tokens) {
         msgpack::sbuffer out;
@@ -306,14 +369,21 @@ void Server::push_to_bot(const std::string& bot, const std::string& push) {
     }
 }
 
-void Server::replay_mailbox(const std::string& routing_id, const std::string& bot, store::Seq before) {
+void Server::replay_mailbox(const std::string& routing_id) {
+    const auto it = m_peers.find(routing_id);
+    if (it == m_peers.end() || !it->second.can_push || !it->second.session.bot) return;
+    auto& peer = it->second;
+    const std::string bot = *peer.session.bot;
+    if (peer.replayed_through + 1 >= peer.live_from) return;  // nothing older left to replay
     store::HistoryQuery query;
     query.scope = store::HistoryQuery::Scope::inbox;
     query.bot_a = bot;
-    query.after = m_store.messages().mailbox_acked(bot);
-    query.before = before;  // later ones were pushed by this batch's fan-out
+    query.after = std::max(m_store.messages().mailbox_acked(bot), peer.replayed_through);
+    query.before = peer.live_from;
     query.limit = m_options.mailbox_replay_limit;
-    for (const auto& row : m_store.messages().history(query)) {
+    const auto rows = m_store.messages().history(query);
+    peer.replayed_through = rows.size() < query.limit ? peer.live_from - 1 : rows.back().seq;
+    for (const auto& row : rows) {
         MessageView v;
         v.seq = row.seq;
         v.stream_seq = row.stream_seq;
@@ -323,7 +393,7 @@ void Server::replay_mailbox(const std::string& routing_id, const std::string& bo
         v.type = row.type;
         v.body = row.body;
         v.reply_to = row.reply_to;
-        send_to(routing_id, false, encode_push(v));
+        send_to(routing_id, false, encode_push(v));  // may forget the peer: `peer` is not used after
     }
 }
 

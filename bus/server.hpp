@@ -26,6 +26,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -57,9 +58,10 @@ public:
     // Binds both sockets and starts serving; throws zmq::error_t naming the
     // endpoint when a bind fails.
     void start();
-    // Stops taking requests, sends what is queued (bounded by linger_ms), and
-    // closes the sockets. Nothing is in flight when this runs: batches run to
-    // completion inside one handler.
+    // Stops taking requests, answers those still queued on the socket with
+    // shutting_down (none of them ran), sends what is queued (bounded by
+    // linger_ms), and closes the sockets. Nothing is in flight when this
+    // runs: batches run to completion inside one handler.
     void stop(int linger_ms = 2000);
 
     const std::string& command_endpoint() const { return m_bound_command; }
@@ -71,12 +73,19 @@ private:
         std::string routing_id;
         std::string body;
         bool req_style = false;  // had an empty delimiter: REQ-like, never pushed to
+        std::optional<WireError> problem;  // the message's shape is wrong: answered in turn with this
     };
     struct PeerState {
         Session session;
         bool can_push = false;
+        // Mailbox replay: messages below live_from were committed before the
+        // hello and are pushed from history, a page at a time (the next page
+        // after each ack); those from live_from on are pushed as committed.
+        store::Seq live_from = 0;
+        store::Seq replayed_through = 0;
     };
 
+    void refuse_queued();
     void arm();
     void on_readable();
     std::size_t drain_once();
@@ -84,7 +93,7 @@ private:
     void fan_out(const store::Event& event);
     void publish(const std::string& topic, const std::string& event);
     void push_to_bot(const std::string& bot, const std::string& push);
-    void replay_mailbox(const std::string& routing_id, const std::string& bot, store::Seq before);
+    void replay_mailbox(const std::string& routing_id);
     void bind_session(const std::string& routing_id, const std::string& bot, bool can_push);
     void forget_peer(const std::string& routing_id);
     void send_to(const std::string& routing_id, bool req_style, std::string body);

@@ -26,9 +26,16 @@ std::string read_file(const std::filesystem::path& path) {
     return s.str();
 }
 
+// BOTBUS_TEST_BOTBUSD runs the suite against another build of the daemon
+// (a sanitizer build, an installed package); the default is this build's.
+std::string botbusd_path() {
+    const char* other = std::getenv("BOTBUS_TEST_BOTBUSD");
+    return other && *other ? std::string(other) : std::string(BOTBUSD_PATH);
+}
+
 pid_t spawn(const std::vector<std::string>& args, int stdout_fd, const std::filesystem::path& stderr_path) {
     std::vector<char*> argv;
-    std::vector<std::string> storage{BOTBUSD_PATH};
+    std::vector<std::string> storage{botbusd_path()};
     storage.insert(storage.end(), args.begin(), args.end());
     for (auto& a : storage) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -45,7 +52,7 @@ pid_t spawn(const std::vector<std::string>& args, int stdout_fd, const std::file
     pid_t pid = -1;
     const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) throw std::runtime_error(std::string("cannot start ") + BOTBUSD_PATH);
+    if (rc != 0) throw std::runtime_error("cannot start " + storage[0]);
     return pid;
 }
 
@@ -101,6 +108,8 @@ DaemonProcess::DaemonProcess(const std::filesystem::path& data_dir, std::vector<
     const auto feed_at = line.find(" feed=");
     if (line.rfind("botbusd ready ", 0) != 0 || command_at == std::string::npos || feed_at == std::string::npos) {
         kill_hard();
+        close(m_stdout);  // the destructor does not run for a constructor that throws
+        m_stdout = -1;
         throw std::runtime_error("botbusd did not become ready; stderr:\n" + read_file(m_stderr_path));
     }
     m_command = line.substr(command_at + 8, feed_at - command_at - 8);
@@ -111,6 +120,8 @@ DaemonProcess::~DaemonProcess() {
     kill_hard();
     if (m_stdout >= 0) close(m_stdout);
 }
+
+std::string DaemonProcess::stderr_text() const { return read_file(m_stderr_path); }
 
 int DaemonProcess::terminate(std::chrono::milliseconds deadline) {
     if (m_pid <= 0) return -1;

@@ -35,6 +35,8 @@ public:
     const std::string& command_endpoint() const { return m_command; }
     const std::string& feed_endpoint() const { return m_feed; }
     pid_t pid() const { return m_pid; }
+    // What the daemon has logged so far (its stderr), for failure messages.
+    std::string stderr_text() const;
 
     // Sends SIGTERM and waits for exit; returns the exit status.
     int terminate(std::chrono::milliseconds deadline = std::chrono::seconds(20));
