@@ -46,6 +46,11 @@ public:
     void opt_name(const char* key, std::optional<std::string>& out) {
         if (const auto* v = optional(key)) read_name(key, *v, out.emplace());
     }
+    void text(const char* key, std::string& out) {
+        if (const auto* v = required(key); v && expect(key, *v, msgpack::type::STR, "a string")) {
+            out.assign(as_text(*v));
+        }
+    }
     void opt_text(const char* key, std::optional<std::string>& out) {
         if (const auto* v = optional(key); v && expect(key, *v, msgpack::type::STR, "a string")) {
             out.emplace(as_text(*v));
@@ -74,6 +79,9 @@ public:
     }
     void value(const char* key, PackedValue& out) {
         if (const auto* v = required(key)) out = pack_value(*v);
+    }
+    void opt_value(const char* key, std::optional<PackedValue>& out) {
+        if (const auto* v = optional(key)) out = pack_value(*v);
     }
 
 private:
@@ -121,6 +129,7 @@ class FieldEncoder {
 public:
     void name(const char* key, const std::string& value) { put(key, value); }
     void opt_name(const char* key, const std::optional<std::string>& value) { put_opt(key, value); }
+    void text(const char* key, const std::string& value) { put(key, value); }
     void opt_text(const char* key, const std::optional<std::string>& value) { put_opt(key, value); }
     void opt_key(const char* key, const std::optional<std::string>& value) { put_opt(key, value); }
     void u64(const char* key, std::uint64_t value) { put(key, value); }
@@ -133,6 +142,9 @@ public:
         } else {
             builder.raw_field(key, value.bytes);
         }
+    }
+    void opt_value(const char* key, const std::optional<PackedValue>& value) {
+        if (value && !value->bytes.empty()) builder.raw_field(key, value->bytes);
     }
 
     ReplyBuilder builder;  // the same "map of fields" writer replies use

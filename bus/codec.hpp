@@ -37,8 +37,9 @@ PackedValue pack_as_value(const T& value) {
 }
 
 // ---- requests. Each lists its fields once; decode and encode both use it.
-// Field kinds: name (required, naming rule), opt_name, text, opt_text,
-// opt_u64, flag, value (any msgpack), opt_value.
+// Field kinds: name (required, naming rule), opt_name, text (required
+// string), opt_text, opt_key (1..256 bytes), u64, opt_u64, opt_flag, value
+// (any msgpack), opt_value.
 
 struct HelloRequest {
     std::string bot;
@@ -137,11 +138,191 @@ struct FeedSyncRequest {
     template <typename F> void fields(F& f) { f.name("token", token); }
 };
 
+// ---- workflow requests. JSON documents (definition, context, input,
+// output, trigger_payload) travel as msgpack values that must convert to
+// JSON: string map keys, no binary or ext, finite floats.
+
+struct WorkflowPutRequest {
+    PackedValue definition;                 // a map: {name, id?, steps: [{id, name?, depends_on?}], ...}
+    std::optional<std::string> owner_type;  // "global" (default) or "bot"
+    std::optional<std::string> owner_bot;   // required iff owner_type is "bot"
+    std::optional<bool> replace;            // replace a different definition under the same name and owner
+    template <typename F> void fields(F& f) {
+        f.value("definition", definition);
+        f.opt_text("owner_type", owner_type);
+        f.opt_name("owner_bot", owner_bot);
+        f.opt_flag("replace", replace);
+    }
+};
+struct WorkflowGetRequest {
+    std::optional<std::string> workflow_id;  // by id, or
+    std::optional<std::string> name;         // by name and owner
+    std::optional<std::string> owner_type;
+    std::optional<std::string> owner_bot;
+    template <typename F> void fields(F& f) {
+        f.opt_name("workflow_id", workflow_id);
+        f.opt_name("name", name);
+        f.opt_text("owner_type", owner_type);
+        f.opt_name("owner_bot", owner_bot);
+    }
+};
+struct WorkflowListRequest {
+    std::optional<std::string> owner_type;
+    std::optional<std::string> owner_bot;
+    std::optional<bool> include_archived;
+    template <typename F> void fields(F& f) {
+        f.opt_text("owner_type", owner_type);
+        f.opt_name("owner_bot", owner_bot);
+        f.opt_flag("include_archived", include_archived);
+    }
+};
+struct WorkflowDeleteRequest {
+    std::string workflow_id;
+    std::optional<bool> archive;
+    template <typename F> void fields(F& f) { f.name("workflow_id", workflow_id); f.opt_flag("archive", archive); }
+};
+struct RunStartRequest {
+    std::string workflow_id;
+    std::optional<std::string> run_id;        // client-chosen: makes a retried start idempotent
+    std::optional<std::string> status;        // "pending" or "running" (default)
+    std::optional<std::string> trigger_type;  // default "manual"
+    std::optional<PackedValue> trigger_payload;
+    std::optional<PackedValue> context;  // default {}
+    std::optional<std::string> concurrency_key;
+    template <typename F> void fields(F& f) {
+        f.name("workflow_id", workflow_id);
+        f.opt_name("run_id", run_id);
+        f.opt_text("status", status);
+        f.opt_name("trigger_type", trigger_type);
+        f.opt_value("trigger_payload", trigger_payload);
+        f.opt_value("context", context);
+        f.opt_key("concurrency_key", concurrency_key);
+    }
+};
+struct RunPauseRequest {
+    std::string run_id;
+    template <typename F> void fields(F& f) { f.name("run_id", run_id); }
+};
+struct RunResumeRequest {
+    std::string run_id;
+    template <typename F> void fields(F& f) { f.name("run_id", run_id); }
+};
+struct RunCompleteRequest {
+    std::string run_id;
+    std::optional<PackedValue> context;  // the final context; default: keep the last checkpoint
+    template <typename F> void fields(F& f) { f.name("run_id", run_id); f.opt_value("context", context); }
+};
+struct RunFailRequest {
+    std::string run_id;
+    std::string error;
+    template <typename F> void fields(F& f) { f.name("run_id", run_id); f.text("error", error); }
+};
+struct RunCancelRequest {
+    std::string run_id;
+    template <typename F> void fields(F& f) { f.name("run_id", run_id); }
+};
+struct RunCheckpointRequest {
+    std::string run_id;
+    PackedValue context;
+    template <typename F> void fields(F& f) { f.name("run_id", run_id); f.value("context", context); }
+};
+struct RunHeartbeatRequest {
+    std::string run_id;
+    template <typename F> void fields(F& f) { f.name("run_id", run_id); }
+};
+struct RunGetRequest {
+    std::string run_id;
+    template <typename F> void fields(F& f) { f.name("run_id", run_id); }
+};
+struct RunListRequest {
+    std::optional<std::string> workflow_id;
+    std::optional<std::string> status;
+    std::optional<std::uint64_t> limit;  // 1..1000, default 100
+    template <typename F> void fields(F& f) {
+        f.opt_name("workflow_id", workflow_id);
+        f.opt_text("status", status);
+        f.opt_u64("limit", limit);
+    }
+};
+struct RunStepsRequest {
+    std::string run_id;
+    template <typename F> void fields(F& f) { f.name("run_id", run_id); }
+};
+struct RunCompletedStepsRequest {
+    std::string run_id;
+    template <typename F> void fields(F& f) { f.name("run_id", run_id); }
+};
+struct RunCrashedRequest {
+    template <typename F> void fields(F&) {}
+};
+struct StepStartRequest {
+    std::string run_id;
+    std::string step_id;
+    std::optional<std::string> step_name;  // default: the definition's step name
+    std::optional<std::uint64_t> attempt;  // default: previous attempts + 1
+    std::optional<PackedValue> input;
+    template <typename F> void fields(F& f) {
+        f.name("run_id", run_id);
+        f.name("step_id", step_id);
+        f.opt_text("step_name", step_name);
+        f.opt_u64("attempt", attempt);
+        f.opt_value("input", input);
+    }
+};
+struct StepCompleteRequest {
+    std::string run_id;
+    std::string step_id;
+    std::optional<PackedValue> output;
+    template <typename F> void fields(F& f) {
+        f.name("run_id", run_id);
+        f.name("step_id", step_id);
+        f.opt_value("output", output);
+    }
+};
+struct StepFailRequest {
+    std::string run_id;
+    std::string step_id;
+    std::string error;
+    std::optional<bool> will_retry;
+    template <typename F> void fields(F& f) {
+        f.name("run_id", run_id);
+        f.name("step_id", step_id);
+        f.text("error", error);
+        f.opt_flag("will_retry", will_retry);
+    }
+};
+struct StepSkipRequest {
+    std::string run_id;
+    std::string step_id;
+    std::optional<std::string> reason;
+    template <typename F> void fields(F& f) {
+        f.name("run_id", run_id);
+        f.name("step_id", step_id);
+        f.opt_text("reason", reason);
+    }
+};
+struct StepWaitApprovalRequest {
+    std::string run_id;
+    std::string step_id;
+    template <typename F> void fields(F& f) { f.name("run_id", run_id); f.name("step_id", step_id); }
+};
+struct StepApproveRequest {
+    std::string run_id;
+    std::string step_id;
+    template <typename F> void fields(F& f) { f.name("run_id", run_id); f.name("step_id", step_id); }
+};
+
 // Alternatives in the order of enum class Op.
 using Request = std::variant<HelloRequest, PingRequest, ChannelCreateRequest, ChannelDeleteRequest,
                              ChannelListRequest, SubscribeRequest, UnsubscribeRequest, SubscriptionsRequest,
                              SubscribersRequest, PublishRequest, SendRequest, HistoryRequest, AckRequest,
-                             StatsRequest, FeedSyncRequest>;
+                             StatsRequest, FeedSyncRequest, WorkflowPutRequest, WorkflowGetRequest,
+                             WorkflowListRequest, WorkflowDeleteRequest, RunStartRequest, RunPauseRequest,
+                             RunResumeRequest, RunCompleteRequest, RunFailRequest, RunCancelRequest,
+                             RunCheckpointRequest, RunHeartbeatRequest, RunGetRequest, RunListRequest,
+                             RunStepsRequest, RunCompletedStepsRequest, RunCrashedRequest, StepStartRequest,
+                             StepCompleteRequest, StepFailRequest, StepSkipRequest, StepWaitApprovalRequest,
+                             StepApproveRequest>;
 
 inline Op op_of(const Request& request) { return static_cast<Op>(request.index()); }
 

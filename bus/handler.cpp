@@ -1,5 +1,6 @@
 #include "bus/handler.hpp"
 
+#include "bus/workflow_handler.hpp"
 #include "store/payloads.hpp"
 
 namespace botbus::bus {
@@ -59,13 +60,27 @@ struct CommandHandler::Ctx {
     const std::string* identity() const { return session.bot ? &*session.bot : nullptr; }
 };
 
-CommandHandler::CommandHandler(store::Store& store, const ServerCounters& counters)
-    : m_store(store), m_counters(counters) {}
+CommandHandler::CommandHandler(store::Store& store, const ServerCounters& counters, WorkflowOptions workflow_options)
+    : m_store(store),
+      m_counters(counters),
+      m_workflows(std::make_unique<WorkflowHandler>(store, std::move(workflow_options))) {}
+
+CommandHandler::~CommandHandler() = default;
+
+std::size_t CommandHandler::expire_leases(store::Batch& batch, std::int64_t now_us) {
+    return m_workflows->expire_leases(batch, now_us);
+}
+
+void CommandHandler::grant_grace(std::int64_t now_us) { m_workflows->grant_grace(now_us); }
+
+std::optional<std::int64_t> CommandHandler::next_lease_expiry() const { return m_workflows->next_lease_expiry(); }
+
+void CommandHandler::set_lease_duration(std::int64_t lease_us) { m_workflows->set_lease_duration(lease_us); }
 
 Outcome CommandHandler::handle(const Envelope& envelope, const Session& session, store::Batch& batch) {
     Ctx ctx{envelope, session, batch};
     return std::visit(
-        [this, &ctx](const auto& request) -> Outcome {
+        [this, &ctx, &envelope, &session, &batch](const auto& request) -> Outcome {
             using T = std::decay_t<decltype(request)>;
             if constexpr (std::is_same_v<T, HelloRequest>) return hello(ctx, request);
             else if constexpr (std::is_same_v<T, PingRequest>) return ping(ctx, request);
@@ -81,7 +96,8 @@ Outcome CommandHandler::handle(const Envelope& envelope, const Session& session,
             else if constexpr (std::is_same_v<T, HistoryRequest>) return history(ctx, request);
             else if constexpr (std::is_same_v<T, AckRequest>) return ack(ctx, request);
             else if constexpr (std::is_same_v<T, StatsRequest>) return stats(ctx, request);
-            else return feed_sync(ctx, request);
+            else if constexpr (std::is_same_v<T, FeedSyncRequest>) return feed_sync(ctx, request);
+            else return m_workflows->handle(envelope, session, batch, request);
         },
         envelope.request);
 }

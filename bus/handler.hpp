@@ -4,10 +4,16 @@
 // Operation: validates each request against the projected state (which
 // includes earlier requests of the same batch), appends its events, and
 // encodes its reply. A request that fails validation appends nothing.
+// Workflow ops go to the WorkflowHandler it owns (workflow_handler.hpp),
+// which also keeps the runs' leases in memory; expire_leases, grant_grace
+// and next_lease_expiry are the server's hooks for its lease timer.
 // Concurrency: runs on the server's loop thread only.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -38,11 +44,35 @@ struct Outcome {
     std::optional<std::string> sync_token;  // publish a feed.sync marker after commit
 };
 
+// Workflow settings. `clock` (UTC µs) stamps leases; tests inject a fake one.
+struct WorkflowOptions {
+    std::int64_t lease_us = k_default_lease_us;
+    std::function<std::int64_t()> clock;  // default: store::now_us
+};
+
+class WorkflowHandler;
+
 class CommandHandler {
 public:
-    CommandHandler(store::Store& store, const ServerCounters& counters);
+    CommandHandler(store::Store& store, const ServerCounters& counters, WorkflowOptions workflow_options = {});
+    CommandHandler(const CommandHandler&) = delete;
+    CommandHandler& operator=(const CommandHandler&) = delete;
+    ~CommandHandler();
 
     Outcome handle(const Envelope& envelope, const Session& session, store::Batch& batch);
+
+    // ---- leases (see WorkflowHandler for the details)
+
+    // Appends run.crashed (producer "botbusd") for every running run whose
+    // lease expired at or before now_us; returns how many.
+    std::size_t expire_leases(store::Batch& batch, std::int64_t now_us);
+    // At daemon start: every running run gets a fresh lease from now_us, so a
+    // restart is not taken for a crash of every run.
+    void grant_grace(std::int64_t now_us);
+    // The earliest lease expiry, when any run holds a lease.
+    std::optional<std::int64_t> next_lease_expiry() const;
+    void set_lease_duration(std::int64_t lease_us);
+    WorkflowHandler& workflows() { return *m_workflows; }
 
 private:
     struct Ctx;
@@ -66,6 +96,7 @@ private:
 
     store::Store& m_store;
     const ServerCounters& m_counters;
+    std::unique_ptr<WorkflowHandler> m_workflows;
 };
 
 }  // namespace botbus::bus

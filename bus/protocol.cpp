@@ -6,7 +6,7 @@
 namespace botbus::bus {
 namespace {
 
-constexpr std::array<std::pair<Op, std::string_view>, 15> k_ops{{
+constexpr std::array<std::pair<Op, std::string_view>, 38> k_ops{{
     {Op::hello, "hello"},
     {Op::ping, "ping"},
     {Op::channel_create, "channel.create"},
@@ -22,9 +22,32 @@ constexpr std::array<std::pair<Op, std::string_view>, 15> k_ops{{
     {Op::ack, "ack"},
     {Op::stats, "stats"},
     {Op::feed_sync, "feed.sync"},
+    {Op::workflow_put, "workflow.put"},
+    {Op::workflow_get, "workflow.get"},
+    {Op::workflow_list, "workflow.list"},
+    {Op::workflow_delete, "workflow.delete"},
+    {Op::run_start, "run.start"},
+    {Op::run_pause, "run.pause"},
+    {Op::run_resume, "run.resume"},
+    {Op::run_complete, "run.complete"},
+    {Op::run_fail, "run.fail"},
+    {Op::run_cancel, "run.cancel"},
+    {Op::run_checkpoint, "run.checkpoint"},
+    {Op::run_heartbeat, "run.heartbeat"},
+    {Op::run_get, "run.get"},
+    {Op::run_list, "run.list"},
+    {Op::run_steps, "run.steps"},
+    {Op::run_completed_steps, "run.completed_steps"},
+    {Op::run_crashed, "run.crashed"},
+    {Op::step_start, "step.start"},
+    {Op::step_complete, "step.complete"},
+    {Op::step_fail, "step.fail"},
+    {Op::step_skip, "step.skip"},
+    {Op::step_wait_approval, "step.wait_approval"},
+    {Op::step_approve, "step.approve"},
 }};
 
-constexpr std::array<std::pair<Errc, std::string_view>, 13> k_errcs{{
+constexpr std::array<std::pair<Errc, std::string_view>, 17> k_errcs{{
     {Errc::bad_request, "bad_request"},
     {Errc::frame_too_large, "frame_too_large"},
     {Errc::unsupported_version, "unsupported_version"},
@@ -38,6 +61,10 @@ constexpr std::array<std::pair<Errc, std::string_view>, 13> k_errcs{{
     {Errc::storage_error, "storage_error"},
     {Errc::shutting_down, "shutting_down"},
     {Errc::internal, "internal"},
+    {Errc::invalid_definition, "invalid_definition"},
+    {Errc::has_runs, "has_runs"},
+    {Errc::invalid_transition, "invalid_transition"},
+    {Errc::not_lease_owner, "not_lease_owner"},
 }};
 
 }  // namespace
@@ -90,6 +117,20 @@ std::string channel_topic(std::string_view channel) {
 std::string sync_topic(std::string_view token) {
     std::string topic{"sync/"};
     topic.append(token);
+    topic.push_back('/');
+    return topic;
+}
+
+std::string workflow_topic(std::string_view workflow_id) {
+    std::string topic{"wf/"};
+    topic.append(workflow_id);
+    topic.push_back('/');
+    return topic;
+}
+
+std::string run_topic(std::string_view run_id) {
+    std::string topic{"run/"};
+    topic.append(run_id);
     topic.push_back('/');
     return topic;
 }

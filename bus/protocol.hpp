@@ -17,6 +17,10 @@ inline constexpr std::size_t k_max_name_length = 128;
 inline constexpr std::size_t k_max_idempotency_key_length = 256;
 inline constexpr std::size_t k_max_history_limit = 1000;
 inline constexpr std::size_t k_default_history_limit = 100;
+inline constexpr std::size_t k_max_run_list_limit = 1000;
+inline constexpr std::size_t k_default_run_list_limit = 100;
+inline constexpr std::int64_t k_default_lease_us = 30'000'000;  // a run's lease without heartbeats
+inline constexpr std::string_view k_daemon_producer = "botbusd";  // producer of events the daemon appends itself
 
 enum class Op {
     hello,
@@ -34,7 +38,34 @@ enum class Op {
     ack,
     stats,
     feed_sync,
+    // Workflows (definitions, runs, steps).
+    workflow_put,
+    workflow_get,
+    workflow_list,
+    workflow_delete,
+    run_start,
+    run_pause,
+    run_resume,
+    run_complete,
+    run_fail,
+    run_cancel,
+    run_checkpoint,
+    run_heartbeat,
+    run_get,
+    run_list,
+    run_steps,
+    run_completed_steps,
+    run_crashed,
+    step_start,
+    step_complete,
+    step_fail,
+    step_skip,
+    step_wait_approval,
+    step_approve,
 };
+
+// The first workflow op; every op from here on is handled by WorkflowHandler.
+inline constexpr Op k_first_workflow_op = Op::workflow_put;
 
 std::string_view op_name(Op op);
 std::optional<Op> op_from_name(std::string_view name);
@@ -54,6 +85,10 @@ enum class Errc {
     storage_error,        // the batch could not be committed; nothing was applied
     shutting_down,
     internal,
+    invalid_definition,   // workflow.put: the definition document breaks a rule (the message says which)
+    has_runs,             // workflow.delete of a workflow that has runs, without archive
+    invalid_transition,   // the run or step is not in a state that allows the op (the message names it)
+    not_lease_owner,      // run.heartbeat from a bot that does not hold the run's lease
 };
 
 std::string_view errc_name(Errc code);
@@ -68,5 +103,7 @@ bool is_valid_name(std::string_view name);
 std::string channel_topic(std::string_view channel);  // "ch/<channel>/"
 std::string sync_topic(std::string_view token);       // "sync/<token>/"
 inline constexpr std::string_view k_channels_topic = "sys/channels/";
+std::string workflow_topic(std::string_view workflow_id);  // "wf/<workflow_id>/"
+std::string run_topic(std::string_view run_id);            // "run/<run_id>/"
 
 }  // namespace botbus::bus

@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 
+#include "bus/workflow_handler.hpp"
 #include "store/payloads.hpp"
 
 namespace botbus::bus {
@@ -82,7 +83,8 @@ Server::Server(boost::asio::io_context& io, zmq::context_t& zmq, store::Store& s
       m_pub(zmq, zmq::socket_type::pub),
       m_router_fd(io),
       m_backlog_timer(io),
-      m_handler(store, m_counters) {}
+      m_lease_timer(io),
+      m_handler(store, m_counters, WorkflowOptions{m_options.lease_us, {}}) {}
 
 Server::~Server() {
     if (m_router_fd.is_open()) m_router_fd.release();
@@ -114,6 +116,10 @@ void Server::start() {
     m_router_fd.assign(m_router.get(zmq::sockopt::fd));
     m_counters.started_at_us = store::now_us();
     m_running = true;
+    // Runs left running by the previous daemon get a full lease period:
+    // their executors may still be alive and about to heartbeat.
+    m_handler.grant_grace(store::now_us());
+    schedule_lease_check();
     spdlog::info("serving commands on {} and the feed on {}", m_bound_command, m_bound_feed);
     // Messages may already be queued: drain before waiting for the first edge.
     boost::asio::post(m_io, [this] { on_readable(); });
@@ -321,6 +327,7 @@ void Server::run_batch(std::vector<Inbound>& batch) {
     // An ack makes room for the next page of an unfinished replay.
     for (const auto& routing_id : acks) replay_mailbox(routing_id);
     for (const auto& event : events) fan_out(event);
+    schedule_lease_check();  // starts, resumes and heartbeats move lease expiries
     for (const auto& token : sync_tokens) {
         msgpack::sbuffer out;
         msgpack::packer<msgpack::sbuffer> p(out);
@@ -345,7 +352,86 @@ void Server::fan_out(const store::Event& event) {
         }
     } else if (event.stream == store::stream::k_channels) {
         publish(std::string(k_channels_topic), encode_channel_event(event));
+    } else if (event.stream.starts_with("run/") || event.stream.starts_with("wf/")) {
+        publish_workflow_event(event);
     }
+}
+
+void Server::publish_workflow_event(const store::Event& event) {
+    // {event, seq, stream_seq, ts, by, workflow_id, run_id?, data: <payload>}
+    const bool is_run = event.stream.starts_with("run/");
+    const std::string id = event.stream.substr(event.stream.find('/') + 1);
+    std::string workflow_id = id;
+    if (is_run) {
+        const auto run = m_handler.workflows().queries().run(id);
+        workflow_id = run ? run->workflow_id : std::string();
+    }
+    msgpack::sbuffer out(event.payload.size() + 160);
+    msgpack::packer<msgpack::sbuffer> p(out);
+    p.pack_map(is_run ? 8 : 7);
+    p.pack("event");
+    p.pack(event.type);
+    p.pack("seq");
+    p.pack(event.seq);
+    p.pack("stream_seq");
+    p.pack(event.stream_seq);
+    p.pack("ts");
+    p.pack(event.ts_us);
+    p.pack("by");
+    p.pack(event.producer);
+    p.pack("workflow_id");
+    p.pack(workflow_id);
+    if (is_run) {
+        p.pack("run_id");
+        p.pack(id);
+    }
+    p.pack("data");
+    out.write(event.payload.data(), event.payload.size());
+    const std::string encoded(out.data(), out.size());
+    if (is_run) publish(run_topic(id), encoded);
+    if (!workflow_id.empty()) publish(workflow_topic(workflow_id), encoded);
+}
+
+void Server::schedule_lease_check() {
+    if (!m_running) return;
+    const auto next = m_handler.next_lease_expiry();
+    if (!next) return;
+    if (m_lease_check_at && *m_lease_check_at <= *next) return;  // already set early enough
+    m_lease_check_at = *next;
+    const auto delay = std::max<std::int64_t>(0, *next - store::now_us());
+    m_lease_timer.expires_after(std::chrono::microseconds(delay));
+    m_lease_timer.async_wait([this](boost::system::error_code ec) {
+        if (ec) return;  // cancelled: rescheduled earlier, or stopping
+        m_lease_check_at.reset();
+        expire_leases();
+    });
+}
+
+void Server::expire_leases() {
+    if (!m_running) return;
+    std::vector<store::Event> events;
+    try {
+        auto tx = m_store.begin();
+        const auto crashed = m_handler.expire_leases(tx, store::now_us());
+        tx.commit();
+        events = tx.events();
+        if (crashed > 0) spdlog::warn("{} run(s) lost their lease and were marked crashed", crashed);
+    } catch (const std::exception& e) {
+        spdlog::error("lease check failed and was rolled back; retrying in 1 s: {}", e.what());
+        m_lease_check_at = store::now_us() + 1'000'000;
+        m_lease_timer.expires_after(std::chrono::seconds(1));
+        m_lease_timer.async_wait([this](boost::system::error_code ec) {
+            if (ec) return;
+            m_lease_check_at.reset();
+            expire_leases();
+        });
+        return;
+    }
+    for (const auto& event : events) fan_out(event);
+    schedule_lease_check();
+    // Feed sends happened outside the drain loop; the command socket's edge
+    // is unaffected (PUB), but drain anyway in case requests are waiting.
+    on_readable();
 }
 
 void Server::publish(const std::string& topic, const std::string& event) {

@@ -46,6 +46,7 @@ struct ServerOptions {
     std::size_t max_peer_backlog = 100000;  // queued replies per slow peer before dropping
     int feed_hwm = 100000;                  // per subscriber, before PUB drops (clients repair from history)
     std::size_t mailbox_replay_limit = 1000;
+    std::int64_t lease_us = k_default_lease_us;  // a running run's lease without heartbeats
 };
 
 class Server {
@@ -100,6 +101,9 @@ private:
     bool try_send(const std::string& routing_id, bool req_style, const std::string& body);
     void schedule_backlog_retry();
     void retry_backlog();
+    void schedule_lease_check();
+    void expire_leases();
+    void publish_workflow_event(const store::Event& event);
 
     boost::asio::io_context& m_io;
     store::Store& m_store;
@@ -108,6 +112,8 @@ private:
     zmq::socket_t m_pub;
     boost::asio::posix::stream_descriptor m_router_fd;
     boost::asio::steady_timer m_backlog_timer;
+    boost::asio::steady_timer m_lease_timer;
+    std::optional<std::int64_t> m_lease_check_at;  // UTC µs the lease timer is set for
     std::string m_bound_command;
     std::string m_bound_feed;
     bool m_running = false;

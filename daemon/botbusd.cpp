@@ -15,6 +15,7 @@
 
 #include "bus/server.hpp"
 #include "daemon/config.hpp"
+#include "store/rebuild.hpp"
 #include "store/store.hpp"
 
 namespace {
@@ -33,6 +34,28 @@ std::string database_path(const std::string& data_dir) {
     std::filesystem::create_directories(data_dir, ec);
     if (ec) throw std::runtime_error("cannot create data directory " + data_dir + ": " + ec.message());
     return (std::filesystem::path(data_dir) / "botbus.db").string();
+}
+
+// `botbusd rebuild`: the projections are derived data; this proves it.
+int rebuild(const botbus::daemon::Config& config) {
+    const auto path = (std::filesystem::path(config.data_dir) / "botbus.db").string();
+    if (!std::filesystem::exists(path)) throw std::runtime_error("no database at " + path);
+    botbus::store::Store store({path, config.durability});
+    SQLite::Database rebuilt(":memory:", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    // One read transaction: the log and the live projections are read from
+    // the same snapshot even while a daemon keeps appending.
+    store.database().exec("BEGIN");
+    const auto replayed = botbus::store::rebuild_projections(store, rebuilt);
+    const auto differences = botbus::store::compare_projections(store.database(), rebuilt);
+    store.database().exec("COMMIT");
+    if (differences.empty()) {
+        std::printf("rebuild: replayed %zu events; the projections match the live ones\n", replayed);
+        return 0;
+    }
+    std::printf("rebuild: replayed %zu events; %zu difference(s) from the live projections:\n", replayed,
+                differences.size());
+    for (const auto& line : differences) std::printf("  %s\n", line.c_str());
+    return 1;
 }
 
 int run(const botbus::daemon::Config& config) {
@@ -95,6 +118,7 @@ int main(int argc, char* argv[]) {
     }
     configure_logging(config->log_level);
     try {
+        if (config->command == botbus::daemon::Command::rebuild) return rebuild(*config);
         return run(*config);
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());

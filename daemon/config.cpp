@@ -32,6 +32,7 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
     std::string config_file;
     std::size_t max_frame = config.server.max_frame;
     std::size_t max_batch = config.server.max_batch;
+    std::int64_t lease_ms = config.server.lease_us / 1000;
 
     po::options_description generic("botbusd options");
     generic.add_options()
@@ -50,14 +51,24 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
          "full: acknowledged events survive power loss (fsync per batch); normal: survive a crash of botbusd")
         ("max-frame", po::value(&max_frame)->default_value(max_frame), "largest request frame in bytes")
         ("max-batch", po::value(&max_batch)->default_value(max_batch), "most requests committed in one transaction")
+        ("lease-ms", po::value(&lease_ms)->default_value(lease_ms),
+         "a running workflow run without a heartbeat for this long is marked crashed")
         ("log-level", po::value(&config.log_level)->default_value(config.log_level),
          "trace, debug, info, warn, error, critical or off");
 
+    std::string command = "serve";
+    po::options_description hidden;
+    hidden.add_options()("command", po::value(&command), "serve or rebuild");
+    po::positional_options_description positional;
+    positional.add("command", 1);
+
     po::options_description all;
     all.add(generic).add(settings);
+    po::options_description parsed_options;
+    parsed_options.add(all).add(hidden);
     po::variables_map vm;
     try {
-        po::store(po::parse_command_line(argc, argv, all), vm);
+        po::store(po::command_line_parser(argc, argv).options(parsed_options).positional(positional).run(), vm);
         if (vm.count("config")) {
             const auto path = vm["config"].as<std::string>();
             std::ifstream file(path);
@@ -73,12 +84,23 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
         throw std::runtime_error(e.what());
     }
     if (vm.count("help")) {
-        std::cout << "botbusd: the botbus message bus daemon\n\nusage: botbusd [options]\n\n" << all << '\n';
+        std::cout << "botbusd: the botbus message bus daemon\n\n"
+                     "usage: botbusd [options]           serve (the default)\n"
+                     "       botbusd rebuild [options]   replay the log into fresh projections and report\n"
+                     "                                   whether they match the live ones (exit 1 if not)\n\n"
+                  << all << '\n';
         return {std::nullopt, 0};
     }
     if (vm.count("version")) {
         std::cout << "botbusd " << BOTBUS_VERSION << '\n';
         return {std::nullopt, 0};
+    }
+    if (command == "serve") {
+        config.command = Command::serve;
+    } else if (command == "rebuild") {
+        config.command = Command::rebuild;
+    } else {
+        throw std::runtime_error("unknown command '" + command + "' (expected serve or rebuild)");
     }
     config.durability = parse_durability(durability);
     check_log_level(config.log_level);
@@ -87,6 +109,8 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
     }
     if (max_batch < 1 || max_batch > 100000) throw std::runtime_error("max-batch must be between 1 and 100000");
     if (config.data_dir.empty()) throw std::runtime_error("data-dir must not be empty");
+    if (lease_ms < 10 || lease_ms > 24LL * 3600 * 1000) throw std::runtime_error("lease-ms must be between 10 ms and 24 h");
+    config.server.lease_us = lease_ms * 1000;
     config.server.max_frame = max_frame;
     config.server.max_batch = max_batch;
     return {config, 0};

@@ -10,7 +10,13 @@
 
 namespace botbus::daemon {
 
+enum class Command {
+    serve,    // run the daemon (the default)
+    rebuild,  // replay the log into fresh projections and compare them with the live ones
+};
+
 struct Config {
+    Command command = Command::serve;
     std::string data_dir = "botbus-data";
     store::Durability durability = store::Durability::full;
     bus::ServerOptions server;

@@ -51,6 +51,27 @@ inline constexpr std::string_view k_unsubscribed = "subscription.removed";
 inline constexpr std::string_view k_message_published = "message.published";
 inline constexpr std::string_view k_message_sent = "message.sent";
 inline constexpr std::string_view k_mailbox_acked = "mailbox.acked";
+
+// Workflow definitions (stream "wf/<workflow_id>").
+inline constexpr std::string_view k_workflow_put = "workflow.put";
+inline constexpr std::string_view k_workflow_deleted = "workflow.deleted";
+inline constexpr std::string_view k_workflow_archived = "workflow.archived";
+// Runs and their steps (stream "run/<run_id>").
+inline constexpr std::string_view k_run_started = "run.started";
+inline constexpr std::string_view k_run_paused = "run.paused";
+inline constexpr std::string_view k_run_resumed = "run.resumed";
+inline constexpr std::string_view k_run_completed = "run.completed";
+inline constexpr std::string_view k_run_failed = "run.failed";
+inline constexpr std::string_view k_run_cancel_requested = "run.cancel_requested";
+inline constexpr std::string_view k_run_cancelled = "run.cancelled";
+inline constexpr std::string_view k_run_context = "run.context";
+inline constexpr std::string_view k_run_crashed = "run.crashed";
+inline constexpr std::string_view k_step_started = "step.started";
+inline constexpr std::string_view k_step_completed = "step.completed";
+inline constexpr std::string_view k_step_failed = "step.failed";
+inline constexpr std::string_view k_step_skipped = "step.skipped";
+inline constexpr std::string_view k_step_waiting_approval = "step.waiting_approval";
+inline constexpr std::string_view k_step_approved = "step.approved";
 }  // namespace event_type
 
 // Streams group events; each has its own gap-free stream_seq.
@@ -59,6 +80,8 @@ inline constexpr std::string_view k_channels = "sys/channels";    // channel and
 inline constexpr std::string_view k_mailboxes = "sys/mailboxes";  // mailbox acknowledgements
 std::string channel(std::string_view name);                    // "ch/<name>": a channel's messages
 std::string mailbox(std::string_view bot);                     // "dm/<bot>": direct messages to a bot
+std::string workflow(std::string_view workflow_id);            // "wf/<id>": a workflow definition's lifecycle
+std::string run(std::string_view run_id);                      // "run/<id>": a run and its steps
 }  // namespace stream
 
 std::int64_t now_us();

@@ -1,6 +1,7 @@
 #include "store/projector.hpp"
 
 #include "store/payloads.hpp"
+#include "store/workflow_payloads.hpp"
 
 namespace botbus::store {
 namespace {
@@ -56,7 +57,38 @@ Projector::Projector(SQLite::Database& db)
                        " last_seq = excluded.last_seq"),
       m_record_position(db,
                         "INSERT INTO projection_state (projection, last_seq) VALUES ('messaging', ?)"
-                        " ON CONFLICT (projection) DO UPDATE SET last_seq = excluded.last_seq") {}
+                        " ON CONFLICT (projection) DO UPDATE SET last_seq = excluded.last_seq"),
+      m_upsert_workflow(db,
+                        "INSERT INTO workflows (id, name, owner_type, owner_bot_id, definition, created_at,"
+                        " updated_at, archived_at, last_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, NULL, ?7)"
+                        " ON CONFLICT (id) DO UPDATE SET definition = excluded.definition,"
+                        " updated_at = excluded.updated_at, archived_at = NULL, last_seq = excluded.last_seq"),
+      m_delete_workflow(db, "DELETE FROM workflows WHERE id = ?"),
+      m_archive_workflow(db, "UPDATE workflows SET archived_at = ?2, last_seq = ?3 WHERE id = ?1"),
+      m_insert_run(db,
+                   "INSERT INTO workflow_runs (id, workflow_id, workflow_name, status, trigger_type, trigger_payload,"
+                   " context, started_at, completed_at, error, concurrency_key, lease_owner, cancel_requested,"
+                   " start_seq, last_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, ?9, ?10, 0, ?11, ?11)"),
+      m_set_run_status(db,
+                       "UPDATE workflow_runs SET status = ?2, lease_owner = ?3, completed_at = ?4, last_seq = ?5"
+                       " WHERE id = ?1"),
+      m_complete_run(db,
+                     "UPDATE workflow_runs SET status = 'completed', context = COALESCE(?2, context),"
+                     " lease_owner = NULL, completed_at = ?3, last_seq = ?4 WHERE id = ?1"),
+      m_fail_run(db,
+                 "UPDATE workflow_runs SET status = 'failed', error = ?2, lease_owner = NULL, completed_at = ?3,"
+                 " last_seq = ?4 WHERE id = ?1"),
+      m_request_run_cancel(db, "UPDATE workflow_runs SET cancel_requested = 1, last_seq = ?2 WHERE id = ?1"),
+      m_set_run_context(db, "UPDATE workflow_runs SET context = ?2, last_seq = ?3 WHERE id = ?1"),
+      m_insert_step(db,
+                    "INSERT INTO workflow_steps (id, run_id, step_id, step_name, status, attempt, idempotency_key,"
+                    " input, output, error, will_retry, skip_reason, approved_by, started_at, completed_at,"
+                    " start_seq, last_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?1, ?7, NULL, NULL, 0, ?8, NULL, ?9, ?10,"
+                    " ?11, ?11)"),
+      m_finish_step(db,
+                    "UPDATE workflow_steps SET status = ?2, output = ?3, error = ?4, will_retry = ?5,"
+                    " approved_by = ?6, completed_at = ?7, last_seq = ?8 WHERE id = ?1"),
+      m_set_step_status(db, "UPDATE workflow_steps SET status = ?2, last_seq = ?3 WHERE id = ?1") {}
 
 void Projector::apply(const Event& event) {
     msgpack::object_handle keep_alive;
@@ -115,6 +147,178 @@ void Projector::apply(const Event& event) {
         m_upsert_mailbox.bind(2, static_cast<std::int64_t>(p.upto));
         m_upsert_mailbox.bind(3, seq);
         run(m_upsert_mailbox);
+    } else {
+        apply_workflow(event);
+    }
+}
+
+// Workflow events. The handler validated each against the projected state
+// before appending it, so here every event simply applies; an event whose
+// row is missing (a log edited by hand) changes nothing.
+void Projector::apply_workflow(const Event& event) {
+    namespace et = event_type;
+    msgpack::object_handle keep_alive;
+    const auto seq = static_cast<std::int64_t>(event.seq);
+    const auto& type = event.type;
+    auto set_run_status = [&](const std::string& run_id, std::string_view status,
+                              const std::optional<std::string>& lease_owner, bool terminal) {
+        auto& s = m_set_run_status;
+        s.bind(1, run_id);
+        s.bind(2, std::string(status));
+        bind_optional(s, 3, lease_owner);
+        if (terminal) {
+            s.bind(4, event.ts_us);
+        } else {
+            s.bind(4);
+        }
+        s.bind(5, seq);
+        run(s);
+    };
+    auto finish_step = [&](const std::string& id, std::string_view status, const std::optional<std::string>& output,
+                           const std::optional<std::string>& error, bool will_retry,
+                           const std::optional<std::string>& approved_by) {
+        auto& s = m_finish_step;
+        s.bind(1, id);
+        s.bind(2, std::string(status));
+        bind_optional(s, 3, output);
+        bind_optional(s, 4, error);
+        s.bind(5, will_retry ? 1 : 0);
+        bind_optional(s, 6, approved_by);
+        s.bind(7, event.ts_us);
+        s.bind(8, seq);
+        run(s);
+    };
+
+    if (type == et::k_workflow_put) {
+        const auto p = decode_payload<WorkflowPut>(type, event.payload, keep_alive);
+        auto& s = m_upsert_workflow;
+        s.bind(1, p.id);
+        s.bind(2, p.name);
+        s.bind(3, p.owner_type);
+        bind_optional(s, 4, p.owner_bot);
+        s.bind(5, p.definition);
+        s.bind(6, event.ts_us);
+        s.bind(7, seq);
+        run(s);
+    } else if (type == et::k_workflow_deleted) {
+        const auto p = decode_payload<WorkflowRef>(type, event.payload, keep_alive);
+        m_delete_workflow.bind(1, p.id);
+        run(m_delete_workflow);
+    } else if (type == et::k_workflow_archived) {
+        const auto p = decode_payload<WorkflowRef>(type, event.payload, keep_alive);
+        m_archive_workflow.bind(1, p.id);
+        m_archive_workflow.bind(2, event.ts_us);
+        m_archive_workflow.bind(3, seq);
+        run(m_archive_workflow);
+    } else if (type == et::k_run_started) {
+        const auto p = decode_payload<RunStarted>(type, event.payload, keep_alive);
+        auto& s = m_insert_run;
+        s.bind(1, p.run_id);
+        s.bind(2, p.workflow_id);
+        s.bind(3, p.workflow_name);
+        s.bind(4, p.status);
+        s.bind(5, p.trigger_type);
+        bind_optional(s, 6, p.trigger_payload);
+        s.bind(7, p.context);
+        s.bind(8, event.ts_us);
+        bind_optional(s, 9, p.concurrency_key);
+        bind_optional(s, 10, p.lease_owner);
+        s.bind(11, seq);
+        run(s);
+    } else if (type == et::k_run_paused) {
+        const auto p = decode_payload<RunRef>(type, event.payload, keep_alive);
+        set_run_status(p.run_id, run_status::k_paused, std::nullopt, false);
+    } else if (type == et::k_run_resumed) {
+        const auto p = decode_payload<RunResumed>(type, event.payload, keep_alive);
+        set_run_status(p.run_id, run_status::k_running, p.lease_owner, false);
+    } else if (type == et::k_run_crashed) {
+        const auto p = decode_payload<RunCrashed>(type, event.payload, keep_alive);
+        set_run_status(p.run_id, run_status::k_crashed, std::nullopt, false);
+    } else if (type == et::k_run_cancelled) {
+        const auto p = decode_payload<RunRef>(type, event.payload, keep_alive);
+        set_run_status(p.run_id, run_status::k_cancelled, std::nullopt, true);
+    } else if (type == et::k_run_completed) {
+        const auto p = decode_payload<RunCompleted>(type, event.payload, keep_alive);
+        auto& s = m_complete_run;
+        s.bind(1, p.run_id);
+        bind_optional(s, 2, p.context);
+        s.bind(3, event.ts_us);
+        s.bind(4, seq);
+        run(s);
+    } else if (type == et::k_run_failed) {
+        const auto p = decode_payload<RunFailed>(type, event.payload, keep_alive);
+        auto& s = m_fail_run;
+        s.bind(1, p.run_id);
+        s.bind(2, p.error);
+        s.bind(3, event.ts_us);
+        s.bind(4, seq);
+        run(s);
+    } else if (type == et::k_run_cancel_requested) {
+        const auto p = decode_payload<RunRef>(type, event.payload, keep_alive);
+        m_request_run_cancel.bind(1, p.run_id);
+        m_request_run_cancel.bind(2, seq);
+        run(m_request_run_cancel);
+    } else if (type == et::k_run_context) {
+        const auto p = decode_payload<RunContext>(type, event.payload, keep_alive);
+        m_set_run_context.bind(1, p.run_id);
+        m_set_run_context.bind(2, p.context);
+        m_set_run_context.bind(3, seq);
+        run(m_set_run_context);
+    } else if (type == et::k_step_started || type == et::k_step_skipped) {
+        const bool skipped = type == et::k_step_skipped;
+        std::string run_id, step_id;
+        std::optional<std::string> step_name, input, reason;
+        std::uint64_t attempt = 0;
+        if (skipped) {
+            auto p = decode_payload<StepSkipped>(type, event.payload, keep_alive);
+            run_id = std::move(p.run_id);
+            step_id = std::move(p.step_id);
+            step_name = std::move(p.step_name);
+            attempt = p.attempt;
+            reason = std::move(p.reason);
+        } else {
+            auto p = decode_payload<StepStarted>(type, event.payload, keep_alive);
+            run_id = std::move(p.run_id);
+            step_id = std::move(p.step_id);
+            step_name = std::move(p.step_name);
+            attempt = p.attempt;
+            input = std::move(p.input);
+        }
+        auto& s = m_insert_step;
+        s.bind(1, step_attempt_id(run_id, step_id, attempt));
+        s.bind(2, run_id);
+        s.bind(3, step_id);
+        bind_optional(s, 4, step_name);
+        s.bind(5, std::string(skipped ? step_status::k_skipped : step_status::k_running));
+        s.bind(6, static_cast<std::int64_t>(attempt));
+        bind_optional(s, 7, input);
+        bind_optional(s, 8, reason);
+        s.bind(9, event.ts_us);
+        if (skipped) {
+            s.bind(10, event.ts_us);
+        } else {
+            s.bind(10);
+        }
+        s.bind(11, seq);
+        run(s);
+    } else if (type == et::k_step_completed) {
+        const auto p = decode_payload<StepCompleted>(type, event.payload, keep_alive);
+        finish_step(step_attempt_id(p.run_id, p.step_id, p.attempt), step_status::k_completed, p.output,
+                    std::nullopt, false, std::nullopt);
+    } else if (type == et::k_step_failed) {
+        const auto p = decode_payload<StepFailed>(type, event.payload, keep_alive);
+        finish_step(step_attempt_id(p.run_id, p.step_id, p.attempt), step_status::k_failed, std::nullopt, p.error,
+                    p.will_retry, std::nullopt);
+    } else if (type == et::k_step_approved) {
+        const auto p = decode_payload<StepApproved>(type, event.payload, keep_alive);
+        finish_step(step_attempt_id(p.run_id, p.step_id, p.attempt), step_status::k_completed, std::nullopt,
+                    std::nullopt, false, p.approved_by);
+    } else if (type == et::k_step_waiting_approval) {
+        const auto p = decode_payload<StepRef>(type, event.payload, keep_alive);
+        m_set_step_status.bind(1, step_attempt_id(p.run_id, p.step_id, p.attempt));
+        m_set_step_status.bind(2, std::string(step_status::k_waiting_approval));
+        m_set_step_status.bind(3, seq);
+        run(m_set_step_status);
     }
 }
 

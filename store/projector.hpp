@@ -32,6 +32,20 @@ private:
     SQLite::Statement m_insert_message;
     SQLite::Statement m_upsert_mailbox;
     SQLite::Statement m_record_position;
+
+    void apply_workflow(const Event& event);
+    SQLite::Statement m_upsert_workflow;
+    SQLite::Statement m_delete_workflow;
+    SQLite::Statement m_archive_workflow;
+    SQLite::Statement m_insert_run;
+    SQLite::Statement m_set_run_status;     // status, lease_owner, completed_at
+    SQLite::Statement m_complete_run;       // + context when given
+    SQLite::Statement m_fail_run;           // + error
+    SQLite::Statement m_request_run_cancel;
+    SQLite::Statement m_set_run_context;
+    SQLite::Statement m_insert_step;
+    SQLite::Statement m_finish_step;        // status, output, error, will_retry, approved_by, completed_at
+    SQLite::Statement m_set_step_status;
 };
 
 }  // namespace botbus::store

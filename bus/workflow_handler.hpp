@@ -1,0 +1,136 @@
+// The workflow ops: definitions, runs and step attempts as events on the log,
+// checked against the projected state machine, plus the runs' leases.
+//
+// Operation: CommandHandler hands every workflow request here, inside the
+// daemon's open batch. Each op validates its request against the projections
+// (which include earlier requests of the same batch) and either appends its
+// events and replies, or replies with an error and appends nothing.
+// Leases: a running run is held by its lease_owner (the bot that started or
+// resumed it), who renews the lease with run.heartbeat. Heartbeats are not
+// logged, so lease expiries live in memory only (LeaseTable); the server
+// calls expire_leases from a timer, which appends run.crashed (producer
+// "botbusd") for every running run whose lease has expired, and grant_grace
+// once at start-up.
+// Concurrency: runs on the server's loop thread only, like CommandHandler.
+// Limitations: lease changes made by a batch that is later rolled back stay
+// in memory; expire_leases reconciles the table with the projection (drops
+// leases of runs that are not running, gives a fresh lease to running runs
+// without one), so the worst case is one extra lease period. The step ops
+// do not check that the caller holds the run's lease.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "bus/codec.hpp"
+#include "bus/handler.hpp"
+#include "store/store.hpp"
+#include "store/workflow_queries.hpp"
+
+namespace botbus::bus {
+
+// In-memory lease expiries of running runs, keyed by run id.
+class LeaseTable {
+public:
+    void grant(const std::string& run_id, std::int64_t expires_at) { m_expiry[run_id] = expires_at; }
+    void release(const std::string& run_id) { m_expiry.erase(run_id); }
+    void clear() { m_expiry.clear(); }
+    std::optional<std::int64_t> expiry(const std::string& run_id) const;
+    std::optional<std::int64_t> earliest() const;
+    const std::map<std::string, std::int64_t>& all() const { return m_expiry; }
+
+private:
+    std::map<std::string, std::int64_t> m_expiry;
+};
+
+class WorkflowHandler {
+public:
+    WorkflowHandler(store::Store& store, WorkflowOptions options);
+
+    // Executes one workflow request (any Request alternative from
+    // WorkflowPutRequest on); other alternatives get an `internal` error.
+    template <typename T>
+    Outcome handle(const Envelope& envelope, const Session& session, store::Batch& batch, const T& request) {
+        Call call{envelope, session, batch, *this};
+        return op(call, request);
+    }
+
+    std::size_t expire_leases(store::Batch& batch, std::int64_t now_us);
+    void grant_grace(std::int64_t now_us);
+    std::optional<std::int64_t> next_lease_expiry() const { return m_leases.earliest(); }
+    void set_lease_duration(std::int64_t lease_us) { m_lease_us = lease_us; }
+    std::int64_t lease_duration() const { return m_lease_us; }
+    // The lease expiry of a run, when it holds one.
+    std::optional<std::int64_t> lease_expiry(const std::string& run_id) const { return m_leases.expiry(run_id); }
+
+    store::WorkflowQueries& queries() { return m_queries; }
+
+private:
+    struct Call {
+        const Envelope& envelope;
+        const Session& session;
+        store::Batch& batch;
+        WorkflowHandler& handler;
+
+        Outcome ok(const ReplyBuilder& builder) const;
+        Outcome fail(Errc code, std::string message) const;
+        const std::string* identity() const { return session.bot ? &*session.bot : nullptr; }
+        store::Seq next_seq() const;
+    };
+
+    template <typename T>
+    Outcome op(Call& call, const T&) {
+        return call.fail(Errc::internal, "not a workflow op");
+    }
+    Outcome op(Call&, const WorkflowPutRequest&);
+    Outcome op(Call&, const WorkflowGetRequest&);
+    Outcome op(Call&, const WorkflowListRequest&);
+    Outcome op(Call&, const WorkflowDeleteRequest&);
+    Outcome op(Call&, const RunStartRequest&);
+    Outcome op(Call&, const RunPauseRequest&);
+    Outcome op(Call&, const RunResumeRequest&);
+    Outcome op(Call&, const RunCompleteRequest&);
+    Outcome op(Call&, const RunFailRequest&);
+    Outcome op(Call&, const RunCancelRequest&);
+    Outcome op(Call&, const RunCheckpointRequest&);
+    Outcome op(Call&, const RunHeartbeatRequest&);
+    Outcome op(Call&, const RunGetRequest&);
+    Outcome op(Call&, const RunListRequest&);
+    Outcome op(Call&, const RunStepsRequest&);
+    Outcome op(Call&, const RunCompletedStepsRequest&);
+    Outcome op(Call&, const RunCrashedRequest&);
+    Outcome op(Call&, const StepStartRequest&);
+    Outcome op(Call&, const StepCompleteRequest&);
+    Outcome op(Call&, const StepFailRequest&);
+    Outcome op(Call&, const StepSkipRequest&);
+    Outcome op(Call&, const StepWaitApprovalRequest&);
+    Outcome op(Call&, const StepApproveRequest&);
+
+    // What every step op checks first: an identity, the run in status
+    // running (or paused, when allowed), and a step its workflow defines.
+    struct StepTarget {
+        std::string me;
+        store::RunRow run;
+        std::optional<std::string> step_name;  // the definition's name for the step
+        std::optional<store::StepRow> latest;  // the step's latest attempt
+    };
+    std::variant<StepTarget, Outcome> step_target(Call&, const std::string& run_id, const std::string& step_id,
+                                                  std::string_view verb, bool allow_paused);
+    store::Appended append(Call&, std::string stream, std::string_view type, const std::string& producer,
+                           std::string payload);
+    std::int64_t now() const { return m_clock(); }
+
+    store::Store& m_store;
+    store::WorkflowQueries m_queries;
+    std::int64_t m_lease_us;
+    std::function<std::int64_t()> m_clock;
+    LeaseTable m_leases;
+};
+
+}  // namespace botbus::bus

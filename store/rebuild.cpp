@@ -1,0 +1,131 @@
+#include "store/rebuild.hpp"
+
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+
+#include <optional>
+#include <utility>
+
+#include "store/store.hpp"
+
+namespace botbus::store {
+namespace {
+
+constexpr std::size_t k_replay_page = 1000;
+
+// Table name and its ORDER BY (primary key); constants, never request data.
+const std::vector<std::pair<std::string, std::string>>& table_orders() {
+    static const std::vector<std::pair<std::string, std::string>> k_tables{
+        {"bot_channels", "name"},
+        {"bot_subscriptions", "bot_id, channel_name"},
+        {"bot_messages", "seq"},
+        {"bot_mailboxes", "bot_id"},
+        {"workflows", "id"},
+        {"workflow_runs", "id"},
+        {"workflow_steps", "id"},
+        {"projection_state", "projection"},
+    };
+    return k_tables;
+}
+
+// One cell, with its SQLite storage class, so 1 and '1' differ.
+struct Cell {
+    int type = SQLite::Null;
+    std::string text;  // integer and float as text; blob as bytes
+    bool operator==(const Cell&) const = default;
+};
+
+std::string describe(const Cell& c) {
+    if (c.type == SQLite::Null) return "NULL";
+    if (c.type == SQLite::INTEGER) return c.text;
+    if (c.type == SQLite::FLOAT) return c.text + " (real)";
+    if (c.type == SQLite::BLOB) return "blob of " + std::to_string(c.text.size()) + " bytes";
+    return "'" + c.text.substr(0, 80) + (c.text.size() > 80 ? "...'" : "'");
+}
+
+// The next row, or nothing once the statement is done (and stays done).
+std::optional<std::vector<Cell>> next_row(SQLite::Statement& s) {
+    if (s.isDone() || !s.executeStep()) return std::nullopt;
+    std::vector<Cell> row;
+    for (int i = 0; i < s.getColumnCount(); ++i) {
+        const auto column = s.getColumn(i);
+        Cell cell;
+        cell.type = column.getType();
+        if (cell.type == SQLite::INTEGER) {
+            cell.text = std::to_string(column.getInt64());
+        } else if (cell.type == SQLite::FLOAT) {
+            cell.text = std::to_string(column.getDouble());  // rounding is fine: no projection stores reals
+        } else if (cell.type != SQLite::Null) {
+            cell.text.assign(static_cast<const char*>(column.getBlob()), static_cast<std::size_t>(column.getBytes()));
+        }
+        row.push_back(std::move(cell));
+    }
+    return row;
+}
+
+}  // namespace
+
+const std::vector<std::string>& projection_tables() {
+    static const std::vector<std::string> k_names = [] {
+        std::vector<std::string> names;
+        for (const auto& [table, order] : table_orders()) names.push_back(table);
+        return names;
+    }();
+    return k_names;
+}
+
+std::size_t rebuild_projections(Store& source, SQLite::Database& target) {
+    migrate(target, migrations::all(), target.getFilename().empty() ? ":memory:" : target.getFilename());
+    SQLite::Transaction transaction(target);
+    Projector projector(target);
+    std::size_t count = 0;
+    Seq after = 0;
+    for (;;) {
+        const auto events = source.read_range(after, k_replay_page);
+        if (events.empty()) break;
+        for (const auto& event : events) projector.apply(event);
+        count += events.size();
+        after = events.back().seq;
+    }
+    if (after != 0) projector.record_position(after);
+    transaction.commit();
+    return count;
+}
+
+std::vector<std::string> compare_projections(SQLite::Database& live, SQLite::Database& rebuilt,
+                                             std::size_t max_differences) {
+    std::vector<std::string> differences;
+    auto note = [&](std::string line) {
+        if (differences.size() < max_differences) differences.push_back(std::move(line));
+    };
+    for (const auto& [table, order] : table_orders()) {
+        const std::string sql = "SELECT * FROM " + table + " ORDER BY " + order;
+        SQLite::Statement a(live, sql);
+        SQLite::Statement b(rebuilt, sql);
+        if (a.getColumnCount() != b.getColumnCount()) {
+            note(table + ": live has " + std::to_string(a.getColumnCount()) + " columns, rebuilt has " +
+                 std::to_string(b.getColumnCount()));
+            continue;
+        }
+        for (std::size_t index = 0;; ++index) {
+            const auto row_a = next_row(a);
+            const auto row_b = next_row(b);
+            if (!row_a && !row_b) break;
+            const auto key = [&](const std::vector<Cell>& row) { return describe(row.front()); };
+            if (!row_a || !row_b) {
+                note(table + " row " + std::to_string(index) + ": only " + (row_a ? "live" : "rebuilt") +
+                     " has row with key " + key(row_a ? *row_a : *row_b));
+                continue;
+            }
+            for (std::size_t i = 0; i < row_a->size(); ++i) {
+                if ((*row_a)[i] == (*row_b)[i]) continue;
+                note(table + " row " + std::to_string(index) + " (key " + key(*row_a) + ") column " +
+                     a.getColumnName(static_cast<int>(i)) + ": live " + describe((*row_a)[i]) + ", rebuilt " +
+                     describe((*row_b)[i]));
+            }
+        }
+    }
+    return differences;
+}
+
+}  // namespace botbus::store

@@ -1,0 +1,234 @@
+#include "store/workflow_queries.hpp"
+
+#include <limits>
+
+namespace botbus::store {
+namespace {
+
+constexpr const char* k_workflow_columns =
+    "SELECT id, name, owner_type, owner_bot_id, definition, created_at, updated_at, archived_at, last_seq"
+    " FROM workflows";
+
+constexpr const char* k_run_columns =
+    "SELECT id, workflow_id, workflow_name, status, trigger_type, trigger_payload, context, started_at,"
+    " completed_at, error, concurrency_key, lease_owner, cancel_requested, start_seq, last_seq"
+    " FROM workflow_runs";
+
+constexpr const char* k_step_columns =
+    "SELECT id, run_id, step_id, step_name, status, attempt, input, output, error, will_retry, skip_reason,"
+    " approved_by, started_at, completed_at, start_seq, last_seq FROM workflow_steps";
+
+// The latest attempt of each step of run ?1.
+constexpr const char* k_latest_attempts =
+    " WHERE run_id = ?1 AND attempt = (SELECT MAX(attempt) FROM workflow_steps l"
+    " WHERE l.run_id = workflow_steps.run_id AND l.step_id = workflow_steps.step_id)";
+
+std::optional<std::string> optional_text(const SQLite::Column& column) {
+    if (column.isNull()) return std::nullopt;
+    return column.getString();
+}
+
+std::optional<std::int64_t> optional_int(const SQLite::Column& column) {
+    if (column.isNull()) return std::nullopt;
+    return column.getInt64();
+}
+
+void bind_optional(SQLite::Statement& statement, int index, const std::optional<std::string>& value) {
+    if (value) {
+        statement.bind(index, *value);
+    } else {
+        statement.bind(index);
+    }
+}
+
+WorkflowRow read_workflow(SQLite::Statement& row) {
+    WorkflowRow w;
+    w.id = row.getColumn(0).getString();
+    w.name = row.getColumn(1).getString();
+    w.owner_type = row.getColumn(2).getString();
+    w.owner_bot = optional_text(row.getColumn(3));
+    w.definition = row.getColumn(4).getString();
+    w.created_at = row.getColumn(5).getInt64();
+    w.updated_at = row.getColumn(6).getInt64();
+    w.archived_at = optional_int(row.getColumn(7));
+    w.last_seq = static_cast<Seq>(row.getColumn(8).getInt64());
+    return w;
+}
+
+RunRow read_run(SQLite::Statement& row) {
+    RunRow r;
+    r.id = row.getColumn(0).getString();
+    r.workflow_id = row.getColumn(1).getString();
+    r.workflow_name = row.getColumn(2).getString();
+    r.status = row.getColumn(3).getString();
+    r.trigger_type = row.getColumn(4).getString();
+    r.trigger_payload = optional_text(row.getColumn(5));
+    r.context = row.getColumn(6).getString();
+    r.started_at = row.getColumn(7).getInt64();
+    r.completed_at = optional_int(row.getColumn(8));
+    r.error = optional_text(row.getColumn(9));
+    r.concurrency_key = optional_text(row.getColumn(10));
+    r.lease_owner = optional_text(row.getColumn(11));
+    r.cancel_requested = row.getColumn(12).getInt() != 0;
+    r.start_seq = static_cast<Seq>(row.getColumn(13).getInt64());
+    r.last_seq = static_cast<Seq>(row.getColumn(14).getInt64());
+    return r;
+}
+
+StepRow read_step(SQLite::Statement& row) {
+    StepRow s;
+    s.id = row.getColumn(0).getString();
+    s.run_id = row.getColumn(1).getString();
+    s.step_id = row.getColumn(2).getString();
+    s.step_name = optional_text(row.getColumn(3));
+    s.status = row.getColumn(4).getString();
+    s.attempt = static_cast<std::uint64_t>(row.getColumn(5).getInt64());
+    s.input = optional_text(row.getColumn(6));
+    s.output = optional_text(row.getColumn(7));
+    s.error = optional_text(row.getColumn(8));
+    s.will_retry = row.getColumn(9).getInt() != 0;
+    s.skip_reason = optional_text(row.getColumn(10));
+    s.approved_by = optional_text(row.getColumn(11));
+    s.started_at = row.getColumn(12).getInt64();
+    s.completed_at = optional_int(row.getColumn(13));
+    s.start_seq = static_cast<Seq>(row.getColumn(14).getInt64());
+    s.last_seq = static_cast<Seq>(row.getColumn(15).getInt64());
+    return s;
+}
+
+// Resets the statement however the caller leaves, so a thrown exception never
+// leaves a read transaction pinned.
+struct ResetOnExit {
+    SQLite::Statement& statement;
+    ~ResetOnExit() {
+        try {
+            statement.reset();
+        } catch (...) {  // a failed reset repeats the step's error, already reported
+        }
+    }
+};
+
+std::vector<std::string> first_column(SQLite::Statement& statement) {
+    std::vector<std::string> values;
+    while (statement.executeStep()) values.push_back(statement.getColumn(0).getString());
+    return values;
+}
+
+}  // namespace
+
+WorkflowQueries::WorkflowQueries(SQLite::Database& db)
+    : m_workflow(db, std::string(k_workflow_columns) + " WHERE id = ?"),
+      m_workflow_by_name(db, std::string(k_workflow_columns) +
+                                 " WHERE name = ?1 AND owner_type = ?2 AND COALESCE(owner_bot_id, '') = ?3"),
+      m_workflows(db, std::string(k_workflow_columns) +
+                          " WHERE (?1 IS NULL OR owner_type = ?1) AND (?2 IS NULL OR owner_bot_id = ?2)"
+                          " AND (?3 OR archived_at IS NULL)"
+                          " ORDER BY name, owner_type, COALESCE(owner_bot_id, '')"),
+      m_workflow_has_runs(db, "SELECT 1 FROM workflow_runs WHERE workflow_id = ? LIMIT 1"),
+      m_run(db, std::string(k_run_columns) + " WHERE id = ?"),
+      m_runs(db, std::string(k_run_columns) +
+                     " WHERE (?1 IS NULL OR workflow_id = ?1) AND (?2 IS NULL OR status = ?2)"
+                     " ORDER BY start_seq DESC LIMIT ?3"),
+      m_crashed_runs(db, std::string(k_run_columns) + " WHERE status = 'crashed' ORDER BY start_seq DESC"),
+      m_running_run_ids(db, "SELECT id FROM workflow_runs WHERE status = 'running' ORDER BY id"),
+      m_steps(db, std::string(k_step_columns) + " WHERE run_id = ? ORDER BY start_seq"),
+      m_latest_attempt(db, std::string(k_step_columns) +
+                               " WHERE run_id = ?1 AND step_id = ?2 ORDER BY attempt DESC LIMIT 1"),
+      m_completed_step_ids(db, std::string("SELECT step_id FROM workflow_steps") + k_latest_attempts +
+                                   " AND status IN ('completed', 'skipped') ORDER BY start_seq"),
+      m_running_attempt_ids(db,
+                            "SELECT id FROM workflow_steps WHERE run_id = ? AND status = 'running' ORDER BY start_seq") {
+}
+
+std::optional<WorkflowRow> WorkflowQueries::workflow(const std::string& id) {
+    ResetOnExit reset{m_workflow};
+    m_workflow.bind(1, id);
+    if (!m_workflow.executeStep()) return std::nullopt;
+    return read_workflow(m_workflow);
+}
+
+std::optional<WorkflowRow> WorkflowQueries::workflow_by_name(const std::string& name, const std::string& owner_type,
+                                                             const std::optional<std::string>& owner_bot) {
+    ResetOnExit reset{m_workflow_by_name};
+    m_workflow_by_name.bind(1, name);
+    m_workflow_by_name.bind(2, owner_type);
+    m_workflow_by_name.bind(3, owner_type == "bot" ? owner_bot.value_or("") : std::string());
+    if (!m_workflow_by_name.executeStep()) return std::nullopt;
+    return read_workflow(m_workflow_by_name);
+}
+
+std::vector<WorkflowRow> WorkflowQueries::workflows(const WorkflowFilter& filter) {
+    ResetOnExit reset{m_workflows};
+    bind_optional(m_workflows, 1, filter.owner_type);
+    bind_optional(m_workflows, 2, filter.owner_bot);
+    m_workflows.bind(3, filter.include_archived ? 1 : 0);
+    std::vector<WorkflowRow> rows;
+    while (m_workflows.executeStep()) rows.push_back(read_workflow(m_workflows));
+    return rows;
+}
+
+bool WorkflowQueries::workflow_has_runs(const std::string& workflow_id) {
+    ResetOnExit reset{m_workflow_has_runs};
+    m_workflow_has_runs.bind(1, workflow_id);
+    return m_workflow_has_runs.executeStep();
+}
+
+std::optional<RunRow> WorkflowQueries::run(const std::string& id) {
+    ResetOnExit reset{m_run};
+    m_run.bind(1, id);
+    if (!m_run.executeStep()) return std::nullopt;
+    return read_run(m_run);
+}
+
+std::vector<RunRow> WorkflowQueries::runs(const RunFilter& filter) {
+    ResetOnExit reset{m_runs};
+    bind_optional(m_runs, 1, filter.workflow_id);
+    bind_optional(m_runs, 2, filter.status);
+    constexpr auto k_max = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+    m_runs.bind(3, static_cast<std::int64_t>(filter.limit > k_max ? k_max : filter.limit));
+    std::vector<RunRow> rows;
+    while (m_runs.executeStep()) rows.push_back(read_run(m_runs));
+    return rows;
+}
+
+std::vector<RunRow> WorkflowQueries::crashed_runs() {
+    ResetOnExit reset{m_crashed_runs};
+    std::vector<RunRow> rows;
+    while (m_crashed_runs.executeStep()) rows.push_back(read_run(m_crashed_runs));
+    return rows;
+}
+
+std::vector<std::string> WorkflowQueries::running_run_ids() {
+    ResetOnExit reset{m_running_run_ids};
+    return first_column(m_running_run_ids);
+}
+
+std::vector<StepRow> WorkflowQueries::steps(const std::string& run_id) {
+    ResetOnExit reset{m_steps};
+    m_steps.bind(1, run_id);
+    std::vector<StepRow> rows;
+    while (m_steps.executeStep()) rows.push_back(read_step(m_steps));
+    return rows;
+}
+
+std::optional<StepRow> WorkflowQueries::latest_attempt(const std::string& run_id, const std::string& step_id) {
+    ResetOnExit reset{m_latest_attempt};
+    m_latest_attempt.bind(1, run_id);
+    m_latest_attempt.bind(2, step_id);
+    if (!m_latest_attempt.executeStep()) return std::nullopt;
+    return read_step(m_latest_attempt);
+}
+
+std::vector<std::string> WorkflowQueries::completed_step_ids(const std::string& run_id) {
+    ResetOnExit reset{m_completed_step_ids};
+    m_completed_step_ids.bind(1, run_id);
+    return first_column(m_completed_step_ids);
+}
+
+std::vector<std::string> WorkflowQueries::running_attempt_ids(const std::string& run_id) {
+    ResetOnExit reset{m_running_attempt_ids};
+    m_running_attempt_ids.bind(1, run_id);
+    return first_column(m_running_attempt_ids);
+}
+
+}  // namespace botbus::store
