@@ -9,19 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "temp_dir.hpp"
+
 namespace botbus::testing {
 
-class TempDir {
-public:
-    TempDir();
-    ~TempDir();
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    const std::filesystem::path& path() const { return m_path; }
-
-private:
-    std::filesystem::path m_path;
-};
 
 class DaemonProcess {
 public:

@@ -18,6 +18,7 @@
 #include "store/event.hpp"
 #include "store/migrator.hpp"
 #include "store/store.hpp"
+#include "temp_dir.hpp"
 
 namespace store = botbus::store;
 using botbus::migrations::MigrationSource;
@@ -25,24 +26,7 @@ using store::StartupError;
 
 namespace {
 
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (std::filesystem::temp_directory_path() / "botbus-migrator-test-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + pattern);
-        m_path = pattern;
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(m_path, ignored);
-    }
-    std::string file(const std::string& name) const { return (m_path / name).string(); }
-
-private:
-    std::filesystem::path m_path;
-};
+using botbus::testing::TempDir;
 
 const std::vector<MigrationSource> k_two = {
     {1, "people", "1111111111111111111111111111111111111111111111111111111111111111",

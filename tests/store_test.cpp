@@ -15,6 +15,7 @@
 
 #include "store/payloads.hpp"
 #include "store/store.hpp"
+#include "temp_dir.hpp"
 
 namespace store = botbus::store;
 using store::Durability;
@@ -24,25 +25,7 @@ using store::Store;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
-public:
-    TempDir() {
-        std::string pattern = (std::filesystem::temp_directory_path() / "botbus-store-test-XXXXXX").string();
-        if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + pattern);
-        m_path = pattern;
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    ~TempDir() {
-        std::error_code ignored;
-        std::filesystem::remove_all(m_path, ignored);
-    }
-    std::string file(const std::string& name) const { return (m_path / name).string(); }
-
-private:
-    std::filesystem::path m_path;
-};
+using botbus::testing::TempDir;
 
 constexpr std::string_view k_test_type = "test.event";  // a type the projections skip
 
