@@ -130,6 +130,10 @@ void Server::stop(int linger_ms) {
     m_running = false;
     m_router_fd.cancel();
     m_backlog_timer.cancel();
+    // A pending lease check would keep io_context::run() going until the
+    // earliest lease ran out (30 s by default) after SIGTERM.
+    m_lease_timer.cancel();
+    m_lease_check_at.reset();
     refuse_queued();
     // Last chance for replies still waiting on full peers.
     retry_backlog();
