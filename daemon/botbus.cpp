@@ -1,18 +1,19 @@
 // botbus: the command-line client of botbusd. Parses `botbus [global
 // options] COMMAND [args]`, runs one command through the client library and
 // prints the result for people or, with --json, one JSON object per line.
+// The workflow commands live in cli_workflow.cpp; what commands share
+// (Session, CommandSpec, exit statuses) in cli_command.hpp.
 //
 // Exit status: 0 done, 1 the daemon answered with an error (or another
 // failure), 2 usage error, 3 the daemon did not answer in time.
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
-#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <iostream>
 #include <iterator>
-#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -20,119 +21,12 @@
 #include <vector>
 
 #include "client/client.hpp"
+#include "daemon/cli_command.hpp"
 #include "daemon/cli_output.hpp"
+#include "daemon/cli_workflow.hpp"
 
 namespace botbus::cli {
 namespace {
-
-namespace po = boost::program_options;
-using Millis = client::Millis;
-
-constexpr int k_exit_error = 1;
-constexpr int k_exit_usage = 2;
-constexpr int k_exit_timeout = 3;
-
-// Longest --timeout / --for accepted: about 24 days, far from overflowing a
-// steady_clock deadline.
-constexpr std::uint64_t k_max_millis = std::numeric_limits<std::int32_t>::max();
-
-// Bad command line: exit 2 with a usage line.
-class UsageError : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
-
-// A failure with its own exit status and message.
-class Failure : public std::runtime_error {
-public:
-    Failure(int exit_code, const std::string& message) : std::runtime_error(message), m_exit_code(exit_code) {}
-    int exit_code() const { return m_exit_code; }
-
-private:
-    int m_exit_code;
-};
-
-struct GlobalOptions {
-    std::string command_endpoint;
-    std::string feed_endpoint;
-    std::string bot;
-    Millis timeout{5000};
-    bool json = false;
-};
-
-// Strict unsigned parsing: boost's lexical_cast would take "-1" as 2^64-1.
-std::uint64_t parse_u64(std::string_view text, std::string_view what,
-                        std::uint64_t max = std::numeric_limits<std::uint64_t>::max()) {
-    std::uint64_t value = 0;
-    const auto* end = text.data() + text.size();
-    const auto [ptr, ec] = std::from_chars(text.data(), end, value);
-    if (text.empty() || ec != std::errc{} || ptr != end || value > max) {
-        throw UsageError(std::string(what) + " must be a whole number from 0 to " + std::to_string(max) + ", not '" +
-                         std::string(text) + "'");
-    }
-    return value;
-}
-
-std::optional<std::string> opt_text(const po::variables_map& vm, const char* name) {
-    if (!vm.count(name)) return std::nullopt;
-    return vm[name].as<std::string>();
-}
-
-std::optional<std::uint64_t> opt_u64(const po::variables_map& vm, const char* name,
-                                     std::uint64_t max = std::numeric_limits<std::uint64_t>::max()) {
-    const auto text = opt_text(vm, name);
-    if (!text) return std::nullopt;
-    return parse_u64(*text, std::string("--") + name, max);
-}
-
-// One connection to botbusd; says hello only for commands that act as a bot.
-class Session {
-public:
-    explicit Session(GlobalOptions options)
-        : m_options(std::move(options)), m_client(connect(m_context, m_options)), m_out(std::cout, m_options.json) {}
-
-    client::Client& client() { return m_client; }
-    // The client after hello as --as; the daemon takes that as the sender.
-    client::Client& identified() {
-        if (!m_identified) {
-            m_client.hello(m_options.bot);
-            m_identified = true;
-        }
-        return m_client;
-    }
-    Printer& out() { return m_out; }
-    const GlobalOptions& options() const { return m_options; }
-
-private:
-    static client::Client connect(zmq::context_t& context, const GlobalOptions& options) {
-        try {
-            return client::Client(context, {options.command_endpoint, options.feed_endpoint, options.timeout});
-        } catch (const zmq::error_t& e) {
-            throw UsageError("cannot connect to --command-endpoint '" + options.command_endpoint + "': " + e.what());
-        }
-    }
-
-    GlobalOptions m_options;
-    zmq::context_t m_context;
-    client::Client m_client;
-    Printer m_out;
-    bool m_identified = false;
-};
-
-struct Invocation {
-    po::variables_map vm;
-    std::vector<std::string> args;  // positional arguments after the command
-};
-
-struct CommandSpec {
-    std::string_view name;
-    std::string_view synopsis;  // after "botbus [global options] "
-    std::string_view summary;
-    std::size_t min_args;
-    std::size_t max_args;
-    void (*options)(po::options_description&);
-    int (*run)(Session&, const Invocation&);
-};
 
 // ---- bodies
 
@@ -271,12 +165,6 @@ int run_history(Session& s, const Invocation& in) {
 }
 
 // ---- channels and subscriptions
-
-std::string cell(const Json& value) {
-    if (value.is_null()) return "";
-    if (value.is_string()) return escape_text(value.get_ref<const std::string&>());
-    return escape_text(value.dump(-1, ' ', false, Json::error_handler_t::replace));
-}
 
 int run_channels(Session& s, const Invocation&) {
     const auto reply = s.client().call_ok(bus::ChannelListRequest{});
@@ -440,7 +328,20 @@ constexpr CommandSpec k_commands[] = {
     {"ack", "ack SEQ", "ack direct messages up to SEQ", 1, 1, nullptr, run_ack},
     {"stats", "stats", "print the daemon's counters", 0, 0, nullptr, run_stats},
     {"ping", "ping", "check that the daemon answers", 0, 0, nullptr, run_ping},
+    {"workflow put", "workflow put FILE [--owner-bot B] [--replace]",
+     "store a workflow definition from a JSON file (-: stdin)", 1, 1, workflow_put_options, run_workflow_put},
+    {"workflow show", "workflow show ID", "show a workflow and its definition", 1, 1, nullptr, run_workflow_show},
+    {"workflow delete", "workflow delete ID [--archive]", "delete (or archive) a workflow", 1, 1,
+     workflow_delete_options, run_workflow_delete},
+    {"workflows", "workflows [--owner-bot B] [--all]", "list workflows", 0, 0, workflows_options, run_workflows},
+    {"runs", "runs [--workflow ID] [--status S] [--limit N]", "list workflow runs, newest first", 0, 0, runs_options,
+     run_runs},
+    {"run", "run RUN_ID", "show a run and its steps as a timeline", 1, 1, nullptr, run_run},
+    {"watch", "watch RUN_ID [--for MS]", "follow a run live until it ends", 1, 1, watch_options, run_watch},
 };
+
+// Commands with actions: "channel create", "workflow put".
+constexpr std::string_view k_command_groups[] = {"channel", "workflow"};
 
 const CommandSpec* find_command(std::string_view name) {
     for (const auto& command : k_commands) {
@@ -464,7 +365,7 @@ po::options_description global_options(GlobalOptions& options, std::string& time
          "botbusd's command socket (env BOTBUS_COMMAND_ENDPOINT)")
         ("feed-endpoint",
          po::value(&options.feed_endpoint)->value_name("ENDPOINT")->default_value("tcp://127.0.0.1:7441"),
-         "botbusd's feed socket, for tail (env BOTBUS_FEED_ENDPOINT)")
+         "botbusd's feed socket, for tail and watch (env BOTBUS_FEED_ENDPOINT)")
         ("as", po::value(&options.bot)->value_name("BOT")->default_value("botbus-cli"),
          "the bot to act as: sender of publish/send, owner of the inbox (env BOTBUS_BOT)")
         ("timeout", po::value(&timeout)->value_name("MS")->default_value("5000"),
@@ -502,6 +403,39 @@ void print_command_help(const CommandSpec& command, const po::options_descriptio
     std::cout << usage_line(&command) << "\n\n" << command.summary << ".\n";
     if (!options.options().empty()) std::cout << '\n' << options;
     std::cout << "\nGlobal options (botbus --help) go before or after the command.\n";
+}
+
+// The actions of a command group: "put, show or delete".
+std::string group_actions(std::string_view group) {
+    std::vector<std::string_view> actions;
+    for (const auto& command : k_commands) {
+        if (command.name.starts_with(group) && command.name.size() > group.size() && command.name[group.size()] == ' ') {
+            actions.push_back(command.name.substr(group.size() + 1));
+        }
+    }
+    std::string text;
+    for (std::size_t i = 0; i < actions.size(); ++i) {
+        if (i > 0) text += i + 1 == actions.size() ? " or " : ", ";
+        text += actions[i];
+    }
+    return text;
+}
+
+// `botbus channel --help`: every action's usage, then their options.
+void print_group_help(std::string_view group) {
+    std::vector<const CommandSpec*> members;
+    for (const auto& command : k_commands) {
+        if (command.name.starts_with(group) && command.name.size() > group.size() && command.name[group.size()] == ' ') {
+            members.push_back(&command);
+        }
+    }
+    for (const auto* command : members) std::cout << usage_line(command) << '\n';
+    for (const auto* command : members) {
+        if (!command->options) continue;
+        po::options_description options(std::string(command->name) + " options");
+        command->options(options);
+        std::cout << '\n' << options;
+    }
 }
 
 std::string environment_option(const std::string& variable) {
@@ -570,17 +504,13 @@ int run(int argc, const char* const argv[], RunState& state) {
                          "' (a command's own options go after the command)");
     }
     rest.erase(rest.begin());
-    if (name == "channel") {
+    if (std::find(std::begin(k_command_groups), std::end(k_command_groups), name) != std::end(k_command_groups)) {
         if (rest.empty() || rest.front().starts_with('-')) {
             if (help) {
-                po::options_description create("channel create options");
-                channel_create_options(create);
-                std::cout << usage_line(find_command("channel create")) << '\n'
-                          << usage_line(find_command("channel delete")) << "\n\n"
-                          << create;
+                print_group_help(name);
                 return 0;
             }
-            throw UsageError("channel needs an action: create or delete");
+            throw UsageError(name + " needs an action: " + group_actions(name));
         }
         name += ' ' + rest.front();
         rest.erase(rest.begin());

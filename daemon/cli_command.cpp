@@ -1,0 +1,58 @@
+#include "daemon/cli_command.hpp"
+
+#include <charconv>
+#include <iostream>
+
+namespace botbus::cli {
+namespace {
+
+client::Client connect(zmq::context_t& context, const GlobalOptions& options) {
+    try {
+        return client::Client(context, {options.command_endpoint, options.feed_endpoint, options.timeout});
+    } catch (const zmq::error_t& e) {
+        throw UsageError("cannot connect to --command-endpoint '" + options.command_endpoint + "': " + e.what());
+    }
+}
+
+}  // namespace
+
+std::uint64_t parse_u64(std::string_view text, std::string_view what, std::uint64_t max) {
+    std::uint64_t value = 0;
+    const auto* end = text.data() + text.size();
+    const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+    if (text.empty() || ec != std::errc{} || ptr != end || value > max) {
+        throw UsageError(std::string(what) + " must be a whole number from 0 to " + std::to_string(max) + ", not '" +
+                         std::string(text) + "'");
+    }
+    return value;
+}
+
+std::optional<std::string> opt_text(const po::variables_map& vm, const char* name) {
+    if (!vm.count(name)) return std::nullopt;
+    return vm[name].as<std::string>();
+}
+
+std::optional<std::uint64_t> opt_u64(const po::variables_map& vm, const char* name, std::uint64_t max) {
+    const auto text = opt_text(vm, name);
+    if (!text) return std::nullopt;
+    return parse_u64(*text, std::string("--") + name, max);
+}
+
+std::string cell(const Json& value) {
+    if (value.is_null()) return "";
+    if (value.is_string()) return escape_text(value.get_ref<const std::string&>());
+    return escape_text(value.dump(-1, ' ', false, Json::error_handler_t::replace));
+}
+
+Session::Session(GlobalOptions options)
+    : m_options(std::move(options)), m_client(connect(m_context, m_options)), m_out(std::cout, m_options.json) {}
+
+client::Client& Session::identified() {
+    if (!m_identified) {
+        m_client.hello(m_options.bot);
+        m_identified = true;
+    }
+    return m_client;
+}
+
+}  // namespace botbus::cli
