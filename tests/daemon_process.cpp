@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -56,17 +57,31 @@ pid_t spawn(const std::vector<std::string>& args, int stdout_fd, const std::file
     return pid;
 }
 
-// Waits for the child with a deadline; returns its exit status, or -1 on timeout.
+// Waits for the child with a deadline; returns its exit status, or -1 on
+// timeout. A pidfd becomes readable when the child exits, so this blocks in
+// poll instead of spinning.
 int wait_exit(pid_t pid, std::chrono::milliseconds deadline) {
     const auto until = Clock::now() + deadline;
+    const int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
     int status = 0;
+    int result = -1;
     for (;;) {
         const pid_t done = waitpid(pid, &status, WNOHANG);
-        if (done == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        if (Clock::now() >= until) return -1;
-        // waitpid has no timeout; poll on nothing for a millisecond.
-        ::poll(nullptr, 0, 1);
+        if (done == pid) {
+            result = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            break;
+        }
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+        if (left <= 0) break;
+        if (pidfd >= 0) {
+            pollfd pfd{pidfd, POLLIN, 0};
+            ::poll(&pfd, 1, static_cast<int>(left));
+        } else {
+            ::poll(nullptr, 0, 1);  // no pidfd (kernel before 5.3): look again in a millisecond
+        }
     }
+    if (pidfd >= 0) close(pidfd);
+    return result;
 }
 
 }  // namespace
