@@ -121,7 +121,7 @@ Outcome CommandHandler::ping(Ctx& ctx, const PingRequest&) {
 }
 
 store::Seq CommandHandler::ensure_channel(Ctx& ctx, const std::string& name, const std::string& producer) {
-    if (m_store.messages().channel(name)) return 0;
+    if (m_store.messages().channel_exists(name)) return 0;
     return ctx.batch
         .append({std::string(store::stream::k_channels), std::string(store::event_type::k_channel_created), producer,
                  std::nullopt, store::encode_payload(store::ChannelCreated{name, std::nullopt})})
@@ -131,7 +131,7 @@ store::Seq CommandHandler::ensure_channel(Ctx& ctx, const std::string& name, con
 Outcome CommandHandler::channel_create(Ctx& ctx, const ChannelCreateRequest& r) {
     const auto* me = ctx.identity();
     if (!me) return ctx.fail(Errc::not_identified, "channel.create needs a bot identity: send hello first");
-    if (m_store.messages().channel(r.name)) {
+    if (m_store.messages().channel_exists(r.name)) {
         return ctx.fail(Errc::conflict, "channel '" + r.name + "' already exists");
     }
     const auto appended =
@@ -146,7 +146,7 @@ Outcome CommandHandler::channel_create(Ctx& ctx, const ChannelCreateRequest& r) 
 Outcome CommandHandler::channel_delete(Ctx& ctx, const ChannelDeleteRequest& r) {
     const auto* me = ctx.identity();
     if (!me) return ctx.fail(Errc::not_identified, "channel.delete needs a bot identity: send hello first");
-    if (!m_store.messages().channel(r.name)) return ctx.fail(Errc::not_found, "no channel '" + r.name + "'");
+    if (!m_store.messages().channel_exists(r.name)) return ctx.fail(Errc::not_found, "no channel '" + r.name + "'");
     const auto appended =
         ctx.batch.append({std::string(store::stream::k_channels), std::string(store::event_type::k_channel_deleted),
                           *me, std::nullopt, store::encode_payload(store::ChannelDeleted{r.name})});
@@ -210,7 +210,7 @@ Outcome CommandHandler::subscriptions(Ctx& ctx, const SubscriptionsRequest& r) {
 }
 
 Outcome CommandHandler::subscribers(Ctx& ctx, const SubscribersRequest& r) {
-    if (!m_store.messages().channel(r.channel)) return ctx.fail(Errc::not_found, "no channel '" + r.channel + "'");
+    if (!m_store.messages().channel_exists(r.channel)) return ctx.fail(Errc::not_found, "no channel '" + r.channel + "'");
     ReplyBuilder b;
     b.field("channel", r.channel);
     b.field("bots", m_store.messages().subscribers(r.channel));
@@ -286,7 +286,7 @@ Outcome CommandHandler::history(Ctx& ctx, const HistoryRequest& r) {
     }
     store::HistoryQuery query;
     if (r.channel) {
-        if (!m_store.messages().channel(*r.channel)) return ctx.fail(Errc::not_found, "no channel '" + *r.channel + "'");
+        if (!m_store.messages().channel_exists(*r.channel)) return ctx.fail(Errc::not_found, "no channel '" + *r.channel + "'");
         query.scope = store::HistoryQuery::Scope::channel;
         query.channel = *r.channel;
     } else {

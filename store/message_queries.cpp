@@ -70,6 +70,7 @@ struct ResetOnExit {
 MessageQueries::MessageQueries(SQLite::Database& db)
     : m_db(db),
       m_channel(db, std::string(k_channel_columns) + " WHERE c.name = ?"),
+      m_channel_exists(db, "SELECT 1 FROM bot_channels WHERE name = ?"),
       m_channels(db, std::string(k_channel_columns) + " ORDER BY c.name"),
       m_is_subscribed(db, "SELECT 1 FROM bot_subscriptions WHERE bot_id = ? AND channel_name = ?"),
       m_subscriptions(db, "SELECT channel_name FROM bot_subscriptions WHERE bot_id = ? ORDER BY channel_name"),
@@ -99,6 +100,12 @@ std::optional<ChannelRow> MessageQueries::channel(const std::string& name) {
     m_channel.bind(1, name);
     if (!m_channel.executeStep()) return std::nullopt;
     return read_channel(m_channel);
+}
+
+bool MessageQueries::channel_exists(const std::string& name) {
+    ResetOnExit reset{m_channel_exists};
+    m_channel_exists.bind(1, name);
+    return m_channel_exists.executeStep();
 }
 
 std::vector<ChannelRow> MessageQueries::channels() {

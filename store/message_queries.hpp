@@ -54,6 +54,7 @@ public:
     explicit MessageQueries(SQLite::Database& db);
 
     std::optional<ChannelRow> channel(const std::string& name);
+    bool channel_exists(const std::string& name);  // cheaper than channel() on the publish path
     std::vector<ChannelRow> channels();  // ordered by name
     bool is_subscribed(const std::string& bot, const std::string& channel);
     std::vector<std::string> subscriptions(const std::string& bot);   // channel names, ordered
@@ -67,6 +68,7 @@ private:
 
     SQLite::Database& m_db;
     SQLite::Statement m_channel;
+    SQLite::Statement m_channel_exists;
     SQLite::Statement m_channels;
     SQLite::Statement m_is_subscribed;
     SQLite::Statement m_subscriptions;
