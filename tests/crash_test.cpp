@@ -13,40 +13,18 @@
 
 #include "client/client.hpp"
 #include "daemon_process.hpp"
+#include "e2e_support.hpp"
 
 namespace botbus {
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-client::ClientOptions options_for(const testing::DaemonProcess& daemon) {
-    return {daemon.command_endpoint(), daemon.feed_endpoint(), 10000ms};
-}
+using testing::options_for;
+using testing::u64_field;
+using testing::full_history;
 
 bus::PackedValue body_of(int index) { return bus::pack_as_value("crash-" + std::to_string(index)); }
-
-std::uint64_t u64_field(const bus::Reply& reply, std::string_view key) {
-    const auto* value = reply.find(key);
-    if (!value || value->type != msgpack::type::POSITIVE_INTEGER) {
-        ADD_FAILURE() << "reply has no unsigned integer '" << key << "'";
-        return 0;
-    }
-    return value->via.u64;
-}
-
-std::vector<bus::Message> full_history(client::Client& client, const std::string& channel) {
-    std::vector<bus::Message> all;
-    for (;;) {
-        bus::HistoryRequest request;
-        request.channel = channel;
-        request.after = all.empty() ? 0 : all.back().seq;
-        request.limit = bus::k_max_history_limit;
-        auto page = client.history(request);
-        for (auto& message : page.messages) all.push_back(std::move(message));
-        if (!page.more) return all;
-    }
-}
 
 struct Acked {
     int index = 0;

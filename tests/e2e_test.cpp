@@ -16,27 +16,18 @@
 
 #include "client/client.hpp"
 #include "daemon_process.hpp"
+#include "e2e_support.hpp"
 
 namespace botbus {
 namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-client::ClientOptions options_for(const testing::DaemonProcess& daemon) {
-    return {daemon.command_endpoint(), daemon.feed_endpoint(), 10000ms};
-}
+using testing::options_for;
+using testing::u64_field;
+using testing::full_history;
 
 bus::PackedValue text_body(const std::string& text) { return bus::pack_as_value(text); }
-
-std::uint64_t u64_field(const bus::Reply& reply, std::string_view key) {
-    const auto* value = reply.find(key);
-    if (!value || value->type != msgpack::type::POSITIVE_INTEGER) {
-        ADD_FAILURE() << "reply has no unsigned integer '" << key << "'";
-        return 0;
-    }
-    return value->via.u64;
-}
 
 bool bool_field(const bus::Reply& reply, std::string_view key) {
     const auto* value = reply.find(key);
@@ -69,20 +60,6 @@ std::vector<std::string> string_list(const bus::Reply& reply, std::string_view k
         if (item.type == msgpack::type::STR) out.emplace_back(item.via.str.ptr, item.via.str.size);
     }
     return out;
-}
-
-// Every message of a channel, oldest first, paging through history.
-std::vector<bus::Message> full_history(client::Client& client, const std::string& channel) {
-    std::vector<bus::Message> all;
-    for (;;) {
-        bus::HistoryRequest request;
-        request.channel = channel;
-        request.after = all.empty() ? 0 : all.back().seq;
-        request.limit = bus::k_max_history_limit;
-        auto page = client.history(request);
-        for (auto& message : page.messages) all.push_back(std::move(message));
-        if (!page.more) return all;
-    }
 }
 
 bool same_message(const bus::Message& a, const bus::Message& b) {

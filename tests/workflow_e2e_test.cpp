@@ -26,6 +26,7 @@
 
 #include "client/client.hpp"
 #include "daemon_process.hpp"
+#include "e2e_support.hpp"
 
 extern char** environ;
 
@@ -34,12 +35,9 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using testing::options_for;
 using Json = nlohmann::json;
 using client::Millis;
-
-client::ClientOptions options_for(const testing::DaemonProcess& daemon) {
-    return {daemon.command_endpoint(), daemon.feed_endpoint(), 10000ms};
-}
 
 Millis until(Clock::time_point deadline) {
     const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
