@@ -32,6 +32,8 @@ void pack_channel(msgpack::packer<msgpack::sbuffer>& p, const store::ChannelRow&
     p.pack(c.last_channel_seq);
 }
 
+}  // namespace
+
 MessageView view_of(const store::MessageRow& row) {
     MessageView v;
     v.seq = row.seq;
@@ -45,8 +47,6 @@ MessageView view_of(const store::MessageRow& row) {
     v.reply_to = row.reply_to;
     return v;
 }
-
-}  // namespace
 
 struct CommandHandler::Ctx {
     const Envelope& envelope;

@@ -52,6 +52,9 @@ struct WorkflowOptions {
 
 class WorkflowHandler;
 
+// A stored message as the wire shows it (history replies, mailbox replay).
+MessageView view_of(const store::MessageRow& row);
+
 class CommandHandler {
 public:
     CommandHandler(store::Store& store, const ServerCounters& counters, WorkflowOptions workflow_options = {});

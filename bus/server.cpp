@@ -474,16 +474,7 @@ void Server::replay_mailbox(const std::string& routing_id) {
     const auto rows = m_store.messages().history(query);
     peer.replayed_through = rows.size() < query.limit ? peer.live_from - 1 : rows.back().seq;
     for (const auto& row : rows) {
-        MessageView v;
-        v.seq = row.seq;
-        v.stream_seq = row.stream_seq;
-        v.ts_us = row.created_at;
-        v.from = row.from;
-        if (row.to) v.to = *row.to;
-        v.type = row.type;
-        v.body = row.body;
-        v.reply_to = row.reply_to;
-        send_to(routing_id, false, encode_push(v));  // may forget the peer: `peer` is not used after
+        send_to(routing_id, false, encode_push(view_of(row)));  // may forget the peer: `peer` is not used after
     }
 }
 
