@@ -48,17 +48,17 @@ std::string encode_channel_event(const store::Event& event) {
     return std::string(out.data(), out.size());
 }
 
-MessageView view_of(const store::Event& event, const store::MessagePayload& payload) {
+MessageView view_of(const store::Event& event, const store::MessageFields& fields) {
     MessageView v;
     v.seq = event.seq;
     v.stream_seq = event.stream_seq;
     v.ts_us = event.ts_us;
     v.from = event.producer;
-    if (payload.channel) v.channel = *payload.channel;
-    if (payload.to) v.to = *payload.to;
-    v.type = payload.type;
-    v.body = std::string_view(payload.body.ptr, payload.body.size);
-    v.reply_to = payload.reply_to;
+    v.channel = fields.channel;
+    v.to = fields.to;
+    v.type = fields.type;
+    v.body = fields.body;
+    v.reply_to = fields.reply_to;
     return v;
 }
 
@@ -291,7 +291,7 @@ void Server::run_batch(std::vector<Inbound>& batch) {
         }
         tx.commit();
         committed = true;
-        events = tx.events();
+        events = tx.take_events();
     } catch (const std::exception& e) {
         spdlog::error("batch of {} requests failed and was rolled back: {}", batch.size(), e.what());
     }
@@ -346,13 +346,12 @@ void Server::run_batch(std::vector<Inbound>& batch) {
 
 void Server::fan_out(const store::Event& event) {
     if (event.type == store::event_type::k_message_published || event.type == store::event_type::k_message_sent) {
-        msgpack::object_handle keep_alive;
-        const auto payload = store::decode_payload<store::MessagePayload>(event.type, event.payload, keep_alive);
-        const auto view = view_of(event, payload);
-        if (payload.channel) {
-            publish(channel_topic(*payload.channel), encode_message_event(view, "message"));
-        } else if (payload.to) {
-            push_to_bot(*payload.to, encode_push(view));
+        const auto fields = m_messages.decode(event.type, event.payload);
+        const auto view = view_of(event, fields);
+        if (fields.channel) {
+            publish(channel_topic(*fields.channel), encode_message_event(view, "message"));
+        } else if (fields.to) {
+            push_to_bot(std::string(*fields.to), encode_push(view));
         }
     } else if (event.stream == store::stream::k_channels) {
         publish(std::string(k_channels_topic), encode_channel_event(event));

@@ -34,6 +34,7 @@
 
 #include "bus/handler.hpp"
 #include "bus/protocol.hpp"
+#include "store/payloads.hpp"
 #include "store/store.hpp"
 
 namespace botbus::bus {
@@ -122,6 +123,7 @@ private:
 
     ServerCounters m_counters;
     CommandHandler m_handler;
+    store::MessageDecoder m_messages;  // fan-out reads every message it sends
     std::unordered_map<std::string, PeerState> m_peers;          // by routing id
     std::map<std::string, std::set<std::string>> m_bot_peers;     // bot -> routing ids
     struct Pending {

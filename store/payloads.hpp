@@ -40,6 +40,31 @@ struct MessagePayload {
     MSGPACK_DEFINE_MAP(channel, to, type, body, reply_to)
 };
 
+// A stored message's fields as views into its payload bytes: the hot path
+// (projection, fan-out) reads every message, and copying each field into a
+// std::string (as MSGPACK_DEFINE_MAP's conversion does, through a std::map of
+// its keys) cost more than the SQLite insert.
+struct MessageFields {
+    std::optional<std::string_view> channel;
+    std::optional<std::string_view> to;
+    std::string_view type;
+    std::string_view body;  // packed msgpack value
+    std::optional<std::uint64_t> reply_to;
+};
+
+// Decodes message payloads without copying: the views point into the bytes
+// given, and stay valid while they do and until the next decode. Reuses one
+// msgpack zone, so steady-state decoding allocates nothing.
+class MessageDecoder {
+public:
+    // Throws std::runtime_error naming the event type when the bytes are not
+    // a message payload.
+    MessageFields decode(std::string_view type, std::string_view bytes);
+
+private:
+    msgpack::zone m_zone;
+};
+
 struct MailboxAcked {
     std::uint64_t upto = 0;
     MSGPACK_DEFINE_MAP(upto)

@@ -120,22 +120,32 @@ void Projector::apply(const Event& event) {
         m_delete_subscription.bind(2, p.channel);
         run(m_delete_subscription);
     } else if (event.type == event_type::k_message_published || event.type == event_type::k_message_sent) {
-        const auto p = decode_payload<MessagePayload>(event.type, event.payload, keep_alive);
+        // Bound without copies where SQLiteCpp allows it (blobs, std::string);
+        // text views go through reused buffers, so nothing is allocated.
+        const auto p = m_messages.decode(event.type, event.payload);
         auto& s = m_insert_message;
+        auto bind_text = [&s](int index, const std::optional<std::string_view>& value, std::string& buffer) {
+            if (!value) {
+                s.bind(index);
+                return;
+            }
+            buffer.assign(*value);
+            s.bindNoCopy(index, buffer);
+        };
         s.bind(1, seq);
-        s.bind(2, event.producer);
-        bind_optional(s, 3, p.to);
-        bind_optional(s, 4, p.channel);
+        s.bindNoCopy(2, event.producer);
+        bind_text(3, p.to, m_text_buffers[0]);
+        bind_text(4, p.channel, m_text_buffers[1]);
         s.bind(5, static_cast<std::int64_t>(event.stream_seq));
-        s.bind(6, p.type);
-        s.bindNoCopy(7, p.body.ptr, static_cast<int>(p.body.size));
+        bind_text(6, p.type, m_text_buffers[2]);
+        s.bindNoCopy(7, p.body.data(), static_cast<int>(p.body.size()));
         if (p.reply_to) {
             s.bind(8, static_cast<std::int64_t>(*p.reply_to));
         } else {
             s.bind(8);
         }
         if (p.to) {
-            s.bind(9, conversation_key(event.producer, *p.to));
+            s.bind(9, conversation_key(event.producer, std::string(*p.to)));
         } else {
             s.bind(9);
         }

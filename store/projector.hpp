@@ -8,6 +8,7 @@
 #include <SQLiteCpp/Statement.h>
 
 #include "store/event.hpp"
+#include "store/payloads.hpp"
 
 namespace botbus::store {
 
@@ -32,6 +33,8 @@ private:
     SQLite::Statement m_insert_message;
     SQLite::Statement m_upsert_mailbox;
     SQLite::Statement m_record_position;
+    MessageDecoder m_messages;
+    std::string m_text_buffers[3];  // message text fields, bound without copies
 
     void apply_workflow(const Event& event);
     SQLite::Statement m_upsert_workflow;

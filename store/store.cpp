@@ -1,6 +1,7 @@
 #include "store/store.hpp"
 
 #include <SQLiteCpp/Transaction.h>
+#include <sqlite3.h>
 
 #include <filesystem>
 
@@ -51,6 +52,11 @@ struct ResetOnExit {
 }  // namespace
 
 SQLite::Database open_database(const std::string& path, Durability durability) {
+    // Process-wide and only possible before SQLite initialises: memory
+    // statistics take a global mutex on every allocation, and nothing reads
+    // them. Failing (SQLite already initialised by someone else) is harmless.
+    static const int memstatus_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    (void)memstatus_off;
     try {
         SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX);
         db.setBusyTimeout(5000);
@@ -187,7 +193,7 @@ Batch::Batch(Batch&& other) noexcept
     : m_store(other.m_store),
       m_open(other.m_open),
       m_last_seq(other.m_last_seq),
-      m_stream_seqs(std::move(other.m_stream_seqs)),
+      m_stream_heads(std::move(other.m_stream_heads)),
       m_events(std::move(other.m_events)) {
     other.m_open = false;
 }
@@ -224,11 +230,11 @@ Appended Batch::append_open(EventDraft draft) {
         if (auto first = s.find_by_idem_key(draft.producer, *draft.idem_key)) return *first;
     }
 
-    auto [it, inserted] = m_stream_seqs.try_emplace(draft.stream, 0);
-    if (inserted) it->second = s.stream_seq_of(draft.stream);
+    auto [it, inserted] = m_stream_heads.try_emplace(draft.stream);
+    if (inserted) it->second.stream_seq = s.stream_seq_of(draft.stream);
     Event event;
     event.seq = m_last_seq + 1;
-    event.stream_seq = it->second + 1;
+    event.stream_seq = it->second.stream_seq + 1;
     event.ts_us = now_us();
     event.stream = std::move(draft.stream);
     event.type = std::move(draft.type);
@@ -251,16 +257,10 @@ Appended Batch::append_open(EventDraft draft) {
     insert.bindNoCopy(8, event.payload.data(), static_cast<int>(event.payload.size()));
     exec_and_reset(insert);
 
-    auto& upsert = *s.m_upsert_stream;
-    upsert.bindNoCopy(1, event.stream);
-    upsert.bind(2, static_cast<std::int64_t>(event.stream_seq));
-    upsert.bind(3, static_cast<std::int64_t>(event.seq));
-    exec_and_reset(upsert);
-
     s.m_projector->apply(event);
 
     m_last_seq = event.seq;
-    it->second = event.stream_seq;
+    it->second = StreamHead{event.stream_seq, event.seq};
     const Appended appended{event.stream, event.seq, event.stream_seq, event.ts_us, false};
     m_events.push_back(std::move(event));
     return appended;
@@ -274,6 +274,14 @@ void Batch::commit() {
     if (!m_open) throw std::logic_error("botbus::store: commit on a closed batch");
     Store& s = *m_store;
     try {
+        for (const auto& [stream, head] : m_stream_heads) {
+            if (head.seq == 0) continue;  // only looked up
+            auto& upsert = *s.m_upsert_stream;
+            upsert.bindNoCopy(1, stream);
+            upsert.bind(2, static_cast<std::int64_t>(head.stream_seq));
+            upsert.bind(3, static_cast<std::int64_t>(head.seq));
+            exec_and_reset(upsert);
+        }
         if (m_last_seq != s.m_last_seq) {
             s.m_update_head->bind(1, static_cast<std::int64_t>(m_last_seq));
             exec_and_reset(*s.m_update_head);
@@ -287,7 +295,7 @@ void Batch::commit() {
     m_open = false;
     s.m_batch_open = false;
     s.m_last_seq = m_last_seq;
-    for (auto& [stream, seq] : m_stream_seqs) s.m_stream_seqs[stream] = seq;
+    for (auto& [stream, head] : m_stream_heads) s.m_stream_seqs[stream] = head.stream_seq;
 }
 
 }  // namespace botbus::store

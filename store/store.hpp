@@ -65,6 +65,8 @@ public:
 
     // The events this batch appended, in order.
     const std::vector<Event>& events() const { return m_events; }
+    // The same, moved out: for after the commit.
+    std::vector<Event> take_events() { return std::move(m_events); }
 
 private:
     friend class Store;
@@ -75,7 +77,13 @@ private:
     Store* m_store;
     bool m_open = true;
     Seq m_last_seq;
-    std::unordered_map<std::string, Seq> m_stream_seqs;  // streams touched by this batch
+    struct StreamHead {
+        Seq stream_seq = 0;  // the stream's last stream seq
+        Seq seq = 0;         // the log seq of its last event (0: untouched by this batch)
+    };
+    // Streams touched by this batch; their rows in `streams` are written once
+    // each at commit rather than once per event.
+    std::unordered_map<std::string, StreamHead> m_stream_heads;
     std::vector<Event> m_events;
 };
 
