@@ -87,6 +87,7 @@ Server::Server(boost::asio::io_context& io, zmq::context_t& zmq, store::Store& s
       m_handler(store, m_counters, WorkflowOptions{m_options.lease_us, {}}) {}
 
 Server::~Server() {
+    m_syncer.reset();  // joins before the members its callbacks use go away
     if (m_router_fd.is_open()) m_router_fd.release();
 }
 
@@ -114,6 +115,16 @@ void Server::start() {
     m_bound_command = m_router.get(zmq::sockopt::last_endpoint);
     m_bound_feed = m_pub.get(zmq::sockopt::last_endpoint);
     m_router_fd.assign(m_router.get(zmq::sockopt::fd));
+    if (m_store.needs_sync()) {
+        std::weak_ptr<int> alive = m_alive;
+        m_syncer = std::make_unique<SyncThread>(
+            [this] { m_store.sync(); },
+            [this, alive](std::uint64_t through, std::exception_ptr error) {
+                boost::asio::post(m_io, [this, alive, through, error] {
+                    if (alive.lock()) on_synced(through, error);
+                });
+            });
+    }
     m_counters.started_at_us = store::now_us();
     m_running = true;
     // Runs left running by the previous daemon get a full lease period:
@@ -134,6 +145,7 @@ void Server::stop(int linger_ms) {
     // earliest lease ran out (30 s by default) after SIGTERM.
     m_lease_timer.cancel();
     m_lease_check_at.reset();
+    sync_and_release_all();
     refuse_queued();
     // Last chance for replies still waiting on full peers.
     retry_backlog();
@@ -238,16 +250,10 @@ std::size_t Server::drain_once() {
 void Server::run_batch(std::vector<Inbound>& batch) {
     m_counters.requests += batch.size();
     ++m_counters.batches;
+    Release out;
+    out.replies.reserve(batch.size());
     std::vector<Outcome> outcomes;
     outcomes.reserve(batch.size());
-    struct Hello {
-        std::string routing_id;
-        std::string bot;
-        bool req_style;
-    };
-    std::vector<Hello> hellos;
-    std::vector<std::string> sync_tokens;
-    std::vector<std::string> acks;  // routing ids whose ack succeeded
     // Decoded before the transaction, so that a batch that fails to commit
     // still answers every request with its own id.
     std::vector<std::variant<Envelope, DecodeFailure>> decoded;
@@ -264,9 +270,8 @@ void Server::run_batch(std::vector<Inbound>& batch) {
         std::optional<std::string> previous;
     };
     std::vector<IdentityChange> identity_changes;  // undone when the batch fails
-    store::Seq committed_before = m_store.last_seq();
+    const store::Seq committed_before = m_store.last_seq();
     bool committed = false;
-    std::vector<store::Event> events;
     try {
         auto tx = m_store.begin();
         for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -283,15 +288,17 @@ void Server::run_batch(std::vector<Inbound>& batch) {
                 // including later ones in this batch.
                 identity_changes.push_back({in.routing_id, peer.session.bot});
                 peer.session.bot = *outcome.hello_bot;
-                hellos.push_back({in.routing_id, *outcome.hello_bot, in.req_style});
+                out.hellos.push_back({in.routing_id, *outcome.hello_bot, in.req_style, committed_before + 1});
             }
-            if (outcome.sync_token) sync_tokens.push_back(*outcome.sync_token);
-            if (!outcome.failed && std::holds_alternative<AckRequest>(envelope.request)) acks.push_back(in.routing_id);
+            if (outcome.sync_token) out.sync_tokens.push_back(*outcome.sync_token);
+            if (!outcome.failed && std::holds_alternative<AckRequest>(envelope.request)) {
+                out.acks.push_back(in.routing_id);
+            }
             outcomes.push_back(std::move(outcome));
         }
-        tx.commit();
+        tx.commit_unsynced();
         committed = true;
-        events = tx.take_events();
+        out.events = tx.take_events();
     } catch (const std::exception& e) {
         spdlog::error("batch of {} requests failed and was rolled back: {}", batch.size(), e.what());
     }
@@ -303,6 +310,7 @@ void Server::run_batch(std::vector<Inbound>& batch) {
         for (auto it = identity_changes.rbegin(); it != identity_changes.rend(); ++it) {
             m_peers[it->routing_id].session.bot = it->previous;
         }
+        Release failed;
         for (std::size_t i = 0; i < batch.size(); ++i) {
             std::string reply;
             if (const auto* failure = std::get_if<DecodeFailure>(&decoded[i])) {
@@ -311,28 +319,80 @@ void Server::run_batch(std::vector<Inbound>& batch) {
                 reply = encode_error_reply(std::get<Envelope>(decoded[i]).id,
                                            {Errc::storage_error, "the batch could not be committed"});
             }
-            send_to(batch[i].routing_id, batch[i].req_style, std::move(reply));
+            failed.replies.push_back({std::move(batch[i].routing_id), batch[i].req_style, std::move(reply)});
         }
         m_counters.errors += batch.size();
+        hold(std::move(failed), false);  // after the replies of earlier batches
         return;
     }
     for (std::size_t i = 0; i < batch.size(); ++i) {
         if (outcomes[i].failed) ++m_counters.errors;
-        send_to(batch[i].routing_id, batch[i].req_style, std::move(outcomes[i].reply));
+        out.replies.push_back({std::move(batch[i].routing_id), batch[i].req_style, std::move(outcomes[i].reply)});
     }
-    for (const auto& hello : hellos) {
+    schedule_lease_check();  // starts, resumes and heartbeats move lease expiries
+    const bool appended = !out.events.empty();
+    hold(std::move(out), appended);
+}
+
+void Server::hold(Release batch, bool appended) {
+    if (appended) ++m_committed_ticket;
+    batch.ticket = m_committed_ticket;
+    if (!m_syncer || (m_held.empty() && batch.ticket <= m_synced_ticket)) {
+        // Nothing to wait for: durable already, or a store that does not sync.
+        release(batch);
+        return;
+    }
+    m_held.push_back(std::move(batch));
+    if (appended) m_syncer->request(m_committed_ticket);
+}
+
+void Server::on_synced(std::uint64_t through, std::exception_ptr error) {
+    if (error) {
+        // The batches held are committed in SQLite but perhaps not on disk,
+        // and later batches may already have read them. Stopping is the one
+        // safe answer; after a restart the log holds what was durable.
+        try {
+            std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+            throw std::runtime_error(std::string("cannot make committed batches durable, stopping: ") + e.what());
+        }
+    }
+    m_synced_ticket = std::max(m_synced_ticket, through);
+    bool released = false;
+    while (!m_held.empty() && m_held.front().ticket <= m_synced_ticket) {
+        release(m_held.front());
+        m_held.pop_front();
+        released = true;
+    }
+    // The sends happened outside the drain loop and may have swallowed the
+    // command socket's edge.
+    if (released) on_readable();
+}
+
+void Server::sync_and_release_all() {
+    if (m_held.empty()) return;
+    m_store.sync();  // throws when it fails: nothing held may then be shown
+    m_synced_ticket = m_committed_ticket;
+    while (!m_held.empty()) {
+        release(m_held.front());
+        m_held.pop_front();
+    }
+}
+
+void Server::release(Release& batch) {
+    for (auto& reply : batch.replies) send_to(reply.routing_id, reply.req_style, std::move(reply.body));
+    for (const auto& hello : batch.hellos) {
         // REQ sockets take only replies; a push would be read as one.
         bind_session(hello.routing_id, hello.bot, !hello.req_style);
         auto& peer = m_peers[hello.routing_id];
-        peer.live_from = committed_before + 1;  // this batch's messages go out with its fan-out
+        peer.live_from = hello.live_from;  // this batch's messages go out with its fan-out
         peer.replayed_through = 0;
         replay_mailbox(hello.routing_id);
     }
     // An ack makes room for the next page of an unfinished replay.
-    for (const auto& routing_id : acks) replay_mailbox(routing_id);
-    for (const auto& event : events) fan_out(event);
-    schedule_lease_check();  // starts, resumes and heartbeats move lease expiries
-    for (const auto& token : sync_tokens) {
+    for (const auto& routing_id : batch.acks) replay_mailbox(routing_id);
+    for (const auto& event : batch.events) fan_out(event);
+    for (const auto& token : batch.sync_tokens) {
         msgpack::sbuffer out;
         msgpack::packer<msgpack::sbuffer> p(out);
         p.pack_map(2);
@@ -412,12 +472,12 @@ void Server::schedule_lease_check() {
 
 void Server::expire_leases() {
     if (!m_running) return;
-    std::vector<store::Event> events;
+    Release out;
     try {
         auto tx = m_store.begin();
         const auto crashed = m_handler.expire_leases(tx, store::now_us());
-        tx.commit();
-        events = tx.events();
+        tx.commit_unsynced();
+        out.events = tx.take_events();
         if (crashed > 0) spdlog::warn("{} run(s) lost their lease and were marked crashed", crashed);
     } catch (const std::exception& e) {
         spdlog::error("lease check failed and was rolled back; retrying in 1 s: {}", e.what());
@@ -430,10 +490,10 @@ void Server::expire_leases() {
         });
         return;
     }
-    for (const auto& event : events) fan_out(event);
+    const bool appended = !out.events.empty();
+    hold(std::move(out), appended);
     schedule_lease_check();
-    // Feed sends happened outside the drain loop; the command socket's edge
-    // is unaffected (PUB), but drain anyway in case requests are waiting.
+    // Sends may have happened outside the drain loop: drain.
     on_readable();
 }
 

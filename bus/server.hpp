@@ -3,10 +3,14 @@
 //
 // Operation: when the ROUTER's ZMQ_FD signals, the server drains ready
 // requests (up to max_batch) until EAGAIN, executes them in arrival order in
-// one store batch, commits, and only then sends every reply, fans the
-// batch's events out on the feed and pushes direct messages to their
-// recipients' live DEALER connections. ZMQ_FD is edge-triggered, so every
-// wake-up and every send outside the drain loop ends with a drain to EAGAIN.
+// one store batch and commits it without syncing. The batch's replies,
+// feed events and direct-message pushes wait in order until the SyncThread
+// reports a WAL sync that covers the batch; only then are they sent. While
+// a sync runs the loop goes on executing the next batches, and one sync
+// releases all of them (group commit across batches). Batches that append
+// nothing wait too: their replies may have read what earlier batches wrote.
+// ZMQ_FD is edge-triggered, so every wake-up and every send outside the
+// drain loop ends with a drain to EAGAIN.
 // Replies to a peer whose queue is full wait in a per-peer backlog (bounded;
 // beyond it replies are dropped, counted and logged) and are retried on a
 // timer: ROUTER_MANDATORY is on, so nothing is lost silently.
@@ -26,6 +30,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -34,6 +39,7 @@
 
 #include "bus/handler.hpp"
 #include "bus/protocol.hpp"
+#include "bus/sync_thread.hpp"
 #include "store/payloads.hpp"
 #include "store/store.hpp"
 
@@ -60,10 +66,11 @@ public:
     // Binds both sockets and starts serving; throws zmq::error_t naming the
     // endpoint when a bind fails.
     void start();
-    // Stops taking requests, answers those still queued on the socket with
+    // Stops taking requests, syncs and releases the batches waiting for
+    // their sync, answers the requests still queued on the socket with
     // shutting_down (none of them ran), sends what is queued (bounded by
-    // linger_ms), and closes the sockets. Nothing is in flight when this
-    // runs: batches run to completion inside one handler.
+    // linger_ms), and closes the sockets. Throws when the final sync fails:
+    // the waiting batches are then not known to be durable and get no reply.
     void stop(int linger_ms = 2000);
 
     const std::string& command_endpoint() const { return m_bound_command; }
@@ -87,7 +94,32 @@ private:
         store::Seq replayed_through = 0;
     };
 
+    struct Reply {
+        std::string routing_id;
+        bool req_style;
+        std::string body;
+    };
+    struct Hello {
+        std::string routing_id;
+        std::string bot;
+        bool req_style;
+        store::Seq live_from;  // first seq not committed before the hello's batch
+    };
+    // What a batch shows once it is durable, in the order it is shown.
+    struct Release {
+        std::uint64_t ticket = 0;  // released once a sync covers this ticket
+        std::vector<Reply> replies;
+        std::vector<Hello> hellos;
+        std::vector<std::string> acks;  // routing ids whose ack succeeded
+        std::vector<store::Event> events;
+        std::vector<std::string> sync_tokens;
+    };
+
     void refuse_queued();
+    void hold(Release release, bool appended);
+    void on_synced(std::uint64_t through, std::exception_ptr error);
+    void release(Release& release);
+    void sync_and_release_all();
     void arm();
     void on_readable();
     std::size_t drain_once();
@@ -123,6 +155,13 @@ private:
 
     ServerCounters m_counters;
     CommandHandler m_handler;
+    std::deque<Release> m_held;       // committed batches waiting for their sync, oldest first
+    std::uint64_t m_committed_ticket = 0;  // numbers the batches that appended something
+    std::uint64_t m_synced_ticket = 0;
+    // Sync completions are posted to the loop; they must not touch a Server
+    // that is gone by the time they run.
+    std::shared_ptr<int> m_alive = std::make_shared<int>(0);
+    std::unique_ptr<SyncThread> m_syncer;  // only when the store needs syncing
     store::MessageDecoder m_messages;  // fan-out reads every message it sends
     std::unordered_map<std::string, PeerState> m_peers;          // by routing id
     std::map<std::string, std::set<std::string>> m_bot_peers;     // bot -> routing ids

@@ -11,21 +11,26 @@ constexpr const char* k_channel_columns =
     " COALESCE((SELECT last_stream_seq FROM streams WHERE stream = 'ch/' || c.name), 0)"
     " FROM bot_channels c";
 
-constexpr const char* k_message_columns =
-    "SELECT seq, stream_seq, from_bot_id, to_bot_id, channel_name, message_type, body, reply_to, created_at"
-    " FROM bot_messages";
+// Messages are events (migrations/0004_message_index.sql): channel streams
+// hold only message.published, mailbox streams only message.sent; the type
+// test is belt and braces.
+constexpr const char* k_message_columns = "SELECT seq, stream_seq, producer, ts_us, type, payload FROM events";
 
 std::string history_sql(HistoryQuery::Scope scope, bool newest_first) {
-    std::string sql = k_message_columns;
-    switch (scope) {
-        case HistoryQuery::Scope::channel: sql += " WHERE channel_name = ?1"; break;
-        case HistoryQuery::Scope::conversation: sql += " WHERE conversation = ?1"; break;
-        case HistoryQuery::Scope::inbox: sql += " WHERE to_bot_id = ?1"; break;
+    const std::string order = newest_first ? " ORDER BY seq DESC" : " ORDER BY seq ASC";
+    const std::string range = " AND seq > ?3 AND seq < ?4";
+    if (scope == HistoryQuery::Scope::conversation) {
+        // Both directions: each side's messages in the other's mailbox, read
+        // from the sender index and merged. Each part is limited first, so a
+        // long conversation is never read whole.
+        auto part = [&](const char* stream, const char* sender) {
+            return std::string("SELECT * FROM (") + k_message_columns + " WHERE stream = " + stream +
+                   " AND producer = " + sender + " AND type = 'message.sent'" + range + order + " LIMIT ?5)";
+        };
+        return part("?1", "?2") + " UNION ALL " + part("?6", "?7") + order + " LIMIT ?5";
     }
-    sql += " AND seq > ?2 AND seq < ?3 ORDER BY seq ";
-    sql += newest_first ? "DESC" : "ASC";
-    sql += " LIMIT ?4";
-    return sql;
+    const char* type = scope == HistoryQuery::Scope::channel ? "'message.published'" : "'message.sent'";
+    return std::string(k_message_columns) + " WHERE stream = ?1 AND type = " + type + range + order + " LIMIT ?5";
 }
 
 std::int64_t to_sql_int(std::uint64_t value) {
@@ -36,21 +41,6 @@ std::int64_t to_sql_int(std::uint64_t value) {
 std::optional<std::string> optional_text(const SQLite::Column& column) {
     if (column.isNull()) return std::nullopt;
     return column.getString();
-}
-
-MessageRow read_message(SQLite::Statement& row) {
-    MessageRow m;
-    m.seq = static_cast<Seq>(row.getColumn(0).getInt64());
-    m.stream_seq = static_cast<Seq>(row.getColumn(1).getInt64());
-    m.from = row.getColumn(2).getString();
-    m.to = optional_text(row.getColumn(3));
-    m.channel = optional_text(row.getColumn(4));
-    m.type = row.getColumn(5).getString();
-    const auto body = row.getColumn(6);
-    m.body.assign(static_cast<const char*>(body.getBlob()), static_cast<std::size_t>(body.getBytes()));
-    if (!row.getColumn(7).isNull()) m.reply_to = static_cast<Seq>(row.getColumn(7).getInt64());
-    m.created_at = row.getColumn(8).getInt64();
-    return m;
 }
 
 // Resets the statement however the caller leaves, so a thrown exception never
@@ -75,7 +65,8 @@ MessageQueries::MessageQueries(SQLite::Database& db)
       m_is_subscribed(db, "SELECT 1 FROM bot_subscriptions WHERE bot_id = ? AND channel_name = ?"),
       m_subscriptions(db, "SELECT channel_name FROM bot_subscriptions WHERE bot_id = ? ORDER BY channel_name"),
       m_subscribers(db, "SELECT bot_id FROM bot_subscriptions WHERE channel_name = ? ORDER BY bot_id"),
-      m_message(db, std::string(k_message_columns) + " WHERE seq = ?"),
+      m_message(db, std::string(k_message_columns) +
+                        " WHERE seq = ? AND type IN ('message.published', 'message.sent')"),
       m_mailbox_acked(db, "SELECT acked_seq FROM bot_mailboxes WHERE bot_id = ?"),
       m_history{{{db, history_sql(HistoryQuery::Scope::channel, false)},
                  {db, history_sql(HistoryQuery::Scope::channel, true)}},
@@ -138,21 +129,42 @@ std::vector<std::string> MessageQueries::subscribers(const std::string& channel)
     return bots;
 }
 
+MessageRow MessageQueries::read_message(SQLite::Statement& row) {
+    MessageRow m;
+    m.seq = static_cast<Seq>(row.getColumn(0).getInt64());
+    m.stream_seq = static_cast<Seq>(row.getColumn(1).getInt64());
+    m.from = row.getColumn(2).getString();
+    m.created_at = row.getColumn(3).getInt64();
+    const auto payload = row.getColumn(5);
+    const auto fields = m_decoder.decode(
+        row.getColumn(4).getText(),
+        std::string_view(static_cast<const char*>(payload.getBlob()), static_cast<std::size_t>(payload.getBytes())));
+    if (fields.to) m.to.emplace(*fields.to);
+    if (fields.channel) m.channel.emplace(*fields.channel);
+    m.type.assign(fields.type);
+    m.body.assign(fields.body);
+    m.reply_to = fields.reply_to;
+    return m;
+}
+
 std::vector<MessageRow> MessageQueries::history(const HistoryQuery& query) {
     auto& statement = m_history[static_cast<int>(query.scope)][query.newest_first ? 1 : 0];
     ResetOnExit reset{statement};
     switch (query.scope) {
-        case HistoryQuery::Scope::channel: statement.bind(1, query.channel); break;
+        case HistoryQuery::Scope::channel: statement.bind(1, stream::channel(query.channel)); break;
         case HistoryQuery::Scope::conversation:
-            statement.bind(1, query.bot_a < query.bot_b ? query.bot_a + '\n' + query.bot_b
-                                                        : query.bot_b + '\n' + query.bot_a);
+            statement.bind(1, stream::mailbox(query.bot_b));  // a to b
+            statement.bind(2, query.bot_a);
+            // b to a; a conversation with oneself is the first part alone.
+            statement.bind(6, query.bot_a == query.bot_b ? std::string() : stream::mailbox(query.bot_a));
+            statement.bind(7, query.bot_b);
             break;
-        case HistoryQuery::Scope::inbox: statement.bind(1, query.bot_a); break;
+        case HistoryQuery::Scope::inbox: statement.bind(1, stream::mailbox(query.bot_a)); break;
     }
     // Seqs are SQLite integers: a bound past INT64_MAX means "past every seq".
-    statement.bind(2, to_sql_int(query.after.value_or(0)));
-    statement.bind(3, query.before ? to_sql_int(*query.before) : std::numeric_limits<std::int64_t>::max());
-    statement.bind(4, to_sql_int(query.limit));
+    statement.bind(3, to_sql_int(query.after.value_or(0)));
+    statement.bind(4, query.before ? to_sql_int(*query.before) : std::numeric_limits<std::int64_t>::max());
+    statement.bind(5, to_sql_int(query.limit));
     std::vector<MessageRow> rows;
     while (statement.executeStep()) rows.push_back(read_message(statement));
     return rows;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "store/event.hpp"
+#include "store/payloads.hpp"
 
 namespace botbus::store {
 
@@ -65,6 +66,7 @@ public:
 
 private:
     ChannelRow read_channel(SQLite::Statement& row);
+    MessageRow read_message(SQLite::Statement& row);  // a row of k_message_columns
 
     SQLite::Database& m_db;
     SQLite::Statement m_channel;
@@ -76,6 +78,7 @@ private:
     SQLite::Statement m_message;
     SQLite::Statement m_mailbox_acked;
     SQLite::Statement m_history[3][2];  // [scope][newest_first]
+    MessageDecoder m_decoder;
 };
 
 }  // namespace botbus::store

@@ -14,11 +14,6 @@ void bind_optional(SQLite::Statement& statement, int index, const std::optional<
     }
 }
 
-std::string conversation_key(const std::string& a, const std::string& b) {
-    // Sorted so both directions of a conversation share one index range.
-    return a < b ? a + '\n' + b : b + '\n' + a;
-}
-
 // Steps and resets, also when the step fails: a statement left unreset after
 // an error refuses every later bind.
 void run(SQLite::Statement& statement) {
@@ -47,10 +42,6 @@ Projector::Projector(SQLite::Database& db)
                             "INSERT INTO bot_subscriptions (bot_id, channel_name, subscribed_at, last_seq)"
                             " VALUES (?, ?, ?, ?)"),
       m_delete_subscription(db, "DELETE FROM bot_subscriptions WHERE bot_id = ? AND channel_name = ?"),
-      m_insert_message(db,
-                       "INSERT INTO bot_messages (seq, from_bot_id, to_bot_id, channel_name, stream_seq,"
-                       " message_type, body, reply_to, conversation, created_at)"
-                       " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
       m_upsert_mailbox(db,
                        "INSERT INTO bot_mailboxes (bot_id, acked_seq, last_seq) VALUES (?, ?, ?)"
                        " ON CONFLICT (bot_id) DO UPDATE SET acked_seq = MAX(acked_seq, excluded.acked_seq),"
@@ -120,37 +111,8 @@ void Projector::apply(const Event& event) {
         m_delete_subscription.bind(2, p.channel);
         run(m_delete_subscription);
     } else if (event.type == event_type::k_message_published || event.type == event_type::k_message_sent) {
-        // Bound without copies where SQLiteCpp allows it (blobs, std::string);
-        // text views go through reused buffers, so nothing is allocated.
-        const auto p = m_messages.decode(event.type, event.payload);
-        auto& s = m_insert_message;
-        auto bind_text = [&s](int index, const std::optional<std::string_view>& value, std::string& buffer) {
-            if (!value) {
-                s.bind(index);
-                return;
-            }
-            buffer.assign(*value);
-            s.bindNoCopy(index, buffer);
-        };
-        s.bind(1, seq);
-        s.bindNoCopy(2, event.producer);
-        bind_text(3, p.to, m_text_buffers[0]);
-        bind_text(4, p.channel, m_text_buffers[1]);
-        s.bind(5, static_cast<std::int64_t>(event.stream_seq));
-        bind_text(6, p.type, m_text_buffers[2]);
-        s.bindNoCopy(7, p.body.data(), static_cast<int>(p.body.size()));
-        if (p.reply_to) {
-            s.bind(8, static_cast<std::int64_t>(*p.reply_to));
-        } else {
-            s.bind(8);
-        }
-        if (p.to) {
-            s.bind(9, conversation_key(event.producer, std::string(*p.to)));
-        } else {
-            s.bind(9);
-        }
-        s.bind(10, event.ts_us);
-        run(s);
+        // Nothing to project: history reads messages from the log itself
+        // (migrations/0004_message_index.sql).
     } else if (event.type == event_type::k_mailbox_acked) {
         const auto p = decode_payload<MailboxAcked>(event.type, event.payload, keep_alive);
         m_upsert_mailbox.bind(1, event.producer);

@@ -8,7 +8,6 @@
 #include <SQLiteCpp/Statement.h>
 
 #include "store/event.hpp"
-#include "store/payloads.hpp"
 
 namespace botbus::store {
 
@@ -30,11 +29,8 @@ private:
     SQLite::Statement m_delete_channel_subscriptions;
     SQLite::Statement m_insert_subscription;
     SQLite::Statement m_delete_subscription;
-    SQLite::Statement m_insert_message;
     SQLite::Statement m_upsert_mailbox;
     SQLite::Statement m_record_position;
-    MessageDecoder m_messages;
-    std::string m_text_buffers[3];  // message text fields, bound without copies
 
     void apply_workflow(const Event& event);
     SQLite::Statement m_upsert_workflow;

@@ -18,7 +18,6 @@ const std::vector<std::pair<std::string, std::string>>& table_orders() {
     static const std::vector<std::pair<std::string, std::string>> k_tables{
         {"bot_channels", "name"},
         {"bot_subscriptions", "bot_id, channel_name"},
-        {"bot_messages", "seq"},
         {"bot_mailboxes", "bot_id"},
         {"workflows", "id"},
         {"workflow_runs", "id"},

@@ -6,8 +6,15 @@
 // it to the projections in the same transaction; nothing is durable (or may
 // be shown to anyone) until Batch::commit returns. Reads made inside an open
 // batch see that batch's appends.
-// Concurrency: single-threaded. A Store and everything it hands out belong to
-// the thread that created it; at most one Batch is open at a time.
+// Durability: with Durability::full, a batch is durable once its commit and a
+// WAL sync after it have both completed. Batch::commit does both; the daemon
+// uses commit_unsynced and runs Store::sync on another thread, so the next
+// batch executes while the previous one reaches the disk (see wal_file.hpp).
+// Checkpoints run on a background thread with their own connection
+// (checkpointer.hpp).
+// Concurrency: single-threaded, except sync(). A Store and everything it
+// hands out belong to the thread that created it; at most one Batch is open
+// at a time.
 // Limitations: trimming the log is not implemented yet; log_head and streams
 // already keep seqs from being reused once it is.
 #pragma once
@@ -22,10 +29,12 @@
 #include <unordered_map>
 #include <vector>
 
+#include "store/checkpointer.hpp"
 #include "store/event.hpp"
 #include "store/message_queries.hpp"
 #include "store/migrator.hpp"
 #include "store/projector.hpp"
+#include "store/wal_file.hpp"
 
 namespace botbus::store {
 
@@ -60,8 +69,16 @@ public:
     // (committed, or earlier in this batch).
     std::optional<Appended> find_idempotent(const std::string& producer, const std::string& key);
 
-    // Commits; throws SQLite::Exception (and rolls back) on failure.
+    // Commits and, under Durability::full, syncs the WAL: the batch is
+    // durable when this returns. Throws SQLite::Exception (and rolls back)
+    // when the commit fails, std::system_error when the sync fails (the batch
+    // is then committed but must not be taken as durable).
     void commit();
+
+    // Commits without syncing: later reads on this Store see the batch, but
+    // nothing of it may be shown outside until a Store::sync() that started
+    // after this returned has completed. Throws like commit().
+    void commit_unsynced();
 
     // The events this batch appended, in order.
     const std::vector<Event>& events() const { return m_events; }
@@ -110,19 +127,44 @@ public:
     // Events with seq > after, oldest first, at most `limit`.
     std::vector<Event> read_range(Seq after, std::size_t limit);
 
+    // Makes every batch committed so far durable (Durability::full; a no-op
+    // otherwise and for in-memory databases). The one Store method that may
+    // be called from another thread, concurrently with batches.
+    void sync() const;
+    // Whether sync() does anything: false for Durability::normal and for
+    // in-memory databases, whose commits are as durable as they get.
+    bool needs_sync() const { return m_wal && m_durability == Durability::full; }
+
+    // Background checkpoints completed so far (0 for in-memory databases),
+    // and a wait for them (tests).
+    std::uint64_t checkpoints() const { return m_checkpointer ? m_checkpointer->completed() : 0; }
+    bool wait_for_checkpoints(std::uint64_t count, std::chrono::steady_clock::time_point deadline) const {
+        return m_checkpointer && m_checkpointer->wait_completed(count, deadline);
+    }
+
     Seq last_seq() const { return m_last_seq; }
     LogStats stats();
     MessageQueries& messages() { return *m_messages; }
     SQLite::Database& database() { return m_db; }
     const std::string& path() const { return m_path; }
 
+    // WAL sizes (in 4 KiB frames) at which a checkpoint is requested from
+    // the background checkpointer, and at which the committing thread runs
+    // one itself because the background one cannot finish under load.
+    static constexpr int k_checkpoint_soft_frames = 1000;
+    static constexpr int k_checkpoint_hard_frames = 16000;
+
 private:
     friend class Batch;
+    static int on_wal_commit(void* store, sqlite3* db, const char* schema, int frames);
     Seq stream_seq_of(const std::string& stream);
     std::optional<Appended> find_by_idem_key(const std::string& producer, const std::string& key);
 
     std::string m_path;
+    Durability m_durability;
     SQLite::Database m_db;
+    std::unique_ptr<WalFile> m_wal;                 // file databases only
+    std::unique_ptr<Checkpointer> m_checkpointer;  // file databases only
     Seq m_last_seq = 0;
     std::unordered_map<std::string, Seq> m_stream_seqs;  // committed; filled lazily
     bool m_batch_open = false;

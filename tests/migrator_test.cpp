@@ -194,7 +194,7 @@ TEST(Migrator, EmbeddedMigrationsApplyOnAFreshDatabase) {
     EXPECT_EQ(report.applied.size(), all.size());
     EXPECT_EQ(report.schema_version, all.back().version);
     for (const char* table : {"events", "log_head", "streams", "projection_state", "bot_channels",
-                              "bot_subscriptions", "bot_messages", "bot_mailboxes"}) {
+                              "bot_subscriptions", "bot_mailboxes"}) {
         EXPECT_TRUE(table_exists(db, table)) << table;
     }
     SQLite::Statement head(db, "SELECT last_seq FROM log_head WHERE id = 1");

@@ -4,6 +4,7 @@
 
 #include <SQLiteCpp/Statement.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -417,24 +418,42 @@ TEST_F(EventLog, FailedStatementDoesNotBreakLaterBatches) {
 }
 
 TEST_F(EventLog, FailedProjectionStatementDoesNotBreakLaterBatches) {
-    // A message with neither channel nor recipient breaks bot_messages' CHECK.
-    store::MessagePayload broken;
-    broken.type = "text";
-    const std::string body = packed_body("x");
-    broken.body = msgpack::type::raw_ref(body.data(), static_cast<std::uint32_t>(body.size()));
+    // A second channel of the same name breaks bot_channels' primary key.
     {
         auto batch = m_store.begin();
-        EXPECT_THROW(batch.append(EventDraft{"ch/x", std::string(store::event_type::k_message_published), "alice",
-                                             std::nullopt, store::encode_payload(broken)}),
-                     SQLite::Exception);
+        batch.append(channel_created("general"));
+        EXPECT_THROW(batch.append(channel_created("general")), SQLite::Exception);
     }
     auto batch = m_store.begin();
-    EXPECT_EQ(batch.append(published("alice", "general", body)).seq, 1U);
+    EXPECT_EQ(batch.append(channel_created("general")).seq, 1U);
+    EXPECT_EQ(batch.append(published("alice", "general", packed_body("x"))).seq, 2U);
     batch.commit();
     EXPECT_EQ(m_store.stats().message_count, 1);
+    EXPECT_EQ(m_store.stats().channel_count, 1);
 }
 
 // ---- reopening a file
+
+TEST(StoreFile, CheckpointsRunInTheBackgroundOnceTheWalOutgrowsTheSoftLimit) {
+    TempDir dir;
+    const auto path = dir.file("botbus.db");
+    Store s{{path, Durability::full}};
+    const auto db_bytes = [&] { return std::filesystem::file_size(path); };
+    const auto before = db_bytes();
+    // ~8 MB of events: past the soft limit (1000 frames of 4 KiB), short of
+    // the hard one, so only the background checkpointer copies them.
+    const std::string payload(2000, 'x');
+    for (int b = 0; b < 40; ++b) {
+        auto batch = s.begin();
+        for (int i = 0; i < 100; ++i) batch.append(EventDraft{"s", "blob", "bot", std::nullopt, payload});
+        batch.commit();
+    }
+    ASSERT_TRUE(s.wait_for_checkpoints(1, std::chrono::steady_clock::now() + std::chrono::seconds(20)))
+        << "no background checkpoint within 20 s";
+    // The checkpoint copied the log into the database file itself.
+    EXPECT_GT(db_bytes(), before + 4'000'000) << "database file still " << db_bytes() << " bytes";
+    EXPECT_EQ(s.last_seq(), 4000U);
+}
 
 TEST(StoreFile, SeqIsNeverReusedAcrossReopen) {
     TempDir dir;
@@ -673,6 +692,40 @@ TEST_F(Projections, MessageSentIsIndexedUnderTheConversationAndInbox) {
     EXPECT_EQ(seqs_of(m_store.messages().history(q)), (std::vector<Seq>{1, 4}));
     q.bot_a = "carol";
     EXPECT_EQ(seqs_of(m_store.messages().history(q)), (std::vector<Seq>{3}));
+}
+
+TEST_F(Projections, ConversationPagesMergeBothDirectionsInSeqOrder) {
+    {
+        auto batch = m_store.begin();
+        // seqs 1..8, alternating directions, with other traffic in between.
+        batch.append(sent("alice", "bob", packed_body("1")));
+        batch.append(sent("bob", "alice", packed_body("2")));
+        batch.append(sent("carol", "bob", packed_body("3")));
+        batch.append(sent("bob", "alice", packed_body("4")));
+        batch.append(sent("alice", "bob", packed_body("5")));
+        batch.append(sent("alice", "alice", packed_body("6")));
+        batch.append(sent("bob", "alice", packed_body("7")));
+        batch.append(sent("alice", "bob", packed_body("8")));
+        batch.commit();
+    }
+    store::HistoryQuery q;
+    q.scope = store::HistoryQuery::Scope::conversation;
+    q.bot_a = "alice";
+    q.bot_b = "bob";
+    q.limit = 3;
+    EXPECT_EQ(seqs_of(m_store.messages().history(q)), (std::vector<Seq>{1, 2, 4}));
+    q.after = 4;
+    EXPECT_EQ(seqs_of(m_store.messages().history(q)), (std::vector<Seq>{5, 7, 8}));
+    q.after.reset();
+    q.newest_first = true;
+    EXPECT_EQ(seqs_of(m_store.messages().history(q)), (std::vector<Seq>{8, 7, 5}));
+    q.before = 5;
+    EXPECT_EQ(seqs_of(m_store.messages().history(q)), (std::vector<Seq>{4, 2, 1}));
+    // A conversation with oneself lists each message once.
+    store::HistoryQuery self;
+    self.scope = store::HistoryQuery::Scope::conversation;
+    self.bot_a = self.bot_b = "alice";
+    EXPECT_EQ(seqs_of(m_store.messages().history(self)), (std::vector<Seq>{6}));
 }
 
 TEST_F(Projections, MailboxAckedRaisesTheAckedSeqAndNeverLowersIt) {
