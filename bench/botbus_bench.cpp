@@ -905,6 +905,38 @@ void scenario_memory() {
     }
 }
 
+// ------------------------------------------------------------------ 7. the disk's own floor
+
+// Not botbus: the latency of one bare fdatasync of a 4 KiB write in the
+// directory the daemons use. Every acknowledged publish waits for at least
+// one, so this bounds the publish latency and one-at-a-time figures from below.
+void scenario_disk() {
+    const int n = g_opt.smoke ? 50 : 2000;
+    for (int rep = 0; rep < g_opt.reps; ++rep) {
+        TempDir dir;
+        const auto path = (dir.path() / "fsync.probe").string();
+        const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        check(fd >= 0, "disk: cannot create " + path);
+        const std::string page(4096, 'x');
+        std::vector<double> us;
+        us.reserve(static_cast<std::size_t>(n));
+        for (int i = 0; i < n; ++i) {
+            const auto offset = static_cast<off_t>(i % 256) * 4096;
+            check(::pwrite(fd, page.data(), page.size(), offset) == static_cast<ssize_t>(page.size()), "disk: pwrite");
+            const auto t0 = Clock::now();
+            check(::fdatasync(fd) == 0, "disk: fdatasync");
+            us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+        }
+        ::close(fd);
+        const double p50 = bench::percentile(us, 50), p99 = bench::percentile(us, 99);
+        std::fprintf(stderr, "  disk rep %d: fdatasync p50 %.0f us p99 %.0f us\n", rep, p50, p99);
+        const std::string cond = "one 4 KiB pwrite + fdatasync, " + std::to_string(n) +
+                                 " times, in the benchmark's tmpdir; not botbus: the floor under every durable ack";
+        record("disk fdatasync p50", "us", p50, cond);
+        record("disk fdatasync p99", "us", p99, cond);
+    }
+}
+
 // ------------------------------------------------------------------ main
 
 void print_table() {
@@ -928,7 +960,7 @@ void usage() {
         "  --steps K          steps per workflow run (default 3)\n"
         "  --clients N        connected clients for the memory figure (default 1000)\n"
         "  --frame-bytes B    publish request frame size (default 200)\n"
-        "  --only LIST        comma-separated: throughput,latency,fanout,catchup,workflow,memory\n"
+        "  --only LIST        comma-separated: throughput,latency,fanout,catchup,workflow,memory,disk\n"
         "  --tmpdir DIR       where the per-measurement data dirs go (default $TMPDIR or /tmp)\n"
         "  --keep             keep the data dirs\n"
         "  --smoke            every scenario, tiny, 1 rep: checks completion and delivery only\n",
@@ -995,6 +1027,7 @@ int main(int argc, char** argv) {
     const std::pair<const char*, void (*)()> scenarios[] = {
         {"throughput", scenario_throughput}, {"latency", scenario_latency}, {"fanout", scenario_fanout},
         {"catchup", scenario_catchup},       {"workflow", scenario_workflow}, {"memory", scenario_memory},
+        {"disk", scenario_disk},
     };
     const auto t_all = Clock::now();
     for (const auto& [name, fn] : scenarios) {

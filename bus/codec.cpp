@@ -25,6 +25,10 @@ std::string_view type_name(const msgpack::object& value) {
 
 std::string_view as_text(const msgpack::object& value) { return {value.via.str.ptr, value.via.str.size}; }
 
+bool reference_raw(msgpack::type::object_type type, std::size_t, void*) {
+    return type == msgpack::type::STR || type == msgpack::type::BIN;
+}
+
 const msgpack::object* find_key(const msgpack::object_map& map, std::string_view key) {
     for (std::uint32_t i = 0; i < map.size; ++i) {
         const auto& k = map.ptr[i].key;
@@ -181,7 +185,9 @@ std::optional<PackedValue> read_id(const msgpack::object_map& map, std::optional
 }  // namespace
 
 PackedValue pack_value(const msgpack::object& value) {
-    msgpack::sbuffer buffer;
+    // sbuffer's default first allocation is 8 KiB; most values are far smaller.
+    const bool is_raw = value.type == msgpack::type::STR || value.type == msgpack::type::BIN;
+    msgpack::sbuffer buffer(is_raw ? value.via.str.size + 8 : 64);
     msgpack::pack(buffer, value);
     return PackedValue{std::string(buffer.data(), buffer.size())};
 }
@@ -197,7 +203,9 @@ std::variant<Envelope, DecodeFailure> decode_request(std::string_view frame, std
     try {
         std::size_t offset = 0;
         const msgpack::unpack_limit limit(frame.size(), frame.size(), frame.size(), frame.size(), frame.size(), 32);
-        handle = msgpack::unpack(frame.data(), frame.size(), offset, nullptr, nullptr, limit);
+        // Strings are referenced in the frame, not copied into the zone:
+        // every field is copied out before the frame goes away.
+        handle = msgpack::unpack(frame.data(), frame.size(), offset, reference_raw, nullptr, limit);
         if (offset != frame.size()) {
             return DecodeFailure{{Errc::bad_request, "trailing bytes after the request map"}, std::nullopt};
         }
@@ -284,7 +292,7 @@ std::string ReplyBuilder::finish_ok(const std::optional<PackedValue>& id) const 
 }
 
 std::string encode_error_reply(const std::optional<PackedValue>& id, const WireError& error) {
-    msgpack::sbuffer out;
+    msgpack::sbuffer out(error.message.size() + 96);
     msgpack::packer<msgpack::sbuffer> packer(out);
     packer.pack_map(id ? 4 : 3);
     packer.pack("ok");

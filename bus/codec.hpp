@@ -366,7 +366,7 @@ public:
     std::string finish_request(const std::optional<PackedValue>& id) const;
 
 private:
-    msgpack::sbuffer m_fields;
+    msgpack::sbuffer m_fields{256};  // not sbuffer's default 8 KiB: most replies are tiny
     msgpack::packer<msgpack::sbuffer> m_packer{m_fields};
     std::uint32_t m_count = 0;
 };

@@ -120,6 +120,9 @@ void Server::start() {
         m_syncer = std::make_unique<SyncThread>(
             [this] { m_store.sync(); },
             [this, alive](std::uint64_t through, std::exception_ptr error) {
+                // Read by the loop between batches, so replies do not wait
+                // behind a long run of batches for the posted handler.
+                if (!error) m_sync_done.store(through, std::memory_order_release);
                 boost::asio::post(m_io, [this, alive, through, error] {
                     if (alive.lock()) on_synced(through, error);
                 });
@@ -204,6 +207,7 @@ void Server::arm() {
 void Server::on_readable() {
     if (!m_running) return;
     for (int turn = 0; turn < k_batches_per_turn; ++turn) {
+        release_synced(m_sync_done.load(std::memory_order_acquire));
         if (drain_once() == 0) {
             // Drained to EAGAIN: the next message raises a new edge.
             arm();
@@ -357,6 +361,12 @@ void Server::on_synced(std::uint64_t through, std::exception_ptr error) {
             throw std::runtime_error(std::string("cannot make committed batches durable, stopping: ") + e.what());
         }
     }
+    // The sends happened outside the drain loop and may have swallowed the
+    // command socket's edge.
+    if (release_synced(through)) on_readable();
+}
+
+bool Server::release_synced(std::uint64_t through) {
     m_synced_ticket = std::max(m_synced_ticket, through);
     bool released = false;
     while (!m_held.empty() && m_held.front().ticket <= m_synced_ticket) {
@@ -364,9 +374,7 @@ void Server::on_synced(std::uint64_t through, std::exception_ptr error) {
         m_held.pop_front();
         released = true;
     }
-    // The sends happened outside the drain loop and may have swallowed the
-    // command socket's edge.
-    if (released) on_readable();
+    return released;
 }
 
 void Server::sync_and_release_all() {

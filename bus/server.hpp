@@ -26,6 +26,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -118,6 +119,7 @@ private:
     void refuse_queued();
     void hold(Release release, bool appended);
     void on_synced(std::uint64_t through, std::exception_ptr error);
+    bool release_synced(std::uint64_t through);  // true when something was released
     void release(Release& release);
     void sync_and_release_all();
     void arm();
@@ -158,6 +160,7 @@ private:
     std::deque<Release> m_held;       // committed batches waiting for their sync, oldest first
     std::uint64_t m_committed_ticket = 0;  // numbers the batches that appended something
     std::uint64_t m_synced_ticket = 0;
+    std::atomic<std::uint64_t> m_sync_done{0};  // written by the sync thread
     // Sync completions are posted to the loop; they must not touch a Server
     // that is gone by the time they run.
     std::shared_ptr<int> m_alive = std::make_shared<int>(0);

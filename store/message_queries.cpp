@@ -94,9 +94,14 @@ std::optional<ChannelRow> MessageQueries::channel(const std::string& name) {
 }
 
 bool MessageQueries::channel_exists(const std::string& name) {
+    if (m_known_channels.contains(name)) return true;
     ResetOnExit reset{m_channel_exists};
     m_channel_exists.bind(1, name);
-    return m_channel_exists.executeStep();
+    if (!m_channel_exists.executeStep()) return false;
+    // Bounded: a bus with more channels than this simply queries again.
+    if (m_known_channels.size() >= 100000) m_known_channels.clear();
+    m_known_channels.insert(name);
+    return true;
 }
 
 std::vector<ChannelRow> MessageQueries::channels() {

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "store/event.hpp"
@@ -55,7 +56,10 @@ public:
     explicit MessageQueries(SQLite::Database& db);
 
     std::optional<ChannelRow> channel(const std::string& name);
-    bool channel_exists(const std::string& name);  // cheaper than channel() on the publish path
+    bool channel_exists(const std::string& name);  // cheaper than channel(); cached for the publish path
+    // Drops what channel_exists remembers: the Store calls it when a channel
+    // is deleted and when a batch rolls back (its channels never existed).
+    void forget_channels() { m_known_channels.clear(); }
     std::vector<ChannelRow> channels();  // ordered by name
     bool is_subscribed(const std::string& bot, const std::string& channel);
     std::vector<std::string> subscriptions(const std::string& bot);   // channel names, ordered
@@ -79,6 +83,7 @@ private:
     SQLite::Statement m_mailbox_acked;
     SQLite::Statement m_history[3][2];  // [scope][newest_first]
     MessageDecoder m_decoder;
+    std::unordered_set<std::string> m_known_channels;  // exist, as of the open batch
 };
 
 }  // namespace botbus::store

@@ -72,7 +72,7 @@ struct MailboxAcked {
 
 template <typename T>
 std::string encode_payload(const T& payload) {
-    msgpack::sbuffer buffer;
+    msgpack::sbuffer buffer(512);  // sbuffer grows as needed; its default 8 KiB is mostly waste
     msgpack::pack(buffer, payload);
     return std::string(buffer.data(), buffer.size());
 }

@@ -238,8 +238,9 @@ void Batch::rollback() noexcept {
     if (!m_open) return;
     m_open = false;
     m_store->m_batch_open = false;
-    // The committed caches never saw this batch's seqs; only the
-    // transaction needs undoing.
+    // The committed seq caches never saw this batch's seqs; channels it
+    // created may be remembered as existing.
+    m_store->m_messages->forget_channels();
     try {
         m_store->m_db.exec("ROLLBACK");
     } catch (...) {  // SQLite rolls back by itself when a COMMIT fails
@@ -292,6 +293,7 @@ Appended Batch::append_open(EventDraft draft) {
     exec_and_reset(insert);
 
     s.m_projector->apply(event);
+    if (event.type == event_type::k_channel_deleted) s.m_messages->forget_channels();
 
     m_last_seq = event.seq;
     it->second = StreamHead{event.stream_seq, event.seq};

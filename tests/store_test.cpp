@@ -556,6 +556,29 @@ TEST_F(Projections, ChannelCreatedAddsItsRowInTheSameTransaction) {
     EXPECT_EQ(projection_position(m_store), std::optional<std::int64_t>(1));
 }
 
+TEST_F(Projections, ChannelExistsForgetsDeletedChannelsAndRolledBackOnes) {
+    {
+        auto batch = m_store.begin();
+        batch.append(channel_created("kept"));
+        batch.commit();
+    }
+    EXPECT_TRUE(m_store.messages().channel_exists("kept"));  // now remembered
+    {
+        auto batch = m_store.begin();
+        batch.append(channel_created("lost"));
+        EXPECT_TRUE(m_store.messages().channel_exists("lost"));
+    }  // rolled back
+    EXPECT_FALSE(m_store.messages().channel_exists("lost"));
+    {
+        auto batch = m_store.begin();
+        batch.append(EventDraft{std::string(store::stream::k_channels), std::string(store::event_type::k_channel_deleted),
+                                "alice", std::nullopt, store::encode_payload(store::ChannelDeleted{"kept"})});
+        EXPECT_FALSE(m_store.messages().channel_exists("kept"));
+        batch.commit();
+    }
+    EXPECT_FALSE(m_store.messages().channel_exists("kept"));
+}
+
 TEST_F(Projections, ChannelWithoutDescriptionHasNone) {
     auto batch = m_store.begin();
     batch.append(channel_created("quiet"));
