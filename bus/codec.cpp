@@ -265,30 +265,47 @@ ReplyBuilder& ReplyBuilder::raw_field(std::string_view key, std::string_view pac
     return *this;
 }
 
-std::string ReplyBuilder::finish_request(const std::optional<PackedValue>& id) const {
-    msgpack::sbuffer out(m_fields.size() + 32);
-    msgpack::packer<msgpack::sbuffer> packer(out);
-    packer.pack_map(m_count + (id ? 1U : 0U));
+namespace {
+
+// The map header and the given leading fields, then the builder's fields:
+// one copy of the (possibly large) field bytes into the frame.
+std::string finish_map(const msgpack::sbuffer& fields, std::uint32_t field_count, std::optional<bool> ok,
+                       const std::optional<PackedValue>& id) {
+    msgpack::sbuffer head(64 + (id ? id->bytes.size() : 0));
+    msgpack::packer<msgpack::sbuffer> packer(head);
+    packer.pack_map(field_count + (id ? 1U : 0U) + (ok ? 1U : 0U));
+    if (ok) {
+        packer.pack("ok");
+        packer.pack(*ok);
+    }
     if (id) {
         packer.pack("id");
-        out.write(id->bytes.data(), id->bytes.size());
+        head.write(id->bytes.data(), id->bytes.size());
     }
-    out.write(m_fields.data(), m_fields.size());
-    return std::string(out.data(), out.size());
+    std::string frame;
+    frame.reserve(head.size() + fields.size());
+    frame.append(head.data(), head.size());
+    frame.append(fields.data(), fields.size());
+    return frame;
+}
+
+}  // namespace
+
+std::string ReplyBuilder::finish_request(const std::optional<PackedValue>& id) const {
+    return finish_map(m_fields, m_count, std::nullopt, id);
 }
 
 std::string ReplyBuilder::finish_ok(const std::optional<PackedValue>& id) const {
-    msgpack::sbuffer out(m_fields.size() + 32);
-    msgpack::packer<msgpack::sbuffer> packer(out);
-    packer.pack_map(m_count + (id ? 2U : 1U));
-    packer.pack("ok");
-    packer.pack(true);
-    if (id) {
-        packer.pack("id");
-        out.write(id->bytes.data(), id->bytes.size());
+    return finish_map(m_fields, m_count, true, id);
+}
+
+void ReplyBuilder::reserve(std::size_t bytes) {
+    if (bytes > m_fields.size()) {
+        // sbuffer grows by doubling from where it is: start it big enough.
+        msgpack::sbuffer bigger(bytes);
+        bigger.write(m_fields.data(), m_fields.size());
+        m_fields = std::move(bigger);  // m_packer refers to m_fields itself: still valid
     }
-    out.write(m_fields.data(), m_fields.size());
-    return std::string(out.data(), out.size());
 }
 
 std::string encode_error_reply(const std::optional<PackedValue>& id, const WireError& error) {

@@ -361,6 +361,9 @@ public:
     // (pack_message) right after key().
     msgpack::sbuffer& buffer() { return m_fields; }
 
+    // Room for about this many bytes of fields, for large replies.
+    void reserve(std::size_t bytes);
+
     std::string finish_ok(const std::optional<PackedValue>& id) const;
     // The fields (and id) alone, as a request map.
     std::string finish_request(const std::optional<PackedValue>& id) const;

@@ -316,6 +316,9 @@ Outcome CommandHandler::history(Ctx& ctx, const HistoryRequest& r) {
     if (more) rows.pop_back();
 
     ReplyBuilder b;
+    std::size_t bytes = 64;
+    for (const auto& row : rows) bytes += row.body.size() + row.from.size() + row.type.size() + 96;
+    b.reserve(bytes);
     b.key("messages").pack_array(static_cast<std::uint32_t>(rows.size()));
     for (const auto& row : rows) pack_message(b.buffer(), view_of(row));
     b.field("more", more);

@@ -95,6 +95,10 @@ std::optional<bus::Reply> Client::receive_reply(Millis timeout) {
 
 bus::Reply Client::call(const bus::Request& request) {
     const auto id = send_request(request);
+    return wait_reply(id, bus::op_name(bus::op_of(request)));
+}
+
+bus::Reply Client::wait_reply(std::uint64_t id, std::string_view what) {
     const auto deadline = Clock::now() + m_options.timeout;
     for (auto it = m_stray_replies.begin(); it != m_stray_replies.end(); ++it) {
         if (it->id == id) {
@@ -109,7 +113,7 @@ bus::Reply Client::call(const bus::Request& request) {
         if (reply->id == id) return std::move(*reply);
         m_stray_replies.push_back(std::move(*reply));
     }
-    throw TimeoutError("no reply to " + std::string(bus::op_name(bus::op_of(request))) + " from " +
+    throw TimeoutError("no reply to " + std::string(what) + " from " +
                        m_options.command_endpoint + " within " + std::to_string(m_options.timeout.count()) + " ms");
 }
 
@@ -133,8 +137,10 @@ Ack Client::send(const std::string& to, const bus::PackedValue& body, const std:
     return ack_of(reply, "mailbox_seq");
 }
 
-HistoryPage Client::history(const bus::HistoryRequest& request) {
-    const auto reply = call_ok(request);
+HistoryPage Client::history(const bus::HistoryRequest& request) { return history_page_of(call(request)); }
+
+HistoryPage history_page_of(const bus::Reply& reply) {
+    if (!reply.ok) throw ReplyError(reply.error, reply.error_name, reply.message);
     HistoryPage page;
     page.more = bool_field(reply, "more");
     if (const auto* list = reply.find("messages"); list && list->type == msgpack::type::ARRAY) {
@@ -184,7 +190,8 @@ Subscription::Subscription(Client& client, std::string channel, std::optional<st
             if (e.code() != bus::Errc::not_found) throw;  // a channel yet to be created starts at 0
         }
     }
-    catch_up();
+    m_catching_up = true;
+    request_page();
 }
 
 void Subscription::sync_feed() {
@@ -214,33 +221,58 @@ void Subscription::sync_feed() {
     throw TimeoutError("feed " + m_client.options().feed_endpoint + " did not confirm the subscription");
 }
 
-void Subscription::catch_up() {
-    for (;;) {
-        bus::HistoryRequest request;
-        request.channel = m_channel;
-        request.after = m_last_seq;
-        request.limit = bus::k_max_history_limit;
-        HistoryPage page;
-        try {
-            page = m_client.history(request);
-        } catch (const ReplyError& e) {
-            if (e.code() == bus::Errc::not_found) return;
-            throw;
-        }
-        for (auto& message : page.messages) {
-            m_last_seq = message.seq;
-            m_last_channel_seq = message.stream_seq;
-            m_ready.push_back(std::move(message));
-        }
-        if (!page.more) return;
+void Subscription::request_page() {
+    bus::HistoryRequest request;
+    request.channel = m_channel;
+    request.after = m_last_seq;
+    request.limit = bus::k_max_history_limit;
+    m_page_request = m_client.send_request(request);
+}
+
+void Subscription::take_page() {
+    const auto id = *m_page_request;
+    m_page_request.reset();
+    const auto reply = m_client.wait_reply(id, "history");
+    if (!reply.ok && reply.error == bus::Errc::not_found) {
+        m_catching_up = false;  // a channel yet to be created has no history
+        return;
     }
+    // Ask for the next page before decoding this one: the daemon reads it
+    // meanwhile. Only the last message's seq is needed for that.
+    const auto* more = reply.find("more");
+    m_catching_up = more && more->type == msgpack::type::BOOLEAN && more->via.boolean;
+    if (m_catching_up) {
+        const auto* list = reply.find("messages");
+        const auto last = list && list->type == msgpack::type::ARRAY && list->via.array.size > 0
+                              ? bus::decode_message(list->via.array.ptr[list->via.array.size - 1])
+                              : std::nullopt;
+        if (last) {
+            const auto previous = m_last_seq;
+            m_last_seq = last->seq;
+            request_page();
+            m_last_seq = previous;
+        }
+    }
+    auto page = history_page_of(reply);
+    for (auto& message : page.messages) {
+        m_last_seq = message.seq;
+        m_last_channel_seq = message.stream_seq;
+        m_ready.push_back(std::move(message));
+    }
+    if (m_catching_up && !m_page_request) request_page();  // the peek failed: ask after the decode
+}
+
+void Subscription::catch_up_fully() {
+    if (!m_page_request) request_page();
+    m_catching_up = true;
+    while (m_catching_up) take_page();
 }
 
 bool Subscription::accept_live(bus::Message message) {
     if (message.seq <= m_last_seq) return false;  // already delivered from history
     if (!m_last_channel_seq || message.stream_seq != *m_last_channel_seq + 1) {
         // A gap (or no baseline yet): history is the truth.
-        catch_up();
+        catch_up_fully();
         if (message.seq <= m_last_seq) return !m_ready.empty();
     }
     m_last_seq = message.seq;
@@ -252,6 +284,12 @@ bool Subscription::accept_live(bus::Message message) {
 std::optional<bus::Message> Subscription::next(Millis timeout) {
     const auto deadline = Clock::now() + timeout;
     while (m_ready.empty()) {
+        if (m_catching_up) {
+            // Live messages wait in the socket meanwhile; those history
+            // already delivered are dropped by seq once live takes over.
+            take_page();
+            continue;
+        }
         zmq::pollitem_t item{m_sub.handle(), 0, ZMQ_POLLIN, 0};
         if (zmq::poll(&item, 1, remaining(deadline)) == 0) return std::nullopt;
         std::vector<zmq::message_t> parts;

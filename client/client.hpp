@@ -59,6 +59,8 @@ struct HistoryPage {
     std::vector<bus::Message> messages;
     bool more = false;
 };
+// Reads a history reply; throws ReplyError for an error reply.
+HistoryPage history_page_of(const bus::Reply& reply);
 
 class Client {
 public:
@@ -73,6 +75,10 @@ public:
     // Pipelining: send now, collect replies later (in any order, by id).
     std::uint64_t send_request(const bus::Request& request);
     std::optional<bus::Reply> receive_reply(Millis timeout);
+    // The reply to the request sent with this id; replies to others that
+    // arrive first are kept for receive_reply. Throws TimeoutError naming
+    // `what`.
+    bus::Reply wait_reply(std::uint64_t id, std::string_view what);
 
     void hello(const std::string& bot);
     Ack publish(const std::string& channel, const bus::PackedValue& body, const std::string& type = "text",
@@ -108,6 +114,9 @@ private:
 // live from history.
 class Subscription {
 public:
+    // Returns once the subscription is live on the feed; history is then
+    // fetched a page at a time as next() needs it, the following page always
+    // requested before the current one is handed out.
     Subscription(Client& client, std::string channel, std::optional<std::uint64_t> after_seq = std::nullopt);
 
     // The next message, or nullopt when none arrives within the timeout.
@@ -117,7 +126,11 @@ public:
 
 private:
     void sync_feed();
-    void catch_up();
+    void request_page();
+    // Collects the page in flight, and requests the next one when there is
+    // more; throws TimeoutError when it does not come.
+    void take_page();
+    void catch_up_fully();
     bool accept_live(bus::Message message);
 
     Client& m_client;
@@ -127,6 +140,8 @@ private:
     std::uint64_t m_last_seq = 0;
     std::optional<std::uint64_t> m_last_channel_seq;  // of the last delivered message, once known
     std::deque<bus::Message> m_ready;
+    bool m_catching_up = false;                  // history has more before live takes over
+    std::optional<std::uint64_t> m_page_request;  // id of the history request in flight
 };
 
 }  // namespace botbus::client
