@@ -458,7 +458,7 @@ TEST(WorkflowEndToEnd, ExampleExecutorCancelsWhenAnotherBotAsksItTo) {
 
 TEST(WorkflowEndToEnd, SilentRunIsCrashedByTheDaemonAndAnotherBotKeepsItAliveAfterResuming) {
     testing::TempDir dir;
-    testing::DaemonProcess daemon(dir.path() / "data", {"--lease-ms", "300"});
+    testing::DaemonProcess daemon(dir.path() / "data", {"--lease-ms", "600"});
     zmq::context_t context;
     client::Client first(context, options_for(daemon));
     first.hello("first");
@@ -491,8 +491,9 @@ TEST(WorkflowEndToEnd, SilentRunIsCrashedByTheDaemonAndAnotherBotKeepsItAliveAft
     EXPECT_EQ(get_run(second, "lease-run")["lease_owner"], "second");
     EXPECT_EQ(error_of(first, bus::RunHeartbeatRequest{"lease-run"}), "not_lease_owner");
 
-    // Heartbeats every 100 ms keep it alive for more than three lease periods.
-    const auto end = Clock::now() + 1000ms;
+    // Heartbeats every 100 ms keep it alive for three lease periods; the
+    // lease leaves 500 ms for a heartbeat delayed by a loaded machine.
+    const auto end = Clock::now() + 1800ms;
     auto next_beat = Clock::now();
     int beats = 0;
     while (Clock::now() < end) {
@@ -507,7 +508,7 @@ TEST(WorkflowEndToEnd, SilentRunIsCrashedByTheDaemonAndAnotherBotKeepsItAliveAft
             EXPECT_NE(event->type(), "run.crashed") << "crashed while heartbeating, after " << beats << " beats";
         }
     }
-    EXPECT_GE(beats, 8);
+    EXPECT_GE(beats, 15);
     const auto run = get_run(second, "lease-run");
     EXPECT_EQ(run["status"], "running");
     EXPECT_EQ(run["lease_owner"], "second");
