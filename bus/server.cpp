@@ -234,10 +234,10 @@ std::size_t Server::drain_once() {
         Inbound in;
         in.routing_id = parts[0].to_string();
         if (parts.size() == 2) {
-            in.body = parts[1].to_string();
+            in.body = std::move(parts[1]);
         } else if (parts.size() == 3 && parts[1].size() == 0) {
             in.req_style = true;
-            in.body = parts[2].to_string();
+            in.body = std::move(parts[2]);
         } else {
             // Answered in its place in the batch, so a client that matches
             // replies by order still can. Answer on the shape the peer most
@@ -266,7 +266,7 @@ void Server::run_batch(std::vector<Inbound>& batch) {
         if (in.problem) {
             decoded.emplace_back(DecodeFailure{*in.problem, std::nullopt});
         } else {
-            decoded.push_back(decode_request(in.body, m_options.max_frame));
+            decoded.push_back(decode_request(in.body.to_string_view(), m_options.max_frame));
         }
     }
     struct IdentityChange {

@@ -81,7 +81,7 @@ public:
 private:
     struct Inbound {
         std::string routing_id;
-        std::string body;
+        zmq::message_t body;  // the request frame itself: decoded in place, never copied
         bool req_style = false;  // had an empty delimiter: REQ-like, never pushed to
         std::optional<WireError> problem;  // the message's shape is wrong: answered in turn with this
     };
