@@ -118,6 +118,7 @@ private:
 
     void refuse_queued();
     void hold(Release release, bool appended);
+    bool requests_waiting();  // the command socket has a request ready
     void on_synced(std::uint64_t through, std::exception_ptr error);
     bool release_synced(std::uint64_t through);  // true when something was released
     void release(Release& release);

@@ -61,8 +61,9 @@ int rebuild(const botbus::daemon::Config& config) {
 int run(const botbus::daemon::Config& config) {
     const auto path = database_path(config.data_dir);
     botbus::store::Store store({path, config.durability});
-    spdlog::info("database {} open at seq {} (synchronous={})", path, store.last_seq(),
-                 config.durability == botbus::store::Durability::full ? "FULL" : "NORMAL");
+    spdlog::info("database {} open at seq {} (durability {})", path, store.last_seq(),
+                 config.durability == botbus::store::Durability::full ? "full: WAL synced before every reply"
+                                                                       : "normal: replies before the WAL sync");
 
     boost::asio::io_context io(1);
     zmq::context_t zmq(1);

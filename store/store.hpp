@@ -39,8 +39,8 @@
 namespace botbus::store {
 
 enum class Durability {
-    full,    // synchronous=FULL: a committed batch survives power loss
-    normal,  // synchronous=NORMAL: survives a process crash, may lose the last commits on power loss
+    full,    // the WAL is synced before a batch counts as durable: it survives power loss
+    normal,  // no sync before that: survives a process crash, may lose the last commits on power loss
 };
 
 struct StoreOptions {
