@@ -135,13 +135,28 @@ Store::~Store() {
 
 int Store::on_wal_commit(void* store, sqlite3* db, const char* schema, int frames) {
     auto& self = *static_cast<Store*>(store);
-    if (frames >= k_checkpoint_hard_frames) {
-        // PASSIVE never waits: when the background checkpoint holds the
-        // checkpoint lock this returns SQLITE_BUSY at once, and it is tried
-        // again after the next commit.
-        sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    } else if (frames >= k_checkpoint_soft_frames) {
+    if (frames < k_checkpoint_soft_frames) {
+        self.m_checkpoint_requested.reset();  // the WAL was restarted
+        return SQLITE_OK;
+    }
+    if (!self.m_checkpoint_requested && frames < k_checkpoint_hard_frames) {
+        // Once per WAL generation: the background thread copies the bulk.
+        self.m_checkpoint_requested = self.m_checkpointer->completed();
         self.m_checkpointer->request();
+        return SQLITE_OK;
+    }
+    // A checkpoint from another connection never completes while commits
+    // keep coming, and only a completed one lets the next transaction
+    // restart the WAL (without it, the WAL grows and every commit past the
+    // soft limit re-copies its pages, with two fsyncs each). Once the
+    // background checkpoint is done, this one copies what came since, and
+    // nothing commits meanwhile. PASSIVE never waits: if the background one
+    // holds the checkpoint lock this is SQLITE_BUSY at once, tried again
+    // after the next commit.
+    const bool background_done =
+        self.m_checkpoint_requested && self.m_checkpointer->completed() > *self.m_checkpoint_requested;
+    if (background_done || frames >= k_checkpoint_hard_frames) {
+        sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
     }
     return SQLITE_OK;
 }

@@ -148,9 +148,10 @@ public:
     SQLite::Database& database() { return m_db; }
     const std::string& path() const { return m_path; }
 
-    // WAL sizes (in 4 KiB frames) at which a checkpoint is requested from
-    // the background checkpointer, and at which the committing thread runs
-    // one itself because the background one cannot finish under load.
+    // WAL sizes (in 4 KiB frames): past the soft limit the background
+    // checkpointer is asked once to copy the WAL, and the committing thread
+    // then finishes the job (see on_wal_commit); past the hard limit it
+    // checkpoints whether or not the background one is done.
     static constexpr int k_checkpoint_soft_frames = 1000;
     static constexpr int k_checkpoint_hard_frames = 16000;
 
@@ -165,6 +166,9 @@ private:
     SQLite::Database m_db;
     std::unique_ptr<WalFile> m_wal;                 // file databases only
     std::unique_ptr<Checkpointer> m_checkpointer;  // file databases only
+    // Set when this WAL generation's background checkpoint was requested: the
+    // checkpointer's completed() count at that moment.
+    std::optional<std::uint64_t> m_checkpoint_requested;
     Seq m_last_seq = 0;
     std::unordered_map<std::string, Seq> m_stream_seqs;  // committed; filled lazily
     bool m_batch_open = false;
