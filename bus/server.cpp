@@ -254,6 +254,7 @@ std::size_t Server::drain_once() {
 void Server::run_batch(std::vector<Inbound>& batch) {
     m_counters.requests += batch.size();
     ++m_counters.batches;
+    m_counters.syncs = m_inline_syncs + (m_syncer ? m_syncer->completed() : 0);
     Release out;
     out.replies.reserve(batch.size());
     std::vector<Outcome> outcomes;
@@ -351,6 +352,7 @@ void Server::hold(Release batch, bool appended) {
         // Nothing to overlap the sync with: syncing here saves the two
         // thread hand-offs, which on a busy machine cost more than the sync.
         m_store.sync();  // throws when it fails: the batch is then not shown
+        ++m_inline_syncs;
         m_synced_ticket = m_committed_ticket;
         release(batch);
         return;
@@ -397,6 +399,7 @@ bool Server::release_synced(std::uint64_t through) {
 void Server::sync_and_release_all() {
     if (m_held.empty()) return;
     m_store.sync();  // throws when it fails: nothing held may then be shown
+    ++m_inline_syncs;
     m_synced_ticket = m_committed_ticket;
     while (!m_held.empty()) {
         release(m_held.front());

@@ -161,6 +161,7 @@ private:
     std::deque<Release> m_held;       // committed batches waiting for their sync, oldest first
     std::uint64_t m_committed_ticket = 0;  // numbers the batches that appended something
     std::uint64_t m_synced_ticket = 0;
+    std::uint64_t m_inline_syncs = 0;  // syncs the loop ran itself
     std::atomic<std::uint64_t> m_sync_done{0};  // written by the sync thread
     // Sync completions are posted to the loop; they must not touch a Server
     // that is gone by the time they run.

@@ -40,6 +40,7 @@ void SyncThread::run() {
         } catch (...) {
             error = std::current_exception();
         }
+        if (!error) m_completed.fetch_add(1, std::memory_order_relaxed);
         m_done(through, error);
         lock.lock();
         if (error) return;

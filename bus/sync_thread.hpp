@@ -13,6 +13,7 @@
 // the sync thread.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -34,6 +35,7 @@ public:
     // Every batch committed before this call is covered by the sync that
     // reports `ticket` (or a later one) done. Tickets must increase.
     void request(std::uint64_t ticket);
+    std::uint64_t completed() const { return m_completed.load(std::memory_order_relaxed); }  // syncs done
 
 private:
     void run();
@@ -45,6 +47,7 @@ private:
     std::uint64_t m_requested = 0;
     std::uint64_t m_synced = 0;
     bool m_stopping = false;
+    std::atomic<std::uint64_t> m_completed{0};
     std::thread m_thread;  // last: starts once the members above exist
 };
 

@@ -641,6 +641,10 @@ TEST(EndToEnd, SeveralPipeliningClientsAllGetEveryReply) {
     const auto stats = observer.call_ok(bus::StatsRequest{});
     EXPECT_EQ(u64_field(stats, "messages"), k_total);
     EXPECT_EQ(u64_field(stats, "dropped_replies"), 0U);
+    // Every acknowledged publish waited for a WAL sync, and a sync covers
+    // one batch or several, never a fraction of one.
+    EXPECT_GE(u64_field(stats, "syncs"), 1U);
+    EXPECT_LE(u64_field(stats, "syncs"), u64_field(stats, "batches"));
 }
 
 TEST(EndToEnd, ClientThatStopsReadingLosesNoReplies) {
