@@ -351,9 +351,7 @@ void Server::hold(Release batch, bool appended) {
     if (appended && sync_idle && !requests_waiting()) {
         // Nothing to overlap the sync with: syncing here saves the two
         // thread hand-offs, which on a busy machine cost more than the sync.
-        m_store.sync();  // throws when it fails: the batch is then not shown
-        ++m_inline_syncs;
-        m_synced_ticket = m_committed_ticket;
+        sync_here();
         release(batch);
         return;
     }
@@ -396,15 +394,16 @@ bool Server::release_synced(std::uint64_t through) {
     return released;
 }
 
-void Server::sync_and_release_all() {
-    if (m_held.empty()) return;
-    m_store.sync();  // throws when it fails: nothing held may then be shown
+void Server::sync_here() {
+    m_store.sync();  // throws when it fails: nothing committed since the last sync may then be shown
     ++m_inline_syncs;
     m_synced_ticket = m_committed_ticket;
-    while (!m_held.empty()) {
-        release(m_held.front());
-        m_held.pop_front();
-    }
+}
+
+void Server::sync_and_release_all() {
+    if (m_held.empty()) return;
+    sync_here();
+    release_synced(m_synced_ticket);
 }
 
 void Server::release(Release& batch) {

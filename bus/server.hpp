@@ -122,6 +122,7 @@ private:
     void on_synced(std::uint64_t through, std::exception_ptr error);
     bool release_synced(std::uint64_t through);  // true when something was released
     void release(Release& release);
+    void sync_here();  // syncs on the loop thread: everything committed so far is durable
     void sync_and_release_all();
     void arm();
     void on_readable();

@@ -191,7 +191,7 @@ Subscription::Subscription(Client& client, std::string channel, std::optional<st
         }
     }
     m_catching_up = true;
-    request_page();
+    request_page(m_last_seq);
 }
 
 void Subscription::sync_feed() {
@@ -221,10 +221,10 @@ void Subscription::sync_feed() {
     throw TimeoutError("feed " + m_client.options().feed_endpoint + " did not confirm the subscription");
 }
 
-void Subscription::request_page() {
+void Subscription::request_page(std::uint64_t after_seq) {
     bus::HistoryRequest request;
     request.channel = m_channel;
-    request.after = m_last_seq;
+    request.after = after_seq;
     request.limit = bus::k_max_history_limit;
     m_page_request = m_client.send_request(request);
 }
@@ -246,12 +246,7 @@ void Subscription::take_page() {
         const auto last = list && list->type == msgpack::type::ARRAY && list->via.array.size > 0
                               ? bus::decode_message(list->via.array.ptr[list->via.array.size - 1])
                               : std::nullopt;
-        if (last) {
-            const auto previous = m_last_seq;
-            m_last_seq = last->seq;
-            request_page();
-            m_last_seq = previous;
-        }
+        if (last) request_page(last->seq);
     }
     auto page = history_page_of(reply);
     for (auto& message : page.messages) {
@@ -259,11 +254,11 @@ void Subscription::take_page() {
         m_last_channel_seq = message.stream_seq;
         m_ready.push_back(std::move(message));
     }
-    if (m_catching_up && !m_page_request) request_page();  // the peek failed: ask after the decode
+    if (m_catching_up && !m_page_request) request_page(m_last_seq);  // the peek failed: ask after the decode
 }
 
 void Subscription::catch_up_fully() {
-    if (!m_page_request) request_page();
+    if (!m_page_request) request_page(m_last_seq);
     m_catching_up = true;
     while (m_catching_up) take_page();
 }

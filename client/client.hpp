@@ -126,7 +126,7 @@ public:
 
 private:
     void sync_feed();
-    void request_page();
+    void request_page(std::uint64_t after_seq);
     // Collects the page in flight, and requests the next one when there is
     // more; throws TimeoutError when it does not come.
     void take_page();

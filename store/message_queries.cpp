@@ -2,7 +2,13 @@
 
 #include <limits>
 
+#include "store/statement_helpers.hpp"
+
 namespace botbus::store {
+
+using detail::ResetOnExit;
+using detail::optional_text;
+
 namespace {
 
 constexpr const char* k_channel_columns =
@@ -37,23 +43,6 @@ std::int64_t to_sql_int(std::uint64_t value) {
     constexpr auto k_max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
     return static_cast<std::int64_t>(value > k_max ? k_max : value);
 }
-
-std::optional<std::string> optional_text(const SQLite::Column& column) {
-    if (column.isNull()) return std::nullopt;
-    return column.getString();
-}
-
-// Resets the statement however the caller leaves, so a thrown exception never
-// leaves a read transaction pinned.
-struct ResetOnExit {
-    SQLite::Statement& statement;
-    ~ResetOnExit() {
-        try {
-            statement.reset();
-        } catch (...) {  // a failed reset repeats the step's error, already reported
-        }
-    }
-};
 
 }  // namespace
 

@@ -1,35 +1,13 @@
 #include "store/projector.hpp"
 
 #include "store/payloads.hpp"
+#include "store/statement_helpers.hpp"
 #include "store/workflow_payloads.hpp"
 
 namespace botbus::store {
-namespace {
 
-void bind_optional(SQLite::Statement& statement, int index, const std::optional<std::string>& value) {
-    if (value) {
-        statement.bind(index, *value);
-    } else {
-        statement.bind(index);
-    }
-}
-
-// Steps and resets, also when the step fails: a statement left unreset after
-// an error refuses every later bind.
-void run(SQLite::Statement& statement) {
-    try {
-        statement.exec();
-    } catch (...) {
-        try {
-            statement.reset();
-        } catch (...) {  // reset repeats the step's error, already being thrown
-        }
-        throw;
-    }
-    statement.reset();
-}
-
-}  // namespace
+using detail::exec_and_reset;
+using detail::bind_optional;
 
 Projector::Projector(SQLite::Database& db)
     : m_db(db),
@@ -91,25 +69,25 @@ void Projector::apply(const Event& event) {
         m_insert_channel.bind(3, event.producer);
         m_insert_channel.bind(4, event.ts_us);
         m_insert_channel.bind(5, seq);
-        run(m_insert_channel);
+        exec_and_reset(m_insert_channel);
     } else if (event.type == event_type::k_channel_deleted) {
         const auto p = decode_payload<ChannelDeleted>(event.type, event.payload, keep_alive);
         m_delete_channel.bind(1, p.name);
-        run(m_delete_channel);
+        exec_and_reset(m_delete_channel);
         m_delete_channel_subscriptions.bind(1, p.name);
-        run(m_delete_channel_subscriptions);
+        exec_and_reset(m_delete_channel_subscriptions);
     } else if (event.type == event_type::k_subscribed) {
         const auto p = decode_payload<SubscriptionChanged>(event.type, event.payload, keep_alive);
         m_insert_subscription.bind(1, p.bot);
         m_insert_subscription.bind(2, p.channel);
         m_insert_subscription.bind(3, event.ts_us);
         m_insert_subscription.bind(4, seq);
-        run(m_insert_subscription);
+        exec_and_reset(m_insert_subscription);
     } else if (event.type == event_type::k_unsubscribed) {
         const auto p = decode_payload<SubscriptionChanged>(event.type, event.payload, keep_alive);
         m_delete_subscription.bind(1, p.bot);
         m_delete_subscription.bind(2, p.channel);
-        run(m_delete_subscription);
+        exec_and_reset(m_delete_subscription);
     } else if (event.type == event_type::k_message_published || event.type == event_type::k_message_sent) {
         // Nothing to project: history reads messages from the log itself
         // (migrations/0004_message_index.sql).
@@ -118,7 +96,7 @@ void Projector::apply(const Event& event) {
         m_upsert_mailbox.bind(1, event.producer);
         m_upsert_mailbox.bind(2, static_cast<std::int64_t>(p.upto));
         m_upsert_mailbox.bind(3, seq);
-        run(m_upsert_mailbox);
+        exec_and_reset(m_upsert_mailbox);
     } else {
         apply_workflow(event);
     }
@@ -144,7 +122,7 @@ void Projector::apply_workflow(const Event& event) {
             s.bind(4);
         }
         s.bind(5, seq);
-        run(s);
+        exec_and_reset(s);
     };
     auto finish_step = [&](const std::string& id, std::string_view status, const std::optional<std::string>& output,
                            const std::optional<std::string>& error, bool will_retry,
@@ -158,7 +136,7 @@ void Projector::apply_workflow(const Event& event) {
         bind_optional(s, 6, approved_by);
         s.bind(7, event.ts_us);
         s.bind(8, seq);
-        run(s);
+        exec_and_reset(s);
     };
 
     if (type == et::k_workflow_put) {
@@ -171,17 +149,17 @@ void Projector::apply_workflow(const Event& event) {
         s.bind(5, p.definition);
         s.bind(6, event.ts_us);
         s.bind(7, seq);
-        run(s);
+        exec_and_reset(s);
     } else if (type == et::k_workflow_deleted) {
         const auto p = decode_payload<WorkflowRef>(type, event.payload, keep_alive);
         m_delete_workflow.bind(1, p.id);
-        run(m_delete_workflow);
+        exec_and_reset(m_delete_workflow);
     } else if (type == et::k_workflow_archived) {
         const auto p = decode_payload<WorkflowRef>(type, event.payload, keep_alive);
         m_archive_workflow.bind(1, p.id);
         m_archive_workflow.bind(2, event.ts_us);
         m_archive_workflow.bind(3, seq);
-        run(m_archive_workflow);
+        exec_and_reset(m_archive_workflow);
     } else if (type == et::k_run_started) {
         const auto p = decode_payload<RunStarted>(type, event.payload, keep_alive);
         auto& s = m_insert_run;
@@ -196,7 +174,7 @@ void Projector::apply_workflow(const Event& event) {
         bind_optional(s, 9, p.concurrency_key);
         bind_optional(s, 10, p.lease_owner);
         s.bind(11, seq);
-        run(s);
+        exec_and_reset(s);
     } else if (type == et::k_run_paused) {
         const auto p = decode_payload<RunRef>(type, event.payload, keep_alive);
         set_run_status(p.run_id, run_status::k_paused, std::nullopt, false);
@@ -216,7 +194,7 @@ void Projector::apply_workflow(const Event& event) {
         bind_optional(s, 2, p.context);
         s.bind(3, event.ts_us);
         s.bind(4, seq);
-        run(s);
+        exec_and_reset(s);
     } else if (type == et::k_run_failed) {
         const auto p = decode_payload<RunFailed>(type, event.payload, keep_alive);
         auto& s = m_fail_run;
@@ -224,18 +202,18 @@ void Projector::apply_workflow(const Event& event) {
         s.bind(2, p.error);
         s.bind(3, event.ts_us);
         s.bind(4, seq);
-        run(s);
+        exec_and_reset(s);
     } else if (type == et::k_run_cancel_requested) {
         const auto p = decode_payload<RunRef>(type, event.payload, keep_alive);
         m_request_run_cancel.bind(1, p.run_id);
         m_request_run_cancel.bind(2, seq);
-        run(m_request_run_cancel);
+        exec_and_reset(m_request_run_cancel);
     } else if (type == et::k_run_context) {
         const auto p = decode_payload<RunContext>(type, event.payload, keep_alive);
         m_set_run_context.bind(1, p.run_id);
         m_set_run_context.bind(2, p.context);
         m_set_run_context.bind(3, seq);
-        run(m_set_run_context);
+        exec_and_reset(m_set_run_context);
     } else if (type == et::k_step_started || type == et::k_step_skipped) {
         const bool skipped = type == et::k_step_skipped;
         std::string run_id, step_id;
@@ -272,7 +250,7 @@ void Projector::apply_workflow(const Event& event) {
             s.bind(10);
         }
         s.bind(11, seq);
-        run(s);
+        exec_and_reset(s);
     } else if (type == et::k_step_completed) {
         const auto p = decode_payload<StepCompleted>(type, event.payload, keep_alive);
         finish_step(step_attempt_id(p.run_id, p.step_id, p.attempt), step_status::k_completed, p.output,
@@ -290,13 +268,13 @@ void Projector::apply_workflow(const Event& event) {
         m_set_step_status.bind(1, step_attempt_id(p.run_id, p.step_id, p.attempt));
         m_set_step_status.bind(2, std::string(step_status::k_waiting_approval));
         m_set_step_status.bind(3, seq);
-        run(m_set_step_status);
+        exec_and_reset(m_set_step_status);
     }
 }
 
 void Projector::record_position(Seq last_seq) {
     m_record_position.bind(1, static_cast<std::int64_t>(last_seq));
-    run(m_record_position);
+    exec_and_reset(m_record_position);
 }
 
 }  // namespace botbus::store

@@ -5,7 +5,13 @@
 
 #include <filesystem>
 
+#include "store/statement_helpers.hpp"
+
 namespace botbus::store {
+
+using detail::exec_and_reset;
+using detail::ResetOnExit;
+
 namespace {
 
 void check_integrity(SQLite::Database& db, const std::string& path) {
@@ -21,33 +27,6 @@ void check_integrity(SQLite::Database& db, const std::string& path) {
         throw StartupError(path + ": database is damaged (" + problems + ")");
     }
 }
-
-// Steps a write statement and resets it, also when the step fails: a
-// statement left unreset after an error refuses every later bind, which would
-// fail every later batch.
-void exec_and_reset(SQLite::Statement& statement) {
-    try {
-        statement.exec();
-    } catch (...) {
-        try {
-            statement.reset();
-        } catch (...) {  // reset repeats the step's error, already being thrown
-        }
-        throw;
-    }
-    statement.reset();
-}
-
-// Resets a query statement however the caller leaves.
-struct ResetOnExit {
-    SQLite::Statement& statement;
-    ~ResetOnExit() {
-        try {
-            statement.reset();
-        } catch (...) {  // a failed reset repeats the step's error, already reported
-        }
-    }
-};
 
 }  // namespace
 

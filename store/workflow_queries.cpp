@@ -2,7 +2,15 @@
 
 #include <limits>
 
+#include "store/statement_helpers.hpp"
+
 namespace botbus::store {
+
+using detail::ResetOnExit;
+using detail::bind_optional;
+using detail::optional_text;
+using detail::optional_int;
+
 namespace {
 
 constexpr const char* k_workflow_columns =
@@ -22,24 +30,6 @@ constexpr const char* k_step_columns =
 constexpr const char* k_latest_attempts =
     " WHERE run_id = ?1 AND attempt = (SELECT MAX(attempt) FROM workflow_steps l"
     " WHERE l.run_id = workflow_steps.run_id AND l.step_id = workflow_steps.step_id)";
-
-std::optional<std::string> optional_text(const SQLite::Column& column) {
-    if (column.isNull()) return std::nullopt;
-    return column.getString();
-}
-
-std::optional<std::int64_t> optional_int(const SQLite::Column& column) {
-    if (column.isNull()) return std::nullopt;
-    return column.getInt64();
-}
-
-void bind_optional(SQLite::Statement& statement, int index, const std::optional<std::string>& value) {
-    if (value) {
-        statement.bind(index, *value);
-    } else {
-        statement.bind(index);
-    }
-}
 
 WorkflowRow read_workflow(SQLite::Statement& row) {
     WorkflowRow w;
@@ -95,18 +85,6 @@ StepRow read_step(SQLite::Statement& row) {
     s.last_seq = static_cast<Seq>(row.getColumn(15).getInt64());
     return s;
 }
-
-// Resets the statement however the caller leaves, so a thrown exception never
-// leaves a read transaction pinned.
-struct ResetOnExit {
-    SQLite::Statement& statement;
-    ~ResetOnExit() {
-        try {
-            statement.reset();
-        } catch (...) {  // a failed reset repeats the step's error, already reported
-        }
-    }
-};
 
 std::vector<std::string> first_column(SQLite::Statement& statement) {
     std::vector<std::string> values;

@@ -11,14 +11,15 @@
 #include "bus/codec.hpp"
 #include "bus/handler.hpp"
 #include "store/store.hpp"
+#include "handler_support.hpp"
 
 using namespace botbus::bus;
 namespace store = botbus::store;
 
 namespace {
 
-Session as(const std::string& bot) { return Session{bot}; }
-const Session k_anonymous{};
+using botbus::testing::as;
+using botbus::testing::k_anonymous;
 
 struct ChannelInfo {
     std::string name;
@@ -34,22 +35,8 @@ protected:
     ServerCounters m_counters;
     CommandHandler m_handler{m_store, m_counters};
 
-    // Runs one request in its own batch, commits, and decodes the reply.
     Reply call(const Session& session, Request request, std::optional<PackedValue> id = std::nullopt) {
-        auto batch = m_store.begin();
-        const Envelope envelope{std::move(id), std::move(request)};
-        const auto outcome = m_handler.handle(envelope, session, batch);
-        if (outcome.failed) {
-            EXPECT_TRUE(batch.events().empty()) << "a failed request appended events";
-        }
-        batch.commit();
-        auto reply = decode_reply(outcome.reply);
-        if (!reply) {
-            ADD_FAILURE() << "the handler's reply does not decode";
-            return Reply{};
-        }
-        EXPECT_EQ(outcome.failed, !reply->ok) << "Outcome::failed disagrees with the reply";
-        return std::move(*reply);
+        return botbus::testing::call_in_batch(m_handler, m_store, session, std::move(request), std::move(id));
     }
 
     // Like call, but the request must succeed.

@@ -23,6 +23,7 @@
 #include "bus/workflow_handler.hpp"
 #include "store/rebuild.hpp"
 #include "store/store.hpp"
+#include "handler_support.hpp"
 #include "store/workflow_payloads.hpp"
 
 using namespace botbus::bus;
@@ -34,8 +35,8 @@ namespace {
 constexpr std::int64_t k_lease = 10'000'000;  // 10 s
 constexpr std::int64_t k_start = 1'700'000'000'000'000;
 
-Session as(const std::string& bot) { return Session{bot}; }
-const Session k_anonymous{};
+using botbus::testing::as;
+using botbus::testing::k_anonymous;
 
 PackedValue packed(const json& value) {
     const auto bytes = json::to_msgpack(value);
@@ -58,22 +59,8 @@ protected:
     ServerCounters m_counters;
     CommandHandler m_handler{m_store, m_counters, WorkflowOptions{k_lease, [this] { return m_now; }}};
 
-    // Runs one request in its own batch, commits, and decodes the reply.
     Reply call(const Session& session, Request request) {
-        auto batch = m_store.begin();
-        const Envelope envelope{std::nullopt, std::move(request)};
-        const auto outcome = m_handler.handle(envelope, session, batch);
-        if (outcome.failed) {
-            EXPECT_TRUE(batch.events().empty()) << "a failed request appended events";
-        }
-        batch.commit();
-        auto reply = decode_reply(outcome.reply);
-        if (!reply) {
-            ADD_FAILURE() << "the handler's reply does not decode";
-            return Reply{};
-        }
-        EXPECT_EQ(outcome.failed, !reply->ok) << "Outcome::failed disagrees with the reply";
-        return std::move(*reply);
+        return botbus::testing::call_in_batch(m_handler, m_store, session, std::move(request));
     }
 
     // The request must succeed; returns the reply as JSON.

@@ -1,0 +1,61 @@
+// Small helpers every statement user in store/ needs: stepping write
+// statements safely, resetting queries however the caller leaves, and
+// nullable columns and parameters. Internal to store/.
+#pragma once
+
+#include <SQLiteCpp/Column.h>
+#include <SQLiteCpp/Statement.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace botbus::store::detail {
+
+// Steps a write statement and resets it, also when the step fails: a
+// statement left unreset after an error refuses every later bind, which would
+// fail every later batch.
+inline void exec_and_reset(SQLite::Statement& statement) {
+    try {
+        statement.exec();
+    } catch (...) {
+        try {
+            statement.reset();
+        } catch (...) {  // reset repeats the step's error, already being thrown
+        }
+        throw;
+    }
+    statement.reset();
+}
+
+// Resets a query statement however the caller leaves, so a thrown exception
+// never leaves a read transaction pinned.
+struct ResetOnExit {
+    SQLite::Statement& statement;
+    ~ResetOnExit() {
+        try {
+            statement.reset();
+        } catch (...) {  // a failed reset repeats the step's error, already reported
+        }
+    }
+};
+
+inline void bind_optional(SQLite::Statement& statement, int index, const std::optional<std::string>& value) {
+    if (value) {
+        statement.bind(index, *value);
+    } else {
+        statement.bind(index);
+    }
+}
+
+inline std::optional<std::string> optional_text(const SQLite::Column& column) {
+    if (column.isNull()) return std::nullopt;
+    return column.getString();
+}
+
+inline std::optional<std::int64_t> optional_int(const SQLite::Column& column) {
+    if (column.isNull()) return std::nullopt;
+    return column.getInt64();
+}
+
+}  // namespace botbus::store::detail
