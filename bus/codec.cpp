@@ -76,6 +76,25 @@ public:
     void opt_u64(const char* key, std::optional<std::uint64_t>& out) {
         if (const auto* v = optional(key)) read_u64(key, *v, out.emplace());
     }
+    void opt_u64_list(const char* key, std::optional<std::vector<std::uint64_t>>& out) {
+        const auto* v = optional(key);
+        if (!v || !expect(key, *v, msgpack::type::ARRAY, "an array")) return;
+        if (v->via.array.size > k_max_ack_seqs) {
+            fail(Errc::invalid_field,
+                 std::string("field '") + key + "' may hold at most " + std::to_string(k_max_ack_seqs) + " items");
+            return;
+        }
+        auto& list = out.emplace();
+        for (std::uint32_t i = 0; i < v->via.array.size; ++i) {
+            const auto& item = v->via.array.ptr[i];
+            if (item.type != msgpack::type::POSITIVE_INTEGER) {
+                fail(Errc::invalid_field, std::string("field '") + key + "' must hold non-negative integers, got " +
+                                              std::string(type_name(item)));
+                return;
+            }
+            list.push_back(item.via.u64);
+        }
+    }
     void opt_flag(const char* key, std::optional<bool>& out) {
         if (const auto* v = optional(key); v && expect(key, *v, msgpack::type::BOOLEAN, "a boolean")) {
             out = v->via.boolean;
@@ -138,6 +157,7 @@ public:
     void opt_key(const char* key, const std::optional<std::string>& value) { put_opt(key, value); }
     void u64(const char* key, std::uint64_t value) { put(key, value); }
     void opt_u64(const char* key, const std::optional<std::uint64_t>& value) { put_opt(key, value); }
+    void opt_u64_list(const char* key, const std::optional<std::vector<std::uint64_t>>& value) { put_opt(key, value); }
     void opt_flag(const char* key, const std::optional<bool>& value) { put_opt(key, value); }
     void value(const char* key, const PackedValue& value) {
         // An empty PackedValue holds no value at all; nil keeps the map whole.
@@ -311,7 +331,7 @@ void ReplyBuilder::reserve(std::size_t bytes) {
 std::string encode_error_reply(const std::optional<PackedValue>& id, const WireError& error) {
     msgpack::sbuffer out(error.message.size() + 96);
     msgpack::packer<msgpack::sbuffer> packer(out);
-    packer.pack_map(id ? 4 : 3);
+    packer.pack_map((id ? 4U : 3U) + (error.retry_after_ms ? 1U : 0U));
     packer.pack("ok");
     packer.pack(false);
     if (id) {
@@ -322,6 +342,10 @@ std::string encode_error_reply(const std::optional<PackedValue>& id, const WireE
     packer.pack(errc_name(error.code));
     packer.pack("message");
     packer.pack(error.message);
+    if (error.retry_after_ms) {
+        packer.pack("retry_after_ms");
+        packer.pack(*error.retry_after_ms);
+    }
     return std::string(out.data(), out.size());
 }
 
@@ -360,7 +384,9 @@ std::optional<Reply> decode_reply(std::string_view frame) {
 
 void pack_message(msgpack::sbuffer& out, const MessageView& m, std::optional<std::string_view> event) {
     msgpack::packer<msgpack::sbuffer> packer(out);
-    const std::uint32_t size = 7 + (event ? 1U : 0U) + (m.reply_to ? 1U : 0U);
+    const auto count = [](const auto&... field) { return static_cast<std::uint32_t>((0 + ... + (field ? 1 : 0))); };
+    const std::uint32_t size =
+        7 + (event ? 1U : 0U) + count(m.reply_to, m.conversation, m.hop, m.expires_at, m.replay_of);
     packer.pack_map(size);
     if (event) {
         packer.pack("event");
@@ -386,10 +412,16 @@ void pack_message(msgpack::sbuffer& out, const MessageView& m, std::optional<std
         packer.pack("mailbox_seq");
     }
     packer.pack(m.stream_seq);
-    if (m.reply_to) {
-        packer.pack("reply_to");
-        packer.pack(*m.reply_to);
-    }
+    auto optional = [&packer](std::string_view key, const auto& value) {
+        if (!value) return;
+        packer.pack(key);
+        packer.pack(*value);
+    };
+    optional("reply_to", m.reply_to);
+    optional("conversation", m.conversation);
+    optional("hop", m.hop);
+    optional("expires_at", m.expires_at);
+    optional("replay_of", m.replay_of);
 }
 
 std::string encode_message_event(const MessageView& message, std::string_view event) {
@@ -429,6 +461,13 @@ std::optional<Message> decode_message(const msgpack::object& root) {
     m.to = text("to");
     m.stream_seq = number(m.channel ? "channel_seq" : "mailbox_seq").value_or(0);
     m.reply_to = number("reply_to");
+    m.conversation = number("conversation").value_or(m.seq);
+    m.hop = number("hop").value_or(0);
+    if (const auto* expires = find_key(map, "expires_at")) {
+        if (expires->type == msgpack::type::POSITIVE_INTEGER) m.expires_at = static_cast<std::int64_t>(expires->via.u64);
+        if (expires->type == msgpack::type::NEGATIVE_INTEGER) m.expires_at = expires->via.i64;
+    }
+    m.replay_of = number("replay_of");
     return m;
 }
 

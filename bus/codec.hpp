@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -19,8 +20,13 @@
 namespace botbus::bus {
 
 struct WireError {
+    WireError() = default;
+    WireError(Errc code_, std::string message_, std::optional<std::uint64_t> retry_after_ms_ = std::nullopt)
+        : code(code_), message(std::move(message_)), retry_after_ms(retry_after_ms_) {}
+
     Errc code = Errc::internal;
     std::string message;
+    std::optional<std::uint64_t> retry_after_ms;  // rate_limited: when a retry can succeed
 };
 
 // A msgpack value kept in its packed form (message bodies, request ids).
@@ -38,8 +44,8 @@ PackedValue pack_as_value(const T& value) {
 
 // ---- requests. Each lists its fields once; decode and encode both use it.
 // Field kinds: name (required, naming rule), opt_name, text (required
-// string), opt_text, opt_key (1..256 bytes), u64, opt_u64, opt_flag, value
-// (any msgpack), opt_value.
+// string), opt_text, opt_key (1..256 bytes), u64, opt_u64, opt_u64_list
+// (array of them), opt_flag, value (any msgpack), opt_value.
 
 struct HelloRequest {
     std::string bot;
@@ -98,12 +104,14 @@ struct SendRequest {
     PackedValue body;
     std::optional<std::string> idempotency_key;
     std::optional<std::uint64_t> reply_to;
+    std::optional<std::uint64_t> ttl_ms;  // not delivered after this long
     template <typename F> void fields(F& f) {
         f.name("to", to);
         f.opt_name("type", type);
         f.value("body", body);
         f.opt_key("idempotency_key", idempotency_key);
         f.opt_u64("reply_to", reply_to);
+        f.opt_u64("ttl_ms", ttl_ms);
     }
 };
 struct HistoryRequest {
@@ -127,8 +135,9 @@ struct HistoryRequest {
     }
 };
 struct AckRequest {
-    std::uint64_t upto = 0;
-    template <typename F> void fields(F& f) { f.u64("upto", upto); }
+    std::optional<std::uint64_t> upto;                // everything up to and including this seq, and/or
+    std::optional<std::vector<std::uint64_t>> seqs;   // these messages
+    template <typename F> void fields(F& f) { f.opt_u64("upto", upto); f.opt_u64_list("seqs", seqs); }
 };
 struct StatsRequest {
     template <typename F> void fields(F&) {}
@@ -136,6 +145,24 @@ struct StatsRequest {
 struct FeedSyncRequest {
     std::string token;
     template <typename F> void fields(F& f) { f.name("token", token); }
+};
+struct MailboxRequest {
+    std::optional<std::string> bot;  // default: the connection's hello identity
+    template <typename F> void fields(F& f) { f.opt_name("bot", bot); }
+};
+struct DlqListRequest {
+    std::optional<std::string> bot;     // one recipient's dead letters; default all
+    std::optional<std::uint64_t> after;  // dead-letter seqs above this
+    std::optional<std::uint64_t> limit;  // 1..1000, default 100
+    template <typename F> void fields(F& f) {
+        f.opt_name("bot", bot);
+        f.opt_u64("after", after);
+        f.opt_u64("limit", limit);
+    }
+};
+struct DlqReplayRequest {
+    std::uint64_t seq = 0;  // the dead message's seq
+    template <typename F> void fields(F& f) { f.u64("seq", seq); }
 };
 
 // ---- workflow requests. JSON documents (definition, context, input,
@@ -316,7 +343,8 @@ struct StepApproveRequest {
 using Request = std::variant<HelloRequest, PingRequest, ChannelCreateRequest, ChannelDeleteRequest,
                              ChannelListRequest, SubscribeRequest, UnsubscribeRequest, SubscriptionsRequest,
                              SubscribersRequest, PublishRequest, SendRequest, HistoryRequest, AckRequest,
-                             StatsRequest, FeedSyncRequest, WorkflowPutRequest, WorkflowGetRequest,
+                             StatsRequest, FeedSyncRequest, MailboxRequest, DlqListRequest, DlqReplayRequest,
+                             WorkflowPutRequest, WorkflowGetRequest,
                              WorkflowListRequest, WorkflowDeleteRequest, RunStartRequest, RunPauseRequest,
                              RunResumeRequest, RunCompleteRequest, RunFailRequest, RunCancelRequest,
                              RunCheckpointRequest, RunHeartbeatRequest, RunGetRequest, RunListRequest,
@@ -401,10 +429,15 @@ struct MessageView {
     std::string_view type;
     std::string_view body;  // packed msgpack value
     std::optional<std::uint64_t> reply_to;
+    std::optional<std::uint64_t> conversation;  // answers only
+    std::optional<std::uint64_t> hop;           // answers only
+    std::optional<std::int64_t> expires_at;
+    std::optional<std::uint64_t> replay_of;
 };
 
 // Packs `{seq, ts, from, type, body, channel + channel_seq | to + mailbox_seq,
-// reply_to?}`, plus `event` when given (feed events and pushes carry it).
+// reply_to?, conversation?, hop?, expires_at?, replay_of?}`, plus `event`
+// when given (feed events carry it).
 void pack_message(msgpack::sbuffer& out, const MessageView& message,
                   std::optional<std::string_view> event = std::nullopt);
 std::string encode_message_event(const MessageView& message, std::string_view event);
@@ -421,6 +454,14 @@ struct Message {
     std::string type;
     PackedValue body;
     std::optional<std::uint64_t> reply_to;
+    std::uint64_t conversation = 0;  // the seq of the conversation's first message
+    std::uint64_t hop = 0;           // answers deep: 0 for a message that answers nothing
+    std::optional<std::int64_t> expires_at;
+    std::optional<std::uint64_t> replay_of;
+    // Pushes of direct messages: how many times the daemon has delivered it
+    // (this time included), and whether this is a repeat.
+    std::uint32_t deliveries = 0;
+    bool redelivered = false;
 };
 std::optional<Message> decode_message(const msgpack::object& map);
 

@@ -1,5 +1,8 @@
 #include "bus/handler.hpp"
 
+#include <algorithm>
+#include <cmath>
+
 #include "bus/workflow_handler.hpp"
 #include "store/payloads.hpp"
 
@@ -7,6 +10,9 @@ namespace botbus::bus {
 namespace {
 
 constexpr std::string_view k_default_message_type = "text";
+constexpr std::uint64_t k_max_ttl_ms = 365ULL * 24 * 3600 * 1000;
+constexpr std::uint64_t k_max_dlq_limit = 1000;
+constexpr std::uint64_t k_default_dlq_limit = 100;
 
 Outcome error(const std::optional<PackedValue>& id, Errc code, std::string message) {
     return Outcome{encode_error_reply(id, WireError{code, std::move(message)}), true, std::nullopt, std::nullopt};
@@ -32,6 +38,12 @@ void pack_channel(msgpack::packer<msgpack::sbuffer>& p, const store::ChannelRow&
     p.pack(c.last_channel_seq);
 }
 
+// "10" rather than std::to_string's "10.000000".
+std::string plain_number(double value) {
+    if (value == std::floor(value)) return std::to_string(static_cast<std::int64_t>(value));
+    return std::to_string(value);
+}
+
 }  // namespace
 
 MessageView view_of(const store::MessageRow& row) {
@@ -45,6 +57,10 @@ MessageView view_of(const store::MessageRow& row) {
     v.type = row.type;
     v.body = row.body;
     v.reply_to = row.reply_to;
+    v.conversation = row.conversation;
+    v.hop = row.hop;
+    v.expires_at = row.expires_at;
+    v.replay_of = row.replay_of;
     return v;
 }
 
@@ -57,13 +73,22 @@ struct CommandHandler::Ctx {
         return Outcome{builder.finish_ok(envelope.id), false, std::nullopt, std::nullopt};
     }
     Outcome fail(Errc code, std::string message) const { return error(envelope.id, code, std::move(message)); }
+    Outcome fail(const WireError& e) const {
+        return Outcome{encode_error_reply(envelope.id, e), true, std::nullopt, std::nullopt};
+    }
     const std::string* identity() const { return session.bot ? &*session.bot : nullptr; }
 };
 
-CommandHandler::CommandHandler(store::Store& store, const ServerCounters& counters, WorkflowOptions workflow_options)
+CommandHandler::CommandHandler(store::Store& store, const ServerCounters& counters, WorkflowOptions workflow_options,
+                               MessagingOptions messaging_options)
     : m_store(store),
       m_counters(counters),
-      m_workflows(std::make_unique<WorkflowHandler>(store, std::move(workflow_options))) {}
+      m_workflows(std::make_unique<WorkflowHandler>(store, std::move(workflow_options))),
+      m_messaging(std::move(messaging_options)),
+      m_rate_limiter(m_messaging.rate_limit),
+      m_deliveries(store, m_messaging.delivery) {
+    if (!m_messaging.clock) m_messaging.clock = store::now_us;
+}
 
 CommandHandler::~CommandHandler() = default;
 
@@ -97,6 +122,9 @@ Outcome CommandHandler::handle(const Envelope& envelope, const Session& session,
             else if constexpr (std::is_same_v<T, AckRequest>) return ack(ctx, request);
             else if constexpr (std::is_same_v<T, StatsRequest>) return stats(ctx, request);
             else if constexpr (std::is_same_v<T, FeedSyncRequest>) return feed_sync(ctx, request);
+            else if constexpr (std::is_same_v<T, MailboxRequest>) return mailbox(ctx, request);
+            else if constexpr (std::is_same_v<T, DlqListRequest>) return dlq_list(ctx, request);
+            else if constexpr (std::is_same_v<T, DlqReplayRequest>) return dlq_replay(ctx, request);
             else return m_workflows->handle(envelope, session, batch, request);
         },
         envelope.request);
@@ -227,18 +255,17 @@ Outcome CommandHandler::publish(Ctx& ctx, const PublishRequest& r) {
                                             "' was already used by this bot for a different channel or op");
     }
     if (!appended) {
-        if (r.reply_to && !m_store.messages().message(*r.reply_to)) {
-            return ctx.fail(Errc::not_found, "reply_to: no message with seq " + std::to_string(*r.reply_to));
+        store::MessagePayload payload;
+        if (auto refused = guard_message(ctx, *me, store::stream::channel(r.channel), r.reply_to, payload)) {
+            return std::move(*refused);
         }
         ensure_channel(ctx, r.channel, *me);
-        store::MessagePayload payload;
         payload.channel = r.channel;
         payload.type = r.type.value_or(std::string(k_default_message_type));
-        payload.body = msgpack::type::raw_ref(r.body.bytes.data(), static_cast<std::uint32_t>(r.body.bytes.size()));
-        payload.reply_to = r.reply_to;
+        payload.body = r.body.bytes;
         appended = ctx.batch.append({store::stream::channel(r.channel),
                                      std::string(store::event_type::k_message_published), *me, r.idempotency_key,
-                                     store::encode_payload(payload)});
+                                     store::encode_message_payload(payload)});
     }
     ReplyBuilder b;
     b.field("seq", appended->seq);
@@ -258,17 +285,21 @@ Outcome CommandHandler::send(Ctx& ctx, const SendRequest& r) {
                                             "' was already used by this bot for a different recipient or op");
     }
     if (!appended) {
-        if (r.reply_to && !m_store.messages().message(*r.reply_to)) {
-            return ctx.fail(Errc::not_found, "reply_to: no message with seq " + std::to_string(*r.reply_to));
+        if (r.ttl_ms && (*r.ttl_ms == 0 || *r.ttl_ms > k_max_ttl_ms)) {
+            return ctx.fail(Errc::invalid_field,
+                            "field 'ttl_ms' must be 1 to " + std::to_string(k_max_ttl_ms) + " (one year)");
         }
         store::MessagePayload payload;
+        if (auto refused = guard_message(ctx, *me, store::stream::mailbox(r.to), r.reply_to, payload)) {
+            return std::move(*refused);
+        }
         payload.to = r.to;
         payload.type = r.type.value_or(std::string(k_default_message_type));
-        payload.body = msgpack::type::raw_ref(r.body.bytes.data(), static_cast<std::uint32_t>(r.body.bytes.size()));
-        payload.reply_to = r.reply_to;
+        payload.body = r.body.bytes;
+        if (r.ttl_ms) payload.expires_at = m_messaging.clock() + static_cast<std::int64_t>(*r.ttl_ms) * 1000;
         appended =
             ctx.batch.append({store::stream::mailbox(r.to), std::string(store::event_type::k_message_sent), *me,
-                              r.idempotency_key, store::encode_payload(payload)});
+                              r.idempotency_key, store::encode_message_payload(payload)});
     }
     ReplyBuilder b;
     b.field("seq", appended->seq);
@@ -325,24 +356,170 @@ Outcome CommandHandler::history(Ctx& ctx, const HistoryRequest& r) {
     return ctx.ok(b);
 }
 
+std::optional<Outcome> CommandHandler::guard_message(Ctx& ctx, std::string_view sender, std::string_view target,
+                                                     std::optional<std::uint64_t> reply_to,
+                                                     store::MessagePayload& payload) {
+    if (reply_to) {
+        const auto parent = m_store.messages().message(*reply_to);
+        if (!parent) return ctx.fail(Errc::not_found, "reply_to: no message with seq " + std::to_string(*reply_to));
+        const auto hop = parent->hop.value_or(0) + 1;
+        const auto conversation = parent->conversation.value_or(parent->seq);
+        if (hop > m_messaging.max_hops) {
+            return ctx.fail(Errc::depth_exceeded,
+                            "this answer to seq " + std::to_string(*reply_to) + " would be " + std::to_string(hop) +
+                                " answers deep in conversation " + std::to_string(conversation) +
+                                "; the limit is " + std::to_string(m_messaging.max_hops));
+        }
+        payload.reply_to = reply_to;
+        payload.hop = hop;
+        payload.conversation = conversation;
+    }
+    if (const auto wait_us = m_rate_limiter.take(sender, target, m_messaging.clock())) {
+        const auto retry_ms = static_cast<std::uint64_t>((*wait_us + 999) / 1000);
+        return ctx.fail(WireError{Errc::rate_limited,
+                                  "over the rate limit of " + plain_number(m_messaging.rate_limit.per_second) +
+                                      " messages/s to " + std::string(target) + "; retry in " +
+                                      std::to_string(retry_ms) + " ms",
+                                  retry_ms});
+    }
+    return std::nullopt;
+}
+
 Outcome CommandHandler::ack(Ctx& ctx, const AckRequest& r) {
     const auto* me = ctx.identity();
     if (!me) return ctx.fail(Errc::not_identified, "ack needs a bot identity: send hello first");
-    const auto acked = m_store.messages().mailbox_acked(*me);
-    ReplyBuilder b;
-    if (r.upto <= acked) {
-        b.field("acked", acked);
-        return ctx.ok(b);
+    if (!r.upto && !r.seqs) return ctx.fail(Errc::missing_field, "ack needs 'upto', 'seqs' or both");
+    const auto floor = m_store.messages().mailbox_acked(*me);
+    store::MailboxAcked acked;
+    if (r.upto && *r.upto > floor) {
+        const auto last = ctx.batch.events().empty() ? m_store.last_seq() : ctx.batch.events().back().seq;
+        if (*r.upto > last) {
+            return ctx.fail(Errc::invalid_field,
+                            "field 'upto' is past the end of the log (" + std::to_string(last) + ")");
+        }
+        acked.upto = r.upto;
     }
-    const auto last = ctx.batch.events().empty() ? m_store.last_seq() : ctx.batch.events().back().seq;
-    if (r.upto > last) {
-        return ctx.fail(Errc::invalid_field, "field 'upto' is past the end of the log (" + std::to_string(last) + ")");
+    if (r.seqs) {
+        const auto mailbox = store::stream::mailbox(*me);
+        std::vector<std::uint64_t> fresh;
+        for (const auto seq : *r.seqs) {
+            if (acked.upto && seq <= *acked.upto) continue;
+            const auto message = m_store.messages().message(seq);
+            if (!message || !message->to || *message->to != *me) {
+                return ctx.fail(Errc::invalid_field, "seqs: " + std::to_string(seq) + " is not a message to " + *me);
+            }
+            if (m_store.mailboxes().is_settled(*me, seq)) continue;
+            if (std::find(fresh.begin(), fresh.end(), seq) == fresh.end()) fresh.push_back(seq);
+        }
+        if (!fresh.empty()) acked.seqs = std::move(fresh);
+    }
+    ReplyBuilder b;
+    if (!acked.upto && !acked.seqs) {
+        b.field("acked", floor);  // all of it was settled already; nothing appended
+        return ctx.ok(b);
     }
     const auto appended =
         ctx.batch.append({std::string(store::stream::k_mailboxes), std::string(store::event_type::k_mailbox_acked), *me,
-                          std::nullopt, store::encode_payload(store::MailboxAcked{r.upto})});
-    b.field("acked", r.upto);
+                          std::nullopt, store::encode_payload(acked)});
+    b.field("acked", m_store.messages().mailbox_acked(*me));
     b.field("seq", appended.seq);
+    return ctx.ok(b);
+}
+
+Outcome CommandHandler::mailbox(Ctx& ctx, const MailboxRequest& r) {
+    const auto* me = ctx.identity();
+    if (!r.bot && !me) return ctx.fail(Errc::not_identified, "give 'bot', or send hello first");
+    const std::string& bot = r.bot ? *r.bot : *me;
+    const auto in_flight = m_deliveries.in_flight(bot);
+    ReplyBuilder b;
+    b.field("bot", bot);
+    b.field("acked", m_store.messages().mailbox_acked(bot));
+    b.field("unsettled", m_store.mailboxes().unsettled_count(bot));
+    auto& p = b.key("in_flight");
+    p.pack_array(static_cast<std::uint32_t>(in_flight.size()));
+    for (const auto& f : in_flight) {
+        p.pack_map(3);
+        p.pack("seq");
+        p.pack(f.seq);
+        p.pack("deliveries");
+        p.pack(f.deliveries);
+        p.pack("ack_deadline");
+        p.pack(f.deadline_us);
+    }
+    return ctx.ok(b);
+}
+
+Outcome CommandHandler::dlq_list(Ctx& ctx, const DlqListRequest& r) {
+    const auto limit = r.limit.value_or(k_default_dlq_limit);
+    if (limit == 0 || limit > k_max_dlq_limit) {
+        return ctx.fail(Errc::invalid_field, "field 'limit' must be 1 to " + std::to_string(k_max_dlq_limit));
+    }
+    store::DeadLetterQuery query;
+    query.bot = r.bot;
+    query.after = r.after.value_or(0);
+    query.limit = limit + 1;
+    auto rows = m_store.mailboxes().dead_letters(query);
+    const bool more = rows.size() > limit;
+    if (more) rows.pop_back();
+    ReplyBuilder b;
+    auto& p = b.key("dead_letters");
+    p.pack_array(static_cast<std::uint32_t>(rows.size()));
+    for (const auto& d : rows) {
+        const auto message = m_store.messages().message(d.message_seq);
+        p.pack_map(d.replayed_seq ? 7 : 6);
+        p.pack("seq");
+        p.pack(d.seq);
+        p.pack("bot");
+        p.pack(d.bot);
+        p.pack("reason");
+        p.pack(d.reason);
+        p.pack("deliveries");
+        p.pack(d.deliveries);
+        p.pack("ts");
+        p.pack(d.dead_at);
+        p.pack("message");
+        if (message) {
+            pack_message(b.buffer(), view_of(*message));
+        } else {
+            p.pack_nil();  // trimmed from the log
+        }
+        if (d.replayed_seq) {
+            p.pack("replayed_seq");
+            p.pack(*d.replayed_seq);
+        }
+    }
+    b.field("more", more);
+    return ctx.ok(b);
+}
+
+Outcome CommandHandler::dlq_replay(Ctx& ctx, const DlqReplayRequest& r) {
+    const auto* me = ctx.identity();
+    if (!me) return ctx.fail(Errc::not_identified, "dlq.replay needs a bot identity: send hello first");
+    const auto dead = m_store.mailboxes().dead_letter(r.seq);
+    if (!dead) return ctx.fail(Errc::not_found, "no dead letter for message seq " + std::to_string(r.seq));
+    if (dead->replayed_seq) {
+        return ctx.fail(Errc::conflict, "the dead letter for message seq " + std::to_string(r.seq) +
+                                            " was already replayed as seq " + std::to_string(*dead->replayed_seq));
+    }
+    const auto original = m_store.messages().message(r.seq);
+    if (!original) return ctx.fail(Errc::not_found, "message seq " + std::to_string(r.seq) + " is no longer in the log");
+    // A copy with a new seq at the end of the mailbox: the floor may have
+    // moved past the original, and the original's history stays as it was.
+    store::MessagePayload payload;
+    payload.to = dead->bot;
+    payload.type = original->type;
+    payload.body = original->body;
+    payload.reply_to = original->reply_to;
+    payload.conversation = original->conversation;
+    payload.hop = original->hop;
+    payload.replay_of = r.seq;
+    payload.replayed_by = *me;
+    const auto appended =
+        ctx.batch.append({store::stream::mailbox(dead->bot), std::string(store::event_type::k_message_sent),
+                          original->from, std::nullopt, store::encode_message_payload(payload)});
+    ReplyBuilder b;
+    b.field("seq", appended.seq);
+    b.field("mailbox_seq", appended.stream_seq);
     return ctx.ok(b);
 }
 

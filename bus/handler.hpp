@@ -18,6 +18,8 @@
 #include <string>
 
 #include "bus/codec.hpp"
+#include "bus/mailbox_delivery.hpp"
+#include "bus/rate_limiter.hpp"
 #include "store/store.hpp"
 
 namespace botbus::bus {
@@ -51,6 +53,15 @@ struct WorkflowOptions {
     std::function<std::int64_t()> clock;  // default: store::now_us
 };
 
+// Messaging guards and delivery settings. `clock` (UTC µs) drives rate
+// limits and expiry; tests inject a fake one.
+struct MessagingOptions {
+    std::uint64_t max_hops = k_default_max_hops;
+    RateLimit rate_limit;  // off by default
+    DeliveryOptions delivery;
+    std::function<std::int64_t()> clock;  // default: store::now_us
+};
+
 class WorkflowHandler;
 
 // A stored message as the wire shows it (history replies, mailbox replay).
@@ -58,7 +69,8 @@ MessageView view_of(const store::MessageRow& row);
 
 class CommandHandler {
 public:
-    CommandHandler(store::Store& store, const ServerCounters& counters, WorkflowOptions workflow_options = {});
+    CommandHandler(store::Store& store, const ServerCounters& counters, WorkflowOptions workflow_options = {},
+                   MessagingOptions messaging_options = {});
     CommandHandler(const CommandHandler&) = delete;
     CommandHandler& operator=(const CommandHandler&) = delete;
     ~CommandHandler();
@@ -77,6 +89,8 @@ public:
     std::optional<std::int64_t> next_lease_expiry() const;
     void set_lease_duration(std::int64_t lease_us);
     WorkflowHandler& workflows() { return *m_workflows; }
+    // Direct-message delivery state, which the server drives.
+    MailboxDelivery& deliveries() { return m_deliveries; }
 
 private:
     struct Ctx;
@@ -95,12 +109,22 @@ private:
     Outcome ack(Ctx&, const AckRequest&);
     Outcome stats(Ctx&, const StatsRequest&);
     Outcome feed_sync(Ctx&, const FeedSyncRequest&);
+    Outcome mailbox(Ctx&, const MailboxRequest&);
+    Outcome dlq_list(Ctx&, const DlqListRequest&);
+    Outcome dlq_replay(Ctx&, const DlqReplayRequest&);
 
     store::Seq ensure_channel(Ctx&, const std::string& name, const std::string& producer);
+    // Checks a new message against the loop and flood guards and fills in
+    // its conversation and hop; a failed Outcome when it is refused.
+    std::optional<Outcome> guard_message(Ctx&, std::string_view sender, std::string_view target,
+                                         std::optional<std::uint64_t> reply_to, store::MessagePayload& payload);
 
     store::Store& m_store;
     const ServerCounters& m_counters;
     std::unique_ptr<WorkflowHandler> m_workflows;
+    MessagingOptions m_messaging;
+    RateLimiter m_rate_limiter;
+    MailboxDelivery m_deliveries;
 };
 
 }  // namespace botbus::bus

@@ -6,7 +6,7 @@
 namespace botbus::bus {
 namespace {
 
-constexpr std::array<std::pair<Op, std::string_view>, 38> k_ops{{
+constexpr std::array<std::pair<Op, std::string_view>, 41> k_ops{{
     {Op::hello, "hello"},
     {Op::ping, "ping"},
     {Op::channel_create, "channel.create"},
@@ -22,6 +22,9 @@ constexpr std::array<std::pair<Op, std::string_view>, 38> k_ops{{
     {Op::ack, "ack"},
     {Op::stats, "stats"},
     {Op::feed_sync, "feed.sync"},
+    {Op::mailbox, "mailbox"},
+    {Op::dlq_list, "dlq.list"},
+    {Op::dlq_replay, "dlq.replay"},
     {Op::workflow_put, "workflow.put"},
     {Op::workflow_get, "workflow.get"},
     {Op::workflow_list, "workflow.list"},
@@ -47,7 +50,7 @@ constexpr std::array<std::pair<Op, std::string_view>, 38> k_ops{{
     {Op::step_approve, "step.approve"},
 }};
 
-constexpr std::array<std::pair<Errc, std::string_view>, 17> k_errcs{{
+constexpr std::array<std::pair<Errc, std::string_view>, 19> k_errcs{{
     {Errc::bad_request, "bad_request"},
     {Errc::frame_too_large, "frame_too_large"},
     {Errc::unsupported_version, "unsupported_version"},
@@ -65,6 +68,8 @@ constexpr std::array<std::pair<Errc, std::string_view>, 17> k_errcs{{
     {Errc::has_runs, "has_runs"},
     {Errc::invalid_transition, "invalid_transition"},
     {Errc::not_lease_owner, "not_lease_owner"},
+    {Errc::depth_exceeded, "depth_exceeded"},
+    {Errc::rate_limited, "rate_limited"},
 }};
 
 }  // namespace

@@ -20,7 +20,11 @@ inline constexpr std::size_t k_default_history_limit = 100;
 inline constexpr std::size_t k_max_run_list_limit = 1000;
 inline constexpr std::size_t k_default_run_list_limit = 100;
 inline constexpr std::int64_t k_default_lease_us = 30'000'000;  // a run's lease without heartbeats
-inline constexpr std::string_view k_daemon_producer = "botbusd";  // producer of events the daemon appends itself
+inline constexpr std::string_view k_daemon_producer = "botbusd";
+inline constexpr std::uint64_t k_default_max_hops = 5;            // answers deep in one conversation
+inline constexpr std::int64_t k_default_ack_timeout_us = 30'000'000;  // a pushed message waits this long for its ack
+inline constexpr std::uint32_t k_default_max_deliveries = 10;     // then it is dead-lettered
+inline constexpr std::size_t k_max_ack_seqs = 1000;               // seqs in one ack  // producer of events the daemon appends itself
 
 enum class Op {
     hello,
@@ -38,6 +42,9 @@ enum class Op {
     ack,
     stats,
     feed_sync,
+    mailbox,
+    dlq_list,
+    dlq_replay,
     // Workflows (definitions, runs, steps).
     workflow_put,
     workflow_get,
@@ -89,6 +96,8 @@ enum class Errc {
     has_runs,             // workflow.delete of a workflow that has runs, without archive
     invalid_transition,   // the run or step is not in a state that allows the op (the message names it)
     not_lease_owner,      // run.heartbeat from a bot that does not hold the run's lease
+    depth_exceeded,       // an answer deeper in its conversation than the daemon's hop limit
+    rate_limited,         // the sender is over its rate for this channel or recipient; retry_after_ms says when
 };
 
 std::string_view errc_name(Errc code);
@@ -103,6 +112,7 @@ bool is_valid_name(std::string_view name);
 std::string channel_topic(std::string_view channel);  // "ch/<channel>/"
 std::string sync_topic(std::string_view token);       // "sync/<token>/"
 inline constexpr std::string_view k_channels_topic = "sys/channels/";
+inline constexpr std::string_view k_dead_letters_topic = "sys/dead_letters/";
 std::string workflow_topic(std::string_view workflow_id);  // "wf/<workflow_id>/"
 std::string run_topic(std::string_view run_id);            // "run/<run_id>/"
 

@@ -59,17 +59,46 @@ MessageView view_of(const store::Event& event, const store::MessageFields& field
     v.type = fields.type;
     v.body = fields.body;
     v.reply_to = fields.reply_to;
+    v.conversation = fields.conversation;
+    v.hop = fields.hop;
+    v.expires_at = fields.expires_at;
+    v.replay_of = fields.replay_of;
     return v;
 }
 
-std::string encode_push(const MessageView& message) {
-    msgpack::sbuffer out(message.body.size() + 192);
+std::string encode_push(const MessageView& message, std::uint32_t deliveries) {
+    msgpack::sbuffer out(message.body.size() + 224);
     msgpack::packer<msgpack::sbuffer> p(out);
-    p.pack_map(2);
+    p.pack_map(4);
     p.pack("push");
     p.pack("message");
     p.pack("message");
     pack_message(out, message);
+    p.pack("deliveries");
+    p.pack(deliveries);
+    p.pack("redelivered");
+    p.pack(deliveries > 1);
+    return std::string(out.data(), out.size());
+}
+
+std::string encode_dead_letter_event(const store::Event& event, const store::MessageDeadLettered& dead) {
+    msgpack::sbuffer out;
+    msgpack::packer<msgpack::sbuffer> p(out);
+    p.pack_map(7);
+    p.pack("event");
+    p.pack(event.type);
+    p.pack("seq");
+    p.pack(event.seq);
+    p.pack("ts");
+    p.pack(event.ts_us);
+    p.pack("bot");
+    p.pack(dead.bot);
+    p.pack("message_seq");
+    p.pack(dead.message_seq);
+    p.pack("reason");
+    p.pack(dead.reason);
+    p.pack("deliveries");
+    p.pack(dead.deliveries);
     return std::string(out.data(), out.size());
 }
 
@@ -84,7 +113,8 @@ Server::Server(boost::asio::io_context& io, zmq::context_t& zmq, store::Store& s
       m_router_fd(io),
       m_backlog_timer(io),
       m_lease_timer(io),
-      m_handler(store, m_counters, WorkflowOptions{m_options.lease_us, {}}) {}
+      m_redelivery_timer(io),
+      m_handler(store, m_counters, WorkflowOptions{m_options.lease_us, {}}, m_options.messaging) {}
 
 Server::~Server() {
     m_syncer.reset();  // joins before the members its callbacks use go away
@@ -129,6 +159,7 @@ void Server::start() {
             });
     }
     m_counters.started_at_us = store::now_us();
+    m_visible_seq = m_store.last_seq();
     m_running = true;
     // Runs left running by the previous daemon get a full lease period:
     // their executors may still be alive and about to heartbeat.
@@ -148,6 +179,7 @@ void Server::stop(int linger_ms) {
     // earliest lease ran out (30 s by default) after SIGTERM.
     m_lease_timer.cancel();
     m_lease_check_at.reset();
+    m_redelivery_timer.cancel();
     sync_and_release_all();
     refuse_queued();
     // Last chance for replies still waiting on full peers.
@@ -275,7 +307,6 @@ void Server::run_batch(std::vector<Inbound>& batch) {
         std::optional<std::string> previous;
     };
     std::vector<IdentityChange> identity_changes;  // undone when the batch fails
-    const store::Seq committed_before = m_store.last_seq();
     bool committed = false;
     try {
         auto tx = m_store.begin();
@@ -293,12 +324,9 @@ void Server::run_batch(std::vector<Inbound>& batch) {
                 // including later ones in this batch.
                 identity_changes.push_back({in.routing_id, peer.session.bot});
                 peer.session.bot = *outcome.hello_bot;
-                out.hellos.push_back({in.routing_id, *outcome.hello_bot, in.req_style, committed_before + 1});
+                out.hellos.push_back({in.routing_id, *outcome.hello_bot, in.req_style});
             }
             if (outcome.sync_token) out.sync_tokens.push_back(*outcome.sync_token);
-            if (!outcome.failed && std::holds_alternative<AckRequest>(envelope.request)) {
-                out.acks.push_back(in.routing_id);
-            }
             outcomes.push_back(std::move(outcome));
         }
         tx.commit_unsynced();
@@ -408,17 +436,19 @@ void Server::sync_and_release_all() {
 
 void Server::release(Release& batch) {
     for (auto& reply : batch.replies) send_to(reply.routing_id, reply.req_style, std::move(reply.body));
+    std::set<std::string> touched;  // bots whose mailbox may have something to push now
     for (const auto& hello : batch.hellos) {
         // REQ sockets take only replies; a push would be read as one.
         bind_session(hello.routing_id, hello.bot, !hello.req_style);
-        auto& peer = m_peers[hello.routing_id];
-        peer.live_from = hello.live_from;  // this batch's messages go out with its fan-out
-        peer.replayed_through = 0;
-        replay_mailbox(hello.routing_id);
+        if (hello.req_style) continue;
+        // A new push connection gets every unsettled message again, oldest
+        // first, this batch's included.
+        m_handler.deliveries().restart(hello.bot);
+        touched.insert(hello.bot);
     }
-    // An ack makes room for the next page of an unfinished replay.
-    for (const auto& routing_id : batch.acks) replay_mailbox(routing_id);
-    for (const auto& event : batch.events) fan_out(event);
+    if (!batch.events.empty()) m_visible_seq = std::max(m_visible_seq, batch.events.back().seq);
+    for (const auto& event : batch.events) fan_out(event, touched);
+    for (const auto& bot : touched) deliver(bot);
     for (const auto& token : batch.sync_tokens) {
         msgpack::sbuffer out;
         msgpack::packer<msgpack::sbuffer> p(out);
@@ -431,14 +461,26 @@ void Server::release(Release& batch) {
     }
 }
 
-void Server::fan_out(const store::Event& event) {
-    if (event.type == store::event_type::k_message_published || event.type == store::event_type::k_message_sent) {
+void Server::fan_out(const store::Event& event, std::set<std::string>& touched) {
+    if (event.type == store::event_type::k_message_published) {
         const auto fields = m_messages.decode(event.type, event.payload);
-        const auto view = view_of(event, fields);
-        if (fields.channel) {
-            publish(channel_topic(*fields.channel), encode_message_event(view, "message"));
-        } else if (fields.to) {
-            push_to_bot(std::string(*fields.to), encode_push(view));
+        if (fields.channel) publish(channel_topic(*fields.channel), encode_message_event(view_of(event, fields), "message"));
+    } else if (event.type == store::event_type::k_message_sent) {
+        // Pushed by deliver(), from the log, after everything older.
+        const auto fields = m_messages.decode(event.type, event.payload);
+        if (fields.to) touched.emplace(*fields.to);
+    } else if (event.stream == store::stream::k_mailboxes || event.stream == store::stream::k_dead_letters) {
+        // A settlement makes room in the bot's window.
+        m_handler.deliveries().on_settled(event);
+        msgpack::object_handle keep_alive;
+        if (event.type == store::event_type::k_mailbox_acked) {
+            touched.insert(event.producer);
+        } else if (event.type == store::event_type::k_message_expired) {
+            touched.insert(store::decode_payload<store::MessagesExpired>(event.type, event.payload, keep_alive).bot);
+        } else if (event.type == store::event_type::k_message_dead_lettered) {
+            const auto dead = store::decode_payload<store::MessageDeadLettered>(event.type, event.payload, keep_alive);
+            touched.insert(dead.bot);
+            publish(std::string(k_dead_letters_topic), encode_dead_letter_event(event, dead));
         }
     } else if (event.stream == store::stream::k_channels) {
         publish(std::string(k_channels_topic), encode_channel_event(event));
@@ -499,15 +541,11 @@ void Server::schedule_lease_check() {
 
 void Server::expire_leases() {
     if (!m_running) return;
-    Release out;
-    try {
-        auto tx = m_store.begin();
-        const auto crashed = m_handler.expire_leases(tx, store::now_us());
-        tx.commit_unsynced();
-        out.events = tx.take_events();
-        if (crashed > 0) spdlog::warn("{} run(s) lost their lease and were marked crashed", crashed);
-    } catch (const std::exception& e) {
-        spdlog::error("lease check failed and was rolled back; retrying in 1 s: {}", e.what());
+    std::size_t crashed = 0;
+    const bool ok = run_daemon_batch([&](store::Batch& tx) { crashed = m_handler.expire_leases(tx, store::now_us()); },
+                                     "lease check");
+    if (!ok) {
+        spdlog::error("retrying the lease check in 1 s");
         m_lease_check_at = store::now_us() + 1'000'000;
         m_lease_timer.expires_after(std::chrono::seconds(1));
         m_lease_timer.async_wait([this](boost::system::error_code ec) {
@@ -517,11 +555,8 @@ void Server::expire_leases() {
         });
         return;
     }
-    const bool appended = !out.events.empty();
-    hold(std::move(out), appended);
+    if (crashed > 0) spdlog::warn("{} run(s) lost their lease and were marked crashed", crashed);
     schedule_lease_check();
-    // Sends may have happened outside the drain loop: drain.
-    on_readable();
 }
 
 void Server::publish(const std::string& topic, const std::string& event) {
@@ -545,41 +580,135 @@ void Server::push_to_bot(const std::string& bot, const std::string& push) {
     }
 }
 
-void Server::replay_mailbox(const std::string& routing_id) {
-    const auto it = m_peers.find(routing_id);
-    if (it == m_peers.end() || !it->second.can_push || !it->second.session.bot) return;
-    auto& peer = it->second;
-    const std::string bot = *peer.session.bot;
-    if (peer.replayed_through + 1 >= peer.live_from) return;  // nothing older left to replay
-    store::HistoryQuery query;
-    query.scope = store::HistoryQuery::Scope::inbox;
-    query.bot_a = bot;
-    query.after = std::max(m_store.messages().mailbox_acked(bot), peer.replayed_through);
-    query.before = peer.live_from;
-    query.limit = m_options.mailbox_replay_limit;
-    const auto rows = m_store.messages().history(query);
-    peer.replayed_through = rows.size() < query.limit ? peer.live_from - 1 : rows.back().seq;
-    for (const auto& row : rows) {
-        send_to(routing_id, false, encode_push(view_of(row)));  // may forget the peer: `peer` is not used after
+bool Server::has_push_connection(const std::string& bot) const {
+    const auto it = m_bot_peers.find(bot);
+    if (it == m_bot_peers.end()) return false;
+    for (const auto& routing_id : it->second) {
+        const auto peer = m_peers.find(routing_id);
+        if (peer != m_peers.end() && peer->second.can_push) return true;
     }
+    return false;
+}
+
+void Server::deliver(const std::string& bot) {
+    if (!m_running || !has_push_connection(bot)) return;
+    carry_out(m_handler.deliveries().pump(bot, m_visible_seq, store::now_us()));
+}
+
+void Server::carry_out(DeliveryPlan plan) {
+    for (const auto& delivery : plan.pushes) {
+        push_to_bot(plan.bot, encode_push(view_of(delivery.message), delivery.deliveries));
+    }
+    if (!plan.pushes.empty()) schedule_redelivery();
+    if (!plan.expired.empty() || !plan.dead.empty()) {
+        // Logged in a batch of their own once this release is done: a
+        // release must not open a batch while another may be executing.
+        const bool first = m_settlements.empty();
+        plan.pushes.clear();
+        m_settlements.push_back(std::move(plan));
+        if (first) boost::asio::post(m_io, [this] { append_settlements(); });
+    }
+}
+
+void Server::append_settlements() {
+    if (!m_running || m_settlements.empty()) return;
+    auto settlements = std::move(m_settlements);
+    m_settlements.clear();
+    const bool ok = run_daemon_batch(
+        [&](store::Batch& tx) {
+            for (const auto& plan : settlements) {
+                if (!plan.expired.empty()) {
+                    tx.append({std::string(store::stream::k_mailboxes), std::string(store::event_type::k_message_expired),
+                               std::string(k_daemon_producer), std::nullopt,
+                               store::encode_payload(store::MessagesExpired{plan.bot, plan.expired})});
+                }
+                for (const auto& dead : plan.dead) {
+                    const store::MessageDeadLettered payload{
+                        plan.bot, dead.seq, "max_deliveries: delivered " + std::to_string(dead.deliveries) +
+                                                " times without an acknowledgement",
+                        dead.deliveries};
+                    tx.append({std::string(store::stream::k_dead_letters),
+                               std::string(store::event_type::k_message_dead_lettered), std::string(k_daemon_producer),
+                               std::nullopt, store::encode_payload(payload)});
+                }
+            }
+        },
+        "logging expired and dead-lettered messages");
+    if (!ok) {
+        // Nothing was logged; the messages are delivered again when their
+        // bot next connects, and decided again then.
+        for (const auto& plan : settlements) m_handler.deliveries().offline(plan.bot);
+    }
+}
+
+void Server::schedule_redelivery() {
+    if (m_redelivery_scheduled || !m_running) return;
+    const auto next = m_handler.deliveries().next_deadline();
+    if (!next) return;
+    m_redelivery_scheduled = true;
+    // Deadlines closer together than this share a wake-up.
+    constexpr std::int64_t k_granularity_us = 5000;
+    const auto delay = std::max<std::int64_t>(k_granularity_us, *next - store::now_us());
+    m_redelivery_timer.expires_after(std::chrono::microseconds(delay));
+    m_redelivery_timer.async_wait([this](boost::system::error_code ec) {
+        m_redelivery_scheduled = false;
+        if (ec || !m_running) return;
+        redeliver();
+    });
+}
+
+void Server::redeliver() {
+    for (auto& plan : m_handler.deliveries().expire(store::now_us())) {
+        if (has_push_connection(plan.bot)) {
+            carry_out(std::move(plan));
+        } else {
+            m_handler.deliveries().offline(plan.bot);
+        }
+    }
+    schedule_redelivery();
+    on_readable();  // sends outside the drain loop can swallow the command socket's edge
+}
+
+bool Server::run_daemon_batch(const std::function<void(store::Batch&)>& work, const char* what) {
+    Release out;
+    try {
+        auto tx = m_store.begin();
+        work(tx);
+        tx.commit_unsynced();
+        out.events = tx.take_events();
+    } catch (const std::exception& e) {
+        spdlog::error("{} failed and was rolled back: {}", what, e.what());
+        return false;
+    }
+    const bool appended = !out.events.empty();
+    hold(std::move(out), appended);
+    on_readable();  // sends may have happened outside the drain loop
+    return true;
 }
 
 void Server::bind_session(const std::string& routing_id, const std::string& bot, bool can_push) {
     auto& peer = m_peers[routing_id];
+    // The session already carries the new name (set when the hello ran), so
+    // the connection's previous bot is found by its routing id.
+    std::vector<std::string> previous;
     for (auto it = m_bot_peers.begin(); it != m_bot_peers.end();) {
-        it->second.erase(routing_id);
+        if (it->second.erase(routing_id) > 0 && it->first != bot) previous.push_back(it->first);
         it = it->second.empty() ? m_bot_peers.erase(it) : std::next(it);
     }
     peer.session.bot = bot;
     peer.can_push = can_push;
     m_bot_peers[bot].insert(routing_id);
+    for (const auto& old : previous) {
+        if (!has_push_connection(old)) m_handler.deliveries().offline(old);
+    }
 }
 
 void Server::forget_peer(const std::string& routing_id) {
     const auto it = m_peers.find(routing_id);
     if (it == m_peers.end()) return;
-    if (it->second.session.bot) {
-        const auto bots = m_bot_peers.find(*it->second.session.bot);
+    const auto bot = it->second.session.bot;
+    if (bot) {
+        const auto bots = m_bot_peers.find(*bot);
         if (bots != m_bot_peers.end()) {
             bots->second.erase(routing_id);
             if (bots->second.empty()) m_bot_peers.erase(bots);
@@ -587,6 +716,7 @@ void Server::forget_peer(const std::string& routing_id) {
     }
     m_peers.erase(it);
     m_backlog.erase(routing_id);
+    if (bot && !has_push_connection(*bot)) m_handler.deliveries().offline(*bot);
 }
 
 void Server::send_to(const std::string& routing_id, bool req_style, std::string body) {

@@ -16,6 +16,9 @@
 // timer: ROUTER_MANDATORY is on, so nothing is lost silently.
 // Concurrency: every method runs on the io_context's single thread; the
 // zmq::context_t may be shared, the sockets are this object's alone.
+// Direct messages are pushed as MailboxDelivery decides (mailbox_delivery.hpp):
+// after each release, for every bot whose mailbox changed, from the log up to
+// the newest released seq; a timer redelivers what was not acknowledged.
 // Limitations: sessions of peers that vanish without a later send to them are
 // kept until the daemon restarts (a few bytes each).
 #pragma once
@@ -53,8 +56,8 @@ struct ServerOptions {
     std::size_t max_batch = 1024;           // requests per store transaction
     std::size_t max_peer_backlog = 100000;  // queued replies per slow peer before dropping
     int feed_hwm = 100000;                  // per subscriber, before PUB drops (clients repair from history)
-    std::size_t mailbox_replay_limit = 1000;
     std::int64_t lease_us = k_default_lease_us;  // a running run's lease without heartbeats
+    MessagingOptions messaging;                  // loop and flood guards, direct-message delivery
 };
 
 class Server {
@@ -88,11 +91,6 @@ private:
     struct PeerState {
         Session session;
         bool can_push = false;
-        // Mailbox replay: messages below live_from were committed before the
-        // hello and are pushed from history, a page at a time (the next page
-        // after each ack); those from live_from on are pushed as committed.
-        store::Seq live_from = 0;
-        store::Seq replayed_through = 0;
     };
 
     struct Reply {
@@ -104,14 +102,12 @@ private:
         std::string routing_id;
         std::string bot;
         bool req_style;
-        store::Seq live_from;  // first seq not committed before the hello's batch
     };
     // What a batch shows once it is durable, in the order it is shown.
     struct Release {
         std::uint64_t ticket = 0;  // released once a sync covers this ticket
         std::vector<Reply> replies;
         std::vector<Hello> hellos;
-        std::vector<std::string> acks;  // routing ids whose ack succeeded
         std::vector<store::Event> events;
         std::vector<std::string> sync_tokens;
     };
@@ -128,10 +124,20 @@ private:
     void on_readable();
     std::size_t drain_once();
     void run_batch(std::vector<Inbound>& batch);
-    void fan_out(const store::Event& event);
+    // Shows one released event; bots whose mailbox it changed go to `touched`.
+    void fan_out(const store::Event& event, std::set<std::string>& touched);
     void publish(const std::string& topic, const std::string& event);
     void push_to_bot(const std::string& bot, const std::string& push);
-    void replay_mailbox(const std::string& routing_id);
+    bool has_push_connection(const std::string& bot) const;
+    // Direct-message delivery (MailboxDelivery decides, these carry it out).
+    void deliver(const std::string& bot);
+    void carry_out(DeliveryPlan plan);
+    void append_settlements();
+    void schedule_redelivery();
+    void redeliver();
+    // Runs `work` in a batch of the daemon's own and holds its events for
+    // release like a request batch's. False when the batch failed.
+    bool run_daemon_batch(const std::function<void(store::Batch&)>& work, const char* what);
     void bind_session(const std::string& routing_id, const std::string& bot, bool can_push);
     void forget_peer(const std::string& routing_id);
     void send_to(const std::string& routing_id, bool req_style, std::string body);
@@ -150,6 +156,10 @@ private:
     boost::asio::posix::stream_descriptor m_router_fd;
     boost::asio::steady_timer m_backlog_timer;
     boost::asio::steady_timer m_lease_timer;
+    boost::asio::steady_timer m_redelivery_timer;
+    bool m_redelivery_scheduled = false;
+    std::vector<DeliveryPlan> m_settlements;  // expiries and dead letters waiting to be logged
+    store::Seq m_visible_seq = 0;             // the newest seq released (durable and shown)
     std::optional<std::int64_t> m_lease_check_at;  // UTC µs the lease timer is set for
     std::string m_bound_command;
     std::string m_bound_feed;

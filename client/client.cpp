@@ -62,18 +62,30 @@ std::optional<bus::Reply> Client::read_one(Millis timeout) {
     const std::string_view bytes(static_cast<const char*>(frame.data()), frame.size());
     auto reply = bus::decode_reply(bytes);
     if (reply) return reply;
-    // Not a reply: a push ({push: "message", message: {...}}).
+    // Not a reply: a push ({push: "message", message: {...}, deliveries, redelivered}).
     try {
         const auto handle = msgpack::unpack(bytes.data(), bytes.size());
         const auto& root = handle.get();
-        if (root.type == msgpack::type::MAP) {
-            for (std::uint32_t i = 0; i < root.via.map.size; ++i) {
-                const auto& kv = root.via.map.ptr[i];
-                if (kv.key.type == msgpack::type::STR &&
-                    std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == "message") {
-                    if (auto message = bus::decode_message(kv.val)) m_pushes.push_back(std::move(*message));
-                }
+        if (root.type != msgpack::type::MAP) return std::nullopt;
+        std::optional<bus::Message> message;
+        std::uint32_t deliveries = 1;
+        bool redelivered = false;
+        for (std::uint32_t i = 0; i < root.via.map.size; ++i) {
+            const auto& kv = root.via.map.ptr[i];
+            if (kv.key.type != msgpack::type::STR) continue;
+            const std::string_view key(kv.key.via.str.ptr, kv.key.via.str.size);
+            if (key == "message") {
+                message = bus::decode_message(kv.val);
+            } else if (key == "deliveries" && kv.val.type == msgpack::type::POSITIVE_INTEGER) {
+                deliveries = static_cast<std::uint32_t>(kv.val.via.u64);
+            } else if (key == "redelivered" && kv.val.type == msgpack::type::BOOLEAN) {
+                redelivered = kv.val.via.boolean;
             }
+        }
+        if (message) {
+            message->deliveries = deliveries;
+            message->redelivered = redelivered;
+            m_pushes.push_back(std::move(*message));
         }
     } catch (const std::exception&) {  // not msgpack: ignore the frame
     }
@@ -132,9 +144,37 @@ Ack Client::publish(const std::string& channel, const bus::PackedValue& body, co
 }
 
 Ack Client::send(const std::string& to, const bus::PackedValue& body, const std::string& type,
-                 std::optional<std::string> idempotency_key, std::optional<std::uint64_t> reply_to) {
-    const auto reply = call_ok(bus::SendRequest{to, type, body, std::move(idempotency_key), reply_to});
+                 std::optional<std::string> idempotency_key, std::optional<std::uint64_t> reply_to,
+                 std::optional<std::uint64_t> ttl_ms) {
+    const auto reply = call_ok(bus::SendRequest{to, type, body, std::move(idempotency_key), reply_to, ttl_ms});
     return ack_of(reply, "mailbox_seq");
+}
+
+bus::Message Client::send_and_wait(const std::string& to, const bus::PackedValue& body, Millis timeout,
+                                   const std::string& type) {
+    const auto request = send(to, body, type);
+    const auto deadline = Clock::now() + timeout;
+    for (;;) {
+        for (auto it = m_pushes.begin(); it != m_pushes.end(); ++it) {
+            if (it->reply_to == request.seq) {
+                auto answer = std::move(*it);
+                m_pushes.erase(it);
+                ack(std::nullopt, {answer.seq});
+                return answer;
+            }
+        }
+        if (Clock::now() >= deadline) break;
+        if (auto reply = read_one(remaining(deadline))) m_stray_replies.push_back(std::move(*reply));
+    }
+    throw TimeoutError("no answer from " + to + " to message seq " + std::to_string(request.seq) + " within " +
+                       std::to_string(timeout.count()) + " ms");
+}
+
+std::uint64_t Client::ack(std::optional<std::uint64_t> upto, std::vector<std::uint64_t> seqs) {
+    bus::AckRequest request;
+    request.upto = upto;
+    if (!seqs.empty()) request.seqs = std::move(seqs);
+    return u64_field(call_ok(request), "acked");
 }
 
 HistoryPage Client::history(const bus::HistoryRequest& request) { return history_page_of(call(request)); }

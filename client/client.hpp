@@ -86,10 +86,20 @@ public:
                 std::optional<std::uint64_t> reply_to = std::nullopt);
     Ack send(const std::string& to, const bus::PackedValue& body, const std::string& type = "text",
              std::optional<std::string> idempotency_key = std::nullopt,
-             std::optional<std::uint64_t> reply_to = std::nullopt);
+             std::optional<std::uint64_t> reply_to = std::nullopt, std::optional<std::uint64_t> ttl_ms = std::nullopt);
+    // Request/reply between bots: sends `body` to `to` and waits for the
+    // direct message that answers it (reply_to = the request's seq), which it
+    // acknowledges and returns. Other pushes meanwhile are kept for
+    // next_push. Needs hello on this client. Throws TimeoutError.
+    bus::Message send_and_wait(const std::string& to, const bus::PackedValue& body, Millis timeout,
+                               const std::string& type = "text");
+    // Acknowledges direct messages: everything up to `upto`, and/or each of
+    // `seqs`. Returns the mailbox's acknowledged floor.
+    std::uint64_t ack(std::optional<std::uint64_t> upto, std::vector<std::uint64_t> seqs = {});
     HistoryPage history(const bus::HistoryRequest& request);
 
-    // The next direct message pushed to this connection (after hello).
+    // The next direct message pushed to this connection (after hello), with
+    // its delivery count. Acknowledge it with ack(), or it comes again.
     std::optional<bus::Message> next_push(Millis timeout);
 
     const ClientOptions& options() const { return m_options; }

@@ -23,6 +23,7 @@
 #include "client/client.hpp"
 #include "daemon/cli_command.hpp"
 #include "daemon/cli_output.hpp"
+#include "daemon/cli_mailbox.hpp"
 #include "daemon/cli_workflow.hpp"
 
 namespace botbus::cli {
@@ -268,9 +269,21 @@ int run_subscribers(Session& s, const Invocation& in) {
 
 // ---- the rest
 
+void ack_options(po::options_description& d) {
+    d.add_options()("only", "acknowledge the messages SEQ... one by one, not everything up to SEQ");
+}
+
 int run_ack(Session& s, const Invocation& in) {
-    const auto upto = parse_u64(in.args[0], "SEQ");
-    const auto fields = reply_fields(s.identified().call_ok(bus::AckRequest{upto}));
+    bus::AckRequest request;
+    if (in.vm.count("only")) {
+        std::vector<std::uint64_t> seqs;
+        for (const auto& arg : in.args) seqs.push_back(parse_u64(arg, "SEQ"));
+        request.seqs = std::move(seqs);
+    } else {
+        if (in.args.size() != 1) throw UsageError("ack takes one SEQ (or several with --only)");
+        request.upto = parse_u64(in.args[0], "SEQ");
+    }
+    const auto fields = reply_fields(s.identified().call_ok(request));
     if (s.out().json()) {
         s.out().object(fields);
     } else {
@@ -325,7 +338,13 @@ constexpr CommandSpec k_commands[] = {
     {"subscriptions", "subscriptions [--bot B]", "list a bot's subscriptions", 0, 0, bot_option,
      run_subscriptions},
     {"subscribers", "subscribers CHANNEL", "list a channel's subscribers", 1, 1, nullptr, run_subscribers},
-    {"ack", "ack SEQ", "ack direct messages up to SEQ", 1, 1, nullptr, run_ack},
+    {"ack", "ack SEQ | ack --only SEQ...", "ack direct messages up to SEQ (or just these)", 1, 1000, ack_options,
+     run_ack},
+    {"mailbox", "mailbox [--bot B]", "show a bot's unacknowledged direct messages and deliveries", 0, 0,
+     mailbox_options, run_mailbox},
+    {"dlq", "dlq [--bot B] [--after SEQ] [--limit N]", "list dead letters, oldest first", 0, 0, dlq_options,
+     run_dlq},
+    {"dlq replay", "dlq replay SEQ", "send dead message SEQ back to its mailbox", 1, 1, nullptr, run_dlq_replay},
     {"stats", "stats", "print the daemon's counters", 0, 0, nullptr, run_stats},
     {"ping", "ping", "check that the daemon answers", 0, 0, nullptr, run_ping},
     {"workflow put", "workflow put FILE [--owner-bot B] [--replace]",
@@ -341,7 +360,8 @@ constexpr CommandSpec k_commands[] = {
 };
 
 // Commands with actions: "channel create", "workflow put".
-constexpr std::string_view k_command_groups[] = {"channel", "workflow"};
+// "dlq" is a command of its own too: alone it lists.
+constexpr std::string_view k_command_groups[] = {"channel", "workflow", "dlq"};
 
 const CommandSpec* find_command(std::string_view name) {
     for (const auto& command : k_commands) {
@@ -505,15 +525,18 @@ int run(int argc, const char* const argv[], RunState& state) {
     }
     rest.erase(rest.begin());
     if (std::find(std::begin(k_command_groups), std::end(k_command_groups), name) != std::end(k_command_groups)) {
-        if (rest.empty() || rest.front().starts_with('-')) {
+        if ((rest.empty() || rest.front().starts_with('-')) && find_command(name)) {
+            // The group's own command ("dlq").
+        } else if (rest.empty() || rest.front().starts_with('-')) {
             if (help) {
                 print_group_help(name);
                 return 0;
             }
             throw UsageError(name + " needs an action: " + group_actions(name));
+        } else {
+            name += ' ' + rest.front();
+            rest.erase(rest.begin());
         }
-        name += ' ' + rest.front();
-        rest.erase(rest.begin());
     }
     state.command = find_command(name);
     if (!state.command) throw UsageError("unknown command '" + name + "'");

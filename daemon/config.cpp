@@ -33,6 +33,13 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
     std::size_t max_frame = config.server.max_frame;
     std::size_t max_batch = config.server.max_batch;
     std::int64_t lease_ms = config.server.lease_us / 1000;
+    auto& messaging = config.server.messaging;
+    std::int64_t ack_timeout_ms = messaging.delivery.ack_timeout_us / 1000;
+    std::uint32_t max_deliveries = messaging.delivery.max_deliveries;
+    std::size_t mailbox_window = messaging.delivery.window;
+    std::uint64_t max_hops = messaging.max_hops;
+    double rate_limit = 0;
+    double rate_burst = 0;
 
     po::options_description generic("botbusd options");
     generic.add_options()
@@ -53,6 +60,18 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
         ("max-batch", po::value(&max_batch)->default_value(max_batch), "most requests committed in one transaction")
         ("lease-ms", po::value(&lease_ms)->default_value(lease_ms),
          "a running workflow run without a heartbeat for this long is marked crashed")
+        ("ack-timeout-ms", po::value(&ack_timeout_ms)->default_value(ack_timeout_ms),
+         "a pushed direct message not acknowledged within this is delivered again")
+        ("max-deliveries", po::value(&max_deliveries)->default_value(max_deliveries),
+         "deliveries of a direct message without an acknowledgement before it is dead-lettered")
+        ("mailbox-window", po::value(&mailbox_window)->default_value(mailbox_window),
+         "unacknowledged direct messages pushed to a bot at a time")
+        ("max-hops", po::value(&max_hops)->default_value(max_hops),
+         "answers (reply_to chains) deeper than this in one conversation are refused")
+        ("rate-limit", po::value(&rate_limit)->default_value(rate_limit),
+         "messages per second one bot may publish to one channel or send to one bot (0: no limit)")
+        ("rate-burst", po::value(&rate_burst)->default_value(rate_burst),
+         "messages a bot may send at once above the rate (0: one second's worth)")
         ("log-level", po::value(&config.log_level)->default_value(config.log_level),
          "trace, debug, info, warn, error, critical or off");
 
@@ -111,6 +130,21 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
     if (config.data_dir.empty()) throw std::runtime_error("data-dir must not be empty");
     if (lease_ms < 10 || lease_ms > 24LL * 3600 * 1000) throw std::runtime_error("lease-ms must be between 10 ms and 24 h");
     config.server.lease_us = lease_ms * 1000;
+    if (ack_timeout_ms < 10 || ack_timeout_ms > 24LL * 3600 * 1000) {
+        throw std::runtime_error("ack-timeout-ms must be between 10 ms and 24 h");
+    }
+    if (max_deliveries < 1 || max_deliveries > 1000) throw std::runtime_error("max-deliveries must be between 1 and 1000");
+    if (mailbox_window < 1 || mailbox_window > 100000) {
+        throw std::runtime_error("mailbox-window must be between 1 and 100000");
+    }
+    if (max_hops < 1 || max_hops > 1000) throw std::runtime_error("max-hops must be between 1 and 1000");
+    if (!(rate_limit >= 0 && rate_limit <= 1e9)) throw std::runtime_error("rate-limit must be between 0 and 1e9");
+    if (!(rate_burst >= 0 && rate_burst <= 1e9)) throw std::runtime_error("rate-burst must be between 0 and 1e9");
+    messaging.delivery.ack_timeout_us = ack_timeout_ms * 1000;
+    messaging.delivery.max_deliveries = max_deliveries;
+    messaging.delivery.window = mailbox_window;
+    messaging.max_hops = max_hops;
+    messaging.rate_limit = bus::RateLimit{rate_limit, rate_burst};
     config.server.max_frame = max_frame;
     config.server.max_batch = max_batch;
     return {config, 0};

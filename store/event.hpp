@@ -50,7 +50,9 @@ inline constexpr std::string_view k_subscribed = "subscription.added";
 inline constexpr std::string_view k_unsubscribed = "subscription.removed";
 inline constexpr std::string_view k_message_published = "message.published";
 inline constexpr std::string_view k_message_sent = "message.sent";
-inline constexpr std::string_view k_mailbox_acked = "mailbox.acked";
+inline constexpr std::string_view k_mailbox_acked = "mailbox.acked";          // stream sys/mailboxes
+inline constexpr std::string_view k_message_expired = "message.expired";      // stream sys/mailboxes
+inline constexpr std::string_view k_message_dead_lettered = "message.dead_lettered";  // sys/dead_letters
 
 // Workflow definitions (stream "wf/<workflow_id>").
 inline constexpr std::string_view k_workflow_put = "workflow.put";
@@ -77,7 +79,8 @@ inline constexpr std::string_view k_step_approved = "step.approved";
 // Streams group events; each has its own gap-free stream_seq.
 namespace stream {
 inline constexpr std::string_view k_channels = "sys/channels";    // channel and subscription lifecycle
-inline constexpr std::string_view k_mailboxes = "sys/mailboxes";  // mailbox acknowledgements
+inline constexpr std::string_view k_mailboxes = "sys/mailboxes";  // mailbox acknowledgements and expiries
+inline constexpr std::string_view k_dead_letters = "sys/dead_letters";  // messages given up on
 std::string channel(std::string_view name);                    // "ch/<name>": a channel's messages
 std::string mailbox(std::string_view bot);                     // "dm/<bot>": direct messages to a bot
 std::string workflow(std::string_view workflow_id);            // "wf/<id>": a workflow definition's lifecycle

@@ -138,6 +138,10 @@ MessageRow MessageQueries::read_message(SQLite::Statement& row) {
     m.type.assign(fields.type);
     m.body.assign(fields.body);
     m.reply_to = fields.reply_to;
+    m.conversation = fields.conversation;
+    m.hop = fields.hop;
+    m.expires_at = fields.expires_at;
+    m.replay_of = fields.replay_of;
     return m;
 }
 

@@ -38,6 +38,10 @@ struct MessageRow {
     std::string body;  // packed msgpack value
     std::optional<Seq> reply_to;
     std::int64_t created_at = 0;
+    std::optional<Seq> conversation;  // set on answers: the conversation's first message
+    std::optional<std::uint64_t> hop;  // set on answers: how many answers deep
+    std::optional<std::int64_t> expires_at;  // UTC µs
+    std::optional<Seq> replay_of;
 };
 
 struct HistoryQuery {

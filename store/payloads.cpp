@@ -12,6 +12,35 @@ bool reference_strings(msgpack::type::object_type type, std::size_t, void*) {
 
 }  // namespace
 
+std::string encode_message_payload(const MessagePayload& m) {
+    msgpack::sbuffer out(m.body.size() + 96);
+    msgpack::packer<msgpack::sbuffer> p(out);
+    const auto count = [](const auto&... field) { return static_cast<std::uint32_t>((0 + ... + (field ? 1 : 0))); };
+    p.pack_map(2 + count(m.channel, m.to, m.reply_to, m.conversation, m.hop, m.expires_at, m.replay_of,
+                         m.replayed_by));
+    auto optional = [&p](std::string_view key, const auto& value) {
+        if (!value) return;
+        p.pack(key);
+        p.pack(*value);
+    };
+    optional("channel", m.channel);
+    optional("to", m.to);
+    p.pack("type");
+    p.pack(m.type);
+    // The body is stored as msgpack bin holding the packed value, so reading
+    // it back is a view, never a re-encode.
+    p.pack("body");
+    p.pack_bin(static_cast<std::uint32_t>(m.body.size()));
+    p.pack_bin_body(m.body.data(), static_cast<std::uint32_t>(m.body.size()));
+    optional("reply_to", m.reply_to);
+    optional("conversation", m.conversation);
+    optional("hop", m.hop);
+    optional("expires_at", m.expires_at);
+    optional("replay_of", m.replay_of);
+    optional("replayed_by", m.replayed_by);
+    return std::string(out.data(), out.size());
+}
+
 MessageFields MessageDecoder::decode(std::string_view type, std::string_view bytes) {
     auto fail = [type](const std::string& why) -> std::runtime_error {
         return std::runtime_error("undecodable payload for event type " + std::string(type) + ": " + why);
@@ -48,10 +77,22 @@ MessageFields MessageDecoder::decode(std::string_view type, std::string_view byt
             if (!is_text) throw fail("'body' is not raw bytes");
             fields.body = text_of(value);
             has_body = true;
-        } else if (name == "reply_to") {
+        } else if (name == "reply_to" || name == "conversation" || name == "hop" || name == "replay_of") {
             if (is_nil) continue;
-            if (value.type != msgpack::type::POSITIVE_INTEGER) throw fail("'reply_to' is not a seq");
-            fields.reply_to = value.via.u64;
+            if (value.type != msgpack::type::POSITIVE_INTEGER) throw fail("'" + std::string(name) + "' is not a uint");
+            (name == "reply_to"       ? fields.reply_to
+             : name == "conversation" ? fields.conversation
+             : name == "hop"          ? fields.hop
+                                      : fields.replay_of) = value.via.u64;
+        } else if (name == "expires_at") {
+            if (is_nil) continue;
+            if (value.type == msgpack::type::POSITIVE_INTEGER) {
+                fields.expires_at = static_cast<std::int64_t>(value.via.u64);
+            } else if (value.type == msgpack::type::NEGATIVE_INTEGER) {
+                fields.expires_at = value.via.i64;
+            } else {
+                throw fail("'expires_at' is not a time");
+            }
         }
         // Other keys: fields added by a newer botbusd; this one ignores them.
     }

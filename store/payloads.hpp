@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "store/event.hpp"
 
@@ -30,15 +31,24 @@ struct SubscriptionChanged {  // subscription.added and subscription.removed
     MSGPACK_DEFINE_MAP(bot, channel)
 };
 
-// message.published (channel set) and message.sent (to set).
+// message.published (channel set) and message.sent (to set). Stored by
+// encode_message_payload, which leaves absent fields out.
 struct MessagePayload {
     std::optional<std::string> channel;
     std::optional<std::string> to;
     std::string type;
-    msgpack::type::raw_ref body;  // packed msgpack value; bytes owned elsewhere
+    std::string_view body;  // packed msgpack value; bytes owned elsewhere
     std::optional<std::uint64_t> reply_to;
-    MSGPACK_DEFINE_MAP(channel, to, type, body, reply_to)
+    // Set on answers (reply_to): the seq of the conversation's first message
+    // and how many answers deep this one is. A message that answers nothing
+    // starts a conversation: its own seq, hop 0.
+    std::optional<std::uint64_t> conversation;
+    std::optional<std::uint64_t> hop;
+    std::optional<std::int64_t> expires_at;  // UTC µs: not delivered after this
+    std::optional<std::uint64_t> replay_of;  // a dead letter's copy: the seq of the original
+    std::optional<std::string> replayed_by;  // and the bot that replayed it
 };
+std::string encode_message_payload(const MessagePayload& payload);
 
 // A stored message's fields as views into its payload bytes: the hot path
 // (projection, fan-out) reads every message, and copying each field into a
@@ -50,6 +60,10 @@ struct MessageFields {
     std::string_view type;
     std::string_view body;  // packed msgpack value
     std::optional<std::uint64_t> reply_to;
+    std::optional<std::uint64_t> conversation;
+    std::optional<std::uint64_t> hop;
+    std::optional<std::int64_t> expires_at;
+    std::optional<std::uint64_t> replay_of;
 };
 
 // Decodes message payloads without copying: the views point into the bytes
@@ -65,9 +79,29 @@ private:
     msgpack::zone m_zone;
 };
 
+// mailbox.acked: the producer's mailbox is settled up to and including
+// `upto`, and at each of `seqs`.
 struct MailboxAcked {
-    std::uint64_t upto = 0;
-    MSGPACK_DEFINE_MAP(upto)
+    std::optional<std::uint64_t> upto;
+    std::optional<std::vector<std::uint64_t>> seqs;
+    MSGPACK_DEFINE_MAP(upto, seqs)
+};
+
+// message.expired: direct messages to `bot` whose time to live ran out
+// before they were acknowledged.
+struct MessagesExpired {
+    std::string bot;
+    std::vector<std::uint64_t> seqs;
+    MSGPACK_DEFINE_MAP(bot, seqs)
+};
+
+// message.dead_lettered: a direct message to `bot` given up on.
+struct MessageDeadLettered {
+    std::string bot;
+    std::uint64_t message_seq = 0;
+    std::string reason;
+    std::uint32_t deliveries = 0;
+    MSGPACK_DEFINE_MAP(bot, message_seq, reason, deliveries)
 };
 
 template <typename T>

@@ -20,13 +20,10 @@ Projector::Projector(SQLite::Database& db)
                             "INSERT INTO bot_subscriptions (bot_id, channel_name, subscribed_at, last_seq)"
                             " VALUES (?, ?, ?, ?)"),
       m_delete_subscription(db, "DELETE FROM bot_subscriptions WHERE bot_id = ? AND channel_name = ?"),
-      m_upsert_mailbox(db,
-                       "INSERT INTO bot_mailboxes (bot_id, acked_seq, last_seq) VALUES (?, ?, ?)"
-                       " ON CONFLICT (bot_id) DO UPDATE SET acked_seq = MAX(acked_seq, excluded.acked_seq),"
-                       " last_seq = excluded.last_seq"),
       m_record_position(db,
                         "INSERT INTO projection_state (projection, last_seq) VALUES ('messaging', ?)"
                         " ON CONFLICT (projection) DO UPDATE SET last_seq = excluded.last_seq"),
+      m_mailboxes(db),
       m_upsert_workflow(db,
                         "INSERT INTO workflows (id, name, owner_type, owner_bot_id, definition, created_at,"
                         " updated_at, archived_at, last_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, NULL, ?7)"
@@ -88,15 +85,15 @@ void Projector::apply(const Event& event) {
         m_delete_subscription.bind(1, p.bot);
         m_delete_subscription.bind(2, p.channel);
         exec_and_reset(m_delete_subscription);
-    } else if (event.type == event_type::k_message_published || event.type == event_type::k_message_sent) {
+    } else if (event.type == event_type::k_message_published) {
         // Nothing to project: history reads messages from the log itself
         // (migrations/0004_message_index.sql).
-    } else if (event.type == event_type::k_mailbox_acked) {
-        const auto p = decode_payload<MailboxAcked>(event.type, event.payload, keep_alive);
-        m_upsert_mailbox.bind(1, event.producer);
-        m_upsert_mailbox.bind(2, static_cast<std::int64_t>(p.upto));
-        m_upsert_mailbox.bind(3, seq);
-        exec_and_reset(m_upsert_mailbox);
+    } else if (event.type == event_type::k_message_sent) {
+        const auto fields = m_messages.decode(event.type, event.payload);
+        if (fields.replay_of) m_mailboxes.replayed(*fields.replay_of, event.seq);
+    } else if (event.type == event_type::k_mailbox_acked || event.type == event_type::k_message_expired ||
+               event.type == event_type::k_message_dead_lettered) {
+        m_mailboxes.apply(event);
     } else {
         apply_workflow(event);
     }

@@ -7,7 +7,11 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 
+#include <memory>
+
 #include "store/event.hpp"
+#include "store/mailbox_projector.hpp"
+#include "store/payloads.hpp"
 
 namespace botbus::store {
 
@@ -29,8 +33,9 @@ private:
     SQLite::Statement m_delete_channel_subscriptions;
     SQLite::Statement m_insert_subscription;
     SQLite::Statement m_delete_subscription;
-    SQLite::Statement m_upsert_mailbox;
     SQLite::Statement m_record_position;
+    MailboxProjector m_mailboxes;
+    MessageDecoder m_messages;
 
     void apply_workflow(const Event& event);
     SQLite::Statement m_upsert_workflow;

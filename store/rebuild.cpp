@@ -6,6 +6,7 @@
 #include <optional>
 #include <utility>
 
+#include "store/statement_helpers.hpp"
 #include "store/store.hpp"
 
 namespace botbus::store {
@@ -19,6 +20,8 @@ const std::vector<std::pair<std::string, std::string>>& table_orders() {
         {"bot_channels", "name"},
         {"bot_subscriptions", "bot_id, channel_name"},
         {"bot_mailboxes", "bot_id"},
+        {"mailbox_settled", "bot_id, seq"},
+        {"dead_letters", "message_seq"},
         {"workflows", "id"},
         {"workflow_runs", "id"},
         {"workflow_steps", "id"},
@@ -77,12 +80,29 @@ std::size_t rebuild_projections(Store& source, SQLite::Database& target) {
     migrate(target, migrations::all(), target.getFilename().empty() ? ":memory:" : target.getFilename());
     SQLite::Transaction transaction(target);
     Projector projector(target);
+    // Some projections read the log as they apply (a mailbox's floor moves
+    // over the messages in it), so the target gets the log too, each event
+    // before it is applied, as the live store does.
+    SQLite::Statement copy(target,
+                           "INSERT INTO events (seq, ts_us, stream, stream_seq, type, producer, idem_key, payload)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     std::size_t count = 0;
     Seq after = 0;
     for (;;) {
         const auto events = source.read_range(after, k_replay_page);
         if (events.empty()) break;
-        for (const auto& event : events) projector.apply(event);
+        for (const auto& event : events) {
+            copy.bind(1, static_cast<std::int64_t>(event.seq));
+            copy.bind(2, event.ts_us);
+            copy.bind(3, event.stream);
+            copy.bind(4, static_cast<std::int64_t>(event.stream_seq));
+            copy.bind(5, event.type);
+            copy.bind(6, event.producer);
+            detail::bind_optional(copy, 7, event.idem_key);
+            copy.bind(8, event.payload.data(), static_cast<int>(event.payload.size()));
+            detail::exec_and_reset(copy);
+            projector.apply(event);
+        }
         count += events.size();
         after = events.back().seq;
     }

@@ -31,6 +31,7 @@
 
 #include "store/checkpointer.hpp"
 #include "store/event.hpp"
+#include "store/mailbox_queries.hpp"
 #include "store/message_queries.hpp"
 #include "store/migrator.hpp"
 #include "store/projector.hpp"
@@ -145,6 +146,7 @@ public:
     Seq last_seq() const { return m_last_seq; }
     LogStats stats();
     MessageQueries& messages() { return *m_messages; }
+    MailboxQueries& mailboxes() { return *m_mailboxes; }
     SQLite::Database& database() { return m_db; }
     const std::string& path() const { return m_path; }
 
@@ -181,6 +183,7 @@ private:
     std::unique_ptr<SQLite::Statement> m_read_range;
     std::unique_ptr<Projector> m_projector;
     std::unique_ptr<MessageQueries> m_messages;
+    std::unique_ptr<MailboxQueries> m_mailboxes;
 };
 
 // Opens the SQLite connection with botbus's pragmas; shared by Store and the

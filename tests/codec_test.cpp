@@ -64,11 +64,14 @@ std::vector<Request> sample_requests() {
         SubscriptionsRequest{"bob"},
         SubscribersRequest{"general"},
         PublishRequest{"general", "note", sample_body(), "key-1", 42},
-        SendRequest{"bob", "note", sample_body(), "key-2", 7},
+        SendRequest{"bob", "note", sample_body(), "key-2", 7, 60000},
         HistoryRequest{"general", "bob", true, "alice", 1, 99, 10, "desc"},
-        AckRequest{12},
+        AckRequest{12, std::vector<std::uint64_t>{14, 15}},
         StatsRequest{},
         FeedSyncRequest{"tok-1"},
+        MailboxRequest{"bob"},
+        DlqListRequest{"bob", 3, 50},
+        DlqReplayRequest{17},
         WorkflowPutRequest{sample_body(), "bot", "alice", true},
         WorkflowGetRequest{"wf-1", "deploy", "bot", "alice"},
         WorkflowListRequest{"bot", "alice", true},
@@ -219,7 +222,7 @@ TEST(CodecRoundTrip, PublishKeepsEveryField) {
 }
 
 TEST(CodecRoundTrip, SendKeepsEveryField) {
-    const auto full = round_trip(SendRequest{"bob", "note", sample_body(), "key-2", 7});
+    const auto full = round_trip(SendRequest{"bob", "note", sample_body(), "key-2", 7, 60000});
     EXPECT_EQ(full.to, "bob");
     EXPECT_EQ(full.type, std::optional<std::string>("note"));
     EXPECT_EQ(full.body, sample_body());
@@ -227,7 +230,7 @@ TEST(CodecRoundTrip, SendKeepsEveryField) {
     EXPECT_EQ(full.reply_to, std::optional<std::uint64_t>(7));
 
     const auto nil = pack_as_value(msgpack::type::nil_t{});
-    const auto minimal = round_trip(SendRequest{"bob", std::nullopt, nil, std::nullopt, std::nullopt});
+    const auto minimal = round_trip(SendRequest{"bob", std::nullopt, nil, std::nullopt, std::nullopt, std::nullopt});
     EXPECT_EQ(minimal.body, nil);  // a nil body is still a body
     EXPECT_FALSE(minimal.type.has_value());
     EXPECT_FALSE(minimal.reply_to.has_value());
@@ -267,8 +270,8 @@ TEST(CodecRoundTrip, HistoryAndAckKeepEveryField) {
                   .inbox,
               std::optional<bool>(false));
 
-    EXPECT_EQ(round_trip(AckRequest{0}).upto, 0U);
-    EXPECT_EQ(round_trip(AckRequest{std::numeric_limits<std::uint64_t>::max()}).upto,
+    EXPECT_EQ(round_trip(AckRequest{0, std::nullopt}).upto, 0U);
+    EXPECT_EQ(round_trip(AckRequest{std::numeric_limits<std::uint64_t>::max(), std::nullopt}).upto,
               std::numeric_limits<std::uint64_t>::max());
 }
 
@@ -407,7 +410,7 @@ TEST(CodecRejects, MissingRequiredFieldAsMissingFieldNamingIt) {
     expect_rejected(Frame().with("op", "channel.create").str(), Errc::missing_field, "name");
     expect_rejected(Frame().with("op", "publish").with("channel", "c").str(), Errc::missing_field, "body");
     expect_rejected(Frame().with("op", "send").with("body", 1).str(), Errc::missing_field, "to");
-    expect_rejected(Frame().with("op", "ack").str(), Errc::missing_field, "upto");
+    expect_rejected(Frame().with("op", "dlq.replay").str(), Errc::missing_field, "seq");
     expect_rejected(Frame().with("op", "feed.sync").str(), Errc::missing_field, "token");
 }
 
@@ -418,6 +421,13 @@ TEST(CodecRejects, WrongTypeAsInvalidFieldNamingIt) {
     expect_rejected(Frame().with("op", "ack").with("upto", "12").str(), Errc::invalid_field, "upto");
     expect_rejected(Frame().with("op", "ack").with("upto", -1).str(), Errc::invalid_field, "upto");
     expect_rejected(Frame().with("op", "ack").with("upto", 1.5).str(), Errc::invalid_field, "upto");
+    expect_rejected(Frame().with("op", "ack").with("seqs", 3).str(), Errc::invalid_field, "seqs");
+    expect_rejected(Frame().with("op", "ack").with("seqs", std::vector<std::string>{"1"}).str(), Errc::invalid_field,
+                    "seqs");
+    expect_rejected(Frame().with("op", "ack").with("seqs", std::vector<std::uint64_t>(1001, 1)).str(),
+                    Errc::invalid_field, "at most 1000");
+    expect_rejected(Frame().with("op", "send").with("to", "bob").with("body", 1).with("ttl_ms", -5).str(),
+                    Errc::invalid_field, "ttl_ms");
     expect_rejected(Frame().with("op", "history").with("inbox", "yes").str(), Errc::invalid_field, "inbox");
     expect_rejected(Frame().with("op", "history").with("channel", "c").with("order", 1).str(), Errc::invalid_field,
                     "order");

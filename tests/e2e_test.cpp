@@ -405,7 +405,7 @@ TEST(EndToEnd, OfflineRecipientGetsPendingMessagesOnHelloUntilAcked) {
             EXPECT_EQ(push->body, text_body("pending " + std::to_string(i)));
             last_pushed = push->seq;
         }
-        const auto ack = carol.call_ok(bus::AckRequest{last_pushed});
+        const auto ack = carol.call_ok(bus::AckRequest{last_pushed, std::nullopt});
         EXPECT_EQ(u64_field(ack, "acked"), last_pushed);
     }
 
@@ -441,7 +441,7 @@ TEST(EndToEnd, HelloPushesAPageOfTheMailboxAndEachAckTheNext) {
     std::map<std::uint64_t, std::size_t> index_of_id;
     for (std::size_t i = 0; i < k_pending; ++i) {
         index_of_id[alice.send_request(bus::SendRequest{"dave", std::nullopt, bus::pack_as_value(i), std::nullopt,
-                                                        std::nullopt})] = i;
+                                                        std::nullopt, std::nullopt})] = i;
     }
     std::vector<std::uint64_t> seqs(k_pending);
     for (std::size_t received = 0; received < k_pending; ++received) {
@@ -471,7 +471,7 @@ TEST(EndToEnd, HelloPushesAPageOfTheMailboxAndEachAckTheNext) {
     EXPECT_EQ(page.messages.back().seq, seqs.back());
 
     // Acknowledging the first page pushes the rest, in order, without a new hello.
-    dave.call_ok(bus::AckRequest{seqs[k_limit - 1]});
+    dave.call_ok(bus::AckRequest{seqs[k_limit - 1], std::nullopt});
     dave.call_ok(bus::PingRequest{});
     for (std::size_t i = k_limit; i < k_pending; ++i) {
         const auto push = dave.next_push(0ms);

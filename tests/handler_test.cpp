@@ -67,7 +67,7 @@ protected:
     }
     Reply send(const std::string& from, const std::string& to, const std::string& text,
                std::optional<std::uint64_t> reply_to = std::nullopt, std::optional<std::string> key = std::nullopt) {
-        return ok(as(from), SendRequest{to, std::nullopt, pack_as_value(text), std::move(key), reply_to});
+        return ok(as(from), SendRequest{to, std::nullopt, pack_as_value(text), std::move(key), reply_to, std::nullopt});
     }
 
     std::vector<Message> history(const Session& session, HistoryRequest request, bool* more = nullptr) {
@@ -442,7 +442,7 @@ TEST_F(ReplyTo, ReplyToAnUnknownSeqIsNotFound) {
     publish("alice", "general", "hello");
     expect_error(as("bob"), PublishRequest{"general", std::nullopt, pack_as_value("?"), std::nullopt, 999},
                  Errc::not_found);
-    expect_error(as("bob"), SendRequest{"alice", std::nullopt, pack_as_value("?"), std::nullopt, 999},
+    expect_error(as("bob"), SendRequest{"alice", std::nullopt, pack_as_value("?"), std::nullopt, 999, std::nullopt},
                  Errc::not_found);
     // A seq that is an event but not a message (the channel.created) is no target either.
     const auto created = ok(as("alice"), ChannelCreateRequest{"other", std::nullopt});
@@ -502,9 +502,9 @@ TEST_F(Identity, OpsThatAppendNeedHelloFirst) {
     expect_error(k_anonymous, UnsubscribeRequest{"c", std::nullopt}, Errc::not_identified);
     expect_error(k_anonymous, PublishRequest{"c", std::nullopt, body, std::nullopt, std::nullopt},
                  Errc::not_identified);
-    expect_error(k_anonymous, SendRequest{"bob", std::nullopt, body, std::nullopt, std::nullopt},
+    expect_error(k_anonymous, SendRequest{"bob", std::nullopt, body, std::nullopt, std::nullopt, std::nullopt},
                  Errc::not_identified);
-    expect_error(k_anonymous, AckRequest{1}, Errc::not_identified);
+    expect_error(k_anonymous, AckRequest{1, std::nullopt}, Errc::not_identified);
     expect_error(k_anonymous, SubscriptionsRequest{std::nullopt}, Errc::not_identified);
     HistoryRequest inbox;
     inbox.inbox = true;
@@ -565,7 +565,7 @@ TEST_F(Failures, AFailedRequestAppendsNothing) {
     expect_error(as("bob"), ChannelDeleteRequest{"nowhere"}, Errc::not_found);
     expect_error(as("bob"), PublishRequest{"general", std::nullopt, pack_as_value(1), std::nullopt, 12345},
                  Errc::not_found);
-    expect_error(as("bob"), AckRequest{head + 100}, Errc::invalid_field);
+    expect_error(as("bob"), AckRequest{head + 100, std::nullopt}, Errc::invalid_field);
     expect_error(k_anonymous, PublishRequest{"general", std::nullopt, pack_as_value(1), std::nullopt, std::nullopt},
                  Errc::not_identified);
 
@@ -628,7 +628,7 @@ TEST_F(Delivery, AKeyReusedForAnotherChannelOrOpIsAConflict) {
     publish("alice", "general", "once", std::nullopt, "k-1");
     expect_error(as("alice"), PublishRequest{"random", std::nullopt, pack_as_value(std::string("x")), "k-1", {}},
                  Errc::conflict);
-    expect_error(as("alice"), SendRequest{"bob", std::nullopt, pack_as_value(std::string("x")), "k-1", {}},
+    expect_error(as("alice"), SendRequest{"bob", std::nullopt, pack_as_value(std::string("x")), "k-1", {}, {}},
                  Errc::conflict);
 }
 
@@ -636,13 +636,13 @@ TEST_F(Delivery, AckRaisesTheMailboxPositionOnlyForward) {
     send("alice", "bob", "1");
     const auto second = send("alice", "bob", "2");
     const auto upto = u64_field(second, "seq");
-    const auto acked = ok(as("bob"), AckRequest{upto});
+    const auto acked = ok(as("bob"), AckRequest{upto, std::nullopt});
     EXPECT_EQ(u64_field(acked, "acked"), upto);
     EXPECT_GT(u64_field(acked, "seq"), upto);
     EXPECT_EQ(m_store.messages().mailbox_acked("bob"), upto);
 
     const auto count = event_count();
-    const auto lower = ok(as("bob"), AckRequest{1});
+    const auto lower = ok(as("bob"), AckRequest{1, std::nullopt});
     EXPECT_EQ(u64_field(lower, "acked"), upto);  // already past it: nothing appended
     EXPECT_EQ(lower.find("seq"), nullptr);
     EXPECT_EQ(event_count(), count);

@@ -60,24 +60,24 @@ EventDraft published(const std::string& from, const std::string& channel, const 
     store::MessagePayload p;
     p.channel = channel;
     p.type = "text";
-    p.body = msgpack::type::raw_ref(body.data(), static_cast<std::uint32_t>(body.size()));
+    p.body = body;
     p.reply_to = reply_to;
     return EventDraft{store::stream::channel(channel), std::string(store::event_type::k_message_published), from,
-                      std::nullopt, store::encode_payload(p)};
+                      std::nullopt, store::encode_message_payload(p)};
 }
 
 EventDraft sent(const std::string& from, const std::string& to, const std::string& body) {
     store::MessagePayload p;
     p.to = to;
     p.type = "note";
-    p.body = msgpack::type::raw_ref(body.data(), static_cast<std::uint32_t>(body.size()));
+    p.body = body;
     return EventDraft{store::stream::mailbox(to), std::string(store::event_type::k_message_sent), from, std::nullopt,
-                      store::encode_payload(p)};
+                      store::encode_message_payload(p)};
 }
 
 EventDraft acked(const std::string& bot, std::uint64_t upto) {
     return EventDraft{std::string(store::stream::k_mailboxes), std::string(store::event_type::k_mailbox_acked), bot,
-                      std::nullopt, store::encode_payload(store::MailboxAcked{upto})};
+                      std::nullopt, store::encode_payload(store::MailboxAcked{upto, std::nullopt})};
 }
 
 std::vector<Seq> seqs_of(const std::vector<store::Event>& events) {

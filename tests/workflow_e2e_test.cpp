@@ -695,7 +695,7 @@ TEST(WorkflowEndToEnd, RebuildMatchesAfterAMixedWorkloadAndNamesACorruptedRow) {
         ok(bob, bus::SubscribeRequest{"news", std::nullopt});
         for (int i = 0; i < 3; ++i) alice.publish("news", bus::pack_as_value("headline " + std::to_string(i)));
         const auto sent = alice.send("bob", bus::pack_as_value("psst"));
-        ok(bob, bus::AckRequest{sent.seq});
+        ok(bob, bus::AckRequest{sent.seq, std::nullopt});
 
         // A completed run from the example executor, with a retried step.
         const auto flaky = write_json(

@@ -752,8 +752,8 @@ TEST_F(WorkflowTest, RandomLifecyclesRejectInvalidRequestsAndRebuildToTheSameRow
     // Some messaging rows too: the rebuild covers every projection.
     ok(as("ops"), SubscribeRequest{"runs", std::nullopt});
     ok(as("ops"), PublishRequest{"runs", std::nullopt, pack_as_value(std::string("starting")), std::nullopt, std::nullopt});
-    ok(as("ops"), SendRequest{"exec-a", std::nullopt, pack_as_value(std::string("go")), std::nullopt, std::nullopt});
-    ok(as("exec-a"), AckRequest{m_store.last_seq()});
+    ok(as("ops"), SendRequest{"exec-a", std::nullopt, pack_as_value(std::string("go")), std::nullopt, std::nullopt, std::nullopt});
+    ok(as("exec-a"), AckRequest{m_store.last_seq(), std::nullopt});
     // 10 run slots, so each run sees many requests; a slot whose run
     // finished moves on to a fresh run id (about 30 to 60 runs in all).
     std::vector<int> generation(10, 0);

@@ -1,0 +1,104 @@
+#include "daemon/cli_mailbox.hpp"
+
+#include <iostream>
+
+namespace botbus::cli {
+namespace {
+
+const msgpack::object* find(const msgpack::object& map, std::string_view key) {
+    if (map.type != msgpack::type::MAP) return nullptr;
+    for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
+        const auto& kv = map.via.map.ptr[i];
+        if (kv.key.type == msgpack::type::STR && std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == key) {
+            return &kv.val;
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+void mailbox_options(po::options_description& d) {
+    d.add_options()("bot", po::value<std::string>()->value_name("B"), "whose mailbox (default: --as)");
+}
+
+int run_mailbox(Session& s, const Invocation& in) {
+    const auto bot = opt_text(in.vm, "bot").value_or(s.options().bot);
+    bus::MailboxRequest request;
+    request.bot = bot;
+    const auto fields = reply_fields(s.client().call_ok(request));
+    if (s.out().json()) {
+        s.out().object(fields);
+        return 0;
+    }
+    s.out().line(bot + ": acknowledged up to " + cell(fields.value("acked", Json())) + ", " +
+                 cell(fields.value("unsettled", Json())) + " unsettled");
+    for (const auto& flight : fields.value("in_flight", Json::array())) {
+        s.out().line("  seq " + cell(flight.value("seq", Json())) + "  delivered " +
+                     cell(flight.value("deliveries", Json())) + "x  ack due " +
+                     format_timestamp(flight.value("ack_deadline", std::int64_t{0})));
+    }
+    return 0;
+}
+
+void dlq_options(po::options_description& d) {
+    d.add_options()
+        ("bot", po::value<std::string>()->value_name("B"), "only dead letters to this bot")
+        ("after", po::value<std::string>()->value_name("SEQ"), "only dead letters after this seq")
+        ("limit", po::value<std::string>()->value_name("N"), "at most N (1-1000, default 100)");
+}
+
+int run_dlq(Session& s, const Invocation& in) {
+    bus::DlqListRequest request;
+    request.bot = opt_text(in.vm, "bot");
+    request.after = opt_u64(in.vm, "after");
+    request.limit = opt_u64(in.vm, "limit");
+    const auto reply = s.client().call_ok(request);
+    if (s.out().json()) {
+        for (const auto& item : reply_fields(reply).value("dead_letters", Json::array())) s.out().object(item);
+    } else {
+        const auto* list = reply.find("dead_letters");
+        std::uint64_t last = 0;
+        for (std::uint32_t i = 0; list && list->type == msgpack::type::ARRAY && i < list->via.array.size; ++i) {
+            const auto& item = list->via.array.ptr[i];
+            const auto number = [&](std::string_view key) -> std::string {
+                const auto* v = find(item, key);
+                return v && v->type == msgpack::type::POSITIVE_INTEGER ? std::to_string(v->via.u64) : "-";
+            };
+            const auto text = [&](std::string_view key) -> std::string {
+                const auto* v = find(item, key);
+                return v && v->type == msgpack::type::STR ? std::string(v->via.str.ptr, v->via.str.size) : "-";
+            };
+            if (const auto* seq = find(item, "seq"); seq && seq->type == msgpack::type::POSITIVE_INTEGER) {
+                last = seq->via.u64;
+            }
+            std::string line = "dead letter " + number("seq") + " to " + text("bot") + " after " +
+                               number("deliveries") + " deliveries (" + text("reason") + ")";
+            if (find(item, "replayed_seq")) line += ", replayed as seq " + number("replayed_seq");
+            s.out().line(line);
+            const auto* message = find(item, "message");
+            const auto decoded = message ? bus::decode_message(*message) : std::nullopt;
+            s.out().line("  " + (decoded ? message_line(*decoded) : std::string("(message trimmed from the log)")));
+        }
+        const auto* more = reply.find("more");
+        if (more && more->type == msgpack::type::BOOLEAN && more->via.boolean && last != 0) {
+            s.out().flush();
+            std::cerr << "botbus: more dead letters: continue with --after " << last << '\n';
+        }
+    }
+    return 0;
+}
+
+int run_dlq_replay(Session& s, const Invocation& in) {
+    const auto seq = parse_u64(in.args[0], "SEQ");
+    const auto fields = reply_fields(s.identified().call_ok(bus::DlqReplayRequest{seq}));
+    if (s.out().json()) {
+        s.out().object(fields);
+    } else {
+        s.out().line("replayed message " + std::to_string(seq) + " as seq " + cell(fields.value("seq", Json())) +
+                     " (mailbox seq " + cell(fields.value("mailbox_seq", Json())) + ")");
+    }
+    return 0;
+}
+
+}  // namespace botbus::cli

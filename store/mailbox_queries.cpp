@@ -1,0 +1,75 @@
+#include "store/mailbox_queries.hpp"
+
+#include "store/statement_helpers.hpp"
+
+namespace botbus::store {
+
+using detail::optional_int;
+using detail::ResetOnExit;
+
+namespace {
+
+constexpr const char* k_dead_letter_columns =
+    "SELECT seq, message_seq, bot_id, reason, deliveries, dead_at, replayed_seq FROM dead_letters";
+
+}  // namespace
+
+MailboxQueries::MailboxQueries(SQLite::Database& db)
+    : m_is_settled(db,
+                   "SELECT ?2 <= COALESCE((SELECT acked_seq FROM bot_mailboxes WHERE bot_id = ?1), 0)"
+                   " OR EXISTS (SELECT 1 FROM mailbox_settled WHERE bot_id = ?1 AND seq = ?2)"),
+      m_unsettled_count(db,
+                        "SELECT COUNT(*) FROM events WHERE stream = 'dm/' || ?1 AND type = 'message.sent'"
+                        " AND seq > COALESCE((SELECT acked_seq FROM bot_mailboxes WHERE bot_id = ?1), 0)"
+                        " AND seq NOT IN (SELECT seq FROM mailbox_settled WHERE bot_id = ?1)"),
+      m_dead_letters_all(db, std::string(k_dead_letter_columns) + " WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
+      m_dead_letters_of_bot(db, std::string(k_dead_letter_columns) +
+                                    " WHERE bot_id = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2"),
+      m_dead_letter(db, std::string(k_dead_letter_columns) + " WHERE message_seq = ?") {}
+
+bool MailboxQueries::is_settled(const std::string& bot, Seq message_seq) {
+    ResetOnExit reset{m_is_settled};
+    m_is_settled.bind(1, bot);
+    m_is_settled.bind(2, static_cast<std::int64_t>(message_seq));
+    m_is_settled.executeStep();
+    return m_is_settled.getColumn(0).getInt() != 0;
+}
+
+std::int64_t MailboxQueries::unsettled_count(const std::string& bot) {
+    ResetOnExit reset{m_unsettled_count};
+    m_unsettled_count.bind(1, bot);
+    m_unsettled_count.executeStep();
+    return m_unsettled_count.getColumn(0).getInt64();
+}
+
+DeadLetterRow MailboxQueries::read_dead_letter(SQLite::Statement& row) {
+    DeadLetterRow d;
+    d.seq = static_cast<Seq>(row.getColumn(0).getInt64());
+    d.message_seq = static_cast<Seq>(row.getColumn(1).getInt64());
+    d.bot = row.getColumn(2).getString();
+    d.reason = row.getColumn(3).getString();
+    d.deliveries = static_cast<std::uint32_t>(row.getColumn(4).getInt64());
+    d.dead_at = row.getColumn(5).getInt64();
+    if (const auto replayed = optional_int(row.getColumn(6))) d.replayed_seq = static_cast<Seq>(*replayed);
+    return d;
+}
+
+std::vector<DeadLetterRow> MailboxQueries::dead_letters(const DeadLetterQuery& query) {
+    auto& s = query.bot ? m_dead_letters_of_bot : m_dead_letters_all;
+    ResetOnExit reset{s};
+    s.bind(1, static_cast<std::int64_t>(query.after));
+    s.bind(2, static_cast<std::int64_t>(query.limit));
+    if (query.bot) s.bind(3, *query.bot);
+    std::vector<DeadLetterRow> rows;
+    while (s.executeStep()) rows.push_back(read_dead_letter(s));
+    return rows;
+}
+
+std::optional<DeadLetterRow> MailboxQueries::dead_letter(Seq message_seq) {
+    ResetOnExit reset{m_dead_letter};
+    m_dead_letter.bind(1, static_cast<std::int64_t>(message_seq));
+    if (!m_dead_letter.executeStep()) return std::nullopt;
+    return read_dead_letter(m_dead_letter);
+}
+
+}  // namespace botbus::store
