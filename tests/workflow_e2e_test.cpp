@@ -27,6 +27,7 @@
 #include "client/client.hpp"
 #include "daemon_process.hpp"
 #include "e2e_support.hpp"
+#include "feed_support.hpp"
 
 extern char** environ;
 
@@ -115,89 +116,8 @@ std::vector<std::string> run_ids(const Json& runs) {
 
 // ---- the feed
 
-struct FeedEvent {
-    std::string topic;
-    Json event;  // {event, seq, stream_seq, ts, by, workflow_id, run_id?, data}
-    std::string type() const { return event.value("event", std::string()); }
-};
-
-// A raw SUB socket on some topics, confirmed live with a feed.sync marker
-// before the constructor returns (no sleeping for the slow joiner).
-class Feed {
-public:
-    Feed(zmq::context_t& context, client::Client& client, const std::vector<std::string>& topics)
-        : m_sub(context, zmq::socket_type::sub) {
-        m_sub.set(zmq::sockopt::linger, 0);
-        for (const auto& topic : topics) m_sub.set(zmq::sockopt::subscribe, topic);
-        m_sub.connect(client.options().feed_endpoint);
-        sync(client);
-    }
-
-    // Round-trips a feed.sync marker through this socket and returns what
-    // arrived before it: the subscriptions are live, and (PUB keeps order)
-    // every event published before the marker's request has been received.
-    std::vector<FeedEvent> sync(client::Client& client) {
-        static int k_tokens = 0;
-        const auto token = "wfe2e-" + std::to_string(::getpid()) + "-" + std::to_string(++k_tokens);
-        const auto marker = bus::sync_topic(token);
-        m_sub.set(zmq::sockopt::subscribe, marker);
-        std::vector<FeedEvent> before;
-        const auto deadline = Clock::now() + 10s;
-        while (Clock::now() < deadline) {
-            client.call_ok(bus::FeedSyncRequest{token});
-            const auto round = std::min(deadline, Clock::now() + 100ms);
-            while (Clock::now() < round) {
-                auto parts = receive(until(round));
-                if (!parts) break;
-                if (parts->first == marker) {
-                    m_sub.set(zmq::sockopt::unsubscribe, marker);
-                    return before;
-                }
-                if (!parts->first.starts_with("sync/")) {
-                    before.push_back(FeedEvent{parts->first, Json::from_msgpack(parts->second)});
-                }
-            }
-        }
-        throw std::runtime_error("the feed never confirmed the subscription");
-    }
-
-    // The next event on the subscribed topics, or nullopt on timeout.
-    std::optional<FeedEvent> next(Millis timeout) {
-        auto parts = receive(timeout);
-        if (!parts) return std::nullopt;
-        return FeedEvent{parts->first, Json::from_msgpack(parts->second)};
-    }
-
-    // Waits for the first event of `type` (on `topic`, when given); events
-    // before it are kept in skipped(). nullopt when the deadline passes.
-    std::optional<FeedEvent> wait_for(const std::string& type, Millis timeout,
-                                      const std::optional<std::string>& topic = std::nullopt) {
-        const auto deadline = Clock::now() + timeout;
-        while (Clock::now() < deadline) {
-            auto event = next(until(deadline));
-            if (!event) break;
-            if (event->type() == type && (!topic || event->topic == *topic)) return event;
-            m_skipped.push_back(std::move(*event));
-        }
-        return std::nullopt;
-    }
-
-    const std::vector<FeedEvent>& skipped() const { return m_skipped; }
-
-private:
-    std::optional<std::pair<std::string, std::string>> receive(Millis timeout) {
-        zmq::pollitem_t item{m_sub.handle(), 0, ZMQ_POLLIN, 0};
-        if (zmq::poll(&item, 1, std::max(timeout, Millis{0})) == 0) return std::nullopt;
-        std::vector<zmq::message_t> parts;
-        if (!zmq::recv_multipart(m_sub, std::back_inserter(parts), zmq::recv_flags::dontwait) || parts.size() != 2) {
-            return std::nullopt;
-        }
-        return std::pair{parts[0].to_string(), parts[1].to_string()};
-    }
-
-    zmq::socket_t m_sub;
-    std::vector<FeedEvent> m_skipped;
-};
+using testing::Feed;
+using testing::FeedEvent;
 
 // ---- child processes (the example executor, botbusd rebuild)
 
