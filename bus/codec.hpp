@@ -49,7 +49,8 @@ PackedValue pack_as_value(const T& value) {
 
 struct HelloRequest {
     std::string bot;
-    template <typename F> void fields(F& f) { f.name("bot", bot); }
+    std::optional<bool> pushes = {};  // false: act as the bot without taking its direct-message pushes
+    template <typename F> void fields(F& f) { f.name("bot", bot); f.opt_flag("pushes", pushes); }
 };
 struct PingRequest {
     template <typename F> void fields(F&) {}
@@ -69,7 +70,24 @@ struct ChannelListRequest {
 struct SubscribeRequest {
     std::string channel;
     std::optional<std::string> bot;  // default: the connection's hello identity
-    template <typename F> void fields(F& f) { f.name("channel", channel); f.opt_name("bot", bot); }
+    // Delivery over the command connection (any of these makes one):
+    std::optional<bool> durable = {};            // keep a cursor in the log (survives reconnects and restarts)
+    std::optional<std::string> deliver = {};     // "push" (default) or "pull" (fetch; durable only)
+    std::optional<std::uint64_t> from_seq = {};  // start at this seq, or
+    std::optional<std::uint64_t> from_time = {}; // at the first message at or after this time (µs), or
+    std::optional<std::uint64_t> last = {};      // with the last N messages; default: from now
+    std::optional<std::uint64_t> credit = {};    // push: unacknowledged messages at a time
+    template <typename F> void fields(F& f) {
+        f.name("channel", channel);
+        f.opt_name("bot", bot);
+        f.opt_flag("durable", durable);
+        f.opt_text("deliver", deliver);
+        f.opt_u64("from_seq", from_seq);
+        f.opt_u64("from_time", from_time);
+        f.opt_u64("last", last);
+        f.opt_u64("credit", credit);
+    }
+    bool delivers() const { return durable || deliver || from_seq || from_time || last || credit; }
 };
 struct UnsubscribeRequest {
     std::string channel;
@@ -104,7 +122,7 @@ struct SendRequest {
     PackedValue body;
     std::optional<std::string> idempotency_key;
     std::optional<std::uint64_t> reply_to;
-    std::optional<std::uint64_t> ttl_ms;  // not delivered after this long
+    std::optional<std::uint64_t> ttl_ms = {};  // not delivered after this long
     template <typename F> void fields(F& f) {
         f.name("to", to);
         f.opt_name("type", type);
@@ -136,8 +154,13 @@ struct HistoryRequest {
 };
 struct AckRequest {
     std::optional<std::uint64_t> upto;                // everything up to and including this seq, and/or
-    std::optional<std::vector<std::uint64_t>> seqs;   // these messages
-    template <typename F> void fields(F& f) { f.opt_u64("upto", upto); f.opt_u64_list("seqs", seqs); }
+    std::optional<std::vector<std::uint64_t>> seqs = {};  // these messages
+    std::optional<std::string> channel = {};          // a durable subscription's messages; default: the mailbox
+    template <typename F> void fields(F& f) {
+        f.opt_u64("upto", upto);
+        f.opt_u64_list("seqs", seqs);
+        f.opt_name("channel", channel);
+    }
 };
 struct StatsRequest {
     template <typename F> void fields(F&) {}
@@ -161,8 +184,24 @@ struct DlqListRequest {
     }
 };
 struct DlqReplayRequest {
-    std::uint64_t seq = 0;  // the dead message's seq
-    template <typename F> void fields(F& f) { f.u64("seq", seq); }
+    std::uint64_t seq = 0;           // the dead message's seq
+    std::optional<std::string> bot = {};  // whose dead letter, when several bots gave up on it
+    template <typename F> void fields(F& f) { f.u64("seq", seq); f.opt_name("bot", bot); }
+};
+struct FetchRequest {
+    std::string channel;                  // a durable subscription of this connection's bot
+    std::optional<std::uint64_t> max;     // 1..1000, default 100
+    std::optional<std::uint64_t> wait_ms; // wait this long for a first message; default 0
+    template <typename F> void fields(F& f) {
+        f.name("channel", channel);
+        f.opt_u64("max", max);
+        f.opt_u64("wait_ms", wait_ms);
+    }
+};
+struct ConsumersRequest {
+    std::optional<std::string> bot;
+    std::optional<std::string> channel;
+    template <typename F> void fields(F& f) { f.opt_name("bot", bot); f.opt_name("channel", channel); }
 };
 
 // ---- workflow requests. JSON documents (definition, context, input,
@@ -344,6 +383,7 @@ using Request = std::variant<HelloRequest, PingRequest, ChannelCreateRequest, Ch
                              ChannelListRequest, SubscribeRequest, UnsubscribeRequest, SubscriptionsRequest,
                              SubscribersRequest, PublishRequest, SendRequest, HistoryRequest, AckRequest,
                              StatsRequest, FeedSyncRequest, MailboxRequest, DlqListRequest, DlqReplayRequest,
+                             FetchRequest, ConsumersRequest,
                              WorkflowPutRequest, WorkflowGetRequest,
                              WorkflowListRequest, WorkflowDeleteRequest, RunStartRequest, RunPauseRequest,
                              RunResumeRequest, RunCompleteRequest, RunFailRequest, RunCancelRequest,

@@ -13,9 +13,10 @@ constexpr std::string_view k_default_message_type = "text";
 constexpr std::uint64_t k_max_ttl_ms = 365ULL * 24 * 3600 * 1000;
 constexpr std::uint64_t k_max_dlq_limit = 1000;
 constexpr std::uint64_t k_default_dlq_limit = 100;
+constexpr std::uint64_t k_max_credit = 100000;
 
 Outcome error(const std::optional<PackedValue>& id, Errc code, std::string message) {
-    return Outcome{encode_error_reply(id, WireError{code, std::move(message)}), true, std::nullopt, std::nullopt};
+    return Outcome{encode_error_reply(id, WireError{code, std::move(message)}), true};
 }
 
 void pack_channel(msgpack::packer<msgpack::sbuffer>& p, const store::ChannelRow& c) {
@@ -46,22 +47,14 @@ std::string plain_number(double value) {
 
 }  // namespace
 
-MessageView view_of(const store::MessageRow& row) {
-    MessageView v;
-    v.seq = row.seq;
-    v.stream_seq = row.stream_seq;
-    v.ts_us = row.created_at;
-    v.from = row.from;
-    if (row.channel) v.channel = *row.channel;
-    if (row.to) v.to = *row.to;
-    v.type = row.type;
-    v.body = row.body;
-    v.reply_to = row.reply_to;
-    v.conversation = row.conversation;
-    v.hop = row.hop;
-    v.expires_at = row.expires_at;
-    v.replay_of = row.replay_of;
-    return v;
+store::MessageDeadLettered dead_letter_payload(const Reader& reader, const DeadMessage& dead) {
+    store::MessageDeadLettered payload;
+    payload.bot = reader.bot;
+    payload.message_seq = dead.seq;
+    payload.reason = "max_deliveries: delivered " + std::to_string(dead.deliveries) + " times without an acknowledgement";
+    payload.deliveries = dead.deliveries;
+    if (!reader.is_mailbox()) payload.channel = reader.channel;
+    return payload;
 }
 
 struct CommandHandler::Ctx {
@@ -70,11 +63,11 @@ struct CommandHandler::Ctx {
     store::Batch& batch;
 
     Outcome ok(const ReplyBuilder& builder) const {
-        return Outcome{builder.finish_ok(envelope.id), false, std::nullopt, std::nullopt};
+        return Outcome{builder.finish_ok(envelope.id), false};
     }
     Outcome fail(Errc code, std::string message) const { return error(envelope.id, code, std::move(message)); }
     Outcome fail(const WireError& e) const {
-        return Outcome{encode_error_reply(envelope.id, e), true, std::nullopt, std::nullopt};
+        return Outcome{encode_error_reply(envelope.id, e), true};
     }
     const std::string* identity() const { return session.bot ? &*session.bot : nullptr; }
 };
@@ -125,6 +118,8 @@ Outcome CommandHandler::handle(const Envelope& envelope, const Session& session,
             else if constexpr (std::is_same_v<T, MailboxRequest>) return mailbox(ctx, request);
             else if constexpr (std::is_same_v<T, DlqListRequest>) return dlq_list(ctx, request);
             else if constexpr (std::is_same_v<T, DlqReplayRequest>) return dlq_replay(ctx, request);
+            else if constexpr (std::is_same_v<T, FetchRequest>) return fetch(ctx, request);
+            else if constexpr (std::is_same_v<T, ConsumersRequest>) return consumers(ctx, request);
             else return m_workflows->handle(envelope, session, batch, request);
         },
         envelope.request);
@@ -138,6 +133,7 @@ Outcome CommandHandler::hello(Ctx& ctx, const HelloRequest& r) {
     b.field("last_seq", ctx.batch.events().empty() ? m_store.last_seq() : ctx.batch.events().back().seq);
     auto outcome = ctx.ok(b);
     outcome.hello_bot = r.bot;
+    outcome.hello_pushes = r.pushes.value_or(true);
     return outcome;
 }
 
@@ -196,18 +192,83 @@ Outcome CommandHandler::subscribe(Ctx& ctx, const SubscribeRequest& r) {
     const auto* me = ctx.identity();
     if (!me) return ctx.fail(Errc::not_identified, "subscribe needs a bot identity: send hello first");
     const std::string& bot = r.bot ? *r.bot : *me;
-    ReplyBuilder b;
-    if (m_store.messages().is_subscribed(bot, r.channel)) {
-        b.field("subscribed", false);  // already was; nothing appended
-        return ctx.ok(b);
+    std::optional<DeliveryBinding> binding;
+    if (r.delivers()) {
+        if (bot != *me) {
+            return ctx.fail(Errc::invalid_field, "a delivering subscription is for this connection's own bot, not '" +
+                                                     bot + "'");
+        }
+        auto planned = plan_delivery(ctx, r);
+        if (auto* refused = std::get_if<Outcome>(&planned)) return std::move(*refused);
+        binding = std::get<DeliveryBinding>(std::move(planned));
     }
+    ReplyBuilder b;
+    const bool member = m_store.messages().is_subscribed(bot, r.channel);
     ensure_channel(ctx, r.channel, *me);
-    const auto appended =
-        ctx.batch.append({std::string(store::stream::k_channels), std::string(store::event_type::k_subscribed), *me,
-                          std::nullopt, store::encode_payload(store::SubscriptionChanged{bot, r.channel})});
-    b.field("subscribed", true);
-    b.field("seq", appended.seq);
-    return ctx.ok(b);
+    std::optional<store::Seq> seq;
+    if (!member) {
+        seq = ctx.batch
+                  .append({std::string(store::stream::k_channels), std::string(store::event_type::k_subscribed), *me,
+                           std::nullopt, store::encode_payload(store::SubscriptionChanged{bot, r.channel})})
+                  .seq;
+    }
+    b.field("subscribed", !member);  // false: it already was; nothing appended for the membership
+    if (binding) {
+        const bool durable = r.durable.value_or(false);
+        const auto floor = durable ? m_store.consumers().floor(*me, r.channel) : std::nullopt;
+        if (durable && !floor) {
+            seq = ctx.batch
+                      .append({std::string(store::stream::k_consumers), std::string(store::event_type::k_consumer_created),
+                               *me, std::nullopt,
+                               store::encode_payload(
+                                   store::ConsumerCreated{*me, r.channel, binding->settings.start_after})})
+                      .seq;
+        }
+        b.field("durable", durable);
+        b.field("resumed", floor.has_value());  // an existing durable subscription goes on from its floor
+        b.field("start_after", floor ? *floor : binding->settings.start_after);
+        b.field("deliver", binding->settings.pull ? "pull" : "push");
+    }
+    if (seq) b.field("seq", *seq);
+    auto outcome = ctx.ok(b);
+    outcome.binding = std::move(binding);
+    return outcome;
+}
+
+std::variant<Outcome, DeliveryBinding> CommandHandler::plan_delivery(Ctx& ctx, const SubscribeRequest& r) {
+    const bool durable = r.durable.value_or(false);
+    const auto deliver = r.deliver.value_or("push");
+    if (deliver != "push" && deliver != "pull") {
+        return ctx.fail(Errc::invalid_field, "field 'deliver' must be \"push\" or \"pull\"");
+    }
+    const bool pull = deliver == "pull";
+    if (pull && !durable) return ctx.fail(Errc::invalid_field, "deliver \"pull\" needs durable: true");
+    if (!pull && ctx.session.req_style) {
+        return ctx.fail(Errc::invalid_field, "push delivery needs a DEALER connection (REQ sockets take replies only)");
+    }
+    if ((r.from_seq ? 1 : 0) + (r.from_time ? 1 : 0) + (r.last ? 1 : 0) > 1) {
+        return ctx.fail(Errc::invalid_field, "give at most one of 'from_seq', 'from_time' and 'last'");
+    }
+    if (r.from_seq && *r.from_seq == 0) return ctx.fail(Errc::invalid_field, "field 'from_seq' starts at 1");
+    if (r.credit && (*r.credit == 0 || *r.credit > k_max_credit)) {
+        return ctx.fail(Errc::invalid_field, "field 'credit' must be 1 to " + std::to_string(k_max_credit));
+    }
+    const auto now = ctx.batch.events().empty() ? m_store.last_seq() : ctx.batch.events().back().seq;
+    store::Seq start_after = now;
+    if (r.from_seq) {
+        start_after = std::min<store::Seq>(*r.from_seq - 1, now);
+    } else if (r.from_time) {
+        const auto ts = static_cast<std::int64_t>(std::min<std::uint64_t>(*r.from_time, INT64_MAX));
+        start_after = m_store.consumers().before_time(r.channel, ts).value_or(now);
+    } else if (r.last) {
+        start_after = m_store.consumers().before_last(r.channel, *r.last);
+    }
+    ReaderSettings settings;
+    settings.window = r.credit ? static_cast<std::size_t>(*r.credit) : m_messaging.delivery.window;
+    settings.pull = pull;
+    settings.ephemeral = !durable;
+    settings.start_after = start_after;
+    return DeliveryBinding{Reader{r.channel, *ctx.identity(), ""}, settings};
 }
 
 Outcome CommandHandler::unsubscribe(Ctx& ctx, const UnsubscribeRequest& r) {
@@ -215,16 +276,27 @@ Outcome CommandHandler::unsubscribe(Ctx& ctx, const UnsubscribeRequest& r) {
     if (!me) return ctx.fail(Errc::not_identified, "unsubscribe needs a bot identity: send hello first");
     const std::string& bot = r.bot ? *r.bot : *me;
     ReplyBuilder b;
-    if (!m_store.messages().is_subscribed(bot, r.channel)) {
-        b.field("unsubscribed", false);
-        return ctx.ok(b);
+    std::optional<store::Seq> seq;
+    const bool member = m_store.messages().is_subscribed(bot, r.channel);
+    if (member) {
+        seq = ctx.batch
+                  .append({std::string(store::stream::k_channels), std::string(store::event_type::k_unsubscribed), *me,
+                           std::nullopt, store::encode_payload(store::SubscriptionChanged{bot, r.channel})})
+                  .seq;
     }
-    const auto appended =
-        ctx.batch.append({std::string(store::stream::k_channels), std::string(store::event_type::k_unsubscribed), *me,
-                          std::nullopt, store::encode_payload(store::SubscriptionChanged{bot, r.channel})});
-    b.field("unsubscribed", true);
-    b.field("seq", appended.seq);
-    return ctx.ok(b);
+    // A durable subscription goes with the membership, cursor and all.
+    const bool durable = m_store.consumers().floor(bot, r.channel).has_value();
+    if (durable) {
+        seq = ctx.batch
+                  .append({std::string(store::stream::k_consumers), std::string(store::event_type::k_consumer_deleted),
+                           *me, std::nullopt, store::encode_payload(store::ConsumerDeleted{bot, r.channel})})
+                  .seq;
+    }
+    b.field("unsubscribed", member || durable);
+    if (seq) b.field("seq", *seq);
+    auto outcome = ctx.ok(b);
+    if (bot == *me) outcome.unbind_channel = r.channel;
+    return outcome;
 }
 
 Outcome CommandHandler::subscriptions(Ctx& ctx, const SubscriptionsRequest& r) {
@@ -389,6 +461,7 @@ Outcome CommandHandler::ack(Ctx& ctx, const AckRequest& r) {
     const auto* me = ctx.identity();
     if (!me) return ctx.fail(Errc::not_identified, "ack needs a bot identity: send hello first");
     if (!r.upto && !r.seqs) return ctx.fail(Errc::missing_field, "ack needs 'upto', 'seqs' or both");
+    if (r.channel) return ack_subscription(ctx, r, *me);
     const auto floor = m_store.messages().mailbox_acked(*me);
     store::MailboxAcked acked;
     if (r.upto && *r.upto > floor) {
@@ -426,11 +499,128 @@ Outcome CommandHandler::ack(Ctx& ctx, const AckRequest& r) {
     return ctx.ok(b);
 }
 
+Outcome CommandHandler::ack_subscription(Ctx& ctx, const AckRequest& r, const std::string& me) {
+    const auto& channel = *r.channel;
+    const auto floor = m_store.consumers().floor(me, channel);
+    if (!floor) return ctx.fail(Errc::not_found, me + " has no durable subscription to '" + channel + "'");
+    store::ConsumerAcked acked{me, channel, std::nullopt, std::nullopt};
+    if (r.upto && *r.upto > *floor) {
+        const auto last = ctx.batch.events().empty() ? m_store.last_seq() : ctx.batch.events().back().seq;
+        if (*r.upto > last) {
+            return ctx.fail(Errc::invalid_field,
+                            "field 'upto' is past the end of the log (" + std::to_string(last) + ")");
+        }
+        acked.upto = r.upto;
+    }
+    if (r.seqs) {
+        std::vector<std::uint64_t> fresh;
+        for (const auto seq : *r.seqs) {
+            if (acked.upto && seq <= *acked.upto) continue;
+            const auto message = m_store.messages().message(seq);
+            if (!message || !message->channel || *message->channel != channel) {
+                return ctx.fail(Errc::invalid_field,
+                                "seqs: " + std::to_string(seq) + " is not a message of channel '" + channel + "'");
+            }
+            if (m_store.consumers().is_settled(me, channel, seq)) continue;
+            if (std::find(fresh.begin(), fresh.end(), seq) == fresh.end()) fresh.push_back(seq);
+        }
+        if (!fresh.empty()) acked.seqs = std::move(fresh);
+    }
+    ReplyBuilder b;
+    if (!acked.upto && !acked.seqs) {
+        b.field("acked", *floor);
+        return ctx.ok(b);
+    }
+    const auto appended =
+        ctx.batch.append({std::string(store::stream::k_consumers), std::string(store::event_type::k_consumer_acked), me,
+                          std::nullopt, store::encode_payload(acked)});
+    b.field("acked", m_store.consumers().floor(me, channel).value_or(0));
+    b.field("seq", appended.seq);
+    return ctx.ok(b);
+}
+
+Outcome CommandHandler::fetch(Ctx& ctx, const FetchRequest& r) {
+    const auto* me = ctx.identity();
+    if (!me) return ctx.fail(Errc::not_identified, "fetch needs a bot identity: send hello first");
+    const auto max = r.max.value_or(k_default_history_limit);
+    if (max == 0 || max > k_max_history_limit) {
+        return ctx.fail(Errc::invalid_field, "field 'max' must be 1 to " + std::to_string(k_max_history_limit));
+    }
+    if (r.wait_ms && *r.wait_ms > k_max_fetch_wait_ms) {
+        return ctx.fail(Errc::invalid_field, "field 'wait_ms' must be at most " + std::to_string(k_max_fetch_wait_ms));
+    }
+    if (!m_store.consumers().floor(*me, r.channel)) {
+        return ctx.fail(Errc::not_found, *me + " has no durable subscription to '" + r.channel +
+                                             "' (subscribe with durable: true, deliver: \"pull\")");
+    }
+    const Reader reader{r.channel, *me, ""};
+    if (const auto status = m_deliveries.status(reader); status && !status->pull) {
+        return ctx.fail(Errc::invalid_field, "the subscription of " + *me + " to '" + r.channel +
+                                                 "' is pushed; subscribe with deliver: \"pull\" to fetch");
+    }
+    const auto visible = ctx.batch.events().empty() ? m_store.last_seq() : ctx.batch.events().back().seq;
+    const auto now = m_messaging.clock();
+    auto plan = m_deliveries.pull(reader, static_cast<std::size_t>(max), visible, now);
+    // Given up on while fetching: logged in this batch.
+    for (const auto& dead : plan.dead) append_dead_letter(ctx.batch, reader, dead);
+    if (plan.deliveries.empty() && r.wait_ms && *r.wait_ms > 0) {
+        Outcome waiting;
+        waiting.fetch_wait = FetchWait{reader, static_cast<std::size_t>(max),
+                                       now + static_cast<std::int64_t>(*r.wait_ms) * 1000};
+        return waiting;
+    }
+    ReplyBuilder b;
+    add_fetched(b, plan, plan.position >= visible || plan.caught_up);
+    return ctx.ok(b);
+}
+
+void CommandHandler::append_dead_letter(store::Batch& batch, const Reader& reader, const DeadMessage& dead) {
+    batch.append({std::string(store::stream::k_dead_letters), std::string(store::event_type::k_message_dead_lettered),
+                  std::string(k_daemon_producer), std::nullopt,
+                  store::encode_payload(dead_letter_payload(reader, dead))});
+}
+
+Outcome CommandHandler::consumers(Ctx& ctx, const ConsumersRequest& r) {
+    const auto rows = m_store.consumers().consumers(r.bot, r.channel);
+    const auto now = m_messaging.clock();
+    ReplyBuilder b;
+    auto& p = b.key("consumers");
+    p.pack_array(static_cast<std::uint32_t>(rows.size()));
+    for (const auto& c : rows) {
+        const auto status = m_deliveries.status(Reader{c.channel, c.bot, ""});
+        const auto in_flight = status ? status->in_flight : 0;
+        // Stopped acknowledging: deliveries outstanding and no ack for two ack timeouts.
+        const bool stuck = in_flight > 0 && now - status->last_ack_us > 2 * m_messaging.delivery.ack_timeout_us;
+        p.pack_map(10);
+        p.pack("bot");
+        p.pack(c.bot);
+        p.pack("channel");
+        p.pack(c.channel);
+        p.pack("acked");
+        p.pack(c.acked);
+        p.pack("head");
+        p.pack(c.head);
+        p.pack("lag");
+        p.pack(c.unsettled);
+        p.pack("in_flight");
+        p.pack(in_flight);
+        p.pack("mode");
+        p.pack(!status ? "idle" : status->pull ? "pull" : "push");
+        p.pack("last_ack");
+        p.pack(status ? status->last_ack_us : std::int64_t{0});
+        p.pack("stuck");
+        p.pack(stuck);
+        p.pack("created_at");
+        p.pack(c.created_at);
+    }
+    return ctx.ok(b);
+}
+
 Outcome CommandHandler::mailbox(Ctx& ctx, const MailboxRequest& r) {
     const auto* me = ctx.identity();
     if (!r.bot && !me) return ctx.fail(Errc::not_identified, "give 'bot', or send hello first");
     const std::string& bot = r.bot ? *r.bot : *me;
-    const auto in_flight = m_deliveries.in_flight(bot);
+    const auto in_flight = m_deliveries.in_flight(Reader{"", bot, ""});
     ReplyBuilder b;
     b.field("bot", bot);
     b.field("acked", m_store.messages().mailbox_acked(bot));
@@ -466,7 +656,7 @@ Outcome CommandHandler::dlq_list(Ctx& ctx, const DlqListRequest& r) {
     p.pack_array(static_cast<std::uint32_t>(rows.size()));
     for (const auto& d : rows) {
         const auto message = m_store.messages().message(d.message_seq);
-        p.pack_map(d.replayed_seq ? 7 : 6);
+        p.pack_map(6 + (d.replayed_seq ? 1U : 0U) + (d.channel ? 1U : 0U));
         p.pack("seq");
         p.pack(d.seq);
         p.pack("bot");
@@ -487,6 +677,10 @@ Outcome CommandHandler::dlq_list(Ctx& ctx, const DlqListRequest& r) {
             p.pack("replayed_seq");
             p.pack(*d.replayed_seq);
         }
+        if (d.channel) {
+            p.pack("channel");
+            p.pack(*d.channel);
+        }
     }
     b.field("more", more);
     return ctx.ok(b);
@@ -495,7 +689,17 @@ Outcome CommandHandler::dlq_list(Ctx& ctx, const DlqListRequest& r) {
 Outcome CommandHandler::dlq_replay(Ctx& ctx, const DlqReplayRequest& r) {
     const auto* me = ctx.identity();
     if (!me) return ctx.fail(Errc::not_identified, "dlq.replay needs a bot identity: send hello first");
-    const auto dead = m_store.mailboxes().dead_letter(r.seq);
+    std::optional<store::DeadLetterRow> dead;
+    if (r.bot) {
+        dead = m_store.mailboxes().dead_letter(r.seq, *r.bot);
+    } else {
+        auto all = m_store.mailboxes().dead_letters_of(r.seq);
+        if (all.size() > 1) {
+            return ctx.fail(Errc::invalid_field, std::to_string(all.size()) + " bots gave up on message seq " +
+                                                     std::to_string(r.seq) + ": say whose with 'bot'");
+        }
+        if (!all.empty()) dead = std::move(all.front());
+    }
     if (!dead) return ctx.fail(Errc::not_found, "no dead letter for message seq " + std::to_string(r.seq));
     if (dead->replayed_seq) {
         return ctx.fail(Errc::conflict, "the dead letter for message seq " + std::to_string(r.seq) +

@@ -16,10 +16,13 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 
 #include "bus/codec.hpp"
-#include "bus/mailbox_delivery.hpp"
+#include "bus/deliveries.hpp"
+#include "bus/delivery_codec.hpp"
 #include "bus/rate_limiter.hpp"
+#include "store/payloads.hpp"
 #include "store/store.hpp"
 
 namespace botbus::bus {
@@ -27,6 +30,7 @@ namespace botbus::bus {
 // Per-connection state the server keeps.
 struct Session {
     std::optional<std::string> bot;  // set by hello
+    bool req_style = false;          // the current request came REQ-style: nothing may be pushed to it
 };
 
 // Server-side counters shown by the stats op.
@@ -40,11 +44,31 @@ struct ServerCounters {
     std::int64_t started_at_us = 0;
 };
 
+// A delivering subscription, started once the batch that made it is released.
+struct DeliveryBinding {
+    Reader reader;  // the server sets `connection` for an ephemeral one
+    ReaderSettings settings;
+};
+
+// A fetch that found nothing and waits, once released, for messages.
+struct FetchWait {
+    Reader reader;
+    std::size_t max = 0;
+    std::int64_t deadline_us = 0;  // UTC µs: then it is answered with what there is
+};
+
 struct Outcome {
-    std::string reply;
+    Outcome() = default;
+    Outcome(std::string reply_, bool failed_) : reply(std::move(reply_)), failed(failed_) {}
+
+    std::string reply;  // empty when the request waits (fetch_wait)
     bool failed = false;
     std::optional<std::string> hello_bot;   // bind the connection to this bot now
+    bool hello_pushes = true;               // and push its direct messages to it
     std::optional<std::string> sync_token;  // publish a feed.sync marker after commit
+    std::optional<DeliveryBinding> binding;  // start delivering a subscription
+    std::optional<std::string> unbind_channel;  // stop delivering this channel to the connection's bot
+    std::optional<FetchWait> fetch_wait;
 };
 
 // Workflow settings. `clock` (UTC µs) stamps leases; tests inject a fake one.
@@ -64,8 +88,8 @@ struct MessagingOptions {
 
 class WorkflowHandler;
 
-// A stored message as the wire shows it (history replies, mailbox replay).
-MessageView view_of(const store::MessageRow& row);
+// The message.dead_lettered payload for a message a reader was given too often.
+store::MessageDeadLettered dead_letter_payload(const Reader& reader, const DeadMessage& dead);
 
 class CommandHandler {
 public:
@@ -90,7 +114,7 @@ public:
     void set_lease_duration(std::int64_t lease_us);
     WorkflowHandler& workflows() { return *m_workflows; }
     // Direct-message delivery state, which the server drives.
-    MailboxDelivery& deliveries() { return m_deliveries; }
+    Deliveries& deliveries() { return m_deliveries; }
 
 private:
     struct Ctx;
@@ -112,6 +136,12 @@ private:
     Outcome mailbox(Ctx&, const MailboxRequest&);
     Outcome dlq_list(Ctx&, const DlqListRequest&);
     Outcome dlq_replay(Ctx&, const DlqReplayRequest&);
+    Outcome fetch(Ctx&, const FetchRequest&);
+    Outcome consumers(Ctx&, const ConsumersRequest&);
+    Outcome ack_subscription(Ctx&, const AckRequest&, const std::string& me);
+    // Validates a delivering subscribe and resolves where it starts.
+    std::variant<Outcome, DeliveryBinding> plan_delivery(Ctx&, const SubscribeRequest&);
+    void append_dead_letter(store::Batch& batch, const Reader& reader, const DeadMessage& dead);
 
     store::Seq ensure_channel(Ctx&, const std::string& name, const std::string& producer);
     // Checks a new message against the loop and flood guards and fills in
@@ -124,7 +154,7 @@ private:
     std::unique_ptr<WorkflowHandler> m_workflows;
     MessagingOptions m_messaging;
     RateLimiter m_rate_limiter;
-    MailboxDelivery m_deliveries;
+    Deliveries m_deliveries;
 };
 
 }  // namespace botbus::bus

@@ -6,7 +6,7 @@
 namespace botbus::bus {
 namespace {
 
-constexpr std::array<std::pair<Op, std::string_view>, 41> k_ops{{
+constexpr std::array<std::pair<Op, std::string_view>, 43> k_ops{{
     {Op::hello, "hello"},
     {Op::ping, "ping"},
     {Op::channel_create, "channel.create"},
@@ -25,6 +25,8 @@ constexpr std::array<std::pair<Op, std::string_view>, 41> k_ops{{
     {Op::mailbox, "mailbox"},
     {Op::dlq_list, "dlq.list"},
     {Op::dlq_replay, "dlq.replay"},
+    {Op::fetch, "fetch"},
+    {Op::consumers, "consumers"},
     {Op::workflow_put, "workflow.put"},
     {Op::workflow_get, "workflow.get"},
     {Op::workflow_list, "workflow.list"},

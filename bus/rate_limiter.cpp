@@ -24,7 +24,7 @@ std::optional<std::int64_t> RateLimiter::take(std::string_view sender, std::stri
     if (!fresh) {
         const double elapsed_s = static_cast<double>(std::max<std::int64_t>(0, now_us - bucket.at_us)) / 1e6;
         bucket.tokens = std::min(m_burst, bucket.tokens + elapsed_s * m_limit.per_second);
-        bucket.at_us = now_us;
+        bucket.at_us = std::max(bucket.at_us, now_us);  // a clock stepping back refills nothing later
     }
     if (bucket.tokens >= 1.0) {
         bucket.tokens -= 1.0;

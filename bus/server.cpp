@@ -66,25 +66,10 @@ MessageView view_of(const store::Event& event, const store::MessageFields& field
     return v;
 }
 
-std::string encode_push(const MessageView& message, std::uint32_t deliveries) {
-    msgpack::sbuffer out(message.body.size() + 224);
-    msgpack::packer<msgpack::sbuffer> p(out);
-    p.pack_map(4);
-    p.pack("push");
-    p.pack("message");
-    p.pack("message");
-    pack_message(out, message);
-    p.pack("deliveries");
-    p.pack(deliveries);
-    p.pack("redelivered");
-    p.pack(deliveries > 1);
-    return std::string(out.data(), out.size());
-}
-
 std::string encode_dead_letter_event(const store::Event& event, const store::MessageDeadLettered& dead) {
     msgpack::sbuffer out;
     msgpack::packer<msgpack::sbuffer> p(out);
-    p.pack_map(7);
+    p.pack_map(dead.channel ? 8 : 7);
     p.pack("event");
     p.pack(event.type);
     p.pack("seq");
@@ -93,6 +78,10 @@ std::string encode_dead_letter_event(const store::Event& event, const store::Mes
     p.pack(event.ts_us);
     p.pack("bot");
     p.pack(dead.bot);
+    if (dead.channel) {
+        p.pack("channel");
+        p.pack(*dead.channel);
+    }
     p.pack("message_seq");
     p.pack(dead.message_seq);
     p.pack("reason");
@@ -114,6 +103,7 @@ Server::Server(boost::asio::io_context& io, zmq::context_t& zmq, store::Store& s
       m_backlog_timer(io),
       m_lease_timer(io),
       m_redelivery_timer(io),
+      m_fetch_timer(io),
       m_handler(store, m_counters, WorkflowOptions{m_options.lease_us, {}}, m_options.messaging) {}
 
 Server::~Server() {
@@ -180,6 +170,7 @@ void Server::stop(int linger_ms) {
     m_lease_timer.cancel();
     m_lease_check_at.reset();
     m_redelivery_timer.cancel();
+    m_fetch_timer.cancel();
     sync_and_release_all();
     refuse_queued();
     // Last chance for replies still waiting on full peers.
@@ -313,20 +304,29 @@ void Server::run_batch(std::vector<Inbound>& batch) {
         for (std::size_t i = 0; i < batch.size(); ++i) {
             const auto& in = batch[i];
             if (const auto* failure = std::get_if<DecodeFailure>(&decoded[i])) {
-                outcomes.push_back(Outcome{encode_error_reply(failure->id, failure->error), true, {}, {}});
+                outcomes.push_back(Outcome{encode_error_reply(failure->id, failure->error), true});
                 continue;
             }
             const auto& envelope = std::get<Envelope>(decoded[i]);
             auto& peer = m_peers[in.routing_id];
+            peer.session.req_style = in.req_style;
             auto outcome = m_handler.handle(envelope, peer.session, tx);
             if (outcome.hello_bot) {
                 // Identity applies to this connection's next requests at once,
                 // including later ones in this batch.
                 identity_changes.push_back({in.routing_id, peer.session.bot});
                 peer.session.bot = *outcome.hello_bot;
-                out.hellos.push_back({in.routing_id, *outcome.hello_bot, in.req_style});
+                // REQ sockets take only replies; a push would be read as one.
+                out.hellos.push_back({in.routing_id, *outcome.hello_bot, in.req_style || !outcome.hello_pushes});
             }
             if (outcome.sync_token) out.sync_tokens.push_back(*outcome.sync_token);
+            if (outcome.binding) out.bindings.push_back({in.routing_id, std::move(*outcome.binding)});
+            if (outcome.unbind_channel && peer.session.bot) {
+                out.unbinds.push_back({in.routing_id, Reader{*outcome.unbind_channel, *peer.session.bot, ""}});
+            }
+            if (outcome.fetch_wait) {
+                out.fetch_waits.push_back({in.routing_id, in.req_style, envelope.id, *outcome.fetch_wait});
+            }
             outcomes.push_back(std::move(outcome));
         }
         tx.commit_unsynced();
@@ -360,6 +360,7 @@ void Server::run_batch(std::vector<Inbound>& batch) {
     }
     for (std::size_t i = 0; i < batch.size(); ++i) {
         if (outcomes[i].failed) ++m_counters.errors;
+        if (outcomes[i].fetch_wait) continue;  // answered when messages come, or at its deadline
         out.replies.push_back({std::move(batch[i].routing_id), batch[i].req_style, std::move(outcomes[i].reply)});
     }
     schedule_lease_check();  // starts, resumes and heartbeats move lease expiries
@@ -436,19 +437,35 @@ void Server::sync_and_release_all() {
 
 void Server::release(Release& batch) {
     for (auto& reply : batch.replies) send_to(reply.routing_id, reply.req_style, std::move(reply.body));
-    std::set<std::string> touched;  // bots whose mailbox may have something to push now
+    const auto now = store::now_us();
+    auto& deliveries = m_handler.deliveries();
+    std::set<Reader> touched;  // readers that may have something to push now
+    std::set<std::string> channels;  // channels with new messages
     for (const auto& hello : batch.hellos) {
-        // REQ sockets take only replies; a push would be read as one.
-        bind_session(hello.routing_id, hello.bot, !hello.req_style);
-        if (hello.req_style) continue;
+        bind_session(hello.routing_id, hello.bot, !hello.no_pushes);
+        if (hello.no_pushes) continue;
         // A new push connection gets every unsettled message again, oldest
         // first, this batch's included.
-        m_handler.deliveries().restart(hello.bot);
-        touched.insert(hello.bot);
+        deliveries.restart_mailbox(hello.bot, now);
+        touched.insert(Reader{"", hello.bot, ""});
+    }
+    for (const auto& [routing_id, reader] : batch.unbinds) unroute(reader, routing_id);
+    for (auto& [routing_id, binding] : batch.bindings) {
+        auto reader = binding.reader;
+        if (binding.settings.ephemeral) reader.connection = routing_id;
+        deliveries.restart(reader, binding.settings, now);
+        if (binding.settings.pull) continue;
+        m_routes[reader] = routing_id;
+        touched.insert(reader);
     }
     if (!batch.events.empty()) m_visible_seq = std::max(m_visible_seq, batch.events.back().seq);
-    for (const auto& event : batch.events) fan_out(event, touched);
-    for (const auto& bot : touched) deliver(bot);
+    for (const auto& event : batch.events) fan_out(event, touched, channels);
+    for (const auto& reader : touched) deliver(reader);
+    for (auto& wait : batch.fetch_waits) {
+        m_waiting.push_back(std::move(wait));
+        channels.insert(m_waiting.back().wait.reader.channel);  // may have arrived meanwhile
+    }
+    if (!m_waiting.empty()) answer_waiting(channels, now);
     for (const auto& token : batch.sync_tokens) {
         msgpack::sbuffer out;
         msgpack::packer<msgpack::sbuffer> p(out);
@@ -461,26 +478,33 @@ void Server::release(Release& batch) {
     }
 }
 
-void Server::fan_out(const store::Event& event, std::set<std::string>& touched) {
+void Server::fan_out(const store::Event& event, std::set<Reader>& touched, std::set<std::string>& channels) {
     if (event.type == store::event_type::k_message_published) {
         const auto fields = m_messages.decode(event.type, event.payload);
-        if (fields.channel) publish(channel_topic(*fields.channel), encode_message_event(view_of(event, fields), "message"));
-    } else if (event.type == store::event_type::k_message_sent) {
+        if (!fields.channel) return;
+        publish(channel_topic(*fields.channel), encode_message_event(view_of(event, fields), "message"));
         // Pushed by deliver(), from the log, after everything older.
+        const auto [it, fresh] = channels.emplace(*fields.channel);
+        if (fresh) {
+            for (auto& reader : m_handler.deliveries().readers_of(*it)) touched.insert(std::move(reader));
+        }
+    } else if (event.type == store::event_type::k_message_sent) {
         const auto fields = m_messages.decode(event.type, event.payload);
-        if (fields.to) touched.emplace(*fields.to);
-    } else if (event.stream == store::stream::k_mailboxes || event.stream == store::stream::k_dead_letters) {
-        // A settlement makes room in the bot's window.
-        m_handler.deliveries().on_settled(event);
-        msgpack::object_handle keep_alive;
-        if (event.type == store::event_type::k_mailbox_acked) {
-            touched.insert(event.producer);
-        } else if (event.type == store::event_type::k_message_expired) {
-            touched.insert(store::decode_payload<store::MessagesExpired>(event.type, event.payload, keep_alive).bot);
-        } else if (event.type == store::event_type::k_message_dead_lettered) {
+        if (fields.to) touched.insert(Reader{"", std::string(*fields.to), ""});
+    } else if (event.stream == store::stream::k_mailboxes || event.stream == store::stream::k_dead_letters ||
+               event.stream == store::stream::k_consumers) {
+        // A settlement makes room in the reader's window.
+        if (auto reader = m_handler.deliveries().on_settled(event, store::now_us())) touched.insert(std::move(*reader));
+        if (event.type == store::event_type::k_message_dead_lettered) {
+            msgpack::object_handle keep_alive;
             const auto dead = store::decode_payload<store::MessageDeadLettered>(event.type, event.payload, keep_alive);
-            touched.insert(dead.bot);
             publish(std::string(k_dead_letters_topic), encode_dead_letter_event(event, dead));
+        } else if (event.type == store::event_type::k_consumer_deleted) {
+            msgpack::object_handle keep_alive;
+            const auto gone = store::decode_payload<store::ConsumerDeleted>(event.type, event.payload, keep_alive);
+            const Reader reader{gone.channel, gone.bot, ""};
+            m_handler.deliveries().forget(reader);
+            m_routes.erase(reader);
         }
     } else if (event.stream == store::stream::k_channels) {
         publish(std::string(k_channels_topic), encode_channel_event(event));
@@ -590,24 +614,129 @@ bool Server::has_push_connection(const std::string& bot) const {
     return false;
 }
 
-void Server::deliver(const std::string& bot) {
-    if (!m_running || !has_push_connection(bot)) return;
-    carry_out(m_handler.deliveries().pump(bot, m_visible_seq, store::now_us()));
+void Server::deliver(const Reader& reader) {
+    if (!m_running) return;
+    auto& deliveries = m_handler.deliveries();
+    if (reader.is_mailbox()) {
+        if (!has_push_connection(reader.bot)) return;
+        carry_out(deliveries.pump(reader, m_visible_seq, store::now_us()));
+        return;
+    }
+    const auto route = m_routes.find(reader);
+    if (route == m_routes.end()) return;  // pulled, or no connection takes its pushes
+    const auto routing_id = route->second;
+    if (!m_peers.contains(routing_id)) {
+        unroute(reader, routing_id);
+        return;
+    }
+    if (m_backlog.contains(routing_id)) {
+        // The connection is not keeping up: leave the messages in the log and
+        // come back when its queue has drained.
+        m_behind.insert(reader);
+        schedule_backlog_retry();
+        return;
+    }
+    auto plan = deliveries.pump(reader, m_visible_seq, store::now_us());
+    const bool more = !plan.caught_up && plan.deliveries.size() > 0 && reader.connection.size() > 0;
+    carry_out(std::move(plan));
+    if (more || m_backlog.contains(routing_id)) {
+        // An ephemeral reader that has not reached the head reads on; one
+        // whose connection filled up waits for it to drain.
+        m_behind.insert(reader);
+        schedule_backlog_retry();
+    }
 }
 
 void Server::carry_out(DeliveryPlan plan) {
-    for (const auto& delivery : plan.pushes) {
-        push_to_bot(plan.bot, encode_push(view_of(delivery.message), delivery.deliveries));
+    const auto& reader = plan.reader;
+    if (reader.is_mailbox()) {
+        for (const auto& delivery : plan.deliveries) {
+            push_to_bot(reader.bot, encode_push(view_of(delivery.message), delivery.deliveries));
+        }
+    } else if (const auto route = m_routes.find(reader); route != m_routes.end()) {
+        const auto routing_id = route->second;
+        for (const auto& delivery : plan.deliveries) {
+            send_to(routing_id, false, encode_push(view_of(delivery.message), delivery.deliveries));
+        }
+        if (plan.caught_up) send_to(routing_id, false, encode_caught_up(reader.channel, plan.position));
     }
-    if (!plan.pushes.empty()) schedule_redelivery();
+    if (!plan.deliveries.empty() && !reader.connection.size()) schedule_redelivery();
     if (!plan.expired.empty() || !plan.dead.empty()) {
         // Logged in a batch of their own once this release is done: a
         // release must not open a batch while another may be executing.
         const bool first = m_settlements.empty();
-        plan.pushes.clear();
+        plan.deliveries.clear();
         m_settlements.push_back(std::move(plan));
         if (first) boost::asio::post(m_io, [this] { append_settlements(); });
     }
+}
+
+void Server::deliver_behind() {
+    auto behind = std::move(m_behind);
+    m_behind.clear();
+    for (const auto& reader : behind) deliver(reader);
+}
+
+void Server::unroute(const Reader& reader, const std::string& routing_id) {
+    auto& deliveries = m_handler.deliveries();
+    for (const auto& r : {reader, Reader{reader.channel, reader.bot, routing_id}}) {
+        const auto route = m_routes.find(r);
+        if (route == m_routes.end() || route->second != routing_id) continue;
+        m_routes.erase(route);
+        m_behind.erase(r);
+        deliveries.offline(r);
+    }
+}
+
+void Server::answer_waiting(const std::set<std::string>& channels, std::int64_t now_us) {
+    std::vector<Waiting> still;
+    for (auto& waiting : m_waiting) {
+        const bool due = waiting.wait.deadline_us <= now_us;
+        if (!m_peers.contains(waiting.routing_id)) continue;  // gone: nobody to answer
+        const auto redelivery = m_handler.deliveries().next_deadline(waiting.wait.reader);
+        const bool redeliverable = redelivery && *redelivery <= now_us;
+        if (!due && !redeliverable && !channels.contains(waiting.wait.reader.channel)) {
+            still.push_back(std::move(waiting));
+            continue;
+        }
+        auto plan = m_handler.deliveries().pull(waiting.wait.reader, waiting.wait.max, m_visible_seq, now_us);
+        if (plan.deliveries.empty() && !due) {
+            still.push_back(std::move(waiting));
+            continue;
+        }
+        ReplyBuilder b;
+        add_fetched(b, plan, plan.position >= m_visible_seq || plan.caught_up);
+        send_to(waiting.routing_id, waiting.req_style, b.finish_ok(waiting.id));
+        if (!plan.dead.empty()) {
+            plan.deliveries.clear();
+            const bool first = m_settlements.empty();
+            m_settlements.push_back(std::move(plan));
+            if (first) boost::asio::post(m_io, [this] { append_settlements(); });
+        }
+    }
+    m_waiting = std::move(still);
+    schedule_fetch_timer();
+}
+
+void Server::schedule_fetch_timer() {
+    if (m_waiting.empty() || !m_running) return;
+    // Each waits for its deadline, or for a delivery of its reader to come due again.
+    std::int64_t next = m_waiting.front().wait.deadline_us;
+    for (const auto& waiting : m_waiting) {
+        next = std::min(next, waiting.wait.deadline_us);
+        if (const auto redelivery = m_handler.deliveries().next_deadline(waiting.wait.reader)) {
+            next = std::min(next, *redelivery);
+        }
+    }
+    if (m_fetch_timer_at && *m_fetch_timer_at <= next) return;
+    m_fetch_timer_at = next;
+    m_fetch_timer.expires_after(std::chrono::microseconds(std::max<std::int64_t>(0, next - store::now_us())));
+    m_fetch_timer.async_wait([this](boost::system::error_code ec) {
+        if (ec) return;  // rescheduled earlier, or stopping
+        m_fetch_timer_at.reset();
+        answer_waiting({}, store::now_us());
+        on_readable();  // sends outside the drain loop can swallow the command socket's edge
+    });
 }
 
 void Server::append_settlements() {
@@ -616,28 +745,34 @@ void Server::append_settlements() {
     m_settlements.clear();
     const bool ok = run_daemon_batch(
         [&](store::Batch& tx) {
+            // Decided before this batch: an ack may have settled some since.
+            const auto settled = [&](const Reader& reader, store::Seq seq) {
+                return reader.is_mailbox() ? m_store.mailboxes().is_settled(reader.bot, seq)
+                                           : m_store.consumers().is_settled(reader.bot, reader.channel, seq);
+            };
             for (const auto& plan : settlements) {
-                if (!plan.expired.empty()) {
+                std::vector<std::uint64_t> expired;
+                for (const auto seq : plan.expired) {
+                    if (!settled(plan.reader, seq)) expired.push_back(seq);
+                }
+                if (!expired.empty()) {
                     tx.append({std::string(store::stream::k_mailboxes), std::string(store::event_type::k_message_expired),
                                std::string(k_daemon_producer), std::nullopt,
-                               store::encode_payload(store::MessagesExpired{plan.bot, plan.expired})});
+                               store::encode_payload(store::MessagesExpired{plan.reader.bot, std::move(expired)})});
                 }
                 for (const auto& dead : plan.dead) {
-                    const store::MessageDeadLettered payload{
-                        plan.bot, dead.seq, "max_deliveries: delivered " + std::to_string(dead.deliveries) +
-                                                " times without an acknowledgement",
-                        dead.deliveries};
+                    if (settled(plan.reader, dead.seq)) continue;
                     tx.append({std::string(store::stream::k_dead_letters),
                                std::string(store::event_type::k_message_dead_lettered), std::string(k_daemon_producer),
-                               std::nullopt, store::encode_payload(payload)});
+                               std::nullopt, store::encode_payload(dead_letter_payload(plan.reader, dead))});
                 }
             }
         },
         "logging expired and dead-lettered messages");
     if (!ok) {
         // Nothing was logged; the messages are delivered again when their
-        // bot next connects, and decided again then.
-        for (const auto& plan : settlements) m_handler.deliveries().offline(plan.bot);
+        // reader next starts over, and decided again then.
+        for (const auto& plan : settlements) m_handler.deliveries().offline(plan.reader);
     }
 }
 
@@ -659,10 +794,12 @@ void Server::schedule_redelivery() {
 
 void Server::redeliver() {
     for (auto& plan : m_handler.deliveries().expire(store::now_us())) {
-        if (has_push_connection(plan.bot)) {
+        const bool reachable =
+            plan.reader.is_mailbox() ? has_push_connection(plan.reader.bot) : m_routes.contains(plan.reader);
+        if (reachable) {
             carry_out(std::move(plan));
         } else {
-            m_handler.deliveries().offline(plan.bot);
+            m_handler.deliveries().offline(plan.reader);
         }
     }
     schedule_redelivery();
@@ -686,6 +823,14 @@ bool Server::run_daemon_batch(const std::function<void(store::Batch&)>& work, co
     return true;
 }
 
+void Server::drop_routes_of(const std::string& routing_id) {
+    std::vector<Reader> routed;
+    for (const auto& [reader, route] : m_routes) {
+        if (route == routing_id) routed.push_back(reader);
+    }
+    for (const auto& reader : routed) unroute(reader, routing_id);
+}
+
 void Server::bind_session(const std::string& routing_id, const std::string& bot, bool can_push) {
     auto& peer = m_peers[routing_id];
     // The session already carries the new name (set when the hello ran), so
@@ -698,8 +843,9 @@ void Server::bind_session(const std::string& routing_id, const std::string& bot,
     peer.session.bot = bot;
     peer.can_push = can_push;
     m_bot_peers[bot].insert(routing_id);
+    if (!previous.empty()) drop_routes_of(routing_id);  // subscriptions were the old bot's
     for (const auto& old : previous) {
-        if (!has_push_connection(old)) m_handler.deliveries().offline(old);
+        if (!has_push_connection(old)) m_handler.deliveries().offline(Reader{"", old, ""});
     }
 }
 
@@ -716,7 +862,8 @@ void Server::forget_peer(const std::string& routing_id) {
     }
     m_peers.erase(it);
     m_backlog.erase(routing_id);
-    if (bot && !has_push_connection(*bot)) m_handler.deliveries().offline(*bot);
+    drop_routes_of(routing_id);
+    if (bot && !has_push_connection(*bot)) m_handler.deliveries().offline(Reader{"", *bot, ""});
 }
 
 void Server::send_to(const std::string& routing_id, bool req_style, std::string body) {
@@ -763,7 +910,8 @@ void Server::schedule_backlog_retry() {
         m_retry_scheduled = false;
         if (ec || !m_running) return;
         retry_backlog();
-        if (!m_backlog.empty()) schedule_backlog_retry();
+        deliver_behind();
+        if (!m_backlog.empty() || !m_behind.empty()) schedule_backlog_retry();
         // Sends outside the drain loop can swallow the ZMQ_FD edge: drain.
         on_readable();
     });

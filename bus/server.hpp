@@ -101,13 +101,23 @@ private:
     struct Hello {
         std::string routing_id;
         std::string bot;
-        bool req_style;
+        bool no_pushes;  // REQ-style, or asked for no pushes
     };
     // What a batch shows once it is durable, in the order it is shown.
+    // A fetch waiting for messages (FetchWait), and whom to answer.
+    struct Waiting {
+        std::string routing_id;
+        bool req_style = false;
+        std::optional<PackedValue> id;
+        FetchWait wait;
+    };
     struct Release {
         std::uint64_t ticket = 0;  // released once a sync covers this ticket
         std::vector<Reply> replies;
         std::vector<Hello> hellos;
+        std::vector<std::pair<std::string, DeliveryBinding>> bindings;  // routing id, subscription
+        std::vector<std::pair<std::string, Reader>> unbinds;            // routing id, durable reader
+        std::vector<Waiting> fetch_waits;
         std::vector<store::Event> events;
         std::vector<std::string> sync_tokens;
     };
@@ -124,14 +134,21 @@ private:
     void on_readable();
     std::size_t drain_once();
     void run_batch(std::vector<Inbound>& batch);
-    // Shows one released event; bots whose mailbox it changed go to `touched`.
-    void fan_out(const store::Event& event, std::set<std::string>& touched);
+    // Shows one released event; readers with something new go to `touched`,
+    // channels with new messages to `channels`.
+    void fan_out(const store::Event& event, std::set<Reader>& touched, std::set<std::string>& channels);
     void publish(const std::string& topic, const std::string& event);
     void push_to_bot(const std::string& bot, const std::string& push);
     bool has_push_connection(const std::string& bot) const;
-    // Direct-message delivery (MailboxDelivery decides, these carry it out).
-    void deliver(const std::string& bot);
+    // Delivery to readers (Deliveries decides, these carry it out).
+    void deliver(const Reader& reader);
     void carry_out(DeliveryPlan plan);
+    void deliver_behind();  // readers left behind by a full connection, once it drains
+    void unroute(const Reader& reader, const std::string& routing_id);
+    void drop_routes_of(const std::string& routing_id);
+    // Answers waiting fetches whose channel has news, or whose time is up.
+    void answer_waiting(const std::set<std::string>& channels, std::int64_t now_us);
+    void schedule_fetch_timer();
     void append_settlements();
     void schedule_redelivery();
     void redeliver();
@@ -159,6 +176,11 @@ private:
     boost::asio::steady_timer m_redelivery_timer;
     bool m_redelivery_scheduled = false;
     std::vector<DeliveryPlan> m_settlements;  // expiries and dead letters waiting to be logged
+    std::map<Reader, std::string> m_routes;   // channel readers pushed to: their connection's routing id
+    std::set<Reader> m_behind;                // readers to push to again once their connection drains
+    std::vector<Waiting> m_waiting;           // fetches waiting for messages
+    boost::asio::steady_timer m_fetch_timer;
+    std::optional<std::int64_t> m_fetch_timer_at;
     store::Seq m_visible_seq = 0;             // the newest seq released (durable and shown)
     std::optional<std::int64_t> m_lease_check_at;  // UTC µs the lease timer is set for
     std::string m_bound_command;

@@ -321,12 +321,11 @@ std::optional<std::int64_t> LeaseTable::earliest() const {
 // ---- WorkflowHandler
 
 Outcome WorkflowHandler::Call::ok(const ReplyBuilder& builder) const {
-    return Outcome{builder.finish_ok(envelope.id), false, std::nullopt, std::nullopt};
+    return Outcome{builder.finish_ok(envelope.id), false};
 }
 
 Outcome WorkflowHandler::Call::fail(Errc code, std::string message) const {
-    return Outcome{encode_error_reply(envelope.id, WireError{code, std::move(message)}), true, std::nullopt,
-                   std::nullopt};
+    return Outcome{encode_error_reply(envelope.id, WireError{code, std::move(message)}), true};
 }
 
 store::Seq WorkflowHandler::Call::next_seq() const {

@@ -68,21 +68,39 @@ std::optional<bus::Reply> Client::read_one(Millis timeout) {
         const auto& root = handle.get();
         if (root.type != msgpack::type::MAP) return std::nullopt;
         std::optional<bus::Message> message;
+        std::string kind;
+        std::optional<std::string> channel;
+        std::uint64_t seq = 0;
         std::uint32_t deliveries = 1;
         bool redelivered = false;
         for (std::uint32_t i = 0; i < root.via.map.size; ++i) {
             const auto& kv = root.via.map.ptr[i];
             if (kv.key.type != msgpack::type::STR) continue;
             const std::string_view key(kv.key.via.str.ptr, kv.key.via.str.size);
+            const bool is_text = kv.val.type == msgpack::type::STR;
+            const bool is_uint = kv.val.type == msgpack::type::POSITIVE_INTEGER;
             if (key == "message") {
                 message = bus::decode_message(kv.val);
-            } else if (key == "deliveries" && kv.val.type == msgpack::type::POSITIVE_INTEGER) {
+            } else if (key == "push" && is_text) {
+                kind.assign(kv.val.via.str.ptr, kv.val.via.str.size);
+            } else if (key == "channel" && is_text) {
+                channel.emplace(kv.val.via.str.ptr, kv.val.via.str.size);
+            } else if (key == "seq" && is_uint) {
+                seq = kv.val.via.u64;
+            } else if (key == "deliveries" && is_uint) {
                 deliveries = static_cast<std::uint32_t>(kv.val.via.u64);
             } else if (key == "redelivered" && kv.val.type == msgpack::type::BOOLEAN) {
                 redelivered = kv.val.via.boolean;
             }
         }
-        if (message) {
+        if (kind == "caught_up") {
+            bus::Message marker;
+            marker.event = kind;
+            marker.channel = channel;
+            marker.seq = seq;
+            m_pushes.push_back(std::move(marker));
+        } else if (message) {
+            message->event = "message";
             message->deliveries = deliveries;
             message->redelivered = redelivered;
             m_pushes.push_back(std::move(*message));
@@ -135,7 +153,11 @@ bus::Reply Client::call_ok(const bus::Request& request) {
     return reply;
 }
 
-void Client::hello(const std::string& bot) { call_ok(bus::HelloRequest{bot}); }
+void Client::hello(const std::string& bot, bool pushes) {
+    bus::HelloRequest request{bot};
+    if (!pushes) request.pushes = false;
+    call_ok(request);
+}
 
 Ack Client::publish(const std::string& channel, const bus::PackedValue& body, const std::string& type,
                     std::optional<std::string> idempotency_key, std::optional<std::uint64_t> reply_to) {
@@ -170,11 +192,63 @@ bus::Message Client::send_and_wait(const std::string& to, const bus::PackedValue
                        std::to_string(timeout.count()) + " ms");
 }
 
-std::uint64_t Client::ack(std::optional<std::uint64_t> upto, std::vector<std::uint64_t> seqs) {
+std::uint64_t Client::ack(std::optional<std::uint64_t> upto, std::vector<std::uint64_t> seqs,
+                          std::optional<std::string> channel) {
     bus::AckRequest request;
     request.upto = upto;
     if (!seqs.empty()) request.seqs = std::move(seqs);
+    request.channel = std::move(channel);
     return u64_field(call_ok(request), "acked");
+}
+
+Fetched Client::fetch(const std::string& channel, std::uint64_t max, Millis wait) {
+    bus::FetchRequest request;
+    request.channel = channel;
+    request.max = max;
+    if (wait.count() > 0) request.wait_ms = static_cast<std::uint64_t>(wait.count());
+    const auto id = send_request(request);
+    // The daemon answers a waiting fetch at its deadline: allow for that.
+    const auto saved = m_options.timeout;
+    m_options.timeout += wait;
+    auto reply = [&] {
+        try {
+            return wait_reply(id, "fetch");
+        } catch (...) {
+            m_options.timeout = saved;
+            throw;
+        }
+    }();
+    m_options.timeout = saved;
+    if (!reply.ok) throw ReplyError(reply.error, reply.error_name, reply.message);
+    Fetched fetched;
+    fetched.position = u64_field(reply, "position");
+    fetched.caught_up = bool_field(reply, "caught_up");
+    if (const auto* list = reply.find("messages"); list && list->type == msgpack::type::ARRAY) {
+        for (std::uint32_t i = 0; i < list->via.array.size; ++i) {
+            const auto& item = list->via.array.ptr[i];
+            if (item.type != msgpack::type::MAP) continue;
+            std::optional<bus::Message> message;
+            for (std::uint32_t k = 0; k < item.via.map.size; ++k) {
+                const auto& kv = item.via.map.ptr[k];
+                if (kv.key.type != msgpack::type::STR) continue;
+                const std::string_view key(kv.key.via.str.ptr, kv.key.via.str.size);
+                if (key == "message") message = bus::decode_message(kv.val);
+            }
+            if (!message) continue;
+            for (std::uint32_t k = 0; k < item.via.map.size; ++k) {
+                const auto& kv = item.via.map.ptr[k];
+                if (kv.key.type != msgpack::type::STR) continue;
+                const std::string_view key(kv.key.via.str.ptr, kv.key.via.str.size);
+                if (key == "deliveries" && kv.val.type == msgpack::type::POSITIVE_INTEGER) {
+                    message->deliveries = static_cast<std::uint32_t>(kv.val.via.u64);
+                } else if (key == "redelivered" && kv.val.type == msgpack::type::BOOLEAN) {
+                    message->redelivered = kv.val.via.boolean;
+                }
+            }
+            fetched.messages.push_back(std::move(*message));
+        }
+    }
+    return fetched;
 }
 
 HistoryPage Client::history(const bus::HistoryRequest& request) { return history_page_of(call(request)); }

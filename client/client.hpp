@@ -59,6 +59,13 @@ struct HistoryPage {
     std::vector<bus::Message> messages;
     bool more = false;
 };
+
+// What a fetch returned: messages with their delivery counts.
+struct Fetched {
+    std::vector<bus::Message> messages;
+    std::uint64_t position = 0;  // the newest seq the subscription has read
+    bool caught_up = false;      // nothing newer was there to fetch
+};
 // Reads a history reply; throws ReplyError for an error reply.
 HistoryPage history_page_of(const bus::Reply& reply);
 
@@ -80,7 +87,10 @@ public:
     // `what`.
     bus::Reply wait_reply(std::uint64_t id, std::string_view what);
 
-    void hello(const std::string& bot);
+    // Names this connection's bot. With pushes false it acts as the bot
+    // without taking its direct messages (tools: they would count as
+    // deliveries to a process that does not handle them).
+    void hello(const std::string& bot, bool pushes = true);
     Ack publish(const std::string& channel, const bus::PackedValue& body, const std::string& type = "text",
                 std::optional<std::string> idempotency_key = std::nullopt,
                 std::optional<std::uint64_t> reply_to = std::nullopt);
@@ -93,13 +103,21 @@ public:
     // next_push. Needs hello on this client. Throws TimeoutError.
     bus::Message send_and_wait(const std::string& to, const bus::PackedValue& body, Millis timeout,
                                const std::string& type = "text");
-    // Acknowledges direct messages: everything up to `upto`, and/or each of
-    // `seqs`. Returns the mailbox's acknowledged floor.
-    std::uint64_t ack(std::optional<std::uint64_t> upto, std::vector<std::uint64_t> seqs = {});
+    // Acknowledges direct messages (or, with `channel`, the messages of this
+    // bot's durable subscription to it): everything up to `upto`, and/or
+    // each of `seqs`. Returns the acknowledged floor.
+    std::uint64_t ack(std::optional<std::uint64_t> upto, std::vector<std::uint64_t> seqs = {},
+                      std::optional<std::string> channel = std::nullopt);
+    // Pulls up to `max` messages of this bot's durable pull subscription,
+    // waiting up to `wait` for the first when none is there. Throws
+    // ReplyError, TimeoutError.
+    Fetched fetch(const std::string& channel, std::uint64_t max, Millis wait = Millis{0});
     HistoryPage history(const bus::HistoryRequest& request);
 
-    // The next direct message pushed to this connection (after hello), with
-    // its delivery count. Acknowledge it with ack(), or it comes again.
+    // The next push to this connection: a direct message (after hello) or a
+    // message of a subscription delivered here (event "message", with its
+    // delivery count; acknowledge it, or it comes again), or a
+    // subscription's caught_up marker (event "caught_up", channel, seq).
     std::optional<bus::Message> next_push(Millis timeout);
 
     const ClientOptions& options() const { return m_options; }

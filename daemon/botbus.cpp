@@ -422,6 +422,14 @@ void print_help(const po::options_description& global) {
 void print_command_help(const CommandSpec& command, const po::options_description& options) {
     std::cout << usage_line(&command) << "\n\n" << command.summary << ".\n";
     if (!options.options().empty()) std::cout << '\n' << options;
+    // A command that is also a group ("dlq") names its actions too.
+    bool first = true;
+    for (const auto& other : k_commands) {
+        if (!other.name.starts_with(std::string(command.name) + ' ')) continue;
+        if (first) std::cout << "\nalso:\n";
+        first = false;
+        std::cout << "  botbus " << other.synopsis << "   " << other.summary << '\n';
+    }
     std::cout << "\nGlobal options (botbus --help) go before or after the command.\n";
 }
 

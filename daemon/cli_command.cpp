@@ -49,7 +49,9 @@ Session::Session(GlobalOptions options)
 
 client::Client& Session::identified() {
     if (!m_identified) {
-        m_client.hello(m_options.bot);
+        // The CLI acts as the bot but does not consume its mailbox: pushes
+        // to this short-lived connection would count as deliveries.
+        m_client.hello(m_options.bot, false);
         m_identified = true;
     }
     return m_client;

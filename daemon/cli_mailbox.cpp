@@ -54,11 +54,14 @@ int run_dlq(Session& s, const Invocation& in) {
     request.after = opt_u64(in.vm, "after");
     request.limit = opt_u64(in.vm, "limit");
     const auto reply = s.client().call_ok(request);
+    std::uint64_t last = 0;
     if (s.out().json()) {
-        for (const auto& item : reply_fields(reply).value("dead_letters", Json::array())) s.out().object(item);
+        for (const auto& item : reply_fields(reply).value("dead_letters", Json::array())) {
+            s.out().object(item);
+            last = item.value("seq", std::uint64_t{0});
+        }
     } else {
         const auto* list = reply.find("dead_letters");
-        std::uint64_t last = 0;
         for (std::uint32_t i = 0; list && list->type == msgpack::type::ARRAY && i < list->via.array.size; ++i) {
             const auto& item = list->via.array.ptr[i];
             const auto number = [&](std::string_view key) -> std::string {
@@ -80,11 +83,11 @@ int run_dlq(Session& s, const Invocation& in) {
             const auto decoded = message ? bus::decode_message(*message) : std::nullopt;
             s.out().line("  " + (decoded ? message_line(*decoded) : std::string("(message trimmed from the log)")));
         }
-        const auto* more = reply.find("more");
-        if (more && more->type == msgpack::type::BOOLEAN && more->via.boolean && last != 0) {
-            s.out().flush();
-            std::cerr << "botbus: more dead letters: continue with --after " << last << '\n';
-        }
+    }
+    const auto* more = reply.find("more");
+    if (more && more->type == msgpack::type::BOOLEAN && more->via.boolean && last != 0) {
+        s.out().flush();
+        std::cerr << "botbus: more dead letters: continue with --after " << last << '\n';
     }
     return 0;
 }

@@ -138,7 +138,9 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
         throw std::runtime_error("mailbox-window must be between 1 and 100000");
     }
     if (max_hops < 1 || max_hops > 1000) throw std::runtime_error("max-hops must be between 1 and 1000");
-    if (!(rate_limit >= 0 && rate_limit <= 1e9)) throw std::runtime_error("rate-limit must be between 0 and 1e9");
+    if (!(rate_limit == 0 || (rate_limit >= 0.001 && rate_limit <= 1e9))) {
+        throw std::runtime_error("rate-limit must be 0 (no limit) or between 0.001 and 1e9 messages per second");
+    }
     if (!(rate_burst >= 0 && rate_burst <= 1e9)) throw std::runtime_error("rate-burst must be between 0 and 1e9");
     messaging.delivery.ack_timeout_us = ack_timeout_ms * 1000;
     messaging.delivery.max_deliveries = max_deliveries;

@@ -10,14 +10,17 @@ CREATE TABLE mailbox_settled (
     PRIMARY KEY (bot_id, seq)
 ) STRICT, WITHOUT ROWID;
 
--- Direct messages delivered too often without an acknowledgement.
+-- Messages a bot was given too many times without acknowledging them: direct
+-- messages, and channel messages of a durable subscription (channel set).
 CREATE TABLE dead_letters (
-    message_seq   INTEGER PRIMARY KEY,       -- the message.sent event
-    bot_id        TEXT    NOT NULL,          -- its recipient
+    seq           INTEGER PRIMARY KEY,       -- the message.dead_lettered event
+    message_seq   INTEGER NOT NULL,          -- the message given up on
+    bot_id        TEXT    NOT NULL,          -- the bot it was for
+    channel       TEXT,                      -- the subscription's channel; NULL for a direct message
     reason        TEXT    NOT NULL,
     deliveries    INTEGER NOT NULL,
     dead_at       INTEGER NOT NULL,          -- UTC microseconds
-    seq           INTEGER NOT NULL UNIQUE,   -- the message.dead_lettered event
-    replayed_seq  INTEGER                    -- the copy sent back to the mailbox, once replayed
+    replayed_seq  INTEGER,                   -- the copy sent to the bot's mailbox, once replayed
+    UNIQUE (message_seq, bot_id)
 ) STRICT;
 CREATE INDEX dead_letters_by_bot ON dead_letters(bot_id, seq);

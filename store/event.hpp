@@ -53,6 +53,10 @@ inline constexpr std::string_view k_message_sent = "message.sent";
 inline constexpr std::string_view k_mailbox_acked = "mailbox.acked";          // stream sys/mailboxes
 inline constexpr std::string_view k_message_expired = "message.expired";      // stream sys/mailboxes
 inline constexpr std::string_view k_message_dead_lettered = "message.dead_lettered";  // sys/dead_letters
+// Durable channel subscriptions (stream sys/consumers).
+inline constexpr std::string_view k_consumer_created = "consumer.created";
+inline constexpr std::string_view k_consumer_acked = "consumer.acked";
+inline constexpr std::string_view k_consumer_deleted = "consumer.deleted";
 
 // Workflow definitions (stream "wf/<workflow_id>").
 inline constexpr std::string_view k_workflow_put = "workflow.put";
@@ -81,6 +85,7 @@ namespace stream {
 inline constexpr std::string_view k_channels = "sys/channels";    // channel and subscription lifecycle
 inline constexpr std::string_view k_mailboxes = "sys/mailboxes";  // mailbox acknowledgements and expiries
 inline constexpr std::string_view k_dead_letters = "sys/dead_letters";  // messages given up on
+inline constexpr std::string_view k_consumers = "sys/consumers";  // durable channel subscriptions
 std::string channel(std::string_view name);                    // "ch/<name>": a channel's messages
 std::string mailbox(std::string_view bot);                     // "dm/<bot>": direct messages to a bot
 std::string workflow(std::string_view workflow_id);            // "wf/<id>": a workflow definition's lifecycle

@@ -5,12 +5,13 @@
 namespace botbus::store {
 
 using detail::optional_int;
+using detail::optional_text;
 using detail::ResetOnExit;
 
 namespace {
 
 constexpr const char* k_dead_letter_columns =
-    "SELECT seq, message_seq, bot_id, reason, deliveries, dead_at, replayed_seq FROM dead_letters";
+    "SELECT seq, message_seq, bot_id, reason, deliveries, dead_at, replayed_seq, channel FROM dead_letters";
 
 }  // namespace
 
@@ -25,7 +26,8 @@ MailboxQueries::MailboxQueries(SQLite::Database& db)
       m_dead_letters_all(db, std::string(k_dead_letter_columns) + " WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
       m_dead_letters_of_bot(db, std::string(k_dead_letter_columns) +
                                     " WHERE bot_id = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2"),
-      m_dead_letter(db, std::string(k_dead_letter_columns) + " WHERE message_seq = ?") {}
+      m_dead_letter(db, std::string(k_dead_letter_columns) + " WHERE message_seq = ?1 ORDER BY seq"),
+      m_dead_letter_of_bot(db, std::string(k_dead_letter_columns) + " WHERE message_seq = ?1 AND bot_id = ?2") {}
 
 bool MailboxQueries::is_settled(const std::string& bot, Seq message_seq) {
     ResetOnExit reset{m_is_settled};
@@ -51,6 +53,7 @@ DeadLetterRow MailboxQueries::read_dead_letter(SQLite::Statement& row) {
     d.deliveries = static_cast<std::uint32_t>(row.getColumn(4).getInt64());
     d.dead_at = row.getColumn(5).getInt64();
     if (const auto replayed = optional_int(row.getColumn(6))) d.replayed_seq = static_cast<Seq>(*replayed);
+    d.channel = optional_text(row.getColumn(7));
     return d;
 }
 
@@ -65,11 +68,26 @@ std::vector<DeadLetterRow> MailboxQueries::dead_letters(const DeadLetterQuery& q
     return rows;
 }
 
-std::optional<DeadLetterRow> MailboxQueries::dead_letter(Seq message_seq) {
+std::vector<DeadLetterRow> MailboxQueries::dead_letters_of(Seq message_seq) {
     ResetOnExit reset{m_dead_letter};
     m_dead_letter.bind(1, static_cast<std::int64_t>(message_seq));
-    if (!m_dead_letter.executeStep()) return std::nullopt;
-    return read_dead_letter(m_dead_letter);
+    std::vector<DeadLetterRow> rows;
+    while (m_dead_letter.executeStep()) rows.push_back(read_dead_letter(m_dead_letter));
+    return rows;
+}
+
+std::optional<DeadLetterRow> MailboxQueries::dead_letter(Seq message_seq) {
+    auto rows = dead_letters_of(message_seq);
+    if (rows.empty()) return std::nullopt;
+    return std::move(rows.front());
+}
+
+std::optional<DeadLetterRow> MailboxQueries::dead_letter(Seq message_seq, const std::string& bot) {
+    ResetOnExit reset{m_dead_letter_of_bot};
+    m_dead_letter_of_bot.bind(1, static_cast<std::int64_t>(message_seq));
+    m_dead_letter_of_bot.bind(2, bot);
+    if (!m_dead_letter_of_bot.executeStep()) return std::nullopt;
+    return read_dead_letter(m_dead_letter_of_bot);
 }
 
 }  // namespace botbus::store

@@ -1,5 +1,5 @@
 // Read side of the mailbox projections: which direct messages are settled,
-// and the dead letters.
+// and the dead letters (of mailboxes and durable subscriptions).
 // Concurrency: single-threaded, on the Store's thread. Inside an open Batch
 // the answers include that batch's appends.
 #pragma once
@@ -25,6 +25,7 @@ struct DeadLetterRow {
     std::uint32_t deliveries = 0;
     std::int64_t dead_at = 0;  // UTC µs
     std::optional<Seq> replayed_seq;
+    std::optional<std::string> channel;  // a durable subscription's dead letter; none for a direct message
 };
 
 struct DeadLetterQuery {
@@ -44,7 +45,11 @@ public:
     std::int64_t unsettled_count(const std::string& bot);
 
     std::vector<DeadLetterRow> dead_letters(const DeadLetterQuery& query);  // oldest first
-    std::optional<DeadLetterRow> dead_letter(Seq message_seq);
+    // The dead letters of one message: one for a direct message, one per
+    // subscriber that gave up on a channel message.
+    std::vector<DeadLetterRow> dead_letters_of(Seq message_seq);
+    std::optional<DeadLetterRow> dead_letter(Seq message_seq);  // the first of them
+    std::optional<DeadLetterRow> dead_letter(Seq message_seq, const std::string& bot);
 
 private:
     DeadLetterRow read_dead_letter(SQLite::Statement& row);
@@ -54,6 +59,7 @@ private:
     SQLite::Statement m_dead_letters_all;
     SQLite::Statement m_dead_letters_of_bot;
     SQLite::Statement m_dead_letter;
+    SQLite::Statement m_dead_letter_of_bot;
 };
 
 }  // namespace botbus::store

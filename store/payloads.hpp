@@ -95,13 +95,40 @@ struct MessagesExpired {
     MSGPACK_DEFINE_MAP(bot, seqs)
 };
 
-// message.dead_lettered: a direct message to `bot` given up on.
+// message.dead_lettered: a message `bot` was given too often without
+// acknowledging it: a direct message, or (channel set) a message of its
+// durable subscription to that channel.
 struct MessageDeadLettered {
     std::string bot;
     std::uint64_t message_seq = 0;
     std::string reason;
     std::uint32_t deliveries = 0;
-    MSGPACK_DEFINE_MAP(bot, message_seq, reason, deliveries)
+    std::optional<std::string> channel;
+    MSGPACK_DEFINE_MAP(bot, message_seq, reason, deliveries, channel)
+};
+
+// consumer.created: `bot` keeps a cursor on `channel`; messages with seq >
+// start_after are its to receive.
+struct ConsumerCreated {
+    std::string bot;
+    std::string channel;
+    std::uint64_t start_after = 0;
+    MSGPACK_DEFINE_MAP(bot, channel, start_after)
+};
+
+// consumer.acked: as mailbox.acked, for a durable subscription.
+struct ConsumerAcked {
+    std::string bot;
+    std::string channel;
+    std::optional<std::uint64_t> upto;
+    std::optional<std::vector<std::uint64_t>> seqs;
+    MSGPACK_DEFINE_MAP(bot, channel, upto, seqs)
+};
+
+struct ConsumerDeleted {
+    std::string bot;
+    std::string channel;
+    MSGPACK_DEFINE_MAP(bot, channel)
 };
 
 template <typename T>

@@ -23,7 +23,7 @@ Projector::Projector(SQLite::Database& db)
       m_record_position(db,
                         "INSERT INTO projection_state (projection, last_seq) VALUES ('messaging', ?)"
                         " ON CONFLICT (projection) DO UPDATE SET last_seq = excluded.last_seq"),
-      m_mailboxes(db),
+      m_deliveries(db),
       m_upsert_workflow(db,
                         "INSERT INTO workflows (id, name, owner_type, owner_bot_id, definition, created_at,"
                         " updated_at, archived_at, last_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, NULL, ?7)"
@@ -90,10 +90,9 @@ void Projector::apply(const Event& event) {
         // (migrations/0004_message_index.sql).
     } else if (event.type == event_type::k_message_sent) {
         const auto fields = m_messages.decode(event.type, event.payload);
-        if (fields.replay_of) m_mailboxes.replayed(*fields.replay_of, event.seq);
-    } else if (event.type == event_type::k_mailbox_acked || event.type == event_type::k_message_expired ||
-               event.type == event_type::k_message_dead_lettered) {
-        m_mailboxes.apply(event);
+        if (fields.replay_of && fields.to) m_deliveries.replayed(std::string(*fields.to), *fields.replay_of, event.seq);
+    } else if (DeliveryProjector::handles(event.type)) {
+        m_deliveries.apply(event);
     } else {
         apply_workflow(event);
     }

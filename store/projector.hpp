@@ -10,7 +10,7 @@
 #include <memory>
 
 #include "store/event.hpp"
-#include "store/mailbox_projector.hpp"
+#include "store/delivery_projector.hpp"
 #include "store/payloads.hpp"
 
 namespace botbus::store {
@@ -34,7 +34,7 @@ private:
     SQLite::Statement m_insert_subscription;
     SQLite::Statement m_delete_subscription;
     SQLite::Statement m_record_position;
-    MailboxProjector m_mailboxes;
+    DeliveryProjector m_deliveries;
     MessageDecoder m_messages;
 
     void apply_workflow(const Event& event);

@@ -104,6 +104,7 @@ Store::Store(const StoreOptions& options)
         m_projector = std::make_unique<Projector>(m_db);
         m_messages = std::make_unique<MessageQueries>(m_db);
         m_mailboxes = std::make_unique<MailboxQueries>(m_db);
+        m_consumers = std::make_unique<ConsumerQueries>(m_db);
     } catch (const SQLite::Exception& e) {
         throw StartupError(m_path + ": unexpected schema: " + e.what());
     }

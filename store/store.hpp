@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "store/checkpointer.hpp"
+#include "store/consumer_queries.hpp"
 #include "store/event.hpp"
 #include "store/mailbox_queries.hpp"
 #include "store/message_queries.hpp"
@@ -147,6 +148,7 @@ public:
     LogStats stats();
     MessageQueries& messages() { return *m_messages; }
     MailboxQueries& mailboxes() { return *m_mailboxes; }
+    ConsumerQueries& consumers() { return *m_consumers; }
     SQLite::Database& database() { return m_db; }
     const std::string& path() const { return m_path; }
 
@@ -184,6 +186,7 @@ private:
     std::unique_ptr<Projector> m_projector;
     std::unique_ptr<MessageQueries> m_messages;
     std::unique_ptr<MailboxQueries> m_mailboxes;
+    std::unique_ptr<ConsumerQueries> m_consumers;
 };
 
 // Opens the SQLite connection with botbus's pragmas; shared by Store and the

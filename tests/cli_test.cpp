@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <fstream>
@@ -23,6 +24,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "client/client.hpp"
@@ -217,7 +220,9 @@ private:
 
 class Cli : public ::testing::Test {
 protected:
-    Cli() : m_daemon(m_dir.path() / "data") {}
+    Cli() : Cli(std::vector<std::string>{}) {}
+    // A daemon started with these extra options (--max-deliveries 2 ...).
+    explicit Cli(std::vector<std::string> daemon_args) : m_daemon(m_dir.path() / "data", std::move(daemon_args)) {}
 
     // Runs the CLI against this test's daemon.
     CliResult cli(const std::vector<std::string>& args, const std::string& stdin_text = {}) {
@@ -816,6 +821,448 @@ TEST_F(Cli, WatchForExitsOnceIdle) {
     const auto lines = json_lines(r.out);
     ASSERT_EQ(lines.size(), 1U) << r.out;
     EXPECT_EQ(lines[0].at("run").at("id"), "r1");
+}
+
+// ---- direct-message delivery: mailbox, ack --only, dead letters
+
+// The field `key` of a msgpack map, or nullptr.
+const msgpack::object* map_field(const msgpack::object& map, std::string_view key) {
+    if (map.type != msgpack::type::MAP) return nullptr;
+    for (std::uint32_t i = 0; i < map.via.map.size; ++i) {
+        const auto& kv = map.via.map.ptr[i];
+        if (kv.key.type == msgpack::type::STR && std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == key) {
+            return &kv.val;
+        }
+    }
+    return nullptr;
+}
+
+std::string str(std::uint64_t n) { return std::to_string(n); }
+
+class CliMailbox : public Cli {
+protected:
+    CliMailbox() = default;
+    explicit CliMailbox(std::vector<std::string> daemon_args) : Cli(std::move(daemon_args)) {}
+
+    // Sends a direct message through the CLI and returns its seq.
+    std::uint64_t send(const std::string& from, const std::string& to, const std::string& body) {
+        const auto r = cli({"--as", from, "--json", "send", to, body});
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        return Json::parse(r.out).at("seq").get<std::uint64_t>();
+    }
+
+    // `botbus --json mailbox --bot BOT`, parsed.
+    Json mailbox_json(const std::string& bot) {
+        const auto r = cli({"--json", "mailbox", "--bot", bot});
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        return Json::parse(r.out);
+    }
+
+    struct DeadLetter {
+        std::uint64_t seq = 0;             // the message's
+        std::vector<bus::Message> pushes;  // what the recipient got of it
+    };
+    // alice sends `body` to `bot`; `recipient`, connected as `bot`, reads
+    // its pushes without acknowledging them until dlq.list holds the message
+    // (deadline 20 s; between polls it waits for pushes, not blindly).
+    DeadLetter dead_letter(client::Client& recipient, const std::string& bot, const std::string& body) {
+        DeadLetter dead;
+        dead.seq = send("alice", bot, body);
+        client::Client reader(m_context, {m_daemon.command_endpoint(), m_daemon.feed_endpoint(), 5000ms});
+        const auto deadline = Clock::now() + 20s;
+        for (;;) {
+            bus::DlqListRequest request;
+            request.bot = bot;
+            const auto reply = reader.call_ok(request);
+            const auto* list = reply.find("dead_letters");
+            for (std::uint32_t i = 0; list && list->type == msgpack::type::ARRAY && i < list->via.array.size; ++i) {
+                const auto* message = map_field(list->via.array.ptr[i], "message");
+                const auto* seq = message ? map_field(*message, "seq") : nullptr;
+                if (seq && seq->type == msgpack::type::POSITIVE_INTEGER && seq->via.u64 == dead.seq) {
+                    // The last push came an ack timeout before: it is here.
+                    while (auto push = recipient.next_push(0ms)) dead.pushes.push_back(std::move(*push));
+                    return dead;
+                }
+            }
+            if (Clock::now() >= deadline) {
+                ADD_FAILURE() << "message " << dead.seq << " to " << bot << " was not dead-lettered within 20 s\n"
+                              << m_daemon.stderr_text();
+                return dead;
+            }
+            if (auto push = recipient.next_push(20ms)) dead.pushes.push_back(std::move(*push));
+        }
+    }
+
+    // The next push to `recipient` (deadline 10 s), or a failure.
+    static std::optional<bus::Message> next_push(client::Client& recipient) {
+        auto push = recipient.next_push(10s);
+        if (!push) ADD_FAILURE() << "no push within 10 s";
+        return push;
+    }
+};
+
+// Pushes not acknowledged are delivered again after 100 ms and given up
+// after the second delivery.
+class CliDeadLetters : public CliMailbox {
+protected:
+    CliDeadLetters() : CliMailbox({"--ack-timeout-ms", "100", "--max-deliveries", "2"}) {}
+};
+
+// Given up after the second delivery; the ack timeout (30 s) does not pass
+// within a test, so only new push connections deliver again.
+class CliTwoDeliveries : public CliMailbox {
+protected:
+    CliTwoDeliveries() : CliMailbox({"--max-deliveries", "2"}) {}
+};
+
+TEST_F(CliMailbox, MailboxShowsTheFloorTheUnsettledAndWhatIsInFlight) {
+    const auto s1 = send("alice", "bob", "one");
+    const auto s2 = send("alice", "bob", "two");
+    const auto s3 = send("alice", "bob", "three");
+
+    const auto text = cli({"--as", "bob", "mailbox"});
+    ASSERT_EQ(text.exit_code, 0) << text.err;
+    EXPECT_EQ(text.out, "bob: acknowledged up to 0, 3 unsettled\n");
+    EXPECT_TRUE(text.err.empty()) << text.err;
+    EXPECT_EQ(cli({"mailbox", "--bot", "bob"}).out, "bob: acknowledged up to 0, 3 unsettled\n");
+    const auto expected = Json::parse(R"({"bot": "bob", "acked": 0, "unsettled": 3, "in_flight": []})");
+    EXPECT_EQ(Json::parse(cli({"--json", "--as", "bob", "mailbox"}).out), expected);
+    EXPECT_EQ(mailbox_json("bob"), expected);
+    EXPECT_EQ(cli({"--as", "carol", "mailbox"}).out, "carol: acknowledged up to 0, 0 unsettled\n");
+    EXPECT_EQ(cli({"mailbox"}).out, "botbus-cli: acknowledged up to 0, 0 unsettled\n") << "default: --as";
+
+    // bob connects: the three are pushed and wait for their acks; the first
+    // one acknowledged moves the floor.
+    auto bob = bot("bob");
+    for (const auto seq : {s1, s2, s3}) {
+        const auto push = next_push(*bob);
+        ASSERT_TRUE(push.has_value());
+        EXPECT_EQ(push->seq, seq);
+        EXPECT_EQ(push->deliveries, 1U);
+    }
+    EXPECT_EQ(bob->ack(s1), s1);
+    const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+
+    const auto shown = cli({"mailbox", "--bot", "bob"});
+    ASSERT_EQ(shown.exit_code, 0) << shown.err;
+    const auto lines = lines_of(shown.out);
+    ASSERT_EQ(lines.size(), 3U) << shown.out;
+    EXPECT_EQ(lines[0], "bob: acknowledged up to " + str(s1) + ", 2 unsettled");
+    EXPECT_EQ(lines[1].rfind("  seq " + str(s2) + "  delivered 1x  ack due 20", 0), 0U) << lines[1];
+    EXPECT_EQ(lines[2].rfind("  seq " + str(s3) + "  delivered 1x  ack due 20", 0), 0U) << lines[2];
+    EXPECT_TRUE(lines[1].ends_with("Z")) << lines[1];
+
+    const auto json = mailbox_json("bob");
+    EXPECT_EQ(json.at("bot"), "bob");
+    EXPECT_EQ(json.at("acked"), s1);
+    EXPECT_EQ(json.at("unsettled"), 2);
+    const auto& in_flight = json.at("in_flight");
+    ASSERT_EQ(in_flight.size(), 2U) << json;
+    EXPECT_EQ(in_flight[0].at("seq"), s2);
+    EXPECT_EQ(in_flight[0].at("deliveries"), 1);
+    EXPECT_EQ(in_flight[1].at("seq"), s3);
+    // Pushed before now, due 30 s (the default ack timeout) after that.
+    const auto due = in_flight[0].at("ack_deadline").get<std::int64_t>();
+    EXPECT_LE(due, now_us + 30'000'000) << json;
+    EXPECT_GT(due, now_us + 20'000'000) << json;
+}
+
+TEST_F(CliMailbox, AckOnlySettlesJustTheGivenMessages) {
+    const auto s1 = send("alice", "bob", "one");
+    const auto s2 = send("alice", "bob", "two");
+    const auto s3 = send("alice", "bob", "three");
+    const auto s4 = send("alice", "bob", "four");
+    const auto news = publish("news", "not a direct message");
+    const auto to_carol = send("alice", "carol", "not bob's");
+
+    // s1 is still unacknowledged: the floor stays where it was.
+    const auto only = cli({"--as", "bob", "ack", "--only", str(s2), str(s3)});
+    ASSERT_EQ(only.exit_code, 0) << only.err;
+    EXPECT_EQ(only.out, "acked up to 0 for bob\n");
+    auto box = mailbox_json("bob");
+    EXPECT_EQ(box.at("acked"), 0);
+    EXPECT_EQ(box.at("unsettled"), 2) << "s1 and s4";
+
+    // Acknowledging s1 moves the floor over s1, s2 and s3, not s4.
+    const auto json = cli({"--json", "--as", "bob", "ack", "--only", str(s1)});
+    ASSERT_EQ(json.exit_code, 0) << json.err;
+    const auto acked = Json::parse(json.out);
+    EXPECT_EQ(acked.at("acked"), s3) << json.out;
+    EXPECT_GT(acked.at("seq").get<std::uint64_t>(), to_carol) << "the seq of the mailbox.acked event";
+    box = mailbox_json("bob");
+    EXPECT_EQ(box.at("acked"), s3);
+    EXPECT_EQ(box.at("unsettled"), 1);
+
+    // Settled already: nothing is logged.
+    EXPECT_EQ(Json::parse(cli({"--json", "--as", "bob", "ack", "--only", str(s2), str(s1)}).out),
+              Json({{"acked", s3}}));
+
+    // A seq that is not a message to bob refuses the whole ack: s4 stays
+    // unsettled too.
+    for (const auto seq : {news, to_carol, to_carol + 1000}) {
+        const auto r = cli({"--as", "bob", "ack", "--only", str(s4), str(seq)});
+        EXPECT_EQ(r.exit_code, 1) << seq;
+        EXPECT_EQ(r.err, "botbus: invalid_field: seqs: " + str(seq) + " is not a message to bob\n");
+        EXPECT_TRUE(r.out.empty()) << r.out;
+    }
+    box = mailbox_json("bob");
+    EXPECT_EQ(box.at("acked"), s3);
+    EXPECT_EQ(box.at("unsettled"), 1);
+
+    // ack SEQ: everything up to SEQ.
+    const auto upto = cli({"--as", "bob", "ack", str(s4)});
+    ASSERT_EQ(upto.exit_code, 0) << upto.err;
+    EXPECT_EQ(upto.out, "acked up to " + str(s4) + " for bob\n");
+    box = mailbox_json("bob");
+    EXPECT_EQ(box.at("acked"), s4);
+    EXPECT_EQ(box.at("unsettled"), 0);
+    EXPECT_EQ(mailbox_json("carol").at("unsettled"), 1) << "carol's message is no business of bob's acks";
+}
+
+TEST_F(CliDeadLetters, DlqListsDeadLettersAndReplayBringsACopyBack) {
+    auto bob = bot("bob");
+    auto carol = bot("carol");
+    const auto for_bob = dead_letter(*bob, "bob", "lost for bob");
+    const auto for_carol = dead_letter(*carol, "carol", "lost for carol");
+    // Delivered, delivered again after the ack timeout, then given up.
+    ASSERT_EQ(for_bob.pushes.size(), 2U);
+    EXPECT_EQ(for_bob.pushes[0].seq, for_bob.seq);
+    EXPECT_EQ(for_bob.pushes[0].deliveries, 1U);
+    EXPECT_FALSE(for_bob.pushes[0].redelivered);
+    EXPECT_EQ(for_bob.pushes[1].seq, for_bob.seq);
+    EXPECT_EQ(for_bob.pushes[1].deliveries, 2U);
+    EXPECT_TRUE(for_bob.pushes[1].redelivered);
+    const std::string reason = "max_deliveries: delivered 2 times without an acknowledgement";
+
+    // --json: one object per dead letter, oldest first.
+    const auto json = cli({"--json", "dlq"});
+    ASSERT_EQ(json.exit_code, 0) << json.err;
+    const auto letters = json_lines(json.out);
+    ASSERT_EQ(letters.size(), 2U) << json.out;
+    const auto dead_bob = letters[0].at("seq").get<std::uint64_t>();  // the message.dead_lettered event
+    const auto dead_carol = letters[1].at("seq").get<std::uint64_t>();
+    EXPECT_GT(dead_bob, for_bob.seq);
+    EXPECT_GT(dead_carol, std::max(dead_bob, for_carol.seq));
+    EXPECT_EQ(letters[0].at("bot"), "bob");
+    EXPECT_EQ(letters[0].at("reason"), reason);
+    EXPECT_EQ(letters[0].at("deliveries"), 2);
+    EXPECT_TRUE(letters[0].at("ts").is_number_integer());
+    EXPECT_FALSE(letters[0].contains("replayed_seq"));
+    const auto& message = letters[0].at("message");
+    EXPECT_EQ(message.at("seq"), for_bob.seq);
+    EXPECT_EQ(message.at("from"), "alice");
+    EXPECT_EQ(message.at("to"), "bob");
+    EXPECT_EQ(message.at("mailbox_seq"), 1);
+    EXPECT_EQ(message.at("type"), "text");
+    EXPECT_EQ(message.at("body"), "lost for bob");
+    EXPECT_EQ(letters[1].at("bot"), "carol");
+    EXPECT_EQ(letters[1].at("message").at("seq"), for_carol.seq);
+    EXPECT_EQ(letters[1].at("message").at("body"), "lost for carol");
+
+    // Text: the dead letter, then its message.
+    const auto text = cli({"dlq"});
+    ASSERT_EQ(text.exit_code, 0) << text.err;
+    const auto lines = lines_of(text.out);
+    ASSERT_EQ(lines.size(), 4U) << text.out;
+    EXPECT_EQ(lines[0], "dead letter " + str(dead_bob) + " to bob after 2 deliveries (" + reason + ")");
+    EXPECT_EQ(lines[1].rfind("  [seq " + str(for_bob.seq) + " @bob #1 ", 0), 0U) << lines[1];
+    EXPECT_TRUE(lines[1].ends_with("] alice (text): lost for bob")) << lines[1];
+    EXPECT_EQ(lines[2], "dead letter " + str(dead_carol) + " to carol after 2 deliveries (" + reason + ")");
+    EXPECT_TRUE(lines[3].ends_with("] alice (text): lost for carol")) << lines[3];
+    EXPECT_TRUE(text.err.empty()) << text.err;
+
+    // --bot, --after, --limit.
+    const auto carols = json_lines(cli({"--json", "dlq", "--bot", "carol"}).out);
+    ASSERT_EQ(carols.size(), 1U);
+    EXPECT_EQ(carols[0], letters[1]);
+    const auto bobs = cli({"dlq", "--bot", "bob"});
+    EXPECT_EQ(lines_of(bobs.out), std::vector<std::string>(lines.begin(), lines.begin() + 2));
+    EXPECT_EQ(cli({"dlq", "--bot", "dave"}).out, "");
+    const auto page = cli({"dlq", "--limit", "1"});
+    ASSERT_EQ(page.exit_code, 0) << page.err;
+    EXPECT_EQ(lines_of(page.out), std::vector<std::string>(lines.begin(), lines.begin() + 2));
+    EXPECT_EQ(page.err, "botbus: more dead letters: continue with --after " + str(dead_bob) + "\n");
+    const auto after = json_lines(cli({"--json", "dlq", "--after", str(dead_bob)}).out);
+    ASSERT_EQ(after.size(), 1U);
+    EXPECT_EQ(after[0], letters[1]);
+    const auto bad_limit = cli({"dlq", "--limit", "0"});
+    EXPECT_EQ(bad_limit.exit_code, 1);
+    EXPECT_NE(bad_limit.err.find("botbus: invalid_field: "), std::string::npos) << bad_limit.err;
+
+    // Replay: a copy at the end of bob's mailbox, pushed to bob with replay_of.
+    const auto replayed = cli({"--as", "ops", "dlq", "replay", str(for_bob.seq)});
+    ASSERT_EQ(replayed.exit_code, 0) << replayed.err;
+    const auto copy = next_push(*bob);
+    ASSERT_TRUE(copy.has_value());
+    bob->ack(std::nullopt, {copy->seq});  // so the copy is not given up in turn
+    EXPECT_EQ(copy->replay_of, for_bob.seq);
+    EXPECT_GT(copy->seq, dead_carol);
+    EXPECT_EQ(copy->stream_seq, 2U);
+    EXPECT_EQ(copy->from, "alice");
+    EXPECT_EQ(copy->to, "bob");
+    EXPECT_EQ(copy->body.bytes, bus::pack_as_value(std::string("lost for bob")).bytes);
+    EXPECT_EQ(copy->deliveries, 1U);
+    EXPECT_FALSE(copy->redelivered);
+    EXPECT_EQ(replayed.out,
+              "replayed message " + str(for_bob.seq) + " as seq " + str(copy->seq) + " (mailbox seq 2)\n");
+
+    const auto again = cli({"--as", "ops", "dlq", "replay", str(for_bob.seq)});
+    EXPECT_EQ(again.exit_code, 1);
+    EXPECT_EQ(again.err, "botbus: conflict: the dead letter for message seq " + str(for_bob.seq) +
+                             " was already replayed as seq " + str(copy->seq) + "\n");
+    EXPECT_TRUE(again.out.empty()) << again.out;
+
+    const auto bob_after = json_lines(cli({"--json", "dlq", "--bot", "bob"}).out);
+    ASSERT_EQ(bob_after.size(), 1U);
+    EXPECT_EQ(bob_after[0].at("replayed_seq"), copy->seq);
+    EXPECT_EQ(bob_after[0].at("seq"), dead_bob);
+    EXPECT_EQ(lines_of(cli({"dlq", "--bot", "bob"}).out).at(0),
+              "dead letter " + str(dead_bob) + " to bob after 2 deliveries (" + reason + "), replayed as seq " +
+                  str(copy->seq));
+    // The dead original and the acknowledged copy are both settled.
+    EXPECT_EQ(mailbox_json("bob"),
+              Json({{"bot", "bob"}, {"acked", copy->seq}, {"unsettled", 0}, {"in_flight", Json::array()}}));
+
+    // --json replay.
+    const auto carol_replay = cli({"--json", "--as", "ops", "dlq", "replay", str(for_carol.seq)});
+    ASSERT_EQ(carol_replay.exit_code, 0) << carol_replay.err;
+    const auto carol_copy = next_push(*carol);
+    ASSERT_TRUE(carol_copy.has_value());
+    carol->ack(std::nullopt, {carol_copy->seq});
+    EXPECT_EQ(carol_copy->replay_of, for_carol.seq);
+    EXPECT_EQ(Json::parse(carol_replay.out), Json({{"seq", carol_copy->seq}, {"mailbox_seq", 2}}));
+
+    const auto missing = cli({"--as", "ops", "dlq", "replay", str(for_bob.seq + 100000)});
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_EQ(missing.err, "botbus: not_found: no dead letter for message seq " + str(for_bob.seq + 100000) + "\n");
+}
+
+// With --json too, `dlq` says on stderr that a page was cut at --limit, as
+// `history` does: a script can tell a full last page from a cut one.
+TEST_F(CliDeadLetters, JsonDlqSaysWhenAPageIsCut) {
+    auto bob = bot("bob");
+    dead_letter(*bob, "bob", "one");
+    dead_letter(*bob, "bob", "two");
+    const auto text = cli({"dlq", "--limit", "1"});
+    const auto dead = json_lines(cli({"--json", "dlq"}).out);
+    ASSERT_EQ(dead.size(), 2U);
+    const auto first = dead[0].at("seq").get<std::uint64_t>();
+    const auto hint = "botbus: more dead letters: continue with --after " + str(first) + "\n";
+    EXPECT_EQ(text.err, hint);
+
+    const auto json = cli({"--json", "dlq", "--limit", "1"});
+    ASSERT_EQ(json.exit_code, 0) << json.err;
+    EXPECT_EQ(json_lines(json.out).size(), 1U);
+    EXPECT_EQ(json.err, hint) << "history --json prints its hint: "
+                              << cli({"--json", "--as", "bob", "history", "--inbox", "--limit", "1"}).err;
+}
+
+// A CLI command that acts as a bot (`--as bob ack`, send, publish, ...) says
+// hello with pushes: false. Were its connection a push connection of bob,
+// each run would restart bob's delivery, push bob's unsettled messages to the
+// short-lived CLI process and count that as a delivery, and after
+// --max-deliveries runs they would be dead-lettered although no consumer of
+// bob ever received them.
+TEST_F(CliTwoDeliveries, ActingAsTheBotFromTheCliDeliversNothing) {
+    const auto kept = send("alice", "bob", "for bob's consumer, later");
+    const auto other = send("alice", "bob", "acked from the command line");
+
+    ASSERT_EQ(cli({"--as", "bob", "ack", "--only", str(other)}).exit_code, 0);
+    EXPECT_EQ(mailbox_json("bob"),
+              Json({{"bot", "bob"}, {"acked", 0}, {"unsettled", 1}, {"in_flight", Json::array()}}))
+        << "nothing is connected as bob";
+
+    ASSERT_EQ(cli({"--as", "bob", "ack", "--only", str(other)}).exit_code, 0);
+    ASSERT_EQ(cli({"--as", "bob", "ack", "--only", str(other)}).exit_code, 0);
+    EXPECT_EQ(cli({"dlq", "--bot", "bob"}).out, "") << "message " << kept << " was never delivered to a consumer";
+    EXPECT_EQ(mailbox_json("bob").at("unsettled"), 1);
+
+    // bob's consumer, connecting now, gets it for the first time.
+    auto bob = bot("bob");
+    const auto push = bob->next_push(2s);
+    ASSERT_TRUE(push.has_value()) << "message " << kept << " is gone from bob's mailbox";
+    EXPECT_EQ(push->seq, kept);
+    EXPECT_EQ(push->deliveries, 1U);
+    EXPECT_FALSE(push->redelivered);
+}
+
+TEST_F(Cli, HelpListsTheMailboxCommands) {
+    const auto r = cli_raw({"--help"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    // The command column is 43 wide; the summary follows.
+    std::map<std::string, std::string> summaries;
+    for (const auto& line : lines_of(r.out)) {
+        if (line.size() <= 43 || line.rfind("  ", 0) != 0 || line[2] == ' ' || line[2] == '-') continue;
+        auto head = line.substr(2, 41);
+        head.erase(head.find_last_not_of(' ') + 1);
+        summaries[head] = line.substr(43);
+    }
+    EXPECT_EQ(summaries["ack SEQ | ack --only SEQ..."], "ack direct messages up to SEQ (or just these)") << r.out;
+    EXPECT_EQ(summaries["mailbox"], "show a bot's unacknowledged direct messages and deliveries") << r.out;
+    EXPECT_EQ(summaries["dlq"], "list dead letters, oldest first") << r.out;
+    EXPECT_EQ(summaries["dlq replay SEQ"], "send dead message SEQ back to its mailbox") << r.out;
+
+    const auto dlq = cli_raw({"dlq", "--help"});
+    EXPECT_EQ(dlq.exit_code, 0) << dlq.err;
+    EXPECT_EQ(dlq.out.rfind("usage: botbus [global options] dlq [--bot B] [--after SEQ] [--limit N]\n", 0), 0U)
+        << dlq.out;
+    for (const char* option : {"--bot B", "--after SEQ", "--limit N"}) {
+        EXPECT_NE(dlq.out.find(option), std::string::npos) << option << "\n" << dlq.out;
+    }
+    const auto replay = cli_raw({"dlq", "replay", "--help"});
+    EXPECT_EQ(replay.exit_code, 0) << replay.err;
+    EXPECT_EQ(replay.out.rfind("usage: botbus [global options] dlq replay SEQ\n\nsend dead message SEQ back to its "
+                               "mailbox.\n",
+                               0),
+              0U)
+        << replay.out;
+    const auto ack = cli_raw({"ack", "--help"});
+    EXPECT_EQ(ack.exit_code, 0) << ack.err;
+    EXPECT_EQ(ack.out.rfind("usage: botbus [global options] ack SEQ | ack --only SEQ...\n", 0), 0U) << ack.out;
+    EXPECT_NE(ack.out.find("--only"), std::string::npos) << ack.out;
+    const auto mailbox = cli_raw({"mailbox", "--help"});
+    EXPECT_EQ(mailbox.exit_code, 0) << mailbox.err;
+    EXPECT_EQ(mailbox.out.rfind("usage: botbus [global options] mailbox [--bot B]\n", 0), 0U) << mailbox.out;
+    EXPECT_NE(mailbox.out.find("--bot B"), std::string::npos) << mailbox.out;
+}
+
+// `dlq` is both a command and a group: its help names `dlq replay` too, as
+// `botbus channel --help` and `botbus workflow --help` list their actions.
+TEST_F(Cli, DlqHelpMentionsReplay) {
+    const auto channel = cli_raw({"channel", "--help"});
+    ASSERT_NE(channel.out.find("channel delete NAME"), std::string::npos) << channel.out;
+    const auto dlq = cli_raw({"dlq", "--help"});
+    EXPECT_EQ(dlq.exit_code, 0) << dlq.err;
+    EXPECT_NE(dlq.out.find("dlq replay SEQ"), std::string::npos) << dlq.out;
+}
+
+TEST_F(Cli, MailboxCommandsRejectBadUsage) {
+    const std::vector<std::vector<std::string>> cases{
+        {"ack"},
+        {"ack", "1", "2"},
+        {"ack", "-1"},
+        {"ack", "--only"},
+        {"ack", "--only", "1", "x"},
+        {"mailbox", "bob"},
+        {"mailbox", "--bot"},
+        {"dlq", "extra"},
+        {"dlq", "--limit", "many"},
+        {"dlq", "--after", "-1"},
+        {"dlq", "--no-such-option"},
+        {"dlq", "replay"},
+        {"dlq", "replay", "x"},
+        {"dlq", "replay", "1", "2"},
+    };
+    for (const auto& args : cases) {
+        std::string shown;
+        for (const auto& a : args) shown += a + ' ';
+        const auto r = cli(args);
+        EXPECT_EQ(r.exit_code, 2) << shown << "\n" << r.err;
+        EXPECT_NE(r.err.find("usage: botbus"), std::string::npos) << shown << "\n" << r.err;
+        EXPECT_TRUE(r.out.empty()) << shown << "\n" << r.out;
+    }
 }
 
 // ---- the watch's gap detection, without a daemon

@@ -1,0 +1,161 @@
+// Delivery with acknowledgements: what is pushed to (or fetched by) each
+// reader, what waits for its acknowledgement, and what is redelivered,
+// expired or dead-lettered.
+//
+// A reader (Reader) is a bot's mailbox, a bot's durable subscription to a
+// channel, or one connection's ephemeral subscription to a channel.
+// Operation: per reader, messages are read from the log in seq order (never
+// past the newest durable seq the caller passes in), up to `window`
+// unacknowledged at a time. Each delivery records its count and an ack
+// deadline; an acknowledgement (a released ack event) settles it and makes
+// room for the next ones. A delivery whose deadline passes is delivered
+// again, until it has been delivered max_deliveries times: then it is handed
+// back to be dead-lettered. A direct message whose expires_at has passed is
+// handed back to be recorded as expired instead of being delivered. A
+// restart (a new hello, a new subscribe) starts the reader over from its
+// floor: everything unsettled goes out again, oldest first. An ephemeral
+// reader has no acknowledgements: what is pushed is done, and it only ever
+// moves forward from where it started.
+// This class decides; the server sends the pushes and appends the
+// settlement events it returns.
+// Durability: delivery counts and deadlines are in memory. Acks, expiries,
+// dead letters and durable subscriptions are in the log; after a restart
+// every unsettled message is delivered again, its count starting over.
+// Concurrency: single-threaded (the server's loop).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "bus/protocol.hpp"
+#include "store/store.hpp"
+
+namespace botbus::bus {
+
+struct DeliveryOptions {
+    std::int64_t ack_timeout_us = k_default_ack_timeout_us;
+    std::uint32_t max_deliveries = k_default_max_deliveries;
+    std::size_t window = 1000;  // unacknowledged pushes per mailbox
+};
+
+// Who reads: `channel` empty for a bot's mailbox; `connection` (a routing
+// id) set only for an ephemeral channel subscription.
+struct Reader {
+    std::string channel;
+    std::string bot;
+    std::string connection;
+    bool is_mailbox() const { return channel.empty(); }
+    auto operator<=>(const Reader&) const = default;
+};
+
+struct Delivery {
+    store::MessageRow message;
+    std::uint32_t deliveries = 0;  // this one included: 1 is the first delivery
+};
+
+struct DeadMessage {
+    store::Seq seq = 0;
+    std::uint32_t deliveries = 0;
+};
+
+// What one pass decided for one reader.
+struct DeliveryPlan {
+    Reader reader;
+    std::vector<Delivery> deliveries;  // to push (or return from fetch), in the order decided
+    std::vector<store::Seq> expired;   // to log as message.expired
+    std::vector<DeadMessage> dead;     // to log as message.dead_lettered
+    bool caught_up = false;            // the reader reached the newest durable message for the first time
+    store::Seq position = 0;           // the newest seq read so far
+    bool empty() const { return deliveries.empty() && expired.empty() && dead.empty(); }  // nothing to send or log
+};
+
+struct InFlight {
+    store::Seq seq = 0;
+    std::uint32_t deliveries = 0;
+    std::int64_t deadline_us = 0;  // UTC µs: redelivered after this
+};
+
+struct ReaderSettings {
+    std::size_t window = 1000;
+    bool pull = false;       // fetched, not pushed: no timer, due ones go out with the next fetch
+    bool ephemeral = false;  // no acks: settled as delivered
+    store::Seq start_after = 0;  // ephemeral: where it starts
+};
+
+struct ReaderStatus {
+    store::Seq position = 0;  // newest seq read
+    std::size_t in_flight = 0;
+    std::int64_t last_ack_us = 0;  // last acknowledgement (or start)
+    bool pull = false;
+};
+
+class Deliveries {
+public:
+    Deliveries(store::Store& store, DeliveryOptions options);
+
+    const DeliveryOptions& options() const { return m_options; }
+
+    // The reader starts over from its floor on the next pump: a new push
+    // connection of a bot, a (re)subscribe.
+    void restart(const Reader& reader, const ReaderSettings& settings, std::int64_t now_us);
+    // A mailbox reader with the default settings, as a hello starts it.
+    void restart_mailbox(const std::string& bot, std::int64_t now_us);
+    // No connection can take the reader's pushes any more: nothing is in
+    // flight. Ephemeral readers are forgotten.
+    void offline(const Reader& reader);
+    void forget(const Reader& reader);
+    bool knows(const Reader& reader) const { return m_readers.contains(reader); }
+    // A released settlement event (mailbox.acked, consumer.acked,
+    // message.expired, message.dead_lettered); other events are ignored.
+    // Returns the reader it settled for, if any.
+    std::optional<Reader> on_settled(const store::Event& event, std::int64_t now_us);
+
+    // Push readers: messages not delivered yet, up to `visible`, as far as
+    // the window allows.
+    DeliveryPlan pump(const Reader& reader, store::Seq visible, std::int64_t now_us);
+    // Pull readers: up to `max` messages, due redeliveries first, then new ones.
+    DeliveryPlan pull(const Reader& reader, std::size_t max, store::Seq visible, std::int64_t now_us);
+    // Push deliveries whose ack deadline passed by now_us: redelivered, or given up.
+    std::vector<DeliveryPlan> expire(std::int64_t now_us);
+    std::optional<std::int64_t> next_deadline() const;
+    // The earliest ack deadline of one reader's deliveries.
+    std::optional<std::int64_t> next_deadline(const Reader& reader) const;
+
+    // Channel readers (durable and ephemeral) of a channel.
+    std::vector<Reader> readers_of(const std::string& channel) const;
+    std::vector<InFlight> in_flight(const Reader& reader) const;
+    std::optional<ReaderStatus> status(const Reader& reader) const;
+
+private:
+    struct State {
+        ReaderSettings settings;
+        store::Seq cursor = 0;  // the newest seq read from the log since the last restart
+        bool caught_up = false;
+        std::int64_t last_ack_us = 0;
+        std::map<store::Seq, InFlight> in_flight;
+        std::unordered_map<store::Seq, std::uint32_t> deliveries;  // of unsettled messages
+        std::set<store::Seq> settling;  // expiry or dead letter being logged
+    };
+    void settle(State& state, store::Seq seq);
+    void settle_upto(State& state, store::Seq upto);
+    // Decides one message read from the log: deliver, expire or give up.
+    void consider(State& state, store::MessageRow row, std::int64_t now_us, DeliveryPlan& plan);
+    // Reads new messages after the cursor into the plan, at most `room`.
+    void read_new(const Reader& reader, State& state, std::size_t room, store::Seq visible, std::int64_t now_us,
+                  DeliveryPlan& plan);
+    store::Seq floor(const Reader& reader, const State& state);
+    bool is_settled(const Reader& reader, store::Seq seq);
+
+    store::Store& m_store;
+    DeliveryOptions m_options;
+    std::map<Reader, State> m_readers;
+};
+
+}  // namespace botbus::bus

@@ -1,0 +1,127 @@
+#include "store/delivery_projector.hpp"
+
+#include "store/payloads.hpp"
+#include "store/statement_helpers.hpp"
+
+namespace botbus::store {
+
+using detail::bind_optional;
+using detail::exec_and_reset;
+
+namespace {
+
+const Settlements::Sql k_mailbox_sql{
+    "SELECT acked_seq FROM bot_mailboxes WHERE bot_id = ?1",
+    "INSERT INTO bot_mailboxes (bot_id, acked_seq, last_seq) VALUES (?1, ?2, ?3)"
+    " ON CONFLICT (bot_id) DO UPDATE SET acked_seq = MAX(acked_seq, excluded.acked_seq),"
+    " last_seq = excluded.last_seq",
+    "INSERT INTO mailbox_settled (bot_id, seq, outcome) VALUES (?1, ?2, ?3) ON CONFLICT (bot_id, seq) DO NOTHING",
+    "SELECT 1 FROM mailbox_settled WHERE bot_id = ?1 AND seq = ?2",
+    "DELETE FROM mailbox_settled WHERE bot_id = ?1 AND seq <= ?2",
+};
+
+// A subscription's row exists from consumer.created on: acks of one that
+// does not (a log edited by hand) change nothing.
+const Settlements::Sql k_consumer_sql{
+    "SELECT acked_seq FROM channel_consumers WHERE bot_id = ?1 AND channel = ?2",
+    "UPDATE channel_consumers SET acked_seq = MAX(acked_seq, ?3), last_seq = ?4 WHERE bot_id = ?1 AND channel = ?2",
+    "INSERT INTO consumer_settled (bot_id, channel, seq, outcome)"
+    " SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM channel_consumers WHERE bot_id = ?1 AND channel = ?2)"
+    " ON CONFLICT (bot_id, channel, seq) DO NOTHING",
+    "SELECT 1 FROM consumer_settled WHERE bot_id = ?1 AND channel = ?2 AND seq = ?3",
+    "DELETE FROM consumer_settled WHERE bot_id = ?1 AND channel = ?2 AND seq <= ?3",
+};
+
+}  // namespace
+
+DeliveryProjector::DeliveryProjector(SQLite::Database& db)
+    : m_mailboxes(db, k_mailbox_sql),
+      m_consumers(db, k_consumer_sql),
+      m_insert_dead_letter(db,
+                           "INSERT INTO dead_letters (seq, message_seq, bot_id, channel, reason, deliveries, dead_at)"
+                           " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_seq, bot_id) DO NOTHING"),
+      m_mark_replayed(db,
+                      "UPDATE dead_letters SET replayed_seq = ?3 WHERE message_seq = ?1 AND bot_id = ?2"
+                      " AND replayed_seq IS NULL"),
+      m_insert_consumer(db,
+                        "INSERT INTO channel_consumers (bot_id, channel, acked_seq, created_at, last_seq)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (bot_id, channel) DO NOTHING"),
+      m_delete_consumer(db, "DELETE FROM channel_consumers WHERE bot_id = ? AND channel = ?"),
+      m_delete_consumer_settled(db, "DELETE FROM consumer_settled WHERE bot_id = ? AND channel = ?") {}
+
+bool DeliveryProjector::handles(std::string_view type) {
+    return type == event_type::k_mailbox_acked || type == event_type::k_message_expired ||
+           type == event_type::k_message_dead_lettered || type == event_type::k_consumer_created ||
+           type == event_type::k_consumer_acked || type == event_type::k_consumer_deleted;
+}
+
+void DeliveryProjector::apply(const Event& event) {
+    msgpack::object_handle keep_alive;
+    const auto& type = event.type;
+    if (type == event_type::k_mailbox_acked) {
+        const auto p = decode_payload<MailboxAcked>(type, event.payload, keep_alive);
+        const std::vector<std::string> key{event.producer};
+        if (p.upto) m_mailboxes.raise_floor(key, *p.upto, event.seq);
+        if (p.seqs) {
+            for (const auto seq : *p.seqs) m_mailboxes.settle(key, seq, "acked", event.seq);
+        }
+        m_mailboxes.compact(key, stream::mailbox(event.producer), event.seq);
+    } else if (type == event_type::k_message_expired) {
+        const auto p = decode_payload<MessagesExpired>(type, event.payload, keep_alive);
+        const std::vector<std::string> key{p.bot};
+        for (const auto seq : p.seqs) m_mailboxes.settle(key, seq, "expired", event.seq);
+        m_mailboxes.compact(key, stream::mailbox(p.bot), event.seq);
+    } else if (type == event_type::k_message_dead_lettered) {
+        const auto p = decode_payload<MessageDeadLettered>(type, event.payload, keep_alive);
+        auto& s = m_insert_dead_letter;
+        s.bind(1, static_cast<std::int64_t>(event.seq));
+        s.bind(2, static_cast<std::int64_t>(p.message_seq));
+        s.bind(3, p.bot);
+        bind_optional(s, 4, p.channel);
+        s.bind(5, p.reason);
+        s.bind(6, static_cast<std::int64_t>(p.deliveries));
+        s.bind(7, event.ts_us);
+        exec_and_reset(s);
+        if (p.channel) {
+            const std::vector<std::string> key{p.bot, *p.channel};
+            m_consumers.settle(key, p.message_seq, "dead_lettered", event.seq);
+            m_consumers.compact(key, stream::channel(*p.channel), event.seq);
+        } else {
+            const std::vector<std::string> key{p.bot};
+            m_mailboxes.settle(key, p.message_seq, "dead_lettered", event.seq);
+            m_mailboxes.compact(key, stream::mailbox(p.bot), event.seq);
+        }
+    } else if (type == event_type::k_consumer_created) {
+        const auto p = decode_payload<ConsumerCreated>(type, event.payload, keep_alive);
+        m_insert_consumer.bind(1, p.bot);
+        m_insert_consumer.bind(2, p.channel);
+        m_insert_consumer.bind(3, static_cast<std::int64_t>(p.start_after));
+        m_insert_consumer.bind(4, event.ts_us);
+        m_insert_consumer.bind(5, static_cast<std::int64_t>(event.seq));
+        exec_and_reset(m_insert_consumer);
+    } else if (type == event_type::k_consumer_acked) {
+        const auto p = decode_payload<ConsumerAcked>(type, event.payload, keep_alive);
+        const std::vector<std::string> key{p.bot, p.channel};
+        if (p.upto) m_consumers.raise_floor(key, *p.upto, event.seq);
+        if (p.seqs) {
+            for (const auto seq : *p.seqs) m_consumers.settle(key, seq, "acked", event.seq);
+        }
+        m_consumers.compact(key, stream::channel(p.channel), event.seq);
+    } else if (type == event_type::k_consumer_deleted) {
+        const auto p = decode_payload<ConsumerDeleted>(type, event.payload, keep_alive);
+        for (auto* s : {&m_delete_consumer, &m_delete_consumer_settled}) {
+            s->bind(1, p.bot);
+            s->bind(2, p.channel);
+            exec_and_reset(*s);
+        }
+    }
+}
+
+void DeliveryProjector::replayed(const std::string& bot, Seq original_seq, Seq copy_seq) {
+    m_mark_replayed.bind(1, static_cast<std::int64_t>(original_seq));
+    m_mark_replayed.bind(2, bot);
+    m_mark_replayed.bind(3, static_cast<std::int64_t>(copy_seq));
+    exec_and_reset(m_mark_replayed);
+}
+
+}  // namespace botbus::store

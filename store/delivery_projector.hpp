@@ -1,0 +1,40 @@
+// Applies the delivery events to their projections: mailboxes (the floor in
+// bot_mailboxes, mailbox_settled above it), durable channel subscriptions
+// (channel_consumers, consumer_settled) and dead_letters. Part of the
+// Projector; split out because settling is more than one row write.
+// Concurrency: single-threaded, like the Database it writes.
+#pragma once
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+
+#include <string>
+
+#include "store/event.hpp"
+#include "store/settlements.hpp"
+
+namespace botbus::store {
+
+class DeliveryProjector {
+public:
+    explicit DeliveryProjector(SQLite::Database& db);
+
+    // Whether this projector applies events of this type.
+    static bool handles(std::string_view type);
+    // mailbox.acked, message.expired, message.dead_lettered, consumer.created,
+    // consumer.acked, consumer.deleted.
+    void apply(const Event& event);
+    // A message.sent to `bot` that replays a dead letter marks the dead letter.
+    void replayed(const std::string& bot, Seq original_seq, Seq copy_seq);
+
+private:
+    Settlements m_mailboxes;  // key: bot
+    Settlements m_consumers;  // key: bot, channel
+    SQLite::Statement m_insert_dead_letter;
+    SQLite::Statement m_mark_replayed;
+    SQLite::Statement m_insert_consumer;
+    SQLite::Statement m_delete_consumer;
+    SQLite::Statement m_delete_consumer_settled;
+};
+
+}  // namespace botbus::store
