@@ -198,6 +198,16 @@ struct FetchRequest {
         f.opt_u64("wait_ms", wait_ms);
     }
 };
+struct ChannelRetentionRequest {
+    std::string name;
+    std::optional<std::uint64_t> max_age_ms = {};    // absent: the daemon's default; 0: no age limit
+    std::optional<std::uint64_t> max_messages = {};  // absent: the daemon's default; 0: no count limit
+    template <typename F> void fields(F& f) {
+        f.name("name", name);
+        f.opt_u64("max_age_ms", max_age_ms);
+        f.opt_u64("max_messages", max_messages);
+    }
+};
 struct ConsumersRequest {
     std::optional<std::string> bot;
     std::optional<std::string> channel;
@@ -383,7 +393,7 @@ using Request = std::variant<HelloRequest, PingRequest, ChannelCreateRequest, Ch
                              ChannelListRequest, SubscribeRequest, UnsubscribeRequest, SubscriptionsRequest,
                              SubscribersRequest, PublishRequest, SendRequest, HistoryRequest, AckRequest,
                              StatsRequest, FeedSyncRequest, MailboxRequest, DlqListRequest, DlqReplayRequest,
-                             FetchRequest, ConsumersRequest,
+                             FetchRequest, ConsumersRequest, ChannelRetentionRequest,
                              WorkflowPutRequest, WorkflowGetRequest,
                              WorkflowListRequest, WorkflowDeleteRequest, RunStartRequest, RunPauseRequest,
                              RunResumeRequest, RunCompleteRequest, RunFailRequest, RunCancelRequest,

@@ -19,8 +19,16 @@ Outcome error(const std::optional<PackedValue>& id, Errc code, std::string messa
     return Outcome{encode_error_reply(id, WireError{code, std::move(message)}), true};
 }
 
+void pack_limit(msgpack::packer<msgpack::sbuffer>& p, const std::optional<std::uint64_t>& limit) {
+    if (limit) {
+        p.pack(*limit);
+    } else {
+        p.pack_nil();
+    }
+}
+
 void pack_channel(msgpack::packer<msgpack::sbuffer>& p, const store::ChannelRow& c) {
-    p.pack_map(6);
+    p.pack_map(8);
     p.pack("name");
     p.pack(c.name);
     p.pack("description");
@@ -37,6 +45,10 @@ void pack_channel(msgpack::packer<msgpack::sbuffer>& p, const store::ChannelRow&
     p.pack(c.subscriber_count);
     p.pack("last_channel_seq");
     p.pack(c.last_channel_seq);
+    p.pack("max_age_ms");
+    pack_limit(p, c.max_age_ms);
+    p.pack("max_messages");
+    pack_limit(p, c.max_messages);
 }
 
 // "10" rather than std::to_string's "10.000000".
@@ -120,6 +132,7 @@ Outcome CommandHandler::handle(const Envelope& envelope, const Session& session,
             else if constexpr (std::is_same_v<T, DlqReplayRequest>) return dlq_replay(ctx, request);
             else if constexpr (std::is_same_v<T, FetchRequest>) return fetch(ctx, request);
             else if constexpr (std::is_same_v<T, ConsumersRequest>) return consumers(ctx, request);
+            else if constexpr (std::is_same_v<T, ChannelRetentionRequest>) return channel_retention(ctx, request);
             else return m_workflows->handle(envelope, session, batch, request);
         },
         envelope.request);
@@ -176,6 +189,23 @@ Outcome CommandHandler::channel_delete(Ctx& ctx, const ChannelDeleteRequest& r) 
                           *me, std::nullopt, store::encode_payload(store::ChannelDeleted{r.name})});
     ReplyBuilder b;
     b.field("seq", appended.seq);
+    return ctx.ok(b);
+}
+
+Outcome CommandHandler::channel_retention(Ctx& ctx, const ChannelRetentionRequest& r) {
+    const auto* me = ctx.identity();
+    if (!me) return ctx.fail(Errc::not_identified, "channel.retention needs a bot identity: send hello first");
+    if (!m_store.messages().channel_exists(r.name)) return ctx.fail(Errc::not_found, "no channel '" + r.name + "'");
+    constexpr std::uint64_t k_most = 1ULL << 53;  // kept exact through every client's numbers
+    if ((r.max_age_ms && *r.max_age_ms > k_most) || (r.max_messages && *r.max_messages > k_most)) {
+        return ctx.fail(Errc::invalid_field, "retention limits must be at most 2^53");
+    }
+    const auto appended = ctx.batch.append(
+        {std::string(store::stream::k_channels), std::string(store::event_type::k_channel_retention_set), *me,
+         std::nullopt, store::encode_payload(store::ChannelRetentionSet{r.name, r.max_age_ms, r.max_messages})});
+    ReplyBuilder b;
+    b.field("seq", appended.seq);
+    pack_channel(b.key("channel"), *m_store.messages().channel(r.name));
     return ctx.ok(b);
 }
 

@@ -138,6 +138,7 @@ private:
     Outcome dlq_replay(Ctx&, const DlqReplayRequest&);
     Outcome fetch(Ctx&, const FetchRequest&);
     Outcome consumers(Ctx&, const ConsumersRequest&);
+    Outcome channel_retention(Ctx&, const ChannelRetentionRequest&);
     Outcome ack_subscription(Ctx&, const AckRequest&, const std::string& me);
     // Validates a delivering subscribe and resolves where it starts.
     std::variant<Outcome, DeliveryBinding> plan_delivery(Ctx&, const SubscribeRequest&);

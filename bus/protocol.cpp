@@ -6,7 +6,7 @@
 namespace botbus::bus {
 namespace {
 
-constexpr std::array<std::pair<Op, std::string_view>, 43> k_ops{{
+constexpr std::array<std::pair<Op, std::string_view>, 44> k_ops{{
     {Op::hello, "hello"},
     {Op::ping, "ping"},
     {Op::channel_create, "channel.create"},
@@ -27,6 +27,7 @@ constexpr std::array<std::pair<Op, std::string_view>, 43> k_ops{{
     {Op::dlq_replay, "dlq.replay"},
     {Op::fetch, "fetch"},
     {Op::consumers, "consumers"},
+    {Op::channel_retention, "channel.retention"},
     {Op::workflow_put, "workflow.put"},
     {Op::workflow_get, "workflow.get"},
     {Op::workflow_list, "workflow.list"},

@@ -48,6 +48,7 @@ enum class Op {
     dlq_replay,
     fetch,
     consumers,
+    channel_retention,
     // Workflows (definitions, runs, steps).
     workflow_put,
     workflow_get,

@@ -103,6 +103,8 @@ Server::Server(boost::asio::io_context& io, zmq::context_t& zmq, store::Store& s
       m_backlog_timer(io),
       m_lease_timer(io),
       m_redelivery_timer(io),
+      m_trim_timer(io),
+      m_trimmer(store, m_options.retention),
       m_fetch_timer(io),
       m_handler(store, m_counters, WorkflowOptions{m_options.lease_us, {}}, m_options.messaging) {}
 
@@ -151,6 +153,7 @@ void Server::start() {
     m_counters.started_at_us = store::now_us();
     m_visible_seq = m_store.last_seq();
     m_running = true;
+    schedule_trim();
     // Runs left running by the previous daemon get a full lease period:
     // their executors may still be alive and about to heartbeat.
     m_handler.grant_grace(store::now_us());
@@ -171,6 +174,7 @@ void Server::stop(int linger_ms) {
     m_lease_check_at.reset();
     m_redelivery_timer.cancel();
     m_fetch_timer.cancel();
+    m_trim_timer.cancel();
     sync_and_release_all();
     refuse_queued();
     // Last chance for replies still waiting on full peers.
@@ -546,6 +550,24 @@ void Server::publish_workflow_event(const store::Event& event) {
     const std::string encoded(out.data(), out.size());
     if (is_run) publish(run_topic(id), encoded);
     if (!workflow_id.empty()) publish(workflow_topic(workflow_id), encoded);
+}
+
+void Server::schedule_trim() {
+    if (!m_running) return;
+    // Retention is configured per channel at run time, so the timer always runs.
+    m_trim_timer.expires_after(std::chrono::microseconds(m_options.trim_interval_us));
+    m_trim_timer.async_wait([this](boost::system::error_code ec) {
+        if (ec || !m_running) return;
+        trim();
+        schedule_trim();
+    });
+}
+
+void Server::trim() {
+    std::size_t trimmed = 0;
+    // A small transaction per step (at most 1000 messages), then back to serving.
+    run_daemon_batch([&](store::Batch& tx) { trimmed = m_trimmer.step(tx, store::now_us()); }, "trimming old messages");
+    if (trimmed > 0) spdlog::debug("retention trimmed {} messages", trimmed);
 }
 
 void Server::schedule_lease_check() {

@@ -46,6 +46,7 @@
 #include "bus/sync_thread.hpp"
 #include "store/payloads.hpp"
 #include "store/store.hpp"
+#include "store/trimmer.hpp"
 
 namespace botbus::bus {
 
@@ -58,6 +59,8 @@ struct ServerOptions {
     int feed_hwm = 100000;                  // per subscriber, before PUB drops (clients repair from history)
     std::int64_t lease_us = k_default_lease_us;  // a running run's lease without heartbeats
     MessagingOptions messaging;                  // loop and flood guards, direct-message delivery
+    store::RetentionLimits retention;            // defaults for every channel and mailbox; none by default
+    std::int64_t trim_interval_us = 1'000'000;   // how often a trimming step runs
 };
 
 class Server {
@@ -161,6 +164,8 @@ private:
     bool try_send(const std::string& routing_id, bool req_style, const std::string& body);
     void schedule_backlog_retry();
     void retry_backlog();
+    void schedule_trim();
+    void trim();
     void schedule_lease_check();
     void expire_leases();
     void publish_workflow_event(const store::Event& event);
@@ -174,6 +179,8 @@ private:
     boost::asio::steady_timer m_backlog_timer;
     boost::asio::steady_timer m_lease_timer;
     boost::asio::steady_timer m_redelivery_timer;
+    boost::asio::steady_timer m_trim_timer;
+    store::Trimmer m_trimmer;
     bool m_redelivery_scheduled = false;
     std::vector<DeliveryPlan> m_settlements;  // expiries and dead letters waiting to be logged
     std::map<Reader, std::string> m_routes;   // channel readers pushed to: their connection's routing id

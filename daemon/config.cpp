@@ -40,6 +40,9 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
     std::uint64_t max_hops = messaging.max_hops;
     double rate_limit = 0;
     double rate_burst = 0;
+    std::uint64_t retention_max_age_ms = 0;
+    std::uint64_t retention_max_messages = 0;
+    std::int64_t trim_interval_ms = config.server.trim_interval_us / 1000;
 
     po::options_description generic("botbusd options");
     generic.add_options()
@@ -72,6 +75,12 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
          "messages per second one bot may publish to one channel or send to one bot (0: no limit)")
         ("rate-burst", po::value(&rate_burst)->default_value(rate_burst),
          "messages a bot may send at once above the rate (0: one second's worth)")
+        ("retention-max-age-ms", po::value(&retention_max_age_ms)->default_value(retention_max_age_ms),
+         "channel and settled mailbox messages older than this are deleted (0: kept; channel.retention overrides)")
+        ("retention-max-messages", po::value(&retention_max_messages)->default_value(retention_max_messages),
+         "each channel and mailbox keeps at most this many messages (0: all; channel.retention overrides)")
+        ("trim-interval-ms", po::value(&trim_interval_ms)->default_value(trim_interval_ms),
+         "how often retention deletes a batch of old messages")
         ("log-level", po::value(&config.log_level)->default_value(config.log_level),
          "trace, debug, info, warn, error, critical or off");
 
@@ -147,6 +156,15 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
     messaging.delivery.window = mailbox_window;
     messaging.max_hops = max_hops;
     messaging.rate_limit = bus::RateLimit{rate_limit, rate_burst};
+    if (trim_interval_ms < 10 || trim_interval_ms > 3600LL * 1000) {
+        throw std::runtime_error("trim-interval-ms must be between 10 ms and 1 h");
+    }
+    constexpr std::uint64_t k_most = 1ULL << 53;
+    if (retention_max_age_ms > k_most || retention_max_messages > k_most) {
+        throw std::runtime_error("retention limits must be at most 2^53");
+    }
+    config.server.retention = store::RetentionLimits{retention_max_age_ms, retention_max_messages};
+    config.server.trim_interval_us = trim_interval_ms * 1000;
     config.server.max_frame = max_frame;
     config.server.max_batch = max_batch;
     return {config, 0};

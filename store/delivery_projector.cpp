@@ -47,12 +47,14 @@ DeliveryProjector::DeliveryProjector(SQLite::Database& db)
                         "INSERT INTO channel_consumers (bot_id, channel, acked_seq, created_at, last_seq)"
                         " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (bot_id, channel) DO NOTHING"),
       m_delete_consumer(db, "DELETE FROM channel_consumers WHERE bot_id = ? AND channel = ?"),
-      m_delete_consumer_settled(db, "DELETE FROM consumer_settled WHERE bot_id = ? AND channel = ?") {}
+      m_delete_consumer_settled(db, "DELETE FROM consumer_settled WHERE bot_id = ? AND channel = ?"),
+      m_consumers_of_channel(db, "SELECT bot_id FROM channel_consumers WHERE channel = ? ORDER BY bot_id") {}
 
 bool DeliveryProjector::handles(std::string_view type) {
     return type == event_type::k_mailbox_acked || type == event_type::k_message_expired ||
            type == event_type::k_message_dead_lettered || type == event_type::k_consumer_created ||
-           type == event_type::k_consumer_acked || type == event_type::k_consumer_deleted;
+           type == event_type::k_consumer_acked || type == event_type::k_consumer_deleted ||
+           type == event_type::k_stream_trimmed;
 }
 
 void DeliveryProjector::apply(const Event& event) {
@@ -107,6 +109,28 @@ void DeliveryProjector::apply(const Event& event) {
             for (const auto seq : *p.seqs) m_consumers.settle(key, seq, "acked", event.seq);
         }
         m_consumers.compact(key, stream::channel(p.channel), event.seq);
+    } else if (type == event_type::k_stream_trimmed) {
+        // What is gone cannot be delivered: every reader of the stream starts
+        // after it. (Mailboxes are trimmed only below their floor already.)
+        const auto p = decode_payload<StreamTrimmed>(type, event.payload, keep_alive);
+        if (p.stream.starts_with("dm/")) {
+            const std::vector<std::string> key{p.stream.substr(3)};
+            m_mailboxes.raise_floor(key, p.through_seq, event.seq);
+            m_mailboxes.compact(key, p.stream, event.seq);
+        } else if (p.stream.starts_with("ch/")) {
+            const auto channel = p.stream.substr(3);
+            std::vector<std::string> bots;
+            {
+                detail::ResetOnExit reset{m_consumers_of_channel};
+                m_consumers_of_channel.bind(1, channel);
+                while (m_consumers_of_channel.executeStep()) bots.push_back(m_consumers_of_channel.getColumn(0).getString());
+            }
+            for (const auto& bot : bots) {
+                const std::vector<std::string> key{bot, channel};
+                m_consumers.raise_floor(key, p.through_seq, event.seq);
+                m_consumers.compact(key, p.stream, event.seq);
+            }
+        }
     } else if (type == event_type::k_consumer_deleted) {
         const auto p = decode_payload<ConsumerDeleted>(type, event.payload, keep_alive);
         for (auto* s : {&m_delete_consumer, &m_delete_consumer_settled}) {

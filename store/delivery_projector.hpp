@@ -22,7 +22,8 @@ public:
     // Whether this projector applies events of this type.
     static bool handles(std::string_view type);
     // mailbox.acked, message.expired, message.dead_lettered, consumer.created,
-    // consumer.acked, consumer.deleted.
+    // consumer.acked, consumer.deleted, stream.trimmed (the readers of a
+    // trimmed stream move their floors past what is gone).
     void apply(const Event& event);
     // A message.sent to `bot` that replays a dead letter marks the dead letter.
     void replayed(const std::string& bot, Seq original_seq, Seq copy_seq);
@@ -35,6 +36,7 @@ private:
     SQLite::Statement m_insert_consumer;
     SQLite::Statement m_delete_consumer;
     SQLite::Statement m_delete_consumer_settled;
+    SQLite::Statement m_consumers_of_channel;
 };
 
 }  // namespace botbus::store

@@ -48,6 +48,10 @@ inline constexpr std::string_view k_channel_created = "channel.created";
 inline constexpr std::string_view k_channel_deleted = "channel.deleted";
 inline constexpr std::string_view k_subscribed = "subscription.added";
 inline constexpr std::string_view k_unsubscribed = "subscription.removed";
+inline constexpr std::string_view k_channel_retention_set = "channel.retention_set";
+// Retention (stream sys/retention): the oldest messages of a stream, up to a
+// seq, were deleted from the log.
+inline constexpr std::string_view k_stream_trimmed = "stream.trimmed";
 inline constexpr std::string_view k_message_published = "message.published";
 inline constexpr std::string_view k_message_sent = "message.sent";
 inline constexpr std::string_view k_mailbox_acked = "mailbox.acked";          // stream sys/mailboxes
@@ -86,6 +90,7 @@ inline constexpr std::string_view k_channels = "sys/channels";    // channel and
 inline constexpr std::string_view k_mailboxes = "sys/mailboxes";  // mailbox acknowledgements and expiries
 inline constexpr std::string_view k_dead_letters = "sys/dead_letters";  // messages given up on
 inline constexpr std::string_view k_consumers = "sys/consumers";  // durable channel subscriptions
+inline constexpr std::string_view k_retention = "sys/retention";  // trimming of old messages
 std::string channel(std::string_view name);                    // "ch/<name>": a channel's messages
 std::string mailbox(std::string_view bot);                     // "dm/<bot>": direct messages to a bot
 std::string workflow(std::string_view workflow_id);            // "wf/<id>": a workflow definition's lifecycle

@@ -14,7 +14,8 @@ namespace {
 constexpr const char* k_channel_columns =
     "SELECT c.name, c.description, c.created_by, c.created_at,"
     " (SELECT COUNT(*) FROM bot_subscriptions s WHERE s.channel_name = c.name),"
-    " COALESCE((SELECT last_stream_seq FROM streams WHERE stream = 'ch/' || c.name), 0)"
+    " COALESCE((SELECT last_stream_seq FROM streams WHERE stream = 'ch/' || c.name), 0),"
+    " c.max_age_ms, c.max_messages"
     " FROM bot_channels c";
 
 // Messages are events (migrations/0004_message_index.sql): channel streams
@@ -72,6 +73,8 @@ ChannelRow MessageQueries::read_channel(SQLite::Statement& row) {
     c.created_at = row.getColumn(3).getInt64();
     c.subscriber_count = row.getColumn(4).getInt64();
     c.last_channel_seq = static_cast<Seq>(row.getColumn(5).getInt64());
+    if (const auto age = detail::optional_int(row.getColumn(6))) c.max_age_ms = static_cast<std::uint64_t>(*age);
+    if (const auto count = detail::optional_int(row.getColumn(7))) c.max_messages = static_cast<std::uint64_t>(*count);
     return c;
 }
 

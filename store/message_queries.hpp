@@ -26,6 +26,8 @@ struct ChannelRow {
     std::int64_t created_at = 0;
     std::int64_t subscriber_count = 0;
     Seq last_channel_seq = 0;  // channel seq of its newest message, 0 when none
+    std::optional<std::uint64_t> max_age_ms;    // the channel's own retention; none: the default
+    std::optional<std::uint64_t> max_messages;
 };
 
 struct MessageRow {

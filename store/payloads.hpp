@@ -31,6 +31,24 @@ struct SubscriptionChanged {  // subscription.added and subscription.removed
     MSGPACK_DEFINE_MAP(bot, channel)
 };
 
+// channel.retention_set: the channel's own limits; an absent one falls back
+// to the daemon's default, 0 means no limit of that kind.
+struct ChannelRetentionSet {
+    std::string name;
+    std::optional<std::uint64_t> max_age_ms;
+    std::optional<std::uint64_t> max_messages;
+    MSGPACK_DEFINE_MAP(name, max_age_ms, max_messages)
+};
+
+// stream.trimmed: every message of `stream` with seq <= through_seq is gone
+// from the log (`count` of them in this step).
+struct StreamTrimmed {
+    std::string stream;
+    std::uint64_t through_seq = 0;
+    std::uint64_t count = 0;
+    MSGPACK_DEFINE_MAP(stream, through_seq, count)
+};
+
 // message.published (channel set) and message.sent (to set). Stored by
 // encode_message_payload, which leaves absent fields out.
 struct MessagePayload {

@@ -16,6 +16,7 @@ Projector::Projector(SQLite::Database& db)
                        " VALUES (?, ?, ?, ?, ?)"),
       m_delete_channel(db, "DELETE FROM bot_channels WHERE name = ?"),
       m_delete_channel_subscriptions(db, "DELETE FROM bot_subscriptions WHERE channel_name = ?"),
+      m_set_channel_retention(db, "UPDATE bot_channels SET max_age_ms = ?2, max_messages = ?3, last_seq = ?4 WHERE name = ?1"),
       m_insert_subscription(db,
                             "INSERT INTO bot_subscriptions (bot_id, channel_name, subscribed_at, last_seq)"
                             " VALUES (?, ?, ?, ?)"),
@@ -73,6 +74,21 @@ void Projector::apply(const Event& event) {
         exec_and_reset(m_delete_channel);
         m_delete_channel_subscriptions.bind(1, p.name);
         exec_and_reset(m_delete_channel_subscriptions);
+    } else if (event.type == event_type::k_channel_retention_set) {
+        const auto p = decode_payload<ChannelRetentionSet>(event.type, event.payload, keep_alive);
+        auto& s = m_set_channel_retention;
+        s.bind(1, p.name);
+        const auto bind_limit = [&s](int index, const std::optional<std::uint64_t>& limit) {
+            if (limit) {
+                s.bind(index, static_cast<std::int64_t>(std::min<std::uint64_t>(*limit, INT64_MAX)));
+            } else {
+                s.bind(index);
+            }
+        };
+        bind_limit(2, p.max_age_ms);
+        bind_limit(3, p.max_messages);
+        s.bind(4, seq);
+        exec_and_reset(s);
     } else if (event.type == event_type::k_subscribed) {
         const auto p = decode_payload<SubscriptionChanged>(event.type, event.payload, keep_alive);
         m_insert_subscription.bind(1, p.bot);

@@ -31,6 +31,7 @@ private:
     SQLite::Statement m_insert_channel;
     SQLite::Statement m_delete_channel;
     SQLite::Statement m_delete_channel_subscriptions;
+    SQLite::Statement m_set_channel_retention;
     SQLite::Statement m_insert_subscription;
     SQLite::Statement m_delete_subscription;
     SQLite::Statement m_record_position;

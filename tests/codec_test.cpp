@@ -54,7 +54,7 @@ PackedValue sample_body() {
 // One fully populated request per op, in the order of enum class Op.
 std::vector<Request> sample_requests() {
     return {
-        HelloRequest{"alice"},
+        HelloRequest{"alice", false},
         PingRequest{},
         ChannelCreateRequest{"general", "all hands"},
         ChannelDeleteRequest{"general"},
@@ -74,6 +74,7 @@ std::vector<Request> sample_requests() {
         DlqReplayRequest{17, "bob"},
         FetchRequest{"jobs", 10, 500},
         ConsumersRequest{"bob", "jobs"},
+        ChannelRetentionRequest{"jobs", 60000, 0},
         WorkflowPutRequest{sample_body(), "bot", "alice", true},
         WorkflowGetRequest{"wf-1", "deploy", "bot", "alice"},
         WorkflowListRequest{"bot", "alice", true},
