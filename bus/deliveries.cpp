@@ -11,14 +11,50 @@ Deliveries::Deliveries(store::Store& store, DeliveryOptions options) : m_store(s
     m_options.max_deliveries = std::max<std::uint32_t>(1, m_options.max_deliveries);
 }
 
+void Deliveries::fly(State& state, const InFlight& flight) {
+    land(state, flight.seq);
+    state.in_flight[flight.seq] = flight;
+    state.by_deadline.emplace(flight.deadline_us, flight.seq);
+}
+
+void Deliveries::land(State& state, store::Seq seq) {
+    const auto it = state.in_flight.find(seq);
+    if (it == state.in_flight.end()) return;
+    state.by_deadline.erase({it->second.deadline_us, seq});
+    state.in_flight.erase(it);
+}
+
+void Deliveries::clear_flights(State& state) {
+    state.in_flight.clear();
+    state.by_deadline.clear();
+}
+
+bool Deliveries::belongs(const Reader& reader, const store::MessageRow& row) {
+    return reader.is_mailbox() ? row.to == reader.bot : row.channel == reader.channel;
+}
+
 void Deliveries::restart(const Reader& reader, const ReaderSettings& settings, std::int64_t now_us) {
     auto& state = m_readers[reader];
     state.settings = settings;
     state.settings.window = std::max<std::size_t>(1, settings.window);
     state.cursor = settings.ephemeral ? settings.start_after : 0;
     state.caught_up = false;
-    state.in_flight.clear();
+    state.grace.clear();
+    for (const auto& [seq, flight] : state.in_flight) {
+        if (flight.deadline_us > now_us) state.grace.insert(seq);
+    }
+    clear_flights(state);
+    // Undecided again: whatever was being logged shows as settled if it was.
+    state.settling.clear();
     state.last_ack_us = now_us;
+    state.online = !settings.pull;
+}
+
+void Deliveries::abandon(const DeliveryPlan& plan) {
+    const auto it = m_readers.find(plan.reader);
+    if (it == m_readers.end()) return;
+    for (const auto seq : plan.expired) it->second.settling.erase(seq);
+    for (const auto& dead : plan.dead) it->second.settling.erase(dead.seq);
 }
 
 void Deliveries::restart_mailbox(const std::string& bot, std::int64_t now_us) {
@@ -33,8 +69,10 @@ void Deliveries::offline(const Reader& reader) {
         m_readers.erase(it);
         return;
     }
-    state.in_flight.clear();
+    clear_flights(state);
+    state.grace.clear();
     state.cursor = 0;
+    state.online = false;
     // The counts stay: a bot that reconnects and fails again gets closer to
     // the dead-letter limit, as a crashing consumer should.
     if (state.deliveries.empty() && state.settling.empty()) m_readers.erase(it);
@@ -43,15 +81,17 @@ void Deliveries::offline(const Reader& reader) {
 void Deliveries::forget(const Reader& reader) { m_readers.erase(reader); }
 
 void Deliveries::settle(State& state, store::Seq seq) {
-    state.in_flight.erase(seq);
+    land(state, seq);
     state.deliveries.erase(seq);
     state.settling.erase(seq);
+    state.grace.erase(seq);
 }
 
 void Deliveries::settle_upto(State& state, store::Seq upto) {
-    for (auto f = state.in_flight.begin(); f != state.in_flight.end() && f->first <= upto;) f = state.in_flight.erase(f);
+    while (!state.in_flight.empty() && state.in_flight.begin()->first <= upto) land(state, state.in_flight.begin()->first);
     std::erase_if(state.deliveries, [&](const auto& d) { return d.first <= upto; });
     std::erase_if(state.settling, [&](const auto seq) { return seq <= upto; });
+    std::erase_if(state.grace, [&](const auto seq) { return seq <= upto; });
 }
 
 std::optional<Reader> Deliveries::on_settled(const store::Event& event, std::int64_t now_us) {
@@ -108,25 +148,31 @@ bool Deliveries::is_settled(const Reader& reader, store::Seq seq) {
 void Deliveries::consider(State& state, store::MessageRow row, std::int64_t now_us, DeliveryPlan& plan) {
     const auto seq = row.seq;
     if (state.settings.ephemeral) {
-        plan.deliveries.push_back(Delivery{std::move(row), 1});
+        plan.deliveries.push_back(Delivery{std::move(row), 1, false});
         return;
     }
     if (row.expires_at && *row.expires_at <= now_us) {
-        state.in_flight.erase(seq);
+        land(state, seq);
         state.settling.insert(seq);
         plan.expired.push_back(seq);
         return;
     }
     auto& count = state.deliveries[seq];
+    if (state.grace.erase(seq) > 0 && count > 0) {
+        // Pushed again after a restart before its deadline: the same delivery.
+        fly(state, InFlight{seq, count, now_us + m_options.ack_timeout_us});
+        plan.deliveries.push_back(Delivery{std::move(row), count, true});
+        return;
+    }
     if (count >= m_options.max_deliveries) {
-        state.in_flight.erase(seq);
+        land(state, seq);
         state.settling.insert(seq);
         plan.dead.push_back({seq, count});
         return;
     }
     ++count;
-    state.in_flight[seq] = InFlight{seq, count, now_us + m_options.ack_timeout_us};
-    plan.deliveries.push_back(Delivery{std::move(row), count});
+    fly(state, InFlight{seq, count, now_us + m_options.ack_timeout_us});
+    plan.deliveries.push_back(Delivery{std::move(row), count, count > 1});
 }
 
 void Deliveries::read_new(const Reader& reader, State& state, std::size_t room, store::Seq visible,
@@ -157,6 +203,7 @@ void Deliveries::read_new(const Reader& reader, State& state, std::size_t room, 
         if (rows.size() < query.limit) {
             if (!state.caught_up) plan.caught_up = true;
             state.caught_up = true;
+            plan.at_head = true;
             break;
         }
     }
@@ -168,7 +215,11 @@ DeliveryPlan Deliveries::pump(const Reader& reader, store::Seq visible, std::int
     plan.reader = reader;
     auto [it, fresh] = m_readers.try_emplace(reader);
     auto& state = it->second;
-    if (fresh) state.settings = ReaderSettings{m_options.window, false, false, 0};
+    if (fresh) {
+        state.settings = ReaderSettings{m_options.window, false, false, 0};
+        state.last_ack_us = now_us;
+        state.online = true;
+    }
     const auto window = state.settings.window;
     const std::size_t room = state.settings.ephemeral ? window : window - std::min(window, state.in_flight.size());
     read_new(reader, state, room, visible, now_us, plan);
@@ -178,6 +229,11 @@ DeliveryPlan Deliveries::pump(const Reader& reader, store::Seq visible, std::int
 DeliveryPlan Deliveries::pull(const Reader& reader, std::size_t max, store::Seq visible, std::int64_t now_us) {
     DeliveryPlan plan;
     plan.reader = reader;
+    if (!reader.is_mailbox() && !m_store.consumers().floor(reader.bot, reader.channel)) {
+        m_readers.erase(reader);  // unsubscribed meanwhile
+        plan.gone = true;
+        return plan;
+    }
     auto [it, fresh] = m_readers.try_emplace(reader);
     auto& state = it->second;
     if (fresh) {
@@ -185,13 +241,14 @@ DeliveryPlan Deliveries::pull(const Reader& reader, std::size_t max, store::Seq 
         state.last_ack_us = now_us;
     }
     std::vector<store::Seq> due;
-    for (const auto& [seq, flight] : state.in_flight) {
-        if (due.size() >= max) break;
-        if (flight.deadline_us <= now_us) due.push_back(seq);
+    for (const auto& [deadline, seq] : state.by_deadline) {
+        if (due.size() >= max || deadline > now_us) break;
+        due.push_back(seq);
     }
+    std::sort(due.begin(), due.end());
     for (const auto seq : due) {
         auto row = m_store.messages().message(seq);
-        if (!row || is_settled(reader, seq)) {
+        if (!row || !belongs(reader, *row) || is_settled(reader, seq)) {
             settle(state, seq);
             continue;
         }
@@ -213,15 +270,17 @@ std::vector<DeliveryPlan> Deliveries::expire(std::int64_t now_us) {
     for (auto& [reader, state] : m_readers) {
         if (state.settings.pull || state.settings.ephemeral) continue;
         std::vector<store::Seq> due;
-        for (const auto& [seq, flight] : state.in_flight) {
-            if (flight.deadline_us <= now_us) due.push_back(seq);
+        for (const auto& [deadline, seq] : state.by_deadline) {
+            if (deadline > now_us) break;
+            due.push_back(seq);
         }
         if (due.empty()) continue;
+        std::sort(due.begin(), due.end());  // redelivered in seq order
         DeliveryPlan plan;
         plan.reader = reader;
         for (const auto seq : due) {
             auto row = m_store.messages().message(seq);
-            if (!row || is_settled(reader, seq)) {
+            if (!row || !belongs(reader, *row) || is_settled(reader, seq)) {
                 settle(state, seq);  // settled by a batch not released yet, or gone
                 continue;
             }
@@ -236,22 +295,17 @@ std::vector<DeliveryPlan> Deliveries::expire(std::int64_t now_us) {
 std::optional<std::int64_t> Deliveries::next_deadline() const {
     std::optional<std::int64_t> next;
     for (const auto& [reader, state] : m_readers) {
-        if (state.settings.pull) continue;
-        for (const auto& [seq, flight] : state.in_flight) {
-            if (!next || flight.deadline_us < *next) next = flight.deadline_us;
-        }
+        if (state.settings.pull || state.by_deadline.empty()) continue;
+        const auto soonest = state.by_deadline.begin()->first;
+        if (!next || soonest < *next) next = soonest;
     }
     return next;
 }
 
 std::optional<std::int64_t> Deliveries::next_deadline(const Reader& reader) const {
     const auto it = m_readers.find(reader);
-    if (it == m_readers.end()) return std::nullopt;
-    std::optional<std::int64_t> next;
-    for (const auto& [seq, flight] : it->second.in_flight) {
-        if (!next || flight.deadline_us < *next) next = flight.deadline_us;
-    }
-    return next;
+    if (it == m_readers.end() || it->second.by_deadline.empty()) return std::nullopt;
+    return it->second.by_deadline.begin()->first;
 }
 
 std::vector<Reader> Deliveries::readers_of(const std::string& channel) const {
@@ -275,7 +329,7 @@ std::optional<ReaderStatus> Deliveries::status(const Reader& reader) const {
     const auto it = m_readers.find(reader);
     if (it == m_readers.end()) return std::nullopt;
     return ReaderStatus{it->second.cursor, it->second.in_flight.size(), it->second.last_ack_us,
-                        it->second.settings.pull};
+                        it->second.settings.pull, it->second.online};
 }
 
 }  // namespace botbus::bus

@@ -57,7 +57,8 @@ struct Reader {
 
 struct Delivery {
     store::MessageRow message;
-    std::uint32_t deliveries = 0;  // this one included: 1 is the first delivery
+    std::uint32_t deliveries = 0;  // counted towards max_deliveries, this one included
+    bool redelivered = false;      // pushed (or fetched) before
 };
 
 struct DeadMessage {
@@ -72,6 +73,8 @@ struct DeliveryPlan {
     std::vector<store::Seq> expired;   // to log as message.expired
     std::vector<DeadMessage> dead;     // to log as message.dead_lettered
     bool caught_up = false;            // the reader reached the newest durable message for the first time
+    bool at_head = false;              // this pass read up to the newest durable message
+    bool gone = false;                 // pull: the durable subscription no longer exists
     store::Seq position = 0;           // the newest seq read so far
     bool empty() const { return deliveries.empty() && expired.empty() && dead.empty(); }  // nothing to send or log
 };
@@ -94,6 +97,7 @@ struct ReaderStatus {
     std::size_t in_flight = 0;
     std::int64_t last_ack_us = 0;  // last acknowledgement (or start)
     bool pull = false;
+    bool online = false;  // push: a connection takes its pushes
 };
 
 class Deliveries {
@@ -112,6 +116,9 @@ public:
     void offline(const Reader& reader);
     void forget(const Reader& reader);
     bool knows(const Reader& reader) const { return m_readers.contains(reader); }
+    // A plan's expiries and dead letters will not be logged after all (the
+    // reader is unreachable, or logging failed): they are decided again later.
+    void abandon(const DeliveryPlan& plan);
     // A released settlement event (mailbox.acked, consumer.acked,
     // message.expired, message.dead_lettered); other events are ignored.
     // Returns the reader it settled for, if any.
@@ -139,10 +146,20 @@ private:
         store::Seq cursor = 0;  // the newest seq read from the log since the last restart
         bool caught_up = false;
         std::int64_t last_ack_us = 0;
+        bool online = false;
         std::map<store::Seq, InFlight> in_flight;
+        std::set<std::pair<std::int64_t, store::Seq>> by_deadline;  // in_flight, soonest first
         std::unordered_map<store::Seq, std::uint32_t> deliveries;  // of unsettled messages
         std::set<store::Seq> settling;  // expiry or dead letter being logged
+        // In flight and not yet due when the reader restarted: pushed again at
+        // once, but not counted as another delivery (a reconnect is no failure).
+        std::set<store::Seq> grace;
     };
+    static void fly(State& state, const InFlight& flight);
+    static void land(State& state, store::Seq seq);
+    static void clear_flights(State& state);
+    // The reader's own message: a seq reused after a rolled-back batch may name another stream's.
+    static bool belongs(const Reader& reader, const store::MessageRow& row);
     void settle(State& state, store::Seq seq);
     void settle_upto(State& state, store::Seq upto);
     // Decides one message read from the log: deliver, expire or give up.

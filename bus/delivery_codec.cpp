@@ -10,7 +10,7 @@ void pack_delivery(msgpack::sbuffer& out, const Delivery& delivery) {
     p.pack("deliveries");
     p.pack(delivery.deliveries);
     p.pack("redelivered");
-    p.pack(delivery.deliveries > 1);
+    p.pack(delivery.redelivered);
 }
 
 }  // namespace
@@ -33,7 +33,7 @@ MessageView view_of(const store::MessageRow& row) {
     return v;
 }
 
-std::string encode_push(const MessageView& message, std::uint32_t deliveries) {
+std::string encode_push(const MessageView& message, std::uint32_t deliveries, bool redelivered) {
     msgpack::sbuffer out(message.body.size() + 224);
     msgpack::packer<msgpack::sbuffer> p(out);
     p.pack_map(4);
@@ -44,7 +44,7 @@ std::string encode_push(const MessageView& message, std::uint32_t deliveries) {
     p.pack("deliveries");
     p.pack(deliveries);
     p.pack("redelivered");
-    p.pack(deliveries > 1);
+    p.pack(redelivered);
     return std::string(out.data(), out.size());
 }
 

@@ -18,7 +18,7 @@ namespace botbus::bus {
 MessageView view_of(const store::MessageRow& row);
 
 // {push: "message", message: <message map>, deliveries, redelivered}
-std::string encode_push(const MessageView& message, std::uint32_t deliveries);
+std::string encode_push(const MessageView& message, std::uint32_t deliveries, bool redelivered);
 // {push: "caught_up", channel, seq}: every message up to seq was delivered
 // (or settled) before this; what follows is live.
 std::string encode_caught_up(std::string_view channel, store::Seq position);

@@ -314,8 +314,9 @@ Outcome CommandHandler::unsubscribe(Ctx& ctx, const UnsubscribeRequest& r) {
                            std::nullopt, store::encode_payload(store::SubscriptionChanged{bot, r.channel})})
                   .seq;
     }
-    // A durable subscription goes with the membership, cursor and all.
-    const bool durable = m_store.consumers().floor(bot, r.channel).has_value();
+    // A durable subscription goes with the membership, cursor and all; only
+    // its own bot may end it.
+    const bool durable = bot == *me && m_store.consumers().floor(bot, r.channel).has_value();
     if (durable) {
         seq = ctx.batch
                   .append({std::string(store::stream::k_consumers), std::string(store::event_type::k_consumer_deleted),
@@ -600,7 +601,7 @@ Outcome CommandHandler::fetch(Ctx& ctx, const FetchRequest& r) {
         return waiting;
     }
     ReplyBuilder b;
-    add_fetched(b, plan, plan.position >= visible || plan.caught_up);
+    add_fetched(b, plan, plan.at_head);
     return ctx.ok(b);
 }
 
@@ -619,8 +620,14 @@ Outcome CommandHandler::consumers(Ctx& ctx, const ConsumersRequest& r) {
     for (const auto& c : rows) {
         const auto status = m_deliveries.status(Reader{c.channel, c.bot, ""});
         const auto in_flight = status ? status->in_flight : 0;
-        // Stopped acknowledging: deliveries outstanding and no ack for two ack timeouts.
-        const bool stuck = in_flight > 0 && now - status->last_ack_us > 2 * m_messaging.delivery.ack_timeout_us;
+        const bool idle = !status || (!status->pull && !status->online);
+        // Stopped acknowledging: messages waiting and no ack (nor a start)
+        // for two ack timeouts, connected or not. A pull subscription fetches
+        // at its own pace, so it is never called stuck.
+        const auto quiet_since = status ? status->last_ack_us : m_counters.started_at_us;
+        const bool pulled = status && status->pull;
+        const bool stuck =
+            !pulled && c.unsettled > 0 && now - quiet_since > 2 * m_messaging.delivery.ack_timeout_us;
         p.pack_map(10);
         p.pack("bot");
         p.pack(c.bot);
@@ -635,7 +642,7 @@ Outcome CommandHandler::consumers(Ctx& ctx, const ConsumersRequest& r) {
         p.pack("in_flight");
         p.pack(in_flight);
         p.pack("mode");
-        p.pack(!status ? "idle" : status->pull ? "pull" : "push");
+        p.pack(idle ? "idle" : status->pull ? "pull" : "push");
         p.pack("last_ack");
         p.pack(status ? status->last_ack_us : std::int64_t{0});
         p.pack("stuck");

@@ -321,13 +321,13 @@ void Server::run_batch(std::vector<Inbound>& batch) {
                 identity_changes.push_back({in.routing_id, peer.session.bot});
                 peer.session.bot = *outcome.hello_bot;
                 // REQ sockets take only replies; a push would be read as one.
-                out.hellos.push_back({in.routing_id, *outcome.hello_bot, in.req_style || !outcome.hello_pushes});
+                out.changes.emplace_back(Hello{in.routing_id, *outcome.hello_bot, in.req_style || !outcome.hello_pushes});
             }
             if (outcome.sync_token) out.sync_tokens.push_back(*outcome.sync_token);
-            if (outcome.binding) out.bindings.push_back({in.routing_id, std::move(*outcome.binding)});
             if (outcome.unbind_channel && peer.session.bot) {
-                out.unbinds.push_back({in.routing_id, Reader{*outcome.unbind_channel, *peer.session.bot, ""}});
+                out.changes.emplace_back(Unbind{in.routing_id, Reader{*outcome.unbind_channel, *peer.session.bot, ""}});
             }
+            if (outcome.binding) out.changes.emplace_back(Bind{in.routing_id, std::move(*outcome.binding)});
             if (outcome.fetch_wait) {
                 out.fetch_waits.push_back({in.routing_id, in.req_style, envelope.id, *outcome.fetch_wait});
             }
@@ -445,22 +445,30 @@ void Server::release(Release& batch) {
     auto& deliveries = m_handler.deliveries();
     std::set<Reader> touched;  // readers that may have something to push now
     std::set<std::string> channels;  // channels with new messages
-    for (const auto& hello : batch.hellos) {
-        bind_session(hello.routing_id, hello.bot, !hello.no_pushes);
-        if (hello.no_pushes) continue;
-        // A new push connection gets every unsettled message again, oldest
-        // first, this batch's included.
-        deliveries.restart_mailbox(hello.bot, now);
-        touched.insert(Reader{"", hello.bot, ""});
-    }
-    for (const auto& [routing_id, reader] : batch.unbinds) unroute(reader, routing_id);
-    for (auto& [routing_id, binding] : batch.bindings) {
-        auto reader = binding.reader;
-        if (binding.settings.ephemeral) reader.connection = routing_id;
-        deliveries.restart(reader, binding.settings, now);
-        if (binding.settings.pull) continue;
-        m_routes[reader] = routing_id;
-        touched.insert(reader);
+    for (auto& change : batch.changes) {
+        if (const auto* hello = std::get_if<Hello>(&change)) {
+            bind_session(hello->routing_id, hello->bot, !hello->no_pushes);
+            if (hello->no_pushes) continue;
+            // A new push connection gets every unsettled message again, oldest
+            // first, this batch's included.
+            deliveries.restart_mailbox(hello->bot, now);
+            touched.insert(Reader{"", hello->bot, ""});
+        } else if (const auto* unbind = std::get_if<Unbind>(&change)) {
+            unroute(unbind->reader, unbind->routing_id);
+            touched.erase(unbind->reader);
+            touched.erase(Reader{unbind->reader.channel, unbind->reader.bot, unbind->routing_id});
+        } else {
+            auto& bind = std::get<Bind>(change);
+            auto reader = bind.binding.reader;
+            const auto peer = m_peers.find(bind.routing_id);
+            // A later hello in the batch may have made the connection another bot.
+            if (peer == m_peers.end() || peer->second.session.bot != reader.bot) continue;
+            if (bind.binding.settings.ephemeral) reader.connection = bind.routing_id;
+            deliveries.restart(reader, bind.binding.settings, now);
+            if (bind.binding.settings.pull) continue;
+            m_routes[reader] = bind.routing_id;
+            touched.insert(reader);
+        }
     }
     if (!batch.events.empty()) m_visible_seq = std::max(m_visible_seq, batch.events.back().seq);
     for (const auto& event : batch.events) fan_out(event, touched, channels);
@@ -507,8 +515,12 @@ void Server::fan_out(const store::Event& event, std::set<Reader>& touched, std::
             msgpack::object_handle keep_alive;
             const auto gone = store::decode_payload<store::ConsumerDeleted>(event.type, event.payload, keep_alive);
             const Reader reader{gone.channel, gone.bot, ""};
-            m_handler.deliveries().forget(reader);
-            m_routes.erase(reader);
+            // Unless subscribed again later in the same batch.
+            if (!m_store.consumers().floor(gone.bot, gone.channel)) {
+                m_handler.deliveries().forget(reader);
+                m_routes.erase(reader);
+                touched.erase(reader);
+            }
         }
     } else if (event.stream == store::stream::k_channels) {
         publish(std::string(k_channels_topic), encode_channel_event(event));
@@ -673,24 +685,27 @@ void Server::carry_out(DeliveryPlan plan) {
     const auto& reader = plan.reader;
     if (reader.is_mailbox()) {
         for (const auto& delivery : plan.deliveries) {
-            push_to_bot(reader.bot, encode_push(view_of(delivery.message), delivery.deliveries));
+            push_to_bot(reader.bot, encode_push(view_of(delivery.message), delivery.deliveries, delivery.redelivered));
         }
     } else if (const auto route = m_routes.find(reader); route != m_routes.end()) {
         const auto routing_id = route->second;
         for (const auto& delivery : plan.deliveries) {
-            send_to(routing_id, false, encode_push(view_of(delivery.message), delivery.deliveries));
+            send_to(routing_id, false, encode_push(view_of(delivery.message), delivery.deliveries, delivery.redelivered));
         }
         if (plan.caught_up) send_to(routing_id, false, encode_caught_up(reader.channel, plan.position));
     }
     if (!plan.deliveries.empty() && !reader.connection.size()) schedule_redelivery();
-    if (!plan.expired.empty() || !plan.dead.empty()) {
-        // Logged in a batch of their own once this release is done: a
-        // release must not open a batch while another may be executing.
-        const bool first = m_settlements.empty();
-        plan.deliveries.clear();
-        m_settlements.push_back(std::move(plan));
-        if (first) boost::asio::post(m_io, [this] { append_settlements(); });
-    }
+    queue_settlements(std::move(plan));
+}
+
+void Server::queue_settlements(DeliveryPlan plan) {
+    if (plan.expired.empty() && plan.dead.empty()) return;
+    // Logged in a batch of their own once this release is done: a release
+    // must not open a batch while another may be executing.
+    const bool first = m_settlements.empty();
+    plan.deliveries.clear();
+    m_settlements.push_back(std::move(plan));
+    if (first) boost::asio::post(m_io, [this] { append_settlements(); });
 }
 
 void Server::deliver_behind() {
@@ -722,19 +737,22 @@ void Server::answer_waiting(const std::set<std::string>& channels, std::int64_t 
             continue;
         }
         auto plan = m_handler.deliveries().pull(waiting.wait.reader, waiting.wait.max, m_visible_seq, now_us);
-        if (plan.deliveries.empty() && !due) {
-            still.push_back(std::move(waiting));
+        if (plan.gone) {
+            const auto& r = waiting.wait.reader;
+            send_to(waiting.routing_id, waiting.req_style,
+                    encode_error_reply(waiting.id, {Errc::not_found, r.bot + " has no durable subscription to '" +
+                                                                         r.channel + "' any more"}));
             continue;
         }
-        ReplyBuilder b;
-        add_fetched(b, plan, plan.position >= m_visible_seq || plan.caught_up);
-        send_to(waiting.routing_id, waiting.req_style, b.finish_ok(waiting.id));
-        if (!plan.dead.empty()) {
-            plan.deliveries.clear();
-            const bool first = m_settlements.empty();
-            m_settlements.push_back(std::move(plan));
-            if (first) boost::asio::post(m_io, [this] { append_settlements(); });
+        const bool answer = !plan.deliveries.empty() || due;
+        if (answer) {
+            ReplyBuilder b;
+            add_fetched(b, plan, plan.at_head);
+            send_to(waiting.routing_id, waiting.req_style, b.finish_ok(waiting.id));
+        } else {
+            still.push_back(std::move(waiting));
         }
+        queue_settlements(std::move(plan));
     }
     m_waiting = std::move(still);
     schedule_fetch_timer();
@@ -792,9 +810,8 @@ void Server::append_settlements() {
         },
         "logging expired and dead-lettered messages");
     if (!ok) {
-        // Nothing was logged; the messages are delivered again when their
-        // reader next starts over, and decided again then.
-        for (const auto& plan : settlements) m_handler.deliveries().offline(plan.reader);
+        // Nothing was logged: decided again when next read.
+        for (const auto& plan : settlements) m_handler.deliveries().abandon(plan);
     }
 }
 
@@ -821,6 +838,8 @@ void Server::redeliver() {
         if (reachable) {
             carry_out(std::move(plan));
         } else {
+            // Nobody to push to; what was given up on is logged all the same.
+            queue_settlements(plan);
             m_handler.deliveries().offline(plan.reader);
         }
     }

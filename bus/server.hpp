@@ -39,6 +39,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "bus/handler.hpp"
@@ -114,12 +115,20 @@ private:
         std::optional<PackedValue> id;
         FetchWait wait;
     };
+    struct Unbind {
+        std::string routing_id;
+        Reader reader;  // the durable reader; the connection's ephemeral one goes too
+    };
+    struct Bind {
+        std::string routing_id;
+        DeliveryBinding binding;
+    };
+    // Changes to who receives what, applied in the order of their requests.
+    using DeliveryChange = std::variant<Hello, Unbind, Bind>;
     struct Release {
         std::uint64_t ticket = 0;  // released once a sync covers this ticket
         std::vector<Reply> replies;
-        std::vector<Hello> hellos;
-        std::vector<std::pair<std::string, DeliveryBinding>> bindings;  // routing id, subscription
-        std::vector<std::pair<std::string, Reader>> unbinds;            // routing id, durable reader
+        std::vector<DeliveryChange> changes;
         std::vector<Waiting> fetch_waits;
         std::vector<store::Event> events;
         std::vector<std::string> sync_tokens;
@@ -152,6 +161,8 @@ private:
     // Answers waiting fetches whose channel has news, or whose time is up.
     void answer_waiting(const std::set<std::string>& channels, std::int64_t now_us);
     void schedule_fetch_timer();
+    // Queues a plan's expiries and dead letters to be logged in a batch of their own.
+    void queue_settlements(DeliveryPlan plan);
     void append_settlements();
     void schedule_redelivery();
     void redeliver();

@@ -338,6 +338,8 @@ constexpr CommandSpec k_commands[] = {
     {"subscriptions", "subscriptions [--bot B]", "list a bot's subscriptions", 0, 0, bot_option,
      run_subscriptions},
     {"subscribers", "subscribers CHANNEL", "list a channel's subscribers", 1, 1, nullptr, run_subscribers},
+    {"lag", "lag [--bot B] [--channel C]", "show every durable subscription's lag; stuck ones flagged", 0, 0,
+     lag_options, run_lag},
     {"ack", "ack SEQ | ack --only SEQ...", "ack direct messages up to SEQ (or just these)", 1, 1000, ack_options,
      run_ack},
     {"mailbox", "mailbox [--bot B]", "show a bot's unacknowledged direct messages and deliveries", 0, 0,

@@ -1,6 +1,9 @@
 #include "daemon/cli_mailbox.hpp"
 
+#include <cstdint>
 #include <iostream>
+#include <string>
+#include <vector>
 
 namespace botbus::cli {
 namespace {
@@ -14,6 +17,31 @@ const msgpack::object* find(const msgpack::object& map, std::string_view key) {
         }
     }
     return nullptr;
+}
+
+// A member of a JSON object; null when missing.
+Json member(const Json& object, std::string_view key) {
+    if (!object.is_object()) return nullptr;
+    const auto it = object.find(std::string(key));
+    return it == object.end() ? Json() : *it;
+}
+
+// One durable subscription as a table row:
+// `jobs  bob  lag 3  in flight 2  acked up to 17  push  STUCK: no ack since <ts>`.
+std::vector<std::string> consumer_row(const Json& consumer) {
+    std::vector<std::string> row{cell(member(consumer, "channel")),
+                                 cell(member(consumer, "bot")),
+                                 "lag " + cell(member(consumer, "lag")),
+                                 "in flight " + cell(member(consumer, "in_flight")),
+                                 "acked up to " + cell(member(consumer, "acked")),
+                                 cell(member(consumer, "mode"))};
+    if (member(consumer, "stuck") == true) {
+        const auto last_ack = member(consumer, "last_ack");
+        row.push_back(last_ack.is_number_integer() && last_ack.get<std::int64_t>() > 0
+                          ? "STUCK: no ack since " + format_timestamp(last_ack.get<std::int64_t>())
+                          : "STUCK");
+    }
+    return row;
 }
 
 }  // namespace
@@ -101,6 +129,30 @@ int run_dlq_replay(Session& s, const Invocation& in) {
         s.out().line("replayed message " + std::to_string(seq) + " as seq " + cell(fields.value("seq", Json())) +
                      " (mailbox seq " + cell(fields.value("mailbox_seq", Json())) + ")");
     }
+    return 0;
+}
+
+void lag_options(po::options_description& d) {
+    d.add_options()
+        ("bot", po::value<std::string>()->value_name("B"), "only this bot's subscriptions")
+        ("channel", po::value<std::string>()->value_name("C"), "only the subscriptions to this channel");
+}
+
+int run_lag(Session& s, const Invocation& in) {
+    bus::ConsumersRequest request;
+    request.bot = opt_text(in.vm, "bot");
+    request.channel = opt_text(in.vm, "channel");
+    const auto consumers = member(reply_fields(s.client().call_ok(request)), "consumers");
+    if (!consumers.is_array()) return 0;
+    if (s.out().json()) {
+        for (const auto& consumer : consumers) s.out().object(consumer);
+        return 0;
+    }
+    // Like dlq: nothing at all when there is nothing to show.
+    if (consumers.empty()) return 0;
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& consumer : consumers) rows.push_back(consumer_row(consumer));
+    std::cout << table(rows);
     return 0;
 }
 

@@ -1,6 +1,7 @@
 // The mailbox commands of the botbus CLI: a bot's delivery state
-// (`mailbox`), the dead letters (`dlq`) and replaying one back to its
-// mailbox (`dlq replay`). botbus.cpp lists them in its command table.
+// (`mailbox`), the dead letters (`dlq`), replaying one back to its
+// mailbox (`dlq replay`) and the durable channel subscriptions' lag
+// (`lag`). botbus.cpp lists them in its command table.
 // Single-threaded, like the rest of the CLI.
 #pragma once
 
@@ -15,5 +16,8 @@ void dlq_options(po::options_description& d);
 int run_dlq(Session& s, const Invocation& in);
 
 int run_dlq_replay(Session& s, const Invocation& in);
+
+void lag_options(po::options_description& d);
+int run_lag(Session& s, const Invocation& in);
 
 }  // namespace botbus::cli

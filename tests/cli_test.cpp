@@ -15,6 +15,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <fstream>
@@ -1261,6 +1263,278 @@ TEST_F(Cli, MailboxCommandsRejectBadUsage) {
         const auto r = cli(args);
         EXPECT_EQ(r.exit_code, 2) << shown << "\n" << r.err;
         EXPECT_NE(r.err.find("usage: botbus"), std::string::npos) << shown << "\n" << r.err;
+        EXPECT_TRUE(r.out.empty()) << shown << "\n" << r.out;
+    }
+}
+
+// ---- lag: durable channel subscriptions
+
+// Rows as `botbus lag` prints them: each column padded to its widest cell
+// plus two spaces, the last one not padded.
+std::string aligned(const std::vector<std::vector<std::string>>& rows) {
+    std::vector<std::size_t> widths;
+    for (const auto& row : rows) {
+        widths.resize(std::max(widths.size(), row.size()), 0);
+        for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+    }
+    std::string out;
+    for (const auto& row : rows) {
+        for (std::size_t c = 0; c < row.size(); ++c) {
+            out += row[c];
+            if (c + 1 < row.size()) out += std::string(widths[c] - row[c].size() + 2, ' ');
+        }
+        out += '\n';
+    }
+    return out;
+}
+
+class CliLag : public Cli {
+protected:
+    CliLag() = default;
+    explicit CliLag(std::vector<std::string> daemon_args) : Cli(std::move(daemon_args)) {}
+
+    struct Subscriber {
+        std::unique_ptr<client::Client> client;
+        std::uint64_t start_after = 0;  // the subscription's first floor
+    };
+    // `name` subscribes durably to `channel` from now, pushed or pulled; a
+    // push subscriber reads its pushes up to the caught_up marker.
+    Subscriber subscriber(const std::string& name, const std::string& channel, const std::string& deliver) {
+        Subscriber s{bot(name), 0};
+        bus::SubscribeRequest r;
+        r.channel = channel;
+        r.durable = true;
+        r.deliver = deliver;
+        const auto reply = s.client->call_ok(r);
+        const auto* start_after = reply.find("start_after");
+        EXPECT_TRUE(start_after && start_after->type == msgpack::type::POSITIVE_INTEGER);
+        if (start_after && start_after->type == msgpack::type::POSITIVE_INTEGER) s.start_after = start_after->via.u64;
+        if (deliver == "push") {
+            const auto deadline = Clock::now() + 10s;
+            for (;;) {
+                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+                const auto push = s.client->next_push(std::max(left, 0ms));
+                if (!push) {
+                    ADD_FAILURE() << name << " got no caught_up marker for " << channel << " within 10 s";
+                    break;
+                }
+                if (push->event == "caught_up") break;
+            }
+        }
+        return s;
+    }
+
+    // The seqs of the next `count` message pushes to `c` (deadline 10 s).
+    static std::vector<std::uint64_t> pushes(client::Client& c, std::size_t count) {
+        std::vector<std::uint64_t> seqs;
+        const auto deadline = Clock::now() + 10s;
+        while (seqs.size() < count) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+            const auto push = c.next_push(std::max(left, 0ms));
+            if (!push) {
+                ADD_FAILURE() << "only " << seqs.size() << " of " << count << " pushes within 10 s";
+                break;
+            }
+            if (push->event != "caught_up") seqs.push_back(push->seq);
+        }
+        return seqs;
+    }
+
+    // `botbus lag ARGS...`: exit 0, nothing on stderr; what it printed.
+    std::string lag(std::vector<std::string> args = {}) {
+        args.insert(args.begin(), "lag");
+        const auto r = cli(args);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_TRUE(r.err.empty()) << r.err;
+        return r.out;
+    }
+    // `botbus --json lag ARGS...`, one object per line.
+    std::vector<Json> lag_json(std::vector<std::string> args = {}) {
+        args.insert(args.begin(), {"--json", "lag"});
+        const auto r = cli(args);
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_TRUE(r.err.empty()) << r.err;
+        return json_lines(r.out);
+    }
+};
+
+// Deliveries are not acknowledged within a test's time: stuck after 200 ms.
+class CliLagStuck : public CliLag {
+protected:
+    CliLagStuck() : CliLag({"--ack-timeout-ms", "100", "--max-deliveries", "1000"}) {}
+};
+
+// 2026-11-27T10:00:00.123Z for microseconds since the epoch.
+std::string utc(std::int64_t ts_us) {
+    const auto seconds = static_cast<std::time_t>(ts_us / 1'000'000);
+    std::tm parts{};
+    gmtime_r(&seconds, &parts);
+    char text[40];
+    const auto length = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &parts);
+    char millis[8];
+    std::snprintf(millis, sizeof millis, ".%03dZ", static_cast<int>(ts_us % 1'000'000 / 1000));
+    return std::string(text, length) + millis;
+}
+
+std::vector<std::string> lag_row(const std::string& channel, const std::string& bot, std::uint64_t lag,
+                                 std::uint64_t in_flight, std::uint64_t acked, const std::string& mode) {
+    return {channel, bot, "lag " + str(lag), "in flight " + str(in_flight), "acked up to " + str(acked), mode};
+}
+
+TEST_F(CliLag, LagShowsEveryDurableSubscriptionByChannelThenBot) {
+    auto bob = subscriber("bob", "jobs", "push");
+    auto carol = subscriber("carol", "jobs", "pull");
+    auto dave = subscriber("dave", "alerts", "push");
+    const auto s1 = publish("jobs", "one");
+    const auto s2 = publish("jobs", "two");
+    const auto s3 = publish("jobs", "three");
+    ASSERT_EQ(pushes(*bob.client, 3), (std::vector<std::uint64_t>{s1, s2, s3}));
+
+    // bob has all three in flight; carol has fetched nothing; dave's channel is quiet.
+    const auto all = std::vector<std::vector<std::string>>{
+        lag_row("alerts", "dave", 0, 0, dave.start_after, "push"),
+        lag_row("jobs", "bob", 3, 3, bob.start_after, "push"),
+        lag_row("jobs", "carol", 3, 0, carol.start_after, "pull"),
+    };
+    EXPECT_EQ(lag(), aligned(all));
+    EXPECT_EQ(lag({"--channel", "jobs"}), aligned({all[1], all[2]}));
+    EXPECT_EQ(lag({"--bot", "carol"}), aligned({all[2]}));
+    EXPECT_EQ(lag({"--bot", "dave", "--channel", "alerts"}), aligned({all[0]}));
+    EXPECT_EQ(lag({"--bot", "dave", "--channel", "jobs"}), "");
+    EXPECT_EQ(lag({"--channel", "nowhere"}), "");
+
+    // --json: the daemon's fields, one subscription per line, same order.
+    const auto json = lag_json();
+    ASSERT_EQ(json.size(), 3U);
+    std::vector<std::string> keys;
+    for (const auto& item : json[1].items()) keys.push_back(item.key());
+    std::sort(keys.begin(), keys.end());
+    EXPECT_EQ(keys, (std::vector<std::string>{"acked", "bot", "channel", "created_at", "head", "in_flight",
+                                              "lag", "last_ack", "mode", "stuck"}));
+    EXPECT_EQ(json[0].at("channel"), "alerts");
+    EXPECT_EQ(json[0].at("bot"), "dave");
+    EXPECT_EQ(json[1].at("channel"), "jobs");
+    EXPECT_EQ(json[1].at("bot"), "bob");
+    EXPECT_EQ(json[1].at("acked"), bob.start_after);
+    EXPECT_EQ(json[1].at("head"), s3);
+    EXPECT_EQ(json[1].at("lag"), 3);
+    EXPECT_EQ(json[1].at("in_flight"), 3);
+    EXPECT_EQ(json[1].at("mode"), "push");
+    EXPECT_EQ(json[1].at("stuck"), false);
+    EXPECT_GT(json[1].at("last_ack").get<std::int64_t>(), 0);
+    EXPECT_GT(json[1].at("created_at").get<std::int64_t>(), 0);
+    EXPECT_EQ(json[2].at("bot"), "carol");
+    EXPECT_EQ(json[2].at("mode"), "pull");
+    EXPECT_EQ(json[2].at("in_flight"), 0);
+    const auto carols = lag_json({"--bot", "carol"});
+    ASSERT_EQ(carols.size(), 1U);
+    EXPECT_EQ(carols[0], json[2]);
+    EXPECT_TRUE(lag_json({"--channel", "nowhere"}).empty());
+
+    // bob acknowledges everything; carol fetches one and acknowledges it.
+    EXPECT_EQ(bob.client->ack(s3, {}, "jobs"), s3);
+    const auto fetched = carol.client->fetch("jobs", 1);
+    ASSERT_EQ(fetched.messages.size(), 1U);
+    EXPECT_EQ(fetched.messages[0].seq, s1);
+    EXPECT_EQ(lag({"--bot", "carol"}), aligned({lag_row("jobs", "carol", 3, 1, carol.start_after, "pull")}));
+    EXPECT_EQ(carol.client->ack(s1, {}, "jobs"), s1);
+    EXPECT_EQ(lag({"--channel", "jobs"}), aligned({lag_row("jobs", "bob", 0, 0, s3, "push"),
+                                                   lag_row("jobs", "carol", 2, 0, s1, "pull")}));
+}
+
+TEST_F(CliLag, NoDurableSubscriptionPrintsNothing) {
+    EXPECT_EQ(lag(), "");
+    EXPECT_TRUE(lag_json().empty());
+    // A plain subscription (membership, no cursor) is not a durable one.
+    ASSERT_EQ(cli({"--as", "bob", "subscribe", "news"}).exit_code, 0);
+    publish("news", "hello");
+    EXPECT_EQ(lag(), "");
+    EXPECT_EQ(lag({"--bot", "bob"}), "");
+}
+
+// A report: a stuck subscription is flagged, and the exit status stays 0.
+TEST_F(CliLagStuck, ASubscriberThatStopsAcknowledgingIsFlaggedStuck) {
+    auto bob = subscriber("bob", "alerts", "push");
+    auto carol = subscriber("carol", "alerts", "pull");
+    const auto s1 = publish("alerts", "one");
+    const auto s2 = publish("alerts", "two");
+    ASSERT_EQ(pushes(*bob.client, 2), (std::vector<std::uint64_t>{s1, s2}));
+
+    // bob keeps the pushes (delivered again every 100 ms) without acking.
+    const auto deadline = Clock::now() + 20s;
+    Json bobs;
+    for (;;) {
+        const auto json = lag_json({"--channel", "alerts"});
+        ASSERT_EQ(json.size(), 2U);
+        bobs = json[0];
+        if (bobs.at("stuck") == true) break;
+        if (Clock::now() >= deadline) FAIL() << "bob was not flagged stuck within 20 s: " << bobs;
+        bob.client->next_push(20ms);  // redeliveries, read so they do not pile up
+    }
+    EXPECT_EQ(bobs.at("bot"), "bob");
+    EXPECT_EQ(bobs.at("lag"), 2);
+    EXPECT_EQ(bobs.at("in_flight"), 2);
+    const auto last_ack = bobs.at("last_ack").get<std::int64_t>();
+
+    const auto r = cli({"lag"});
+    EXPECT_EQ(r.exit_code, 0) << "stuck subscriptions are reported, not an error";
+    EXPECT_TRUE(r.err.empty()) << r.err;
+    const auto lines = lines_of(r.out);
+    ASSERT_EQ(lines.size(), 2U) << r.out;
+    // No ack yet: last_ack is when bob's subscription started delivering;
+    // redeliveries leave it alone.
+    auto stuck = lag_row("alerts", "bob", 2, 2, bob.start_after, "push");
+    stuck.push_back("STUCK: no ack since " + utc(last_ack));
+    EXPECT_EQ(r.out, aligned({stuck, lag_row("alerts", "carol", 2, 0, carol.start_after, "pull")}));
+
+    // Acknowledging ends it.
+    EXPECT_EQ(bob.client->ack(s2, {}, "alerts"), s2);
+    EXPECT_EQ(lag({"--bot", "bob"}), aligned({lag_row("alerts", "bob", 0, 0, s2, "push")}));
+    const auto after = lag_json({"--bot", "bob"});
+    ASSERT_EQ(after.size(), 1U);
+    EXPECT_EQ(after[0].at("stuck"), false);
+    EXPECT_GT(after[0].at("last_ack").get<std::int64_t>(), last_ack);
+}
+
+TEST_F(Cli, HelpListsLag) {
+    const auto r = cli_raw({"--help"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    std::map<std::string, std::string> summaries;
+    for (const auto& line : lines_of(r.out)) {
+        if (line.size() <= 43 || line.rfind("  ", 0) != 0 || line[2] == ' ' || line[2] == '-') continue;
+        auto head = line.substr(2, 41);
+        head.erase(head.find_last_not_of(' ') + 1);
+        summaries[head] = line.substr(43);
+    }
+    EXPECT_EQ(summaries["lag"], "show every durable subscription's lag; stuck ones flagged") << r.out;
+
+    const auto help = cli_raw({"lag", "--help"});
+    EXPECT_EQ(help.exit_code, 0) << help.err;
+    EXPECT_EQ(help.out.rfind("usage: botbus [global options] lag [--bot B] [--channel C]\n\nshow every durable "
+                             "subscription's lag; stuck ones flagged.\n",
+                             0),
+              0U)
+        << help.out;
+    for (const char* option : {"--bot B", "--channel C"}) {
+        EXPECT_NE(help.out.find(option), std::string::npos) << option << "\n" << help.out;
+    }
+}
+
+TEST_F(Cli, LagRejectsBadUsage) {
+    const std::vector<std::vector<std::string>> cases{
+        {"lag", "extra"},
+        {"lag", "--bot"},
+        {"lag", "--channel"},
+        {"lag", "--bot", "bob", "jobs"},
+        {"lag", "--no-such-option"},
+    };
+    for (const auto& args : cases) {
+        std::string shown;
+        for (const auto& a : args) shown += a + ' ';
+        const auto r = cli(args);
+        EXPECT_EQ(r.exit_code, 2) << shown << "\n" << r.err;
+        EXPECT_NE(r.err.find("usage: botbus [global options] lag [--bot B] [--channel C]\n"), std::string::npos)
+            << shown << "\n" << r.err;
         EXPECT_TRUE(r.out.empty()) << shown << "\n" << r.out;
     }
 }

@@ -266,8 +266,13 @@ TEST_F(MailboxDeliveryTest, AtMaxDeliveriesTheNextExpiryGivesUp) {
     // handed back again.
     EXPECT_TRUE(d.expire(now + 10 * k_timeout).empty());
     EXPECT_TRUE(d.pump(Reader{"", "bob", ""}, visible(), now).empty());
+    // A restart decides again (and hands it back again: the server's logging
+    // skips a message settled meanwhile, so it is dead-lettered once).
     d.restart_mailbox("bob", 0);
-    EXPECT_TRUE(d.pump(Reader{"", "bob", ""}, visible(), now).empty());
+    const auto again = d.pump(Reader{"", "bob", ""}, visible(), now);
+    EXPECT_TRUE(again.deliveries.empty());
+    ASSERT_EQ(again.dead.size(), 1U);
+    EXPECT_EQ(again.dead[0].seq, m);
 
     // Logged: settled for good.
     d.on_settled(dead_lettered("bob", m, 3), 0);
@@ -295,10 +300,14 @@ TEST_F(MailboxDeliveryTest, MessagesPastTheirTtlAreHandedBackAsExpiredNotPushed)
     EXPECT_EQ(seqs_of(plans[0].deliveries), (std::vector<store::Seq>{keep}));
     EXPECT_EQ(seqs_of(d.in_flight(Reader{"", "bob", ""})), (std::vector<store::Seq>{keep}));
 
-    // Not handed back twice while the expiry is logged.
-    d.restart_mailbox("bob", 0);
+    // Not handed back twice while the expiry is logged...
     plan = d.pump(Reader{"", "bob", ""}, visible(), k_t0 + k_timeout);
     EXPECT_TRUE(plan.expired.empty());
+    // ...but a restart decides again (the server's logging skips what was
+    // settled meanwhile, so nothing is logged twice).
+    d.restart_mailbox("bob", 0);
+    plan = d.pump(Reader{"", "bob", ""}, visible(), k_t0 + k_timeout);
+    EXPECT_EQ(plan.expired, (std::vector<store::Seq>{stale, fresh}));
     EXPECT_EQ(seqs_of(plan.deliveries), (std::vector<store::Seq>{keep}));
 
     d.on_settled(expired("bob", {stale, fresh}), 0);
@@ -328,13 +337,31 @@ TEST_F(MailboxDeliveryTest, RestartPushesEverythingUnsettledAgainWithTheCountsCo
     d.on_settled(ack("bob", m[0]), 0);
     d.on_settled(ack("bob", std::nullopt, std::vector<std::uint64_t>{m[2]}), 0);
 
-    d.restart_mailbox("bob", 0);
+    // Restarted after the deadlines passed: each push is another delivery.
+    d.restart_mailbox("bob", k_t0 + k_timeout + 1);
     EXPECT_TRUE(d.in_flight(Reader{"", "bob", ""}).empty());
     EXPECT_FALSE(d.next_deadline().has_value());
     const auto plan = d.pump(Reader{"", "bob", ""}, visible(), k_t0 + 5);
     EXPECT_EQ(seqs_of(plan.deliveries), (std::vector<store::Seq>{m[1], m[3]})) << "from the floor, settled ones skipped";
     EXPECT_EQ(counts_of(plan.deliveries), (std::vector<std::uint32_t>{2, 2}));
+    for (const auto& delivery : plan.deliveries) EXPECT_TRUE(delivery.redelivered);
     EXPECT_EQ(d.next_deadline(), std::optional<std::int64_t>(k_t0 + 5 + k_timeout));
+}
+
+TEST_F(MailboxDeliveryTest, ARestartBeforeTheDeadlinesPushesAgainWithoutCountingADelivery) {
+    Deliveries d(m_store, options(100, 2));
+    const auto m = send_many("bob", 2);
+    d.pump(Reader{"", "bob", ""}, visible(), k_t0);
+    // A reconnect storm (a pool of connections saying hello) is no failure
+    // to acknowledge: nothing reaches the dead-letter limit.
+    for (int i = 0; i < 5; ++i) {
+        d.restart_mailbox("bob", k_t0 + 1);
+        const auto plan = d.pump(Reader{"", "bob", ""}, visible(), k_t0 + 1);
+        EXPECT_EQ(seqs_of(plan.deliveries), (std::vector<store::Seq>{m[0], m[1]}));
+        EXPECT_EQ(counts_of(plan.deliveries), (std::vector<std::uint32_t>{1, 1}));
+        for (const auto& delivery : plan.deliveries) EXPECT_TRUE(delivery.redelivered);
+        EXPECT_TRUE(plan.dead.empty());
+    }
 }
 
 TEST_F(MailboxDeliveryTest, OfflineClearsWhatIsInFlight) {
