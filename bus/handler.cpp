@@ -488,84 +488,64 @@ std::optional<Outcome> CommandHandler::guard_message(Ctx& ctx, std::string_view 
     return std::nullopt;
 }
 
-Outcome CommandHandler::ack(Ctx& ctx, const AckRequest& r) {
-    const auto* me = ctx.identity();
-    if (!me) return ctx.fail(Errc::not_identified, "ack needs a bot identity: send hello first");
-    if (!r.upto && !r.seqs) return ctx.fail(Errc::missing_field, "ack needs 'upto', 'seqs' or both");
-    if (r.channel) return ack_subscription(ctx, r, *me);
-    const auto floor = m_store.messages().mailbox_acked(*me);
-    store::MailboxAcked acked;
+std::variant<Outcome, CommandHandler::Settling> CommandHandler::settling(Ctx& ctx, const AckRequest& r,
+                                                                         const Reader& reader, store::Seq floor) {
+    Settling out;
     if (r.upto && *r.upto > floor) {
         const auto last = ctx.batch.events().empty() ? m_store.last_seq() : ctx.batch.events().back().seq;
         if (*r.upto > last) {
             return ctx.fail(Errc::invalid_field,
                             "field 'upto' is past the end of the log (" + std::to_string(last) + ")");
         }
-        acked.upto = r.upto;
+        out.upto = r.upto;
     }
-    if (r.seqs) {
-        const auto mailbox = store::stream::mailbox(*me);
-        std::vector<std::uint64_t> fresh;
-        for (const auto seq : *r.seqs) {
-            if (acked.upto && seq <= *acked.upto) continue;
-            const auto message = m_store.messages().message(seq);
-            if (!message || !message->to || *message->to != *me) {
-                return ctx.fail(Errc::invalid_field, "seqs: " + std::to_string(seq) + " is not a message to " + *me);
-            }
-            if (m_store.mailboxes().is_settled(*me, seq)) continue;
-            if (std::find(fresh.begin(), fresh.end(), seq) == fresh.end()) fresh.push_back(seq);
+    if (!r.seqs) return out;
+    std::vector<std::uint64_t> fresh;
+    for (const auto seq : *r.seqs) {
+        if (out.upto && seq <= *out.upto) continue;
+        const auto message = m_store.messages().message(seq);
+        const bool ours = message && (reader.is_mailbox() ? message->to == reader.bot : message->channel == reader.channel);
+        if (!ours) {
+            return ctx.fail(Errc::invalid_field, "seqs: " + std::to_string(seq) + " is not a message " +
+                                                     (reader.is_mailbox() ? "to " + reader.bot
+                                                                          : "of channel '" + reader.channel + "'"));
         }
-        if (!fresh.empty()) acked.seqs = std::move(fresh);
+        const bool settled = reader.is_mailbox() ? m_store.mailboxes().is_settled(reader.bot, seq)
+                                                 : m_store.consumers().is_settled(reader.bot, reader.channel, seq);
+        if (!settled && std::find(fresh.begin(), fresh.end(), seq) == fresh.end()) fresh.push_back(seq);
     }
-    ReplyBuilder b;
-    if (!acked.upto && !acked.seqs) {
-        b.field("acked", floor);  // all of it was settled already; nothing appended
-        return ctx.ok(b);
-    }
-    const auto appended =
-        ctx.batch.append({std::string(store::stream::k_mailboxes), std::string(store::event_type::k_mailbox_acked), *me,
-                          std::nullopt, store::encode_payload(acked)});
-    b.field("acked", m_store.messages().mailbox_acked(*me));
-    b.field("seq", appended.seq);
-    return ctx.ok(b);
+    if (!fresh.empty()) out.seqs = std::move(fresh);
+    return out;
 }
 
-Outcome CommandHandler::ack_subscription(Ctx& ctx, const AckRequest& r, const std::string& me) {
-    const auto& channel = *r.channel;
-    const auto floor = m_store.consumers().floor(me, channel);
-    if (!floor) return ctx.fail(Errc::not_found, me + " has no durable subscription to '" + channel + "'");
-    store::ConsumerAcked acked{me, channel, std::nullopt, std::nullopt};
-    if (r.upto && *r.upto > *floor) {
-        const auto last = ctx.batch.events().empty() ? m_store.last_seq() : ctx.batch.events().back().seq;
-        if (*r.upto > last) {
-            return ctx.fail(Errc::invalid_field,
-                            "field 'upto' is past the end of the log (" + std::to_string(last) + ")");
-        }
-        acked.upto = r.upto;
-    }
-    if (r.seqs) {
-        std::vector<std::uint64_t> fresh;
-        for (const auto seq : *r.seqs) {
-            if (acked.upto && seq <= *acked.upto) continue;
-            const auto message = m_store.messages().message(seq);
-            if (!message || !message->channel || *message->channel != channel) {
-                return ctx.fail(Errc::invalid_field,
-                                "seqs: " + std::to_string(seq) + " is not a message of channel '" + channel + "'");
-            }
-            if (m_store.consumers().is_settled(me, channel, seq)) continue;
-            if (std::find(fresh.begin(), fresh.end(), seq) == fresh.end()) fresh.push_back(seq);
-        }
-        if (!fresh.empty()) acked.seqs = std::move(fresh);
-    }
+Outcome CommandHandler::ack(Ctx& ctx, const AckRequest& r) {
+    const auto* me = ctx.identity();
+    if (!me) return ctx.fail(Errc::not_identified, "ack needs a bot identity: send hello first");
+    if (!r.upto && !r.seqs) return ctx.fail(Errc::missing_field, "ack needs 'upto', 'seqs' or both");
+    const Reader reader{r.channel.value_or(""), *me, ""};
+    const auto floor =
+        r.channel ? m_store.consumers().floor(*me, *r.channel) : std::optional(m_store.messages().mailbox_acked(*me));
+    if (!floor) return ctx.fail(Errc::not_found, *me + " has no durable subscription to '" + *r.channel + "'");
+    auto decided = settling(ctx, r, reader, *floor);
+    if (auto* refused = std::get_if<Outcome>(&decided)) return std::move(*refused);
+    auto& settle = std::get<Settling>(decided);
     ReplyBuilder b;
-    if (!acked.upto && !acked.seqs) {
-        b.field("acked", *floor);
+    if (!settle.upto && !settle.seqs) {
+        b.field("acked", *floor);  // all of it was settled already; nothing appended
         return ctx.ok(b);
     }
-    const auto appended =
-        ctx.batch.append({std::string(store::stream::k_consumers), std::string(store::event_type::k_consumer_acked), me,
-                          std::nullopt, store::encode_payload(acked)});
-    b.field("acked", m_store.consumers().floor(me, channel).value_or(0));
+    std::string payload;
+    if (r.channel) {
+        payload = store::encode_payload(store::ConsumerAcked{*me, *r.channel, settle.upto, std::move(settle.seqs)});
+    } else {
+        payload = store::encode_payload(store::MailboxAcked{settle.upto, std::move(settle.seqs)});
+    }
+    const auto appended = ctx.batch.append(
+        {std::string(r.channel ? store::stream::k_consumers : store::stream::k_mailboxes),
+         std::string(r.channel ? store::event_type::k_consumer_acked : store::event_type::k_mailbox_acked), *me,
+         std::nullopt, std::move(payload)});
+    b.field("acked", r.channel ? m_store.consumers().floor(*me, *r.channel).value_or(0)
+                               : m_store.messages().mailbox_acked(*me));
     b.field("seq", appended.seq);
     return ctx.ok(b);
 }

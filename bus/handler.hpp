@@ -139,7 +139,12 @@ private:
     Outcome fetch(Ctx&, const FetchRequest&);
     Outcome consumers(Ctx&, const ConsumersRequest&);
     Outcome channel_retention(Ctx&, const ChannelRetentionRequest&);
-    Outcome ack_subscription(Ctx&, const AckRequest&, const std::string& me);
+    // What an ack settles that is not settled yet, after checking it.
+    struct Settling {
+        std::optional<std::uint64_t> upto;
+        std::optional<std::vector<std::uint64_t>> seqs;
+    };
+    std::variant<Outcome, Settling> settling(Ctx&, const AckRequest&, const Reader& reader, store::Seq floor);
     // Validates a delivering subscribe and resolves where it starts.
     std::variant<Outcome, DeliveryBinding> plan_delivery(Ctx&, const SubscribeRequest&);
     void append_dead_letter(store::Batch& batch, const Reader& reader, const DeadMessage& dead);

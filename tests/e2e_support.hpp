@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "client/client.hpp"
@@ -26,6 +27,18 @@ inline std::uint64_t u64_field(const bus::Reply& reply, std::string_view key) {
         return 0;
     }
     return value->via.u64;
+}
+
+// Waits until `done` holds, asking again every few milliseconds; false at
+// the deadline. For conditions the daemon reaches on its own timers.
+template <typename Predicate>
+bool eventually(Predicate done, std::chrono::steady_clock::duration limit = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (done()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));  // a poll interval, not a wait for an outcome
+    }
+    return done();
 }
 
 // Every message of a channel, oldest first, paging through history.

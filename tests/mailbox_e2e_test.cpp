@@ -23,6 +23,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using testing::eventually;
 using testing::options_for;
 using testing::u64_field;
 
@@ -50,17 +51,6 @@ MailboxState mailbox_of(client::Client& client, const std::string& bot) {
         state.in_flight[item.at("seq").get<std::uint64_t>()] = item.at("deliveries").get<std::uint64_t>();
     }
     return state;
-}
-
-// Waits until `done` holds, asking again every few milliseconds; false at the deadline.
-template <typename Predicate>
-bool eventually(Predicate done, Clock::duration limit = 10s) {
-    const auto deadline = Clock::now() + limit;
-    while (Clock::now() < deadline) {
-        if (done()) return true;
-        std::this_thread::sleep_for(5ms);  // a poll interval, not a wait for an outcome
-    }
-    return done();
 }
 
 std::uint64_t ack_seqs(client::Client& client, std::vector<std::uint64_t> seqs) {

@@ -19,17 +19,8 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 using testing::full_history;
+using testing::eventually;
 using testing::options_for;
-
-template <typename Predicate>
-bool eventually(Predicate done, Clock::duration limit = 10s) {
-    const auto deadline = Clock::now() + limit;
-    while (Clock::now() < deadline) {
-        if (done()) return true;
-        std::this_thread::sleep_for(5ms);  // a poll interval, not a wait for an outcome
-    }
-    return done();
-}
 
 TEST(RetentionOverTheWire, TrimmingKeepsTheNewestSeqsUniqueAndKeysWhileKept) {
     testing::TempDir dir;

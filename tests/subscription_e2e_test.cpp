@@ -25,6 +25,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
+using testing::eventually;
 using testing::options_for;
 using testing::u64_field;
 using Json = nlohmann::json;
@@ -70,17 +71,6 @@ Json consumers_of(client::Client& client, const std::string& channel) {
     bus::ConsumersRequest request;
     request.channel = channel;
     return Json::from_msgpack(bus::pack_value(*client.call_ok(request).find("consumers")).bytes);
-}
-
-// Waits until `done` holds, asking again every few milliseconds; false at the deadline.
-template <typename Predicate>
-bool eventually(Predicate done, Clock::duration limit = 10s) {
-    const auto deadline = Clock::now() + limit;
-    while (Clock::now() < deadline) {
-        if (done()) return true;
-        std::this_thread::sleep_for(5ms);  // a poll interval, not a wait for an outcome
-    }
-    return done();
 }
 
 class Subscriptions : public ::testing::Test {
