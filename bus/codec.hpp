@@ -171,7 +171,8 @@ struct FeedSyncRequest {
 };
 struct MailboxRequest {
     std::optional<std::string> bot;  // default: the connection's hello identity
-    template <typename F> void fields(F& f) { f.opt_name("bot", bot); }
+    std::optional<std::string> channel = {};  // a durable subscription's pending messages instead of the mailbox's
+    template <typename F> void fields(F& f) { f.opt_name("bot", bot); f.opt_name("channel", channel); }
 };
 struct DlqListRequest {
     std::optional<std::string> bot;     // one recipient's dead letters; default all

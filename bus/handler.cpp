@@ -637,11 +637,20 @@ Outcome CommandHandler::mailbox(Ctx& ctx, const MailboxRequest& r) {
     const auto* me = ctx.identity();
     if (!r.bot && !me) return ctx.fail(Errc::not_identified, "give 'bot', or send hello first");
     const std::string& bot = r.bot ? *r.bot : *me;
-    const auto in_flight = m_deliveries.in_flight(Reader{"", bot, ""});
     ReplyBuilder b;
     b.field("bot", bot);
-    b.field("acked", m_store.messages().mailbox_acked(bot));
-    b.field("unsettled", m_store.mailboxes().unsettled_count(bot));
+    if (r.channel) {
+        // A durable subscription's pending messages, the same way.
+        const auto consumer = m_store.consumers().consumer(bot, *r.channel);
+        if (!consumer) return ctx.fail(Errc::not_found, bot + " has no durable subscription to '" + *r.channel + "'");
+        b.field("channel", *r.channel);
+        b.field("acked", consumer->acked);
+        b.field("unsettled", consumer->unsettled);
+    } else {
+        b.field("acked", m_store.messages().mailbox_acked(bot));
+        b.field("unsettled", m_store.mailboxes().unsettled_count(bot));
+    }
+    const auto in_flight = m_deliveries.in_flight(Reader{r.channel.value_or(""), bot, ""});
     auto& p = b.key("in_flight");
     p.pack_array(static_cast<std::uint32_t>(in_flight.size()));
     for (const auto& f : in_flight) {

@@ -69,7 +69,7 @@ std::vector<Request> sample_requests() {
         AckRequest{12, std::vector<std::uint64_t>{14, 15}, "jobs"},
         StatsRequest{},
         FeedSyncRequest{"tok-1"},
-        MailboxRequest{"bob"},
+        MailboxRequest{"bob", "jobs"},
         DlqListRequest{"bob", 3, 50},
         DlqReplayRequest{17, "bob"},
         FetchRequest{"jobs", 10, 500},

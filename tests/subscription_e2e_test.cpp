@@ -201,6 +201,15 @@ TEST_F(Subscriptions, ADurablePushSubscriptionIsAcknowledgedAndRedeliveredAfterT
     auto three = bob->next_push(5s);
     ASSERT_TRUE(three);
     EXPECT_EQ(three->seq, jobs[2].seq);
+    // Pending messages and their delivery counts, as for a mailbox.
+    bus::MailboxRequest pending;
+    pending.channel = "jobs";
+    const auto state = Json::from_msgpack(bus::pack_value(bob->call_ok(pending).handle.get()).bytes);
+    EXPECT_EQ(state.at("acked"), jobs[0].seq);
+    EXPECT_EQ(state.at("unsettled"), 2);
+    ASSERT_EQ(state.at("in_flight").size(), 2U);
+    EXPECT_EQ(state.at("in_flight")[0].at("seq"), jobs[1].seq);
+    EXPECT_EQ(state.at("in_flight")[0].at("deliveries"), 1);
 
     // The second is never acknowledged: it comes again, counted.
     auto again = bob->next_push(5s);
