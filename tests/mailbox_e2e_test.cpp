@@ -355,9 +355,17 @@ TEST(FloodGuards, ASenderOverItsRateIsToldWhenToRetry) {
     // Other channels and recipients have buckets of their own.
     EXPECT_NO_THROW(alice.publish("other", text_body("fine")));
     EXPECT_NO_THROW(alice.send("bob", text_body("fine")));
-    // After the wait it names, the channel takes messages again.
-    std::this_thread::sleep_for(std::chrono::milliseconds(retry_after));
-    EXPECT_NO_THROW(alice.publish("lobby", text_body("retried")));
+    // Refused until about the time it names (a refusal takes no token),
+    // then the channel takes messages again.
+    const auto refused_at = Clock::now();
+    bool accepted = false;
+    ASSERT_TRUE(eventually([&] {
+        accepted = alice.call(bus::PublishRequest{"lobby", std::nullopt, text_body("retried"), std::nullopt,
+                                                  std::nullopt})
+                       .ok;
+        return accepted;
+    }));
+    EXPECT_GE(Clock::now() - refused_at, std::chrono::milliseconds(retry_after) - 50ms);
 }
 
 // kill -9 while a bot acknowledges its mailbox: after the restart, every
