@@ -225,26 +225,27 @@ Fetched Client::fetch(const std::string& channel, std::uint64_t max, Millis wait
     fetched.caught_up = bool_field(reply, "caught_up");
     if (const auto* list = reply.find("messages"); list && list->type == msgpack::type::ARRAY) {
         for (std::uint32_t i = 0; i < list->via.array.size; ++i) {
+            // {message, deliveries, redelivered}, as a push without its "push" key.
             const auto& item = list->via.array.ptr[i];
             if (item.type != msgpack::type::MAP) continue;
             std::optional<bus::Message> message;
+            std::uint32_t deliveries = 1;
+            bool redelivered = false;
             for (std::uint32_t k = 0; k < item.via.map.size; ++k) {
                 const auto& kv = item.via.map.ptr[k];
                 if (kv.key.type != msgpack::type::STR) continue;
                 const std::string_view key(kv.key.via.str.ptr, kv.key.via.str.size);
-                if (key == "message") message = bus::decode_message(kv.val);
-            }
-            if (!message) continue;
-            for (std::uint32_t k = 0; k < item.via.map.size; ++k) {
-                const auto& kv = item.via.map.ptr[k];
-                if (kv.key.type != msgpack::type::STR) continue;
-                const std::string_view key(kv.key.via.str.ptr, kv.key.via.str.size);
-                if (key == "deliveries" && kv.val.type == msgpack::type::POSITIVE_INTEGER) {
-                    message->deliveries = static_cast<std::uint32_t>(kv.val.via.u64);
+                if (key == "message") {
+                    message = bus::decode_message(kv.val);
+                } else if (key == "deliveries" && kv.val.type == msgpack::type::POSITIVE_INTEGER) {
+                    deliveries = static_cast<std::uint32_t>(kv.val.via.u64);
                 } else if (key == "redelivered" && kv.val.type == msgpack::type::BOOLEAN) {
-                    message->redelivered = kv.val.via.boolean;
+                    redelivered = kv.val.via.boolean;
                 }
             }
+            if (!message) continue;
+            message->deliveries = deliveries;
+            message->redelivered = redelivered;
             fetched.messages.push_back(std::move(*message));
         }
     }
