@@ -767,6 +767,7 @@ Outcome CommandHandler::stats(Ctx& ctx, const StatsRequest&) {
     b.field("errors", m_counters.errors);
     b.field("sessions", m_counters.sessions);
     b.field("dropped_replies", m_counters.dropped_replies);
+    b.field("paused_deliveries", m_counters.paused_deliveries);
     b.field("syncs", m_counters.syncs);
     b.field("checkpoints", m_store.checkpoints());
     b.field("uptime_us", store::now_us() - m_counters.started_at_us);

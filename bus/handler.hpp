@@ -40,6 +40,7 @@ struct ServerCounters {
     std::uint64_t errors = 0;
     std::uint64_t sessions = 0;
     std::uint64_t dropped_replies = 0;
+    std::uint64_t paused_deliveries = 0;  // a delivered subscription left in the log: its connection was full
     std::uint64_t syncs = 0;  // WAL syncs that released batches, as of the current batch
     std::int64_t started_at_us = 0;
 };

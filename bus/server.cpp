@@ -116,7 +116,7 @@ Server::~Server() {
 void Server::start() {
     m_router.set(zmq::sockopt::router_mandatory, true);
     m_router.set(zmq::sockopt::linger, 0);
-    m_router.set(zmq::sockopt::sndhwm, 100000);
+    m_router.set(zmq::sockopt::sndhwm, m_options.send_hwm);
     m_router.set(zmq::sockopt::rcvhwm, 100000);
     // A hard ceiling well above the frame limit: frames up to it get a
     // frame_too_large reply; beyond it libzmq drops the connection.
@@ -666,7 +666,7 @@ void Server::deliver(const Reader& reader) {
     if (m_backlog.contains(routing_id)) {
         // The connection is not keeping up: leave the messages in the log and
         // come back when its queue has drained.
-        m_behind.insert(reader);
+        if (m_behind.insert(reader).second) ++m_counters.paused_deliveries;
         schedule_backlog_retry();
         return;
     }
@@ -676,7 +676,7 @@ void Server::deliver(const Reader& reader) {
     if (more || m_backlog.contains(routing_id)) {
         // An ephemeral reader that has not reached the head reads on; one
         // whose connection filled up waits for it to drain.
-        m_behind.insert(reader);
+        if (m_behind.insert(reader).second && m_backlog.contains(routing_id)) ++m_counters.paused_deliveries;
         schedule_backlog_retry();
     }
 }

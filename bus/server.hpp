@@ -57,6 +57,7 @@ struct ServerOptions {
     std::size_t max_frame = k_default_max_frame;
     std::size_t max_batch = 1024;           // requests per store transaction
     std::size_t max_peer_backlog = 100000;  // queued replies per slow peer before dropping
+    int send_hwm = 100000;                  // messages ZeroMQ queues per command connection before the backlog
     int feed_hwm = 100000;                  // per subscriber, before PUB drops (clients repair from history)
     std::int64_t lease_us = k_default_lease_us;  // a running run's lease without heartbeats
     MessagingOptions messaging;                  // loop and flood guards, direct-message delivery

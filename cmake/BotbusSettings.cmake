@@ -20,3 +20,9 @@ if(BOTBUS_SANITIZE)
     $<$<CXX_COMPILER_ID:GNU>:-Wno-maybe-uninitialized>)
   target_link_options(botbus_settings INTERFACE -fsanitize=address,undefined)
 endif()
+
+if(BOTBUS_COVERAGE)
+  # gcov counts for scripts/coverage.sh; no optimisation, so lines map 1:1.
+  target_compile_options(botbus_settings INTERFACE --coverage -O0 -g)
+  target_link_options(botbus_settings INTERFACE --coverage)
+endif()

@@ -32,6 +32,7 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
     std::string config_file;
     std::size_t max_frame = config.server.max_frame;
     std::size_t max_batch = config.server.max_batch;
+    int send_hwm = config.server.send_hwm;
     std::int64_t lease_ms = config.server.lease_us / 1000;
     auto& messaging = config.server.messaging;
     std::int64_t ack_timeout_ms = messaging.delivery.ack_timeout_us / 1000;
@@ -61,6 +62,9 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
          "full: acknowledged events survive power loss (fsync per batch); normal: survive a crash of botbusd")
         ("max-frame", po::value(&max_frame)->default_value(max_frame), "largest request frame in bytes")
         ("max-batch", po::value(&max_batch)->default_value(max_batch), "most requests committed in one transaction")
+        ("send-hwm", po::value(&send_hwm)->default_value(send_hwm),
+         "messages ZeroMQ queues for one command connection; past it botbusd holds replies back itself and "
+         "leaves delivered subscriptions in the log until the connection drains")
         ("lease-ms", po::value(&lease_ms)->default_value(lease_ms),
          "a running workflow run without a heartbeat for this long is marked crashed")
         ("ack-timeout-ms", po::value(&ack_timeout_ms)->default_value(ack_timeout_ms),
@@ -136,6 +140,7 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
         throw std::runtime_error("max-frame must be between 64 bytes and 256 MiB");
     }
     if (max_batch < 1 || max_batch > 100000) throw std::runtime_error("max-batch must be between 1 and 100000");
+    if (send_hwm < 1 || send_hwm > 1000000) throw std::runtime_error("send-hwm must be between 1 and 1000000");
     if (config.data_dir.empty()) throw std::runtime_error("data-dir must not be empty");
     if (lease_ms < 10 || lease_ms > 24LL * 3600 * 1000) throw std::runtime_error("lease-ms must be between 10 ms and 24 h");
     config.server.lease_us = lease_ms * 1000;
@@ -167,6 +172,7 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
     config.server.trim_interval_us = trim_interval_ms * 1000;
     config.server.max_frame = max_frame;
     config.server.max_batch = max_batch;
+    config.server.send_hwm = send_hwm;
     return {config, 0};
 }
 

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -298,11 +299,42 @@ TEST_F(BadInput, FrameOverTheLimitIsFrameTooLarge) {
     *m_events_before += 2;
 }
 
-TEST_F(BadInput, FrameOverTheHardCeilingLeavesOtherConnectionsServed) {
-    // Far beyond max-frame, libzmq drops the connection instead of passing
-    // the frame up; the daemon must keep serving everyone else.
-    RawDealer reckless(m_context, m_daemon->command_endpoint());
-    reckless.send({std::string(1024 * 1024, 'z')});
+// Reports the moment a socket's connection is dropped by its peer, through
+// libzmq's socket monitor (ZMQ_EVENT_DISCONNECTED), with a deadline.
+class DisconnectWatch {
+public:
+    DisconnectWatch(zmq::context_t& context, zmq::socket_t& socket, const std::string& name)
+        : m_events(context, zmq::socket_type::pair) {
+        const auto address = "inproc://disconnect-watch-" + name;
+        if (zmq_socket_monitor(socket.handle(), address.c_str(), ZMQ_EVENT_DISCONNECTED) != 0) {
+            throw zmq::error_t();
+        }
+        m_events.connect(address);
+    }
+    bool disconnected_within(Millis timeout) {
+        zmq::pollitem_t item{m_events.handle(), 0, ZMQ_POLLIN, 0};
+        if (zmq::poll(&item, 1, timeout) == 0) return false;
+        std::vector<zmq::message_t> parts;  // [event u16 + value u32][endpoint]
+        if (!zmq::recv_multipart(m_events, std::back_inserter(parts))) return false;
+        std::uint16_t event = 0;
+        std::memcpy(&event, parts.at(0).data(), sizeof event);
+        return event == ZMQ_EVENT_DISCONNECTED;
+    }
+
+private:
+    zmq::socket_t m_events;
+};
+
+TEST_F(BadInput, FrameOverTheHardCeilingClosesThatConnectionAndLeavesOthersServed) {
+    // Beyond twice max-frame plus 64 KiB, libzmq drops the connection instead
+    // of passing the frame up; the daemon keeps serving everyone else.
+    zmq::socket_t reckless(m_context, zmq::socket_type::dealer);
+    reckless.set(zmq::sockopt::linger, 0);
+    reckless.set(zmq::sockopt::reconnect_ivl, -1);  // stay down once dropped
+    DisconnectWatch watch(m_context, reckless, "reckless");
+    reckless.connect(m_daemon->command_endpoint());
+    ASSERT_TRUE(reckless.send(zmq::buffer(std::string(2 * k_max_frame + 64 * 1024 + 1, 'z')), zmq::send_flags::none));
+    EXPECT_TRUE(watch.disconnected_within(10000ms)) << "the daemon kept a connection that sent an oversized frame";
     expect_ping_works(*m_socket, "another socket");
     RawDealer fresh(m_context, m_daemon->command_endpoint());
     expect_ping_works(fresh, "a fresh socket");

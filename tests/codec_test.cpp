@@ -231,12 +231,14 @@ TEST(CodecRoundTrip, SendKeepsEveryField) {
     EXPECT_EQ(full.body, sample_body());
     EXPECT_EQ(full.idempotency_key, std::optional<std::string>("key-2"));
     EXPECT_EQ(full.reply_to, std::optional<std::uint64_t>(7));
+    EXPECT_EQ(full.ttl_ms, std::optional<std::uint64_t>(60000));
 
     const auto nil = pack_as_value(msgpack::type::nil_t{});
     const auto minimal = round_trip(SendRequest{"bob", std::nullopt, nil, std::nullopt, std::nullopt, std::nullopt});
     EXPECT_EQ(minimal.body, nil);  // a nil body is still a body
     EXPECT_FALSE(minimal.type.has_value());
     EXPECT_FALSE(minimal.reply_to.has_value());
+    EXPECT_FALSE(minimal.ttl_ms.has_value());
 }
 
 TEST(CodecRoundTrip, BodiesOfEveryMsgpackKindSurvive) {

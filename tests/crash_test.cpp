@@ -251,6 +251,22 @@ TEST(CrashDurability, SigtermDuringBurstAnswersOrRefusesEveryReceivedRequest) {
     for (const int index : refused) {
         EXPECT_GE(index, static_cast<int>(acked.size())) << "a refused request was applied";
     }
+    // One connection keeps its order: a request left unanswered never reached
+    // the daemon, so it comes after every answered one. A gap (an unanswered
+    // request before an answered one) is a request the daemon received and
+    // dropped at shutdown.
+    int last_answered = static_cast<int>(acked.size()) - 1;
+    for (const int index : refused) last_answered = std::max(last_answered, index);
+    for (const auto& [id, index] : index_of_id) {
+        EXPECT_GT(index, last_answered) << "request " << index << " was received (a later one was answered) but never answered";
+    }
+    // Refused requests are the contiguous run right after the acknowledged
+    // prefix: the daemon refuses what it had queued, in order.
+    std::vector<int> sorted_refused = refused;
+    std::sort(sorted_refused.begin(), sorted_refused.end());
+    for (std::size_t i = 0; i < sorted_refused.size(); ++i) {
+        EXPECT_EQ(sorted_refused[i], static_cast<int>(acked.size() + i)) << "refusals are not contiguous";
+    }
 }
 
 }  // namespace

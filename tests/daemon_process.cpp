@@ -1,5 +1,7 @@
 #include "daemon_process.hpp"
 
+#include <gtest/gtest.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -34,7 +36,8 @@ std::string botbusd_path() {
     return other && *other ? std::string(other) : std::string(BOTBUSD_PATH);
 }
 
-pid_t spawn(const std::vector<std::string>& args, int stdout_fd, const std::filesystem::path& stderr_path) {
+pid_t spawn(const std::vector<std::string>& args, int stdout_fd, const std::filesystem::path& stderr_path,
+            const std::vector<std::string>& extra_env) {
     std::vector<char*> argv;
     std::vector<std::string> storage{botbusd_path()};
     storage.insert(storage.end(), args.begin(), args.end());
@@ -50,8 +53,14 @@ pid_t spawn(const std::vector<std::string>& args, int stdout_fd, const std::file
     }
     posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                      0644);
+    std::vector<std::string> env_storage(extra_env);
+    for (char** e = environ; *e; ++e) env_storage.emplace_back(*e);
+    std::vector<char*> envp;
+    for (auto& e : env_storage) envp.push_back(e.data());
+    envp.push_back(nullptr);
+
     pid_t pid = -1;
-    const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) throw std::runtime_error("cannot start " + storage[0]);
     return pid;
@@ -86,14 +95,15 @@ int wait_exit(pid_t pid, std::chrono::milliseconds deadline) {
 
 }  // namespace
 
-DaemonProcess::DaemonProcess(const std::filesystem::path& data_dir, std::vector<std::string> extra_args) {
+DaemonProcess::DaemonProcess(const std::filesystem::path& data_dir, std::vector<std::string> extra_args,
+                             std::vector<std::string> extra_env) {
     int pipe_fds[2];
     if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     m_stderr_path = data_dir.string() + ".stderr";
     std::vector<std::string> args{"--data-dir", data_dir.string(), "--command-endpoint", "tcp://127.0.0.1:*",
                                   "--feed-endpoint", "tcp://127.0.0.1:*", "--log-level", "warn"};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
-    m_pid = spawn(args, pipe_fds[1], m_stderr_path);
+    m_pid = spawn(args, pipe_fds[1], m_stderr_path, extra_env);
     close(pipe_fds[1]);
     m_stdout = pipe_fds[0];
 
@@ -121,7 +131,10 @@ DaemonProcess::DaemonProcess(const std::filesystem::path& data_dir, std::vector<
 }
 
 DaemonProcess::~DaemonProcess() {
-    kill_hard();
+    if (m_pid > 0 && terminate() < 0) {
+        ADD_FAILURE() << "botbusd did not exit within 20 s of SIGTERM; stderr:\n" << stderr_text();
+        kill_hard();
+    }
     if (m_stdout >= 0) close(m_stdout);
 }
 
@@ -142,10 +155,11 @@ void DaemonProcess::kill_hard() {
     m_pid = -1;
 }
 
-RunResult run_botbusd(const std::vector<std::string>& args, std::chrono::milliseconds deadline) {
+RunResult run_botbusd(const std::vector<std::string>& args, std::chrono::milliseconds deadline,
+                      const std::vector<std::string>& extra_env) {
     TempDir scratch;
     const auto stderr_path = scratch.path() / "stderr";
-    const pid_t pid = spawn(args, -1, stderr_path);
+    const pid_t pid = spawn(args, -1, stderr_path, extra_env);
     RunResult result;
     result.exit_code = wait_exit(pid, deadline);
     if (result.exit_code < 0) {

@@ -18,8 +18,14 @@ class DaemonProcess {
 public:
     // Starts botbusd on `data_dir` and waits (deadline 20 s) for its ready
     // line; throws std::runtime_error with its stderr if it exits instead.
-    explicit DaemonProcess(const std::filesystem::path& data_dir, std::vector<std::string> extra_args = {});
-    ~DaemonProcess();  // SIGKILL if still running
+    // `extra_env` entries ("NAME=value") are added to the daemon's
+    // environment (the fault-injection shim is loaded that way).
+    explicit DaemonProcess(const std::filesystem::path& data_dir, std::vector<std::string> extra_args = {},
+                           std::vector<std::string> extra_env = {});
+    // A daemon still running is ended with SIGTERM, as systemd would, so it
+    // exits through its normal path and a coverage build writes its counts;
+    // one that does not exit within 20 s fails the test and is killed.
+    ~DaemonProcess();
     DaemonProcess(const DaemonProcess&) = delete;
     DaemonProcess& operator=(const DaemonProcess&) = delete;
 
@@ -48,6 +54,7 @@ struct RunResult {
     int exit_code = -1;
     std::string stderr_text;
 };
-RunResult run_botbusd(const std::vector<std::string>& args, std::chrono::milliseconds deadline = std::chrono::seconds(20));
+RunResult run_botbusd(const std::vector<std::string>& args, std::chrono::milliseconds deadline = std::chrono::seconds(20),
+                      const std::vector<std::string>& extra_env = {});
 
 }  // namespace botbus::testing

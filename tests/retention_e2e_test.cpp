@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -54,7 +55,16 @@ TEST(RetentionOverTheWire, TrimmingKeepsTheNewestSeqsUniqueAndKeysWhileKept) {
     retention.name = "lobby";
     retention.max_messages = 2;
     const auto reply = alice.call_ok(retention);
-    EXPECT_TRUE(reply.find("channel"));
+    EXPECT_GT(testing::u64_field(reply, "seq"), after.seq);
+    const auto* channel = reply.find("channel");
+    ASSERT_TRUE(channel && channel->type == msgpack::type::MAP);
+    std::map<std::string, msgpack::object> fields;
+    for (const auto& kv : channel->via.map) fields.emplace(kv.key.as<std::string>(), kv.val);
+    EXPECT_EQ(fields.at("name").as<std::string>(), "lobby");
+    EXPECT_EQ(fields.at("created_by").as<std::string>(), "alice");
+    EXPECT_EQ(fields.at("last_channel_seq").as<std::uint64_t>(), 12U);
+    EXPECT_EQ(fields.at("max_messages").as<std::uint64_t>(), 2U);
+    EXPECT_TRUE(fields.at("max_age_ms").is_nil()) << "absent in the request: the daemon's default";
     ASSERT_TRUE(eventually([&] { return full_history(alice, "lobby").size() == 2; }));
     bus::ChannelRetentionRequest unknown;
     unknown.name = "nowhere";

@@ -140,10 +140,18 @@ TEST_F(Subscriptions, EachStartPositionGivesExactlyItsHistoryThenCaughtUpThenLiv
 }
 
 TEST_F(Subscriptions, ADeliberatelySlowReaderLosesNothingWhileTheChannelMovesOn) {
-    start();
+    // A small ZeroMQ queue per connection and 8 KiB messages: the 16 MB the
+    // reader leaves unread is more than its socket buffers and queues hold,
+    // so the daemon must pause its pushes and resume them from the log.
+    start({"--send-hwm", "50"});
     constexpr int k_before = 3000;
     constexpr int k_during = 2000;
-    const auto first = publish_n("busy", k_before).front();
+    const std::string padding(8192, 'p');
+    const auto publish_padded = [&](client::Client& client, int i) {
+        return client.publish("busy", bus::pack_as_value(std::to_string(i) + padding));
+    };
+    const auto first = publish_padded(*m_alice, 0);
+    for (int i = 1; i < k_before; ++i) publish_padded(*m_alice, i);
     auto reader = bot("slowpoke");
     auto request = delivering("busy");
     request.from_seq = first.seq;
@@ -171,9 +179,11 @@ TEST_F(Subscriptions, ADeliberatelySlowReaderLosesNothingWhileTheChannelMovesOn)
     std::thread publisher([&] {
         client::Client alice(m_context, options_for(*m_daemon));
         alice.hello("alice");
-        for (int i = 0; i < k_during; ++i) alice.publish("busy", bus::pack_as_value(k_before + i));
+        for (int i = 0; i < k_during; ++i) publish_padded(alice, k_before + i);
     });
     publisher.join();
+    EXPECT_GT(testing::u64_field(m_alice->call_ok(bus::StatsRequest{}), "paused_deliveries"), 0U)
+        << "the reader's connection never filled up: the pause-and-resume path did not run";
     read_until(std::size_t{k_before + k_during});
     ASSERT_EQ(channel_seqs.size(), std::size_t{k_before + k_during});
     for (std::size_t i = 0; i < channel_seqs.size(); ++i) {
