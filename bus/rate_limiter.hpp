@@ -27,6 +27,8 @@ public:
     explicit RateLimiter(RateLimit limit);
 
     bool enabled() const { return m_limit.per_second > 0; }
+    // Buckets held: what the limiter costs in memory.
+    std::size_t bucket_count() const { return m_buckets.size(); }
     // Takes a token for sender → target at now_us. Returns nothing when
     // allowed, or how many µs until a retry can succeed.
     std::optional<std::int64_t> take(std::string_view sender, std::string_view target, std::int64_t now_us);

@@ -460,6 +460,25 @@ TEST(MailboxRateLimiter, BurstDefaultsToOneSecondsWorthAndAtLeastOne) {
     EXPECT_EQ(slow.take("a", "x", 2'000'000), std::nullopt);
 }
 
+TEST(MailboxRateLimiter, RefilledBucketsAreDroppedOnceTheTableGrowsAndBusyOnesKept) {
+    RateLimiter limiter(RateLimit{1, 2});
+    // A busy pair: its burst used up just before the table is pruned.
+    EXPECT_EQ(limiter.take("busy", "x", 9'000'000), std::nullopt);
+    EXPECT_EQ(limiter.take("busy", "x", 9'000'000), std::nullopt);
+    // 100,000 pairs active once, long ago.
+    for (int i = 0; i < 100'000; ++i) ASSERT_EQ(limiter.take("old-" + std::to_string(i), "x", 0), std::nullopt);
+    EXPECT_EQ(limiter.bucket_count(), 100'001U);
+    // A new pair past 100,000 buckets prunes every full one (the old pairs
+    // have refilled by now); the busy pair keeps its empty bucket.
+    EXPECT_EQ(limiter.take("new", "x", 9'000'001), std::nullopt);
+    EXPECT_EQ(limiter.bucket_count(), 2U);
+    EXPECT_EQ(limiter.take("busy", "x", 9'000'001), std::optional<std::int64_t>(999'999));
+    // A pruned pair starts again with a full bucket.
+    EXPECT_EQ(limiter.take("old-7", "x", 9'000'001), std::nullopt);
+    EXPECT_EQ(limiter.take("old-7", "x", 9'000'001), std::nullopt);
+    EXPECT_TRUE(limiter.take("old-7", "x", 9'000'001).has_value());
+}
+
 TEST(MailboxRateLimiter, DisabledWhenPerSecondIsZero) {
     RateLimiter off(RateLimit{0, 5});
     EXPECT_FALSE(off.enabled());
