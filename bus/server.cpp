@@ -40,6 +40,10 @@ std::string encode_channel_event(const store::Event& event) {
         const auto payload = store::decode_payload<store::ChannelCreated>(event.type, event.payload, keep_alive);
         p.pack("channel");
         p.pack(payload.name);
+    } else if (event.type == store::event_type::k_channel_retention_set) {
+        const auto payload = store::decode_payload<store::ChannelRetentionSet>(event.type, event.payload, keep_alive);
+        p.pack("channel");
+        p.pack(payload.name);
     } else {
         const auto payload = store::decode_payload<store::ChannelDeleted>(event.type, event.payload, keep_alive);
         p.pack("channel");
