@@ -2,6 +2,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -103,6 +104,12 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
         po::store(po::command_line_parser(argc, argv).options(parsed_options).positional(positional).run(), vm);
         if (vm.count("config")) {
             const auto path = vm["config"].as<std::string>();
+            // A directory opens as a stream that reads nothing: refuse it
+            // rather than start without the settings it was meant to hold.
+            std::error_code ec;
+            if (std::filesystem::is_directory(path, ec)) {
+                throw std::runtime_error("cannot read config file " + path + ": it is a directory");
+            }
             std::ifstream file(path);
             if (!file) throw std::runtime_error("cannot read config file " + path);
             try {
