@@ -282,9 +282,11 @@ TEST_F(Documented, ADeadLetterWhoseMessageWasTrimmedStillListsAndItsReplayIsNotF
     dead = json_field(m_alice->call_ok(list), "dead_letters");
     ASSERT_EQ(dead.size(), 2U) << "trimming removed a dead letter: " << dead.dump();
     EXPECT_EQ(dead[0].at("bot"), "bob");
+    EXPECT_EQ(dead[0].at("message_seq"), first.seq) << "which message died, once it is trimmed";
     EXPECT_TRUE(dead[0].at("message").is_null()) << "a trimmed message listed: " << dead[0].dump();
     EXPECT_EQ(dead[0].at("deliveries"), 1);
     EXPECT_TRUE(dead[0].at("reason").get<std::string>().starts_with("max_deliveries"));
+    EXPECT_EQ(dead[1].at("message_seq"), second.seq);
     EXPECT_EQ(dead[1].at("message").at("seq"), second.seq);
 
     // The trimmed one cannot be replayed: not_found, naming the seq; nothing appended.
@@ -334,6 +336,7 @@ TEST_F(Documented, AChannelDeadLetterWhoseMessageWasTrimmedStillListsAndItsRepla
     dead = json_field(m_alice->call_ok(list), "dead_letters");
     ASSERT_GE(dead.size(), 1U);
     EXPECT_EQ(dead[0].at("channel"), "alerts");
+    EXPECT_EQ(dead[0].at("message_seq"), first.seq);
     EXPECT_TRUE(dead[0].at("message").is_null()) << dead[0].dump();
     const auto events = events_of(*m_alice);
     const auto refused = m_alice->call(bus::DlqReplayRequest{first.seq});
@@ -342,6 +345,36 @@ TEST_F(Documented, AChannelDeadLetterWhoseMessageWasTrimmedStillListsAndItsRepla
     dead = json_field(m_alice->call_ok(list), "dead_letters");
     ASSERT_EQ(dead.size(), 1U) << dead.dump();
     EXPECT_FALSE(dead[0].contains("replayed_seq"));
+}
+
+// When several bots' durable subscriptions gave up on one channel message,
+// dlq.replay must be told whose dead letter to send back.
+TEST_F(Documented, ReplayingAChannelMessageSeveralBotsGaveUpOnNeedsTheBot) {
+    start({"--ack-timeout-ms", "50", "--max-deliveries", "1"});
+    std::vector<std::unique_ptr<client::Client>> readers;
+    for (const auto* name : {"bob", "carol"}) {
+        readers.push_back(std::make_unique<client::Client>(m_context, options_for(*m_daemon)));
+        readers.back()->hello(name);
+        bus::SubscribeRequest durable;
+        durable.channel = "alerts";
+        durable.durable = true;
+        readers.back()->call_ok(durable);
+    }
+    const auto dying = m_alice->publish("alerts", bus::pack_as_value(1));
+    ASSERT_TRUE(eventually([&] {
+        return json_field(m_alice->call_ok(bus::DlqListRequest{}), "dead_letters").size() == 2;
+    }));
+    const auto events = events_of(*m_alice);
+    const auto ambiguous = m_alice->call(bus::DlqReplayRequest{dying.seq});
+    EXPECT_EQ(ambiguous.error_name, "invalid_field") << ambiguous.message;
+    EXPECT_EQ(events_of(*m_alice), events);
+    const auto replayed = m_alice->call_ok(bus::DlqReplayRequest{dying.seq, "carol"});
+    EXPECT_EQ(u64_field(replayed, "mailbox_seq"), 1U);
+    const auto again = m_alice->call(bus::DlqReplayRequest{dying.seq, "carol"});
+    EXPECT_EQ(again.error_name, "conflict") << again.message;
+    EXPECT_TRUE(m_alice->call(bus::DlqReplayRequest{dying.seq, "bob"}).ok);
+    const auto nobody = m_alice->call(bus::DlqReplayRequest{dying.seq, "dave"});
+    EXPECT_EQ(nobody.error_name, "not_found") << nobody.message;
 }
 
 }  // namespace
