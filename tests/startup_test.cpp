@@ -108,9 +108,9 @@ const std::vector<Range>& ranges() {
         {"rate-burst", {"-1", "1000000001", "nan"}, {"0", "1000000000"}, "rate-burst must be between 0 and 1e9"},
         {"trim-interval-ms", {"9", "3600001"}, {"10", "3600000"}, "trim-interval-ms must be between 10 ms and 1 h"},
         {"retention-max-age-ms", {"9007199254740993"}, {"0", "9007199254740992"},
-         "retention limits must be at most 2^53"},
+         "retention-max-age-ms must be at most 2^53"},
         {"retention-max-messages", {"9007199254740993"}, {"0", "9007199254740992"},
-         "retention limits must be at most 2^53"},
+         "retention-max-messages must be at most 2^53"},
     };
     return k_ranges;
 }
@@ -134,10 +134,23 @@ TEST(StartUp, TheBoundsOfEachRangeAreAcceptedAndTheDaemonServes) {
     }
 }
 
-TEST(StartUp, ARangeCheckAppliesToAValueFromTheConfigFileToo) {
+TEST(StartUp, AValueFromTheConfigFileThatIsOutOfRangeIsRefusedNamingTheFile) {
     testing::TempDir dir;
     const auto config = write_file(dir, "botbusd.conf", "max-hops = 0\n");
-    expect_bad_configuration(isolated(dir, {"--config", config.string()}), {"max-hops must be between 1 and 1000"});
+    expect_bad_configuration(isolated(dir, {"--config", config.string()}),
+                             {"max-hops must be between 1 and 1000 (in config file " + config.string() + ")"});
+    const auto durability = write_file(dir, "durability.conf", "durability = sometimes\n");
+    expect_bad_configuration(isolated(dir, {"--config", durability.string()}),
+                             {"durability must be 'full' or 'normal', not 'sometimes' (in config file " +
+                              durability.string() + ")"});
+}
+
+TEST(StartUp, AnOutOfRangeFlagIsNotBlamedOnTheConfigFile) {
+    testing::TempDir dir;
+    const auto config = write_file(dir, "botbusd.conf", "max-hops = 3\n");
+    const auto run = testing::run_botbusd(isolated(dir, {"--config", config.string(), "--max-hops", "0"}), 5s);
+    EXPECT_EQ(run.exit_code, k_bad_configuration) << run.stderr_text;
+    EXPECT_EQ(run.stderr_text, "botbusd: max-hops must be between 1 and 1000\n");
 }
 
 TEST(StartUp, AnEmptyDataDirIsRefused) {
