@@ -682,9 +682,11 @@ Outcome CommandHandler::dlq_list(Ctx& ctx, const DlqListRequest& r) {
     p.pack_array(static_cast<std::uint32_t>(rows.size()));
     for (const auto& d : rows) {
         const auto message = m_store.messages().message(d.message_seq);
-        p.pack_map(6 + (d.replayed_seq ? 1U : 0U) + (d.channel ? 1U : 0U));
+        p.pack_map(7 + (d.replayed_seq ? 1U : 0U) + (d.channel ? 1U : 0U));
         p.pack("seq");
         p.pack(d.seq);
+        p.pack("message_seq");  // what dlq.replay takes, also once the message is trimmed
+        p.pack(d.message_seq);
         p.pack("bot");
         p.pack(d.bot);
         p.pack("reason");

@@ -2,26 +2,28 @@
 
 #include <boost/program_options.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
+#include <set>
 
 namespace botbus::daemon {
 namespace po = boost::program_options;
 
 namespace {
 
-store::Durability parse_durability(const std::string& text) {
+std::optional<store::Durability> parse_durability(const std::string& text) {
     if (text == "full") return store::Durability::full;
     if (text == "normal") return store::Durability::normal;
-    throw std::runtime_error("durability must be 'full' or 'normal', not '" + text + "'");
+    return std::nullopt;
 }
 
-void check_log_level(const std::string& level) {
+bool known_log_level(const std::string& level) {
     for (const char* known : {"trace", "debug", "info", "warn", "error", "critical", "off"}) {
-        if (level == known) return;
+        if (level == known) return true;
     }
-    throw std::runtime_error("log-level must be trace, debug, info, warn, error, critical or off, not '" + level +
-                             "'");
+    return false;
 }
 
 }  // namespace
@@ -99,14 +101,28 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
     po::options_description parsed_options;
     parsed_options.add(all).add(hidden);
     po::variables_map vm;
+    std::set<std::string> from_file;  // settings whose value came from the config file
     try {
         po::store(po::command_line_parser(argc, argv).options(parsed_options).positional(positional).run(), vm);
         if (vm.count("config")) {
             const auto path = vm["config"].as<std::string>();
+            // A directory opens as a stream that reads nothing: refuse it
+            // rather than start without the settings it was meant to hold.
+            std::error_code ec;
+            if (std::filesystem::is_directory(path, ec)) {
+                throw std::runtime_error("cannot read config file " + path + ": it is a directory");
+            }
             std::ifstream file(path);
             if (!file) throw std::runtime_error("cannot read config file " + path);
             try {
-                po::store(po::parse_config_file(file, settings), vm);
+                const auto parsed = po::parse_config_file(file, settings);
+                // Flags win: a setting the command line gave keeps its value.
+                for (const auto& option : parsed.options) {
+                    if (!vm.count(option.string_key) || vm[option.string_key].defaulted()) {
+                        from_file.insert(option.string_key);
+                    }
+                }
+                po::store(parsed, vm);
             } catch (const po::error& e) {
                 throw std::runtime_error("config file " + path + ": " + e.what());
             }
@@ -127,6 +143,13 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
         std::cout << "botbusd " << BOTBUS_VERSION << '\n';
         return {std::nullopt, 0};
     }
+    // A setting refused after parsing, named, and located when it came
+    // from the config file (flags are on the command line for all to see).
+    const auto invalid = [&](const std::string& option, const std::string& problem) {
+        auto message = option + " " + problem;
+        if (from_file.contains(option)) message += " (in config file " + config_file + ")";
+        return std::runtime_error(message);
+    };
     if (command == "serve") {
         config.command = Command::serve;
     } else if (command == "rebuild") {
@@ -134,40 +157,44 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
     } else {
         throw std::runtime_error("unknown command '" + command + "' (expected serve or rebuild)");
     }
-    config.durability = parse_durability(durability);
-    check_log_level(config.log_level);
-    if (max_frame < 64 || max_frame > 256U * 1024 * 1024) {
-        throw std::runtime_error("max-frame must be between 64 bytes and 256 MiB");
+    const auto parsed_durability = parse_durability(durability);
+    if (!parsed_durability) throw invalid("durability", "must be 'full' or 'normal', not '" + durability + "'");
+    config.durability = *parsed_durability;
+    if (!known_log_level(config.log_level)) {
+        throw invalid("log-level",
+                      "must be trace, debug, info, warn, error, critical or off, not '" + config.log_level + "'");
     }
-    if (max_batch < 1 || max_batch > 100000) throw std::runtime_error("max-batch must be between 1 and 100000");
-    if (send_hwm < 1 || send_hwm > 1000000) throw std::runtime_error("send-hwm must be between 1 and 1000000");
-    if (config.data_dir.empty()) throw std::runtime_error("data-dir must not be empty");
-    if (lease_ms < 10 || lease_ms > 24LL * 3600 * 1000) throw std::runtime_error("lease-ms must be between 10 ms and 24 h");
+    if (max_frame < 64 || max_frame > 256U * 1024 * 1024) {
+        throw invalid("max-frame", "must be between 64 bytes and 256 MiB");
+    }
+    if (max_batch < 1 || max_batch > 100000) throw invalid("max-batch", "must be between 1 and 100000");
+    if (send_hwm < 1 || send_hwm > 1000000) throw invalid("send-hwm", "must be between 1 and 1000000");
+    if (config.data_dir.empty()) throw invalid("data-dir", "must not be empty");
+    if (lease_ms < 10 || lease_ms > 24LL * 3600 * 1000) throw invalid("lease-ms", "must be between 10 ms and 24 h");
     config.server.lease_us = lease_ms * 1000;
     if (ack_timeout_ms < 10 || ack_timeout_ms > 24LL * 3600 * 1000) {
-        throw std::runtime_error("ack-timeout-ms must be between 10 ms and 24 h");
+        throw invalid("ack-timeout-ms", "must be between 10 ms and 24 h");
     }
-    if (max_deliveries < 1 || max_deliveries > 1000) throw std::runtime_error("max-deliveries must be between 1 and 1000");
+    if (max_deliveries < 1 || max_deliveries > 1000) throw invalid("max-deliveries", "must be between 1 and 1000");
     if (mailbox_window < 1 || mailbox_window > 100000) {
-        throw std::runtime_error("mailbox-window must be between 1 and 100000");
+        throw invalid("mailbox-window", "must be between 1 and 100000");
     }
-    if (max_hops < 1 || max_hops > 1000) throw std::runtime_error("max-hops must be between 1 and 1000");
+    if (max_hops < 1 || max_hops > 1000) throw invalid("max-hops", "must be between 1 and 1000");
     if (!(rate_limit == 0 || (rate_limit >= 0.001 && rate_limit <= 1e9))) {
-        throw std::runtime_error("rate-limit must be 0 (no limit) or between 0.001 and 1e9 messages per second");
+        throw invalid("rate-limit", "must be 0 (no limit) or between 0.001 and 1e9 messages per second");
     }
-    if (!(rate_burst >= 0 && rate_burst <= 1e9)) throw std::runtime_error("rate-burst must be between 0 and 1e9");
+    if (!(rate_burst >= 0 && rate_burst <= 1e9)) throw invalid("rate-burst", "must be between 0 and 1e9");
     messaging.delivery.ack_timeout_us = ack_timeout_ms * 1000;
     messaging.delivery.max_deliveries = max_deliveries;
     messaging.delivery.window = mailbox_window;
     messaging.max_hops = max_hops;
     messaging.rate_limit = bus::RateLimit{rate_limit, rate_burst};
     if (trim_interval_ms < 10 || trim_interval_ms > 3600LL * 1000) {
-        throw std::runtime_error("trim-interval-ms must be between 10 ms and 1 h");
+        throw invalid("trim-interval-ms", "must be between 10 ms and 1 h");
     }
     constexpr std::uint64_t k_most = 1ULL << 53;
-    if (retention_max_age_ms > k_most || retention_max_messages > k_most) {
-        throw std::runtime_error("retention limits must be at most 2^53");
-    }
+    if (retention_max_age_ms > k_most) throw invalid("retention-max-age-ms", "must be at most 2^53");
+    if (retention_max_messages > k_most) throw invalid("retention-max-messages", "must be at most 2^53");
     config.server.retention = store::RetentionLimits{retention_max_age_ms, retention_max_messages};
     config.server.trim_interval_us = trim_interval_ms * 1000;
     config.server.max_frame = max_frame;

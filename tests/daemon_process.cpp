@@ -159,13 +159,24 @@ RunResult run_botbusd(const std::vector<std::string>& args, std::chrono::millise
                       const std::vector<std::string>& extra_env) {
     TempDir scratch;
     const auto stderr_path = scratch.path() / "stderr";
-    const pid_t pid = spawn(args, -1, stderr_path, extra_env);
+    const auto stdout_path = scratch.path() / "stdout";
+    const int stdout_fd = ::open(stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (stdout_fd < 0) throw std::runtime_error("cannot create " + stdout_path.string());
+    pid_t pid = -1;
+    try {
+        pid = spawn(args, stdout_fd, stderr_path, extra_env);
+    } catch (...) {
+        close(stdout_fd);
+        throw;
+    }
+    close(stdout_fd);
     RunResult result;
     result.exit_code = wait_exit(pid, deadline);
     if (result.exit_code < 0) {
         ::kill(pid, SIGKILL);
         wait_exit(pid, std::chrono::seconds(5));
     }
+    result.stdout_text = read_file(stdout_path);
     result.stderr_text = read_file(stderr_path);
     return result;
 }

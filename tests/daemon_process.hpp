@@ -49,9 +49,11 @@ private:
 };
 
 // Runs botbusd to completion (for start-up failures); returns exit status
-// and what it wrote to stderr.
+// and what it wrote to stdout and stderr. A run still going at the deadline
+// is killed and reported with exit_code -1.
 struct RunResult {
     int exit_code = -1;
+    std::string stdout_text;
     std::string stderr_text;
 };
 RunResult run_botbusd(const std::vector<std::string>& args, std::chrono::milliseconds deadline = std::chrono::seconds(20),
