@@ -608,8 +608,9 @@ TEST_F(GoldenReplies, DeadLettersAreListedPublishedAndReplayedWithTheDocumentedF
                                       {"reason", {str_starting("max_deliveries")}}, {"deliveries", {uint_(1)}}});
     std::uint64_t dead_seq = 0;
     const auto dead_letter = [&](bool replayed) {
-        Shape shape{{"seq", {uint_into(dead_seq)}}, {"bot", {str("bob")}}, {"reason", {str_starting("max_deliveries")}},
-                    {"deliveries", {uint_(1)}}, {"ts", {ts()}}, {"message", {map(doomed)}}};
+        Shape shape{{"seq", {uint_into(dead_seq)}}, {"message_seq", {uint_(1)}}, {"bot", {str("bob")}},
+                    {"reason", {str_starting("max_deliveries")}}, {"deliveries", {uint_(1)}}, {"ts", {ts()}},
+                    {"message", {map(doomed)}}};
         if (replayed) shape["replayed_seq"] = {uint_()};
         return map(shape);
     };
