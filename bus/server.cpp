@@ -428,7 +428,13 @@ bool Server::release_synced(std::uint64_t through) {
 }
 
 void Server::sync_here() {
-    m_store.sync();  // throws when it fails: nothing committed since the last sync may then be shown
+    // Throws when it fails: nothing committed since the last sync may then be
+    // shown, and the daemon stops as when the sync thread fails.
+    try {
+        m_store.sync();
+    } catch (const std::exception& e) {
+        throw std::runtime_error(std::string("cannot make committed batches durable, stopping: ") + e.what());
+    }
     ++m_inline_syncs;
     m_synced_ticket = m_committed_ticket;
 }
