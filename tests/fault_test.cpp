@@ -402,5 +402,19 @@ TEST(Faults, APeerThatNeverReadsLosesRepliesPastItsBacklogWhileOthersAreServed) 
     EXPECT_TRUE(eventually([&] { return dropped() >= 150; })) << "dropped " << dropped();
 }
 
+TEST(Faults, AMaxPeerBacklogOutOfRangeIsRefusedAtStartUp) {
+    testing::TempDir dir;
+    for (const char* value : {"0", "10000001"}) {
+        // Ephemeral endpoints, should it start after all.
+        const auto result = testing::run_botbusd({"--data-dir", (dir.path() / "data").string(), "--command-endpoint",
+                                                  "tcp://127.0.0.1:*", "--feed-endpoint", "tcp://127.0.0.1:*",
+                                                  "--max-peer-backlog", value},
+                                                 std::chrono::seconds(5));
+        EXPECT_EQ(result.exit_code, 2) << value;
+        EXPECT_NE(result.stderr_text.find("max-peer-backlog must be between 1 and 10000000"), std::string::npos)
+            << result.stderr_text;
+    }
+}
+
 }  // namespace
 }  // namespace botbus
