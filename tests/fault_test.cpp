@@ -13,7 +13,6 @@
 #include <fstream>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -26,7 +25,6 @@ namespace botbus {
 namespace {
 
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
 using Json = nlohmann::json;
 using testing::eventually;
 using testing::full_history;
@@ -67,10 +65,17 @@ private:
     testing::TempDir m_dir;
 };
 
-#define SKIP_UNLESS_INTERPOSED(faults)                                                                      \
-    if (!(faults).interposed()) {                                                                           \
-        GTEST_SKIP() << "the fault shim does not intercept this botbusd's libc calls (a statically linked " \
-                        "sanitizer runtime defines them in the executable); nothing to inject";             \
+// Without interception there is nothing to inject. This build's daemon must
+// be intercepted (a broken shim fails here rather than skip quietly); another
+// build (BOTBUS_TEST_BOTBUSD) may define these calls in the executable
+// itself, as a statically linked sanitizer runtime does, and is skipped.
+#define REQUIRE_INTERPOSED(faults, daemon)                                                                \
+    if (!(faults).interposed()) {                                                                         \
+        if (const char* other = std::getenv("BOTBUS_TEST_BOTBUSD"); other && *other) {                    \
+            GTEST_SKIP() << "the fault shim cannot intercept the libc calls of " << other                 \
+                         << " (a statically linked sanitizer runtime?); nothing to inject";               \
+        }                                                                                                 \
+        FAIL() << "the fault shim did not intercept botbusd's libc calls; stderr:\n" << (daemon).stderr_text(); \
     }
 
 bus::PackedValue text(const std::string& value) { return bus::pack_as_value(value); }
@@ -109,7 +114,7 @@ TEST(Faults, AFailedWalSyncStopsTheDaemonWithoutShowingTheBatch) {
     std::map<std::uint64_t, std::string> bodies;
     {
         testing::DaemonProcess daemon(data, {}, faults.env());
-        SKIP_UNLESS_INTERPOSED(faults);
+        REQUIRE_INTERPOSED(faults, daemon);
         zmq::context_t context;
         client::Client alice(context, options_for(daemon));
         alice.hello("alice");
@@ -153,7 +158,7 @@ TEST(Faults, AFailedCommitAnswersItsWholeBatchWithStorageErrorAppendsNothingAndU
     testing::TempDir dir;
     Faults faults;
     testing::DaemonProcess daemon(dir.path() / "data", {}, faults.env());
-    SKIP_UNLESS_INTERPOSED(faults);
+    REQUIRE_INTERPOSED(faults, daemon);
     zmq::context_t context;
     client::Client alice(context, options_for(daemon));
     alice.hello("alice");
@@ -216,7 +221,7 @@ TEST(Faults, AFailingBackgroundCheckpointIsLoggedAndTheDaemonKeepsServingCorrect
     std::map<std::uint64_t, std::string> bodies;
     {
         testing::DaemonProcess daemon(data, {}, faults.env());
-        SKIP_UNLESS_INTERPOSED(faults);
+        REQUIRE_INTERPOSED(faults, daemon);
         zmq::context_t context;
         client::Client alice(context, options_for(daemon));
         alice.hello("alice");
@@ -293,7 +298,7 @@ TEST(Faults, ALeaseCheckThatCannotCommitIsRetriedAndCrashesTheRunOnceTheStoreWor
         // fresh lease cannot commit, however slow this machine is.
         faults.arm("fail-wal-write");
         testing::DaemonProcess daemon(data, {"--lease-ms", "200"}, faults.env());
-        SKIP_UNLESS_INTERPOSED(faults);
+        REQUIRE_INTERPOSED(faults, daemon);
         zmq::context_t context;
         client::Client owner(context, options_for(daemon));
         owner.hello("owner");
@@ -323,7 +328,7 @@ TEST(Faults, ADeadLetterThatCannotBeLoggedIsLoggedOnceTheStoreWorksAgain) {
     std::uint64_t poison_seq = 0;
     {
         testing::DaemonProcess daemon(data, {"--ack-timeout-ms", "100", "--max-deliveries", "1"}, faults.env());
-        SKIP_UNLESS_INTERPOSED(faults);
+        REQUIRE_INTERPOSED(faults, daemon);
         zmq::context_t context;
         client::Client alice(context, options_for(daemon));
         alice.hello("alice");
