@@ -53,8 +53,15 @@ void Deliveries::restart(const Reader& reader, const ReaderSettings& settings, s
 void Deliveries::abandon(const DeliveryPlan& plan) {
     const auto it = m_readers.find(plan.reader);
     if (it == m_readers.end()) return;
-    for (const auto seq : plan.expired) it->second.settling.erase(seq);
-    for (const auto& dead : plan.dead) it->second.settling.erase(dead.seq);
+    auto& state = it->second;
+    // Read again from before the first of them, so the next read decides
+    // them anew (what is in flight or settled meanwhile is skipped).
+    const auto again = [&](store::Seq seq) {
+        state.settling.erase(seq);
+        state.cursor = std::min(state.cursor, seq - 1);
+    };
+    for (const auto seq : plan.expired) again(seq);
+    for (const auto& dead : plan.dead) again(dead.seq);
 }
 
 void Deliveries::restart_mailbox(const std::string& bot, std::int64_t now_us) {

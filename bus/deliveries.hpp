@@ -117,7 +117,8 @@ public:
     void forget(const Reader& reader);
     bool knows(const Reader& reader) const { return m_readers.contains(reader); }
     // A plan's expiries and dead letters will not be logged after all (the
-    // reader is unreachable, or logging failed): they are decided again later.
+    // reader is unreachable, or logging failed): they are decided again by
+    // the reader's next read, which goes back to them.
     void abandon(const DeliveryPlan& plan);
     // A released settlement event (mailbox.acked, consumer.acked,
     // message.expired, message.dead_lettered); other events are ignored.

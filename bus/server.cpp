@@ -108,6 +108,7 @@ Server::Server(boost::asio::io_context& io, zmq::context_t& zmq, store::Store& s
       m_lease_timer(io),
       m_redelivery_timer(io),
       m_trim_timer(io),
+      m_settlement_timer(io),
       m_trimmer(store, m_options.retention),
       m_fetch_timer(io),
       m_handler(store, m_counters, WorkflowOptions{m_options.lease_us, {}}, m_options.messaging) {}
@@ -179,6 +180,7 @@ void Server::stop(int linger_ms) {
     m_redelivery_timer.cancel();
     m_fetch_timer.cancel();
     m_trim_timer.cancel();
+    m_settlement_timer.cancel();
     sync_and_release_all();
     refuse_queued();
     // Last chance for replies still waiting on full peers.
@@ -432,7 +434,13 @@ bool Server::release_synced(std::uint64_t through) {
 }
 
 void Server::sync_here() {
-    m_store.sync();  // throws when it fails: nothing committed since the last sync may then be shown
+    // Throws when it fails: nothing committed since the last sync may then be
+    // shown, and the daemon stops as when the sync thread fails.
+    try {
+        m_store.sync();
+    } catch (const std::exception& e) {
+        throw std::runtime_error(std::string("cannot make committed batches durable, stopping: ") + e.what());
+    }
     ++m_inline_syncs;
     m_synced_ticket = m_committed_ticket;
 }
@@ -814,9 +822,29 @@ void Server::append_settlements() {
         },
         "logging expired and dead-lettered messages");
     if (!ok) {
-        // Nothing was logged: decided again when next read.
-        for (const auto& plan : settlements) m_handler.deliveries().abandon(plan);
+        // Nothing was logged: decided again when next read, which the retry
+        // makes happen even if nothing else touches these readers.
+        for (const auto& plan : settlements) {
+            m_handler.deliveries().abandon(plan);
+            m_settle_again.insert(plan.reader);
+        }
+        schedule_settlement_retry();
     }
+}
+
+void Server::schedule_settlement_retry() {
+    if (m_settle_again.empty() || !m_running) return;
+    spdlog::error("deciding the expiries and dead letters of {} reader(s) again in 1 s", m_settle_again.size());
+    // A wait already pending is cancelled: this one covers its readers too.
+    m_settlement_timer.expires_after(std::chrono::seconds(1));
+    m_settlement_timer.async_wait([this](boost::system::error_code ec) {
+        if (ec || !m_running) return;
+        auto readers = std::move(m_settle_again);
+        m_settle_again.clear();
+        // Unreachable readers are read again when a connection takes them.
+        for (const auto& reader : readers) deliver(reader);
+        on_readable();  // sends outside the drain loop can swallow the command socket's edge
+    });
 }
 
 void Server::schedule_redelivery() {

@@ -165,6 +165,9 @@ private:
     // Queues a plan's expiries and dead letters to be logged in a batch of their own.
     void queue_settlements(DeliveryPlan plan);
     void append_settlements();
+    // Reads the readers whose settlements failed to be logged again, in a
+    // second, so that what they gave up on is decided and logged anew.
+    void schedule_settlement_retry();
     void schedule_redelivery();
     void redeliver();
     // Runs `work` in a batch of the daemon's own and holds its events for
@@ -192,6 +195,8 @@ private:
     boost::asio::steady_timer m_lease_timer;
     boost::asio::steady_timer m_redelivery_timer;
     boost::asio::steady_timer m_trim_timer;
+    boost::asio::steady_timer m_settlement_timer;
+    std::set<Reader> m_settle_again;  // readers whose settlements failed to be logged
     store::Trimmer m_trimmer;
     bool m_redelivery_scheduled = false;
     std::vector<DeliveryPlan> m_settlements;  // expiries and dead letters waiting to be logged

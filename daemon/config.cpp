@@ -35,6 +35,7 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
     std::size_t max_frame = config.server.max_frame;
     std::size_t max_batch = config.server.max_batch;
     int send_hwm = config.server.send_hwm;
+    std::size_t max_peer_backlog = config.server.max_peer_backlog;
     std::int64_t lease_ms = config.server.lease_us / 1000;
     auto& messaging = config.server.messaging;
     std::int64_t ack_timeout_ms = messaging.delivery.ack_timeout_us / 1000;
@@ -67,6 +68,9 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
         ("send-hwm", po::value(&send_hwm)->default_value(send_hwm),
          "messages ZeroMQ queues for one command connection; past it botbusd holds replies back itself and "
          "leaves delivered subscriptions in the log until the connection drains")
+        ("max-peer-backlog", po::value(&max_peer_backlog)->default_value(max_peer_backlog),
+         "replies botbusd holds for one command connection past send-hwm; beyond it replies to that connection "
+         "are dropped, counted (stats dropped_replies) and logged")
         ("lease-ms", po::value(&lease_ms)->default_value(lease_ms),
          "a running workflow run without a heartbeat for this long is marked crashed")
         ("ack-timeout-ms", po::value(&ack_timeout_ms)->default_value(ack_timeout_ms),
@@ -169,6 +173,9 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
     }
     if (max_batch < 1 || max_batch > 100000) throw invalid("max-batch", "must be between 1 and 100000");
     if (send_hwm < 1 || send_hwm > 1000000) throw invalid("send-hwm", "must be between 1 and 1000000");
+    if (max_peer_backlog < 1 || max_peer_backlog > 10000000) {
+        throw invalid("max-peer-backlog", "must be between 1 and 10000000");
+    }
     if (config.data_dir.empty()) throw invalid("data-dir", "must not be empty");
     if (lease_ms < 10 || lease_ms > 24LL * 3600 * 1000) throw invalid("lease-ms", "must be between 10 ms and 24 h");
     config.server.lease_us = lease_ms * 1000;
@@ -200,6 +207,7 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
     config.server.max_frame = max_frame;
     config.server.max_batch = max_batch;
     config.server.send_hwm = send_hwm;
+    config.server.max_peer_backlog = max_peer_backlog;
     return {config, 0};
 }
 

@@ -148,6 +148,13 @@ int DaemonProcess::terminate(std::chrono::milliseconds deadline) {
     return status;
 }
 
+int DaemonProcess::wait(std::chrono::milliseconds deadline) {
+    if (m_pid <= 0) return -1;
+    const int status = wait_exit(m_pid, deadline);
+    if (status >= 0) m_pid = -1;
+    return status;
+}
+
 void DaemonProcess::kill_hard() {
     if (m_pid <= 0) return;
     ::kill(m_pid, SIGKILL);

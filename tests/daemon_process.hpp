@@ -37,6 +37,9 @@ public:
 
     // Sends SIGTERM and waits for exit; returns the exit status.
     int terminate(std::chrono::milliseconds deadline = std::chrono::seconds(20));
+    // Waits for the daemon to exit by itself; returns the exit status, or -1
+    // when it is still running at the deadline.
+    int wait(std::chrono::milliseconds deadline);
     // kill -9, and reap.
     void kill_hard();
 

@@ -98,6 +98,8 @@ const std::vector<Range>& ranges() {
         {"max-frame", {"63", "268435457"}, {"64", "268435456"}, "max-frame must be between 64 bytes and 256 MiB"},
         {"max-batch", {"0", "100001"}, {"1", "100000"}, "max-batch must be between 1 and 100000"},
         {"send-hwm", {"0", "1000001", "-1"}, {"1", "1000000"}, "send-hwm must be between 1 and 1000000"},
+        {"max-peer-backlog", {"0", "10000001", "-1"}, {"1", "10000000"},
+         "max-peer-backlog must be between 1 and 10000000"},
         {"lease-ms", {"9", "86400001"}, {"10", "86400000"}, "lease-ms must be between 10 ms and 24 h"},
         {"ack-timeout-ms", {"9", "86400001"}, {"10", "86400000"}, "ack-timeout-ms must be between 10 ms and 24 h"},
         {"max-deliveries", {"0", "1001"}, {"1", "1000"}, "max-deliveries must be between 1 and 1000"},
