@@ -30,10 +30,13 @@ tracefile="$BUILD_DIR/coverage.json"
 gcovr --root . --object-directory "$BUILD_DIR" \
   --filter 'store/' --filter 'bus/' --filter 'client/' --filter 'daemon/' \
   --exclude-throw-branches --exclude-unreachable-branches \
-  --json "$tracefile" >/dev/null
+  --json "$tracefile"
 
+# The summary follows the per-file table on stdout; only the summary is
+# kept. (Never --output /dev/null: gcovr replaces its output file, and as
+# root that turns /dev/null into a regular file.)
 for folder in store bus client daemon; do
   echo "== $folder/"
-  gcovr --add-tracefile "$tracefile" --filter "$folder/" --print-summary --output /dev/null | grep -E '^(lines|branches):'
+  gcovr --add-tracefile "$tracefile" --filter "$folder/" --print-summary | grep -E '^(lines|branches):'
 done
 echo "== per file: gcovr --add-tracefile $tracefile --filter FOLDER/ --txt"

@@ -209,7 +209,8 @@ TEST_F(RequestRules, EachBrokenSubscribeRuleIsInvalidFieldAndAppendsNothing) {
     for (const auto& [what, request] : cases) expect_refused(what, *m_alice, request, "invalid_field");
 
     bus::ChannelListRequest list;
-    const auto* listed = m_alice->call_ok(list).find("channels");
+    const auto channels = m_alice->call_ok(list);  // kept: `listed` points into it
+    const auto* listed = channels.find("channels");
     ASSERT_TRUE(listed && listed->type == msgpack::type::ARRAY);
     EXPECT_EQ(listed->via.array.size, 1U) << "a refused subscribe created its channel";
 }
