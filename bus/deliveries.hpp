@@ -34,7 +34,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "bus/protocol.hpp"
+#include "bus/protocol/vocabulary.hpp"
 #include "store/store.hpp"
 
 namespace botbus::bus {

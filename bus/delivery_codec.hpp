@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "bus/codec.hpp"
+#include "bus/protocol/codec.hpp"
 #include "bus/deliveries.hpp"
 #include "store/message_queries.hpp"
 

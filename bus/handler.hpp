@@ -18,7 +18,7 @@
 #include <string>
 #include <variant>
 
-#include "bus/codec.hpp"
+#include "bus/protocol/codec.hpp"
 #include "bus/deliveries.hpp"
 #include "bus/delivery_codec.hpp"
 #include "bus/rate_limiter.hpp"

@@ -43,7 +43,7 @@
 #include <vector>
 
 #include "bus/handler.hpp"
-#include "bus/protocol.hpp"
+#include "bus/protocol/vocabulary.hpp"
 #include "bus/sync_thread.hpp"
 #include "store/payloads.hpp"
 #include "store/store.hpp"

@@ -28,7 +28,7 @@
 #include <string_view>
 #include <variant>
 
-#include "bus/codec.hpp"
+#include "bus/protocol/codec.hpp"
 #include "bus/handler.hpp"
 #include "store/store.hpp"
 #include "store/workflow_queries.hpp"

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "bus/codec.hpp"
+#include "bus/protocol/codec.hpp"
 
 namespace botbus::client {
 

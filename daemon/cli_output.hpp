@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "bus/codec.hpp"
+#include "bus/protocol/codec.hpp"
 
 namespace botbus::cli {
 

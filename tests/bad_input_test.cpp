@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "bus/protocol.hpp"
+#include "bus/protocol/vocabulary.hpp"
 #include "daemon_process.hpp"
 
 namespace botbus {

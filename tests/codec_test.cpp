@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "bus/codec.hpp"
+#include "bus/protocol/codec.hpp"
 
 using namespace botbus::bus;
 

@@ -15,7 +15,7 @@
 #include <variant>
 #include <vector>
 
-#include "bus/codec.hpp"
+#include "bus/protocol/codec.hpp"
 #include "golden_support.hpp"
 
 using namespace botbus::bus;

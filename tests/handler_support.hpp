@@ -8,7 +8,7 @@
 #include <string>
 #include <utility>
 
-#include "bus/codec.hpp"
+#include "bus/protocol/codec.hpp"
 #include "bus/handler.hpp"
 #include "store/store.hpp"
 

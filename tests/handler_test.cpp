@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "bus/codec.hpp"
+#include "bus/protocol/codec.hpp"
 #include "bus/handler.hpp"
 #include "store/store.hpp"
 #include "handler_support.hpp"

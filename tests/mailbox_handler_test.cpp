@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "bus/codec.hpp"
+#include "bus/protocol/codec.hpp"
 #include "bus/handler.hpp"
 #include "store/payloads.hpp"
 #include "store/store.hpp"

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "bus/codec.hpp"
+#include "bus/protocol/codec.hpp"
 #include "bus/handler.hpp"
 #include "bus/workflow_handler.hpp"
 #include "store/rebuild.hpp"

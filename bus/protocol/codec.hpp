@@ -15,7 +15,7 @@
 #include <variant>
 #include <vector>
 
-#include "bus/protocol.hpp"
+#include "bus/protocol/vocabulary.hpp"
 
 namespace botbus::bus {
 

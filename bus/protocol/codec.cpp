@@ -1,4 +1,4 @@
-#include "bus/codec.hpp"
+#include "bus/protocol/codec.hpp"
 
 #include <cstring>
 #include <utility>

@@ -1,4 +1,4 @@
-#include "bus/protocol.hpp"
+#include "bus/protocol/vocabulary.hpp"
 
 #include <array>
 #include <utility>
