@@ -16,9 +16,10 @@
 // timer: ROUTER_MANDATORY is on, so nothing is lost silently.
 // Concurrency: every method runs on the io_context's single thread; the
 // zmq::context_t may be shared, the sockets are this object's alone.
-// Direct messages are pushed as MailboxDelivery decides (mailbox_delivery.hpp):
-// after each release, for every bot whose mailbox changed, from the log up to
-// the newest released seq; a timer redelivers what was not acknowledged.
+// Direct messages and delivered subscriptions are pushed as Deliveries
+// decides (deliveries.hpp): after each release, for every reader whose stream
+// changed, from the log up to the newest released seq; a timer redelivers
+// what was not acknowledged.
 // Limitations: sessions of peers that vanish without a later send to them are
 // kept until the daemon restarts (a few bytes each).
 #pragma once

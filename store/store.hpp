@@ -15,8 +15,9 @@
 // Concurrency: single-threaded, except sync(). A Store and everything it
 // hands out belong to the thread that created it; at most one Batch is open
 // at a time.
-// Limitations: trimming the log is not implemented yet; log_head and streams
-// already keep seqs from being reused once it is.
+// Limitations: the store never deletes on its own: retention (trimmer.hpp)
+// deletes old messages in small logged steps, and log_head and streams keep
+// seqs from being reused whatever is deleted.
 #pragma once
 
 #include <SQLiteCpp/Database.h>
