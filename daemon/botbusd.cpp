@@ -13,7 +13,7 @@
 #include <functional>
 #include <iostream>
 
-#include "bus/server.hpp"
+#include "bus/server/server.hpp"
 #include "daemon/config.hpp"
 #include "store/rebuild.hpp"
 #include "store/store.hpp"

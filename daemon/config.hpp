@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-#include "bus/server.hpp"
+#include "bus/server/server.hpp"
 #include "store/store.hpp"
 
 namespace botbus::daemon {

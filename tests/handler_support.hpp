@@ -9,7 +9,7 @@
 #include <utility>
 
 #include "bus/protocol/codec.hpp"
-#include "bus/handler.hpp"
+#include "bus/core/handler.hpp"
 #include "store/store.hpp"
 
 namespace botbus::testing {

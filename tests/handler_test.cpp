@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "bus/protocol/codec.hpp"
-#include "bus/handler.hpp"
+#include "bus/core/handler.hpp"
 #include "store/store.hpp"
 #include "handler_support.hpp"
 

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "bus/deliveries.hpp"
-#include "bus/rate_limiter.hpp"
+#include "bus/core/deliveries.hpp"
+#include "bus/core/rate_limiter.hpp"
 #include "store/payloads.hpp"
 #include "store/store.hpp"
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "bus/protocol/codec.hpp"
-#include "bus/handler.hpp"
+#include "bus/core/handler.hpp"
 #include "store/payloads.hpp"
 #include "store/store.hpp"
 #include "handler_support.hpp"

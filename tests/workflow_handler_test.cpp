@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "bus/protocol/codec.hpp"
-#include "bus/handler.hpp"
-#include "bus/workflow_handler.hpp"
+#include "bus/core/handler.hpp"
+#include "bus/core/workflow_handler.hpp"
 #include "store/rebuild.hpp"
 #include "store/store.hpp"
 #include "handler_support.hpp"

@@ -1,9 +1,9 @@
-#include "bus/handler.hpp"
+#include "bus/core/handler.hpp"
 
 #include <algorithm>
 #include <cmath>
 
-#include "bus/workflow_handler.hpp"
+#include "bus/core/workflow_handler.hpp"
 #include "store/payloads.hpp"
 
 namespace botbus::bus {

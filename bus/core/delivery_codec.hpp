@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "bus/protocol/codec.hpp"
-#include "bus/deliveries.hpp"
+#include "bus/core/deliveries.hpp"
 #include "store/message_queries.hpp"
 
 namespace botbus::bus {

@@ -1,11 +1,11 @@
-#include "bus/server.hpp"
+#include "bus/server/server.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
 #include <chrono>
 
-#include "bus/workflow_handler.hpp"
+#include "bus/core/workflow_handler.hpp"
 #include "store/payloads.hpp"
 
 namespace botbus::bus {

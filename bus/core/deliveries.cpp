@@ -1,4 +1,4 @@
-#include "bus/deliveries.hpp"
+#include "bus/core/deliveries.hpp"
 
 #include <algorithm>
 

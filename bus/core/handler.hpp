@@ -19,9 +19,9 @@
 #include <variant>
 
 #include "bus/protocol/codec.hpp"
-#include "bus/deliveries.hpp"
-#include "bus/delivery_codec.hpp"
-#include "bus/rate_limiter.hpp"
+#include "bus/core/deliveries.hpp"
+#include "bus/core/delivery_codec.hpp"
+#include "bus/core/rate_limiter.hpp"
 #include "store/payloads.hpp"
 #include "store/store.hpp"
 

@@ -1,4 +1,4 @@
-#include "bus/sync_thread.hpp"
+#include "bus/server/sync_thread.hpp"
 
 #include <utility>
 

@@ -1,4 +1,4 @@
-#include "bus/delivery_codec.hpp"
+#include "bus/core/delivery_codec.hpp"
 
 namespace botbus::bus {
 namespace {

@@ -43,9 +43,9 @@
 #include <variant>
 #include <vector>
 
-#include "bus/handler.hpp"
+#include "bus/core/handler.hpp"
 #include "bus/protocol/vocabulary.hpp"
-#include "bus/sync_thread.hpp"
+#include "bus/server/sync_thread.hpp"
 #include "store/payloads.hpp"
 #include "store/store.hpp"
 #include "store/trimmer.hpp"

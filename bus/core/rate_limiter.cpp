@@ -1,4 +1,4 @@
-#include "bus/rate_limiter.hpp"
+#include "bus/core/rate_limiter.hpp"
 
 #include <algorithm>
 #include <cmath>

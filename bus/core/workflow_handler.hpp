@@ -29,7 +29,7 @@
 #include <variant>
 
 #include "bus/protocol/codec.hpp"
-#include "bus/handler.hpp"
+#include "bus/core/handler.hpp"
 #include "store/store.hpp"
 #include "store/workflow_queries.hpp"
 

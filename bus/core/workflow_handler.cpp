@@ -1,4 +1,4 @@
-#include "bus/workflow_handler.hpp"
+#include "bus/core/workflow_handler.hpp"
 
 #include <nlohmann/json.hpp>
 
