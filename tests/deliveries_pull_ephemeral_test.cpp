@@ -41,7 +41,8 @@ TEST_F(ChannelDeliveryTest, PullReturnsUpToMaxOldestFirstAndAtHeadOnceItReadToTh
 
     plan = d.pull(k_bob_news, 2, visible(), k_t0);
     EXPECT_EQ(seqs_of(plan.deliveries), (Seqs{m[3], m[4]}));
-    EXPECT_FALSE(plan.at_head);
+    EXPECT_TRUE(plan.at_head) << "the fetch ended exactly on the newest message";
+    EXPECT_FALSE(plan.caught_up) << "reported once";
     plan = d.pull(k_bob_news, 2, visible(), k_t0);
     EXPECT_TRUE(plan.empty());
     EXPECT_TRUE(plan.at_head);
@@ -146,7 +147,7 @@ TEST_F(ChannelDeliveryTest, EphemeralReaderMovesForwardWithoutAcksAndRedeliversN
     EXPECT_EQ(seqs_of(plan.deliveries), (Seqs{m[1], m[2]}));
     EXPECT_EQ(counts_of(plan.deliveries), (Counts{1, 1}));
     EXPECT_EQ(redelivered_of(plan.deliveries), (Flags{false, false}));
-    EXPECT_FALSE(plan.caught_up) << "a full window has not seen the head yet";
+    EXPECT_TRUE(plan.caught_up) << "the pass ended exactly on the newest message";
     EXPECT_TRUE(d.in_flight(conn).empty()) << "nothing waits for an ack";
     EXPECT_FALSE(d.next_deadline().has_value());
     EXPECT_FALSE(d.next_deadline(conn).has_value());
@@ -155,7 +156,8 @@ TEST_F(ChannelDeliveryTest, EphemeralReaderMovesForwardWithoutAcksAndRedeliversN
     // No ack needed for more: the window bounds one pass only.
     plan = d.pump(conn, visible(), k_t0);
     EXPECT_TRUE(plan.deliveries.empty());
-    EXPECT_TRUE(plan.caught_up);
+    EXPECT_FALSE(plan.caught_up) << "reported once";
+    EXPECT_TRUE(plan.at_head);
     const auto m3 = publish("news", "new");
     plan = d.pump(conn, visible(), k_t0);
     EXPECT_EQ(seqs_of(plan.deliveries), (Seqs{m3}));

@@ -39,7 +39,8 @@ void Deliveries::restart(const Reader& reader, const ReaderSettings& settings, s
     state.settings.window = std::max<std::size_t>(1, settings.window);
     state.cursor = settings.ephemeral ? settings.start_after : 0;
     state.caught_up = false;
-    state.grace.clear();
+    // Grace from an earlier restart not yet pumped stays: two restarts in one
+    // released batch (two subscribes, a pool's hellos) are still no failure.
     for (const auto& [seq, flight] : state.in_flight) {
         if (flight.deadline_us > now_us) state.grace.insert(seq);
     }
@@ -186,7 +187,10 @@ void Deliveries::read_new(const Reader& reader, State& state, std::size_t room, 
                           std::int64_t now_us, DeliveryPlan& plan) {
     auto& messages = m_store.messages();
     std::size_t delivered = 0;
-    while (delivered < room) {
+    // A read that ends exactly on the newest visible message is at the head
+    // too, not only one that comes back short.
+    bool at_head = std::max(state.cursor, floor(reader, state)) >= visible;
+    while (delivered < room && !at_head) {
         store::HistoryQuery query;
         if (reader.is_mailbox()) {
             query.scope = store::HistoryQuery::Scope::inbox;
@@ -207,12 +211,12 @@ void Deliveries::read_new(const Reader& reader, State& state, std::size_t room, 
             consider(state, std::move(row), now_us, plan);
             delivered += plan.deliveries.size() - before;
         }
-        if (rows.size() < query.limit) {
-            if (!state.caught_up) plan.caught_up = true;
-            state.caught_up = true;
-            plan.at_head = true;
-            break;
-        }
+        at_head = rows.size() < query.limit || state.cursor >= visible;
+    }
+    if (at_head) {
+        if (!state.caught_up) plan.caught_up = true;
+        state.caught_up = true;
+        plan.at_head = true;
     }
     plan.position = std::max(state.cursor, floor(reader, state));
 }
