@@ -19,7 +19,7 @@
 // outside the drain loop can swallow the command socket's ZMQ_FD edge.
 // Concurrency: the loop thread only.
 // Limitations: a parked fetch whose connection vanished is dropped only when
-// it is next looked at; pushes to a bot go to all of its push connections.
+// it is next looked at (a new message on its channel, or its deadline).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
