@@ -147,9 +147,9 @@ void DeliveryRouter::answer_waiting(const std::set<std::string>& channels, std::
         auto plan = m_deliveries.pull(waiting.wait.reader, waiting.wait.max, m_visible_seq, now_us);
         if (plan.gone) {
             const auto& r = waiting.wait.reader;
-            m_transport.send_to(waiting.routing_id, waiting.req_style,
-                                encode_error_reply(waiting.id, {Errc::not_found, r.bot + " has no durable subscription to '" +
-                                                                                     r.channel + "' any more"}));
+            const WireError gone{Errc::not_found,
+                                 r.bot + " has no durable subscription to '" + r.channel + "' any more"};
+            m_transport.send_to(waiting.routing_id, waiting.req_style, encode_error_reply(waiting.id, gone));
             continue;
         }
         const bool answer = !plan.deliveries.empty() || due;
@@ -271,8 +271,8 @@ void DeliveryRouter::schedule_redelivery() {
 
 void DeliveryRouter::redeliver() {
     for (auto& plan : m_deliveries.expire(m_clock())) {
-        const bool reachable =
-            plan.reader.is_mailbox() ? m_transport.has_push_connection(plan.reader.bot) : m_routes.contains(plan.reader);
+        const bool reachable = plan.reader.is_mailbox() ? m_transport.has_push_connection(plan.reader.bot)
+                                                        : m_routes.contains(plan.reader);
         if (reachable) {
             carry_out(std::move(plan));
         } else {

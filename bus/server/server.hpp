@@ -46,7 +46,6 @@
 #include "bus/server/release.hpp"
 #include "bus/server/sync_thread.hpp"
 #include "bus/server/transport.hpp"
-#include "store/payloads.hpp"
 #include "store/store.hpp"
 #include "store/trimmer.hpp"
 
