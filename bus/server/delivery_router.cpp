@@ -1,0 +1,288 @@
+#include "bus/server/delivery_router.hpp"
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "bus/core/delivery_codec.hpp"
+
+namespace botbus::bus {
+
+DeliveryRouter::DeliveryRouter(boost::asio::io_context& io, store::Store& store, Deliveries& deliveries,
+                               Transport& transport, ServerCounters& counters, std::function<std::int64_t()> clock,
+                               Hooks hooks)
+    : m_io(io),
+      m_store(store),
+      m_deliveries(deliveries),
+      m_transport(transport),
+      m_counters(counters),
+      m_clock(std::move(clock)),
+      m_hooks(std::move(hooks)),
+      m_fetch_timer(io),
+      m_settlement_timer(io),
+      m_redelivery_timer(io) {}
+
+void DeliveryRouter::start(store::Seq visible) {
+    m_visible_seq = visible;
+    m_running = true;
+}
+
+void DeliveryRouter::stop() {
+    m_running = false;
+    m_redelivery_timer.cancel();
+    m_fetch_timer.cancel();
+    m_settlement_timer.cancel();
+}
+
+void DeliveryRouter::deliver(const Reader& reader) {
+    if (!m_running) return;
+    if (reader.is_mailbox()) {
+        if (!m_transport.has_push_connection(reader.bot)) return;
+        carry_out(m_deliveries.pump(reader, m_visible_seq, m_clock()));
+        return;
+    }
+    const auto route = m_routes.find(reader);
+    if (route == m_routes.end()) return;  // pulled, or no connection takes its pushes
+    const auto routing_id = route->second;
+    if (!m_transport.knows(routing_id)) {
+        unroute(reader, routing_id);
+        return;
+    }
+    if (m_transport.backlogged(routing_id)) {
+        // The connection is not keeping up: leave the messages in the log and
+        // come back when its queue has drained.
+        if (m_behind.insert(reader).second) ++m_counters.paused_deliveries;
+        m_transport.schedule_backlog_retry();
+        return;
+    }
+    auto plan = m_deliveries.pump(reader, m_visible_seq, m_clock());
+    const bool more = !plan.caught_up && plan.deliveries.size() > 0 && reader.connection.size() > 0;
+    carry_out(std::move(plan));
+    if (more || m_transport.backlogged(routing_id)) {
+        // An ephemeral reader that has not reached the head reads on; one
+        // whose connection filled up waits for it to drain.
+        if (m_behind.insert(reader).second && m_transport.backlogged(routing_id)) ++m_counters.paused_deliveries;
+        m_transport.schedule_backlog_retry();
+    }
+}
+
+void DeliveryRouter::carry_out(DeliveryPlan plan) {
+    const auto& reader = plan.reader;
+    if (reader.is_mailbox()) {
+        for (const auto& delivery : plan.deliveries) {
+            m_transport.push_to_bot(reader.bot,
+                                    encode_push(view_of(delivery.message), delivery.deliveries, delivery.redelivered));
+        }
+    } else if (const auto route = m_routes.find(reader); route != m_routes.end()) {
+        const auto routing_id = route->second;
+        for (const auto& delivery : plan.deliveries) {
+            m_transport.send_to(routing_id, false,
+                                encode_push(view_of(delivery.message), delivery.deliveries, delivery.redelivered));
+        }
+        if (plan.caught_up) m_transport.send_to(routing_id, false, encode_caught_up(reader.channel, plan.position));
+    }
+    if (!plan.deliveries.empty() && !reader.connection.size()) schedule_redelivery();
+    queue_settlements(std::move(plan));
+}
+
+bool DeliveryRouter::deliver_behind() {
+    auto behind = std::move(m_behind);
+    m_behind.clear();
+    for (const auto& reader : behind) deliver(reader);
+    return !m_behind.empty();
+}
+
+void DeliveryRouter::unroute(const Reader& reader, const std::string& routing_id) {
+    for (const auto& r : {reader, Reader{reader.channel, reader.bot, routing_id}}) {
+        const auto route = m_routes.find(r);
+        if (route == m_routes.end() || route->second != routing_id) continue;
+        m_routes.erase(route);
+        m_behind.erase(r);
+        m_deliveries.offline(r);
+    }
+}
+
+void DeliveryRouter::drop_routes_of(const std::string& routing_id) {
+    std::vector<Reader> routed;
+    for (const auto& [reader, route] : m_routes) {
+        if (route == routing_id) routed.push_back(reader);
+    }
+    for (const auto& reader : routed) unroute(reader, routing_id);
+}
+
+void DeliveryRouter::connection_rebound(const std::string& routing_id, const std::vector<std::string>& previous) {
+    if (!previous.empty()) drop_routes_of(routing_id);  // subscriptions were the old bot's
+    for (const auto& old : previous) {
+        if (!m_transport.has_push_connection(old)) m_deliveries.offline(Reader{"", old, ""});
+    }
+}
+
+void DeliveryRouter::connection_gone(const std::string& routing_id, const std::optional<std::string>& bot) {
+    drop_routes_of(routing_id);
+    if (bot && !m_transport.has_push_connection(*bot)) m_deliveries.offline(Reader{"", *bot, ""});
+}
+
+void DeliveryRouter::park(std::vector<WaitingFetch> waits, std::set<std::string> channels, std::int64_t now_us) {
+    for (auto& wait : waits) {
+        m_waiting.push_back(std::move(wait));
+        channels.insert(m_waiting.back().wait.reader.channel);  // may have arrived meanwhile
+    }
+    if (!m_waiting.empty()) answer_waiting(channels, now_us);
+}
+
+void DeliveryRouter::answer_waiting(const std::set<std::string>& channels, std::int64_t now_us) {
+    std::vector<WaitingFetch> still;
+    for (auto& waiting : m_waiting) {
+        const bool due = waiting.wait.deadline_us <= now_us;
+        if (!m_transport.knows(waiting.routing_id)) continue;  // gone: nobody to answer
+        const auto redelivery = m_deliveries.next_deadline(waiting.wait.reader);
+        const bool redeliverable = redelivery && *redelivery <= now_us;
+        if (!due && !redeliverable && !channels.contains(waiting.wait.reader.channel)) {
+            still.push_back(std::move(waiting));
+            continue;
+        }
+        auto plan = m_deliveries.pull(waiting.wait.reader, waiting.wait.max, m_visible_seq, now_us);
+        if (plan.gone) {
+            const auto& r = waiting.wait.reader;
+            const WireError gone{Errc::not_found,
+                                 r.bot + " has no durable subscription to '" + r.channel + "' any more"};
+            m_transport.send_to(waiting.routing_id, waiting.req_style, encode_error_reply(waiting.id, gone));
+            continue;
+        }
+        const bool answer = !plan.deliveries.empty() || due;
+        if (answer) {
+            ReplyBuilder b;
+            add_fetched(b, plan, plan.at_head);
+            m_transport.send_to(waiting.routing_id, waiting.req_style, b.finish_ok(waiting.id));
+        } else {
+            still.push_back(std::move(waiting));
+        }
+        queue_settlements(std::move(plan));
+    }
+    m_waiting = std::move(still);
+    schedule_fetch_timer();
+}
+
+void DeliveryRouter::schedule_fetch_timer() {
+    if (m_waiting.empty() || !m_running) return;
+    // Each waits for its deadline, or for a delivery of its reader to come due again.
+    std::int64_t next = m_waiting.front().wait.deadline_us;
+    for (const auto& waiting : m_waiting) {
+        next = std::min(next, waiting.wait.deadline_us);
+        if (const auto redelivery = m_deliveries.next_deadline(waiting.wait.reader)) {
+            next = std::min(next, *redelivery);
+        }
+    }
+    if (m_fetch_timer_at && *m_fetch_timer_at <= next) return;
+    m_fetch_timer_at = next;
+    m_fetch_timer.expires_after(std::chrono::microseconds(std::max<std::int64_t>(0, next - m_clock())));
+    m_fetch_timer.async_wait([this](boost::system::error_code ec) {
+        if (ec) return;  // rescheduled earlier, or stopping
+        m_fetch_timer_at.reset();
+        answer_waiting({}, m_clock());
+        m_hooks.drain();  // sends outside the drain loop can swallow the command socket's edge
+    });
+}
+
+void DeliveryRouter::queue_settlements(DeliveryPlan plan) {
+    if (plan.expired.empty() && plan.dead.empty()) return;
+    // Logged in a batch of their own once this release is done: a release
+    // must not open a batch while another may be executing.
+    const bool first = m_settlements.empty();
+    plan.deliveries.clear();
+    m_settlements.push_back(std::move(plan));
+    if (first) boost::asio::post(m_io, [this] { append_settlements(); });
+}
+
+void DeliveryRouter::append_settlements() {
+    if (!m_running || m_settlements.empty()) return;
+    auto settlements = std::move(m_settlements);
+    m_settlements.clear();
+    const bool ok = m_hooks.run_daemon_batch(
+        [&](store::Batch& tx) {
+            // Decided before this batch: an ack may have settled some since.
+            const auto settled = [&](const Reader& reader, store::Seq seq) {
+                return reader.is_mailbox() ? m_store.mailboxes().is_settled(reader.bot, seq)
+                                           : m_store.consumers().is_settled(reader.bot, reader.channel, seq);
+            };
+            for (const auto& plan : settlements) {
+                std::vector<std::uint64_t> expired;
+                for (const auto seq : plan.expired) {
+                    if (!settled(plan.reader, seq)) expired.push_back(seq);
+                }
+                if (!expired.empty()) {
+                    tx.append({std::string(store::stream::k_mailboxes), std::string(store::event_type::k_message_expired),
+                               std::string(k_daemon_producer), std::nullopt,
+                               store::encode_payload(store::MessagesExpired{plan.reader.bot, std::move(expired)})});
+                }
+                for (const auto& dead : plan.dead) {
+                    if (settled(plan.reader, dead.seq)) continue;
+                    tx.append({std::string(store::stream::k_dead_letters),
+                               std::string(store::event_type::k_message_dead_lettered), std::string(k_daemon_producer),
+                               std::nullopt, store::encode_payload(dead_letter_payload(plan.reader, dead))});
+                }
+            }
+        },
+        "logging expired and dead-lettered messages");
+    if (!ok) {
+        // Nothing was logged: decided again when next read, which the retry
+        // makes happen even if nothing else touches these readers.
+        for (const auto& plan : settlements) {
+            m_deliveries.abandon(plan);
+            m_settle_again.insert(plan.reader);
+        }
+        schedule_settlement_retry();
+    }
+}
+
+void DeliveryRouter::schedule_settlement_retry() {
+    if (m_settle_again.empty() || !m_running) return;
+    spdlog::error("deciding the expiries and dead letters of {} reader(s) again in 1 s", m_settle_again.size());
+    // A wait already pending is cancelled: this one covers its readers too.
+    m_settlement_timer.expires_after(std::chrono::seconds(1));
+    m_settlement_timer.async_wait([this](boost::system::error_code ec) {
+        if (ec || !m_running) return;
+        auto readers = std::move(m_settle_again);
+        m_settle_again.clear();
+        // Unreachable readers are read again when a connection takes them.
+        for (const auto& reader : readers) deliver(reader);
+        m_hooks.drain();  // sends outside the drain loop can swallow the command socket's edge
+    });
+}
+
+void DeliveryRouter::schedule_redelivery() {
+    if (m_redelivery_scheduled || !m_running) return;
+    const auto next = m_deliveries.next_deadline();
+    if (!next) return;
+    m_redelivery_scheduled = true;
+    // Deadlines closer together than this share a wake-up.
+    constexpr std::int64_t k_granularity_us = 5000;
+    const auto delay = std::max<std::int64_t>(k_granularity_us, *next - m_clock());
+    m_redelivery_timer.expires_after(std::chrono::microseconds(delay));
+    m_redelivery_timer.async_wait([this](boost::system::error_code ec) {
+        m_redelivery_scheduled = false;
+        if (ec || !m_running) return;
+        redeliver();
+    });
+}
+
+void DeliveryRouter::redeliver() {
+    for (auto& plan : m_deliveries.expire(m_clock())) {
+        const bool reachable = plan.reader.is_mailbox() ? m_transport.has_push_connection(plan.reader.bot)
+                                                        : m_routes.contains(plan.reader);
+        if (reachable) {
+            carry_out(std::move(plan));
+        } else {
+            // Nobody to push to; what was given up on is logged all the same.
+            queue_settlements(plan);
+            m_deliveries.offline(plan.reader);
+        }
+    }
+    schedule_redelivery();
+    m_hooks.drain();  // sends outside the drain loop can swallow the command socket's edge
+}
+
+}  // namespace botbus::bus

@@ -1,0 +1,117 @@
+// Carries out what Deliveries (deliveries.hpp) decides: pushes to the
+// connections that take a reader's messages, answers parked fetches, logs
+// expiries and dead letters, and redelivers what was not acknowledged.
+//
+// Operation: after each release, deliver() runs for every reader whose
+// stream changed; it pumps the reader from the log up to the newest
+// released seq (set_visible) and sends the plan: a mailbox's messages to
+// every push connection of its bot, a channel reader's to the connection
+// routed to it (route()). A connection whose queue is full leaves its
+// readers' messages in the log ("behind"); deliver_behind() reads them
+// again once the Transport's backlog retry finds room. Fetches that found
+// nothing are parked (park()) until their channel has news, a delivery of
+// their reader comes due again, or their deadline passes. A plan's expiries
+// and dead letters are logged in a daemon batch of their own, posted after
+// the current release (a release must not open a batch while another may be
+// executing); when that batch fails they are decided again a second later.
+// A redelivery timer hands the deliveries not acknowledged in time back to
+// their readers. Every timer's work ends with the `drain` hook: sends
+// outside the drain loop can swallow the command socket's ZMQ_FD edge.
+// Concurrency: the loop thread only.
+// Limitations: a parked fetch whose connection vanished is dropped only when
+// it is next looked at (a new message on its channel, or its deadline).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "bus/core/handler.hpp"
+#include "bus/server/release.hpp"
+#include "bus/server/transport.hpp"
+#include "store/store.hpp"
+
+namespace botbus::bus {
+
+class DeliveryRouter {
+public:
+    struct Hooks {
+        // Runs `work` in a batch of the daemon's own, released like a request
+        // batch's; false when the batch failed.
+        std::function<bool(const std::function<void(store::Batch&)>& work, const char* what)> run_daemon_batch;
+        // Drains the command socket.
+        std::function<void()> drain;
+    };
+
+    DeliveryRouter(boost::asio::io_context& io, store::Store& store, Deliveries& deliveries, Transport& transport,
+                   ServerCounters& counters, std::function<std::int64_t()> clock, Hooks hooks);
+
+    void start(store::Seq visible);
+    void stop();  // cancels the timers; nothing is delivered after it
+
+    // The newest seq released (durable and shown): nothing newer is read.
+    void set_visible(store::Seq seq) { m_visible_seq = std::max(m_visible_seq, seq); }
+
+    // The connection takes the reader's pushes.
+    void route(const Reader& reader, const std::string& routing_id) { m_routes[reader] = routing_id; }
+    // The reader's durable subscription is gone.
+    void forget_route(const Reader& reader) { m_routes.erase(reader); }
+    // The connection no longer takes the reader's pushes, nor those of the
+    // connection's ephemeral reader of the same channel.
+    void unroute(const Reader& reader, const std::string& routing_id);
+    // Transport hooks: a connection became another bot's, or is gone.
+    void connection_rebound(const std::string& routing_id, const std::vector<std::string>& previous);
+    void connection_gone(const std::string& routing_id, const std::optional<std::string>& bot);
+
+    void deliver(const Reader& reader);
+    // Readers left behind by a full connection, once it drains; true while
+    // some are still behind.
+    bool deliver_behind();
+    // Parks the fetches of a released batch and answers the parked ones
+    // whose channel is in `channels`, or whose time is up.
+    void park(std::vector<WaitingFetch> waits, std::set<std::string> channels, std::int64_t now_us);
+
+private:
+    void carry_out(DeliveryPlan plan);
+    void drop_routes_of(const std::string& routing_id);
+    void answer_waiting(const std::set<std::string>& channels, std::int64_t now_us);
+    void schedule_fetch_timer();
+    // Queues a plan's expiries and dead letters to be logged in a batch of their own.
+    void queue_settlements(DeliveryPlan plan);
+    void append_settlements();
+    // Reads the readers whose settlements failed to be logged again, in a
+    // second, so that what they gave up on is decided and logged anew.
+    void schedule_settlement_retry();
+    void schedule_redelivery();
+    void redeliver();
+
+    boost::asio::io_context& m_io;
+    store::Store& m_store;
+    Deliveries& m_deliveries;
+    Transport& m_transport;
+    ServerCounters& m_counters;
+    std::function<std::int64_t()> m_clock;
+    Hooks m_hooks;
+    bool m_running = false;
+    store::Seq m_visible_seq = 0;
+    std::map<Reader, std::string> m_routes;  // channel readers pushed to: their connection's routing id
+    std::set<Reader> m_behind;               // readers to push to again once their connection drains
+    std::vector<WaitingFetch> m_waiting;     // fetches waiting for messages
+    boost::asio::steady_timer m_fetch_timer;
+    std::optional<std::int64_t> m_fetch_timer_at;
+    std::vector<DeliveryPlan> m_settlements;  // expiries and dead letters waiting to be logged
+    std::set<Reader> m_settle_again;          // readers whose settlements failed to be logged
+    boost::asio::steady_timer m_settlement_timer;
+    boost::asio::steady_timer m_redelivery_timer;
+    bool m_redelivery_scheduled = false;
+};
+
+}  // namespace botbus::bus

@@ -1,0 +1,68 @@
+#include "bus/server/fan_out.hpp"
+
+#include <utility>
+
+#include "bus/core/workflow_handler.hpp"
+#include "bus/server/feed_events.hpp"
+
+namespace botbus::bus {
+
+FanOut::FanOut(store::Store& store, CommandHandler& handler, Publish publish, std::function<std::int64_t()> clock)
+    : m_store(store), m_handler(handler), m_publish(std::move(publish)), m_clock(std::move(clock)) {}
+
+void FanOut::fan_out(const store::Event& event, Touched& touched) {
+    if (event.type == store::event_type::k_message_published) {
+        const auto fields = m_messages.decode(event.type, event.payload);
+        if (!fields.channel) return;
+        m_publish(channel_topic(*fields.channel), encode_message_event(view_of(event, fields), "message"));
+        // Pushed by the DeliveryRouter, from the log, after everything older.
+        const auto [it, fresh] = touched.channels.emplace(*fields.channel);
+        if (fresh) {
+            for (auto& reader : m_handler.deliveries().readers_of(*it)) touched.readers.insert(std::move(reader));
+        }
+    } else if (event.type == store::event_type::k_message_sent) {
+        const auto fields = m_messages.decode(event.type, event.payload);
+        if (fields.to) touched.readers.insert(Reader{"", std::string(*fields.to), ""});
+    } else if (event.stream == store::stream::k_mailboxes || event.stream == store::stream::k_dead_letters ||
+               event.stream == store::stream::k_consumers) {
+        // A settlement makes room in the reader's window.
+        if (auto reader = m_handler.deliveries().on_settled(event, m_clock())) {
+            touched.readers.insert(std::move(*reader));
+        }
+        if (event.type == store::event_type::k_message_dead_lettered) {
+            msgpack::object_handle keep_alive;
+            const auto dead = store::decode_payload<store::MessageDeadLettered>(event.type, event.payload, keep_alive);
+            m_publish(std::string(k_dead_letters_topic), encode_dead_letter_event(event, dead));
+        } else if (event.type == store::event_type::k_consumer_deleted) {
+            msgpack::object_handle keep_alive;
+            const auto gone = store::decode_payload<store::ConsumerDeleted>(event.type, event.payload, keep_alive);
+            const Reader reader{gone.channel, gone.bot, ""};
+            // Unless subscribed again later in the same batch.
+            if (!m_store.consumers().floor(gone.bot, gone.channel)) {
+                m_handler.deliveries().forget(reader);
+                touched.forgotten.push_back(reader);
+                touched.readers.erase(reader);
+            }
+        }
+    } else if (event.stream == store::stream::k_channels) {
+        m_publish(std::string(k_channels_topic), encode_channel_event(event));
+    } else if (event.stream.starts_with("run/") || event.stream.starts_with("wf/")) {
+        publish_workflow_event(event);
+    }
+}
+
+void FanOut::publish_workflow_event(const store::Event& event) {
+    const bool is_run = event.stream.starts_with("run/");
+    const std::string id = event.stream.substr(event.stream.find('/') + 1);
+    std::string workflow_id = id;
+    if (is_run) {
+        const auto run = m_handler.workflows().queries().run(id);
+        workflow_id = run ? run->workflow_id : std::string();
+    }
+    const auto encoded =
+        encode_workflow_event(event, workflow_id, is_run ? std::optional<std::string_view>(id) : std::nullopt);
+    if (is_run) m_publish(run_topic(id), encoded);
+    if (!workflow_id.empty()) m_publish(workflow_topic(workflow_id), encoded);
+}
+
+}  // namespace botbus::bus

@@ -1,0 +1,305 @@
+#include "bus/server/transport.hpp"
+
+#include <spdlog/spdlog.h>
+#include <zmq_addon.hpp>
+
+#include <chrono>
+#include <iterator>
+#include <stdexcept>
+#include <utility>
+
+namespace botbus::bus {
+
+Transport::Transport(boost::asio::io_context& io, zmq::context_t& zmq, TransportOptions options,
+                     ServerCounters& counters, Hooks hooks)
+    : m_options(std::move(options)),
+      m_counters(counters),
+      m_hooks(std::move(hooks)),
+      m_router(zmq, zmq::socket_type::router),
+      m_pub(zmq, zmq::socket_type::pub),
+      m_router_fd(io),
+      m_backlog_timer(io) {}
+
+Transport::~Transport() {
+    // The descriptor is the socket's own; closing it here would pull it from
+    // under libzmq.
+    if (m_router_fd.is_open()) m_router_fd.release();
+}
+
+void Transport::bind() {
+    m_router.set(zmq::sockopt::router_mandatory, true);
+    m_router.set(zmq::sockopt::linger, 0);
+    m_router.set(zmq::sockopt::sndhwm, m_options.send_hwm);
+    m_router.set(zmq::sockopt::rcvhwm, 100000);
+    // A hard ceiling well above the frame limit: frames up to it get a
+    // frame_too_large reply; beyond it libzmq drops the connection.
+    const auto ceiling = static_cast<std::int64_t>(m_options.max_frame) * 2 + 64 * 1024;
+    m_router.set(zmq::sockopt::maxmsgsize, ceiling);
+    m_pub.set(zmq::sockopt::sndhwm, m_options.feed_hwm);
+    m_pub.set(zmq::sockopt::linger, 0);
+    try {
+        m_router.bind(m_options.command_endpoint);
+    } catch (const zmq::error_t& e) {
+        throw std::runtime_error("cannot bind command endpoint " + m_options.command_endpoint + ": " + e.what());
+    }
+    try {
+        m_pub.bind(m_options.feed_endpoint);
+    } catch (const zmq::error_t& e) {
+        throw std::runtime_error("cannot bind feed endpoint " + m_options.feed_endpoint + ": " + e.what());
+    }
+    m_bound_command = m_router.get(zmq::sockopt::last_endpoint);
+    m_bound_feed = m_pub.get(zmq::sockopt::last_endpoint);
+    m_router_fd.assign(m_router.get(zmq::sockopt::fd));
+    m_open = true;
+}
+
+void Transport::when_readable() {
+    if (!m_open || m_armed) return;
+    m_armed = true;
+    m_router_fd.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+        m_armed = false;
+        if (!ec) m_hooks.drain();
+    });
+}
+
+std::vector<Inbound> Transport::receive(std::size_t max) {
+    std::vector<Inbound> batch;
+    batch.reserve(std::min<std::size_t>(max, 64));
+    while (batch.size() < max) {
+        std::vector<zmq::message_t> parts;
+        std::optional<std::size_t> received;
+        try {
+            received = zmq::recv_multipart(m_router, std::back_inserter(parts), zmq::recv_flags::dontwait);
+        } catch (const zmq::error_t& e) {
+            spdlog::error("command socket receive failed: {}", e.what());
+            break;
+        }
+        if (!received) break;
+        Inbound in;
+        in.routing_id = parts[0].to_string();
+        if (parts.size() == 2) {
+            in.body = std::move(parts[1]);
+        } else if (parts.size() == 3 && parts[1].size() == 0) {
+            in.req_style = true;
+            in.body = std::move(parts[2]);
+        } else {
+            // Answered in its place in the batch, so a client that matches
+            // replies by order still can. Answer on the shape the peer most
+            // likely expects.
+            in.req_style = parts.size() > 2 && parts[1].size() == 0;
+            in.problem = WireError{Errc::bad_request, "expected one body frame, after an optional empty delimiter"};
+        }
+        batch.push_back(std::move(in));
+    }
+    return batch;
+}
+
+bool Transport::requests_waiting() {
+    try {
+        return (m_router.get(zmq::sockopt::events) & ZMQ_POLLIN) != 0;
+    } catch (const zmq::error_t&) {
+        return false;
+    }
+}
+
+std::optional<std::string> Transport::bot_of(const std::string& routing_id) const {
+    const auto peer = m_peers.find(routing_id);
+    if (peer == m_peers.end()) return std::nullopt;
+    return peer->second.session.bot;
+}
+
+void Transport::bind_session(const std::string& routing_id, const std::string& bot, bool can_push) {
+    auto& peer = m_peers[routing_id];
+    // The session already carries the new name (set when the hello ran), so
+    // the connection's previous bot is found by its routing id.
+    std::vector<std::string> previous;
+    for (auto it = m_bot_peers.begin(); it != m_bot_peers.end();) {
+        if (it->second.erase(routing_id) > 0 && it->first != bot) previous.push_back(it->first);
+        it = it->second.empty() ? m_bot_peers.erase(it) : std::next(it);
+    }
+    peer.session.bot = bot;
+    peer.can_push = can_push;
+    m_bot_peers[bot].insert(routing_id);
+    if (!previous.empty()) m_hooks.rebound(routing_id, previous);
+}
+
+bool Transport::has_push_connection(const std::string& bot) const {
+    const auto it = m_bot_peers.find(bot);
+    if (it == m_bot_peers.end()) return false;
+    for (const auto& routing_id : it->second) {
+        const auto peer = m_peers.find(routing_id);
+        if (peer != m_peers.end() && peer->second.can_push) return true;
+    }
+    return false;
+}
+
+void Transport::forget_peer(const std::string& routing_id) {
+    const auto it = m_peers.find(routing_id);
+    if (it == m_peers.end()) return;
+    const auto bot = it->second.session.bot;
+    if (bot) {
+        const auto bots = m_bot_peers.find(*bot);
+        if (bots != m_bot_peers.end()) {
+            bots->second.erase(routing_id);
+            if (bots->second.empty()) m_bot_peers.erase(bots);
+        }
+    }
+    m_peers.erase(it);
+    m_backlog.erase(routing_id);
+    m_hooks.forgotten(routing_id, bot);
+}
+
+void Transport::push_to_bot(const std::string& bot, const std::string& push) {
+    const auto it = m_bot_peers.find(bot);
+    if (it == m_bot_peers.end()) return;
+    const auto peers = it->second;  // send_to may forget a vanished peer
+    for (const auto& routing_id : peers) {
+        const auto peer = m_peers.find(routing_id);
+        if (peer != m_peers.end() && peer->second.can_push) send_to(routing_id, false, push);
+    }
+}
+
+void Transport::send_to(const std::string& routing_id, bool req_style, std::string body) {
+    auto backlog = m_backlog.find(routing_id);
+    if (backlog == m_backlog.end()) {
+        if (try_send(routing_id, req_style, body)) return;
+        backlog = m_backlog.find(routing_id);
+        if (backlog == m_backlog.end()) return;  // peer vanished; nothing to keep
+    }
+    if (backlog->second.size() >= m_options.max_peer_backlog) {
+        if (++m_counters.dropped_replies % 10000 == 1) {
+            spdlog::warn("peer is not reading its replies; dropped {} so far", m_counters.dropped_replies);
+        }
+        return;
+    }
+    backlog->second.push_back(Pending{req_style, std::move(body)});
+    schedule_backlog_retry();
+}
+
+bool Transport::try_send(const std::string& routing_id, bool req_style, const std::string& body) {
+    try {
+        if (!m_router.send(zmq::buffer(routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+            m_backlog[routing_id];  // full: start a backlog for this peer
+            return false;
+        }
+        if (req_style) m_router.send(zmq::message_t(), zmq::send_flags::sndmore);
+        m_router.send(zmq::buffer(body), zmq::send_flags::none);
+        return true;
+    } catch (const zmq::error_t& e) {
+        if (e.num() == EHOSTUNREACH) {
+            forget_peer(routing_id);
+            return false;
+        }
+        spdlog::error("command socket send failed: {}", e.what());
+        return false;
+    }
+}
+
+void Transport::schedule_backlog_retry() {
+    if (m_retry_scheduled || !m_open) return;
+    m_retry_scheduled = true;
+    m_backlog_timer.expires_after(std::chrono::milliseconds(1));
+    m_backlog_timer.async_wait([this](boost::system::error_code ec) {
+        m_retry_scheduled = false;
+        if (ec || !m_open) return;
+        retry_backlog();
+        const bool more = m_hooks.after_retry();
+        if (!m_backlog.empty() || more) schedule_backlog_retry();
+        // Sends outside the drain loop can swallow the ZMQ_FD edge: drain.
+        m_hooks.drain();
+    });
+}
+
+void Transport::retry_backlog() {
+    for (auto it = m_backlog.begin(); it != m_backlog.end();) {
+        const std::string routing_id = it->first;
+        auto& queue = it->second;
+        bool gone = false;
+        while (!queue.empty()) {
+            try {
+                if (!m_router.send(zmq::buffer(routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+                    break;
+                }
+                if (queue.front().req_style) m_router.send(zmq::message_t(), zmq::send_flags::sndmore);
+                m_router.send(zmq::buffer(queue.front().body), zmq::send_flags::none);
+                queue.pop_front();
+            } catch (const zmq::error_t&) {
+                gone = true;
+                break;
+            }
+        }
+        if (gone || queue.empty()) {
+            it = m_backlog.erase(it);
+            if (gone) {
+                const auto peer = m_peers.find(routing_id);
+                if (peer != m_peers.end()) forget_peer(routing_id);
+            }
+        } else {
+            ++it;
+        }
+    }
+}
+
+void Transport::publish(const std::string& topic, const std::string& event) {
+    try {
+        // PUB never blocks: at the high-water mark it drops for that
+        // subscriber, who sees a seq gap and repairs it from history.
+        m_pub.send(zmq::buffer(topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+        m_pub.send(zmq::buffer(event), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t& e) {
+        spdlog::error("feed send on {} failed: {}", topic, e.what());
+    }
+}
+
+void Transport::stop_reading() {
+    m_open = false;
+    m_router_fd.cancel();
+    m_backlog_timer.cancel();
+}
+
+void Transport::refuse_queued() {
+    // Requests already queued on the socket will never run: say so, with
+    // their ids, rather than leave their senders to time out. Nothing of them
+    // was applied, so a retry elsewhere (or after restart) is safe.
+    constexpr std::size_t k_most = 100000;
+    std::size_t refused = 0;
+    while (refused < k_most) {
+        std::vector<zmq::message_t> parts;
+        std::optional<std::size_t> received;
+        try {
+            received = zmq::recv_multipart(m_router, std::back_inserter(parts), zmq::recv_flags::dontwait);
+        } catch (const zmq::error_t&) {
+            break;
+        }
+        if (!received) break;
+        ++refused;
+        const bool req_style = parts.size() > 2 && parts[1].size() == 0;
+        std::optional<PackedValue> id;
+        if (parts.size() == 2 || (parts.size() == 3 && req_style)) {
+            const auto decoded = decode_request(parts.back().to_string_view(), m_options.max_frame);
+            if (const auto* envelope = std::get_if<Envelope>(&decoded)) {
+                id = envelope->id;
+            } else {
+                id = std::get<DecodeFailure>(decoded).id;
+            }
+        }
+        send_to(parts[0].to_string(), req_style,
+                encode_error_reply(id, {Errc::shutting_down, "the daemon is stopping; this request was not applied"}));
+    }
+    if (refused > 0) spdlog::info("refused {} requests queued at shutdown", refused);
+}
+
+void Transport::close(int linger_ms) {
+    // Last chance for replies still waiting on full peers.
+    retry_backlog();
+    std::size_t left = 0;
+    for (const auto& [peer, queue] : m_backlog) left += queue.size();
+    if (left > 0) spdlog::warn("dropping {} replies to peers that stopped reading", left);
+    m_router_fd.release();
+    m_router.set(zmq::sockopt::linger, linger_ms);
+    m_pub.set(zmq::sockopt::linger, linger_ms);
+    m_router.close();
+    m_pub.close();
+}
+
+}  // namespace botbus::bus

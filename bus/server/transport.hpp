@@ -1,0 +1,148 @@
+// The daemon's sockets: a ROUTER for commands and a PUB for the feed, the
+// peers that talk on the ROUTER, and the replies waiting for a full peer.
+//
+// Operation: bind() binds both sockets; when_readable() waits for the
+// ROUTER's ZMQ_FD, and receive() drains up to `max` requests into Inbound
+// records, checking each message's frame shape (a malformed one is kept in
+// its place with the error to answer it with). ZMQ_FD is edge-triggered:
+// the caller drains to EAGAIN after every wake-up and after every send made
+// outside its drain loop, or the next request may never wake it.
+// Each routing id has a Session; bind_session() makes a connection a bot's,
+// and has_push_connection()/push_to_bot() find the bot's connections that
+// take pushes. send_to() sends a reply or push; when the peer's queue is
+// full it waits in that peer's backlog (bounded by max_peer_backlog; beyond
+// it replies are dropped, counted and logged), retried every millisecond
+// on a timer: ROUTER_MANDATORY is on, so nothing is lost silently. A peer
+// found gone (EHOSTUNREACH) is forgotten, and the hooks say so. publish()
+// never blocks: PUB drops for a subscriber at its high-water mark, who sees
+// a seq gap and repairs it from history.
+// Concurrency: every method runs on the io_context's single thread; the
+// zmq::context_t may be shared, the sockets are this object's alone.
+// Limitations: sessions of peers that vanish without a later send to them are
+// kept until the daemon restarts (a few bytes each).
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <zmq.hpp>
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "bus/core/handler.hpp"
+#include "bus/protocol/codec.hpp"
+
+namespace botbus::bus {
+
+struct TransportOptions {
+    std::string command_endpoint;
+    std::string feed_endpoint;
+    std::size_t max_frame = k_default_max_frame;
+    std::size_t max_peer_backlog = 100000;
+    int send_hwm = 100000;
+    int feed_hwm = 100000;
+};
+
+// One request as it came off the ROUTER.
+struct Inbound {
+    std::string routing_id;
+    zmq::message_t body;  // the request frame itself: decoded in place, never copied
+    bool req_style = false;  // had an empty delimiter: REQ-like, never pushed to
+    std::optional<WireError> problem;  // the message's shape is wrong: answered in turn with this
+};
+
+class Transport {
+public:
+    struct Hooks {
+        // A connection that was bots' `previous` is now another bot's.
+        std::function<void(const std::string& routing_id, const std::vector<std::string>& previous)> rebound;
+        // A peer is gone; `bot` is the one it was, if any.
+        std::function<void(const std::string& routing_id, const std::optional<std::string>& bot)> forgotten;
+        // Runs after each backlog retry; true while it has work waiting for
+        // a peer to drain, which keeps the retry timer going.
+        std::function<bool()> after_retry;
+        // Drains the command socket to EAGAIN: called when it signals, and
+        // after sends outside the drain loop (they can swallow the edge).
+        std::function<void()> drain;
+    };
+
+    Transport(boost::asio::io_context& io, zmq::context_t& zmq, TransportOptions options, ServerCounters& counters,
+              Hooks hooks);
+    Transport(const Transport&) = delete;
+    Transport& operator=(const Transport&) = delete;
+    ~Transport();
+
+    // Binds both sockets; throws std::runtime_error naming the endpoint when a
+    // bind fails.
+    void bind();
+    const std::string& command_endpoint() const { return m_bound_command; }
+    const std::string& feed_endpoint() const { return m_bound_feed; }
+
+    // Calls the `drain` hook once when the command socket signals
+    // (edge-triggered: only after a drain to EAGAIN).
+    void when_readable();
+    std::vector<Inbound> receive(std::size_t max);
+    bool requests_waiting();  // the command socket has a request ready
+
+    // The connection's session, made on first use.
+    Session& session(const std::string& routing_id) { return m_peers[routing_id].session; }
+    bool knows(const std::string& routing_id) const { return m_peers.contains(routing_id); }
+    std::optional<std::string> bot_of(const std::string& routing_id) const;
+    std::size_t sessions() const { return m_peers.size(); }
+    void bind_session(const std::string& routing_id, const std::string& bot, bool can_push);
+    bool has_push_connection(const std::string& bot) const;
+
+    void send_to(const std::string& routing_id, bool req_style, std::string body);
+    void push_to_bot(const std::string& bot, const std::string& push);
+    bool backlogged(const std::string& routing_id) const { return m_backlog.contains(routing_id); }
+    void schedule_backlog_retry();
+    void publish(const std::string& topic, const std::string& event);
+
+    // Shutdown, in this order: stop_reading() stops waking and retrying;
+    // refuse_queued() answers the requests still queued with shutting_down;
+    // close() sends what the backlogs hold where there is room, then closes
+    // both sockets, lingering up to linger_ms.
+    void stop_reading();
+    void refuse_queued();
+    void close(int linger_ms);
+
+private:
+    struct PeerState {
+        Session session;
+        bool can_push = false;
+    };
+    struct Pending {
+        bool req_style;
+        std::string body;
+    };
+
+    void forget_peer(const std::string& routing_id);
+    bool try_send(const std::string& routing_id, bool req_style, const std::string& body);
+    void retry_backlog();
+
+    TransportOptions m_options;
+    ServerCounters& m_counters;
+    Hooks m_hooks;
+    zmq::socket_t m_router;
+    zmq::socket_t m_pub;
+    boost::asio::posix::stream_descriptor m_router_fd;
+    boost::asio::steady_timer m_backlog_timer;
+    std::string m_bound_command;
+    std::string m_bound_feed;
+    bool m_open = false;
+    bool m_armed = false;
+    bool m_retry_scheduled = false;
+    std::unordered_map<std::string, PeerState> m_peers;       // by routing id
+    std::map<std::string, std::set<std::string>> m_bot_peers;  // bot -> routing ids
+    std::map<std::string, std::deque<Pending>> m_backlog;      // routing id -> replies waiting for room
+};
+
+}  // namespace botbus::bus
