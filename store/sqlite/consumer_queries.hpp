@@ -1,6 +1,6 @@
 // ConsumerQueries over the SQLite projections (channel_consumers,
 // consumer_settled) and the event log.
-// Concurrency: single-threaded, on the Store's connection.
+// Concurrency: single-threaded, on the SqliteStore's connection.
 #pragma once
 
 #include <SQLiteCpp/Database.h>

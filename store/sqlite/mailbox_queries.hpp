@@ -1,6 +1,6 @@
 // MailboxQueries over the SQLite projections (bot_mailboxes,
 // mailbox_settled, dead_letters).
-// Concurrency: single-threaded, on the Store's connection.
+// Concurrency: single-threaded, on the SqliteStore's connection.
 #pragma once
 
 #include <SQLiteCpp/Database.h>

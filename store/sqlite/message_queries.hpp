@@ -1,6 +1,6 @@
 // MessageQueries over the SQLite projections and the event log (messages are
 // events: migrations/0004_message_index.sql).
-// Concurrency: single-threaded, on the Store's connection.
+// Concurrency: single-threaded, on the SqliteStore's connection.
 #pragma once
 
 #include <SQLiteCpp/Database.h>

@@ -1,6 +1,6 @@
 // WorkflowQueries over the SQLite projections (workflows, workflow_runs,
 // workflow_steps).
-// Concurrency: single-threaded, on the Store's connection.
+// Concurrency: single-threaded, on the SqliteStore's connection.
 #pragma once
 
 #include <SQLiteCpp/Database.h>
