@@ -2,6 +2,7 @@
 // uses, and the projection check behind `botbusd rebuild`.
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
 
 #include <stdexcept>
 
@@ -54,20 +55,13 @@ ProjectionCheck SqliteStore::verify_projections(std::size_t max_differences) {
     if (m_batch_open) throw std::logic_error("botbus::store: verify_projections with a batch open");
     SQLite::Database rebuilt(":memory:", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     ProjectionCheck check;
-    // One read transaction: the log and the live projections are read from
-    // the same snapshot even while a daemon keeps appending.
-    m_db->exec("BEGIN");
-    try {
-        check.replayed = rebuild_projections(*this, rebuilt);
-        check.differences = compare_projections(*m_db, rebuilt, max_differences);
-    } catch (...) {
-        try {
-            m_db->exec("ROLLBACK");
-        } catch (...) {  // the original error is the one to report
-        }
-        throw;
-    }
-    m_db->exec("COMMIT");
+    // One read transaction (a deferred BEGIN that only reads): the log and
+    // the live projections are read from the same snapshot even while a
+    // daemon keeps appending. Rolled back, harmlessly, if anything throws.
+    SQLite::Transaction snapshot(*m_db);
+    check.replayed = rebuild_projections(*this, rebuilt);
+    check.differences = compare_projections(*m_db, rebuilt, max_differences);
+    snapshot.commit();
     return check;
 }
 
