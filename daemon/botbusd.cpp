@@ -15,8 +15,7 @@
 
 #include "bus/server/server.hpp"
 #include "daemon/config.hpp"
-#include "store/rebuild.hpp"
-#include "store/store.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 
 namespace {
 
@@ -40,14 +39,8 @@ std::string database_path(const std::string& data_dir) {
 int rebuild(const botbus::daemon::Config& config) {
     const auto path = (std::filesystem::path(config.data_dir) / "botbus.db").string();
     if (!std::filesystem::exists(path)) throw std::runtime_error("no database at " + path);
-    botbus::store::Store store({path, config.durability});
-    SQLite::Database rebuilt(":memory:", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
-    // One read transaction: the log and the live projections are read from
-    // the same snapshot even while a daemon keeps appending.
-    store.database().exec("BEGIN");
-    const auto replayed = botbus::store::rebuild_projections(store, rebuilt);
-    const auto differences = botbus::store::compare_projections(store.database(), rebuilt);
-    store.database().exec("COMMIT");
+    botbus::store::SqliteStore store({path, config.durability});
+    const auto [replayed, differences] = store.verify_projections();
     if (differences.empty()) {
         std::printf("rebuild: replayed %zu events; the projections match the live ones\n", replayed);
         return 0;
@@ -60,7 +53,7 @@ int rebuild(const botbus::daemon::Config& config) {
 
 int run(const botbus::daemon::Config& config) {
     const auto path = database_path(config.data_dir);
-    botbus::store::Store store({path, config.durability});
+    botbus::store::SqliteStore store({path, config.durability});
     spdlog::info("database {} open at seq {} (durability {})", path, store.last_seq(),
                  config.durability == botbus::store::Durability::full ? "full: WAL synced before every reply"
                                                                        : "normal: replies before the WAL sync");

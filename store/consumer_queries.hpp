@@ -1,12 +1,13 @@
 // Read side of durable channel subscriptions: the subscriptions, which of
 // their messages are settled, and the positions a subscription may start
-// from.
-// Concurrency: single-threaded, on the Store's thread. Inside an open Batch
-// the answers include that batch's appends.
+// from; implemented per backend (store/sqlite/consumer_queries.hpp).
+// Guarantees (every method): inside an open Batch, answers from that
+// transaction, so the batch's own appends are included; outside one, each
+// call reads one consistent snapshot of the committed state. A call never
+// opens, commits or ends the caller's batch. Throws the backend's exception
+// on a storage error (inside a batch the caller then rolls back).
+// Concurrency: single-threaded, on the Store's thread.
 #pragma once
-
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -29,37 +30,24 @@ struct ConsumerRow {
 
 class ConsumerQueries {
 public:
-    explicit ConsumerQueries(SQLite::Database& db);
+    virtual ~ConsumerQueries() = default;
 
-    std::optional<ConsumerRow> consumer(const std::string& bot, const std::string& channel);
+    virtual std::optional<ConsumerRow> consumer(const std::string& bot, const std::string& channel) = 0;
     // Every durable subscription, or those of one bot or one channel;
     // ordered by channel, then bot.
-    std::vector<ConsumerRow> consumers(const std::optional<std::string>& bot,
-                                       const std::optional<std::string>& channel);
+    virtual std::vector<ConsumerRow> consumers(const std::optional<std::string>& bot,
+                                               const std::optional<std::string>& channel) = 0;
     // The subscription's floor; nothing when there is no such subscription.
-    std::optional<Seq> floor(const std::string& bot, const std::string& channel);
-    bool is_settled(const std::string& bot, const std::string& channel, Seq message_seq);
+    virtual std::optional<Seq> floor(const std::string& bot, const std::string& channel) = 0;
+    virtual bool is_settled(const std::string& bot, const std::string& channel, Seq message_seq) = 0;
 
     // Start positions, as the seq after which delivery begins.
-    Seq head(const std::string& channel);  // the newest message's seq, 0 when none
+    virtual Seq head(const std::string& channel) = 0;  // the newest message's seq, 0 when none
     // Just before the first message at or after ts_us; nothing when no
     // message is that recent.
-    std::optional<Seq> before_time(const std::string& channel, std::int64_t ts_us);
+    virtual std::optional<Seq> before_time(const std::string& channel, std::int64_t ts_us) = 0;
     // Just before the last `count` messages (0 when the channel has fewer).
-    Seq before_last(const std::string& channel, std::uint64_t count);
-
-private:
-    ConsumerRow read(SQLite::Statement& row);
-
-    SQLite::Statement m_consumer;
-    SQLite::Statement m_floor;
-    SQLite::Statement m_all;
-    SQLite::Statement m_of_bot;
-    SQLite::Statement m_of_channel;
-    SQLite::Statement m_is_settled;
-    SQLite::Statement m_head;
-    SQLite::Statement m_first_at;
-    SQLite::Statement m_nth_last;
+    virtual Seq before_last(const std::string& channel, std::uint64_t count) = 0;
 };
 
 }  // namespace botbus::store

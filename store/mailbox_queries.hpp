@@ -1,11 +1,13 @@
 // Read side of the mailbox projections: which direct messages are settled,
-// and the dead letters (of mailboxes and durable subscriptions).
-// Concurrency: single-threaded, on the Store's thread. Inside an open Batch
-// the answers include that batch's appends.
+// and the dead letters (of mailboxes and durable subscriptions); implemented
+// per backend (store/sqlite/mailbox_queries.hpp).
+// Guarantees (every method): inside an open Batch, answers from that
+// transaction, so the batch's own appends are included; outside one, each
+// call reads one consistent snapshot of the committed state. A call never
+// opens, commits or ends the caller's batch. Throws the backend's exception
+// on a storage error (inside a batch the caller then rolls back).
+// Concurrency: single-threaded, on the Store's thread.
 #pragma once
-
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -36,30 +38,20 @@ struct DeadLetterQuery {
 
 class MailboxQueries {
 public:
-    explicit MailboxQueries(SQLite::Database& db);
+    virtual ~MailboxQueries() = default;
 
     // Settled: at or below the mailbox's acked floor, or acknowledged,
     // expired or dead-lettered one by one.
-    bool is_settled(const std::string& bot, Seq message_seq);
+    virtual bool is_settled(const std::string& bot, Seq message_seq) = 0;
     // Direct messages to `bot` not settled yet.
-    std::int64_t unsettled_count(const std::string& bot);
+    virtual std::int64_t unsettled_count(const std::string& bot) = 0;
 
-    std::vector<DeadLetterRow> dead_letters(const DeadLetterQuery& query);  // oldest first
+    virtual std::vector<DeadLetterRow> dead_letters(const DeadLetterQuery& query) = 0;  // oldest first
     // The dead letters of one message: one for a direct message, one per
-    // subscriber that gave up on a channel message.
-    std::vector<DeadLetterRow> dead_letters_of(Seq message_seq);
-    std::optional<DeadLetterRow> dead_letter(Seq message_seq);  // the first of them
-    std::optional<DeadLetterRow> dead_letter(Seq message_seq, const std::string& bot);
-
-private:
-    DeadLetterRow read_dead_letter(SQLite::Statement& row);
-
-    SQLite::Statement m_is_settled;
-    SQLite::Statement m_unsettled_count;
-    SQLite::Statement m_dead_letters_all;
-    SQLite::Statement m_dead_letters_of_bot;
-    SQLite::Statement m_dead_letter;
-    SQLite::Statement m_dead_letter_of_bot;
+    // subscriber that gave up on a channel message; oldest first.
+    virtual std::vector<DeadLetterRow> dead_letters_of(Seq message_seq) = 0;
+    virtual std::optional<DeadLetterRow> dead_letter(Seq message_seq) = 0;  // the first of them
+    virtual std::optional<DeadLetterRow> dead_letter(Seq message_seq, const std::string& bot) = 0;
 };
 
 }  // namespace botbus::store

@@ -1,17 +1,17 @@
 // Read side of the messaging projections: channels, subscriptions, messages
-// and mailboxes.
-// Concurrency: single-threaded, on the Store's thread. Inside an open Batch
-// the answers include that batch's appends.
+// and mailboxes; implemented per backend (store/sqlite/message_queries.hpp).
+// Guarantees (every method): inside an open Batch, answers from that
+// transaction, so the batch's own appends are included; outside one, each
+// call reads one consistent snapshot of the committed state. A call never
+// opens, commits or ends the caller's batch. Throws the backend's exception
+// on a storage error (inside a batch the caller then rolls back).
+// Concurrency: single-threaded, on the Store's thread.
 #pragma once
-
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <unordered_set>
 #include <vector>
 
 #include "store/event.hpp"
@@ -59,37 +59,24 @@ struct HistoryQuery {
 
 class MessageQueries {
 public:
-    explicit MessageQueries(SQLite::Database& db);
+    virtual ~MessageQueries() = default;
 
-    std::optional<ChannelRow> channel(const std::string& name);
-    bool channel_exists(const std::string& name);  // cheaper than channel(); cached for the publish path
-    // Drops what channel_exists remembers: the Store calls it when a channel
-    // is deleted and when a batch rolls back (its channels never existed).
-    void forget_channels() { m_known_channels.clear(); }
-    std::vector<ChannelRow> channels();  // ordered by name
-    bool is_subscribed(const std::string& bot, const std::string& channel);
-    std::vector<std::string> subscriptions(const std::string& bot);   // channel names, ordered
-    std::vector<std::string> subscribers(const std::string& channel); // bot ids, ordered
-    std::vector<MessageRow> history(const HistoryQuery& query);
-    std::optional<MessageRow> message(Seq seq);
-    Seq mailbox_acked(const std::string& bot);
-
-private:
-    ChannelRow read_channel(SQLite::Statement& row);
-    MessageRow read_message(SQLite::Statement& row);  // a row of k_message_columns
-
-    SQLite::Database& m_db;
-    SQLite::Statement m_channel;
-    SQLite::Statement m_channel_exists;
-    SQLite::Statement m_channels;
-    SQLite::Statement m_is_subscribed;
-    SQLite::Statement m_subscriptions;
-    SQLite::Statement m_subscribers;
-    SQLite::Statement m_message;
-    SQLite::Statement m_mailbox_acked;
-    SQLite::Statement m_history[3][2];  // [scope][newest_first]
-    MessageDecoder m_decoder;
-    std::unordered_set<std::string> m_known_channels;  // exist, as of the open batch
+    virtual std::optional<ChannelRow> channel(const std::string& name) = 0;
+    // Cheaper than channel(): the publish path asks it for every message.
+    virtual bool channel_exists(const std::string& name) = 0;
+    virtual std::vector<ChannelRow> channels() = 0;  // ordered by name
+    virtual bool is_subscribed(const std::string& bot, const std::string& channel) = 0;
+    virtual std::vector<std::string> subscriptions(const std::string& bot) = 0;   // channel names, ordered
+    virtual std::vector<std::string> subscribers(const std::string& channel) = 0; // bot ids, ordered
+    // Ordered by seq, ascending or (newest_first) descending; at most
+    // query.limit. Trimmed messages are gone.
+    virtual std::vector<MessageRow> history(const HistoryQuery& query) = 0;
+    // The message published or sent as event `seq`; nothing for another
+    // event type or a trimmed message.
+    virtual std::optional<MessageRow> message(Seq seq) = 0;
+    // The mailbox's floor: every direct message to `bot` at or below it is
+    // settled (0 when none is).
+    virtual Seq mailbox_acked(const std::string& bot) = 0;
 };
 
 }  // namespace botbus::store

@@ -1,59 +1,52 @@
-// botbus's embedded store: the SQLite event log and its projections.
+// The store seam: what the core and the server use of botbus's storage. An
+// append-only event log of streams, the projections derived from it (read
+// through the query interfaces), and the operations that keep it in shape
+// (retention, verification). The SQLite implementation is store/sqlite/
+// (SqliteStore); nothing in this header or the query headers names a backend.
 //
-// Operation: opens (creating if needed) one SQLite file in WAL mode, migrates
-// it, and serves batches. A Batch is one write transaction: every append
-// assigns the next global seq and stream seq, records the event, and applies
-// it to the projections in the same transaction; nothing is durable (or may
-// be shown to anyone) until Batch::commit returns. Reads made inside an open
-// batch see that batch's appends.
-// Durability: with Durability::full, a batch is durable once its commit and a
-// WAL sync after it have both completed. Batch::commit does both; the daemon
-// uses commit_unsynced and runs Store::sync on another thread, so the next
-// batch executes while the previous one reaches the disk (see wal_file.hpp).
-// Checkpoints run on a background thread with their own connection
-// (checkpointer.hpp).
+// Operation: a Batch is one write transaction. Every append assigns the next
+// global seq (gap-free, log order = seq order) and the next seq of its stream
+// (gap-free per stream), records the event and applies it to the projections
+// in the same transaction; nothing is durable, or may be shown to anyone,
+// until the batch commits. Reads made while a batch is open see that batch's
+// appends (read-your-writes); there is no other isolation level.
+// Durability: with Durability::full a batch is durable once its commit and a
+// sync() that started after it have both completed. Batch::commit does both;
+// the daemon uses commit_unsynced and runs sync() on another thread, so the
+// next batch executes while the previous one reaches the disk.
 // Concurrency: single-threaded, except sync(). A Store and everything it
-// hands out belong to the thread that created it; at most one Batch is open
-// at a time.
+// hands out (query objects, batches) belong to the thread that created it;
+// at most one Batch is open at a time.
 // Limitations: the store never deletes on its own: retention (trimmer.hpp)
-// deletes old messages in small logged steps, and log_head and streams keep
-// seqs from being reused whatever is deleted.
+// deletes old messages in small logged steps, and seqs (global and per
+// stream) are never reused whatever is deleted.
 #pragma once
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
-
 #include <cstddef>
-#include <memory>
+#include <cstdint>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
-#include "store/checkpointer.hpp"
 #include "store/consumer_queries.hpp"
+#include "store/errors.hpp"
 #include "store/event.hpp"
 #include "store/mailbox_queries.hpp"
 #include "store/message_queries.hpp"
-#include "store/migrator.hpp"
-#include "store/projector.hpp"
-#include "store/wal_file.hpp"
+#include "store/workflow_queries.hpp"
 
 namespace botbus::store {
 
 enum class Durability {
-    full,    // the WAL is synced before a batch counts as durable: it survives power loss
+    full,    // the log is synced before a batch counts as durable: it survives power loss
     normal,  // no sync before that: survives a process crash, may lose the last commits on power loss
-};
-
-struct StoreOptions {
-    std::string path;  // a file path, or ":memory:" for tests
-    Durability durability = Durability::full;
 };
 
 class Store;
 
-// One write transaction. Rolls back on destruction unless committed.
+// One write transaction, as a move-only handle. Rolls back on destruction
+// unless committed. append and the commits throw std::logic_error on a batch
+// that is closed (committed, rolled back, or moved from).
 class Batch {
 public:
     Batch(const Batch&) = delete;
@@ -63,19 +56,21 @@ public:
     ~Batch();
 
     // Appends the event and applies it to the projections, or, when the
-    // producer already appended an event under the same idempotency key,
-    // returns that event's position and appends nothing. When it throws, the
-    // whole batch is rolled back and closed.
+    // producer already appended an event under the same idempotency key
+    // (committed, or earlier in this batch), returns that event's position
+    // (Appended::duplicate) and appends nothing. The event's ts_us is the
+    // store's clock at the append. When it throws, the whole batch is rolled
+    // back and closed.
     Appended append(EventDraft draft);
 
     // The position of the event the producer appended under this key, if any
     // (committed, or earlier in this batch).
     std::optional<Appended> find_idempotent(const std::string& producer, const std::string& key);
 
-    // Commits and, under Durability::full, syncs the WAL: the batch is
-    // durable when this returns. Throws SQLite::Exception (and rolls back)
-    // when the commit fails, std::system_error when the sync fails (the batch
-    // is then committed but must not be taken as durable).
+    // Commits and, under Durability::full, syncs: the batch is durable when
+    // this returns. When the commit fails it rolls back and throws (the
+    // backend's exception); when the sync fails it throws std::system_error
+    // and the batch is committed but must not be taken as durable.
     void commit();
 
     // Commits without syncing: later reads on this Store see the batch, but
@@ -83,27 +78,18 @@ public:
     // after this returned has completed. Throws like commit().
     void commit_unsynced();
 
-    // The events this batch appended, in order.
+    // The events this batch appended, in order (duplicates not included).
     const std::vector<Event>& events() const { return m_events; }
     // The same, moved out: for after the commit.
     std::vector<Event> take_events() { return std::move(m_events); }
 
 private:
     friend class Store;
-    explicit Batch(Store& store);
-    Appended append_open(EventDraft draft);
+    explicit Batch(Store& store) : m_store(&store) {}
     void rollback() noexcept;
 
     Store* m_store;
     bool m_open = true;
-    Seq m_last_seq;
-    struct StreamHead {
-        Seq stream_seq = 0;  // the stream's last stream seq
-        Seq seq = 0;         // the log seq of its last event (0: untouched by this batch)
-    };
-    // Streams touched by this batch; their rows in `streams` are written once
-    // each at commit rather than once per event.
-    std::unordered_map<std::string, StreamHead> m_stream_heads;
     std::vector<Event> m_events;
 };
 
@@ -116,82 +102,110 @@ struct LogStats {
     std::int64_t db_bytes = 0;
 };
 
+// A stream that holds messages (a channel or a mailbox), and its newest
+// stream seq as of the last commit.
+struct MessageStream {
+    std::string stream;
+    Seq last_stream_seq = 0;
+};
+
+// Where one message sits in the log.
+struct MessagePosition {
+    Seq seq = 0;
+    Seq stream_seq = 0;
+    std::int64_t ts_us = 0;
+};
+
+// What verify_projections found.
+struct ProjectionCheck {
+    std::size_t replayed = 0;              // events replayed
+    std::vector<std::string> differences;  // one line each; empty when the projections match
+};
+
 class Store {
 public:
-    // Throws StartupError when the file cannot be opened, is not a botbus
-    // database, or fails its migrations.
-    explicit Store(const StoreOptions& options);
     Store(const Store&) = delete;
     Store& operator=(const Store&) = delete;
-    ~Store();
+    virtual ~Store() = default;
 
+    // Opens the write transaction. Throws std::logic_error when a batch is
+    // already open, the backend's exception when the transaction cannot start.
     Batch begin();
 
-    // Events with seq > after, oldest first, at most `limit`.
-    std::vector<Event> read_range(Seq after, std::size_t limit);
+    // Committed and, inside an open batch, that batch's events with
+    // seq > after, in seq order, at most `limit`. Events deleted by retention
+    // are not returned (the seqs then have gaps).
+    virtual std::vector<Event> read_range(Seq after, std::size_t limit) = 0;
+
+    // The seq of the last committed event (0 for an empty log); a rolled-back
+    // batch leaves it unchanged.
+    virtual Seq last_seq() const = 0;
+    // Counts over the committed log and projections (and, inside a batch,
+    // its appends); last_seq as last_seq().
+    virtual LogStats stats() = 0;
 
     // Makes every batch committed so far durable (Durability::full; a no-op
-    // otherwise and for in-memory databases). The one Store method that may
-    // be called from another thread, concurrently with batches.
-    void sync() const;
+    // otherwise). The one Store method that may be called from another
+    // thread, concurrently with batches. Throws std::system_error when the
+    // system reports a write-back failure: nothing committed since the last
+    // successful sync may then be taken as durable.
+    virtual void sync() const = 0;
     // Whether sync() does anything: false for Durability::normal and for
-    // in-memory databases, whose commits are as durable as they get.
-    bool needs_sync() const { return m_wal && m_durability == Durability::full; }
+    // stores whose commits are as durable as they get.
+    virtual bool needs_sync() const = 0;
+    // Background maintenance runs completed so far (SQLite: WAL checkpoints;
+    // 0 for a backend without any). For stats.
+    virtual std::uint64_t checkpoints() const = 0;
 
-    // Background checkpoints completed so far (0 for in-memory databases),
-    // and a wait for them (tests).
-    std::uint64_t checkpoints() const { return m_checkpointer ? m_checkpointer->completed() : 0; }
-    bool wait_for_checkpoints(std::uint64_t count, std::chrono::steady_clock::time_point deadline) const {
-        return m_checkpointer && m_checkpointer->wait_completed(count, deadline);
-    }
+    // The read side of the projections. Each answers from the committed
+    // state plus, inside an open batch, that batch's appends; see each header.
+    virtual MessageQueries& messages() = 0;
+    virtual MailboxQueries& mailboxes() = 0;
+    virtual ConsumerQueries& consumers() = 0;
+    virtual WorkflowQueries& workflows() = 0;
 
-    Seq last_seq() const { return m_last_seq; }
-    LogStats stats();
-    MessageQueries& messages() { return *m_messages; }
-    MailboxQueries& mailboxes() { return *m_mailboxes; }
-    ConsumerQueries& consumers() { return *m_consumers; }
-    SQLite::Database& database() { return m_db; }
-    const std::string& path() const { return m_path; }
+    // Retention primitives, for Trimmer (trimmer.hpp), which decides what to
+    // delete. The first two are reads, like the query interfaces.
+    // Channel and mailbox streams named after `after` (byte order), in name
+    // order, at most `limit`, with their newest stream seqs as of the last
+    // commit (a batch's appends count from its commit on).
+    virtual std::vector<MessageStream> message_streams_after(const std::string& after, std::size_t limit) = 0;
+    // The oldest messages still in `stream`, oldest first, at most `limit`.
+    virtual std::vector<MessagePosition> oldest_messages(const std::string& stream, std::size_t limit) = 0;
+    // Deletes the messages of `stream` at or below seq `through` (`count` of
+    // them, as the caller counted) and appends the stream.trimmed event that
+    // logs it, both in `batch`: the deletion commits or rolls back with it.
+    // Only message events go; the stream's seqs stay taken. Throws
+    // std::logic_error without an open batch; on a storage error throws, and
+    // the batch must then be dropped (it rolls back), not committed.
+    virtual Appended trim_messages(Batch& batch, const std::string& stream, Seq through, std::uint64_t count) = 0;
 
-    // WAL sizes (in 4 KiB frames): past the soft limit the background
-    // checkpointer is asked once to copy the WAL, and the committing thread
-    // then finishes the job (see on_wal_commit); past the hard limit it
-    // checkpoints whether or not the background one is done.
-    static constexpr int k_checkpoint_soft_frames = 1000;
-    static constexpr int k_checkpoint_hard_frames = 16000;
+    // Replays the whole log into fresh projections and compares them, table
+    // by table, row by row, with the live ones (which is what `botbusd
+    // rebuild` reports), at most `max_differences` lines. Reads the log and
+    // the live projections from one snapshot, so a daemon appending to the
+    // same database meanwhile causes no differences. Must not be called with
+    // a batch open (std::logic_error); throws on a damaged log.
+    virtual ProjectionCheck verify_projections(std::size_t max_differences = 100) = 0;
+
+protected:
+    Store() = default;
+
+    // The batch protocol, called by Batch alone; at most one batch is open,
+    // so the implementation keeps the per-batch state.
+    // Opens the transaction; throws std::logic_error when one is open.
+    virtual void open_batch() = 0;
+    // Batch::append's work; a new event is moved onto `appended`.
+    virtual Appended append_to_batch(EventDraft draft, std::vector<Event>& appended) = 0;
+    virtual std::optional<Appended> find_idempotent_in_batch(const std::string& producer, const std::string& key) = 0;
+    // Commits without syncing; on failure throws, and Batch then calls
+    // rollback_batch.
+    virtual void commit_batch() = 0;
+    // Discards the batch (and whatever the implementation remembered of it).
+    virtual void rollback_batch() noexcept = 0;
 
 private:
     friend class Batch;
-    static int on_wal_commit(void* store, sqlite3* db, const char* schema, int frames);
-    Seq stream_seq_of(const std::string& stream);
-    std::optional<Appended> find_by_idem_key(const std::string& producer, const std::string& key);
-
-    std::string m_path;
-    Durability m_durability;
-    SQLite::Database m_db;
-    std::unique_ptr<WalFile> m_wal;                 // file databases only
-    std::unique_ptr<Checkpointer> m_checkpointer;  // file databases only
-    // Set when this WAL generation's background checkpoint was requested: the
-    // checkpointer's completed() count at that moment.
-    std::optional<std::uint64_t> m_checkpoint_requested;
-    Seq m_last_seq = 0;
-    std::unordered_map<std::string, Seq> m_stream_seqs;  // committed; filled lazily
-    bool m_batch_open = false;
-
-    std::unique_ptr<SQLite::Statement> m_insert_event;
-    std::unique_ptr<SQLite::Statement> m_find_idem;
-    std::unique_ptr<SQLite::Statement> m_find_stream;
-    std::unique_ptr<SQLite::Statement> m_upsert_stream;
-    std::unique_ptr<SQLite::Statement> m_update_head;
-    std::unique_ptr<SQLite::Statement> m_read_range;
-    std::unique_ptr<Projector> m_projector;
-    std::unique_ptr<MessageQueries> m_messages;
-    std::unique_ptr<MailboxQueries> m_mailboxes;
-    std::unique_ptr<ConsumerQueries> m_consumers;
 };
-
-// Opens the SQLite connection with botbus's pragmas; shared by Store and the
-// offline tools. Throws StartupError with the path on failure.
-SQLite::Database open_database(const std::string& path, Durability durability);
 
 }  // namespace botbus::store

@@ -14,11 +14,10 @@
 // stopped (wrapping around), at most k_streams_per_step of them, and deletes
 // at most `budget` messages, so a step is a small transaction that never
 // holds the event loop for long.
+// The policy lives here, over the Store's retention primitives, so every
+// backend trims alike.
 // Concurrency: single-threaded, inside the caller's open Batch.
 #pragma once
-
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -53,9 +52,6 @@ private:
     Store& m_store;
     RetentionLimits m_defaults;
     std::string m_cursor;  // the last stream visited
-    SQLite::Statement m_streams_after;
-    SQLite::Statement m_oldest;
-    SQLite::Statement m_delete;
 };
 
 }  // namespace botbus::store

@@ -1,12 +1,14 @@
-// Read side of the workflow projections: definitions, runs and step attempts.
-// Concurrency: single-threaded, on the Store's thread. Inside an open Batch
-// the answers include that batch's appends.
+// Read side of the workflow projections: definitions, runs and step
+// attempts; implemented per backend (store/sqlite/workflow_queries.hpp).
+// Guarantees (every method): inside an open Batch, answers from that
+// transaction, so the batch's own appends are included; outside one, each
+// call reads one consistent snapshot of the committed state. A call never
+// opens, commits or ends the caller's batch. Throws the backend's exception
+// on a storage error (inside a batch the caller then rolls back).
+// Concurrency: single-threaded, on the Store's thread.
 // Limitations: JSON documents come back as the JSON text the projections
 // hold; callers convert them.
 #pragma once
-
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -81,41 +83,27 @@ struct RunFilter {
 
 class WorkflowQueries {
 public:
-    explicit WorkflowQueries(SQLite::Database& db);
+    virtual ~WorkflowQueries() = default;
 
-    std::optional<WorkflowRow> workflow(const std::string& id);
+    virtual std::optional<WorkflowRow> workflow(const std::string& id) = 0;
     // owner_bot is ignored (treated as none) for owner_type "global".
-    std::optional<WorkflowRow> workflow_by_name(const std::string& name, const std::string& owner_type,
-                                                const std::optional<std::string>& owner_bot);
-    std::vector<WorkflowRow> workflows(const WorkflowFilter& filter);  // ordered by name, then owner
-    bool workflow_has_runs(const std::string& workflow_id);
+    virtual std::optional<WorkflowRow> workflow_by_name(const std::string& name, const std::string& owner_type,
+                                                        const std::optional<std::string>& owner_bot) = 0;
+    virtual std::vector<WorkflowRow> workflows(const WorkflowFilter& filter) = 0;  // ordered by name, then owner
+    virtual bool workflow_has_runs(const std::string& workflow_id) = 0;
 
-    std::optional<RunRow> run(const std::string& id);
-    std::vector<RunRow> runs(const RunFilter& filter);  // newest first (by the seq of run.started)
-    std::vector<RunRow> crashed_runs();                 // newest first
-    std::vector<std::string> running_run_ids();         // ordered by id
+    virtual std::optional<RunRow> run(const std::string& id) = 0;
+    virtual std::vector<RunRow> runs(const RunFilter& filter) = 0;  // newest first (by the seq of run.started)
+    virtual std::vector<RunRow> crashed_runs() = 0;                 // newest first
+    virtual std::vector<std::string> running_run_ids() = 0;         // ordered by id
 
-    std::vector<StepRow> steps(const std::string& run_id);  // in start order
-    std::optional<StepRow> latest_attempt(const std::string& run_id, const std::string& step_id);
+    virtual std::vector<StepRow> steps(const std::string& run_id) = 0;  // in start order
+    virtual std::optional<StepRow> latest_attempt(const std::string& run_id, const std::string& step_id) = 0;
     // The step ids whose latest attempt completed or was skipped, in the
     // start order of those attempts: what a resumed run skips.
-    std::vector<std::string> completed_step_ids(const std::string& run_id);
+    virtual std::vector<std::string> completed_step_ids(const std::string& run_id) = 0;
     // Ids of the run's step attempts that are running, in start order.
-    std::vector<std::string> running_attempt_ids(const std::string& run_id);
-
-private:
-    SQLite::Statement m_workflow;
-    SQLite::Statement m_workflow_by_name;
-    SQLite::Statement m_workflows;
-    SQLite::Statement m_workflow_has_runs;
-    SQLite::Statement m_run;
-    SQLite::Statement m_runs;
-    SQLite::Statement m_crashed_runs;
-    SQLite::Statement m_running_run_ids;
-    SQLite::Statement m_steps;
-    SQLite::Statement m_latest_attempt;
-    SQLite::Statement m_completed_step_ids;
-    SQLite::Statement m_running_attempt_ids;
+    virtual std::vector<std::string> running_attempt_ids(const std::string& run_id) = 0;
 };
 
 }  // namespace botbus::store

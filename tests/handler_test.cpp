@@ -10,7 +10,7 @@
 
 #include "bus/protocol/codec.hpp"
 #include "bus/core/handler.hpp"
-#include "store/store.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "handler_support.hpp"
 
 using namespace botbus::bus;
@@ -31,7 +31,7 @@ struct ChannelInfo {
 
 class HandlerTest : public ::testing::Test {
 protected:
-    store::Store m_store{{":memory:", store::Durability::full}};
+    store::SqliteStore m_store{{":memory:", store::Durability::full}};
     ServerCounters m_counters;
     CommandHandler m_handler{m_store, m_counters};
 

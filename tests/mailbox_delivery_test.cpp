@@ -11,7 +11,7 @@
 #include "bus/core/deliveries.hpp"
 #include "bus/core/rate_limiter.hpp"
 #include "store/payloads.hpp"
-#include "store/store.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 
 using namespace botbus::bus;
 namespace store = botbus::store;
@@ -55,7 +55,7 @@ DeliveryOptions options(std::size_t window = 100, std::uint32_t max_deliveries =
 
 class MailboxDeliveryTest : public ::testing::Test {
 protected:
-    store::Store m_store{{":memory:", store::Durability::full}};
+    store::SqliteStore m_store{{":memory:", store::Durability::full}};
 
     // Appends one event in a batch of its own; returns it as logged.
     store::Event append(store::EventDraft draft) {

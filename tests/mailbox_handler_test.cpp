@@ -13,7 +13,7 @@
 #include "bus/protocol/codec.hpp"
 #include "bus/core/handler.hpp"
 #include "store/payloads.hpp"
-#include "store/store.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "handler_support.hpp"
 
 using namespace botbus::bus;
@@ -90,7 +90,7 @@ struct DeadLetterEntry {
 class MailboxHandlerTest : public ::testing::Test {
 protected:
     std::int64_t m_now = k_start;
-    store::Store m_store{{":memory:", store::Durability::full}};
+    store::SqliteStore m_store{{":memory:", store::Durability::full}};
     ServerCounters m_counters;
     std::unique_ptr<CommandHandler> m_handler;
 

@@ -16,15 +16,15 @@
 
 #include "store/mailbox_queries.hpp"
 #include "store/payloads.hpp"
-#include "store/rebuild.hpp"
-#include "store/store.hpp"
+#include "store/sqlite/rebuild.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 
 namespace store = botbus::store;
 using store::Appended;
 using store::Durability;
 using store::EventDraft;
 using store::Seq;
-using store::Store;
+using store::SqliteStore;
 
 namespace {
 
@@ -100,7 +100,7 @@ std::vector<Seq> dead_letter_seqs(const std::vector<store::DeadLetterRow>& rows)
 
 class MailboxStore : public ::testing::Test {
 protected:
-    Store m_store{{":memory:", Durability::full}};
+    SqliteStore m_store{{":memory:", Durability::full}};
 
     // Appends one event in a batch of its own.
     Appended append(EventDraft draft) {

@@ -16,8 +16,8 @@
 
 #include "migrations/embedded_migrations.hpp"
 #include "store/event.hpp"
-#include "store/migrator.hpp"
-#include "store/store.hpp"
+#include "store/sqlite/migrator.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "temp_dir.hpp"
 
 namespace store = botbus::store;
@@ -210,28 +210,28 @@ TEST(StoreOpen, FileThatIsNotASqliteDatabaseIsAStartupErrorNamingThePath) {
         std::ofstream out(path, std::ios::binary);
         for (int i = 0; i < 4096; ++i) out.put(static_cast<char>((i * 37 + 11) % 251));
     }
-    const auto message = startup_error_of([&] { store::Store s({path, store::Durability::full}); });
+    const auto message = startup_error_of([&] { store::SqliteStore s({path, store::Durability::full}); });
     EXPECT_TRUE(contains(message, path)) << message;
 }
 
 TEST(StoreOpen, DirectoryThatDoesNotExistIsAStartupErrorNamingThePath) {
     TempDir dir;
     const auto path = dir.file("missing/botbus.db");
-    const auto message = startup_error_of([&] { store::Store s({path, store::Durability::full}); });
+    const auto message = startup_error_of([&] { store::SqliteStore s({path, store::Durability::full}); });
     EXPECT_TRUE(contains(message, path)) << message;
 }
 
 TEST(StoreOpen, FileFromANewerBinaryIsAStartupError) {
     TempDir dir;
     const auto path = dir.file("botbus.db");
-    { store::Store s({path, store::Durability::full}); }
+    { store::SqliteStore s({path, store::Durability::full}); }
     {
         SQLite::Database db(path, SQLite::OPEN_READWRITE);
         db.exec(
             "INSERT INTO schema_migrations (version, name, checksum, applied_at)"
             " VALUES (9999, 'from_the_future', 'x', 0)");
     }
-    const auto message = startup_error_of([&] { store::Store s({path, store::Durability::full}); });
+    const auto message = startup_error_of([&] { store::SqliteStore s({path, store::Durability::full}); });
     EXPECT_TRUE(contains(message, "newer")) << message;
     EXPECT_TRUE(contains(message, path)) << message;
 }
@@ -239,8 +239,8 @@ TEST(StoreOpen, FileFromANewerBinaryIsAStartupError) {
 TEST(StoreOpen, ReopeningAMigratedFileAppliesNothingNew) {
     TempDir dir;
     const auto path = dir.file("botbus.db");
-    { store::Store s({path, store::Durability::full}); }
-    { store::Store s({path, store::Durability::full}); }
+    { store::SqliteStore s({path, store::Durability::full}); }
+    { store::SqliteStore s({path, store::Durability::full}); }
     SQLite::Database db(path, SQLite::OPEN_READONLY);
     SQLite::Statement q(db, "SELECT COUNT(*) FROM schema_migrations");
     ASSERT_TRUE(q.executeStep());

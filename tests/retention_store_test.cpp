@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "store/payloads.hpp"
-#include "store/rebuild.hpp"
-#include "store/store.hpp"
+#include "store/sqlite/rebuild.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "store/trimmer.hpp"
 
 namespace store = botbus::store;
@@ -33,7 +33,7 @@ std::string packed_body(const std::string& text) {
 
 class Retention : public ::testing::Test {
 protected:
-    store::Store m_store{{":memory:", store::Durability::full}};
+    store::SqliteStore m_store{{":memory:", store::Durability::full}};
 
     Seq append(EventDraft draft) {
         auto batch = m_store.begin();

@@ -2,6 +2,7 @@
 // and the messaging projections it keeps in the same transaction.
 #include <gtest/gtest.h>
 
+#include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 
 #include <chrono>
@@ -15,14 +16,14 @@
 #include <vector>
 
 #include "store/payloads.hpp"
-#include "store/store.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "temp_dir.hpp"
 
 namespace store = botbus::store;
 using store::Durability;
 using store::EventDraft;
 using store::Seq;
-using store::Store;
+using store::SqliteStore;
 
 namespace {
 
@@ -92,13 +93,13 @@ std::vector<Seq> seqs_of(const std::vector<store::MessageRow>& rows) {
     return seqs;
 }
 
-std::int64_t count_rows(Store& s, const std::string& sql) {
+std::int64_t count_rows(SqliteStore& s, const std::string& sql) {
     SQLite::Statement q(s.database(), sql);
     if (!q.executeStep()) return -1;
     return q.getColumn(0).getInt64();
 }
 
-std::optional<std::int64_t> projection_position(Store& s) {
+std::optional<std::int64_t> projection_position(SqliteStore& s) {
     SQLite::Statement q(s.database(), "SELECT last_seq FROM projection_state WHERE projection = 'messaging'");
     if (!q.executeStep()) return std::nullopt;
     return q.getColumn(0).getInt64();
@@ -106,12 +107,12 @@ std::optional<std::int64_t> projection_position(Store& s) {
 
 class EventLog : public ::testing::Test {
 protected:
-    Store m_store{{":memory:", Durability::full}};
+    SqliteStore m_store{{":memory:", Durability::full}};
 };
 
 class Projections : public ::testing::Test {
 protected:
-    Store m_store{{":memory:", Durability::full}};
+    SqliteStore m_store{{":memory:", Durability::full}};
 
     std::vector<store::MessageRow> channel_history(const std::string& channel, bool newest_first = false) {
         store::HistoryQuery q;
@@ -125,7 +126,7 @@ protected:
 // ---- the log
 
 TEST(StoreOpen, FreshStoreStartsWithAnEmptyLog) {
-    Store s{{":memory:", Durability::full}};
+    SqliteStore s{{":memory:", Durability::full}};
     EXPECT_EQ(s.last_seq(), 0U);
     EXPECT_TRUE(s.read_range(0, 100).empty());
     const auto stats = s.stats();
@@ -437,7 +438,7 @@ TEST_F(EventLog, FailedProjectionStatementDoesNotBreakLaterBatches) {
 TEST(StoreFile, CheckpointsRunInTheBackgroundOnceTheWalOutgrowsTheSoftLimit) {
     TempDir dir;
     const auto path = dir.file("botbus.db");
-    Store s{{path, Durability::full}};
+    SqliteStore s{{path, Durability::full}};
     const auto db_bytes = [&] { return std::filesystem::file_size(path); };
     const auto before = db_bytes();
     // ~8 MB of events: past the soft limit (1000 frames of 4 KiB), short of
@@ -459,7 +460,7 @@ TEST(StoreFile, SeqIsNeverReusedAcrossReopen) {
     TempDir dir;
     const auto path = dir.file("botbus.db");
     {
-        Store s{{path, Durability::full}};
+        SqliteStore s{{path, Durability::full}};
         auto batch = s.begin();
         batch.append(draft("a"));
         batch.append(draft("a"));
@@ -468,7 +469,7 @@ TEST(StoreFile, SeqIsNeverReusedAcrossReopen) {
         auto lost = s.begin();
         lost.append(draft("a"));  // rolled back
     }
-    Store s{{path, Durability::full}};
+    SqliteStore s{{path, Durability::full}};
     EXPECT_EQ(s.last_seq(), 3U);
     auto batch = s.begin();
     const auto a = batch.append(draft("a"));
@@ -485,14 +486,14 @@ TEST(StoreFile, SeqIsNeverReusedEvenWhenTheNewestEventsAreGone) {
     TempDir dir;
     const auto path = dir.file("botbus.db");
     {
-        Store s{{path, Durability::normal}};
+        SqliteStore s{{path, Durability::normal}};
         auto batch = s.begin();
         batch.append(draft("a"));
         batch.append(draft("a"));
         batch.commit();
         s.database().exec("DELETE FROM events");  // what trimming the whole log would leave
     }
-    Store s{{path, Durability::normal}};
+    SqliteStore s{{path, Durability::normal}};
     auto batch = s.begin();
     const auto next = batch.append(draft("a"));
     EXPECT_EQ(next.seq, 3U);
@@ -503,12 +504,12 @@ TEST(StoreFile, IdempotencyKeySurvivesReopen) {
     TempDir dir;
     const auto path = dir.file("botbus.db");
     {
-        Store s{{path, Durability::full}};
+        SqliteStore s{{path, Durability::full}};
         auto batch = s.begin();
         batch.append(draft("s", "alice", "k"));
         batch.commit();
     }
-    Store s{{path, Durability::full}};
+    SqliteStore s{{path, Durability::full}};
     auto batch = s.begin();
     const auto retried = batch.append(draft("s", "alice", "k"));
     EXPECT_TRUE(retried.duplicate);
@@ -519,13 +520,13 @@ TEST(StoreFile, RefusesAnEventsTableAheadOfTheHead) {
     TempDir dir;
     const auto path = dir.file("botbus.db");
     {
-        Store s{{path, Durability::full}};
+        SqliteStore s{{path, Durability::full}};
         s.database().exec(
             "INSERT INTO events (seq, ts_us, stream, stream_seq, type, producer, idem_key, payload)"
             " VALUES (7, 1, 's', 1, 't', 'p', NULL, x'80')");
     }
     try {
-        Store s{{path, Durability::full}};
+        SqliteStore s{{path, Durability::full}};
         FAIL() << "opened a store whose events run ahead of log_head";
     } catch (const store::StartupError& e) {
         EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();

@@ -21,8 +21,8 @@
 #include "bus/protocol/codec.hpp"
 #include "bus/core/handler.hpp"
 #include "bus/core/workflow_handler.hpp"
-#include "store/rebuild.hpp"
-#include "store/store.hpp"
+#include "store/sqlite/rebuild.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "handler_support.hpp"
 #include "store/workflow_payloads.hpp"
 
@@ -55,7 +55,7 @@ json deploy_definition(const std::string& name = "deploy") {
 class WorkflowTest : public ::testing::Test {
 protected:
     std::int64_t m_now = k_start;
-    store::Store m_store{{":memory:", store::Durability::full}};
+    store::SqliteStore m_store{{":memory:", store::Durability::full}};
     ServerCounters m_counters;
     CommandHandler m_handler{m_store, m_counters, WorkflowOptions{k_lease, [this] { return m_now; }}};
 

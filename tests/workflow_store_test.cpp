@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "store/rebuild.hpp"
-#include "store/store.hpp"
+#include "store/sqlite/rebuild.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "store/workflow_payloads.hpp"
 #include "store/workflow_queries.hpp"
 
@@ -20,8 +20,8 @@ namespace {
 
 class WorkflowProjections : public ::testing::Test {
 protected:
-    store::Store m_store{{":memory:", store::Durability::full}};
-    store::WorkflowQueries m_queries{m_store.database()};
+    store::SqliteStore m_store{{":memory:", store::Durability::full}};
+    store::WorkflowQueries& m_queries = m_store.workflows();
 
     template <typename Payload>
     store::Appended append(std::string stream, std::string_view type, const Payload& payload,

@@ -334,7 +334,7 @@ store::Seq WorkflowHandler::Call::next_seq() const {
 
 WorkflowHandler::WorkflowHandler(store::Store& store, WorkflowOptions options)
     : m_store(store),
-      m_queries(store.database()),
+      m_queries(store.workflows()),
       m_lease_us(options.lease_us),
       m_clock(options.clock ? std::move(options.clock) : std::function<std::int64_t()>(store::now_us)) {}
 

@@ -127,7 +127,7 @@ private:
     std::int64_t now() const { return m_clock(); }
 
     store::Store& m_store;
-    store::WorkflowQueries m_queries;
+    store::WorkflowQueries& m_queries;
     std::int64_t m_lease_us;
     std::function<std::int64_t()> m_clock;
     LeaseTable m_leases;

@@ -1,6 +1,8 @@
 // Rebuilding the projections from the log, and checking a rebuild against
 // the live tables. The log is the source of truth: replaying it through the
 // Projector must give exactly the rows the daemon wrote.
+// SqliteStore::verify_projections (what `botbusd rebuild` runs) wraps these
+// in one read transaction; tests call them directly.
 // Concurrency: single-threaded; the caller owns both databases and must not
 // have a Batch open on the source while these run.
 // Limitations: compares the projection tables only (not the log-side tables

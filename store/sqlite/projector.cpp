@@ -1,7 +1,7 @@
-#include "store/projector.hpp"
+#include "store/sqlite/projector.hpp"
 
 #include "store/payloads.hpp"
-#include "store/statement_helpers.hpp"
+#include "store/sqlite/statement_helpers.hpp"
 #include "store/workflow_payloads.hpp"
 
 namespace botbus::store {
@@ -74,6 +74,7 @@ void Projector::apply(const Event& event) {
         exec_and_reset(m_delete_channel);
         m_delete_channel_subscriptions.bind(1, p.name);
         exec_and_reset(m_delete_channel_subscriptions);
+        m_known_channels.forget(p.name);
     } else if (event.type == event_type::k_channel_retention_set) {
         const auto p = decode_payload<ChannelRetentionSet>(event.type, event.payload, keep_alive);
         auto& s = m_set_channel_retention;

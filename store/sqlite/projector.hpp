@@ -10,8 +10,9 @@
 #include <memory>
 
 #include "store/event.hpp"
-#include "store/delivery_projector.hpp"
 #include "store/payloads.hpp"
+#include "store/sqlite/delivery_projector.hpp"
+#include "store/sqlite/known_channels.hpp"
 
 namespace botbus::store {
 
@@ -26,6 +27,13 @@ public:
     // Records the last applied seq in projection_state.
     void record_position(Seq last_seq);
 
+    // The transaction the events were applied in rolled back: what this
+    // projector remembers of them goes too.
+    void rolled_back() { m_known_channels.forget_all(); }
+
+    // Which channels exist, as of the applied events (known_channels.hpp).
+    KnownChannels& known_channels() { return m_known_channels; }
+
 private:
     SQLite::Database& m_db;
     SQLite::Statement m_insert_channel;
@@ -37,6 +45,7 @@ private:
     SQLite::Statement m_record_position;
     DeliveryProjector m_deliveries;
     MessageDecoder m_messages;
+    KnownChannels m_known_channels;
 
     void apply_workflow(const Event& event);
     SQLite::Statement m_upsert_workflow;

@@ -1,4 +1,4 @@
-#include "store/wal_file.hpp"
+#include "store/sqlite/wal_file.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <system_error>
 
-#include "store/migrator.hpp"
+#include "store/errors.hpp"
 
 namespace botbus::store {
 

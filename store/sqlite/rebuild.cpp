@@ -1,4 +1,4 @@
-#include "store/rebuild.hpp"
+#include "store/sqlite/rebuild.hpp"
 
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
@@ -6,7 +6,9 @@
 #include <optional>
 #include <utility>
 
-#include "store/statement_helpers.hpp"
+#include "store/sqlite/migrator.hpp"
+#include "store/sqlite/projector.hpp"
+#include "store/sqlite/statement_helpers.hpp"
 #include "store/store.hpp"
 
 namespace botbus::store {
@@ -14,23 +16,26 @@ namespace {
 
 constexpr std::size_t k_replay_page = 1000;
 
-// Table name and its ORDER BY (primary key); constants, never request data.
-const std::vector<std::pair<std::string, std::string>>& table_orders() {
-    static const std::vector<std::pair<std::string, std::string>> k_tables{
-        {"bot_channels", "name"},
-        {"bot_subscriptions", "bot_id, channel_name"},
-        {"bot_mailboxes", "bot_id"},
-        {"mailbox_settled", "bot_id, seq"},
-        {"dead_letters", "seq"},
-        {"channel_consumers", "bot_id, channel"},
-        {"consumer_settled", "bot_id, channel, seq"},
-        {"workflows", "id"},
-        {"workflow_runs", "id"},
-        {"workflow_steps", "id"},
-        {"projection_state", "projection"},
-    };
-    return k_tables;
-}
+// A projection table and the fixed query that reads it whole, ordered by its
+// primary key. Constant texts: nothing is ever spliced into them.
+struct ProjectionTable {
+    const char* name;
+    const char* select_ordered;
+};
+
+constexpr ProjectionTable k_tables[] = {
+    {"bot_channels", "SELECT * FROM bot_channels ORDER BY name"},
+    {"bot_subscriptions", "SELECT * FROM bot_subscriptions ORDER BY bot_id, channel_name"},
+    {"bot_mailboxes", "SELECT * FROM bot_mailboxes ORDER BY bot_id"},
+    {"mailbox_settled", "SELECT * FROM mailbox_settled ORDER BY bot_id, seq"},
+    {"dead_letters", "SELECT * FROM dead_letters ORDER BY seq"},
+    {"channel_consumers", "SELECT * FROM channel_consumers ORDER BY bot_id, channel"},
+    {"consumer_settled", "SELECT * FROM consumer_settled ORDER BY bot_id, channel, seq"},
+    {"workflows", "SELECT * FROM workflows ORDER BY id"},
+    {"workflow_runs", "SELECT * FROM workflow_runs ORDER BY id"},
+    {"workflow_steps", "SELECT * FROM workflow_steps ORDER BY id"},
+    {"projection_state", "SELECT * FROM projection_state ORDER BY projection"},
+};
 
 // One cell, with its SQLite storage class, so 1 and '1' differ.
 struct Cell {
@@ -72,7 +77,7 @@ std::optional<std::vector<Cell>> next_row(SQLite::Statement& s) {
 const std::vector<std::string>& projection_tables() {
     static const std::vector<std::string> k_names = [] {
         std::vector<std::string> names;
-        for (const auto& [table, order] : table_orders()) names.push_back(table);
+        for (const auto& table : k_tables) names.emplace_back(table.name);
         return names;
     }();
     return k_names;
@@ -119,10 +124,10 @@ std::vector<std::string> compare_projections(SQLite::Database& live, SQLite::Dat
     auto note = [&](std::string line) {
         if (differences.size() < max_differences) differences.push_back(std::move(line));
     };
-    for (const auto& [table, order] : table_orders()) {
-        const std::string sql = "SELECT * FROM " + table + " ORDER BY " + order;
-        SQLite::Statement a(live, sql);
-        SQLite::Statement b(rebuilt, sql);
+    for (const auto& [name, select_ordered] : k_tables) {
+        const std::string table(name);
+        SQLite::Statement a(live, select_ordered);
+        SQLite::Statement b(rebuilt, select_ordered);
         if (a.getColumnCount() != b.getColumnCount()) {
             note(table + ": live has " + std::to_string(a.getColumnCount()) + " columns, rebuilt has " +
                  std::to_string(b.getColumnCount()));

@@ -1,4 +1,4 @@
-#include "store/migrator.hpp"
+#include "store/sqlite/migrator.hpp"
 
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>

@@ -1,8 +1,8 @@
-#include "store/workflow_queries.hpp"
+#include "store/sqlite/workflow_queries.hpp"
 
 #include <limits>
 
-#include "store/statement_helpers.hpp"
+#include "store/sqlite/statement_helpers.hpp"
 
 namespace botbus::store {
 
@@ -94,7 +94,7 @@ std::vector<std::string> first_column(SQLite::Statement& statement) {
 
 }  // namespace
 
-WorkflowQueries::WorkflowQueries(SQLite::Database& db)
+SqliteWorkflowQueries::SqliteWorkflowQueries(SQLite::Database& db)
     : m_workflow(db, std::string(k_workflow_columns) + " WHERE id = ?"),
       m_workflow_by_name(db, std::string(k_workflow_columns) +
                                  " WHERE name = ?1 AND owner_type = ?2 AND COALESCE(owner_bot_id, '') = ?3"),
@@ -118,14 +118,14 @@ WorkflowQueries::WorkflowQueries(SQLite::Database& db)
                             "SELECT id FROM workflow_steps WHERE run_id = ? AND status = 'running' ORDER BY start_seq") {
 }
 
-std::optional<WorkflowRow> WorkflowQueries::workflow(const std::string& id) {
+std::optional<WorkflowRow> SqliteWorkflowQueries::workflow(const std::string& id) {
     ResetOnExit reset{m_workflow};
     m_workflow.bind(1, id);
     if (!m_workflow.executeStep()) return std::nullopt;
     return read_workflow(m_workflow);
 }
 
-std::optional<WorkflowRow> WorkflowQueries::workflow_by_name(const std::string& name, const std::string& owner_type,
+std::optional<WorkflowRow> SqliteWorkflowQueries::workflow_by_name(const std::string& name, const std::string& owner_type,
                                                              const std::optional<std::string>& owner_bot) {
     ResetOnExit reset{m_workflow_by_name};
     m_workflow_by_name.bind(1, name);
@@ -135,7 +135,7 @@ std::optional<WorkflowRow> WorkflowQueries::workflow_by_name(const std::string& 
     return read_workflow(m_workflow_by_name);
 }
 
-std::vector<WorkflowRow> WorkflowQueries::workflows(const WorkflowFilter& filter) {
+std::vector<WorkflowRow> SqliteWorkflowQueries::workflows(const WorkflowFilter& filter) {
     ResetOnExit reset{m_workflows};
     bind_optional(m_workflows, 1, filter.owner_type);
     bind_optional(m_workflows, 2, filter.owner_bot);
@@ -145,20 +145,20 @@ std::vector<WorkflowRow> WorkflowQueries::workflows(const WorkflowFilter& filter
     return rows;
 }
 
-bool WorkflowQueries::workflow_has_runs(const std::string& workflow_id) {
+bool SqliteWorkflowQueries::workflow_has_runs(const std::string& workflow_id) {
     ResetOnExit reset{m_workflow_has_runs};
     m_workflow_has_runs.bind(1, workflow_id);
     return m_workflow_has_runs.executeStep();
 }
 
-std::optional<RunRow> WorkflowQueries::run(const std::string& id) {
+std::optional<RunRow> SqliteWorkflowQueries::run(const std::string& id) {
     ResetOnExit reset{m_run};
     m_run.bind(1, id);
     if (!m_run.executeStep()) return std::nullopt;
     return read_run(m_run);
 }
 
-std::vector<RunRow> WorkflowQueries::runs(const RunFilter& filter) {
+std::vector<RunRow> SqliteWorkflowQueries::runs(const RunFilter& filter) {
     ResetOnExit reset{m_runs};
     bind_optional(m_runs, 1, filter.workflow_id);
     bind_optional(m_runs, 2, filter.status);
@@ -169,19 +169,19 @@ std::vector<RunRow> WorkflowQueries::runs(const RunFilter& filter) {
     return rows;
 }
 
-std::vector<RunRow> WorkflowQueries::crashed_runs() {
+std::vector<RunRow> SqliteWorkflowQueries::crashed_runs() {
     ResetOnExit reset{m_crashed_runs};
     std::vector<RunRow> rows;
     while (m_crashed_runs.executeStep()) rows.push_back(read_run(m_crashed_runs));
     return rows;
 }
 
-std::vector<std::string> WorkflowQueries::running_run_ids() {
+std::vector<std::string> SqliteWorkflowQueries::running_run_ids() {
     ResetOnExit reset{m_running_run_ids};
     return first_column(m_running_run_ids);
 }
 
-std::vector<StepRow> WorkflowQueries::steps(const std::string& run_id) {
+std::vector<StepRow> SqliteWorkflowQueries::steps(const std::string& run_id) {
     ResetOnExit reset{m_steps};
     m_steps.bind(1, run_id);
     std::vector<StepRow> rows;
@@ -189,7 +189,7 @@ std::vector<StepRow> WorkflowQueries::steps(const std::string& run_id) {
     return rows;
 }
 
-std::optional<StepRow> WorkflowQueries::latest_attempt(const std::string& run_id, const std::string& step_id) {
+std::optional<StepRow> SqliteWorkflowQueries::latest_attempt(const std::string& run_id, const std::string& step_id) {
     ResetOnExit reset{m_latest_attempt};
     m_latest_attempt.bind(1, run_id);
     m_latest_attempt.bind(2, step_id);
@@ -197,13 +197,13 @@ std::optional<StepRow> WorkflowQueries::latest_attempt(const std::string& run_id
     return read_step(m_latest_attempt);
 }
 
-std::vector<std::string> WorkflowQueries::completed_step_ids(const std::string& run_id) {
+std::vector<std::string> SqliteWorkflowQueries::completed_step_ids(const std::string& run_id) {
     ResetOnExit reset{m_completed_step_ids};
     m_completed_step_ids.bind(1, run_id);
     return first_column(m_completed_step_ids);
 }
 
-std::vector<std::string> WorkflowQueries::running_attempt_ids(const std::string& run_id) {
+std::vector<std::string> SqliteWorkflowQueries::running_attempt_ids(const std::string& run_id) {
     ResetOnExit reset{m_running_attempt_ids};
     m_running_attempt_ids.bind(1, run_id);
     return first_column(m_running_attempt_ids);

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "store/event.hpp"
-#include "store/settlements.hpp"
+#include "store/sqlite/settlements.hpp"
 
 namespace botbus::store {
 

@@ -1,7 +1,7 @@
-#include "store/delivery_projector.hpp"
+#include "store/sqlite/delivery_projector.hpp"
 
 #include "store/payloads.hpp"
-#include "store/statement_helpers.hpp"
+#include "store/sqlite/statement_helpers.hpp"
 
 namespace botbus::store {
 

@@ -1,4 +1,4 @@
-#include "store/checkpointer.hpp"
+#include "store/sqlite/checkpointer.hpp"
 
 #include <spdlog/spdlog.h>
 

@@ -1,8 +1,8 @@
-#include "store/consumer_queries.hpp"
+#include "store/sqlite/consumer_queries.hpp"
 
 #include <limits>
 
-#include "store/statement_helpers.hpp"
+#include "store/sqlite/statement_helpers.hpp"
 
 namespace botbus::store {
 
@@ -21,7 +21,7 @@ constexpr const char* k_consumer_columns =
 
 }  // namespace
 
-ConsumerQueries::ConsumerQueries(SQLite::Database& db)
+SqliteConsumerQueries::SqliteConsumerQueries(SQLite::Database& db)
     : m_consumer(db, std::string(k_consumer_columns) + " WHERE c.bot_id = ?1 AND c.channel = ?2"),
       m_floor(db, "SELECT acked_seq FROM channel_consumers WHERE bot_id = ? AND channel = ?"),
       m_all(db, std::string(k_consumer_columns) + " ORDER BY c.channel, c.bot_id"),
@@ -39,7 +39,7 @@ ConsumerQueries::ConsumerQueries(SQLite::Database& db)
                  "SELECT seq FROM events WHERE stream = 'ch/' || ?1 AND type = 'message.published'"
                  " ORDER BY seq DESC LIMIT 1 OFFSET ?2") {}
 
-ConsumerRow ConsumerQueries::read(SQLite::Statement& row) {
+ConsumerRow SqliteConsumerQueries::read(SQLite::Statement& row) {
     ConsumerRow c;
     c.bot = row.getColumn(0).getString();
     c.channel = row.getColumn(1).getString();
@@ -50,7 +50,7 @@ ConsumerRow ConsumerQueries::read(SQLite::Statement& row) {
     return c;
 }
 
-std::optional<ConsumerRow> ConsumerQueries::consumer(const std::string& bot, const std::string& channel) {
+std::optional<ConsumerRow> SqliteConsumerQueries::consumer(const std::string& bot, const std::string& channel) {
     ResetOnExit reset{m_consumer};
     m_consumer.bind(1, bot);
     m_consumer.bind(2, channel);
@@ -58,7 +58,7 @@ std::optional<ConsumerRow> ConsumerQueries::consumer(const std::string& bot, con
     return read(m_consumer);
 }
 
-std::vector<ConsumerRow> ConsumerQueries::consumers(const std::optional<std::string>& bot,
+std::vector<ConsumerRow> SqliteConsumerQueries::consumers(const std::optional<std::string>& bot,
                                                     const std::optional<std::string>& channel) {
     auto& s = bot ? m_of_bot : channel ? m_of_channel : m_all;
     ResetOnExit reset{s};
@@ -72,7 +72,7 @@ std::vector<ConsumerRow> ConsumerQueries::consumers(const std::optional<std::str
     return rows;
 }
 
-bool ConsumerQueries::is_settled(const std::string& bot, const std::string& channel, Seq message_seq) {
+bool SqliteConsumerQueries::is_settled(const std::string& bot, const std::string& channel, Seq message_seq) {
     ResetOnExit reset{m_is_settled};
     m_is_settled.bind(1, bot);
     m_is_settled.bind(2, channel);
@@ -81,14 +81,14 @@ bool ConsumerQueries::is_settled(const std::string& bot, const std::string& chan
     return m_is_settled.getColumn(0).getInt() != 0;
 }
 
-Seq ConsumerQueries::head(const std::string& channel) {
+Seq SqliteConsumerQueries::head(const std::string& channel) {
     ResetOnExit reset{m_head};
     m_head.bind(1, channel);
     m_head.executeStep();
     return static_cast<Seq>(m_head.getColumn(0).getInt64());
 }
 
-std::optional<Seq> ConsumerQueries::before_time(const std::string& channel, std::int64_t ts_us) {
+std::optional<Seq> SqliteConsumerQueries::before_time(const std::string& channel, std::int64_t ts_us) {
     ResetOnExit reset{m_first_at};
     m_first_at.bind(1, channel);
     m_first_at.bind(2, ts_us);
@@ -96,7 +96,7 @@ std::optional<Seq> ConsumerQueries::before_time(const std::string& channel, std:
     return static_cast<Seq>(m_first_at.getColumn(0).getInt64()) - 1;
 }
 
-std::optional<Seq> ConsumerQueries::floor(const std::string& bot, const std::string& channel) {
+std::optional<Seq> SqliteConsumerQueries::floor(const std::string& bot, const std::string& channel) {
     ResetOnExit reset{m_floor};
     m_floor.bind(1, bot);
     m_floor.bind(2, channel);
@@ -104,7 +104,7 @@ std::optional<Seq> ConsumerQueries::floor(const std::string& bot, const std::str
     return static_cast<Seq>(m_floor.getColumn(0).getInt64());
 }
 
-Seq ConsumerQueries::before_last(const std::string& channel, std::uint64_t count) {
+Seq SqliteConsumerQueries::before_last(const std::string& channel, std::uint64_t count) {
     if (count == 0) return head(channel);
     ResetOnExit reset{m_nth_last};
     m_nth_last.bind(1, channel);

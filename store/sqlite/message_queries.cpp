@@ -1,8 +1,8 @@
-#include "store/message_queries.hpp"
+#include "store/sqlite/message_queries.hpp"
 
 #include <limits>
 
-#include "store/statement_helpers.hpp"
+#include "store/sqlite/statement_helpers.hpp"
 
 namespace botbus::store {
 
@@ -47,8 +47,9 @@ std::int64_t to_sql_int(std::uint64_t value) {
 
 }  // namespace
 
-MessageQueries::MessageQueries(SQLite::Database& db)
+SqliteMessageQueries::SqliteMessageQueries(SQLite::Database& db, KnownChannels& known)
     : m_db(db),
+      m_known_channels(known),
       m_channel(db, std::string(k_channel_columns) + " WHERE c.name = ?"),
       m_channel_exists(db, "SELECT 1 FROM bot_channels WHERE name = ?"),
       m_channels(db, std::string(k_channel_columns) + " ORDER BY c.name"),
@@ -65,7 +66,7 @@ MessageQueries::MessageQueries(SQLite::Database& db)
                 {{db, history_sql(HistoryQuery::Scope::inbox, false)},
                  {db, history_sql(HistoryQuery::Scope::inbox, true)}}} {}
 
-ChannelRow MessageQueries::read_channel(SQLite::Statement& row) {
+ChannelRow SqliteMessageQueries::read_channel(SQLite::Statement& row) {
     ChannelRow c;
     c.name = row.getColumn(0).getString();
     c.description = optional_text(row.getColumn(1));
@@ -78,39 +79,37 @@ ChannelRow MessageQueries::read_channel(SQLite::Statement& row) {
     return c;
 }
 
-std::optional<ChannelRow> MessageQueries::channel(const std::string& name) {
+std::optional<ChannelRow> SqliteMessageQueries::channel(const std::string& name) {
     ResetOnExit reset{m_channel};
     m_channel.bind(1, name);
     if (!m_channel.executeStep()) return std::nullopt;
     return read_channel(m_channel);
 }
 
-bool MessageQueries::channel_exists(const std::string& name) {
+bool SqliteMessageQueries::channel_exists(const std::string& name) {
     if (m_known_channels.contains(name)) return true;
     ResetOnExit reset{m_channel_exists};
     m_channel_exists.bind(1, name);
     if (!m_channel_exists.executeStep()) return false;
-    // Bounded: a bus with more channels than this simply queries again.
-    if (m_known_channels.size() >= 100000) m_known_channels.clear();
-    m_known_channels.insert(name);
+    m_known_channels.remember(name);
     return true;
 }
 
-std::vector<ChannelRow> MessageQueries::channels() {
+std::vector<ChannelRow> SqliteMessageQueries::channels() {
     ResetOnExit reset{m_channels};
     std::vector<ChannelRow> rows;
     while (m_channels.executeStep()) rows.push_back(read_channel(m_channels));
     return rows;
 }
 
-bool MessageQueries::is_subscribed(const std::string& bot, const std::string& channel) {
+bool SqliteMessageQueries::is_subscribed(const std::string& bot, const std::string& channel) {
     ResetOnExit reset{m_is_subscribed};
     m_is_subscribed.bind(1, bot);
     m_is_subscribed.bind(2, channel);
     return m_is_subscribed.executeStep();
 }
 
-std::vector<std::string> MessageQueries::subscriptions(const std::string& bot) {
+std::vector<std::string> SqliteMessageQueries::subscriptions(const std::string& bot) {
     ResetOnExit reset{m_subscriptions};
     m_subscriptions.bind(1, bot);
     std::vector<std::string> names;
@@ -118,7 +117,7 @@ std::vector<std::string> MessageQueries::subscriptions(const std::string& bot) {
     return names;
 }
 
-std::vector<std::string> MessageQueries::subscribers(const std::string& channel) {
+std::vector<std::string> SqliteMessageQueries::subscribers(const std::string& channel) {
     ResetOnExit reset{m_subscribers};
     m_subscribers.bind(1, channel);
     std::vector<std::string> bots;
@@ -126,7 +125,7 @@ std::vector<std::string> MessageQueries::subscribers(const std::string& channel)
     return bots;
 }
 
-MessageRow MessageQueries::read_message(SQLite::Statement& row) {
+MessageRow SqliteMessageQueries::read_message(SQLite::Statement& row) {
     MessageRow m;
     m.seq = static_cast<Seq>(row.getColumn(0).getInt64());
     m.stream_seq = static_cast<Seq>(row.getColumn(1).getInt64());
@@ -148,7 +147,7 @@ MessageRow MessageQueries::read_message(SQLite::Statement& row) {
     return m;
 }
 
-std::vector<MessageRow> MessageQueries::history(const HistoryQuery& query) {
+std::vector<MessageRow> SqliteMessageQueries::history(const HistoryQuery& query) {
     auto& statement = m_history[static_cast<int>(query.scope)][query.newest_first ? 1 : 0];
     ResetOnExit reset{statement};
     switch (query.scope) {
@@ -171,14 +170,14 @@ std::vector<MessageRow> MessageQueries::history(const HistoryQuery& query) {
     return rows;
 }
 
-std::optional<MessageRow> MessageQueries::message(Seq seq) {
+std::optional<MessageRow> SqliteMessageQueries::message(Seq seq) {
     ResetOnExit reset{m_message};
     m_message.bind(1, static_cast<std::int64_t>(seq));
     if (!m_message.executeStep()) return std::nullopt;
     return read_message(m_message);
 }
 
-Seq MessageQueries::mailbox_acked(const std::string& bot) {
+Seq SqliteMessageQueries::mailbox_acked(const std::string& bot) {
     ResetOnExit reset{m_mailbox_acked};
     m_mailbox_acked.bind(1, bot);
     if (!m_mailbox_acked.executeStep()) return 0;

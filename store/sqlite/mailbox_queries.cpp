@@ -1,6 +1,6 @@
-#include "store/mailbox_queries.hpp"
+#include "store/sqlite/mailbox_queries.hpp"
 
-#include "store/statement_helpers.hpp"
+#include "store/sqlite/statement_helpers.hpp"
 
 namespace botbus::store {
 
@@ -15,7 +15,7 @@ constexpr const char* k_dead_letter_columns =
 
 }  // namespace
 
-MailboxQueries::MailboxQueries(SQLite::Database& db)
+SqliteMailboxQueries::SqliteMailboxQueries(SQLite::Database& db)
     : m_is_settled(db,
                    "SELECT ?2 <= COALESCE((SELECT acked_seq FROM bot_mailboxes WHERE bot_id = ?1), 0)"
                    " OR EXISTS (SELECT 1 FROM mailbox_settled WHERE bot_id = ?1 AND seq = ?2)"),
@@ -29,7 +29,7 @@ MailboxQueries::MailboxQueries(SQLite::Database& db)
       m_dead_letter(db, std::string(k_dead_letter_columns) + " WHERE message_seq = ?1 ORDER BY seq"),
       m_dead_letter_of_bot(db, std::string(k_dead_letter_columns) + " WHERE message_seq = ?1 AND bot_id = ?2") {}
 
-bool MailboxQueries::is_settled(const std::string& bot, Seq message_seq) {
+bool SqliteMailboxQueries::is_settled(const std::string& bot, Seq message_seq) {
     ResetOnExit reset{m_is_settled};
     m_is_settled.bind(1, bot);
     m_is_settled.bind(2, static_cast<std::int64_t>(message_seq));
@@ -37,14 +37,14 @@ bool MailboxQueries::is_settled(const std::string& bot, Seq message_seq) {
     return m_is_settled.getColumn(0).getInt() != 0;
 }
 
-std::int64_t MailboxQueries::unsettled_count(const std::string& bot) {
+std::int64_t SqliteMailboxQueries::unsettled_count(const std::string& bot) {
     ResetOnExit reset{m_unsettled_count};
     m_unsettled_count.bind(1, bot);
     m_unsettled_count.executeStep();
     return m_unsettled_count.getColumn(0).getInt64();
 }
 
-DeadLetterRow MailboxQueries::read_dead_letter(SQLite::Statement& row) {
+DeadLetterRow SqliteMailboxQueries::read_dead_letter(SQLite::Statement& row) {
     DeadLetterRow d;
     d.seq = static_cast<Seq>(row.getColumn(0).getInt64());
     d.message_seq = static_cast<Seq>(row.getColumn(1).getInt64());
@@ -57,7 +57,7 @@ DeadLetterRow MailboxQueries::read_dead_letter(SQLite::Statement& row) {
     return d;
 }
 
-std::vector<DeadLetterRow> MailboxQueries::dead_letters(const DeadLetterQuery& query) {
+std::vector<DeadLetterRow> SqliteMailboxQueries::dead_letters(const DeadLetterQuery& query) {
     auto& s = query.bot ? m_dead_letters_of_bot : m_dead_letters_all;
     ResetOnExit reset{s};
     s.bind(1, static_cast<std::int64_t>(query.after));
@@ -68,7 +68,7 @@ std::vector<DeadLetterRow> MailboxQueries::dead_letters(const DeadLetterQuery& q
     return rows;
 }
 
-std::vector<DeadLetterRow> MailboxQueries::dead_letters_of(Seq message_seq) {
+std::vector<DeadLetterRow> SqliteMailboxQueries::dead_letters_of(Seq message_seq) {
     ResetOnExit reset{m_dead_letter};
     m_dead_letter.bind(1, static_cast<std::int64_t>(message_seq));
     std::vector<DeadLetterRow> rows;
@@ -76,13 +76,13 @@ std::vector<DeadLetterRow> MailboxQueries::dead_letters_of(Seq message_seq) {
     return rows;
 }
 
-std::optional<DeadLetterRow> MailboxQueries::dead_letter(Seq message_seq) {
+std::optional<DeadLetterRow> SqliteMailboxQueries::dead_letter(Seq message_seq) {
     auto rows = dead_letters_of(message_seq);
     if (rows.empty()) return std::nullopt;
     return std::move(rows.front());
 }
 
-std::optional<DeadLetterRow> MailboxQueries::dead_letter(Seq message_seq, const std::string& bot) {
+std::optional<DeadLetterRow> SqliteMailboxQueries::dead_letter(Seq message_seq, const std::string& bot) {
     ResetOnExit reset{m_dead_letter_of_bot};
     m_dead_letter_of_bot.bind(1, static_cast<std::int64_t>(message_seq));
     m_dead_letter_of_bot.bind(2, bot);

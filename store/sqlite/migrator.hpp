@@ -10,19 +10,13 @@
 
 #include <SQLiteCpp/Database.h>
 
-#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "migrations/embedded_migrations.hpp"
+#include "store/errors.hpp"
 
 namespace botbus::store {
-
-// A problem that must stop start-up; the message says what and where.
-class StartupError : public std::runtime_error {
-public:
-    using std::runtime_error::runtime_error;
-};
 
 struct MigrationReport {
     int schema_version = 0;       // after migrating

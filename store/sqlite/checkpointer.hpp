@@ -3,12 +3,12 @@
 // for checkpoints (they were the daemon's longest pauses: a checkpoint writes
 // and fsyncs the database file).
 //
-// Operation: the Store's WAL hook calls request() when the WAL has grown past
-// a soft limit; the thread runs a PASSIVE checkpoint (never blocks the
-// writer, never waits for it). A PASSIVE checkpoint cannot finish while
-// commits keep arriving, so under sustained load the Store also checkpoints
-// inline past a hard limit (see Store); by then most frames are already
-// copied and the inline one is short.
+// Operation: the SqliteStore's WAL hook calls request() when the WAL has
+// grown past a soft limit; the thread runs a PASSIVE checkpoint (never
+// blocks the writer, never waits for it). A PASSIVE checkpoint cannot finish
+// while commits keep arriving, so under sustained load the SqliteStore also
+// checkpoints inline past a hard limit (see SqliteStore); by then most frames
+// are already copied and the inline one is short.
 // Concurrency: request() from any thread; the connection belongs to the
 // checkpoint thread alone.
 #pragma once

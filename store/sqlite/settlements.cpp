@@ -1,6 +1,6 @@
-#include "store/settlements.hpp"
+#include "store/sqlite/settlements.hpp"
 
-#include "store/statement_helpers.hpp"
+#include "store/sqlite/statement_helpers.hpp"
 
 namespace botbus::store {
 

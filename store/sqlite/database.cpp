@@ -1,0 +1,54 @@
+#include "store/sqlite/database.hpp"
+
+#include <SQLiteCpp/Statement.h>
+#include <sqlite3.h>
+
+namespace botbus::store {
+
+namespace {
+
+void check_integrity(SQLite::Database& db, const std::string& path) {
+    // quick_check reads every page: a damaged file stops start-up here, with
+    // SQLite's own description, instead of failing a batch later.
+    SQLite::Statement check(db, "PRAGMA quick_check(5)");
+    std::string problems;
+    while (check.executeStep()) {
+        const auto line = check.getColumn(0).getString();
+        if (line != "ok") problems += (problems.empty() ? "" : "; ") + line;
+    }
+    if (!problems.empty()) {
+        throw StartupError(path + ": database is damaged (" + problems + ")");
+    }
+}
+
+}  // namespace
+
+SQLite::Database open_database(const std::string& path, Durability durability) {
+    // Process-wide and only possible before SQLite initialises: memory
+    // statistics take a global mutex on every allocation, and nothing reads
+    // them. Failing (SQLite already initialised by someone else) is harmless.
+    static const int memstatus_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    (void)memstatus_off;
+    try {
+        SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX);
+        db.setBusyTimeout(5000);
+        // Reading the schema is the first access: "file is not a database"
+        // and similar surface here.
+        db.exec("PRAGMA schema_version");
+        if (path != ":memory:") {
+            SQLite::Statement wal(db, "PRAGMA journal_mode=WAL");
+            wal.executeStep();
+            if (wal.getColumn(0).getString() != "wal") {
+                throw StartupError(path + ": cannot switch the database to WAL mode");
+            }
+            check_integrity(db, path);
+        }
+        db.exec(durability == Durability::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+        db.exec("PRAGMA foreign_keys=ON");
+        return db;
+    } catch (const SQLite::Exception& e) {
+        throw StartupError(path + ": cannot open database: " + e.what());
+    }
+}
+
+}  // namespace botbus::store

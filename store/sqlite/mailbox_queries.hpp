@@ -1,0 +1,35 @@
+// MailboxQueries over the SQLite projections (bot_mailboxes,
+// mailbox_settled, dead_letters).
+// Concurrency: single-threaded, on the SqliteStore's connection.
+#pragma once
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+
+#include "store/mailbox_queries.hpp"
+
+namespace botbus::store {
+
+class SqliteMailboxQueries final : public MailboxQueries {
+public:
+    explicit SqliteMailboxQueries(SQLite::Database& db);
+
+    bool is_settled(const std::string& bot, Seq message_seq) override;
+    std::int64_t unsettled_count(const std::string& bot) override;
+    std::vector<DeadLetterRow> dead_letters(const DeadLetterQuery& query) override;
+    std::vector<DeadLetterRow> dead_letters_of(Seq message_seq) override;
+    std::optional<DeadLetterRow> dead_letter(Seq message_seq) override;
+    std::optional<DeadLetterRow> dead_letter(Seq message_seq, const std::string& bot) override;
+
+private:
+    DeadLetterRow read_dead_letter(SQLite::Statement& row);
+
+    SQLite::Statement m_is_settled;
+    SQLite::Statement m_unsettled_count;
+    SQLite::Statement m_dead_letters_all;
+    SQLite::Statement m_dead_letters_of_bot;
+    SQLite::Statement m_dead_letter;
+    SQLite::Statement m_dead_letter_of_bot;
+};
+
+}  // namespace botbus::store

@@ -1,0 +1,295 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+#include <sqlite3.h>
+
+#include <stdexcept>
+
+#include "store/payloads.hpp"
+#include "store/sqlite/checkpointer.hpp"
+#include "store/sqlite/consumer_queries.hpp"
+#include "store/sqlite/database.hpp"
+#include "store/sqlite/mailbox_queries.hpp"
+#include "store/sqlite/message_queries.hpp"
+#include "store/sqlite/migrator.hpp"
+#include "store/sqlite/projector.hpp"
+#include "store/sqlite/statement_helpers.hpp"
+#include "store/sqlite/wal_file.hpp"
+#include "store/sqlite/workflow_queries.hpp"
+
+namespace botbus::store {
+
+using detail::exec_and_reset;
+using detail::ResetOnExit;
+
+SqliteStore::SqliteStore(const StoreOptions& options)
+    : m_path(options.path),
+      m_durability(options.durability),
+      m_db(std::make_unique<SQLite::Database>(open_database(options.path, options.durability))) {
+    migrate(*m_db, migrations::all(), m_path);
+    if (m_path != ":memory:") {
+        // Commits stop syncing by themselves: sync() does it, off the
+        // executing thread (see wal_file.hpp). NORMAL still syncs around
+        // checkpoints, so the file stays consistent whatever happens.
+        m_db->exec("PRAGMA synchronous=NORMAL");
+        m_wal = std::make_unique<WalFile>(m_path);
+        m_checkpointer = std::make_unique<Checkpointer>(m_path);
+        // Replaces SQLite's automatic checkpoints, which ran inside COMMIT.
+        sqlite3_wal_hook(m_db->getHandle(), &SqliteStore::on_wal_commit, this);
+    }
+    try {
+        SQLite::Statement head(*m_db, "SELECT last_seq FROM log_head WHERE id = 1");
+        if (!head.executeStep()) throw StartupError(m_path + ": log_head row is missing");
+        m_last_seq = static_cast<Seq>(head.getColumn(0).getInt64());
+        SQLite::Statement max_seq(*m_db, "SELECT COALESCE(MAX(seq), 0) FROM events");
+        max_seq.executeStep();
+        if (static_cast<Seq>(max_seq.getColumn(0).getInt64()) > m_last_seq) {
+            throw StartupError(m_path + ": events table is ahead of log_head; the file was modified outside botbusd");
+        }
+        prepare_statements();
+    } catch (const SQLite::Exception& e) {
+        throw StartupError(m_path + ": unexpected schema: " + e.what());
+    }
+}
+
+void SqliteStore::prepare_statements() {
+    auto& db = *m_db;
+    m_insert_event = std::make_unique<SQLite::Statement>(
+        db,
+        "INSERT INTO events (seq, ts_us, stream, stream_seq, type, producer, idem_key, payload)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    m_find_idem = std::make_unique<SQLite::Statement>(
+        db, "SELECT seq, stream_seq, ts_us, stream FROM events WHERE producer = ? AND idem_key = ?");
+    m_find_stream = std::make_unique<SQLite::Statement>(db, "SELECT last_stream_seq FROM streams WHERE stream = ?");
+    m_upsert_stream = std::make_unique<SQLite::Statement>(
+        db,
+        "INSERT INTO streams (stream, last_stream_seq, last_seq) VALUES (?, ?, ?)"
+        " ON CONFLICT (stream) DO UPDATE SET last_stream_seq = excluded.last_stream_seq,"
+        " last_seq = excluded.last_seq");
+    m_update_head = std::make_unique<SQLite::Statement>(db, "UPDATE log_head SET last_seq = ? WHERE id = 1");
+    m_read_range = std::make_unique<SQLite::Statement>(
+        db,
+        "SELECT seq, ts_us, stream, stream_seq, type, producer, idem_key, payload FROM events"
+        " WHERE seq > ? ORDER BY seq LIMIT ?");
+    // Channels and mailboxes only: 'ch/' .. 'ch0' and 'dm/' .. 'dm0' are
+    // the name ranges of those streams ('0' follows '/').
+    m_message_streams_after = std::make_unique<SQLite::Statement>(
+        db,
+        "SELECT stream, last_stream_seq FROM streams WHERE stream > ?1"
+        " AND ((stream > 'ch/' AND stream < 'ch0') OR (stream > 'dm/' AND stream < 'dm0'))"
+        " ORDER BY stream LIMIT ?2");
+    m_oldest_messages = std::make_unique<SQLite::Statement>(
+        db,
+        "SELECT seq, stream_seq, ts_us FROM events WHERE stream = ?1"
+        " AND type IN ('message.published', 'message.sent') ORDER BY seq LIMIT ?2");
+    m_delete_messages = std::make_unique<SQLite::Statement>(
+        db, "DELETE FROM events WHERE stream = ?1 AND seq <= ?2 AND type IN ('message.published', 'message.sent')");
+    m_projector = std::make_unique<Projector>(db);
+    m_messages = std::make_unique<SqliteMessageQueries>(db, m_projector->known_channels());
+    m_mailboxes = std::make_unique<SqliteMailboxQueries>(db);
+    m_consumers = std::make_unique<SqliteConsumerQueries>(db);
+    m_workflows = std::make_unique<SqliteWorkflowQueries>(db);
+}
+
+SqliteStore::~SqliteStore() {
+    if (m_wal) sqlite3_wal_hook(m_db->getHandle(), nullptr, nullptr);
+}
+
+int SqliteStore::on_wal_commit(void* store, sqlite3* db, const char* schema, int frames) {
+    auto& self = *static_cast<SqliteStore*>(store);
+    if (frames < k_checkpoint_soft_frames) {
+        self.m_checkpoint_requested.reset();  // the WAL was restarted
+        return SQLITE_OK;
+    }
+    if (!self.m_checkpoint_requested && frames < k_checkpoint_hard_frames) {
+        // Once per WAL generation: the background thread copies the bulk.
+        self.m_checkpoint_requested = self.m_checkpointer->completed();
+        self.m_checkpointer->request();
+        return SQLITE_OK;
+    }
+    // A checkpoint from another connection never completes while commits
+    // keep coming, and only a completed one lets the next transaction
+    // restart the WAL (without it, the WAL grows and every commit past the
+    // soft limit re-copies its pages, with two fsyncs each). Once the
+    // background checkpoint is done, this one copies what came since, and
+    // nothing commits meanwhile. PASSIVE never waits: if the background one
+    // holds the checkpoint lock this is SQLITE_BUSY at once, tried again
+    // after the next commit.
+    const bool background_done =
+        self.m_checkpoint_requested && self.m_checkpointer->completed() > *self.m_checkpoint_requested;
+    if (background_done || frames >= k_checkpoint_hard_frames) {
+        sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    }
+    return SQLITE_OK;
+}
+
+void SqliteStore::sync() const {
+    if (needs_sync()) m_wal->sync();
+}
+
+bool SqliteStore::needs_sync() const { return m_wal && m_durability == Durability::full; }
+
+std::uint64_t SqliteStore::checkpoints() const { return m_checkpointer ? m_checkpointer->completed() : 0; }
+
+bool SqliteStore::wait_for_checkpoints(std::uint64_t count, std::chrono::steady_clock::time_point deadline) const {
+    return m_checkpointer && m_checkpointer->wait_completed(count, deadline);
+}
+
+MessageQueries& SqliteStore::messages() { return *m_messages; }
+MailboxQueries& SqliteStore::mailboxes() { return *m_mailboxes; }
+ConsumerQueries& SqliteStore::consumers() { return *m_consumers; }
+WorkflowQueries& SqliteStore::workflows() { return *m_workflows; }
+
+Seq SqliteStore::stream_seq_of(const std::string& stream) {
+    if (const auto it = m_stream_seqs.find(stream); it != m_stream_seqs.end()) return it->second;
+    auto& find = *m_find_stream;
+    ResetOnExit reset{find};
+    find.bind(1, stream);
+    Seq last = 0;
+    if (find.executeStep()) last = static_cast<Seq>(find.getColumn(0).getInt64());
+    m_stream_seqs.emplace(stream, last);
+    return last;
+}
+
+std::optional<Appended> SqliteStore::find_by_idem_key(const std::string& producer, const std::string& key) {
+    auto& find = *m_find_idem;
+    ResetOnExit reset{find};
+    find.bind(1, producer);
+    find.bind(2, key);
+    std::optional<Appended> found;
+    if (find.executeStep()) {
+        found = Appended{find.getColumn(3).getString(), static_cast<Seq>(find.getColumn(0).getInt64()),
+                         static_cast<Seq>(find.getColumn(1).getInt64()), find.getColumn(2).getInt64(), true};
+    }
+    return found;
+}
+
+std::vector<Event> SqliteStore::read_range(Seq after, std::size_t limit) {
+    auto& s = *m_read_range;
+    ResetOnExit reset{s};
+    s.bind(1, static_cast<std::int64_t>(after));
+    s.bind(2, static_cast<std::int64_t>(limit));
+    std::vector<Event> events;
+    while (s.executeStep()) {
+        Event e;
+        e.seq = static_cast<Seq>(s.getColumn(0).getInt64());
+        e.ts_us = s.getColumn(1).getInt64();
+        e.stream = s.getColumn(2).getString();
+        e.stream_seq = static_cast<Seq>(s.getColumn(3).getInt64());
+        e.type = s.getColumn(4).getString();
+        e.producer = s.getColumn(5).getString();
+        if (!s.getColumn(6).isNull()) e.idem_key = s.getColumn(6).getString();
+        const auto payload = s.getColumn(7);
+        e.payload.assign(static_cast<const char*>(payload.getBlob()), static_cast<std::size_t>(payload.getBytes()));
+        events.push_back(std::move(e));
+    }
+    return events;
+}
+
+LogStats SqliteStore::stats() {
+    LogStats stats;
+    stats.last_seq = m_last_seq;
+    auto count = [this](const char* sql) {
+        SQLite::Statement s(*m_db, sql);
+        s.executeStep();
+        return s.getColumn(0).getInt64();
+    };
+    stats.event_count = count("SELECT COUNT(*) FROM events");
+    stats.channel_count = count("SELECT COUNT(*) FROM bot_channels");
+    stats.subscription_count = count("SELECT COUNT(*) FROM bot_subscriptions");
+    // Channel streams hold only message.published and mailbox streams only
+    // message.sent: counting index ranges avoids reading the events.
+    stats.message_count = count(
+        "SELECT COUNT(*) FROM events WHERE (stream >= 'ch/' AND stream < 'ch0') OR (stream >= 'dm/' AND stream < 'dm0')");
+    stats.db_bytes = count("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()");
+    return stats;
+}
+
+void SqliteStore::open_batch() {
+    if (m_batch_open) throw std::logic_error("botbus::store: a batch is already open");
+    m_db->exec("BEGIN IMMEDIATE");
+    m_batch_open = true;
+    m_batch_last_seq = m_last_seq;
+    m_batch_heads.clear();
+}
+
+void SqliteStore::rollback_batch() noexcept {
+    m_batch_open = false;
+    m_batch_heads.clear();
+    // The committed seq caches never saw this batch's seqs; the projector
+    // forgets what it remembered of the batch's events.
+    m_projector->rolled_back();
+    try {
+        m_db->exec("ROLLBACK");
+    } catch (...) {  // SQLite rolls back by itself when a COMMIT fails
+    }
+}
+
+Appended SqliteStore::append_to_batch(EventDraft draft, std::vector<Event>& appended) {
+    if (draft.idem_key) {
+        if (auto first = find_by_idem_key(draft.producer, *draft.idem_key)) return *first;
+    }
+
+    auto [it, inserted] = m_batch_heads.try_emplace(draft.stream);
+    if (inserted) it->second.stream_seq = stream_seq_of(draft.stream);
+    Event event;
+    event.seq = m_batch_last_seq + 1;
+    event.stream_seq = it->second.stream_seq + 1;
+    event.ts_us = now_us();
+    event.stream = std::move(draft.stream);
+    event.type = std::move(draft.type);
+    event.producer = std::move(draft.producer);
+    event.idem_key = std::move(draft.idem_key);
+    event.payload = std::move(draft.payload);
+
+    auto& insert = *m_insert_event;
+    insert.bind(1, static_cast<std::int64_t>(event.seq));
+    insert.bind(2, event.ts_us);
+    insert.bindNoCopy(3, event.stream);
+    insert.bind(4, static_cast<std::int64_t>(event.stream_seq));
+    insert.bindNoCopy(5, event.type);
+    insert.bindNoCopy(6, event.producer);
+    if (event.idem_key) {
+        insert.bindNoCopy(7, *event.idem_key);
+    } else {
+        insert.bind(7);
+    }
+    insert.bindNoCopy(8, event.payload.data(), static_cast<int>(event.payload.size()));
+    exec_and_reset(insert);
+
+    m_projector->apply(event);
+
+    m_batch_last_seq = event.seq;
+    it->second = StreamHead{event.stream_seq, event.seq};
+    const Appended result{event.stream, event.seq, event.stream_seq, event.ts_us, false};
+    appended.push_back(std::move(event));
+    return result;
+}
+
+std::optional<Appended> SqliteStore::find_idempotent_in_batch(const std::string& producer, const std::string& key) {
+    return find_by_idem_key(producer, key);
+}
+
+void SqliteStore::commit_batch() {
+    for (const auto& [stream, head] : m_batch_heads) {
+        if (head.seq == 0) continue;  // only looked up
+        auto& upsert = *m_upsert_stream;
+        upsert.bindNoCopy(1, stream);
+        upsert.bind(2, static_cast<std::int64_t>(head.stream_seq));
+        upsert.bind(3, static_cast<std::int64_t>(head.seq));
+        exec_and_reset(upsert);
+    }
+    if (m_batch_last_seq != m_last_seq) {
+        m_update_head->bind(1, static_cast<std::int64_t>(m_batch_last_seq));
+        exec_and_reset(*m_update_head);
+        m_projector->record_position(m_batch_last_seq);
+    }
+    m_db->exec("COMMIT");
+    m_batch_open = false;
+    m_last_seq = m_batch_last_seq;
+    for (const auto& [stream, head] : m_batch_heads) m_stream_seqs[stream] = head.stream_seq;
+    m_batch_heads.clear();
+}
+
+}  // namespace botbus::store

@@ -1,0 +1,143 @@
+// The Store (store/store.hpp) on an embedded SQLite file: the event log in
+// `events` (plus `streams` and `log_head`, which keep seqs from being
+// reused), the projections in their own tables, all in one database.
+//
+// Operation: opens (creating if needed) one SQLite file in WAL mode, checks
+// and migrates it, and serves batches. A batch is one BEGIN IMMEDIATE
+// transaction; each append inserts the event row and applies it through the
+// Projector in that transaction. A stream's `streams` row and `log_head` are
+// written once per batch, at commit.
+// Durability: commits run with synchronous=NORMAL and sync() fdatasyncs the
+// WAL itself (wal_file.hpp), so the sync can run off the executing thread.
+// Checkpoints run on a background thread with their own connection
+// (checkpointer.hpp), and inline only past a hard WAL size.
+// Concurrency: as Store; other processes may read the file meanwhile (WAL),
+// and `botbusd rebuild` may verify a database a daemon is writing.
+// Limitations: this header names SQLite types only as forward declarations,
+// for database(), which is for tests and store/ alone.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "store/store.hpp"
+
+namespace SQLite {
+class Database;
+class Statement;
+}  // namespace SQLite
+struct sqlite3;
+
+namespace botbus::store {
+
+class Checkpointer;
+class Projector;
+class SqliteConsumerQueries;
+class SqliteMailboxQueries;
+class SqliteMessageQueries;
+class SqliteWorkflowQueries;
+class WalFile;
+
+struct StoreOptions {
+    std::string path;  // a file path, or ":memory:" for tests
+    Durability durability = Durability::full;
+};
+
+class SqliteStore final : public Store {
+public:
+    // Throws StartupError when the file cannot be opened, is not a botbus
+    // database, fails its integrity check, or fails its migrations.
+    explicit SqliteStore(const StoreOptions& options);
+    ~SqliteStore() override;
+
+    std::vector<Event> read_range(Seq after, std::size_t limit) override;
+    Seq last_seq() const override { return m_last_seq; }
+    LogStats stats() override;
+
+    void sync() const override;
+    bool needs_sync() const override;
+    std::uint64_t checkpoints() const override;
+    // Waits until `count` background checkpoints have completed; false at
+    // the deadline or for an in-memory database (tests).
+    bool wait_for_checkpoints(std::uint64_t count, std::chrono::steady_clock::time_point deadline) const;
+
+    MessageQueries& messages() override;
+    MailboxQueries& mailboxes() override;
+    ConsumerQueries& consumers() override;
+    WorkflowQueries& workflows() override;
+
+    std::vector<MessageStream> message_streams_after(const std::string& after, std::size_t limit) override;
+    std::vector<MessagePosition> oldest_messages(const std::string& stream, std::size_t limit) override;
+    Appended trim_messages(Batch& batch, const std::string& stream, Seq through, std::uint64_t count) override;
+
+    // Rebuilds into an in-memory database (rebuild.hpp), inside one read
+    // transaction on this connection.
+    ProjectionCheck verify_projections(std::size_t max_differences = 100) override;
+
+    const std::string& path() const { return m_path; }
+    // The connection itself: for tests (row-level checks, rebuild equality)
+    // and store/ only. Everything else goes through the Store interface.
+    SQLite::Database& database() { return *m_db; }
+
+    // WAL sizes (in 4 KiB frames): past the soft limit the background
+    // checkpointer is asked once to copy the WAL, and the committing thread
+    // then finishes the job (see on_wal_commit); past the hard limit it
+    // checkpoints whether or not the background one is done.
+    static constexpr int k_checkpoint_soft_frames = 1000;
+    static constexpr int k_checkpoint_hard_frames = 16000;
+
+private:
+    void open_batch() override;
+    Appended append_to_batch(EventDraft draft, std::vector<Event>& appended) override;
+    std::optional<Appended> find_idempotent_in_batch(const std::string& producer, const std::string& key) override;
+    void commit_batch() override;
+    void rollback_batch() noexcept override;
+
+    static int on_wal_commit(void* store, sqlite3* db, const char* schema, int frames);
+    void prepare_statements();
+    Seq stream_seq_of(const std::string& stream);
+    std::optional<Appended> find_by_idem_key(const std::string& producer, const std::string& key);
+
+    std::string m_path;
+    Durability m_durability;
+    std::unique_ptr<SQLite::Database> m_db;
+    std::unique_ptr<WalFile> m_wal;                 // file databases only
+    std::unique_ptr<Checkpointer> m_checkpointer;  // file databases only
+    // Set when this WAL generation's background checkpoint was requested: the
+    // checkpointer's completed() count at that moment.
+    std::optional<std::uint64_t> m_checkpoint_requested;
+    Seq m_last_seq = 0;
+    std::unordered_map<std::string, Seq> m_stream_seqs;  // committed; filled lazily
+
+    // The open batch, if any.
+    bool m_batch_open = false;
+    Seq m_batch_last_seq = 0;
+    struct StreamHead {
+        Seq stream_seq = 0;  // the stream's last stream seq
+        Seq seq = 0;         // the log seq of its last event (0: untouched by this batch)
+    };
+    // Streams touched by the batch; their rows in `streams` are written once
+    // each at commit rather than once per event.
+    std::unordered_map<std::string, StreamHead> m_batch_heads;
+
+    std::unique_ptr<SQLite::Statement> m_insert_event;
+    std::unique_ptr<SQLite::Statement> m_find_idem;
+    std::unique_ptr<SQLite::Statement> m_find_stream;
+    std::unique_ptr<SQLite::Statement> m_upsert_stream;
+    std::unique_ptr<SQLite::Statement> m_update_head;
+    std::unique_ptr<SQLite::Statement> m_read_range;
+    std::unique_ptr<SQLite::Statement> m_message_streams_after;
+    std::unique_ptr<SQLite::Statement> m_oldest_messages;
+    std::unique_ptr<SQLite::Statement> m_delete_messages;
+    std::unique_ptr<Projector> m_projector;
+    std::unique_ptr<SqliteMessageQueries> m_messages;
+    std::unique_ptr<SqliteMailboxQueries> m_mailboxes;
+    std::unique_ptr<SqliteConsumerQueries> m_consumers;
+    std::unique_ptr<SqliteWorkflowQueries> m_workflows;
+};
+
+}  // namespace botbus::store

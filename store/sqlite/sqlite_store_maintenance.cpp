@@ -1,0 +1,68 @@
+// SqliteStore's maintenance operations: the retention primitives Trimmer
+// uses, and the projection check behind `botbusd rebuild`.
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+
+#include <stdexcept>
+
+#include "store/payloads.hpp"
+#include "store/sqlite/rebuild.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "store/sqlite/statement_helpers.hpp"
+
+namespace botbus::store {
+
+using detail::exec_and_reset;
+using detail::ResetOnExit;
+
+std::vector<MessageStream> SqliteStore::message_streams_after(const std::string& after, std::size_t limit) {
+    auto& s = *m_message_streams_after;
+    ResetOnExit reset{s};
+    s.bind(1, after);
+    s.bind(2, static_cast<std::int64_t>(limit));
+    std::vector<MessageStream> streams;
+    while (s.executeStep()) {
+        streams.push_back({s.getColumn(0).getString(), static_cast<Seq>(s.getColumn(1).getInt64())});
+    }
+    return streams;
+}
+
+std::vector<MessagePosition> SqliteStore::oldest_messages(const std::string& stream, std::size_t limit) {
+    auto& s = *m_oldest_messages;
+    ResetOnExit reset{s};
+    s.bind(1, stream);
+    s.bind(2, static_cast<std::int64_t>(limit));
+    std::vector<MessagePosition> rows;
+    while (s.executeStep()) {
+        rows.push_back({static_cast<Seq>(s.getColumn(0).getInt64()), static_cast<Seq>(s.getColumn(1).getInt64()),
+                        s.getColumn(2).getInt64()});
+    }
+    return rows;
+}
+
+Appended SqliteStore::trim_messages(Batch& batch, const std::string& stream, Seq through, std::uint64_t count) {
+    if (!m_batch_open) throw std::logic_error("botbus::store: trim_messages outside a batch");
+    auto& s = *m_delete_messages;
+    s.bind(1, stream);
+    s.bind(2, static_cast<std::int64_t>(through));
+    exec_and_reset(s);
+    return batch.append({std::string(stream::k_retention), std::string(event_type::k_stream_trimmed), "botbusd",
+                         std::nullopt, encode_payload(StreamTrimmed{stream, through, count})});
+}
+
+ProjectionCheck SqliteStore::verify_projections(std::size_t max_differences) {
+    if (m_batch_open) throw std::logic_error("botbus::store: verify_projections with a batch open");
+    SQLite::Database rebuilt(":memory:", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    ProjectionCheck check;
+    // One read transaction (a deferred BEGIN that only reads): the log and
+    // the live projections are read from the same snapshot even while a
+    // daemon keeps appending. Rolled back, harmlessly, if anything throws.
+    SQLite::Transaction snapshot(*m_db);
+    check.replayed = rebuild_projections(*this, rebuilt);
+    check.differences = compare_projections(*m_db, rebuilt, max_differences);
+    snapshot.commit();
+    return check;
+}
+
+}  // namespace botbus::store
