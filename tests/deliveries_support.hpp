@@ -15,6 +15,7 @@
 
 #include "bus/core/deliveries.hpp"
 #include "store/payloads.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "store/store.hpp"
 
 namespace botbus::testing {
@@ -78,7 +79,7 @@ inline bus::ReaderSettings ephemeral_settings(store::Seq start_after, std::size_
 
 class ChannelDeliveryTest : public ::testing::Test {
 protected:
-    store::Store m_store{{":memory:", store::Durability::full}};
+    store::SqliteStore m_store{{":memory:", store::Durability::full}};
 
     // Appends one event in a batch of its own; returns it as logged.
     store::Event append(store::EventDraft draft) {

@@ -15,6 +15,7 @@
 #include "bus/core/handler.hpp"
 #include "bus/protocol/codec.hpp"
 #include "bus/server/fan_out.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "store/store.hpp"
 #include "handler_support.hpp"
 
@@ -41,7 +42,7 @@ struct Published {
 
 class FanOutTest : public ::testing::Test {
 protected:
-    store::Store m_store{{":memory:", store::Durability::full}};
+    store::SqliteStore m_store{{":memory:", store::Durability::full}};
     ServerCounters m_counters;
     CommandHandler m_handler{m_store, m_counters};
     std::vector<Published> m_published;

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "bus/server/server.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "store/store.hpp"
 
 using namespace botbus::bus;
@@ -18,7 +19,7 @@ TEST(ServerClock, TheServerStampsItsStartWithTheInjectedClock) {
     constexpr std::int64_t k_fake = 1'234'567;
     boost::asio::io_context io;
     zmq::context_t zmq;
-    store::Store store{{":memory:", store::Durability::full}};
+    store::SqliteStore store{{":memory:", store::Durability::full}};
     ServerOptions options;
     options.command_endpoint = "tcp://127.0.0.1:*";
     options.feed_endpoint = "tcp://127.0.0.1:*";
