@@ -12,25 +12,27 @@ if(NOT ROOT)
   message(FATAL_ERROR "usage: cmake -DROOT=<source dir> -P check_layers.cmake")
 endif()
 
-# layer(NAME FILE_REGEX ALLOW <project include prefixes...> FORBID <system include regex>)
+# layer(NAME FILE_REGEX ALLOW <project include prefixes...> [DENY <project include regex>]
+#       FORBID <system include regex>)
 set(layer_names "")
 macro(layer name file_regex)
-  cmake_parse_arguments(L "" "FORBID" "ALLOW" ${ARGN})
+  cmake_parse_arguments(L "" "FORBID;DENY" "ALLOW" ${ARGN})
   list(APPEND layer_names ${name})
   set(layer_${name}_files "${file_regex}")
   set(layer_${name}_allow "${L_ALLOW}")
   set(layer_${name}_forbid "${L_FORBID}")
+  set(layer_${name}_deny "${L_DENY}")
 endmacro()
 
 layer(protocol "^bus/protocol/" ALLOW bus/protocol/
       FORBID "^(zmq|boost/|SQLiteCpp/|sqlite3|spdlog/|nlohmann/)")
-layer(core "^bus/core/" ALLOW bus/protocol/ bus/core/ store/
+layer(core "^bus/core/" ALLOW bus/protocol/ bus/core/ store/ DENY "^store/sqlite/"
       FORBID "^(zmq|boost/asio|SQLiteCpp/|sqlite3)")
-layer(server "^bus/server/" ALLOW bus/protocol/ bus/core/ bus/server/ store/
+layer(server "^bus/server/" ALLOW bus/protocol/ bus/core/ bus/server/ store/ DENY "^store/sqlite/"
       FORBID "^(SQLiteCpp/|sqlite3)")
 layer(store_sqlite "^store/sqlite/" ALLOW store/ migrations/
       FORBID "^(zmq|boost/asio)")
-layer(store "^store/" ALLOW store/ migrations/
+layer(store "^store/" ALLOW store/ migrations/ DENY "^store/sqlite/"
       FORBID "^(zmq|boost/asio|SQLiteCpp/|sqlite3)")
 layer(client "^client/" ALLOW bus/protocol/ client/
       FORBID "^(SQLiteCpp/|sqlite3|boost/asio)")
@@ -57,6 +59,7 @@ foreach(source IN LISTS sources)
       set(layer ${name})
       set(allowed "${layer_${name}_allow}")
       set(forbidden "${layer_${name}_forbid}")
+      set(denied "${layer_${name}_deny}")
       break()
     endif()
   endforeach()
@@ -74,7 +77,10 @@ foreach(source IN LISTS sources)
           set(ok TRUE)
         endif()
       endforeach()
-      if(NOT ok)
+      if(ok AND NOT denied STREQUAL "" AND header MATCHES "${denied}")
+        message("${source}: includes \"${header}\", which the ${layer} layer reaches only through store/store.hpp")
+        math(EXPR violations "${violations} + 1")
+      elseif(NOT ok)
         list(JOIN allowed ", " allowed_text)
         message("${source}: includes \"${header}\"; the ${layer} layer may include only ${allowed_text}")
         math(EXPR violations "${violations} + 1")
