@@ -1,5 +1,5 @@
 // The log's vocabulary: an event as stored, an event about to be appended,
-// and the names of streams and event types.
+// the event types and the names of streams.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,8 @@ namespace botbus::store {
 
 using Seq = std::uint64_t;
 
+enum class EventType : std::uint8_t;
+
 // An event as the log holds it. `payload` is a msgpack map whose shape is
 // fixed by `type` (see payloads.hpp).
 struct Event {
@@ -18,7 +20,7 @@ struct Event {
     Seq stream_seq = 0;
     std::int64_t ts_us = 0;  // UTC microseconds since the Unix epoch
     std::string stream;
-    std::string type;
+    EventType type{};
     std::string producer;
     std::optional<std::string> idem_key;
     std::string payload;
@@ -27,7 +29,7 @@ struct Event {
 // What a caller hands to Batch::append; the log assigns seq, stream_seq, ts.
 struct EventDraft {
     std::string stream;
-    std::string type;
+    EventType type{};
     std::string producer;
     std::optional<std::string> idem_key;
     std::string payload;
@@ -43,46 +45,58 @@ struct Appended {
     bool duplicate = false;
 };
 
-namespace event_type {
-inline constexpr std::string_view k_channel_created = "channel.created";
-inline constexpr std::string_view k_channel_deleted = "channel.deleted";
-inline constexpr std::string_view k_subscribed = "subscription.added";
-inline constexpr std::string_view k_unsubscribed = "subscription.removed";
-inline constexpr std::string_view k_channel_retention_set = "channel.retention_set";
-// Retention (stream sys/retention): the oldest messages of a stream, up to a
-// seq, were deleted from the log.
-inline constexpr std::string_view k_stream_trimmed = "stream.trimmed";
-inline constexpr std::string_view k_message_published = "message.published";
-inline constexpr std::string_view k_message_sent = "message.sent";
-inline constexpr std::string_view k_mailbox_acked = "mailbox.acked";          // stream sys/mailboxes
-inline constexpr std::string_view k_message_expired = "message.expired";      // stream sys/mailboxes
-inline constexpr std::string_view k_message_dead_lettered = "message.dead_lettered";  // sys/dead_letters
-// Durable channel subscriptions (stream sys/consumers).
-inline constexpr std::string_view k_consumer_created = "consumer.created";
-inline constexpr std::string_view k_consumer_acked = "consumer.acked";
-inline constexpr std::string_view k_consumer_deleted = "consumer.deleted";
+// Every kind of event the log holds. The log and the feed carry the names
+// (event_type_name); inside the code an event's type is this enum, mapped
+// from its name once, where the store reads or writes it. Dispatch on it with
+// a switch without `default`, so that a new type is a compile error at every
+// place that must decide what to do with it.
+enum class EventType : std::uint8_t {
+    // Channels and memberships (stream sys/channels).
+    channel_created,
+    channel_deleted,
+    subscription_added,
+    subscription_removed,
+    channel_retention_set,
+    // Retention (stream sys/retention): the oldest messages of a stream, up
+    // to a seq, were deleted from the log.
+    stream_trimmed,
+    // Messages (streams ch/<name> and dm/<bot>).
+    message_published,
+    message_sent,
+    mailbox_acked,          // stream sys/mailboxes
+    message_expired,        // stream sys/mailboxes
+    message_dead_lettered,  // stream sys/dead_letters
+    // Durable channel subscriptions (stream sys/consumers).
+    consumer_created,
+    consumer_acked,
+    consumer_deleted,
+    // Workflow definitions (stream wf/<workflow_id>).
+    workflow_put,
+    workflow_deleted,
+    workflow_archived,
+    // Runs and their steps (stream run/<run_id>).
+    run_started,
+    run_paused,
+    run_resumed,
+    run_completed,
+    run_failed,
+    run_cancel_requested,
+    run_cancelled,
+    run_context,
+    run_crashed,
+    step_started,
+    step_completed,
+    step_failed,
+    step_skipped,
+    step_waiting_approval,
+    step_approved,
+};
 
-// Workflow definitions (stream "wf/<workflow_id>").
-inline constexpr std::string_view k_workflow_put = "workflow.put";
-inline constexpr std::string_view k_workflow_deleted = "workflow.deleted";
-inline constexpr std::string_view k_workflow_archived = "workflow.archived";
-// Runs and their steps (stream "run/<run_id>").
-inline constexpr std::string_view k_run_started = "run.started";
-inline constexpr std::string_view k_run_paused = "run.paused";
-inline constexpr std::string_view k_run_resumed = "run.resumed";
-inline constexpr std::string_view k_run_completed = "run.completed";
-inline constexpr std::string_view k_run_failed = "run.failed";
-inline constexpr std::string_view k_run_cancel_requested = "run.cancel_requested";
-inline constexpr std::string_view k_run_cancelled = "run.cancelled";
-inline constexpr std::string_view k_run_context = "run.context";
-inline constexpr std::string_view k_run_crashed = "run.crashed";
-inline constexpr std::string_view k_step_started = "step.started";
-inline constexpr std::string_view k_step_completed = "step.completed";
-inline constexpr std::string_view k_step_failed = "step.failed";
-inline constexpr std::string_view k_step_skipped = "step.skipped";
-inline constexpr std::string_view k_step_waiting_approval = "step.waiting_approval";
-inline constexpr std::string_view k_step_approved = "step.approved";
-}  // namespace event_type
+// The name the log and the feed use, e.g. "message.published".
+std::string_view event_type_name(EventType type);
+// The type of a name as the log holds it; nullopt for a name this build
+// does not know (a log written by a newer botbusd, or damaged).
+std::optional<EventType> parse_event_type(std::string_view name);
 
 // Streams group events; each has its own gap-free stream_seq.
 namespace stream {

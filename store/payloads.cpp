@@ -41,9 +41,10 @@ std::string encode_message_payload(const MessagePayload& m) {
     return std::string(out.data(), out.size());
 }
 
-MessageFields MessageDecoder::decode(std::string_view type, std::string_view bytes) {
+MessageFields MessageDecoder::decode(EventType type, std::string_view bytes) {
     auto fail = [type](const std::string& why) -> std::runtime_error {
-        return std::runtime_error("undecodable payload for event type " + std::string(type) + ": " + why);
+        return std::runtime_error("undecodable payload for event type " + std::string(event_type_name(type)) + ": " +
+                                  why);
     };
     m_zone.clear();
     msgpack::object root;

@@ -91,7 +91,7 @@ class MessageDecoder {
 public:
     // Throws std::runtime_error naming the event type when the bytes are not
     // a message payload.
-    MessageFields decode(std::string_view type, std::string_view bytes);
+    MessageFields decode(EventType type, std::string_view bytes);
 
 private:
     msgpack::zone m_zone;
@@ -159,12 +159,13 @@ std::string encode_payload(const T& payload) {
 // Decodes a stored payload; throws std::runtime_error naming the type when
 // the bytes do not match (a damaged or foreign log).
 template <typename T>
-T decode_payload(std::string_view type, std::string_view bytes, msgpack::object_handle& keep_alive) {
+T decode_payload(EventType type, std::string_view bytes, msgpack::object_handle& keep_alive) {
     try {
         keep_alive = msgpack::unpack(bytes.data(), bytes.size());
         return keep_alive.get().as<T>();
     } catch (const std::exception& e) {
-        throw std::runtime_error("undecodable payload for event type " + std::string(type) + ": " + e.what());
+        throw std::runtime_error("undecodable payload for event type " + std::string(event_type_name(type)) + ": " +
+                                 e.what());
     }
 }
 

@@ -98,7 +98,7 @@ protected:
         p.channel = channel;
         p.type = "text";
         p.body = bytes;
-        return append({store::stream::channel(channel), std::string(store::event_type::k_message_published), from,
+        return append({store::stream::channel(channel), store::EventType::message_published, from,
                        std::nullopt, store::encode_message_payload(p)})
             .seq;
     }
@@ -111,19 +111,19 @@ protected:
 
     // A durable subscription: its floor starts at start_after.
     void subscribe_durable(const std::string& bot, const std::string& channel, store::Seq start_after = 0) {
-        append({std::string(store::stream::k_consumers), std::string(store::event_type::k_consumer_created), bot,
+        append({std::string(store::stream::k_consumers), store::EventType::consumer_created, bot,
                 std::nullopt, store::encode_payload(store::ConsumerCreated{bot, channel, start_after})});
     }
 
     void unsubscribe_durable(const std::string& bot, const std::string& channel) {
-        append({std::string(store::stream::k_consumers), std::string(store::event_type::k_consumer_deleted), bot,
+        append({std::string(store::stream::k_consumers), store::EventType::consumer_deleted, bot,
                 std::nullopt, store::encode_payload(store::ConsumerDeleted{bot, channel})});
     }
 
     // Settlement events, filled in field by field as the server does.
     store::Event consumer_ack(const std::string& bot, const std::string& channel, std::optional<std::uint64_t> upto,
                               std::optional<std::vector<std::uint64_t>> seqs = std::nullopt) {
-        return append({std::string(store::stream::k_consumers), std::string(store::event_type::k_consumer_acked), bot,
+        return append({std::string(store::stream::k_consumers), store::EventType::consumer_acked, bot,
                        std::nullopt, store::encode_payload(store::ConsumerAcked{bot, channel, upto, std::move(seqs)})});
     }
     store::Event ack_one(const std::string& bot, const std::string& channel, store::Seq seq) {
@@ -139,7 +139,7 @@ protected:
         p.deliveries = deliveries;
         p.channel = std::move(channel);
         return append({std::string(store::stream::k_dead_letters),
-                       std::string(store::event_type::k_message_dead_lettered), "botbusd", std::nullopt,
+                       store::EventType::message_dead_lettered, "botbusd", std::nullopt,
                        store::encode_payload(p)});
     }
 

@@ -158,7 +158,7 @@ TEST_F(FanOutTest, DeadLettersGoToTheDeadLettersTopic) {
     dead.message_seq = sent.back().seq;
     dead.reason = "max_deliveries: delivered 3 times without an acknowledgement";
     dead.deliveries = 3;
-    batch.append({std::string(store::stream::k_dead_letters), std::string(store::event_type::k_message_dead_lettered),
+    batch.append({std::string(store::stream::k_dead_letters), store::EventType::message_dead_lettered,
                   std::string(k_daemon_producer), std::nullopt, store::encode_payload(dead)});
     batch.commit();
 
@@ -228,7 +228,7 @@ TEST_F(FanOutTest, ASubscriptionDeletedAndMadeAgainInOneBatchIsKept) {
     requests.push_back(durable("general"));
     const auto events = run("bob", std::move(requests));
     bool deleted = false;
-    for (const auto& event : events) deleted = deleted || event.type == store::event_type::k_consumer_deleted;
+    for (const auto& event : events) deleted = deleted || event.type == store::EventType::consumer_deleted;
     ASSERT_TRUE(deleted) << "the batch has no consumer.deleted to fan out";
 
     Touched before;

@@ -135,7 +135,7 @@ protected:
     // The types of the events appended after `after`, in order.
     std::vector<std::string> event_types_after(store::Seq after) {
         std::vector<std::string> types;
-        for (const auto& e : m_store.read_range(after, 1000)) types.push_back(e.type);
+        for (const auto& e : m_store.read_range(after, 1000)) types.emplace_back(store::event_type_name(e.type));
         return types;
     }
 

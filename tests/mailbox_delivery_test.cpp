@@ -74,7 +74,7 @@ protected:
         p.type = "text";
         p.body = body;
         p.expires_at = expires_at;
-        return append({store::stream::mailbox(to), std::string(store::event_type::k_message_sent), from, std::nullopt,
+        return append({store::stream::mailbox(to), store::EventType::message_sent, from, std::nullopt,
                        store::encode_message_payload(p)})
             .seq;
     }
@@ -91,14 +91,14 @@ protected:
         store::MailboxAcked p;
         p.upto = upto;
         p.seqs = std::move(seqs);
-        return append({std::string(store::stream::k_mailboxes), std::string(store::event_type::k_mailbox_acked), bot,
+        return append({std::string(store::stream::k_mailboxes), store::EventType::mailbox_acked, bot,
                        std::nullopt, store::encode_payload(p)});
     }
     store::Event expired(const std::string& bot, std::vector<std::uint64_t> seqs) {
         store::MessagesExpired p;
         p.bot = bot;
         p.seqs = std::move(seqs);
-        return append({std::string(store::stream::k_mailboxes), std::string(store::event_type::k_message_expired),
+        return append({std::string(store::stream::k_mailboxes), store::EventType::message_expired,
                        "botbusd", std::nullopt, store::encode_payload(p)});
     }
     store::Event dead_lettered(const std::string& bot, store::Seq seq, std::uint32_t deliveries) {
@@ -108,7 +108,7 @@ protected:
         p.reason = "max_deliveries";
         p.deliveries = deliveries;
         return append({std::string(store::stream::k_dead_letters),
-                       std::string(store::event_type::k_message_dead_lettered), "botbusd", std::nullopt,
+                       store::EventType::message_dead_lettered, "botbusd", std::nullopt,
                        store::encode_payload(p)});
     }
 
@@ -406,7 +406,7 @@ TEST_F(MailboxDeliveryTest, SettlementsOfOtherKindsAndUnknownBotsAreIgnored) {
     Deliveries d(m_store, options());
     const auto m = send_many("bob", 1);
     d.pump(Reader{"", "bob", ""}, visible(), k_t0);
-    d.on_settled(append({"s", "test.event", "bob", std::nullopt, std::string("\x80", 1)}), 0);
+    d.on_settled(append({"s", store::EventType::message_published, "bob", std::nullopt, std::string("\x80", 1)}), 0);
     d.on_settled(expired("carol", {m[0]}), 0);
     d.on_settled(dead_lettered("carol", m[0], 1), 0);
     d.on_settled(ack("dave", m[0]), 0);

@@ -167,7 +167,7 @@ protected:
         payload.reason = "max_deliveries: delivered " + std::to_string(deliveries) + " times without an acknowledgement";
         payload.deliveries = deliveries;
         const auto appended = batch.append({std::string(store::stream::k_dead_letters),
-                                            std::string(store::event_type::k_message_dead_lettered),
+                                            store::EventType::message_dead_lettered,
                                             std::string(k_daemon_producer), std::nullopt, store::encode_payload(payload)});
         batch.commit();
         return appended.seq;
@@ -176,7 +176,7 @@ protected:
     // The mailbox.acked payload of the newest event.
     store::MailboxAcked last_ack() {
         const auto events = m_store.read_range(m_store.last_seq() - 1, 1);
-        if (events.empty() || events.back().type != store::event_type::k_mailbox_acked) {
+        if (events.empty() || events.back().type != store::EventType::mailbox_acked) {
             ADD_FAILURE() << "the newest event is no mailbox.acked";
             return {};
         }

@@ -43,7 +43,7 @@ EventDraft sent(const std::string& from, const std::string& to, const std::strin
     p.body = body;
     p.replay_of = replay_of;
     if (replay_of) p.replayed_by = "ops";
-    return EventDraft{store::stream::mailbox(to), std::string(store::event_type::k_message_sent), from, std::nullopt,
+    return EventDraft{store::stream::mailbox(to), store::EventType::message_sent, from, std::nullopt,
                       store::encode_message_payload(p)};
 }
 
@@ -52,12 +52,12 @@ EventDraft published(const std::string& from, const std::string& channel, const 
     p.channel = channel;
     p.type = "text";
     p.body = body;
-    return EventDraft{store::stream::channel(channel), std::string(store::event_type::k_message_published), from,
+    return EventDraft{store::stream::channel(channel), store::EventType::message_published, from,
                       std::nullopt, store::encode_message_payload(p)};
 }
 
 EventDraft channel_created(const std::string& name) {
-    return EventDraft{std::string(store::stream::k_channels), std::string(store::event_type::k_channel_created),
+    return EventDraft{std::string(store::stream::k_channels), store::EventType::channel_created,
                       "alice", std::nullopt, store::encode_payload(store::ChannelCreated{name, std::nullopt})};
 }
 
@@ -68,7 +68,7 @@ EventDraft acked(const std::string& bot, std::optional<std::uint64_t> upto,
     store::MailboxAcked p;
     p.upto = upto;
     p.seqs = std::move(seqs);
-    return EventDraft{std::string(store::stream::k_mailboxes), std::string(store::event_type::k_mailbox_acked), bot,
+    return EventDraft{std::string(store::stream::k_mailboxes), store::EventType::mailbox_acked, bot,
                       std::nullopt, store::encode_payload(p)};
 }
 
@@ -76,7 +76,7 @@ EventDraft expired(const std::string& bot, std::vector<std::uint64_t> seqs) {
     store::MessagesExpired p;
     p.bot = bot;
     p.seqs = std::move(seqs);
-    return EventDraft{std::string(store::stream::k_mailboxes), std::string(store::event_type::k_message_expired),
+    return EventDraft{std::string(store::stream::k_mailboxes), store::EventType::message_expired,
                       "botbusd", std::nullopt, store::encode_payload(p)};
 }
 
@@ -88,7 +88,7 @@ EventDraft dead_lettered(const std::string& bot, Seq message_seq, const std::str
     p.reason = reason;
     p.deliveries = deliveries;
     return EventDraft{std::string(store::stream::k_dead_letters),
-                      std::string(store::event_type::k_message_dead_lettered), "botbusd", std::nullopt,
+                      store::EventType::message_dead_lettered, "botbusd", std::nullopt,
                       store::encode_payload(p)};
 }
 
@@ -415,7 +415,7 @@ TEST(MailboxPayload, AbsentOptionalFieldsAreLeftOutNotNil) {
     EXPECT_EQ(keys_of(bytes), (std::set<std::string>{"to", "type", "body"}));
 
     store::MessageDecoder decoder;
-    const auto f = decoder.decode(store::event_type::k_message_sent, bytes);
+    const auto f = decoder.decode(store::EventType::message_sent, bytes);
     EXPECT_FALSE(f.channel.has_value());
     EXPECT_EQ(f.to, std::optional<std::string_view>("bob"));
     EXPECT_EQ(f.type, "note");
@@ -444,7 +444,7 @@ TEST(MailboxPayload, PresentFieldsRoundTripThroughTheDecoder) {
                                                      "expires_at", "replay_of", "replayed_by"}));
 
     store::MessageDecoder decoder;
-    const auto f = decoder.decode(store::event_type::k_message_sent, bytes);
+    const auto f = decoder.decode(store::EventType::message_sent, bytes);
     EXPECT_FALSE(f.channel.has_value());
     EXPECT_EQ(f.to, std::optional<std::string_view>("bob"));
     EXPECT_EQ(f.type, "reply");
@@ -469,7 +469,7 @@ TEST(MailboxPayload, ChannelMessageAndNegativeExpiryRoundTrip) {
     EXPECT_EQ(keys_of(bytes), (std::set<std::string>{"channel", "type", "body", "conversation", "hop", "expires_at"}));
 
     store::MessageDecoder decoder;
-    const auto f = decoder.decode(store::event_type::k_message_published, bytes);
+    const auto f = decoder.decode(store::EventType::message_published, bytes);
     EXPECT_EQ(f.channel, std::optional<std::string_view>("general"));
     EXPECT_FALSE(f.to.has_value());
     EXPECT_EQ(f.hop, std::optional<std::uint64_t>(3));
@@ -499,7 +499,7 @@ TEST(MailboxPayload, NilFieldsOfOlderPayloadsDecodeAsAbsent) {
         pk.pack_nil();
     }
     store::MessageDecoder decoder;
-    const auto f = decoder.decode(store::event_type::k_message_sent, std::string_view(out.data(), out.size()));
+    const auto f = decoder.decode(store::EventType::message_sent, std::string_view(out.data(), out.size()));
     EXPECT_FALSE(f.channel.has_value());
     EXPECT_EQ(f.to, std::optional<std::string_view>("bob"));
     EXPECT_EQ(f.body, body);
@@ -524,7 +524,7 @@ TEST(MailboxPayload, WrongTypedNewFieldsAreRejected) {
         pk.pack(std::string(key));
         pk.pack(std::string("soon"));
         store::MessageDecoder decoder;
-        EXPECT_THROW(decoder.decode(store::event_type::k_message_sent, std::string_view(out.data(), out.size())),
+        EXPECT_THROW(decoder.decode(store::EventType::message_sent, std::string_view(out.data(), out.size())),
                      std::runtime_error)
             << key;
     }
@@ -543,7 +543,7 @@ TEST_F(MailboxStore, MessageQueryReturnsTheNewFields) {
     p.replay_of = 2;
     p.replayed_by = "ops";
     const auto plain = append(sent("alice", "bob", body)).seq;
-    const auto full = append(EventDraft{store::stream::mailbox("bob"), std::string(store::event_type::k_message_sent),
+    const auto full = append(EventDraft{store::stream::mailbox("bob"), store::EventType::message_sent,
                                         "alice", std::nullopt, store::encode_message_payload(p)})
                           .seq;
 

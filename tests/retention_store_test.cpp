@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "store/payloads.hpp"
+#include "store/workflow_payloads.hpp"
 #include "store/sqlite/rebuild.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/trimmer.hpp"
@@ -42,7 +43,7 @@ protected:
         return appended.seq;
     }
     void create_channel(const std::string& name) {
-        append({std::string(store::stream::k_channels), std::string(store::event_type::k_channel_created), "alice",
+        append({std::string(store::stream::k_channels), store::EventType::channel_created, "alice",
                 std::nullopt, store::encode_payload(store::ChannelCreated{name, std::nullopt})});
     }
     Seq publish(const std::string& channel, const std::string& text, std::optional<std::string> key = std::nullopt) {
@@ -51,7 +52,7 @@ protected:
         p.channel = channel;
         p.type = "text";
         p.body = body;
-        return append({store::stream::channel(channel), std::string(store::event_type::k_message_published), "alice",
+        return append({store::stream::channel(channel), store::EventType::message_published, "alice",
                        std::move(key), store::encode_message_payload(p)});
     }
     Seq send(const std::string& to, const std::string& text) {
@@ -60,11 +61,11 @@ protected:
         p.to = to;
         p.type = "text";
         p.body = body;
-        return append({store::stream::mailbox(to), std::string(store::event_type::k_message_sent), "alice",
+        return append({store::stream::mailbox(to), store::EventType::message_sent, "alice",
                        std::nullopt, store::encode_message_payload(p)});
     }
     void set_retention(const std::string& channel, std::optional<std::uint64_t> age, std::optional<std::uint64_t> count) {
-        append({std::string(store::stream::k_channels), std::string(store::event_type::k_channel_retention_set),
+        append({std::string(store::stream::k_channels), store::EventType::channel_retention_set,
                 "alice", std::nullopt, store::encode_payload(store::ChannelRetentionSet{channel, age, count})});
     }
     // Steps until nothing more goes; returns how many went.
@@ -87,7 +88,7 @@ protected:
         for (const auto& row : m_store.messages().history(q)) seqs.push_back(row.seq);
         return seqs;
     }
-    std::vector<store::Event> events_of_type(std::string_view type) {
+    std::vector<store::Event> events_of_type(store::EventType type) {
         std::vector<store::Event> out;
         for (const auto& e : m_store.read_range(0, 1'000'000)) {
             if (e.type == type) out.push_back(e);
@@ -104,7 +105,7 @@ TEST_F(Retention, ACountLimitKeepsTheNewestMessagesAndLogsWhatWent) {
     EXPECT_EQ(trim(trimmer, store::now_us()), 6U);
     EXPECT_EQ(channel_seqs("lobby"), std::vector<Seq>(seqs.begin() + 6, seqs.end()));
 
-    const auto trims = events_of_type(store::event_type::k_stream_trimmed);
+    const auto trims = events_of_type(store::EventType::stream_trimmed);
     ASSERT_EQ(trims.size(), 1U);
     EXPECT_EQ(trims[0].stream, store::stream::k_retention);
     EXPECT_EQ(trims[0].producer, "botbusd");
@@ -122,7 +123,7 @@ TEST_F(Retention, ACountLimitKeepsTheNewestMessagesAndLogsWhatWent) {
     next.type = "text";
     next.body = body;
     const auto appended = batch.append({store::stream::channel("lobby"),
-                                        std::string(store::event_type::k_message_published), "alice", std::nullopt,
+                                        store::EventType::message_published, "alice", std::nullopt,
                                         store::encode_message_payload(next)});
     batch.commit();
     EXPECT_EQ(appended.seq, trims[0].seq + 1);
@@ -180,7 +181,7 @@ TEST_F(Retention, AMailboxLosesOnlySettledMessages) {
     store::Trimmer trimmer(m_store, {0, 1});
     EXPECT_EQ(trim(trimmer, store::now_us()), 0U) << "nothing acknowledged: everything stays";
 
-    append({std::string(store::stream::k_mailboxes), std::string(store::event_type::k_mailbox_acked), "bob",
+    append({std::string(store::stream::k_mailboxes), store::EventType::mailbox_acked, "bob",
             std::nullopt, store::encode_payload(store::MailboxAcked{seqs[2], std::nullopt})});
     EXPECT_EQ(trim(trimmer, store::now_us()), 3U);
     store::HistoryQuery inbox;
@@ -210,7 +211,7 @@ TEST_F(Retention, AnIdempotencyKeyIsHonouredWhileItsEventIsKept) {
 
 TEST_F(Retention, ADurableSubscriptionsFloorMovesPastWhatWasTrimmed) {
     create_channel("jobs");
-    append({std::string(store::stream::k_consumers), std::string(store::event_type::k_consumer_created), "bob",
+    append({std::string(store::stream::k_consumers), store::EventType::consumer_created, "bob",
             std::nullopt, store::encode_payload(store::ConsumerCreated{"bob", "jobs", 0})});
     std::vector<Seq> seqs;
     for (int i = 0; i < 6; ++i) seqs.push_back(publish("jobs", "j"));
@@ -223,9 +224,9 @@ TEST_F(Retention, ADurableSubscriptionsFloorMovesPastWhatWasTrimmed) {
 }
 
 TEST_F(Retention, WorkflowStreamsAreNeverTrimmed) {
-    // An event type no projection knows: the log keeps it, the projector skips it.
-    append({store::stream::run("r1"), "test.marker", "exec", std::nullopt,
-            store::encode_payload(store::StreamTrimmed{"x", 0, 0})});
+    // A run's event whose run is not projected: the log keeps it, the projector changes nothing.
+    append({store::stream::run("r1"), store::EventType::run_context, "exec", std::nullopt,
+            store::encode_payload(store::RunContext{"r1", "{}"})});
     create_channel("lobby");
     publish("lobby", "a");
     store::Trimmer trimmer(m_store, {1, 1});
@@ -237,7 +238,7 @@ TEST_F(Retention, WorkflowStreamsAreNeverTrimmed) {
 
 TEST_F(Retention, ARebuildAfterTrimmingGivesTheLiveProjections) {
     create_channel("jobs");
-    append({std::string(store::stream::k_consumers), std::string(store::event_type::k_consumer_created), "bob",
+    append({std::string(store::stream::k_consumers), store::EventType::consumer_created, "bob",
             std::nullopt, store::encode_payload(store::ConsumerCreated{"bob", "jobs", 0})});
     std::vector<Seq> jobs;
     std::vector<Seq> dms;
@@ -247,10 +248,10 @@ TEST_F(Retention, ARebuildAfterTrimmingGivesTheLiveProjections) {
     }
     // Acked out of order, so the floors moved by compaction over messages
     // that retention then deletes.
-    append({std::string(store::stream::k_consumers), std::string(store::event_type::k_consumer_acked), "bob",
+    append({std::string(store::stream::k_consumers), store::EventType::consumer_acked, "bob",
             std::nullopt,
             store::encode_payload(store::ConsumerAcked{"bob", "jobs", std::nullopt, std::vector<std::uint64_t>{jobs[1], jobs[0]}})});
-    append({std::string(store::stream::k_mailboxes), std::string(store::event_type::k_mailbox_acked), "bob",
+    append({std::string(store::stream::k_mailboxes), store::EventType::mailbox_acked, "bob",
             std::nullopt, store::encode_payload(store::MailboxAcked{std::nullopt, std::vector<std::uint64_t>{dms[2], dms[1], dms[0], dms[4]}})});
     store::Trimmer trimmer(m_store, {0, 2});
     EXPECT_GT(trim(trimmer, store::now_us()), 0U);

@@ -24,7 +24,7 @@ using store::Seq;
 namespace {
 
 EventDraft channel_created(const std::string& name) {
-    return EventDraft{std::string(store::stream::k_channels), std::string(store::event_type::k_channel_created),
+    return EventDraft{std::string(store::stream::k_channels), store::EventType::channel_created,
                       "alice", std::nullopt, store::encode_payload(store::ChannelCreated{name, std::nullopt})};
 }
 
@@ -35,7 +35,7 @@ EventDraft published(const std::string& channel, const std::string& text) {
     p.channel = channel;
     p.type = "text";
     p.body = std::string(body.data(), body.size());
-    return EventDraft{store::stream::channel(channel), std::string(store::event_type::k_message_published), "alice",
+    return EventDraft{store::stream::channel(channel), store::EventType::message_published, "alice",
                       std::nullopt, store::encode_message_payload(p)};
 }
 
@@ -107,7 +107,7 @@ TEST_F(StoreSeam, TrimMessagesDeletesThroughASeqAndLogsItInTheBatch) {
     auto batch = m_store.begin();
     const auto logged = m_store.trim_messages(batch, "ch/lobby", 3, 2);
     ASSERT_EQ(batch.events().size(), 1U);
-    EXPECT_EQ(batch.events()[0].type, store::event_type::k_stream_trimmed);
+    EXPECT_EQ(batch.events()[0].type, store::EventType::stream_trimmed);
     batch.commit();
     EXPECT_EQ(logged.seq, 5U);
     const auto left = m_store.oldest_messages("ch/lobby", 10);

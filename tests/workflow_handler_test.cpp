@@ -95,7 +95,7 @@ protected:
     std::int64_t event_count() { return m_store.stats().event_count; }
     std::vector<std::string> event_types_after(store::Seq after) {
         std::vector<std::string> types;
-        for (const auto& e : m_store.read_range(after, 1000)) types.push_back(e.type);
+        for (const auto& e : m_store.read_range(after, 1000)) types.emplace_back(store::event_type_name(e.type));
         return types;
     }
 
@@ -621,7 +621,7 @@ TEST_F(WorkflowTest, ExpiredLeasesCrashOnlyExpiredRunningRunsAndAnotherBotCanRes
     }
     const auto events = m_store.read_range(before, 10);
     ASSERT_EQ(events.size(), 1U);
-    EXPECT_EQ(events[0].type, "run.crashed");
+    EXPECT_EQ(events[0].type, store::EventType::run_crashed);
     EXPECT_EQ(events[0].producer, "botbusd");
     EXPECT_EQ(events[0].stream, "run/" + stale);
     msgpack::object_handle keep;

@@ -24,23 +24,23 @@ protected:
     store::WorkflowQueries& m_queries = m_store.workflows();
 
     template <typename Payload>
-    store::Appended append(std::string stream, std::string_view type, const Payload& payload,
+    store::Appended append(std::string stream, store::EventType type, const Payload& payload,
                            std::string producer = "exec") {
         auto batch = m_store.begin();
         const auto appended = batch.append(
-            {std::move(stream), std::string(type), std::move(producer), std::nullopt, store::encode_payload(payload)});
+            {std::move(stream), type, std::move(producer), std::nullopt, store::encode_payload(payload)});
         batch.commit();
         return appended;
     }
 
     void put_workflow(const std::string& id, const std::string& name, const std::string& definition,
                       std::optional<std::string> owner_bot = std::nullopt) {
-        append(store::stream::workflow(id), store::event_type::k_workflow_put,
+        append(store::stream::workflow(id), store::EventType::workflow_put,
                store::WorkflowPut{id, name, owner_bot ? "bot" : "global", owner_bot, definition, true});
     }
 
     void start_run(const std::string& id, const std::string& workflow_id) {
-        append(store::stream::run(id), store::event_type::k_run_started,
+        append(store::stream::run(id), store::EventType::run_started,
                store::RunStarted{id, workflow_id, "deploy", "running", "manual", std::nullopt, "{}", std::nullopt,
                                  "exec"});
     }
@@ -56,7 +56,7 @@ TEST_F(WorkflowProjections, WorkflowPutInsertsThenReplacesKeepingCreatedAt) {
     EXPECT_EQ(first->created_at, first->updated_at);
 
     const auto replaced =
-        append(store::stream::workflow("wf-1"), store::event_type::k_workflow_put,
+        append(store::stream::workflow("wf-1"), store::EventType::workflow_put,
                store::WorkflowPut{"wf-1", "deploy", "global", std::nullopt, R"({"name":"deploy","steps":[]})", false});
     const auto second = m_queries.workflow("wf-1");
     ASSERT_TRUE(second.has_value());
@@ -80,20 +80,20 @@ TEST_F(WorkflowProjections, NameIsUniquePerOwnerInTheSchema) {
 TEST_F(WorkflowProjections, RunAndStepEventsMoveTheRows) {
     put_workflow("wf-1", "deploy", "{}");
     start_run("r1", "wf-1");
-    append(store::stream::run("r1"), store::event_type::k_step_started,
+    append(store::stream::run("r1"), store::EventType::step_started,
            store::StepStarted{"r1", "a", "Step A", 1, R"({"x":1})"});
-    append(store::stream::run("r1"), store::event_type::k_step_failed, store::StepFailed{"r1", "a", 1, "boom", true});
-    append(store::stream::run("r1"), store::event_type::k_step_started,
+    append(store::stream::run("r1"), store::EventType::step_failed, store::StepFailed{"r1", "a", 1, "boom", true});
+    append(store::stream::run("r1"), store::EventType::step_started,
            store::StepStarted{"r1", "a", "Step A", 2, std::nullopt});
-    append(store::stream::run("r1"), store::event_type::k_step_completed,
+    append(store::stream::run("r1"), store::EventType::step_completed,
            store::StepCompleted{"r1", "a", 2, R"({"y":2})"});
-    append(store::stream::run("r1"), store::event_type::k_step_skipped,
+    append(store::stream::run("r1"), store::EventType::step_skipped,
            store::StepSkipped{"r1", "b", std::nullopt, 1, "not needed"});
-    append(store::stream::run("r1"), store::event_type::k_step_started,
+    append(store::stream::run("r1"), store::EventType::step_started,
            store::StepStarted{"r1", "c", std::nullopt, 1, std::nullopt});
-    append(store::stream::run("r1"), store::event_type::k_step_waiting_approval, store::StepRef{"r1", "c", 1});
+    append(store::stream::run("r1"), store::EventType::step_waiting_approval, store::StepRef{"r1", "c", 1});
     EXPECT_EQ(m_queries.completed_step_ids("r1"), (std::vector<std::string>{"a", "b"}));
-    append(store::stream::run("r1"), store::event_type::k_step_approved, store::StepApproved{"r1", "c", 1, "boss"});
+    append(store::stream::run("r1"), store::EventType::step_approved, store::StepApproved{"r1", "c", 1, "boss"});
     EXPECT_EQ(m_queries.completed_step_ids("r1"), (std::vector<std::string>{"a", "b", "c"}));
 
     const auto steps = m_queries.steps("r1");
@@ -109,22 +109,22 @@ TEST_F(WorkflowProjections, RunAndStepEventsMoveTheRows) {
     EXPECT_EQ(steps[3].approved_by, std::optional<std::string>("boss"));
     EXPECT_EQ(steps[3].status, "completed");
 
-    append(store::stream::run("r1"), store::event_type::k_run_crashed,
+    append(store::stream::run("r1"), store::EventType::run_crashed,
            store::RunCrashed{"r1", {"r1:c:1"}, "exec"}, "botbusd");
     auto run = m_queries.run("r1");
     EXPECT_EQ(run->status, "crashed");
     EXPECT_FALSE(run->lease_owner.has_value());
     EXPECT_EQ(m_queries.crashed_runs().size(), 1U);
-    append(store::stream::run("r1"), store::event_type::k_run_resumed, store::RunResumed{"r1", "rescuer"});
-    append(store::stream::run("r1"), store::event_type::k_run_context, store::RunContext{"r1", R"({"k":1})"});
-    append(store::stream::run("r1"), store::event_type::k_run_cancel_requested, store::RunRef{"r1"});
+    append(store::stream::run("r1"), store::EventType::run_resumed, store::RunResumed{"r1", "rescuer"});
+    append(store::stream::run("r1"), store::EventType::run_context, store::RunContext{"r1", R"({"k":1})"});
+    append(store::stream::run("r1"), store::EventType::run_cancel_requested, store::RunRef{"r1"});
     run = m_queries.run("r1");
     EXPECT_EQ(run->status, "running");
     EXPECT_EQ(run->lease_owner, std::optional<std::string>("rescuer"));
     EXPECT_EQ(run->context, R"({"k":1})");
     EXPECT_TRUE(run->cancel_requested);
     EXPECT_FALSE(run->completed_at.has_value());
-    const auto done = append(store::stream::run("r1"), store::event_type::k_run_completed,
+    const auto done = append(store::stream::run("r1"), store::EventType::run_completed,
                              store::RunCompleted{"r1", std::nullopt});
     run = m_queries.run("r1");
     EXPECT_EQ(run->status, "completed");
@@ -137,11 +137,11 @@ TEST_F(WorkflowProjections, RunAndStepEventsMoveTheRows) {
 TEST_F(WorkflowProjections, RebuildFromTheLogGivesIdenticalRows) {
     put_workflow("wf-1", "deploy", "{}");
     start_run("r1", "wf-1");
-    append(store::stream::run("r1"), store::event_type::k_step_started,
+    append(store::stream::run("r1"), store::EventType::step_started,
            store::StepStarted{"r1", "a", std::nullopt, 1, std::nullopt});
-    append(store::stream::run("r1"), store::event_type::k_run_paused, store::RunRef{"r1"});
+    append(store::stream::run("r1"), store::EventType::run_paused, store::RunRef{"r1"});
     put_workflow("wf-2", "gone", "{}");
-    append(store::stream::workflow("wf-2"), store::event_type::k_workflow_deleted, store::WorkflowRef{"wf-2"});
+    append(store::stream::workflow("wf-2"), store::EventType::workflow_deleted, store::WorkflowRef{"wf-2"});
 
     SQLite::Database rebuilt(":memory:", SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
     EXPECT_EQ(store::rebuild_projections(m_store, rebuilt), 6U);

@@ -108,22 +108,22 @@ std::optional<Reader> Deliveries::on_settled(const store::Event& event, std::int
     std::optional<std::uint64_t> upto;
     std::vector<std::uint64_t> seqs;
     const auto& type = event.type;
-    if (type == store::event_type::k_mailbox_acked) {
+    if (type == store::EventType::mailbox_acked) {
         auto p = store::decode_payload<store::MailboxAcked>(type, event.payload, keep_alive);
         reader.bot = event.producer;
         upto = p.upto;
         if (p.seqs) seqs = std::move(*p.seqs);
-    } else if (type == store::event_type::k_consumer_acked) {
+    } else if (type == store::EventType::consumer_acked) {
         auto p = store::decode_payload<store::ConsumerAcked>(type, event.payload, keep_alive);
         reader.bot = p.bot;
         reader.channel = p.channel;
         upto = p.upto;
         if (p.seqs) seqs = std::move(*p.seqs);
-    } else if (type == store::event_type::k_message_expired) {
+    } else if (type == store::EventType::message_expired) {
         auto p = store::decode_payload<store::MessagesExpired>(type, event.payload, keep_alive);
         reader.bot = p.bot;
         seqs = std::move(p.seqs);
-    } else if (type == store::event_type::k_message_dead_lettered) {
+    } else if (type == store::EventType::message_dead_lettered) {
         const auto p = store::decode_payload<store::MessageDeadLettered>(type, event.payload, keep_alive);
         reader.bot = p.bot;
         reader.channel = p.channel.value_or("");
@@ -136,7 +136,7 @@ std::optional<Reader> Deliveries::on_settled(const store::Event& event, std::int
     auto& state = it->second;
     if (upto) settle_upto(state, *upto);
     for (const auto seq : seqs) settle(state, seq);
-    if (type == store::event_type::k_mailbox_acked || type == store::event_type::k_consumer_acked) {
+    if (type == store::EventType::mailbox_acked || type == store::EventType::consumer_acked) {
         state.last_ack_us = now_us;
     }
     return reader;

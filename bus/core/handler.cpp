@@ -160,7 +160,7 @@ Outcome CommandHandler::ping(Ctx& ctx, const PingRequest&) {
 store::Seq CommandHandler::ensure_channel(Ctx& ctx, const std::string& name, const std::string& producer) {
     if (m_store.messages().channel_exists(name)) return 0;
     return ctx.batch
-        .append({std::string(store::stream::k_channels), std::string(store::event_type::k_channel_created), producer,
+        .append({std::string(store::stream::k_channels), store::EventType::channel_created, producer,
                  std::nullopt, store::encode_payload(store::ChannelCreated{name, std::nullopt})})
         .seq;
 }
@@ -172,7 +172,7 @@ Outcome CommandHandler::channel_create(Ctx& ctx, const ChannelCreateRequest& r) 
         return ctx.fail(Errc::conflict, "channel '" + r.name + "' already exists");
     }
     const auto appended =
-        ctx.batch.append({std::string(store::stream::k_channels), std::string(store::event_type::k_channel_created),
+        ctx.batch.append({std::string(store::stream::k_channels), store::EventType::channel_created,
                           *me, std::nullopt, store::encode_payload(store::ChannelCreated{r.name, r.description})});
     ReplyBuilder b;
     b.field("seq", appended.seq);
@@ -185,7 +185,7 @@ Outcome CommandHandler::channel_delete(Ctx& ctx, const ChannelDeleteRequest& r) 
     if (!me) return ctx.fail(Errc::not_identified, "channel.delete needs a bot identity: send hello first");
     if (!m_store.messages().channel_exists(r.name)) return ctx.fail(Errc::not_found, "no channel '" + r.name + "'");
     const auto appended =
-        ctx.batch.append({std::string(store::stream::k_channels), std::string(store::event_type::k_channel_deleted),
+        ctx.batch.append({std::string(store::stream::k_channels), store::EventType::channel_deleted,
                           *me, std::nullopt, store::encode_payload(store::ChannelDeleted{r.name})});
     ReplyBuilder b;
     b.field("seq", appended.seq);
@@ -201,7 +201,7 @@ Outcome CommandHandler::channel_retention(Ctx& ctx, const ChannelRetentionReques
         return ctx.fail(Errc::invalid_field, "retention limits must be at most 2^53");
     }
     const auto appended = ctx.batch.append(
-        {std::string(store::stream::k_channels), std::string(store::event_type::k_channel_retention_set), *me,
+        {std::string(store::stream::k_channels), store::EventType::channel_retention_set, *me,
          std::nullopt, store::encode_payload(store::ChannelRetentionSet{r.name, r.max_age_ms, r.max_messages})});
     ReplyBuilder b;
     b.field("seq", appended.seq);
@@ -238,7 +238,7 @@ Outcome CommandHandler::subscribe(Ctx& ctx, const SubscribeRequest& r) {
     std::optional<store::Seq> seq;
     if (!member) {
         seq = ctx.batch
-                  .append({std::string(store::stream::k_channels), std::string(store::event_type::k_subscribed), *me,
+                  .append({std::string(store::stream::k_channels), store::EventType::subscription_added, *me,
                            std::nullopt, store::encode_payload(store::SubscriptionChanged{bot, r.channel})})
                   .seq;
     }
@@ -248,7 +248,7 @@ Outcome CommandHandler::subscribe(Ctx& ctx, const SubscribeRequest& r) {
         const auto floor = durable ? m_store.consumers().floor(*me, r.channel) : std::nullopt;
         if (durable && !floor) {
             seq = ctx.batch
-                      .append({std::string(store::stream::k_consumers), std::string(store::event_type::k_consumer_created),
+                      .append({std::string(store::stream::k_consumers), store::EventType::consumer_created,
                                *me, std::nullopt,
                                store::encode_payload(
                                    store::ConsumerCreated{*me, r.channel, binding->settings.start_after})})
@@ -310,7 +310,7 @@ Outcome CommandHandler::unsubscribe(Ctx& ctx, const UnsubscribeRequest& r) {
     const bool member = m_store.messages().is_subscribed(bot, r.channel);
     if (member) {
         seq = ctx.batch
-                  .append({std::string(store::stream::k_channels), std::string(store::event_type::k_unsubscribed), *me,
+                  .append({std::string(store::stream::k_channels), store::EventType::subscription_removed, *me,
                            std::nullopt, store::encode_payload(store::SubscriptionChanged{bot, r.channel})})
                   .seq;
     }
@@ -319,7 +319,7 @@ Outcome CommandHandler::unsubscribe(Ctx& ctx, const UnsubscribeRequest& r) {
     const bool durable = bot == *me && m_store.consumers().floor(bot, r.channel).has_value();
     if (durable) {
         seq = ctx.batch
-                  .append({std::string(store::stream::k_consumers), std::string(store::event_type::k_consumer_deleted),
+                  .append({std::string(store::stream::k_consumers), store::EventType::consumer_deleted,
                            *me, std::nullopt, store::encode_payload(store::ConsumerDeleted{bot, r.channel})})
                   .seq;
     }
@@ -367,7 +367,7 @@ Outcome CommandHandler::publish(Ctx& ctx, const PublishRequest& r) {
         payload.type = r.type.value_or(std::string(k_default_message_type));
         payload.body = r.body.bytes;
         appended = ctx.batch.append({store::stream::channel(r.channel),
-                                     std::string(store::event_type::k_message_published), *me, r.idempotency_key,
+                                     store::EventType::message_published, *me, r.idempotency_key,
                                      store::encode_message_payload(payload)});
     }
     ReplyBuilder b;
@@ -401,7 +401,7 @@ Outcome CommandHandler::send(Ctx& ctx, const SendRequest& r) {
         payload.body = r.body.bytes;
         if (r.ttl_ms) payload.expires_at = m_messaging.clock() + static_cast<std::int64_t>(*r.ttl_ms) * 1000;
         appended =
-            ctx.batch.append({store::stream::mailbox(r.to), std::string(store::event_type::k_message_sent), *me,
+            ctx.batch.append({store::stream::mailbox(r.to), store::EventType::message_sent, *me,
                               r.idempotency_key, store::encode_message_payload(payload)});
     }
     ReplyBuilder b;
@@ -542,7 +542,7 @@ Outcome CommandHandler::ack(Ctx& ctx, const AckRequest& r) {
     }
     const auto appended = ctx.batch.append(
         {std::string(r.channel ? store::stream::k_consumers : store::stream::k_mailboxes),
-         std::string(r.channel ? store::event_type::k_consumer_acked : store::event_type::k_mailbox_acked), *me,
+         r.channel ? store::EventType::consumer_acked : store::EventType::mailbox_acked, *me,
          std::nullopt, std::move(payload)});
     b.field("acked", r.channel ? m_store.consumers().floor(*me, *r.channel).value_or(0)
                                : m_store.messages().mailbox_acked(*me));
@@ -586,7 +586,7 @@ Outcome CommandHandler::fetch(Ctx& ctx, const FetchRequest& r) {
 }
 
 void CommandHandler::append_dead_letter(store::Batch& batch, const Reader& reader, const DeadMessage& dead) {
-    batch.append({std::string(store::stream::k_dead_letters), std::string(store::event_type::k_message_dead_lettered),
+    batch.append({std::string(store::stream::k_dead_letters), store::EventType::message_dead_lettered,
                   std::string(k_daemon_producer), std::nullopt,
                   store::encode_payload(dead_letter_payload(reader, dead))});
 }
@@ -747,7 +747,7 @@ Outcome CommandHandler::dlq_replay(Ctx& ctx, const DlqReplayRequest& r) {
     payload.replay_of = r.seq;
     payload.replayed_by = *me;
     const auto appended =
-        ctx.batch.append({store::stream::mailbox(dead->bot), std::string(store::event_type::k_message_sent),
+        ctx.batch.append({store::stream::mailbox(dead->bot), store::EventType::message_sent,
                           original->from, std::nullopt, store::encode_message_payload(payload)});
     ReplyBuilder b;
     b.field("seq", appended.seq);

@@ -18,7 +18,6 @@ namespace {
 using nlohmann::json;
 namespace rs = store::run_status;
 namespace ss = store::step_status;
-namespace et = store::event_type;
 
 constexpr std::string_view k_default_trigger_type = "manual";
 constexpr std::string_view k_empty_context = "{}";
@@ -338,9 +337,9 @@ WorkflowHandler::WorkflowHandler(store::Store& store, WorkflowOptions options)
       m_lease_us(options.lease_us),
       m_clock(options.clock ? std::move(options.clock) : std::function<std::int64_t()>(store::now_us)) {}
 
-store::Appended WorkflowHandler::append(Call& call, std::string stream, std::string_view type,
+store::Appended WorkflowHandler::append(Call& call, std::string stream, store::EventType type,
                                         const std::string& producer, std::string payload) {
-    return call.batch.append({std::move(stream), std::string(type), producer, std::nullopt, std::move(payload)});
+    return call.batch.append({std::move(stream), type, producer, std::nullopt, std::move(payload)});
 }
 
 // ---- definitions
@@ -392,7 +391,7 @@ Outcome WorkflowHandler::op(Call& call, const WorkflowPutRequest& r) {
                                                  "to replace it");
         }
         const auto appended =
-            append(call, store::stream::workflow(existing->id), et::k_workflow_put, *me,
+            append(call, store::stream::workflow(existing->id), store::EventType::workflow_put, *me,
                    store::encode_payload(store::WorkflowPut{existing->id, name, owner_type, r.owner_bot, text, false}));
         b.field("workflow_id", existing->id);
         b.field("seq", appended.seq);
@@ -415,7 +414,7 @@ Outcome WorkflowHandler::op(Call& call, const WorkflowPutRequest& r) {
         id = base;
         for (int n = 1; m_queries.workflow(id); ++n) id = base + "." + std::to_string(n);
     }
-    const auto appended = append(call, store::stream::workflow(id), et::k_workflow_put, *me,
+    const auto appended = append(call, store::stream::workflow(id), store::EventType::workflow_put, *me,
                                  store::encode_payload(store::WorkflowPut{id, name, owner_type, r.owner_bot, text, true}));
     b.field("workflow_id", id);
     b.field("seq", appended.seq);
@@ -491,7 +490,7 @@ Outcome WorkflowHandler::op(Call& call, const WorkflowDeleteRequest& r) {
             b.field("changed", false);  // already archived; nothing appended
             return call.ok(b);
         }
-        const auto appended = append(call, store::stream::workflow(r.workflow_id), et::k_workflow_archived, *me,
+        const auto appended = append(call, store::stream::workflow(r.workflow_id), store::EventType::workflow_archived, *me,
                                      store::encode_payload(store::WorkflowRef{r.workflow_id}));
         b.field("changed", true);
         b.field("seq", appended.seq);
@@ -501,7 +500,7 @@ Outcome WorkflowHandler::op(Call& call, const WorkflowDeleteRequest& r) {
         return call.fail(Errc::has_runs, "workflow '" + workflow->name + "' (" + r.workflow_id +
                                              ") has runs; delete it with archive: true to hide it and keep its runs");
     }
-    const auto appended = append(call, store::stream::workflow(r.workflow_id), et::k_workflow_deleted, *me,
+    const auto appended = append(call, store::stream::workflow(r.workflow_id), store::EventType::workflow_deleted, *me,
                                  store::encode_payload(store::WorkflowRef{r.workflow_id}));
     b.field("deleted", true);
     b.field("archived", false);
@@ -571,7 +570,7 @@ Outcome WorkflowHandler::op(Call& call, const RunStartRequest& r) {
                               r.concurrency_key,
                               running ? std::optional<std::string>(*me) : std::nullopt};
     const auto appended =
-        append(call, store::stream::run(run_id), et::k_run_started, *me, store::encode_payload(payload));
+        append(call, store::stream::run(run_id), store::EventType::run_started, *me, store::encode_payload(payload));
     b.field("run_id", run_id);
     b.field("seq", appended.seq);
     b.field("status", status);
@@ -590,7 +589,7 @@ Outcome WorkflowHandler::op(Call& call, const RunPauseRequest& r) {
     const auto run = m_queries.run(r.run_id);
     if (!run) return call.fail(Errc::not_found, "no run '" + r.run_id + "'");
     if (run->status != rs::k_running) return call.fail(Errc::invalid_transition, run_state_message(*run, "pause"));
-    const auto appended = append(call, store::stream::run(r.run_id), et::k_run_paused, *me,
+    const auto appended = append(call, store::stream::run(r.run_id), store::EventType::run_paused, *me,
                                  store::encode_payload(store::RunRef{r.run_id}));
     m_leases.release(r.run_id);
     ReplyBuilder b;
@@ -608,7 +607,7 @@ Outcome WorkflowHandler::op(Call& call, const RunResumeRequest& r) {
     if (run->status != rs::k_pending && run->status != rs::k_paused && run->status != rs::k_crashed) {
         return call.fail(Errc::invalid_transition, run_state_message(*run, "resume"));
     }
-    const auto appended = append(call, store::stream::run(r.run_id), et::k_run_resumed, *me,
+    const auto appended = append(call, store::stream::run(r.run_id), store::EventType::run_resumed, *me,
                                  store::encode_payload(store::RunResumed{r.run_id, *me}));
     const auto expires_at = now() + m_lease_us;
     m_leases.grant(r.run_id, expires_at);
@@ -634,7 +633,7 @@ Outcome WorkflowHandler::op(Call& call, const RunCompleteRequest& r) {
         if (!j) return call.fail(Errc::invalid_field, problem);
         context = j->dump();
     }
-    const auto appended = append(call, store::stream::run(r.run_id), et::k_run_completed, *me,
+    const auto appended = append(call, store::stream::run(r.run_id), store::EventType::run_completed, *me,
                                  store::encode_payload(store::RunCompleted{r.run_id, std::move(context)}));
     m_leases.release(r.run_id);
     ReplyBuilder b;
@@ -650,7 +649,7 @@ Outcome WorkflowHandler::op(Call& call, const RunFailRequest& r) {
     const auto run = m_queries.run(r.run_id);
     if (!run) return call.fail(Errc::not_found, "no run '" + r.run_id + "'");
     if (is_terminal(run->status)) return call.fail(Errc::invalid_transition, run_state_message(*run, "fail"));
-    const auto appended = append(call, store::stream::run(r.run_id), et::k_run_failed, *me,
+    const auto appended = append(call, store::stream::run(r.run_id), store::EventType::run_failed, *me,
                                  store::encode_payload(store::RunFailed{r.run_id, r.error}));
     m_leases.release(r.run_id);
     ReplyBuilder b;
@@ -678,13 +677,13 @@ Outcome WorkflowHandler::op(Call& call, const RunCancelRequest& r) {
             b.field("changed", false);  // already requested; nothing appended
             return call.ok(b);
         }
-        const auto appended = append(call, store::stream::run(r.run_id), et::k_run_cancel_requested, *me,
+        const auto appended = append(call, store::stream::run(r.run_id), store::EventType::run_cancel_requested, *me,
                                      store::encode_payload(store::RunRef{r.run_id}));
         b.field("changed", true);
         b.field("seq", appended.seq);
         return call.ok(b);
     }
-    const auto appended = append(call, store::stream::run(r.run_id), et::k_run_cancelled, *me,
+    const auto appended = append(call, store::stream::run(r.run_id), store::EventType::run_cancelled, *me,
                                  store::encode_payload(store::RunRef{r.run_id}));
     m_leases.release(r.run_id);
     b.field("status", rs::k_cancelled);
@@ -705,7 +704,7 @@ Outcome WorkflowHandler::op(Call& call, const RunCheckpointRequest& r) {
     std::string problem;
     const auto context = to_json(r.context, "context", problem);
     if (!context) return call.fail(Errc::invalid_field, problem);
-    const auto appended = append(call, store::stream::run(r.run_id), et::k_run_context, *me,
+    const auto appended = append(call, store::stream::run(r.run_id), store::EventType::run_context, *me,
                                  store::encode_payload(store::RunContext{r.run_id, context->dump()}));
     ReplyBuilder b;
     b.field("run_id", r.run_id);
@@ -853,7 +852,7 @@ Outcome WorkflowHandler::op(Call& call, const StepStartRequest& r) {
         input = j->dump();
     }
     const auto appended =
-        append(call, store::stream::run(r.run_id), et::k_step_started, me,
+        append(call, store::stream::run(r.run_id), store::EventType::step_started, me,
                store::encode_payload(store::StepStarted{r.run_id, r.step_id, r.step_name ? r.step_name : step_name,
                                                         next, std::move(input)}));
     step_reply(b, r.run_id, r.step_id, next, ss::k_running, appended.seq);
@@ -876,7 +875,7 @@ Outcome WorkflowHandler::op(Call& call, const StepCompleteRequest& r) {
         output = j->dump();
     }
     const auto appended =
-        append(call, store::stream::run(r.run_id), et::k_step_completed, me,
+        append(call, store::stream::run(r.run_id), store::EventType::step_completed, me,
                store::encode_payload(store::StepCompleted{r.run_id, r.step_id, latest->attempt, std::move(output)}));
     ReplyBuilder b;
     step_reply(b, r.run_id, r.step_id, latest->attempt, ss::k_completed, appended.seq);
@@ -890,7 +889,7 @@ Outcome WorkflowHandler::op(Call& call, const StepFailRequest& r) {
     if (!latest || latest->status != ss::k_running) {
         return call.fail(Errc::invalid_transition, step_state_message(run, r.step_id, latest, "fail it"));
     }
-    const auto appended = append(call, store::stream::run(r.run_id), et::k_step_failed, me,
+    const auto appended = append(call, store::stream::run(r.run_id), store::EventType::step_failed, me,
                                  store::encode_payload(store::StepFailed{r.run_id, r.step_id, latest->attempt, r.error,
                                                                          r.will_retry.value_or(false)}));
     ReplyBuilder b;
@@ -907,7 +906,7 @@ Outcome WorkflowHandler::op(Call& call, const StepSkipRequest& r) {
     }
     const std::uint64_t attempt = latest ? latest->attempt + 1 : 1;
     const auto appended = append(
-        call, store::stream::run(r.run_id), et::k_step_skipped, me,
+        call, store::stream::run(r.run_id), store::EventType::step_skipped, me,
         store::encode_payload(store::StepSkipped{r.run_id, r.step_id, step_name, attempt, r.reason}));
     ReplyBuilder b;
     step_reply(b, r.run_id, r.step_id, attempt, ss::k_skipped, appended.seq);
@@ -922,7 +921,7 @@ Outcome WorkflowHandler::op(Call& call, const StepWaitApprovalRequest& r) {
         return call.fail(Errc::invalid_transition,
                          step_state_message(run, r.step_id, latest, "make it wait for approval"));
     }
-    const auto appended = append(call, store::stream::run(r.run_id), et::k_step_waiting_approval, me,
+    const auto appended = append(call, store::stream::run(r.run_id), store::EventType::step_waiting_approval, me,
                                  store::encode_payload(store::StepRef{r.run_id, r.step_id, latest->attempt}));
     ReplyBuilder b;
     step_reply(b, r.run_id, r.step_id, latest->attempt, ss::k_waiting_approval, appended.seq);
@@ -937,7 +936,7 @@ Outcome WorkflowHandler::op(Call& call, const StepApproveRequest& r) {
         return call.fail(Errc::invalid_transition, step_state_message(run, r.step_id, latest, "approve it"));
     }
     const auto appended =
-        append(call, store::stream::run(r.run_id), et::k_step_approved, me,
+        append(call, store::stream::run(r.run_id), store::EventType::step_approved, me,
                store::encode_payload(store::StepApproved{r.run_id, r.step_id, latest->attempt, me}));
     ReplyBuilder b;
     step_reply(b, r.run_id, r.step_id, latest->attempt, ss::k_completed, appended.seq);
@@ -970,7 +969,7 @@ std::size_t WorkflowHandler::expire_leases(store::Batch& batch, std::int64_t now
         const auto run = m_queries.run(run_id);
         store::RunCrashed payload{run_id, m_queries.running_attempt_ids(run_id),
                                   run ? run->lease_owner : std::nullopt};
-        batch.append({store::stream::run(run_id), std::string(et::k_run_crashed), std::string(k_daemon_producer),
+        batch.append({store::stream::run(run_id), store::EventType::run_crashed, std::string(k_daemon_producer),
                       std::nullopt, store::encode_payload(payload)});
         m_leases.release(run_id);
     }

@@ -122,7 +122,7 @@ private:
     };
     std::variant<StepTarget, Outcome> step_target(Call&, const std::string& run_id, const std::string& step_id,
                                                   std::string_view verb, bool allow_paused);
-    store::Appended append(Call&, std::string stream, std::string_view type, const std::string& producer,
+    store::Appended append(Call&, std::string stream, store::EventType type, const std::string& producer,
                            std::string payload);
     std::int64_t now() const { return m_clock(); }
 

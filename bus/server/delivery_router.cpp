@@ -214,14 +214,14 @@ void DeliveryRouter::append_settlements() {
                     if (!settled(plan.reader, seq)) expired.push_back(seq);
                 }
                 if (!expired.empty()) {
-                    tx.append({std::string(store::stream::k_mailboxes), std::string(store::event_type::k_message_expired),
+                    tx.append({std::string(store::stream::k_mailboxes), store::EventType::message_expired,
                                std::string(k_daemon_producer), std::nullopt,
                                store::encode_payload(store::MessagesExpired{plan.reader.bot, std::move(expired)})});
                 }
                 for (const auto& dead : plan.dead) {
                     if (settled(plan.reader, dead.seq)) continue;
                     tx.append({std::string(store::stream::k_dead_letters),
-                               std::string(store::event_type::k_message_dead_lettered), std::string(k_daemon_producer),
+                               store::EventType::message_dead_lettered, std::string(k_daemon_producer),
                                std::nullopt, store::encode_payload(dead_letter_payload(plan.reader, dead))});
                 }
             }

@@ -11,7 +11,9 @@ FanOut::FanOut(store::Store& store, CommandHandler& handler, Publish publish, st
     : m_store(store), m_handler(handler), m_publish(std::move(publish)), m_clock(std::move(clock)) {}
 
 void FanOut::fan_out(const store::Event& event, Touched& touched) {
-    if (event.type == store::event_type::k_message_published) {
+    using store::EventType;
+    switch (event.type) {
+    case EventType::message_published: {
         const auto fields = m_messages.decode(event.type, event.payload);
         if (!fields.channel) return;
         m_publish(channel_topic(*fields.channel), encode_message_event(view_of(event, fields), "message"));
@@ -20,35 +22,73 @@ void FanOut::fan_out(const store::Event& event, Touched& touched) {
         if (fresh) {
             for (auto& reader : m_handler.deliveries().readers_of(*it)) touched.readers.insert(std::move(reader));
         }
-    } else if (event.type == store::event_type::k_message_sent) {
+        return;
+    }
+    case EventType::message_sent: {
         const auto fields = m_messages.decode(event.type, event.payload);
         if (fields.to) touched.readers.insert(Reader{"", std::string(*fields.to), ""});
-    } else if (event.stream == store::stream::k_mailboxes || event.stream == store::stream::k_dead_letters ||
-               event.stream == store::stream::k_consumers) {
-        // A settlement makes room in the reader's window.
-        if (auto reader = m_handler.deliveries().on_settled(event, m_clock())) {
-            touched.readers.insert(std::move(*reader));
-        }
-        if (event.type == store::event_type::k_message_dead_lettered) {
-            msgpack::object_handle keep_alive;
-            const auto dead = store::decode_payload<store::MessageDeadLettered>(event.type, event.payload, keep_alive);
-            m_publish(std::string(k_dead_letters_topic), encode_dead_letter_event(event, dead));
-        } else if (event.type == store::event_type::k_consumer_deleted) {
-            msgpack::object_handle keep_alive;
-            const auto gone = store::decode_payload<store::ConsumerDeleted>(event.type, event.payload, keep_alive);
-            const Reader reader{gone.channel, gone.bot, ""};
-            // Unless subscribed again later in the same batch.
-            if (!m_store.consumers().floor(gone.bot, gone.channel)) {
-                m_handler.deliveries().forget(reader);
-                touched.forgotten.push_back(reader);
-                touched.readers.erase(reader);
-            }
-        }
-    } else if (event.stream == store::stream::k_channels) {
-        m_publish(std::string(k_channels_topic), encode_channel_event(event));
-    } else if (event.stream.starts_with("run/") || event.stream.starts_with("wf/")) {
-        publish_workflow_event(event);
+        return;
     }
+    case EventType::mailbox_acked:
+    case EventType::message_expired:
+    case EventType::consumer_acked:
+        settled(event, touched);
+        return;
+    case EventType::message_dead_lettered: {
+        settled(event, touched);
+        msgpack::object_handle keep_alive;
+        const auto dead = store::decode_payload<store::MessageDeadLettered>(event.type, event.payload, keep_alive);
+        m_publish(std::string(k_dead_letters_topic), encode_dead_letter_event(event, dead));
+        return;
+    }
+    case EventType::consumer_deleted: {
+        msgpack::object_handle keep_alive;
+        const auto gone = store::decode_payload<store::ConsumerDeleted>(event.type, event.payload, keep_alive);
+        const Reader reader{gone.channel, gone.bot, ""};
+        // Unless subscribed again later in the same batch.
+        if (!m_store.consumers().floor(gone.bot, gone.channel)) {
+            m_handler.deliveries().forget(reader);
+            touched.forgotten.push_back(reader);
+            touched.readers.erase(reader);
+        }
+        return;
+    }
+    case EventType::consumer_created:  // delivery starts when the subscribe's binding is released
+    case EventType::stream_trimmed:    // readers skip what is gone when they next read
+        return;
+    case EventType::channel_created:
+    case EventType::channel_deleted:
+    case EventType::channel_retention_set:
+    case EventType::subscription_added:
+    case EventType::subscription_removed:
+        m_publish(std::string(k_channels_topic), encode_channel_event(event));
+        return;
+    case EventType::workflow_put:
+    case EventType::workflow_deleted:
+    case EventType::workflow_archived:
+    case EventType::run_started:
+    case EventType::run_paused:
+    case EventType::run_resumed:
+    case EventType::run_completed:
+    case EventType::run_failed:
+    case EventType::run_cancel_requested:
+    case EventType::run_cancelled:
+    case EventType::run_context:
+    case EventType::run_crashed:
+    case EventType::step_started:
+    case EventType::step_completed:
+    case EventType::step_failed:
+    case EventType::step_skipped:
+    case EventType::step_waiting_approval:
+    case EventType::step_approved:
+        publish_workflow_event(event);
+        return;
+    }
+}
+
+void FanOut::settled(const store::Event& event, Touched& touched) {
+    // A settlement makes room in the reader's window.
+    if (auto reader = m_handler.deliveries().on_settled(event, m_clock())) touched.readers.insert(std::move(*reader));
 }
 
 void FanOut::publish_workflow_event(const store::Event& event) {

@@ -48,6 +48,7 @@ public:
     void fan_out(const store::Event& event, Touched& touched);
 
 private:
+    void settled(const store::Event& event, Touched& touched);
     void publish_workflow_event(const store::Event& event);
 
     store::Store& m_store;

@@ -9,10 +9,10 @@ std::string encode_channel_event(const store::Event& event) {
     msgpack::sbuffer out;
     msgpack::packer<msgpack::sbuffer> p(out);
     const bool is_subscription =
-        event.type == store::event_type::k_subscribed || event.type == store::event_type::k_unsubscribed;
+        event.type == store::EventType::subscription_added || event.type == store::EventType::subscription_removed;
     p.pack_map(is_subscription ? 6 : 5);
     p.pack("event");
-    p.pack(event.type);
+    p.pack(store::event_type_name(event.type));
     p.pack("seq");
     p.pack(event.seq);
     p.pack("ts");
@@ -25,11 +25,11 @@ std::string encode_channel_event(const store::Event& event) {
         p.pack(payload.channel);
         p.pack("bot");
         p.pack(payload.bot);
-    } else if (event.type == store::event_type::k_channel_created) {
+    } else if (event.type == store::EventType::channel_created) {
         const auto payload = store::decode_payload<store::ChannelCreated>(event.type, event.payload, keep_alive);
         p.pack("channel");
         p.pack(payload.name);
-    } else if (event.type == store::event_type::k_channel_retention_set) {
+    } else if (event.type == store::EventType::channel_retention_set) {
         const auto payload = store::decode_payload<store::ChannelRetentionSet>(event.type, event.payload, keep_alive);
         p.pack("channel");
         p.pack(payload.name);
@@ -64,7 +64,7 @@ std::string encode_dead_letter_event(const store::Event& event, const store::Mes
     msgpack::packer<msgpack::sbuffer> p(out);
     p.pack_map(dead.channel ? 8 : 7);
     p.pack("event");
-    p.pack(event.type);
+    p.pack(store::event_type_name(event.type));
     p.pack("seq");
     p.pack(event.seq);
     p.pack("ts");
@@ -91,7 +91,7 @@ std::string encode_workflow_event(const store::Event& event, std::string_view wo
     msgpack::packer<msgpack::sbuffer> p(out);
     p.pack_map(is_run ? 8 : 7);
     p.pack("event");
-    p.pack(event.type);
+    p.pack(store::event_type_name(event.type));
     p.pack("seq");
     p.pack(event.seq);
     p.pack("stream_seq");

@@ -50,17 +50,10 @@ DeliveryProjector::DeliveryProjector(SQLite::Database& db)
       m_delete_consumer_settled(db, "DELETE FROM consumer_settled WHERE bot_id = ? AND channel = ?"),
       m_consumers_of_channel(db, "SELECT bot_id FROM channel_consumers WHERE channel = ? ORDER BY bot_id") {}
 
-bool DeliveryProjector::handles(std::string_view type) {
-    return type == event_type::k_mailbox_acked || type == event_type::k_message_expired ||
-           type == event_type::k_message_dead_lettered || type == event_type::k_consumer_created ||
-           type == event_type::k_consumer_acked || type == event_type::k_consumer_deleted ||
-           type == event_type::k_stream_trimmed;
-}
-
 void DeliveryProjector::apply(const Event& event) {
     msgpack::object_handle keep_alive;
     const auto& type = event.type;
-    if (type == event_type::k_mailbox_acked) {
+    if (type == EventType::mailbox_acked) {
         const auto p = decode_payload<MailboxAcked>(type, event.payload, keep_alive);
         const std::vector<std::string> key{event.producer};
         if (p.upto) m_mailboxes.raise_floor(key, *p.upto, event.seq);
@@ -68,12 +61,12 @@ void DeliveryProjector::apply(const Event& event) {
             for (const auto seq : *p.seqs) m_mailboxes.settle(key, seq, "acked", event.seq);
         }
         m_mailboxes.compact(key, stream::mailbox(event.producer), event.seq);
-    } else if (type == event_type::k_message_expired) {
+    } else if (type == EventType::message_expired) {
         const auto p = decode_payload<MessagesExpired>(type, event.payload, keep_alive);
         const std::vector<std::string> key{p.bot};
         for (const auto seq : p.seqs) m_mailboxes.settle(key, seq, "expired", event.seq);
         m_mailboxes.compact(key, stream::mailbox(p.bot), event.seq);
-    } else if (type == event_type::k_message_dead_lettered) {
+    } else if (type == EventType::message_dead_lettered) {
         const auto p = decode_payload<MessageDeadLettered>(type, event.payload, keep_alive);
         auto& s = m_insert_dead_letter;
         s.bind(1, static_cast<std::int64_t>(event.seq));
@@ -93,7 +86,7 @@ void DeliveryProjector::apply(const Event& event) {
             m_mailboxes.settle(key, p.message_seq, "dead_lettered", event.seq);
             m_mailboxes.compact(key, stream::mailbox(p.bot), event.seq);
         }
-    } else if (type == event_type::k_consumer_created) {
+    } else if (type == EventType::consumer_created) {
         const auto p = decode_payload<ConsumerCreated>(type, event.payload, keep_alive);
         m_insert_consumer.bind(1, p.bot);
         m_insert_consumer.bind(2, p.channel);
@@ -101,7 +94,7 @@ void DeliveryProjector::apply(const Event& event) {
         m_insert_consumer.bind(4, event.ts_us);
         m_insert_consumer.bind(5, static_cast<std::int64_t>(event.seq));
         exec_and_reset(m_insert_consumer);
-    } else if (type == event_type::k_consumer_acked) {
+    } else if (type == EventType::consumer_acked) {
         const auto p = decode_payload<ConsumerAcked>(type, event.payload, keep_alive);
         const std::vector<std::string> key{p.bot, p.channel};
         if (p.upto) m_consumers.raise_floor(key, *p.upto, event.seq);
@@ -109,7 +102,7 @@ void DeliveryProjector::apply(const Event& event) {
             for (const auto seq : *p.seqs) m_consumers.settle(key, seq, "acked", event.seq);
         }
         m_consumers.compact(key, stream::channel(p.channel), event.seq);
-    } else if (type == event_type::k_stream_trimmed) {
+    } else if (type == EventType::stream_trimmed) {
         // What is gone cannot be delivered: every reader of the stream starts
         // after it. (Mailboxes are trimmed only below their floor already.)
         const auto p = decode_payload<StreamTrimmed>(type, event.payload, keep_alive);
@@ -131,7 +124,7 @@ void DeliveryProjector::apply(const Event& event) {
                 m_consumers.compact(key, p.stream, event.seq);
             }
         }
-    } else if (type == event_type::k_consumer_deleted) {
+    } else if (type == EventType::consumer_deleted) {
         const auto p = decode_payload<ConsumerDeleted>(type, event.payload, keep_alive);
         for (auto* s : {&m_delete_consumer, &m_delete_consumer_settled}) {
             s->bind(1, p.bot);

@@ -19,10 +19,8 @@ class DeliveryProjector {
 public:
     explicit DeliveryProjector(SQLite::Database& db);
 
-    // Whether this projector applies events of this type.
-    static bool handles(std::string_view type);
-    // mailbox.acked, message.expired, message.dead_lettered, consumer.created,
-    // consumer.acked, consumer.deleted, stream.trimmed (the readers of a
+    // The Projector hands it mailbox.acked, message.expired, message.dead_lettered, consumer.created,
+    // consumer.acked, consumer.deleted and stream.trimmed (the readers of a
     // trimmed stream move their floors past what is gone).
     void apply(const Event& event);
     // A message.sent to `bot` that replays a dead letter marks the dead letter.

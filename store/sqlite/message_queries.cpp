@@ -132,8 +132,12 @@ MessageRow SqliteMessageQueries::read_message(SQLite::Statement& row) {
     m.from = row.getColumn(2).getString();
     m.created_at = row.getColumn(3).getInt64();
     const auto payload = row.getColumn(5);
+    // The message index holds the two message types only.
+    const auto type = std::string_view(row.getColumn(4).getText()) == event_type_name(EventType::message_sent)
+                          ? EventType::message_sent
+                          : EventType::message_published;
     const auto fields = m_decoder.decode(
-        row.getColumn(4).getText(),
+        type,
         std::string_view(static_cast<const char*>(payload.getBlob()), static_cast<std::size_t>(payload.getBytes())));
     if (fields.to) m.to.emplace(*fields.to);
     if (fields.channel) m.channel.emplace(*fields.channel);

@@ -57,10 +57,61 @@ Projector::Projector(SQLite::Database& db)
                     " approved_by = ?6, completed_at = ?7, last_seq = ?8 WHERE id = ?1"),
       m_set_step_status(db, "UPDATE workflow_steps SET status = ?2, last_seq = ?3 WHERE id = ?1") {}
 
+// Every event type is decided here, once: which projection applies it.
 void Projector::apply(const Event& event) {
+    switch (event.type) {
+    case EventType::channel_created:
+    case EventType::channel_deleted:
+    case EventType::channel_retention_set:
+    case EventType::subscription_added:
+    case EventType::subscription_removed:
+        apply_channels(event);
+        return;
+    case EventType::message_published:
+        // Nothing to project: history reads messages from the log itself
+        // (migrations/0004_message_index.sql).
+        return;
+    case EventType::message_sent: {
+        const auto fields = m_messages.decode(event.type, event.payload);
+        if (fields.replay_of && fields.to) m_deliveries.replayed(std::string(*fields.to), *fields.replay_of, event.seq);
+        return;
+    }
+    case EventType::mailbox_acked:
+    case EventType::message_expired:
+    case EventType::message_dead_lettered:
+    case EventType::consumer_created:
+    case EventType::consumer_acked:
+    case EventType::consumer_deleted:
+    case EventType::stream_trimmed:
+        m_deliveries.apply(event);
+        return;
+    case EventType::workflow_put:
+    case EventType::workflow_deleted:
+    case EventType::workflow_archived:
+    case EventType::run_started:
+    case EventType::run_paused:
+    case EventType::run_resumed:
+    case EventType::run_completed:
+    case EventType::run_failed:
+    case EventType::run_cancel_requested:
+    case EventType::run_cancelled:
+    case EventType::run_context:
+    case EventType::run_crashed:
+    case EventType::step_started:
+    case EventType::step_completed:
+    case EventType::step_failed:
+    case EventType::step_skipped:
+    case EventType::step_waiting_approval:
+    case EventType::step_approved:
+        apply_workflow(event);
+        return;
+    }
+}
+
+void Projector::apply_channels(const Event& event) {
     msgpack::object_handle keep_alive;
     const auto seq = static_cast<std::int64_t>(event.seq);
-    if (event.type == event_type::k_channel_created) {
+    if (event.type == EventType::channel_created) {
         const auto p = decode_payload<ChannelCreated>(event.type, event.payload, keep_alive);
         m_insert_channel.bind(1, p.name);
         bind_optional(m_insert_channel, 2, p.description);
@@ -68,14 +119,14 @@ void Projector::apply(const Event& event) {
         m_insert_channel.bind(4, event.ts_us);
         m_insert_channel.bind(5, seq);
         exec_and_reset(m_insert_channel);
-    } else if (event.type == event_type::k_channel_deleted) {
+    } else if (event.type == EventType::channel_deleted) {
         const auto p = decode_payload<ChannelDeleted>(event.type, event.payload, keep_alive);
         m_delete_channel.bind(1, p.name);
         exec_and_reset(m_delete_channel);
         m_delete_channel_subscriptions.bind(1, p.name);
         exec_and_reset(m_delete_channel_subscriptions);
         m_known_channels.forget(p.name);
-    } else if (event.type == event_type::k_channel_retention_set) {
+    } else if (event.type == EventType::channel_retention_set) {
         const auto p = decode_payload<ChannelRetentionSet>(event.type, event.payload, keep_alive);
         auto& s = m_set_channel_retention;
         s.bind(1, p.name);
@@ -90,28 +141,18 @@ void Projector::apply(const Event& event) {
         bind_limit(3, p.max_messages);
         s.bind(4, seq);
         exec_and_reset(s);
-    } else if (event.type == event_type::k_subscribed) {
+    } else if (event.type == EventType::subscription_added) {
         const auto p = decode_payload<SubscriptionChanged>(event.type, event.payload, keep_alive);
         m_insert_subscription.bind(1, p.bot);
         m_insert_subscription.bind(2, p.channel);
         m_insert_subscription.bind(3, event.ts_us);
         m_insert_subscription.bind(4, seq);
         exec_and_reset(m_insert_subscription);
-    } else if (event.type == event_type::k_unsubscribed) {
+    } else if (event.type == EventType::subscription_removed) {
         const auto p = decode_payload<SubscriptionChanged>(event.type, event.payload, keep_alive);
         m_delete_subscription.bind(1, p.bot);
         m_delete_subscription.bind(2, p.channel);
         exec_and_reset(m_delete_subscription);
-    } else if (event.type == event_type::k_message_published) {
-        // Nothing to project: history reads messages from the log itself
-        // (migrations/0004_message_index.sql).
-    } else if (event.type == event_type::k_message_sent) {
-        const auto fields = m_messages.decode(event.type, event.payload);
-        if (fields.replay_of && fields.to) m_deliveries.replayed(std::string(*fields.to), *fields.replay_of, event.seq);
-    } else if (DeliveryProjector::handles(event.type)) {
-        m_deliveries.apply(event);
-    } else {
-        apply_workflow(event);
     }
 }
 
@@ -119,7 +160,6 @@ void Projector::apply(const Event& event) {
 // before appending it, so here every event simply applies; an event whose
 // row is missing (a log edited by hand) changes nothing.
 void Projector::apply_workflow(const Event& event) {
-    namespace et = event_type;
     msgpack::object_handle keep_alive;
     const auto seq = static_cast<std::int64_t>(event.seq);
     const auto& type = event.type;
@@ -152,7 +192,7 @@ void Projector::apply_workflow(const Event& event) {
         exec_and_reset(s);
     };
 
-    if (type == et::k_workflow_put) {
+    if (type == EventType::workflow_put) {
         const auto p = decode_payload<WorkflowPut>(type, event.payload, keep_alive);
         auto& s = m_upsert_workflow;
         s.bind(1, p.id);
@@ -163,17 +203,17 @@ void Projector::apply_workflow(const Event& event) {
         s.bind(6, event.ts_us);
         s.bind(7, seq);
         exec_and_reset(s);
-    } else if (type == et::k_workflow_deleted) {
+    } else if (type == EventType::workflow_deleted) {
         const auto p = decode_payload<WorkflowRef>(type, event.payload, keep_alive);
         m_delete_workflow.bind(1, p.id);
         exec_and_reset(m_delete_workflow);
-    } else if (type == et::k_workflow_archived) {
+    } else if (type == EventType::workflow_archived) {
         const auto p = decode_payload<WorkflowRef>(type, event.payload, keep_alive);
         m_archive_workflow.bind(1, p.id);
         m_archive_workflow.bind(2, event.ts_us);
         m_archive_workflow.bind(3, seq);
         exec_and_reset(m_archive_workflow);
-    } else if (type == et::k_run_started) {
+    } else if (type == EventType::run_started) {
         const auto p = decode_payload<RunStarted>(type, event.payload, keep_alive);
         auto& s = m_insert_run;
         s.bind(1, p.run_id);
@@ -188,19 +228,19 @@ void Projector::apply_workflow(const Event& event) {
         bind_optional(s, 10, p.lease_owner);
         s.bind(11, seq);
         exec_and_reset(s);
-    } else if (type == et::k_run_paused) {
+    } else if (type == EventType::run_paused) {
         const auto p = decode_payload<RunRef>(type, event.payload, keep_alive);
         set_run_status(p.run_id, run_status::k_paused, std::nullopt, false);
-    } else if (type == et::k_run_resumed) {
+    } else if (type == EventType::run_resumed) {
         const auto p = decode_payload<RunResumed>(type, event.payload, keep_alive);
         set_run_status(p.run_id, run_status::k_running, p.lease_owner, false);
-    } else if (type == et::k_run_crashed) {
+    } else if (type == EventType::run_crashed) {
         const auto p = decode_payload<RunCrashed>(type, event.payload, keep_alive);
         set_run_status(p.run_id, run_status::k_crashed, std::nullopt, false);
-    } else if (type == et::k_run_cancelled) {
+    } else if (type == EventType::run_cancelled) {
         const auto p = decode_payload<RunRef>(type, event.payload, keep_alive);
         set_run_status(p.run_id, run_status::k_cancelled, std::nullopt, true);
-    } else if (type == et::k_run_completed) {
+    } else if (type == EventType::run_completed) {
         const auto p = decode_payload<RunCompleted>(type, event.payload, keep_alive);
         auto& s = m_complete_run;
         s.bind(1, p.run_id);
@@ -208,7 +248,7 @@ void Projector::apply_workflow(const Event& event) {
         s.bind(3, event.ts_us);
         s.bind(4, seq);
         exec_and_reset(s);
-    } else if (type == et::k_run_failed) {
+    } else if (type == EventType::run_failed) {
         const auto p = decode_payload<RunFailed>(type, event.payload, keep_alive);
         auto& s = m_fail_run;
         s.bind(1, p.run_id);
@@ -216,19 +256,19 @@ void Projector::apply_workflow(const Event& event) {
         s.bind(3, event.ts_us);
         s.bind(4, seq);
         exec_and_reset(s);
-    } else if (type == et::k_run_cancel_requested) {
+    } else if (type == EventType::run_cancel_requested) {
         const auto p = decode_payload<RunRef>(type, event.payload, keep_alive);
         m_request_run_cancel.bind(1, p.run_id);
         m_request_run_cancel.bind(2, seq);
         exec_and_reset(m_request_run_cancel);
-    } else if (type == et::k_run_context) {
+    } else if (type == EventType::run_context) {
         const auto p = decode_payload<RunContext>(type, event.payload, keep_alive);
         m_set_run_context.bind(1, p.run_id);
         m_set_run_context.bind(2, p.context);
         m_set_run_context.bind(3, seq);
         exec_and_reset(m_set_run_context);
-    } else if (type == et::k_step_started || type == et::k_step_skipped) {
-        const bool skipped = type == et::k_step_skipped;
+    } else if (type == EventType::step_started || type == EventType::step_skipped) {
+        const bool skipped = type == EventType::step_skipped;
         std::string run_id, step_id;
         std::optional<std::string> step_name, input, reason;
         std::uint64_t attempt = 0;
@@ -264,19 +304,19 @@ void Projector::apply_workflow(const Event& event) {
         }
         s.bind(11, seq);
         exec_and_reset(s);
-    } else if (type == et::k_step_completed) {
+    } else if (type == EventType::step_completed) {
         const auto p = decode_payload<StepCompleted>(type, event.payload, keep_alive);
         finish_step(step_attempt_id(p.run_id, p.step_id, p.attempt), step_status::k_completed, p.output,
                     std::nullopt, false, std::nullopt);
-    } else if (type == et::k_step_failed) {
+    } else if (type == EventType::step_failed) {
         const auto p = decode_payload<StepFailed>(type, event.payload, keep_alive);
         finish_step(step_attempt_id(p.run_id, p.step_id, p.attempt), step_status::k_failed, std::nullopt, p.error,
                     p.will_retry, std::nullopt);
-    } else if (type == et::k_step_approved) {
+    } else if (type == EventType::step_approved) {
         const auto p = decode_payload<StepApproved>(type, event.payload, keep_alive);
         finish_step(step_attempt_id(p.run_id, p.step_id, p.attempt), step_status::k_completed, std::nullopt,
                     std::nullopt, false, p.approved_by);
-    } else if (type == et::k_step_waiting_approval) {
+    } else if (type == EventType::step_waiting_approval) {
         const auto p = decode_payload<StepRef>(type, event.payload, keep_alive);
         m_set_step_status.bind(1, step_attempt_id(p.run_id, p.step_id, p.attempt));
         m_set_step_status.bind(2, std::string(step_status::k_waiting_approval));

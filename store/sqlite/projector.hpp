@@ -21,7 +21,8 @@ public:
     explicit Projector(SQLite::Database& db);
 
     // Applies one event; throws std::runtime_error on an undecodable payload.
-    // Event types it does not know are skipped (the log may be newer).
+    // (An event type this build does not know never gets here: reading the
+    // log refuses it, see SqliteStore::read_range.)
     void apply(const Event& event);
 
     // Records the last applied seq in projection_state.
@@ -47,6 +48,7 @@ private:
     MessageDecoder m_messages;
     KnownChannels m_known_channels;
 
+    void apply_channels(const Event& event);
     void apply_workflow(const Event& event);
     SQLite::Statement m_upsert_workflow;
     SQLite::Statement m_delete_workflow;

@@ -103,7 +103,7 @@ std::size_t rebuild_projections(Store& source, SQLite::Database& target) {
             copy.bind(2, event.ts_us);
             copy.bind(3, event.stream);
             copy.bind(4, static_cast<std::int64_t>(event.stream_seq));
-            copy.bind(5, event.type);
+            copy.bindNoCopy(5, event_type_name(event.type).data());  // names are NUL-terminated literals
             copy.bind(6, event.producer);
             detail::bind_optional(copy, 7, event.idem_key);
             copy.bind(8, event.payload.data(), static_cast<int>(event.payload.size()));

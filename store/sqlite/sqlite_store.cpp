@@ -177,7 +177,14 @@ std::vector<Event> SqliteStore::read_range(Seq after, std::size_t limit) {
         e.ts_us = s.getColumn(1).getInt64();
         e.stream = s.getColumn(2).getString();
         e.stream_seq = static_cast<Seq>(s.getColumn(3).getInt64());
-        e.type = s.getColumn(4).getString();
+        const auto type_name = s.getColumn(4).getString();
+        const auto type = parse_event_type(type_name);
+        if (!type) {
+            // Skipping it would make a replay differ from the live projections.
+            throw std::runtime_error("event seq " + std::to_string(e.seq) + " has type '" + type_name +
+                                     "', which this botbusd does not know (a log written by a newer version?)");
+        }
+        e.type = *type;
         e.producer = s.getColumn(5).getString();
         if (!s.getColumn(6).isNull()) e.idem_key = s.getColumn(6).getString();
         const auto payload = s.getColumn(7);
@@ -238,7 +245,7 @@ Appended SqliteStore::append_to_batch(EventDraft draft, std::vector<Event>& appe
     event.stream_seq = it->second.stream_seq + 1;
     event.ts_us = now_us();
     event.stream = std::move(draft.stream);
-    event.type = std::move(draft.type);
+    event.type = draft.type;
     event.producer = std::move(draft.producer);
     event.idem_key = std::move(draft.idem_key);
     event.payload = std::move(draft.payload);
@@ -248,7 +255,7 @@ Appended SqliteStore::append_to_batch(EventDraft draft, std::vector<Event>& appe
     insert.bind(2, event.ts_us);
     insert.bindNoCopy(3, event.stream);
     insert.bind(4, static_cast<std::int64_t>(event.stream_seq));
-    insert.bindNoCopy(5, event.type);
+    insert.bindNoCopy(5, event_type_name(event.type).data());  // names are NUL-terminated literals
     insert.bindNoCopy(6, event.producer);
     if (event.idem_key) {
         insert.bindNoCopy(7, *event.idem_key);

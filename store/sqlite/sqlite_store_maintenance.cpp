@@ -47,7 +47,7 @@ Appended SqliteStore::trim_messages(Batch& batch, const std::string& stream, Seq
     s.bind(1, stream);
     s.bind(2, static_cast<std::int64_t>(through));
     exec_and_reset(s);
-    return batch.append({std::string(stream::k_retention), std::string(event_type::k_stream_trimmed), "botbusd",
+    return batch.append({std::string(stream::k_retention), EventType::stream_trimmed, "botbusd",
                          std::nullopt, encode_payload(StreamTrimmed{stream, through, count})});
 }
 
