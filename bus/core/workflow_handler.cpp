@@ -320,48 +320,35 @@ std::optional<std::int64_t> LeaseTable::earliest() const {
 
 // ---- WorkflowHandler
 
-Outcome WorkflowHandler::Call::ok(const ReplyBuilder& builder) const {
-    return Outcome{builder.finish_ok(envelope.id), false};
-}
-
-Outcome WorkflowHandler::Call::fail(Errc code, std::string message) const {
-    return Outcome{encode_error_reply(envelope.id, WireError{code, std::move(message)}), true};
-}
-
-store::Seq WorkflowHandler::Call::next_seq() const {
-    return (batch.events().empty() ? handler.m_store.last_seq() : batch.events().back().seq) + 1;
-}
-
 WorkflowHandler::WorkflowHandler(store::Store& store, WorkflowOptions options)
     : m_store(store),
       m_queries(store.database()),
       m_lease_us(options.lease_us),
       m_clock(options.clock ? std::move(options.clock) : std::function<std::int64_t()>(store::now_us)) {}
 
-store::Appended WorkflowHandler::append(Call& call, std::string stream, std::string_view type,
+store::Appended WorkflowHandler::append(OpContext& ctx, std::string stream, std::string_view type,
                                         const std::string& producer, std::string payload) {
-    return call.batch.append({std::move(stream), std::string(type), producer, std::nullopt, std::move(payload)});
+    return ctx.batch.append({std::move(stream), std::string(type), producer, std::nullopt, std::move(payload)});
 }
 
 // ---- definitions
 
-Outcome WorkflowHandler::op(Call& call, const WorkflowPutRequest& r) {
-    const auto* me = call.identity();
-    if (!me) return call.fail(Errc::not_identified, "workflow.put needs a bot identity: send hello first");
+Result<ReplyBuilder> WorkflowHandler::op(OpContext& ctx, const WorkflowPutRequest& r) {
+    const std::string& me = ctx.me;
     const std::string owner_type = r.owner_type.value_or(std::string(store::owner_type::k_global));
     if (!valid_owner_type(owner_type)) {
-        return call.fail(Errc::invalid_field, "field 'owner_type' must be \"global\" or \"bot\"");
+        return WireError(Errc::invalid_field, "field 'owner_type' must be \"global\" or \"bot\"");
     }
     const bool by_bot = owner_type == store::owner_type::k_bot;
-    if (by_bot && !r.owner_bot) return call.fail(Errc::missing_field, "field 'owner_bot' is required for owner_type bot");
+    if (by_bot && !r.owner_bot) return WireError(Errc::missing_field, "field 'owner_bot' is required for owner_type bot");
     if (!by_bot && r.owner_bot) {
-        return call.fail(Errc::invalid_field, "field 'owner_bot' is only allowed with owner_type \"bot\"");
+        return WireError(Errc::invalid_field, "field 'owner_bot' is only allowed with owner_type \"bot\"");
     }
     std::string problem;
     const auto definition = to_json(r.definition, "definition", problem);
-    if (!definition) return call.fail(Errc::invalid_field, problem);
-    if (!definition->is_object()) return call.fail(Errc::invalid_field, "field 'definition' must be a map");
-    if (auto rule = definition_problem(*definition)) return call.fail(Errc::invalid_definition, *rule);
+    if (!definition) return WireError(Errc::invalid_field, problem);
+    if (!definition->is_object()) return WireError(Errc::invalid_field, "field 'definition' must be a map");
+    if (auto rule = definition_problem(*definition)) return WireError(Errc::invalid_definition, *rule);
 
     const auto& name = (*definition)["name"].get_ref<const std::string&>();
     std::optional<std::string> given_id;
@@ -372,98 +359,98 @@ Outcome WorkflowHandler::op(Call& call, const WorkflowPutRequest& r) {
     ReplyBuilder b;
     if (const auto existing = m_queries.workflow_by_name(name, owner_type, r.owner_bot)) {
         if (given_id && *given_id != existing->id) {
-            return call.fail(Errc::conflict, "workflow '" + name + "' (" + owner_label + ") already exists with id '" +
+            return WireError(Errc::conflict, "workflow '" + name + "' (" + owner_label + ") already exists with id '" +
                                                  existing->id + "', not '" + *given_id + "'");
         }
         const bool replace = r.replace.value_or(false);
         if (existing->archived_at && !replace) {
-            return call.fail(Errc::conflict, "workflow '" + name + "' (" + owner_label +
+            return WireError(Errc::conflict, "workflow '" + name + "' (" + owner_label +
                                                  ") is archived; put it with replace: true to restore it");
         }
         if (!existing->archived_at && existing->definition == text) {
             b.field("workflow_id", existing->id);
             b.field("created", false);
             b.field("changed", false);
-            return call.ok(b);
+            return b;
         }
         if (!replace) {
-            return call.fail(Errc::conflict, "workflow '" + name + "' (" + owner_label +
+            return WireError(Errc::conflict, "workflow '" + name + "' (" + owner_label +
                                                  ") already exists with a different definition; pass replace: true "
                                                  "to replace it");
         }
         const auto appended =
-            append(call, store::stream::workflow(existing->id), et::k_workflow_put, *me,
+            append(ctx, store::stream::workflow(existing->id), et::k_workflow_put, me,
                    store::encode_payload(store::WorkflowPut{existing->id, name, owner_type, r.owner_bot, text, false}));
         b.field("workflow_id", existing->id);
         b.field("seq", appended.seq);
         b.field("created", false);
         b.field("changed", true);
-        return call.ok(b);
+        return b;
     }
 
     std::string id;
     if (given_id) {
         if (const auto taken = m_queries.workflow(*given_id)) {
-            return call.fail(Errc::conflict, "workflow id '" + *given_id + "' is already used by workflow '" +
+            return WireError(Errc::conflict, "workflow id '" + *given_id + "' is already used by workflow '" +
                                                  taken->name + "' of another owner");
         }
         id = *given_id;
     } else {
         // "wf-<seq of its creating event>"; a suffix in the unlikely case a
         // client already chose that id.
-        const auto base = "wf-" + std::to_string(call.next_seq());
+        const auto base = "wf-" + std::to_string((ctx.last_seq() + 1));
         id = base;
         for (int n = 1; m_queries.workflow(id); ++n) id = base + "." + std::to_string(n);
     }
-    const auto appended = append(call, store::stream::workflow(id), et::k_workflow_put, *me,
+    const auto appended = append(ctx, store::stream::workflow(id), et::k_workflow_put, me,
                                  store::encode_payload(store::WorkflowPut{id, name, owner_type, r.owner_bot, text, true}));
     b.field("workflow_id", id);
     b.field("seq", appended.seq);
     b.field("created", true);
     b.field("changed", true);
-    return call.ok(b);
+    return b;
 }
 
-Outcome WorkflowHandler::op(Call& call, const WorkflowGetRequest& r) {
+Result<ReplyBuilder> WorkflowHandler::op(OpContext&, const WorkflowGetRequest& r) {
     if (r.workflow_id.has_value() == r.name.has_value()) {
-        return call.fail(r.workflow_id ? Errc::invalid_field : Errc::missing_field,
+        return WireError(r.workflow_id ? Errc::invalid_field : Errc::missing_field,
                          "workflow.get needs exactly one of 'workflow_id' or 'name'");
     }
     std::optional<store::WorkflowRow> found;
     if (r.workflow_id) {
         found = m_queries.workflow(*r.workflow_id);
-        if (!found) return call.fail(Errc::not_found, "no workflow with id '" + *r.workflow_id + "'");
+        if (!found) return WireError(Errc::not_found, "no workflow with id '" + *r.workflow_id + "'");
     } else {
         const std::string owner_type = r.owner_type.value_or(std::string(store::owner_type::k_global));
         if (!valid_owner_type(owner_type)) {
-            return call.fail(Errc::invalid_field, "field 'owner_type' must be \"global\" or \"bot\"");
+            return WireError(Errc::invalid_field, "field 'owner_type' must be \"global\" or \"bot\"");
         }
         const bool by_bot = owner_type == store::owner_type::k_bot;
         if (by_bot && !r.owner_bot) {
-            return call.fail(Errc::missing_field, "field 'owner_bot' is required for owner_type bot");
+            return WireError(Errc::missing_field, "field 'owner_bot' is required for owner_type bot");
         }
         if (!by_bot && r.owner_bot) {
-            return call.fail(Errc::invalid_field, "field 'owner_bot' is only allowed with owner_type \"bot\"");
+            return WireError(Errc::invalid_field, "field 'owner_bot' is only allowed with owner_type \"bot\"");
         }
         found = m_queries.workflow_by_name(*r.name, owner_type, r.owner_bot);
         if (!found) {
-            return call.fail(Errc::not_found, "no workflow '" + *r.name + "' (" +
+            return WireError(Errc::not_found, "no workflow '" + *r.name + "' (" +
                                                   (by_bot ? "bot '" + *r.owner_bot + "'" : std::string("global")) +
                                                   ")");
         }
     }
     ReplyBuilder b;
     pack_workflow(b.key("workflow"), b.buffer(), *found);
-    return call.ok(b);
+    return b;
 }
 
-Outcome WorkflowHandler::op(Call& call, const WorkflowListRequest& r) {
+Result<ReplyBuilder> WorkflowHandler::op(OpContext&, const WorkflowListRequest& r) {
     store::WorkflowFilter filter;
     if (r.owner_type && !valid_owner_type(*r.owner_type)) {
-        return call.fail(Errc::invalid_field, "field 'owner_type' must be \"global\" or \"bot\"");
+        return WireError(Errc::invalid_field, "field 'owner_type' must be \"global\" or \"bot\"");
     }
     if (r.owner_bot && r.owner_type && *r.owner_type != store::owner_type::k_bot) {
-        return call.fail(Errc::invalid_field, "field 'owner_bot' is only allowed with owner_type \"bot\"");
+        return WireError(Errc::invalid_field, "field 'owner_bot' is only allowed with owner_type \"bot\"");
     }
     filter.owner_type = r.owner_bot ? std::string(store::owner_type::k_bot) : r.owner_type;
     filter.owner_bot = r.owner_bot;
@@ -473,14 +460,13 @@ Outcome WorkflowHandler::op(Call& call, const WorkflowListRequest& r) {
     auto& p = b.key("workflows");
     p.pack_array(static_cast<std::uint32_t>(rows.size()));
     for (const auto& w : rows) pack_workflow(p, b.buffer(), w);
-    return call.ok(b);
+    return b;
 }
 
-Outcome WorkflowHandler::op(Call& call, const WorkflowDeleteRequest& r) {
-    const auto* me = call.identity();
-    if (!me) return call.fail(Errc::not_identified, "workflow.delete needs a bot identity: send hello first");
+Result<ReplyBuilder> WorkflowHandler::op(OpContext& ctx, const WorkflowDeleteRequest& r) {
+    const std::string& me = ctx.me;
     const auto workflow = m_queries.workflow(r.workflow_id);
-    if (!workflow) return call.fail(Errc::not_found, "no workflow with id '" + r.workflow_id + "'");
+    if (!workflow) return WireError(Errc::not_found, "no workflow with id '" + r.workflow_id + "'");
     const bool archive = r.archive.value_or(false);
     ReplyBuilder b;
     b.field("workflow_id", r.workflow_id);
@@ -489,74 +475,73 @@ Outcome WorkflowHandler::op(Call& call, const WorkflowDeleteRequest& r) {
         b.field("archived", true);
         if (workflow->archived_at) {
             b.field("changed", false);  // already archived; nothing appended
-            return call.ok(b);
+            return b;
         }
-        const auto appended = append(call, store::stream::workflow(r.workflow_id), et::k_workflow_archived, *me,
+        const auto appended = append(ctx, store::stream::workflow(r.workflow_id), et::k_workflow_archived, me,
                                      store::encode_payload(store::WorkflowRef{r.workflow_id}));
         b.field("changed", true);
         b.field("seq", appended.seq);
-        return call.ok(b);
+        return b;
     }
     if (m_queries.workflow_has_runs(r.workflow_id)) {
-        return call.fail(Errc::has_runs, "workflow '" + workflow->name + "' (" + r.workflow_id +
+        return WireError(Errc::has_runs, "workflow '" + workflow->name + "' (" + r.workflow_id +
                                              ") has runs; delete it with archive: true to hide it and keep its runs");
     }
-    const auto appended = append(call, store::stream::workflow(r.workflow_id), et::k_workflow_deleted, *me,
+    const auto appended = append(ctx, store::stream::workflow(r.workflow_id), et::k_workflow_deleted, me,
                                  store::encode_payload(store::WorkflowRef{r.workflow_id}));
     b.field("deleted", true);
     b.field("archived", false);
     b.field("changed", true);
     b.field("seq", appended.seq);
-    return call.ok(b);
+    return b;
 }
 
 // ---- runs
 
-Outcome WorkflowHandler::op(Call& call, const RunStartRequest& r) {
-    const auto* me = call.identity();
-    if (!me) return call.fail(Errc::not_identified, "run.start needs a bot identity: send hello first");
+Result<ReplyBuilder> WorkflowHandler::op(OpContext& ctx, const RunStartRequest& r) {
+    const std::string& me = ctx.me;
     const std::string status = r.status.value_or(std::string(rs::k_running));
     if (status != rs::k_running && status != rs::k_pending) {
-        return call.fail(Errc::invalid_field, "field 'status' must be \"pending\" or \"running\"");
+        return WireError(Errc::invalid_field, "field 'status' must be \"pending\" or \"running\"");
     }
     const auto workflow = m_queries.workflow(r.workflow_id);
-    if (!workflow) return call.fail(Errc::not_found, "no workflow with id '" + r.workflow_id + "'");
+    if (!workflow) return WireError(Errc::not_found, "no workflow with id '" + r.workflow_id + "'");
 
     ReplyBuilder b;
     if (r.run_id) {
         if (const auto existing = m_queries.run(*r.run_id)) {
             if (existing->workflow_id != r.workflow_id) {
-                return call.fail(Errc::conflict, "run '" + *r.run_id + "' already exists for workflow '" +
+                return WireError(Errc::conflict, "run '" + *r.run_id + "' already exists for workflow '" +
                                                      existing->workflow_id + "'");
             }
             b.field("run_id", existing->id);
             b.field("seq", existing->start_seq);
             b.field("status", existing->status);
             b.field("duplicate", true);
-            return call.ok(b);
+            return b;
         }
     }
     if (workflow->archived_at) {
-        return call.fail(Errc::conflict, "workflow '" + workflow->name + "' (" + workflow->id + ") is archived");
+        return WireError(Errc::conflict, "workflow '" + workflow->name + "' (" + workflow->id + ") is archived");
     }
     std::string problem;
     std::optional<std::string> trigger_payload;
     if (r.trigger_payload) {
         const auto j = to_json(*r.trigger_payload, "trigger_payload", problem);
-        if (!j) return call.fail(Errc::invalid_field, problem);
+        if (!j) return WireError(Errc::invalid_field, problem);
         trigger_payload = j->dump();
     }
     std::string context(k_empty_context);
     if (r.context) {
         const auto j = to_json(*r.context, "context", problem);
-        if (!j) return call.fail(Errc::invalid_field, problem);
+        if (!j) return WireError(Errc::invalid_field, problem);
         context = j->dump();
     }
     std::string run_id;
     if (r.run_id) {
         run_id = *r.run_id;
     } else {
-        const auto base = "run-" + std::to_string(call.next_seq());
+        const auto base = "run-" + std::to_string((ctx.last_seq() + 1));
         run_id = base;
         for (int n = 1; m_queries.run(run_id); ++n) run_id = base + "." + std::to_string(n);
     }
@@ -569,9 +554,9 @@ Outcome WorkflowHandler::op(Call& call, const RunStartRequest& r) {
                               std::move(trigger_payload),
                               std::move(context),
                               r.concurrency_key,
-                              running ? std::optional<std::string>(*me) : std::nullopt};
+                              running ? std::optional<std::string>(me) : std::nullopt};
     const auto appended =
-        append(call, store::stream::run(run_id), et::k_run_started, *me, store::encode_payload(payload));
+        append(ctx, store::stream::run(run_id), et::k_run_started, me, store::encode_payload(payload));
     b.field("run_id", run_id);
     b.field("seq", appended.seq);
     b.field("status", status);
@@ -581,150 +566,143 @@ Outcome WorkflowHandler::op(Call& call, const RunStartRequest& r) {
         m_leases.grant(run_id, expires_at);
         b.field("lease_expires_at", expires_at);
     }
-    return call.ok(b);
+    return b;
 }
 
-Outcome WorkflowHandler::op(Call& call, const RunPauseRequest& r) {
-    const auto* me = call.identity();
-    if (!me) return call.fail(Errc::not_identified, "run.pause needs a bot identity: send hello first");
+Result<ReplyBuilder> WorkflowHandler::op(OpContext& ctx, const RunPauseRequest& r) {
+    const std::string& me = ctx.me;
     const auto run = m_queries.run(r.run_id);
-    if (!run) return call.fail(Errc::not_found, "no run '" + r.run_id + "'");
-    if (run->status != rs::k_running) return call.fail(Errc::invalid_transition, run_state_message(*run, "pause"));
-    const auto appended = append(call, store::stream::run(r.run_id), et::k_run_paused, *me,
+    if (!run) return WireError(Errc::not_found, "no run '" + r.run_id + "'");
+    if (run->status != rs::k_running) return WireError(Errc::invalid_transition, run_state_message(*run, "pause"));
+    const auto appended = append(ctx, store::stream::run(r.run_id), et::k_run_paused, me,
                                  store::encode_payload(store::RunRef{r.run_id}));
     m_leases.release(r.run_id);
     ReplyBuilder b;
     b.field("run_id", r.run_id);
     b.field("status", rs::k_paused);
     b.field("seq", appended.seq);
-    return call.ok(b);
+    return b;
 }
 
-Outcome WorkflowHandler::op(Call& call, const RunResumeRequest& r) {
-    const auto* me = call.identity();
-    if (!me) return call.fail(Errc::not_identified, "run.resume needs a bot identity: send hello first");
+Result<ReplyBuilder> WorkflowHandler::op(OpContext& ctx, const RunResumeRequest& r) {
+    const std::string& me = ctx.me;
     const auto run = m_queries.run(r.run_id);
-    if (!run) return call.fail(Errc::not_found, "no run '" + r.run_id + "'");
+    if (!run) return WireError(Errc::not_found, "no run '" + r.run_id + "'");
     if (run->status != rs::k_pending && run->status != rs::k_paused && run->status != rs::k_crashed) {
-        return call.fail(Errc::invalid_transition, run_state_message(*run, "resume"));
+        return WireError(Errc::invalid_transition, run_state_message(*run, "resume"));
     }
-    const auto appended = append(call, store::stream::run(r.run_id), et::k_run_resumed, *me,
-                                 store::encode_payload(store::RunResumed{r.run_id, *me}));
+    const auto appended = append(ctx, store::stream::run(r.run_id), et::k_run_resumed, me,
+                                 store::encode_payload(store::RunResumed{r.run_id, me}));
     const auto expires_at = now() + m_lease_us;
     m_leases.grant(r.run_id, expires_at);
     ReplyBuilder b;
     b.field("run_id", r.run_id);
     b.field("status", rs::k_running);
     b.field("seq", appended.seq);
-    b.field("lease_owner", *me);
+    b.field("lease_owner", me);
     b.field("lease_expires_at", expires_at);
-    return call.ok(b);
+    return b;
 }
 
-Outcome WorkflowHandler::op(Call& call, const RunCompleteRequest& r) {
-    const auto* me = call.identity();
-    if (!me) return call.fail(Errc::not_identified, "run.complete needs a bot identity: send hello first");
+Result<ReplyBuilder> WorkflowHandler::op(OpContext& ctx, const RunCompleteRequest& r) {
+    const std::string& me = ctx.me;
     const auto run = m_queries.run(r.run_id);
-    if (!run) return call.fail(Errc::not_found, "no run '" + r.run_id + "'");
-    if (run->status != rs::k_running) return call.fail(Errc::invalid_transition, run_state_message(*run, "complete"));
+    if (!run) return WireError(Errc::not_found, "no run '" + r.run_id + "'");
+    if (run->status != rs::k_running) return WireError(Errc::invalid_transition, run_state_message(*run, "complete"));
     std::optional<std::string> context;
     if (r.context) {
         std::string problem;
         const auto j = to_json(*r.context, "context", problem);
-        if (!j) return call.fail(Errc::invalid_field, problem);
+        if (!j) return WireError(Errc::invalid_field, problem);
         context = j->dump();
     }
-    const auto appended = append(call, store::stream::run(r.run_id), et::k_run_completed, *me,
+    const auto appended = append(ctx, store::stream::run(r.run_id), et::k_run_completed, me,
                                  store::encode_payload(store::RunCompleted{r.run_id, std::move(context)}));
     m_leases.release(r.run_id);
     ReplyBuilder b;
     b.field("run_id", r.run_id);
     b.field("status", rs::k_completed);
     b.field("seq", appended.seq);
-    return call.ok(b);
+    return b;
 }
 
-Outcome WorkflowHandler::op(Call& call, const RunFailRequest& r) {
-    const auto* me = call.identity();
-    if (!me) return call.fail(Errc::not_identified, "run.fail needs a bot identity: send hello first");
+Result<ReplyBuilder> WorkflowHandler::op(OpContext& ctx, const RunFailRequest& r) {
+    const std::string& me = ctx.me;
     const auto run = m_queries.run(r.run_id);
-    if (!run) return call.fail(Errc::not_found, "no run '" + r.run_id + "'");
-    if (is_terminal(run->status)) return call.fail(Errc::invalid_transition, run_state_message(*run, "fail"));
-    const auto appended = append(call, store::stream::run(r.run_id), et::k_run_failed, *me,
+    if (!run) return WireError(Errc::not_found, "no run '" + r.run_id + "'");
+    if (is_terminal(run->status)) return WireError(Errc::invalid_transition, run_state_message(*run, "fail"));
+    const auto appended = append(ctx, store::stream::run(r.run_id), et::k_run_failed, me,
                                  store::encode_payload(store::RunFailed{r.run_id, r.error}));
     m_leases.release(r.run_id);
     ReplyBuilder b;
     b.field("run_id", r.run_id);
     b.field("status", rs::k_failed);
     b.field("seq", appended.seq);
-    return call.ok(b);
+    return b;
 }
 
-Outcome WorkflowHandler::op(Call& call, const RunCancelRequest& r) {
-    const auto* me = call.identity();
-    if (!me) return call.fail(Errc::not_identified, "run.cancel needs a bot identity: send hello first");
+Result<ReplyBuilder> WorkflowHandler::op(OpContext& ctx, const RunCancelRequest& r) {
+    const std::string& me = ctx.me;
     const auto run = m_queries.run(r.run_id);
-    if (!run) return call.fail(Errc::not_found, "no run '" + r.run_id + "'");
-    if (is_terminal(run->status)) return call.fail(Errc::invalid_transition, run_state_message(*run, "cancel"));
+    if (!run) return WireError(Errc::not_found, "no run '" + r.run_id + "'");
+    if (is_terminal(run->status)) return WireError(Errc::invalid_transition, run_state_message(*run, "cancel"));
     ReplyBuilder b;
     b.field("run_id", r.run_id);
     // A running run belongs to its executor: anyone else only asks it to
     // stop; the executor learns of it from its next heartbeat and cancels.
-    const bool by_executor = run->lease_owner && *run->lease_owner == *me;
+    const bool by_executor = run->lease_owner && *run->lease_owner == me;
     if (run->status == rs::k_running && !by_executor) {
         b.field("status", run->status);
         b.field("cancel_requested", true);
         if (run->cancel_requested) {
             b.field("changed", false);  // already requested; nothing appended
-            return call.ok(b);
+            return b;
         }
-        const auto appended = append(call, store::stream::run(r.run_id), et::k_run_cancel_requested, *me,
+        const auto appended = append(ctx, store::stream::run(r.run_id), et::k_run_cancel_requested, me,
                                      store::encode_payload(store::RunRef{r.run_id}));
         b.field("changed", true);
         b.field("seq", appended.seq);
-        return call.ok(b);
+        return b;
     }
-    const auto appended = append(call, store::stream::run(r.run_id), et::k_run_cancelled, *me,
+    const auto appended = append(ctx, store::stream::run(r.run_id), et::k_run_cancelled, me,
                                  store::encode_payload(store::RunRef{r.run_id}));
     m_leases.release(r.run_id);
     b.field("status", rs::k_cancelled);
     b.field("cancel_requested", run->cancel_requested);
     b.field("changed", true);
     b.field("seq", appended.seq);
-    return call.ok(b);
+    return b;
 }
 
-Outcome WorkflowHandler::op(Call& call, const RunCheckpointRequest& r) {
-    const auto* me = call.identity();
-    if (!me) return call.fail(Errc::not_identified, "run.checkpoint needs a bot identity: send hello first");
+Result<ReplyBuilder> WorkflowHandler::op(OpContext& ctx, const RunCheckpointRequest& r) {
+    const std::string& me = ctx.me;
     const auto run = m_queries.run(r.run_id);
-    if (!run) return call.fail(Errc::not_found, "no run '" + r.run_id + "'");
+    if (!run) return WireError(Errc::not_found, "no run '" + r.run_id + "'");
     if (run->status != rs::k_running && run->status != rs::k_paused) {
-        return call.fail(Errc::invalid_transition, run_state_message(*run, "checkpoint its context"));
+        return WireError(Errc::invalid_transition, run_state_message(*run, "checkpoint its context"));
     }
     std::string problem;
     const auto context = to_json(r.context, "context", problem);
-    if (!context) return call.fail(Errc::invalid_field, problem);
-    const auto appended = append(call, store::stream::run(r.run_id), et::k_run_context, *me,
+    if (!context) return WireError(Errc::invalid_field, problem);
+    const auto appended = append(ctx, store::stream::run(r.run_id), et::k_run_context, me,
                                  store::encode_payload(store::RunContext{r.run_id, context->dump()}));
     ReplyBuilder b;
     b.field("run_id", r.run_id);
     b.field("status", run->status);
     b.field("seq", appended.seq);
-    return call.ok(b);
+    return b;
 }
 
-Outcome WorkflowHandler::op(Call& call, const RunHeartbeatRequest& r) {
-    const auto* me = call.identity();
-    if (!me) return call.fail(Errc::not_identified, "run.heartbeat needs a bot identity: send hello first");
+Result<ReplyBuilder> WorkflowHandler::op(OpContext& ctx, const RunHeartbeatRequest& r) {
+    const std::string& me = ctx.me;
     const auto run = m_queries.run(r.run_id);
-    if (!run) return call.fail(Errc::not_found, "no run '" + r.run_id + "'");
+    if (!run) return WireError(Errc::not_found, "no run '" + r.run_id + "'");
     if (run->status != rs::k_running) {
-        return call.fail(Errc::invalid_transition, run_state_message(*run, "heartbeat (only running runs hold a lease)"));
+        return WireError(Errc::invalid_transition, run_state_message(*run, "heartbeat (only running runs hold a lease)"));
     }
-    if (!run->lease_owner || *run->lease_owner != *me) {
-        return call.fail(Errc::not_lease_owner, "run '" + r.run_id + "' is held by '" + run->lease_owner.value_or("") +
-                                                    "', not '" + *me + "'");
+    if (!run->lease_owner || *run->lease_owner != me) {
+        return WireError(Errc::not_lease_owner, "run '" + r.run_id + "' is held by '" + run->lease_owner.value_or("") +
+                                                    "', not '" + me + "'");
     }
     const auto expires_at = now() + m_lease_us;
     m_leases.grant(r.run_id, expires_at);
@@ -733,76 +711,73 @@ Outcome WorkflowHandler::op(Call& call, const RunHeartbeatRequest& r) {
     b.field("status", run->status);
     b.field("cancel_requested", run->cancel_requested);
     b.field("lease_expires_at", expires_at);
-    return call.ok(b);
+    return b;
 }
 
-Outcome WorkflowHandler::op(Call& call, const RunGetRequest& r) {
+Result<ReplyBuilder> WorkflowHandler::op(OpContext&, const RunGetRequest& r) {
     const auto run = m_queries.run(r.run_id);
-    if (!run) return call.fail(Errc::not_found, "no run '" + r.run_id + "'");
+    if (!run) return WireError(Errc::not_found, "no run '" + r.run_id + "'");
     ReplyBuilder b;
     pack_run(b.key("run"), b.buffer(), *run);
-    return call.ok(b);
+    return b;
 }
 
-Outcome WorkflowHandler::op(Call& call, const RunListRequest& r) {
+Result<ReplyBuilder> WorkflowHandler::op(OpContext&, const RunListRequest& r) {
     if (r.status && !valid_run_status(*r.status)) {
-        return call.fail(Errc::invalid_field, "field 'status' must be one of pending, running, paused, completed, "
+        return WireError(Errc::invalid_field, "field 'status' must be one of pending, running, paused, completed, "
                                               "failed, crashed, cancelled");
     }
     const auto limit = r.limit.value_or(k_default_run_list_limit);
     if (limit == 0 || limit > k_max_run_list_limit) {
-        return call.fail(Errc::invalid_field, "field 'limit' must be 1 to " + std::to_string(k_max_run_list_limit));
+        return WireError(Errc::invalid_field, "field 'limit' must be 1 to " + std::to_string(k_max_run_list_limit));
     }
     ReplyBuilder b;
     pack_runs(b, "runs", m_queries.runs({r.workflow_id, r.status, limit}));
-    return call.ok(b);
+    return b;
 }
 
-Outcome WorkflowHandler::op(Call& call, const RunStepsRequest& r) {
-    if (!m_queries.run(r.run_id)) return call.fail(Errc::not_found, "no run '" + r.run_id + "'");
+Result<ReplyBuilder> WorkflowHandler::op(OpContext&, const RunStepsRequest& r) {
+    if (!m_queries.run(r.run_id)) return WireError(Errc::not_found, "no run '" + r.run_id + "'");
     const auto steps = m_queries.steps(r.run_id);
     ReplyBuilder b;
     b.field("run_id", r.run_id);
     auto& p = b.key("steps");
     p.pack_array(static_cast<std::uint32_t>(steps.size()));
     for (const auto& s : steps) pack_step(p, b.buffer(), s);
-    return call.ok(b);
+    return b;
 }
 
-Outcome WorkflowHandler::op(Call& call, const RunCompletedStepsRequest& r) {
-    if (!m_queries.run(r.run_id)) return call.fail(Errc::not_found, "no run '" + r.run_id + "'");
+Result<ReplyBuilder> WorkflowHandler::op(OpContext&, const RunCompletedStepsRequest& r) {
+    if (!m_queries.run(r.run_id)) return WireError(Errc::not_found, "no run '" + r.run_id + "'");
     ReplyBuilder b;
     b.field("run_id", r.run_id);
     b.field("step_ids", m_queries.completed_step_ids(r.run_id));
-    return call.ok(b);
+    return b;
 }
 
-Outcome WorkflowHandler::op(Call& call, const RunCrashedRequest&) {
+Result<ReplyBuilder> WorkflowHandler::op(OpContext&, const RunCrashedRequest&) {
     ReplyBuilder b;
     pack_runs(b, "runs", m_queries.crashed_runs());
-    return call.ok(b);
+    return b;
 }
 
 // ---- steps
 
-std::variant<WorkflowHandler::StepTarget, Outcome> WorkflowHandler::step_target(Call& call, const std::string& run_id,
-                                                                                const std::string& step_id,
-                                                                                std::string_view verb,
-                                                                                bool allow_paused) {
-    const auto* me = call.identity();
-    if (!me) return call.fail(Errc::not_identified, std::string(verb) + " needs a bot identity: send hello first");
+Result<WorkflowHandler::StepTarget> WorkflowHandler::step_target(OpContext& ctx, const std::string& run_id,
+                                                                 const std::string& step_id, std::string_view verb,
+                                                                 bool allow_paused) {
     auto run = m_queries.run(run_id);
-    if (!run) return call.fail(Errc::not_found, "no run '" + run_id + "'");
+    if (!run) return WireError(Errc::not_found, "no run '" + run_id + "'");
     if (run->status != rs::k_running && !(allow_paused && run->status == rs::k_paused)) {
-        return call.fail(Errc::invalid_transition,
+        return WireError(Errc::invalid_transition,
                          run_state_message(*run, std::string(verb) + " step '" + step_id + "'"));
     }
     const auto workflow = m_queries.workflow(run->workflow_id);
     auto defined = workflow ? defined_step(workflow->definition, step_id) : std::nullopt;
     if (!defined) {
-        return call.fail(Errc::not_found, "workflow '" + run->workflow_name + "' has no step '" + step_id + "'");
+        return WireError(Errc::not_found, "workflow '" + run->workflow_name + "' has no step '" + step_id + "'");
     }
-    return StepTarget{*me, std::move(*run), std::move(defined->name), m_queries.latest_attempt(run_id, step_id)};
+    return StepTarget{ctx.me, std::move(*run), std::move(defined->name), m_queries.latest_attempt(run_id, step_id)};
 }
 
 namespace {
@@ -826,123 +801,123 @@ void step_reply(ReplyBuilder& b, const std::string& run_id, const std::string& s
 
 }  // namespace
 
-Outcome WorkflowHandler::op(Call& call, const StepStartRequest& r) {
-    auto target = step_target(call, r.run_id, r.step_id, "step.start", false);
-    if (auto* failed = std::get_if<Outcome>(&target)) return std::move(*failed);
-    const auto& [me, run, step_name, latest] = std::get<StepTarget>(target);
+Result<ReplyBuilder> WorkflowHandler::op(OpContext& ctx, const StepStartRequest& r) {
+    auto target = step_target(ctx, r.run_id, r.step_id, "step.start", false);
+    if (!target) return target.take_error();
+    const auto& [me, run, step_name, latest] = *target;
     const std::uint64_t next = latest ? latest->attempt + 1 : 1;
     ReplyBuilder b;
     if (r.attempt && latest && *r.attempt == latest->attempt && latest->status == ss::k_running) {
         // A retried start of the attempt that is running: answer as before.
         step_reply(b, r.run_id, r.step_id, latest->attempt, latest->status, latest->start_seq);
         b.field("duplicate", true);
-        return call.ok(b);
+        return b;
     }
     if (latest && latest->status != ss::k_failed) {
-        return call.fail(Errc::invalid_transition, step_state_message(run, r.step_id, latest, "start it again"));
+        return WireError(Errc::invalid_transition, step_state_message(run, r.step_id, latest, "start it again"));
     }
     if (r.attempt && *r.attempt != next) {
-        return call.fail(Errc::invalid_field, "field 'attempt' must be " + std::to_string(next) + " for step '" +
+        return WireError(Errc::invalid_field, "field 'attempt' must be " + std::to_string(next) + " for step '" +
                                                   r.step_id + "' of run '" + r.run_id + "'");
     }
     std::optional<std::string> input;
     if (r.input) {
         std::string problem;
         const auto j = to_json(*r.input, "input", problem);
-        if (!j) return call.fail(Errc::invalid_field, problem);
+        if (!j) return WireError(Errc::invalid_field, problem);
         input = j->dump();
     }
     const auto appended =
-        append(call, store::stream::run(r.run_id), et::k_step_started, me,
+        append(ctx, store::stream::run(r.run_id), et::k_step_started, me,
                store::encode_payload(store::StepStarted{r.run_id, r.step_id, r.step_name ? r.step_name : step_name,
                                                         next, std::move(input)}));
     step_reply(b, r.run_id, r.step_id, next, ss::k_running, appended.seq);
     b.field("duplicate", false);
-    return call.ok(b);
+    return b;
 }
 
-Outcome WorkflowHandler::op(Call& call, const StepCompleteRequest& r) {
-    auto target = step_target(call, r.run_id, r.step_id, "step.complete", false);
-    if (auto* failed = std::get_if<Outcome>(&target)) return std::move(*failed);
-    const auto& [me, run, step_name, latest] = std::get<StepTarget>(target);
+Result<ReplyBuilder> WorkflowHandler::op(OpContext& ctx, const StepCompleteRequest& r) {
+    auto target = step_target(ctx, r.run_id, r.step_id, "step.complete", false);
+    if (!target) return target.take_error();
+    const auto& [me, run, step_name, latest] = *target;
     if (!latest || latest->status != ss::k_running) {
-        return call.fail(Errc::invalid_transition, step_state_message(run, r.step_id, latest, "complete it"));
+        return WireError(Errc::invalid_transition, step_state_message(run, r.step_id, latest, "complete it"));
     }
     std::optional<std::string> output;
     if (r.output) {
         std::string problem;
         const auto j = to_json(*r.output, "output", problem);
-        if (!j) return call.fail(Errc::invalid_field, problem);
+        if (!j) return WireError(Errc::invalid_field, problem);
         output = j->dump();
     }
     const auto appended =
-        append(call, store::stream::run(r.run_id), et::k_step_completed, me,
+        append(ctx, store::stream::run(r.run_id), et::k_step_completed, me,
                store::encode_payload(store::StepCompleted{r.run_id, r.step_id, latest->attempt, std::move(output)}));
     ReplyBuilder b;
     step_reply(b, r.run_id, r.step_id, latest->attempt, ss::k_completed, appended.seq);
-    return call.ok(b);
+    return b;
 }
 
-Outcome WorkflowHandler::op(Call& call, const StepFailRequest& r) {
-    auto target = step_target(call, r.run_id, r.step_id, "step.fail", false);
-    if (auto* failed = std::get_if<Outcome>(&target)) return std::move(*failed);
-    const auto& [me, run, step_name, latest] = std::get<StepTarget>(target);
+Result<ReplyBuilder> WorkflowHandler::op(OpContext& ctx, const StepFailRequest& r) {
+    auto target = step_target(ctx, r.run_id, r.step_id, "step.fail", false);
+    if (!target) return target.take_error();
+    const auto& [me, run, step_name, latest] = *target;
     if (!latest || latest->status != ss::k_running) {
-        return call.fail(Errc::invalid_transition, step_state_message(run, r.step_id, latest, "fail it"));
+        return WireError(Errc::invalid_transition, step_state_message(run, r.step_id, latest, "fail it"));
     }
-    const auto appended = append(call, store::stream::run(r.run_id), et::k_step_failed, me,
+    const auto appended = append(ctx, store::stream::run(r.run_id), et::k_step_failed, me,
                                  store::encode_payload(store::StepFailed{r.run_id, r.step_id, latest->attempt, r.error,
                                                                          r.will_retry.value_or(false)}));
     ReplyBuilder b;
     step_reply(b, r.run_id, r.step_id, latest->attempt, ss::k_failed, appended.seq);
-    return call.ok(b);
+    return b;
 }
 
-Outcome WorkflowHandler::op(Call& call, const StepSkipRequest& r) {
-    auto target = step_target(call, r.run_id, r.step_id, "step.skip", false);
-    if (auto* failed = std::get_if<Outcome>(&target)) return std::move(*failed);
-    const auto& [me, run, step_name, latest] = std::get<StepTarget>(target);
+Result<ReplyBuilder> WorkflowHandler::op(OpContext& ctx, const StepSkipRequest& r) {
+    auto target = step_target(ctx, r.run_id, r.step_id, "step.skip", false);
+    if (!target) return target.take_error();
+    const auto& [me, run, step_name, latest] = *target;
     if (latest && latest->status != ss::k_failed) {
-        return call.fail(Errc::invalid_transition, step_state_message(run, r.step_id, latest, "skip it"));
+        return WireError(Errc::invalid_transition, step_state_message(run, r.step_id, latest, "skip it"));
     }
     const std::uint64_t attempt = latest ? latest->attempt + 1 : 1;
     const auto appended = append(
-        call, store::stream::run(r.run_id), et::k_step_skipped, me,
+        ctx, store::stream::run(r.run_id), et::k_step_skipped, me,
         store::encode_payload(store::StepSkipped{r.run_id, r.step_id, step_name, attempt, r.reason}));
     ReplyBuilder b;
     step_reply(b, r.run_id, r.step_id, attempt, ss::k_skipped, appended.seq);
-    return call.ok(b);
+    return b;
 }
 
-Outcome WorkflowHandler::op(Call& call, const StepWaitApprovalRequest& r) {
-    auto target = step_target(call, r.run_id, r.step_id, "step.wait_approval", false);
-    if (auto* failed = std::get_if<Outcome>(&target)) return std::move(*failed);
-    const auto& [me, run, step_name, latest] = std::get<StepTarget>(target);
+Result<ReplyBuilder> WorkflowHandler::op(OpContext& ctx, const StepWaitApprovalRequest& r) {
+    auto target = step_target(ctx, r.run_id, r.step_id, "step.wait_approval", false);
+    if (!target) return target.take_error();
+    const auto& [me, run, step_name, latest] = *target;
     if (!latest || latest->status != ss::k_running) {
-        return call.fail(Errc::invalid_transition,
+        return WireError(Errc::invalid_transition,
                          step_state_message(run, r.step_id, latest, "make it wait for approval"));
     }
-    const auto appended = append(call, store::stream::run(r.run_id), et::k_step_waiting_approval, me,
+    const auto appended = append(ctx, store::stream::run(r.run_id), et::k_step_waiting_approval, me,
                                  store::encode_payload(store::StepRef{r.run_id, r.step_id, latest->attempt}));
     ReplyBuilder b;
     step_reply(b, r.run_id, r.step_id, latest->attempt, ss::k_waiting_approval, appended.seq);
-    return call.ok(b);
+    return b;
 }
 
-Outcome WorkflowHandler::op(Call& call, const StepApproveRequest& r) {
-    auto target = step_target(call, r.run_id, r.step_id, "step.approve", true);
-    if (auto* failed = std::get_if<Outcome>(&target)) return std::move(*failed);
-    const auto& [me, run, step_name, latest] = std::get<StepTarget>(target);
+Result<ReplyBuilder> WorkflowHandler::op(OpContext& ctx, const StepApproveRequest& r) {
+    auto target = step_target(ctx, r.run_id, r.step_id, "step.approve", true);
+    if (!target) return target.take_error();
+    const auto& [me, run, step_name, latest] = *target;
     if (!latest || latest->status != ss::k_waiting_approval) {
-        return call.fail(Errc::invalid_transition, step_state_message(run, r.step_id, latest, "approve it"));
+        return WireError(Errc::invalid_transition, step_state_message(run, r.step_id, latest, "approve it"));
     }
     const auto appended =
-        append(call, store::stream::run(r.run_id), et::k_step_approved, me,
+        append(ctx, store::stream::run(r.run_id), et::k_step_approved, me,
                store::encode_payload(store::StepApproved{r.run_id, r.step_id, latest->attempt, me}));
     ReplyBuilder b;
     step_reply(b, r.run_id, r.step_id, latest->attempt, ss::k_completed, appended.seq);
     b.field("approved_by", me);
-    return call.ok(b);
+    return b;
 }
 
 // ---- leases

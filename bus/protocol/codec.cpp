@@ -185,7 +185,7 @@ private:
 };
 
 template <std::size_t... I>
-Request make_request(std::size_t index, std::index_sequence<I...>) {
+Request make_request_at(std::size_t index, std::index_sequence<I...>) {
     Request request;
     ((index == I ? (request.template emplace<I>(), true) : false) || ...);
     return request;
@@ -203,6 +203,10 @@ std::optional<PackedValue> read_id(const msgpack::object_map& map, std::optional
 }
 
 }  // namespace
+
+Request make_request(Op op) {
+    return make_request_at(static_cast<std::size_t>(op), std::make_index_sequence<std::variant_size_v<Request>>{});
+}
 
 PackedValue pack_value(const msgpack::object& value) {
     // sbuffer's default first allocation is 8 KiB; most values are far smaller.
@@ -257,8 +261,7 @@ std::variant<Envelope, DecodeFailure> decode_request(std::string_view frame, std
     if (!op_value) {
         return DecodeFailure{{Errc::unknown_op, "unknown op '" + std::string(as_text(*op)).substr(0, 64) + "'"}, id};
     }
-    Envelope envelope{std::move(id), make_request(static_cast<std::size_t>(*op_value),
-                                                  std::make_index_sequence<std::variant_size_v<Request>>{})};
+    Envelope envelope{std::move(id), make_request(*op_value)};
     FieldDecoder decoder(map);
     std::visit([&decoder](auto& request) { request.fields(decoder); }, envelope.request);
     if (decoder.error) return DecodeFailure{*decoder.error, std::move(envelope.id)};
