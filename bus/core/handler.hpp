@@ -25,6 +25,7 @@
 #include "bus/core/deliveries.hpp"
 #include "bus/core/op_context.hpp"
 #include "bus/core/delivery_codec.hpp"
+#include "bus/core/message_replies.hpp"
 #include "bus/core/rate_limiter.hpp"
 #include "store/payloads.hpp"
 #include "store/store.hpp"
@@ -97,27 +98,27 @@ private:
 
     // The handler overloads, one per request type (workflow ops: WorkflowHandler).
     using Ctx = OpContext;
-    Result<ReplyBuilder> op(Ctx&, const HelloRequest&);
-    Result<ReplyBuilder> op(Ctx&, const PingRequest&);
-    Result<ReplyBuilder> op(Ctx&, const ChannelCreateRequest&);
-    Result<ReplyBuilder> op(Ctx&, const ChannelDeleteRequest&);
-    Result<ReplyBuilder> op(Ctx&, const ChannelListRequest&);
-    Result<ReplyBuilder> op(Ctx&, const SubscribeRequest&);
-    Result<ReplyBuilder> op(Ctx&, const UnsubscribeRequest&);
-    Result<ReplyBuilder> op(Ctx&, const SubscriptionsRequest&);
-    Result<ReplyBuilder> op(Ctx&, const SubscribersRequest&);
-    Result<ReplyBuilder> op(Ctx&, const PublishRequest&);
-    Result<ReplyBuilder> op(Ctx&, const SendRequest&);
-    Result<ReplyBuilder> op(Ctx&, const HistoryRequest&);
-    Result<ReplyBuilder> op(Ctx&, const AckRequest&);
-    Result<ReplyBuilder> op(Ctx&, const StatsRequest&);
-    Result<ReplyBuilder> op(Ctx&, const FeedSyncRequest&);
-    Result<ReplyBuilder> op(Ctx&, const MailboxRequest&);
-    Result<ReplyBuilder> op(Ctx&, const DlqListRequest&);
-    Result<ReplyBuilder> op(Ctx&, const DlqReplayRequest&);
-    Result<std::optional<ReplyBuilder>> op(Ctx&, const FetchRequest&);
-    Result<ReplyBuilder> op(Ctx&, const ConsumersRequest&);
-    Result<ReplyBuilder> op(Ctx&, const ChannelRetentionRequest&);
+    Result<HelloReply> op(Ctx&, const HelloRequest&);
+    Result<PingReply> op(Ctx&, const PingRequest&);
+    Result<ChannelReply> op(Ctx&, const ChannelCreateRequest&);
+    Result<SeqReply> op(Ctx&, const ChannelDeleteRequest&);
+    Result<ChannelListReply> op(Ctx&, const ChannelListRequest&);
+    Result<SubscribeReply> op(Ctx&, const SubscribeRequest&);
+    Result<UnsubscribeReply> op(Ctx&, const UnsubscribeRequest&);
+    Result<SubscriptionsReply> op(Ctx&, const SubscriptionsRequest&);
+    Result<SubscribersReply> op(Ctx&, const SubscribersRequest&);
+    Result<PublishReply> op(Ctx&, const PublishRequest&);
+    Result<SendReply> op(Ctx&, const SendRequest&);
+    Result<HistoryRows> op(Ctx&, const HistoryRequest&);
+    Result<AckReply> op(Ctx&, const AckRequest&);
+    Result<StatsReply> op(Ctx&, const StatsRequest&);
+    Result<FeedSyncReply> op(Ctx&, const FeedSyncRequest&);
+    Result<MailboxReply> op(Ctx&, const MailboxRequest&);
+    Result<DeadLetterRows> op(Ctx&, const DlqListRequest&);
+    Result<DlqReplayReply> op(Ctx&, const DlqReplayRequest&);
+    Result<std::optional<FetchedPlan>> op(Ctx&, const FetchRequest&);
+    Result<ConsumersReply> op(Ctx&, const ConsumersRequest&);
+    Result<ChannelReply> op(Ctx&, const ChannelRetentionRequest&);
 
     // What an ack settles that is not settled yet, after checking it.
     struct Settling {

@@ -55,29 +55,29 @@ public:
 
     // The handler overloads for the workflow ops, called by CommandHandler's
     // dispatch (which has checked the identity where the op needs one).
-    Result<ReplyBuilder> op(OpContext&, const WorkflowPutRequest&);
-    Result<ReplyBuilder> op(OpContext&, const WorkflowGetRequest&);
-    Result<ReplyBuilder> op(OpContext&, const WorkflowListRequest&);
-    Result<ReplyBuilder> op(OpContext&, const WorkflowDeleteRequest&);
-    Result<ReplyBuilder> op(OpContext&, const RunStartRequest&);
-    Result<ReplyBuilder> op(OpContext&, const RunPauseRequest&);
-    Result<ReplyBuilder> op(OpContext&, const RunResumeRequest&);
-    Result<ReplyBuilder> op(OpContext&, const RunCompleteRequest&);
-    Result<ReplyBuilder> op(OpContext&, const RunFailRequest&);
-    Result<ReplyBuilder> op(OpContext&, const RunCancelRequest&);
-    Result<ReplyBuilder> op(OpContext&, const RunCheckpointRequest&);
-    Result<ReplyBuilder> op(OpContext&, const RunHeartbeatRequest&);
-    Result<ReplyBuilder> op(OpContext&, const RunGetRequest&);
-    Result<ReplyBuilder> op(OpContext&, const RunListRequest&);
-    Result<ReplyBuilder> op(OpContext&, const RunStepsRequest&);
-    Result<ReplyBuilder> op(OpContext&, const RunCompletedStepsRequest&);
-    Result<ReplyBuilder> op(OpContext&, const RunCrashedRequest&);
-    Result<ReplyBuilder> op(OpContext&, const StepStartRequest&);
-    Result<ReplyBuilder> op(OpContext&, const StepCompleteRequest&);
-    Result<ReplyBuilder> op(OpContext&, const StepFailRequest&);
-    Result<ReplyBuilder> op(OpContext&, const StepSkipRequest&);
-    Result<ReplyBuilder> op(OpContext&, const StepWaitApprovalRequest&);
-    Result<ReplyBuilder> op(OpContext&, const StepApproveRequest&);
+    Result<WorkflowPutReply> op(OpContext&, const WorkflowPutRequest&);
+    Result<WorkflowGetReply> op(OpContext&, const WorkflowGetRequest&);
+    Result<WorkflowListReply> op(OpContext&, const WorkflowListRequest&);
+    Result<WorkflowDeleteReply> op(OpContext&, const WorkflowDeleteRequest&);
+    Result<RunStartReply> op(OpContext&, const RunStartRequest&);
+    Result<RunStatusReply> op(OpContext&, const RunPauseRequest&);
+    Result<RunResumeReply> op(OpContext&, const RunResumeRequest&);
+    Result<RunStatusReply> op(OpContext&, const RunCompleteRequest&);
+    Result<RunStatusReply> op(OpContext&, const RunFailRequest&);
+    Result<RunCancelReply> op(OpContext&, const RunCancelRequest&);
+    Result<RunStatusReply> op(OpContext&, const RunCheckpointRequest&);
+    Result<RunHeartbeatReply> op(OpContext&, const RunHeartbeatRequest&);
+    Result<RunGetReply> op(OpContext&, const RunGetRequest&);
+    Result<RunListReply> op(OpContext&, const RunListRequest&);
+    Result<RunStepsReply> op(OpContext&, const RunStepsRequest&);
+    Result<RunCompletedStepsReply> op(OpContext&, const RunCompletedStepsRequest&);
+    Result<RunListReply> op(OpContext&, const RunCrashedRequest&);
+    Result<StepReply> op(OpContext&, const StepStartRequest&);
+    Result<StepReply> op(OpContext&, const StepCompleteRequest&);
+    Result<StepReply> op(OpContext&, const StepFailRequest&);
+    Result<StepReply> op(OpContext&, const StepSkipRequest&);
+    Result<StepReply> op(OpContext&, const StepWaitApprovalRequest&);
+    Result<StepReply> op(OpContext&, const StepApproveRequest&);
 
     std::size_t expire_leases(store::Batch& batch, std::int64_t now_us);
     void grant_grace(std::int64_t now_us);

@@ -15,9 +15,15 @@
 #include <variant>
 #include <vector>
 
+#include "bus/protocol/feed_events.hpp"
+#include "bus/protocol/messages.hpp"
+#include "bus/protocol/pushes.hpp"
+#include "bus/protocol/replies.hpp"
 #include "bus/protocol/requests.hpp"
+#include "bus/protocol/shape.hpp"
 #include "bus/protocol/values.hpp"
 #include "bus/protocol/vocabulary.hpp"
+#include "bus/protocol/workflow_replies.hpp"
 
 namespace botbus::bus {
 
@@ -60,6 +66,14 @@ public:
     // The buffer the fields go to, for values packed by other helpers
     // (pack_message) right after key().
     msgpack::sbuffer& buffer() { return m_fields; }
+    // Adds every field of a declared shape.
+    template <Shape R>
+    ReplyBuilder& fields(const R& shape) {
+        ShapeWriter writer(m_fields);
+        const_cast<R&>(shape).fields(writer);  // fields() only reads through a writer
+        m_count += count_fields(shape);
+        return *this;
+    }
 
     // Room for about this many bytes of fields, for large replies.
     void reserve(std::size_t bytes);
@@ -76,6 +90,14 @@ private:
 
 std::string encode_error_reply(const std::optional<PackedValue>& id, const WireError& error);
 
+// {ok: true, id?, <the reply's fields>}
+template <Shape R>
+std::string encode_reply(const std::optional<PackedValue>& id, const R& reply) {
+    ReplyBuilder builder;
+    builder.fields(reply);
+    return builder.finish_ok(id);
+}
+
 // A decoded reply, as the client library sees it.
 struct Reply {
     bool ok = false;
@@ -89,52 +111,10 @@ struct Reply {
 };
 std::optional<Reply> decode_reply(std::string_view frame);
 
-// ---- messages, as they appear in history replies, feed events and pushes.
-
-struct MessageView {
-    std::uint64_t seq = 0;
-    std::uint64_t stream_seq = 0;  // channel seq, or the recipient's mailbox seq
-    std::int64_t ts_us = 0;
-    std::string_view from;
-    std::optional<std::string_view> channel;
-    std::optional<std::string_view> to;
-    std::string_view type;
-    std::string_view body;  // packed msgpack value
-    std::optional<std::uint64_t> reply_to;
-    std::optional<std::uint64_t> conversation;  // answers only
-    std::optional<std::uint64_t> hop;           // answers only
-    std::optional<std::int64_t> expires_at;
-    std::optional<std::uint64_t> replay_of;
-};
-
-// Packs `{seq, ts, from, type, body, channel + channel_seq | to + mailbox_seq,
-// reply_to?, conversation?, hop?, expires_at?, replay_of?}`, plus `event`
-// when given (feed events carry it).
-void pack_message(msgpack::sbuffer& out, const MessageView& message,
-                  std::optional<std::string_view> event = std::nullopt);
-std::string encode_message_event(const MessageView& message, std::string_view event);
-
-// A message as the client library holds it.
-struct Message {
-    std::string event;  // set for feed events and pushes
-    std::uint64_t seq = 0;
-    std::uint64_t stream_seq = 0;
-    std::int64_t ts_us = 0;
-    std::string from;
-    std::optional<std::string> channel;
-    std::optional<std::string> to;
-    std::string type;
-    PackedValue body;
-    std::optional<std::uint64_t> reply_to;
-    std::uint64_t conversation = 0;  // the seq of the conversation's first message
-    std::uint64_t hop = 0;           // answers deep: 0 for a message that answers nothing
-    std::optional<std::int64_t> expires_at;
-    std::optional<std::uint64_t> replay_of;
-    // Pushes of direct messages: how many times the daemon has delivered it
-    // (this time included), and whether this is a repeat.
-    std::uint32_t deliveries = 0;
-    bool redelivered = false;
-};
-std::optional<Message> decode_message(const msgpack::object& map);
+// A reply's fields read as a declared shape; nullopt when they do not fit.
+template <Shape R>
+std::optional<R> decode_reply_as(const Reply& reply) {
+    return decode_shape<R>(reply.handle.get());
+}
 
 }  // namespace botbus::bus
