@@ -12,19 +12,18 @@ Millis remaining(Clock::time_point deadline) {
     return left.count() > 0 ? left : Millis{0};
 }
 
-std::uint64_t u64_field(const bus::Reply& reply, std::string_view key) {
-    const auto* v = reply.find(key);
-    return v && v->type == msgpack::type::POSITIVE_INTEGER ? v->via.u64 : 0;
+// A successful reply's fields as the op's declared reply; the defaults when
+// they do not fit it.
+template <typename R>
+R reply_as(const bus::Reply& reply) {
+    return bus::decode_reply_as<R>(reply).value_or(R{});
 }
 
-bool bool_field(const bus::Reply& reply, std::string_view key) {
-    const auto* v = reply.find(key);
-    return v && v->type == msgpack::type::BOOLEAN && v->via.boolean;
-}
-
-Ack ack_of(const bus::Reply& reply, std::string_view stream_key) {
-    return Ack{u64_field(reply, "seq"), u64_field(reply, stream_key), static_cast<std::int64_t>(u64_field(reply, "ts")),
-               bool_field(reply, "duplicate")};
+// The fetched or pushed message with its delivery count.
+bus::Message delivered(bus::Message message, std::uint32_t deliveries, bool redelivered) {
+    message.deliveries = deliveries;
+    message.redelivered = redelivered;
+    return message;
 }
 
 std::string random_token() {
@@ -62,48 +61,19 @@ std::optional<bus::Reply> Client::read_one(Millis timeout) {
     const std::string_view bytes(static_cast<const char*>(frame.data()), frame.size());
     auto reply = bus::decode_reply(bytes);
     if (reply) return reply;
-    // Not a reply: a push ({push: "message", message: {...}, deliveries, redelivered}).
+    // Not a reply: a push (bus/protocol/pushes.hpp).
     try {
         const auto handle = msgpack::unpack(bytes.data(), bytes.size());
-        const auto& root = handle.get();
-        if (root.type != msgpack::type::MAP) return std::nullopt;
-        std::optional<bus::Message> message;
-        std::string kind;
-        std::optional<std::string> channel;
-        std::uint64_t seq = 0;
-        std::uint32_t deliveries = 1;
-        bool redelivered = false;
-        for (std::uint32_t i = 0; i < root.via.map.size; ++i) {
-            const auto& kv = root.via.map.ptr[i];
-            if (kv.key.type != msgpack::type::STR) continue;
-            const std::string_view key(kv.key.via.str.ptr, kv.key.via.str.size);
-            const bool is_text = kv.val.type == msgpack::type::STR;
-            const bool is_uint = kv.val.type == msgpack::type::POSITIVE_INTEGER;
-            if (key == "message") {
-                message = bus::decode_message(kv.val);
-            } else if (key == "push" && is_text) {
-                kind.assign(kv.val.via.str.ptr, kv.val.via.str.size);
-            } else if (key == "channel" && is_text) {
-                channel.emplace(kv.val.via.str.ptr, kv.val.via.str.size);
-            } else if (key == "seq" && is_uint) {
-                seq = kv.val.via.u64;
-            } else if (key == "deliveries" && is_uint) {
-                deliveries = static_cast<std::uint32_t>(kv.val.via.u64);
-            } else if (key == "redelivered" && kv.val.type == msgpack::type::BOOLEAN) {
-                redelivered = kv.val.via.boolean;
-            }
-        }
-        if (kind == "caught_up") {
+        if (auto push = bus::decode_shape<bus::ReceivedPush>(handle.get())) {
+            auto message = delivered(std::move(push->message), push->deliveries, push->redelivered);
+            message.event = "message";
+            m_pushes.push_back(std::move(message));
+        } else if (auto caught_up = bus::decode_shape<bus::CaughtUpPush>(handle.get())) {
             bus::Message marker;
-            marker.event = kind;
-            marker.channel = channel;
-            marker.seq = seq;
+            marker.event = "caught_up";
+            marker.channel = std::move(caught_up->channel);
+            marker.seq = caught_up->seq;
             m_pushes.push_back(std::move(marker));
-        } else if (message) {
-            message->event = "message";
-            message->deliveries = deliveries;
-            message->redelivered = redelivered;
-            m_pushes.push_back(std::move(*message));
         }
     } catch (const std::exception&) {  // not msgpack: ignore the frame
     }
@@ -161,15 +131,17 @@ void Client::hello(const std::string& bot, bool pushes) {
 
 Ack Client::publish(const std::string& channel, const bus::PackedValue& body, const std::string& type,
                     std::optional<std::string> idempotency_key, std::optional<std::uint64_t> reply_to) {
-    const auto reply = call_ok(bus::PublishRequest{channel, type, body, std::move(idempotency_key), reply_to});
-    return ack_of(reply, "channel_seq");
+    const auto reply =
+        reply_as<bus::PublishReply>(call_ok(bus::PublishRequest{channel, type, body, std::move(idempotency_key), reply_to}));
+    return Ack{reply.seq, reply.channel_seq, reply.ts, reply.duplicate};
 }
 
 Ack Client::send(const std::string& to, const bus::PackedValue& body, const std::string& type,
                  std::optional<std::string> idempotency_key, std::optional<std::uint64_t> reply_to,
                  std::optional<std::uint64_t> ttl_ms) {
-    const auto reply = call_ok(bus::SendRequest{to, type, body, std::move(idempotency_key), reply_to, ttl_ms});
-    return ack_of(reply, "mailbox_seq");
+    const auto reply =
+        reply_as<bus::SendReply>(call_ok(bus::SendRequest{to, type, body, std::move(idempotency_key), reply_to, ttl_ms}));
+    return Ack{reply.seq, reply.mailbox_seq, reply.ts, reply.duplicate};
 }
 
 bus::Message Client::send_and_wait(const std::string& to, const bus::PackedValue& body, Millis timeout,
@@ -198,7 +170,7 @@ std::uint64_t Client::ack(std::optional<std::uint64_t> upto, std::vector<std::ui
     request.upto = upto;
     if (!seqs.empty()) request.seqs = std::move(seqs);
     request.channel = std::move(channel);
-    return u64_field(call_ok(request), "acked");
+    return reply_as<bus::AckReply>(call_ok(request)).acked;
 }
 
 Fetched Client::fetch(const std::string& channel, std::uint64_t max, Millis wait) {
@@ -220,34 +192,12 @@ Fetched Client::fetch(const std::string& channel, std::uint64_t max, Millis wait
     }();
     m_options.timeout = saved;
     if (!reply.ok) throw ReplyError(reply.error, reply.error_name, reply.message);
+    const auto decoded = reply_as<bus::ReceivedFetchReply>(reply);
     Fetched fetched;
-    fetched.position = u64_field(reply, "position");
-    fetched.caught_up = bool_field(reply, "caught_up");
-    if (const auto* list = reply.find("messages"); list && list->type == msgpack::type::ARRAY) {
-        for (std::uint32_t i = 0; i < list->via.array.size; ++i) {
-            // {message, deliveries, redelivered}, as a push without its "push" key.
-            const auto& item = list->via.array.ptr[i];
-            if (item.type != msgpack::type::MAP) continue;
-            std::optional<bus::Message> message;
-            std::uint32_t deliveries = 1;
-            bool redelivered = false;
-            for (std::uint32_t k = 0; k < item.via.map.size; ++k) {
-                const auto& kv = item.via.map.ptr[k];
-                if (kv.key.type != msgpack::type::STR) continue;
-                const std::string_view key(kv.key.via.str.ptr, kv.key.via.str.size);
-                if (key == "message") {
-                    message = bus::decode_message(kv.val);
-                } else if (key == "deliveries" && kv.val.type == msgpack::type::POSITIVE_INTEGER) {
-                    deliveries = static_cast<std::uint32_t>(kv.val.via.u64);
-                } else if (key == "redelivered" && kv.val.type == msgpack::type::BOOLEAN) {
-                    redelivered = kv.val.via.boolean;
-                }
-            }
-            if (!message) continue;
-            message->deliveries = deliveries;
-            message->redelivered = redelivered;
-            fetched.messages.push_back(std::move(*message));
-        }
+    fetched.position = decoded.position;
+    fetched.caught_up = decoded.caught_up;
+    for (const auto& item : decoded.messages) {
+        fetched.messages.push_back(delivered(item.message, item.deliveries, item.redelivered));
     }
     return fetched;
 }
@@ -256,14 +206,8 @@ HistoryPage Client::history(const bus::HistoryRequest& request) { return history
 
 HistoryPage history_page_of(const bus::Reply& reply) {
     if (!reply.ok) throw ReplyError(reply.error, reply.error_name, reply.message);
-    HistoryPage page;
-    page.more = bool_field(reply, "more");
-    if (const auto* list = reply.find("messages"); list && list->type == msgpack::type::ARRAY) {
-        for (std::uint32_t i = 0; i < list->via.array.size; ++i) {
-            if (auto message = bus::decode_message(list->via.array.ptr[i])) page.messages.push_back(std::move(*message));
-        }
-    }
-    return page;
+    auto decoded = reply_as<bus::ReceivedHistoryReply>(reply);
+    return HistoryPage{std::move(decoded.messages), decoded.more};
 }
 
 std::optional<bus::Message> Client::next_push(Millis timeout) {

@@ -1,19 +1,6 @@
 #include "bus/core/delivery_codec.hpp"
 
 namespace botbus::bus {
-namespace {
-
-void pack_delivery(msgpack::sbuffer& out, const Delivery& delivery) {
-    msgpack::packer<msgpack::sbuffer> p(out);
-    p.pack("message");
-    pack_message(out, view_of(delivery.message));
-    p.pack("deliveries");
-    p.pack(delivery.deliveries);
-    p.pack("redelivered");
-    p.pack(delivery.redelivered);
-}
-
-}  // namespace
 
 MessageView view_of(const store::MessageRow& row) {
     MessageView v;
@@ -33,46 +20,35 @@ MessageView view_of(const store::MessageRow& row) {
     return v;
 }
 
+std::vector<MessageView> views_of(const std::vector<store::MessageRow>& rows) {
+    std::vector<MessageView> views;
+    views.reserve(rows.size());
+    for (const auto& row : rows) views.push_back(view_of(row));
+    return views;
+}
+
 std::string encode_push(const MessageView& message, std::uint32_t deliveries, bool redelivered) {
-    msgpack::sbuffer out(message.body.size() + 224);
-    msgpack::packer<msgpack::sbuffer> p(out);
-    p.pack_map(4);
-    p.pack("push");
-    p.pack("message");
-    p.pack("message");
-    pack_message(out, message);
-    p.pack("deliveries");
-    p.pack(deliveries);
-    p.pack("redelivered");
-    p.pack(redelivered);
-    return std::string(out.data(), out.size());
+    return encode_shape(MessagePush{message, deliveries, redelivered}, message.body.size() + 224);
 }
 
 std::string encode_caught_up(std::string_view channel, store::Seq position) {
-    msgpack::sbuffer out(64 + channel.size());
-    msgpack::packer<msgpack::sbuffer> p(out);
-    p.pack_map(3);
-    p.pack("push");
-    p.pack("caught_up");
-    p.pack("channel");
-    p.pack(channel);
-    p.pack("seq");
-    p.pack(position);
-    return std::string(out.data(), out.size());
+    return encode_shape(CaughtUpPush{std::string(channel), position}, 64 + channel.size());
+}
+
+FetchReply fetch_reply_of(const DeliveryPlan& plan, bool caught_up) {
+    FetchReply reply;
+    reply.messages.reserve(plan.deliveries.size());
+    for (const auto& d : plan.deliveries) reply.messages.push_back({view_of(d.message), d.deliveries, d.redelivered});
+    reply.position = plan.position;
+    reply.caught_up = caught_up;
+    return reply;
 }
 
 void add_fetched(ReplyBuilder& builder, const DeliveryPlan& plan, bool caught_up) {
     std::size_t bytes = 64;
     for (const auto& d : plan.deliveries) bytes += d.message.body.size() + d.message.from.size() + 160;
     builder.reserve(bytes);
-    auto& p = builder.key("messages");
-    p.pack_array(static_cast<std::uint32_t>(plan.deliveries.size()));
-    for (const auto& delivery : plan.deliveries) {
-        p.pack_map(3);
-        pack_delivery(builder.buffer(), delivery);
-    }
-    builder.field("position", plan.position);
-    builder.field("caught_up", caught_up);
+    builder.fields(fetch_reply_of(plan, caught_up));
 }
 
 }  // namespace botbus::bus

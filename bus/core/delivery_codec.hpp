@@ -1,12 +1,15 @@
-// How deliveries look on the wire: pushes of messages (direct messages and
-// subscriptions), the caught_up marker, and the message lists of fetch
-// replies. Shared by the handler (fetch) and the server (pushes, parked
-// fetches).
+// How deliveries look on the wire, on top of the protocol's declarations
+// (bus/protocol/pushes.hpp, messages.hpp): pushes of messages (direct
+// messages and subscriptions), the caught_up marker, and the message lists
+// of fetch replies. Shared by the handler (fetch) and the server (pushes,
+// parked fetches).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "bus/protocol/codec.hpp"
 #include "bus/core/deliveries.hpp"
@@ -14,16 +17,36 @@
 
 namespace botbus::bus {
 
-// A stored message as the wire shows it.
+// A stored message as the wire shows it; the view points into the row.
 MessageView view_of(const store::MessageRow& row);
+std::vector<MessageView> views_of(const std::vector<store::MessageRow>& rows);
 
 // {push: "message", message: <message map>, deliveries, redelivered}
 std::string encode_push(const MessageView& message, std::uint32_t deliveries, bool redelivered);
 // {push: "caught_up", channel, seq}: every message up to seq was delivered
 // (or settled) before this; what follows is live.
 std::string encode_caught_up(std::string_view channel, store::Seq position);
+
+// The fetch reply of a plan; its views point into the plan.
+FetchReply fetch_reply_of(const DeliveryPlan& plan, bool caught_up);
 // Adds `messages: [{message, deliveries, redelivered}]`, `position` and
 // `caught_up` to a fetch reply.
 void add_fetched(ReplyBuilder& builder, const DeliveryPlan& plan, bool caught_up);
+
+// A fetch reply that keeps the plan its messages point into (a handler's
+// result outlives the handler's locals).
+struct FetchedPlan {
+    DeliveryPlan plan;
+    bool caught_up = false;
+    template <typename F> void fields(F& f) {
+        auto reply = fetch_reply_of(plan, caught_up);
+        reply.fields(f);
+    }
+    std::size_t size_hint() const {
+        std::size_t bytes = 64;
+        for (const auto& d : plan.deliveries) bytes += d.message.body.size() + d.message.from.size() + 160;
+        return bytes;
+    }
+};
 
 }  // namespace botbus::bus

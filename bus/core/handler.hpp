@@ -1,9 +1,12 @@
 // Executes decoded requests against the store, inside the daemon's open
 // batch, and says what must happen once the batch is committed.
 //
-// Operation: validates each request against the projected state (which
+// Operation: refuses a request that needs a hello identity the session
+// lacks, then calls the handler overload for its request type (see
+// op_context.hpp), which validates it against the projected state (which
 // includes earlier requests of the same batch), appends its events, and
-// encodes its reply. A request that fails validation appends nothing.
+// returns its reply or error; handle() encodes either. A request that fails
+// validation appends nothing.
 // Workflow ops go to the WorkflowHandler it owns (workflow_handler.hpp),
 // which also keeps the runs' leases in memory; expire_leases, grant_grace
 // and next_lease_expiry are the server's hooks for its lease timer.
@@ -20,18 +23,14 @@
 
 #include "bus/protocol/codec.hpp"
 #include "bus/core/deliveries.hpp"
+#include "bus/core/op_context.hpp"
 #include "bus/core/delivery_codec.hpp"
+#include "bus/core/message_replies.hpp"
 #include "bus/core/rate_limiter.hpp"
 #include "store/payloads.hpp"
 #include "store/store.hpp"
 
 namespace botbus::bus {
-
-// Per-connection state the server keeps.
-struct Session {
-    std::optional<std::string> bot;  // set by hello
-    bool req_style = false;          // the current request came REQ-style: nothing may be pushed to it
-};
 
 // Server-side counters shown by the stats op.
 struct ServerCounters {
@@ -43,33 +42,6 @@ struct ServerCounters {
     std::uint64_t paused_deliveries = 0;  // a delivered subscription left in the log: its connection was full
     std::uint64_t syncs = 0;  // WAL syncs that released batches, as of the current batch
     std::int64_t started_at_us = 0;
-};
-
-// A delivering subscription, started once the batch that made it is released.
-struct DeliveryBinding {
-    Reader reader;  // the server sets `connection` for an ephemeral one
-    ReaderSettings settings;
-};
-
-// A fetch that found nothing and waits, once released, for messages.
-struct FetchWait {
-    Reader reader;
-    std::size_t max = 0;
-    std::int64_t deadline_us = 0;  // UTC µs: then it is answered with what there is
-};
-
-struct Outcome {
-    Outcome() = default;
-    Outcome(std::string reply_, bool failed_) : reply(std::move(reply_)), failed(failed_) {}
-
-    std::string reply;  // empty when the request waits (fetch_wait)
-    bool failed = false;
-    std::optional<std::string> hello_bot;   // bind the connection to this bot now
-    bool hello_pushes = true;               // and push its direct messages to it
-    std::optional<std::string> sync_token;  // publish a feed.sync marker after commit
-    std::optional<DeliveryBinding> binding;  // start delivering a subscription
-    std::optional<std::string> unbind_channel;  // stop delivering this channel to the connection's bot
-    std::optional<FetchWait> fetch_wait;
 };
 
 // Workflow settings. `clock` (UTC µs) stamps leases; tests inject a fake one.
@@ -118,42 +90,50 @@ public:
     Deliveries& deliveries() { return m_deliveries; }
 
 private:
-    struct Ctx;
-    Outcome hello(Ctx&, const HelloRequest&);
-    Outcome ping(Ctx&, const PingRequest&);
-    Outcome channel_create(Ctx&, const ChannelCreateRequest&);
-    Outcome channel_delete(Ctx&, const ChannelDeleteRequest&);
-    Outcome channel_list(Ctx&, const ChannelListRequest&);
-    Outcome subscribe(Ctx&, const SubscribeRequest&);
-    Outcome unsubscribe(Ctx&, const UnsubscribeRequest&);
-    Outcome subscriptions(Ctx&, const SubscriptionsRequest&);
-    Outcome subscribers(Ctx&, const SubscribersRequest&);
-    Outcome publish(Ctx&, const PublishRequest&);
-    Outcome send(Ctx&, const SendRequest&);
-    Outcome history(Ctx&, const HistoryRequest&);
-    Outcome ack(Ctx&, const AckRequest&);
-    Outcome stats(Ctx&, const StatsRequest&);
-    Outcome feed_sync(Ctx&, const FeedSyncRequest&);
-    Outcome mailbox(Ctx&, const MailboxRequest&);
-    Outcome dlq_list(Ctx&, const DlqListRequest&);
-    Outcome dlq_replay(Ctx&, const DlqReplayRequest&);
-    Outcome fetch(Ctx&, const FetchRequest&);
-    Outcome consumers(Ctx&, const ConsumersRequest&);
-    Outcome channel_retention(Ctx&, const ChannelRetentionRequest&);
+    // Refuses a request that needs an identity the session lacks, then
+    // calls the overload for its type (here or in WorkflowHandler) and
+    // encodes its result.
+    template <typename T>
+    Outcome dispatch(const Envelope& envelope, const Session& session, store::Batch& batch, const T& request);
+
+    // The handler overloads, one per request type (workflow ops: WorkflowHandler).
+    using Ctx = OpContext;
+    Result<HelloReply> op(Ctx&, const HelloRequest&);
+    Result<PingReply> op(Ctx&, const PingRequest&);
+    Result<ChannelReply> op(Ctx&, const ChannelCreateRequest&);
+    Result<SeqReply> op(Ctx&, const ChannelDeleteRequest&);
+    Result<ChannelListReply> op(Ctx&, const ChannelListRequest&);
+    Result<SubscribeReply> op(Ctx&, const SubscribeRequest&);
+    Result<UnsubscribeReply> op(Ctx&, const UnsubscribeRequest&);
+    Result<SubscriptionsReply> op(Ctx&, const SubscriptionsRequest&);
+    Result<SubscribersReply> op(Ctx&, const SubscribersRequest&);
+    Result<PublishReply> op(Ctx&, const PublishRequest&);
+    Result<SendReply> op(Ctx&, const SendRequest&);
+    Result<HistoryRows> op(Ctx&, const HistoryRequest&);
+    Result<AckReply> op(Ctx&, const AckRequest&);
+    Result<StatsReply> op(Ctx&, const StatsRequest&);
+    Result<FeedSyncReply> op(Ctx&, const FeedSyncRequest&);
+    Result<MailboxReply> op(Ctx&, const MailboxRequest&);
+    Result<DeadLetterRows> op(Ctx&, const DlqListRequest&);
+    Result<DlqReplayReply> op(Ctx&, const DlqReplayRequest&);
+    Result<std::optional<FetchedPlan>> op(Ctx&, const FetchRequest&);
+    Result<ConsumersReply> op(Ctx&, const ConsumersRequest&);
+    Result<ChannelReply> op(Ctx&, const ChannelRetentionRequest&);
+
     // What an ack settles that is not settled yet, after checking it.
     struct Settling {
         std::optional<std::uint64_t> upto;
         std::optional<std::vector<std::uint64_t>> seqs;
     };
-    std::variant<Outcome, Settling> settling(Ctx&, const AckRequest&, const Reader& reader, store::Seq floor);
+    Result<Settling> settling(Ctx&, const AckRequest&, const Reader& reader, store::Seq floor);
     // Validates a delivering subscribe and resolves where it starts.
-    std::variant<Outcome, DeliveryBinding> plan_delivery(Ctx&, const SubscribeRequest&);
+    Result<DeliveryBinding> plan_delivery(Ctx&, const SubscribeRequest&);
     void append_dead_letter(store::Batch& batch, const Reader& reader, const DeadMessage& dead);
 
     store::Seq ensure_channel(Ctx&, const std::string& name, const std::string& producer);
     // Checks a new message against the loop and flood guards and fills in
-    // its conversation and hop; a failed Outcome when it is refused.
-    std::optional<Outcome> guard_message(Ctx&, std::string_view sender, std::string_view target,
+    // its conversation and hop; the error when it is refused.
+    Check guard_message(Ctx&, std::string_view sender, std::string_view target,
                                          std::optional<std::uint64_t> reply_to, store::MessagePayload& payload);
 
     store::Store& m_store;

@@ -1,8 +1,8 @@
 // The workflow ops: definitions, runs and step attempts as events on the log,
 // checked against the projected state machine, plus the runs' leases.
 //
-// Operation: CommandHandler hands every workflow request here, inside the
-// daemon's open batch. Each op validates its request against the projections
+// Operation: CommandHandler's dispatch calls the op overload here for every
+// workflow request, inside the daemon's open batch. Each op validates its request against the projections
 // (which include earlier requests of the same batch) and either appends its
 // events and replies, or replies with an error and appends nothing.
 // Leases: a running run is held by its lease_owner (the bot that started or
@@ -53,13 +53,31 @@ class WorkflowHandler {
 public:
     WorkflowHandler(store::Store& store, WorkflowOptions options);
 
-    // Executes one workflow request (any Request alternative from
-    // WorkflowPutRequest on); other alternatives get an `internal` error.
-    template <typename T>
-    Outcome handle(const Envelope& envelope, const Session& session, store::Batch& batch, const T& request) {
-        Call call{envelope, session, batch, *this};
-        return op(call, request);
-    }
+    // The handler overloads for the workflow ops, called by CommandHandler's
+    // dispatch (which has checked the identity where the op needs one).
+    Result<WorkflowPutReply> op(OpContext&, const WorkflowPutRequest&);
+    Result<WorkflowGetReply> op(OpContext&, const WorkflowGetRequest&);
+    Result<WorkflowListReply> op(OpContext&, const WorkflowListRequest&);
+    Result<WorkflowDeleteReply> op(OpContext&, const WorkflowDeleteRequest&);
+    Result<RunStartReply> op(OpContext&, const RunStartRequest&);
+    Result<RunStatusReply> op(OpContext&, const RunPauseRequest&);
+    Result<RunResumeReply> op(OpContext&, const RunResumeRequest&);
+    Result<RunStatusReply> op(OpContext&, const RunCompleteRequest&);
+    Result<RunStatusReply> op(OpContext&, const RunFailRequest&);
+    Result<RunCancelReply> op(OpContext&, const RunCancelRequest&);
+    Result<RunStatusReply> op(OpContext&, const RunCheckpointRequest&);
+    Result<RunHeartbeatReply> op(OpContext&, const RunHeartbeatRequest&);
+    Result<RunGetReply> op(OpContext&, const RunGetRequest&);
+    Result<RunListReply> op(OpContext&, const RunListRequest&);
+    Result<RunStepsReply> op(OpContext&, const RunStepsRequest&);
+    Result<RunCompletedStepsReply> op(OpContext&, const RunCompletedStepsRequest&);
+    Result<RunListReply> op(OpContext&, const RunCrashedRequest&);
+    Result<StepReply> op(OpContext&, const StepStartRequest&);
+    Result<StepReply> op(OpContext&, const StepCompleteRequest&);
+    Result<StepReply> op(OpContext&, const StepFailRequest&);
+    Result<StepReply> op(OpContext&, const StepSkipRequest&);
+    Result<StepReply> op(OpContext&, const StepWaitApprovalRequest&);
+    Result<StepReply> op(OpContext&, const StepApproveRequest&);
 
     std::size_t expire_leases(store::Batch& batch, std::int64_t now_us);
     void grant_grace(std::int64_t now_us);
@@ -72,57 +90,19 @@ public:
     store::WorkflowQueries& queries() { return m_queries; }
 
 private:
-    struct Call {
-        const Envelope& envelope;
-        const Session& session;
-        store::Batch& batch;
-        WorkflowHandler& handler;
-
-        Outcome ok(const ReplyBuilder& builder) const;
-        Outcome fail(Errc code, std::string message) const;
-        const std::string* identity() const { return session.bot ? &*session.bot : nullptr; }
-        store::Seq next_seq() const;
-    };
-
-    template <typename T>
-    Outcome op(Call& call, const T&) {
-        return call.fail(Errc::internal, "not a workflow op");
-    }
-    Outcome op(Call&, const WorkflowPutRequest&);
-    Outcome op(Call&, const WorkflowGetRequest&);
-    Outcome op(Call&, const WorkflowListRequest&);
-    Outcome op(Call&, const WorkflowDeleteRequest&);
-    Outcome op(Call&, const RunStartRequest&);
-    Outcome op(Call&, const RunPauseRequest&);
-    Outcome op(Call&, const RunResumeRequest&);
-    Outcome op(Call&, const RunCompleteRequest&);
-    Outcome op(Call&, const RunFailRequest&);
-    Outcome op(Call&, const RunCancelRequest&);
-    Outcome op(Call&, const RunCheckpointRequest&);
-    Outcome op(Call&, const RunHeartbeatRequest&);
-    Outcome op(Call&, const RunGetRequest&);
-    Outcome op(Call&, const RunListRequest&);
-    Outcome op(Call&, const RunStepsRequest&);
-    Outcome op(Call&, const RunCompletedStepsRequest&);
-    Outcome op(Call&, const RunCrashedRequest&);
-    Outcome op(Call&, const StepStartRequest&);
-    Outcome op(Call&, const StepCompleteRequest&);
-    Outcome op(Call&, const StepFailRequest&);
-    Outcome op(Call&, const StepSkipRequest&);
-    Outcome op(Call&, const StepWaitApprovalRequest&);
-    Outcome op(Call&, const StepApproveRequest&);
-
-    // What every step op checks first: an identity, the run in status
-    // running (or paused, when allowed), and a step its workflow defines.
+    // What every step op checks first: the run in status running (or
+    // paused, when allowed), and a step its workflow defines.
+    // Limitations: it parses the workflow's definition JSON and runs three
+    // queries (run, workflow, latest attempt) for every step op.
     struct StepTarget {
         std::string me;
         store::RunRow run;
         std::optional<std::string> step_name;  // the definition's name for the step
         std::optional<store::StepRow> latest;  // the step's latest attempt
     };
-    std::variant<StepTarget, Outcome> step_target(Call&, const std::string& run_id, const std::string& step_id,
-                                                  std::string_view verb, bool allow_paused);
-    store::Appended append(Call&, std::string stream, store::EventType type, const std::string& producer,
+    Result<StepTarget> step_target(OpContext&, const std::string& run_id, const std::string& step_id,
+                                   std::string_view verb, bool allow_paused);
+    store::Appended append(OpContext&, std::string stream, store::EventType type, const std::string& producer,
                            std::string payload);
     std::int64_t now() const { return m_clock(); }
 

@@ -185,7 +185,7 @@ private:
 };
 
 template <std::size_t... I>
-Request make_request(std::size_t index, std::index_sequence<I...>) {
+Request make_request_at(std::size_t index, std::index_sequence<I...>) {
     Request request;
     ((index == I ? (request.template emplace<I>(), true) : false) || ...);
     return request;
@@ -203,6 +203,10 @@ std::optional<PackedValue> read_id(const msgpack::object_map& map, std::optional
 }
 
 }  // namespace
+
+Request make_request(Op op) {
+    return make_request_at(static_cast<std::size_t>(op), std::make_index_sequence<std::variant_size_v<Request>>{});
+}
 
 PackedValue pack_value(const msgpack::object& value) {
     // sbuffer's default first allocation is 8 KiB; most values are far smaller.
@@ -257,8 +261,7 @@ std::variant<Envelope, DecodeFailure> decode_request(std::string_view frame, std
     if (!op_value) {
         return DecodeFailure{{Errc::unknown_op, "unknown op '" + std::string(as_text(*op)).substr(0, 64) + "'"}, id};
     }
-    Envelope envelope{std::move(id), make_request(static_cast<std::size_t>(*op_value),
-                                                  std::make_index_sequence<std::variant_size_v<Request>>{})};
+    Envelope envelope{std::move(id), make_request(*op_value)};
     FieldDecoder decoder(map);
     std::visit([&decoder](auto& request) { request.fields(decoder); }, envelope.request);
     if (decoder.error) return DecodeFailure{*decoder.error, std::move(envelope.id)};
@@ -382,46 +385,11 @@ std::optional<Reply> decode_reply(std::string_view frame) {
     return reply;
 }
 
-void pack_message(msgpack::sbuffer& out, const MessageView& m, std::optional<std::string_view> event) {
-    msgpack::packer<msgpack::sbuffer> packer(out);
-    const auto count = [](const auto&... field) { return static_cast<std::uint32_t>((0 + ... + (field ? 1 : 0))); };
-    const std::uint32_t size =
-        7 + (event ? 1U : 0U) + count(m.reply_to, m.conversation, m.hop, m.expires_at, m.replay_of);
-    packer.pack_map(size);
-    if (event) {
-        packer.pack("event");
-        packer.pack(*event);
-    }
-    packer.pack("seq");
-    packer.pack(m.seq);
-    packer.pack("ts");
-    packer.pack(m.ts_us);
-    packer.pack("from");
-    packer.pack(m.from);
-    packer.pack("type");
-    packer.pack(m.type);
-    packer.pack("body");
-    out.write(m.body.data(), m.body.size());
-    if (m.channel) {
-        packer.pack("channel");
-        packer.pack(*m.channel);
-        packer.pack("channel_seq");
-    } else {
-        packer.pack("to");
-        packer.pack(m.to.value_or(std::string_view{}));
-        packer.pack("mailbox_seq");
-    }
-    packer.pack(m.stream_seq);
-    auto optional = [&packer](std::string_view key, const auto& value) {
-        if (!value) return;
-        packer.pack(key);
-        packer.pack(*value);
-    };
-    optional("reply_to", m.reply_to);
-    optional("conversation", m.conversation);
-    optional("hop", m.hop);
-    optional("expires_at", m.expires_at);
-    optional("replay_of", m.replay_of);
+void pack_message(msgpack::sbuffer& out, const MessageView& message, std::optional<std::string_view> event) {
+    if (!event) return pack_shape(out, message);
+    auto with_event = message;
+    with_event.event = event;
+    pack_shape(out, with_event);
 }
 
 std::string encode_message_event(const MessageView& message, std::string_view event) {
@@ -430,45 +398,6 @@ std::string encode_message_event(const MessageView& message, std::string_view ev
     return std::string(out.data(), out.size());
 }
 
-std::optional<Message> decode_message(const msgpack::object& root) {
-    if (root.type != msgpack::type::MAP) return std::nullopt;
-    const auto& map = root.via.map;
-    auto text = [&map](std::string_view key) -> std::optional<std::string> {
-        const auto* v = find_key(map, key);
-        if (!v || v->type != msgpack::type::STR) return std::nullopt;
-        return std::string(as_text(*v));
-    };
-    auto number = [&map](std::string_view key) -> std::optional<std::uint64_t> {
-        const auto* v = find_key(map, key);
-        if (!v || v->type != msgpack::type::POSITIVE_INTEGER) return std::nullopt;
-        return v->via.u64;
-    };
-    Message m;
-    const auto seq = number("seq");
-    const auto from = text("from");
-    const auto* body = find_key(map, "body");
-    if (!seq || !from || !body) return std::nullopt;
-    m.seq = *seq;
-    m.from = *from;
-    m.body = pack_value(*body);
-    m.event = text("event").value_or("");
-    m.type = text("type").value_or("");
-    if (const auto* ts = find_key(map, "ts")) {
-        if (ts->type == msgpack::type::POSITIVE_INTEGER) m.ts_us = static_cast<std::int64_t>(ts->via.u64);
-        if (ts->type == msgpack::type::NEGATIVE_INTEGER) m.ts_us = ts->via.i64;
-    }
-    m.channel = text("channel");
-    m.to = text("to");
-    m.stream_seq = number(m.channel ? "channel_seq" : "mailbox_seq").value_or(0);
-    m.reply_to = number("reply_to");
-    m.conversation = number("conversation").value_or(m.seq);
-    m.hop = number("hop").value_or(0);
-    if (const auto* expires = find_key(map, "expires_at")) {
-        if (expires->type == msgpack::type::POSITIVE_INTEGER) m.expires_at = static_cast<std::int64_t>(expires->via.u64);
-        if (expires->type == msgpack::type::NEGATIVE_INTEGER) m.expires_at = expires->via.i64;
-    }
-    m.replay_of = number("replay_of");
-    return m;
-}
+std::optional<Message> decode_message(const msgpack::object& map) { return decode_shape<Message>(map); }
 
 }  // namespace botbus::bus

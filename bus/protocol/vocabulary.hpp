@@ -1,4 +1,5 @@
-// The botbus wire vocabulary: ops, error codes, names and topics. The codec
+// The botbus wire vocabulary: error codes, names and topics (ops are
+// declared by their request types, requests.hpp). The codec
 // (codec.hpp) turns frames into these types and back; docs/PROTOCOL.md is
 // the same contract written for people.
 #pragma once
@@ -26,60 +27,6 @@ inline constexpr std::int64_t k_default_ack_timeout_us = 30'000'000;  // a pushe
 inline constexpr std::uint32_t k_default_max_deliveries = 10;     // then it is dead-lettered
 inline constexpr std::size_t k_max_ack_seqs = 1000;               // seqs in one ack
 inline constexpr std::uint64_t k_max_fetch_wait_ms = 60'000;       // longest a fetch may wait for messages  // producer of events the daemon appends itself
-
-enum class Op {
-    hello,
-    ping,
-    channel_create,
-    channel_delete,
-    channel_list,
-    subscribe,
-    unsubscribe,
-    subscriptions,
-    subscribers,
-    publish,
-    send,
-    history,
-    ack,
-    stats,
-    feed_sync,
-    mailbox,
-    dlq_list,
-    dlq_replay,
-    fetch,
-    consumers,
-    channel_retention,
-    // Workflows (definitions, runs, steps).
-    workflow_put,
-    workflow_get,
-    workflow_list,
-    workflow_delete,
-    run_start,
-    run_pause,
-    run_resume,
-    run_complete,
-    run_fail,
-    run_cancel,
-    run_checkpoint,
-    run_heartbeat,
-    run_get,
-    run_list,
-    run_steps,
-    run_completed_steps,
-    run_crashed,
-    step_start,
-    step_complete,
-    step_fail,
-    step_skip,
-    step_wait_approval,
-    step_approve,
-};
-
-// The first workflow op; every op from here on is handled by WorkflowHandler.
-inline constexpr Op k_first_workflow_op = Op::workflow_put;
-
-std::string_view op_name(Op op);
-std::optional<Op> op_from_name(std::string_view name);
 
 // Stable error codes; their strings are part of the protocol.
 enum class Errc {

@@ -1,0 +1,142 @@
+// The message ops: publish, send and history, and the loop and flood guards
+// every new message passes.
+#include <cmath>
+#include <cstdint>
+
+#include "bus/core/handler.hpp"
+#include "store/payloads.hpp"
+
+namespace botbus::bus {
+namespace {
+
+constexpr std::string_view k_default_message_type = "text";
+constexpr std::uint64_t k_max_ttl_ms = 365ULL * 24 * 3600 * 1000;
+
+// "10" rather than std::to_string's "10.000000".
+std::string plain_number(double value) {
+    if (value == std::floor(value)) return std::to_string(static_cast<std::int64_t>(value));
+    return std::to_string(value);
+}
+
+}  // namespace
+
+Result<PublishReply> CommandHandler::op(Ctx& ctx, const PublishRequest& r) {
+    const std::string& me = ctx.me;
+    std::optional<store::Appended> appended;
+    if (r.idempotency_key) appended = ctx.batch.find_idempotent(me, *r.idempotency_key);
+    if (appended && appended->stream != store::stream::channel(r.channel)) {
+        return WireError(Errc::conflict, "idempotency_key '" + *r.idempotency_key +
+                                            "' was already used by this bot for a different channel or op");
+    }
+    if (!appended) {
+        store::MessagePayload payload;
+        if (auto refused = guard_message(ctx, me, store::stream::channel(r.channel), r.reply_to, payload)) {
+            return std::move(*refused);
+        }
+        ensure_channel(ctx, r.channel, me);
+        payload.channel = r.channel;
+        payload.type = r.type.value_or(std::string(k_default_message_type));
+        payload.body = r.body.bytes;
+        appended = ctx.batch.append({store::stream::channel(r.channel),
+                                     store::EventType::message_published, me, r.idempotency_key,
+                                     store::encode_message_payload(payload)});
+    }
+    return PublishReply{appended->seq, appended->stream_seq, appended->ts_us, appended->duplicate};
+}
+
+Result<SendReply> CommandHandler::op(Ctx& ctx, const SendRequest& r) {
+    const std::string& me = ctx.me;
+    std::optional<store::Appended> appended;
+    if (r.idempotency_key) appended = ctx.batch.find_idempotent(me, *r.idempotency_key);
+    if (appended && appended->stream != store::stream::mailbox(r.to)) {
+        return WireError(Errc::conflict, "idempotency_key '" + *r.idempotency_key +
+                                            "' was already used by this bot for a different recipient or op");
+    }
+    if (!appended) {
+        if (r.ttl_ms && (*r.ttl_ms == 0 || *r.ttl_ms > k_max_ttl_ms)) {
+            return WireError(Errc::invalid_field,
+                            "field 'ttl_ms' must be 1 to " + std::to_string(k_max_ttl_ms) + " (one year)");
+        }
+        store::MessagePayload payload;
+        if (auto refused = guard_message(ctx, me, store::stream::mailbox(r.to), r.reply_to, payload)) {
+            return std::move(*refused);
+        }
+        payload.to = r.to;
+        payload.type = r.type.value_or(std::string(k_default_message_type));
+        payload.body = r.body.bytes;
+        if (r.ttl_ms) payload.expires_at = m_messaging.clock() + static_cast<std::int64_t>(*r.ttl_ms) * 1000;
+        appended =
+            ctx.batch.append({store::stream::mailbox(r.to), store::EventType::message_sent, me,
+                              r.idempotency_key, store::encode_message_payload(payload)});
+    }
+    return SendReply{appended->seq, appended->stream_seq, appended->ts_us, appended->duplicate};
+}
+
+Result<HistoryRows> CommandHandler::op(Ctx& ctx, const HistoryRequest& r) {
+    const int scopes = (r.channel ? 1 : 0) + (r.peer ? 1 : 0) + (r.inbox.value_or(false) ? 1 : 0);
+    if (scopes != 1) {
+        return WireError(scopes == 0 ? Errc::missing_field : Errc::invalid_field,
+                        "history needs exactly one of 'channel', 'peer' or 'inbox': true");
+    }
+    store::HistoryQuery query;
+    if (r.channel) {
+        if (!m_store.messages().channel_exists(*r.channel)) return WireError(Errc::not_found, "no channel '" + *r.channel + "'");
+        query.scope = store::HistoryQuery::Scope::channel;
+        query.channel = *r.channel;
+    } else {
+        const auto* me = ctx.identity();
+        if (!r.bot && !me) return WireError(Errc::not_identified, "give 'bot', or send hello first");
+        query.bot_a = r.bot ? *r.bot : *me;
+        if (r.peer) {
+            query.scope = store::HistoryQuery::Scope::conversation;
+            query.bot_b = *r.peer;
+        } else {
+            query.scope = store::HistoryQuery::Scope::inbox;
+        }
+    }
+    const auto limit = r.limit.value_or(k_default_history_limit);
+    if (limit == 0 || limit > k_max_history_limit) {
+        return WireError(Errc::invalid_field, "field 'limit' must be 1 to " + std::to_string(k_max_history_limit));
+    }
+    if (r.order && *r.order != "asc" && *r.order != "desc") {
+        return WireError(Errc::invalid_field, "field 'order' must be \"asc\" or \"desc\"");
+    }
+    query.after = r.after;
+    query.before = r.before;
+    query.limit = limit + 1;  // one extra row tells whether there is more
+    query.newest_first = r.order && *r.order == "desc";
+    auto rows = m_store.messages().history(query);
+    const bool more = rows.size() > limit;
+    if (more) rows.pop_back();
+    return HistoryRows{std::move(rows), more};
+}
+
+Check CommandHandler::guard_message(Ctx&, std::string_view sender, std::string_view target,
+                                                     std::optional<std::uint64_t> reply_to,
+                                                     store::MessagePayload& payload) {
+    if (reply_to) {
+        const auto parent = m_store.messages().message(*reply_to);
+        if (!parent) return WireError(Errc::not_found, "reply_to: no message with seq " + std::to_string(*reply_to));
+        const auto hop = parent->hop.value_or(0) + 1;
+        const auto conversation = parent->conversation.value_or(parent->seq);
+        if (hop > m_messaging.max_hops) {
+            return WireError(Errc::depth_exceeded,
+                            "this answer to seq " + std::to_string(*reply_to) + " would be " + std::to_string(hop) +
+                                " answers deep in conversation " + std::to_string(conversation) +
+                                "; the limit is " + std::to_string(m_messaging.max_hops));
+        }
+        payload.reply_to = reply_to;
+        payload.hop = hop;
+        payload.conversation = conversation;
+    }
+    if (const auto wait_us = m_rate_limiter.take(sender, target, m_messaging.clock())) {
+        const auto retry_ms = static_cast<std::uint64_t>((*wait_us + 999) / 1000);
+        return WireError{Errc::rate_limited,
+                         "over the rate limit of " + plain_number(m_messaging.rate_limit.per_second) +
+                             " messages/s to " + std::string(target) + "; retry in " + std::to_string(retry_ms) + " ms",
+                         retry_ms};
+    }
+    return std::nullopt;
+}
+
+}  // namespace botbus::bus
