@@ -51,7 +51,7 @@ PackedValue sample_body() {
     return pack_as_value(std::map<std::string, std::vector<int>>{{"xs", {1, -2, 300000}}, {"empty", {}}});
 }
 
-// One fully populated request per op, in the order of enum class Op.
+// One fully populated request per op, in the order of `Request`.
 std::vector<Request> sample_requests() {
     return {
         HelloRequest{"alice", false},
@@ -151,7 +151,7 @@ TEST(CodecRoundTrip, EveryOpHasASampleThatRoundTripsByteForByte) {
     ASSERT_EQ(samples.size(), std::variant_size_v<Request>);
     for (std::size_t i = 0; i < samples.size(); ++i) {
         const auto& request = samples[i];
-        ASSERT_EQ(request.index(), i) << "samples follow enum class Op";
+        ASSERT_EQ(request.index(), i) << "samples follow the order of Request";
         const auto frame = encode_request(request, pack_as_value(i));
         auto decoded = decode(frame);
         ASSERT_TRUE(std::holds_alternative<Envelope>(decoded))

@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bus/protocol/codec.hpp"
@@ -492,6 +494,34 @@ TEST_F(AutoCreate, PublishingToAnUnknownChannelCreatesItFirst) {
 // ---- identity and failures
 
 using Identity = HandlerTest;
+
+TEST_F(Identity, EveryOpThatNeedsHelloIsRefusedOnceWithItsNameAndNoOtherIs) {
+    // The ops that needed a hello identity before the dispatcher checked it
+    // in one place, each with its own handler's text.
+    const std::set<std::string_view> needing{
+        "channel.create", "channel.delete", "channel.retention", "subscribe",     "unsubscribe",
+        "publish",        "send",           "ack",               "fetch",         "dlq.replay",
+        "workflow.put",   "workflow.delete", "run.start",        "run.pause",     "run.resume",
+        "run.complete",   "run.fail",       "run.cancel",        "run.checkpoint", "run.heartbeat",
+        "step.start",     "step.complete",  "step.fail",         "step.skip",     "step.wait_approval",
+        "step.approve"};
+    std::size_t refused = 0;
+    for (std::size_t i = 0; i < k_op_names.size(); ++i) {
+        const auto op = static_cast<Op>(i);
+        const auto name = op_name(op);
+        const auto reply = call(k_anonymous, make_request(op));
+        const bool identity_refusal = !reply.ok && reply.message.find("needs a bot identity") != std::string::npos;
+        if (needing.contains(name)) {
+            ++refused;
+            EXPECT_EQ(errc_name(reply.error), "not_identified") << name;
+            EXPECT_EQ(reply.message, std::string(name) + " needs a bot identity: send hello first");
+        } else {
+            EXPECT_FALSE(identity_refusal) << name << " should not need hello: " << reply.message;
+        }
+    }
+    EXPECT_EQ(refused, needing.size()) << "an op of the list is missing from Request";
+    EXPECT_EQ(event_count(), 0);
+}
 
 TEST_F(Identity, OpsThatAppendNeedHelloFirst) {
     const auto body = pack_as_value("x");

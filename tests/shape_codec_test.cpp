@@ -209,6 +209,13 @@ TEST(ShapeKeyOrder, MessagesPushesAndEventsKeepTheWireOrder) {
               (std::vector<std::string>{"seq", "ts", "from", "type", "body", "to", "mailbox_seq", "reply_to"}));
     EXPECT_EQ(keys_of(encode_feed_event(WorkflowEvent{"run.started", 1, 2, 3, "a", "wf", "run", body})),
               (std::vector<std::string>{"event", "seq", "stream_seq", "ts", "by", "workflow_id", "run_id", "data"}));
+    EXPECT_EQ(keys_of(encode_feed_event(ChannelEvent{"subscribed", 1, 2, "alice", "general", "bob"})),
+              (std::vector<std::string>{"event", "seq", "ts", "by", "channel", "bot"}));
+    EXPECT_EQ(keys_of(encode_feed_event(DeadLetterEvent{"message.dead_lettered", 1, 2, "bob", "jobs", 3, "r", 4})),
+              (std::vector<std::string>{"event", "seq", "ts", "bot", "channel", "message_seq", "reason",
+                                        "deliveries"}));
+    EXPECT_EQ(keys_of(encode_feed_event(SyncMarker{"tok"})), (std::vector<std::string>{"event", "token"}));
+    EXPECT_EQ(keys_of(encode_shape(CaughtUpPush{"jobs", 1})), (std::vector<std::string>{"push", "channel", "seq"}));
 }
 
 TEST(ShapeKeyOrder, AViewAndAnOwnedMessageWriteTheSameBytes) {

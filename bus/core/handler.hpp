@@ -19,7 +19,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <variant>
 
 #include "bus/protocol/codec.hpp"
 #include "bus/core/deliveries.hpp"

@@ -26,7 +26,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 
 #include "bus/protocol/codec.hpp"
 #include "bus/core/handler.hpp"

@@ -1,5 +1,9 @@
 // The msgpack codec: one decode and one encode path for every request, reply
-// and event, shared by botbusd and the client library.
+// and event, shared by botbusd and the client library. The shapes themselves
+// are declared once each: requests (requests.hpp), replies (replies.hpp,
+// workflow_replies.hpp), pushes and fetched messages (pushes.hpp), messages
+// (messages.hpp) and feed events (feed_events.hpp); this header brings them
+// all in, with the request framing (ok, id, op, v) and error replies.
 //
 // Untrusted input never throws past decode_request: every problem comes back
 // as a WireError with its stable code and a message naming the field.
