@@ -707,3 +707,26 @@ TEST_F(Delivery, FeedSyncAnswersWithItsTopic) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(HandlerClock, PingAndStatsUptimeReadTheInjectedClock) {
+    store::SqliteStore store{{":memory:", store::Durability::full}};
+    ServerCounters counters;
+    counters.started_at_us = 1'000'000;
+    std::int64_t now = 1'250'000;
+    MessagingOptions messaging;
+    messaging.clock = [&now] { return now; };
+    CommandHandler handler(store, counters, {}, messaging);
+    const auto i64_field = [](const Reply& reply, std::string_view key) {
+        const auto* value = reply.find(key);
+        return value ? value->as<std::int64_t>() : std::int64_t{-1};
+    };
+    const auto ping = botbus::testing::call_in_batch(handler, store, k_anonymous, PingRequest{});
+    EXPECT_EQ(i64_field(ping, "ts"), 1'250'000);
+    now = 4'000'000;
+    const auto stats = botbus::testing::call_in_batch(handler, store, k_anonymous, StatsRequest{});
+    EXPECT_EQ(i64_field(stats, "uptime_us"), 3'000'000);
+}
+
+}  // namespace

@@ -101,7 +101,7 @@ Result<HelloReply> CommandHandler::op(Ctx& ctx, const HelloRequest& r) {
 }
 
 Result<PingReply> CommandHandler::op(Ctx&, const PingRequest&) {
-    return PingReply{true, store::now_us()};
+    return PingReply{true, m_messaging.clock()};
 }
 Result<StatsReply> CommandHandler::op(Ctx& ctx, const StatsRequest&) {
     const auto s = m_store.stats();
@@ -119,7 +119,7 @@ Result<StatsReply> CommandHandler::op(Ctx& ctx, const StatsRequest&) {
                       m_counters.paused_deliveries,
                       m_counters.syncs,
                       m_store.checkpoints(),
-                      store::now_us() - m_counters.started_at_us};
+                      m_messaging.clock() - m_counters.started_at_us};
 }
 
 Result<FeedSyncReply> CommandHandler::op(Ctx& ctx, const FeedSyncRequest& r) {

@@ -50,7 +50,7 @@ struct WorkflowOptions {
 };
 
 // Messaging guards and delivery settings. `clock` (UTC µs) drives rate
-// limits and expiry; tests inject a fake one.
+// limits, expiry, ping's `ts` and stats' uptime; tests inject a fake one.
 struct MessagingOptions {
     std::uint64_t max_hops = k_default_max_hops;
     RateLimit rate_limit;  // off by default

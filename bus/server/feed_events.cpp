@@ -2,43 +2,32 @@
 
 #include <msgpack.hpp>
 
+#include "bus/protocol/feed_events.hpp"
+
 namespace botbus::bus {
 
 std::string encode_channel_event(const store::Event& event) {
     msgpack::object_handle keep_alive;
-    msgpack::sbuffer out;
-    msgpack::packer<msgpack::sbuffer> p(out);
-    const bool is_subscription =
-        event.type == store::EventType::subscription_added || event.type == store::EventType::subscription_removed;
-    p.pack_map(is_subscription ? 6 : 5);
-    p.pack("event");
-    p.pack(store::event_type_name(event.type));
-    p.pack("seq");
-    p.pack(event.seq);
-    p.pack("ts");
-    p.pack(event.ts_us);
-    p.pack("by");
-    p.pack(event.producer);
-    if (is_subscription) {
-        const auto payload = store::decode_payload<store::SubscriptionChanged>(event.type, event.payload, keep_alive);
-        p.pack("channel");
-        p.pack(payload.channel);
-        p.pack("bot");
-        p.pack(payload.bot);
-    } else if (event.type == store::EventType::channel_created) {
-        const auto payload = store::decode_payload<store::ChannelCreated>(event.type, event.payload, keep_alive);
-        p.pack("channel");
-        p.pack(payload.name);
-    } else if (event.type == store::EventType::channel_retention_set) {
-        const auto payload = store::decode_payload<store::ChannelRetentionSet>(event.type, event.payload, keep_alive);
-        p.pack("channel");
-        p.pack(payload.name);
-    } else {
-        const auto payload = store::decode_payload<store::ChannelDeleted>(event.type, event.payload, keep_alive);
-        p.pack("channel");
-        p.pack(payload.name);
+    ChannelEvent shown{std::string(store::event_type_name(event.type)), event.seq, event.ts_us, event.producer, {}, {}};
+    switch (event.type) {
+    case store::EventType::subscription_added:
+    case store::EventType::subscription_removed: {
+        auto payload = store::decode_payload<store::SubscriptionChanged>(event.type, event.payload, keep_alive);
+        shown.channel = std::move(payload.channel);
+        shown.bot = std::move(payload.bot);
+        break;
     }
-    return std::string(out.data(), out.size());
+    case store::EventType::channel_created:
+        shown.channel = store::decode_payload<store::ChannelCreated>(event.type, event.payload, keep_alive).name;
+        break;
+    case store::EventType::channel_retention_set:
+        shown.channel = store::decode_payload<store::ChannelRetentionSet>(event.type, event.payload, keep_alive).name;
+        break;
+    default:  // channel.deleted: FanOut hands over channel events only
+        shown.channel = store::decode_payload<store::ChannelDeleted>(event.type, event.payload, keep_alive).name;
+        break;
+    }
+    return encode_feed_event(shown);
 }
 
 MessageView view_of(const store::Event& event, const store::MessageFields& fields) {
@@ -60,67 +49,19 @@ MessageView view_of(const store::Event& event, const store::MessageFields& field
 }
 
 std::string encode_dead_letter_event(const store::Event& event, const store::MessageDeadLettered& dead) {
-    msgpack::sbuffer out;
-    msgpack::packer<msgpack::sbuffer> p(out);
-    p.pack_map(dead.channel ? 8 : 7);
-    p.pack("event");
-    p.pack(store::event_type_name(event.type));
-    p.pack("seq");
-    p.pack(event.seq);
-    p.pack("ts");
-    p.pack(event.ts_us);
-    p.pack("bot");
-    p.pack(dead.bot);
-    if (dead.channel) {
-        p.pack("channel");
-        p.pack(*dead.channel);
-    }
-    p.pack("message_seq");
-    p.pack(dead.message_seq);
-    p.pack("reason");
-    p.pack(dead.reason);
-    p.pack("deliveries");
-    p.pack(dead.deliveries);
-    return std::string(out.data(), out.size());
+    return encode_feed_event(DeadLetterEvent{std::string(store::event_type_name(event.type)), event.seq, event.ts_us,
+                                             dead.bot, dead.channel, dead.message_seq, dead.reason, dead.deliveries});
 }
 
 std::string encode_workflow_event(const store::Event& event, std::string_view workflow_id,
                                   std::optional<std::string_view> run_id) {
-    const bool is_run = run_id.has_value();
-    msgpack::sbuffer out(event.payload.size() + 160);
-    msgpack::packer<msgpack::sbuffer> p(out);
-    p.pack_map(is_run ? 8 : 7);
-    p.pack("event");
-    p.pack(store::event_type_name(event.type));
-    p.pack("seq");
-    p.pack(event.seq);
-    p.pack("stream_seq");
-    p.pack(event.stream_seq);
-    p.pack("ts");
-    p.pack(event.ts_us);
-    p.pack("by");
-    p.pack(event.producer);
-    p.pack("workflow_id");
-    p.pack(workflow_id);
-    if (is_run) {
-        p.pack("run_id");
-        p.pack(*run_id);
-    }
-    p.pack("data");
-    // The payload is msgpack already: written as it is, not decoded again.
-    out.write(event.payload.data(), event.payload.size());
-    return std::string(out.data(), out.size());
+    // The payload is msgpack already: it goes out as it is, not decoded again.
+    return encode_feed_event(WorkflowEvent{std::string(store::event_type_name(event.type)), event.seq,
+                                           event.stream_seq, event.ts_us, event.producer, std::string(workflow_id),
+                                           run_id ? std::optional<std::string>(*run_id) : std::nullopt,
+                                           PackedValue{event.payload}});
 }
 
-std::string encode_sync_event(std::string_view token) {
-    msgpack::sbuffer out;
-    msgpack::packer<msgpack::sbuffer> p(out);
-    p.pack_map(2);
-    p.pack("event");
-    p.pack("sync");
-    p.pack("token");
-    p.pack(token);
-    return std::string(out.data(), out.size());
-}
+std::string encode_sync_event(std::string_view token) { return encode_feed_event(SyncMarker{std::string(token)}); }
 
 }  // namespace botbus::bus
