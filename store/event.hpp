@@ -48,8 +48,9 @@ struct Appended {
 // Every kind of event the log holds. The log and the feed carry the names
 // (event_type_name); inside the code an event's type is this enum, mapped
 // from its name once, where the store reads or writes it. Dispatch on it with
-// a switch without `default`, so that a new type is a compile error at every
-// place that must decide what to do with it.
+// a switch without `default` where every type must be decided (the
+// projector's and fan-out's top level), so that a new type breaks the
+// -Werror build (scripts/build.sh) at each of them.
 enum class EventType : std::uint8_t {
     // Channels and memberships (stream sys/channels).
     channel_created,
@@ -92,8 +93,45 @@ enum class EventType : std::uint8_t {
     step_approved,
 };
 
-// The name the log and the feed use, e.g. "message.published".
-std::string_view event_type_name(EventType type);
+// The name the log and the feed use, e.g. "message.published" (a
+// NUL-terminated literal); empty for a value that is no EventType.
+constexpr std::string_view event_type_name(EventType type) {
+    switch (type) {
+    case EventType::channel_created: return "channel.created";
+    case EventType::channel_deleted: return "channel.deleted";
+    case EventType::subscription_added: return "subscription.added";
+    case EventType::subscription_removed: return "subscription.removed";
+    case EventType::channel_retention_set: return "channel.retention_set";
+    case EventType::stream_trimmed: return "stream.trimmed";
+    case EventType::message_published: return "message.published";
+    case EventType::message_sent: return "message.sent";
+    case EventType::mailbox_acked: return "mailbox.acked";
+    case EventType::message_expired: return "message.expired";
+    case EventType::message_dead_lettered: return "message.dead_lettered";
+    case EventType::consumer_created: return "consumer.created";
+    case EventType::consumer_acked: return "consumer.acked";
+    case EventType::consumer_deleted: return "consumer.deleted";
+    case EventType::workflow_put: return "workflow.put";
+    case EventType::workflow_deleted: return "workflow.deleted";
+    case EventType::workflow_archived: return "workflow.archived";
+    case EventType::run_started: return "run.started";
+    case EventType::run_paused: return "run.paused";
+    case EventType::run_resumed: return "run.resumed";
+    case EventType::run_completed: return "run.completed";
+    case EventType::run_failed: return "run.failed";
+    case EventType::run_cancel_requested: return "run.cancel_requested";
+    case EventType::run_cancelled: return "run.cancelled";
+    case EventType::run_context: return "run.context";
+    case EventType::run_crashed: return "run.crashed";
+    case EventType::step_started: return "step.started";
+    case EventType::step_completed: return "step.completed";
+    case EventType::step_failed: return "step.failed";
+    case EventType::step_skipped: return "step.skipped";
+    case EventType::step_waiting_approval: return "step.waiting_approval";
+    case EventType::step_approved: return "step.approved";
+    }
+    return {};
+}
 // The type of a name as the log holds it; nullopt for a name this build
 // does not know (a log written by a newer botbusd, or damaged).
 std::optional<EventType> parse_event_type(std::string_view name);

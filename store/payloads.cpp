@@ -41,7 +41,7 @@ std::string encode_message_payload(const MessagePayload& m) {
     return std::string(out.data(), out.size());
 }
 
-MessageFields MessageDecoder::decode(EventType type, std::string_view bytes) {
+MessagePayload MessageDecoder::decode(EventType type, std::string_view bytes) {
     auto fail = [type](const std::string& why) -> std::runtime_error {
         return std::runtime_error("undecodable payload for event type " + std::string(event_type_name(type)) + ": " +
                                   why);
@@ -55,7 +55,7 @@ MessageFields MessageDecoder::decode(EventType type, std::string_view bytes) {
         throw fail(e.what());
     }
     if (root.type != msgpack::type::MAP) throw fail("not a map");
-    MessageFields fields;
+    MessagePayload fields;
     bool has_type = false;
     bool has_body = false;
     const auto& map = root.via.map;
@@ -66,10 +66,10 @@ MessageFields MessageDecoder::decode(EventType type, std::string_view bytes) {
         const auto name = text_of(key);
         const bool is_text = value.type == msgpack::type::STR || value.type == msgpack::type::BIN;
         const bool is_nil = value.type == msgpack::type::NIL;
-        if (name == "channel" || name == "to") {
+        if (name == "channel" || name == "to" || name == "replayed_by") {
             if (is_nil) continue;
             if (!is_text) throw fail("'" + std::string(name) + "' is not a string");
-            (name == "channel" ? fields.channel : fields.to) = text_of(value);
+            (name == "channel" ? fields.channel : name == "to" ? fields.to : fields.replayed_by) = text_of(value);
         } else if (name == "type") {
             if (!is_text) throw fail("'type' is not a string");
             fields.type = text_of(value);

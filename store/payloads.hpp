@@ -49,40 +49,29 @@ struct StreamTrimmed {
     MSGPACK_DEFINE_MAP(stream, through_seq, count)
 };
 
-// message.published (channel set) and message.sent (to set). Stored by
-// encode_message_payload, which leaves absent fields out.
+// message.published (channel set) and message.sent (to set): the one shape
+// of a message's payload, as views. Decoded, they point into the stored
+// bytes: the hot path (projection, fan-out) reads every message, and copying
+// each field into a std::string (as MSGPACK_DEFINE_MAP's conversion does,
+// through a std::map of its keys) cost more than the SQLite insert. Encoded
+// (encode_message_payload, which leaves absent fields out), they point into
+// the caller's strings, which must outlive the call.
 struct MessagePayload {
-    std::optional<std::string> channel;
-    std::optional<std::string> to;
-    std::string type;
-    std::string_view body;  // packed msgpack value; bytes owned elsewhere
+    std::optional<std::string_view> channel;
+    std::optional<std::string_view> to;
+    std::string_view type;
+    std::string_view body;  // packed msgpack value
     std::optional<std::uint64_t> reply_to;
     // Set on answers (reply_to): the seq of the conversation's first message
     // and how many answers deep this one is. A message that answers nothing
     // starts a conversation: its own seq, hop 0.
     std::optional<std::uint64_t> conversation;
     std::optional<std::uint64_t> hop;
-    std::optional<std::int64_t> expires_at;  // UTC µs: not delivered after this
-    std::optional<std::uint64_t> replay_of;  // a dead letter's copy: the seq of the original
-    std::optional<std::string> replayed_by;  // and the bot that replayed it
+    std::optional<std::int64_t> expires_at;     // UTC µs: not delivered after this
+    std::optional<std::uint64_t> replay_of;     // a dead letter's copy: the seq of the original
+    std::optional<std::string_view> replayed_by;  // and the bot that replayed it
 };
 std::string encode_message_payload(const MessagePayload& payload);
-
-// A stored message's fields as views into its payload bytes: the hot path
-// (projection, fan-out) reads every message, and copying each field into a
-// std::string (as MSGPACK_DEFINE_MAP's conversion does, through a std::map of
-// its keys) cost more than the SQLite insert.
-struct MessageFields {
-    std::optional<std::string_view> channel;
-    std::optional<std::string_view> to;
-    std::string_view type;
-    std::string_view body;  // packed msgpack value
-    std::optional<std::uint64_t> reply_to;
-    std::optional<std::uint64_t> conversation;
-    std::optional<std::uint64_t> hop;
-    std::optional<std::int64_t> expires_at;
-    std::optional<std::uint64_t> replay_of;
-};
 
 // Decodes message payloads without copying: the views point into the bytes
 // given, and stay valid while they do and until the next decode. Reuses one
@@ -91,7 +80,7 @@ class MessageDecoder {
 public:
     // Throws std::runtime_error naming the event type when the bytes are not
     // a message payload.
-    MessageFields decode(EventType type, std::string_view bytes);
+    MessagePayload decode(EventType type, std::string_view bytes);
 
 private:
     msgpack::zone m_zone;

@@ -1,5 +1,5 @@
 // Golden request frames against the codec. The frames (golden_frames.hpp)
-// were packed by python3-msgpack from docs/PROTOCOL.md, not by bus/codec, so
+// were packed by python3-msgpack from docs/PROTOCOL.md, not by bus/protocol/codec, so
 // a field the codec misspells on both sides (daemon and client share it)
 // shows up here: the golden frame's field is not read, or the codec's
 // re-encoding of it differs from the golden map.

@@ -1,5 +1,5 @@
 // Golden requests against the real botbusd, over raw ZeroMQ (no client
-// library, no bus/codec): every request is a golden frame packed by
+// library, no bus/protocol/codec): every request is a golden frame packed by
 // python3-msgpack (golden_frames.hpp), and every reply, push and feed event
 // is checked against the shape docs/PROTOCOL.md documents for it: exactly
 // the documented keys, each value's type, and the value itself where the

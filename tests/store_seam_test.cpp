@@ -34,7 +34,7 @@ EventDraft published(const std::string& channel, const std::string& text) {
     store::MessagePayload p;
     p.channel = channel;
     p.type = "text";
-    p.body = std::string(body.data(), body.size());
+    p.body = std::string_view(body.data(), body.size());
     return EventDraft{store::stream::channel(channel), store::EventType::message_published, "alice",
                       std::nullopt, store::encode_message_payload(p)};
 }

@@ -5,7 +5,8 @@
 
 // The dispatcher and the session ops (hello, ping, stats, feed.sync); the
 // other ops live in channel_ops.cpp, message_ops.cpp, delivery_ops.cpp and,
-// for workflows, workflow_handler.hpp.
+// for workflows, workflow_ops.cpp, run_ops.cpp and step_ops.cpp (declared in
+// workflow_handler.hpp).
 namespace botbus::bus {
 
 store::MessageDeadLettered dead_letter_payload(const Reader& reader, const DeadMessage& dead) {

@@ -35,7 +35,7 @@ Result<PublishReply> CommandHandler::op(Ctx& ctx, const PublishRequest& r) {
         }
         ensure_channel(ctx, r.channel, me);
         payload.channel = r.channel;
-        payload.type = r.type.value_or(std::string(k_default_message_type));
+        payload.type = r.type ? std::string_view(*r.type) : k_default_message_type;
         payload.body = r.body.bytes;
         appended = ctx.batch.append({store::stream::channel(r.channel),
                                      store::EventType::message_published, me, r.idempotency_key,
@@ -62,7 +62,7 @@ Result<SendReply> CommandHandler::op(Ctx& ctx, const SendRequest& r) {
             return std::move(*refused);
         }
         payload.to = r.to;
-        payload.type = r.type.value_or(std::string(k_default_message_type));
+        payload.type = r.type ? std::string_view(*r.type) : k_default_message_type;
         payload.body = r.body.bytes;
         if (r.ttl_ms) payload.expires_at = m_messaging.clock() + static_cast<std::int64_t>(*r.ttl_ms) * 1000;
         appended =

@@ -21,12 +21,12 @@ inline constexpr std::size_t k_default_history_limit = 100;
 inline constexpr std::size_t k_max_run_list_limit = 1000;
 inline constexpr std::size_t k_default_run_list_limit = 100;
 inline constexpr std::int64_t k_default_lease_us = 30'000'000;  // a run's lease without heartbeats
-inline constexpr std::string_view k_daemon_producer = "botbusd";
+inline constexpr std::string_view k_daemon_producer = "botbusd";  // producer of events the daemon appends itself
 inline constexpr std::uint64_t k_default_max_hops = 5;            // answers deep in one conversation
 inline constexpr std::int64_t k_default_ack_timeout_us = 30'000'000;  // a pushed message waits this long for its ack
 inline constexpr std::uint32_t k_default_max_deliveries = 10;     // then it is dead-lettered
 inline constexpr std::size_t k_max_ack_seqs = 1000;               // seqs in one ack
-inline constexpr std::uint64_t k_max_fetch_wait_ms = 60'000;       // longest a fetch may wait for messages  // producer of events the daemon appends itself
+inline constexpr std::uint64_t k_max_fetch_wait_ms = 60'000;       // longest a fetch may wait for messages
 
 // Stable error codes; their strings are part of the protocol.
 enum class Errc {

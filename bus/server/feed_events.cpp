@@ -9,28 +9,22 @@ namespace botbus::bus {
 std::string encode_channel_event(const store::Event& event) {
     msgpack::object_handle keep_alive;
     ChannelEvent shown{std::string(store::event_type_name(event.type)), event.seq, event.ts_us, event.producer, {}, {}};
-    switch (event.type) {
-    case store::EventType::subscription_added:
-    case store::EventType::subscription_removed: {
+    // FanOut hands over the five channel event types only.
+    if (event.type == store::EventType::subscription_added || event.type == store::EventType::subscription_removed) {
         auto payload = store::decode_payload<store::SubscriptionChanged>(event.type, event.payload, keep_alive);
         shown.channel = std::move(payload.channel);
         shown.bot = std::move(payload.bot);
-        break;
-    }
-    case store::EventType::channel_created:
+    } else if (event.type == store::EventType::channel_created) {
         shown.channel = store::decode_payload<store::ChannelCreated>(event.type, event.payload, keep_alive).name;
-        break;
-    case store::EventType::channel_retention_set:
+    } else if (event.type == store::EventType::channel_retention_set) {
         shown.channel = store::decode_payload<store::ChannelRetentionSet>(event.type, event.payload, keep_alive).name;
-        break;
-    default:  // channel.deleted: FanOut hands over channel events only
+    } else {
         shown.channel = store::decode_payload<store::ChannelDeleted>(event.type, event.payload, keep_alive).name;
-        break;
     }
     return encode_feed_event(shown);
 }
 
-MessageView view_of(const store::Event& event, const store::MessageFields& fields) {
+MessageView view_of(const store::Event& event, const store::MessagePayload& fields) {
     MessageView v;
     v.seq = event.seq;
     v.stream_seq = event.stream_seq;

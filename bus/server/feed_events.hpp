@@ -1,7 +1,8 @@
 // The feed events the daemon publishes on its PUB socket, encoded from the
 // released store events they show. Byte for byte what docs/PROTOCOL.md
-// describes (the golden tests hold them to it); message events are encoded
-// by encode_message_event (delivery_codec.hpp), shared with pushes.
+// describes (the golden tests hold them to it), built from the declarations
+// in bus/protocol/feed_events.hpp; message events are encoded by
+// encode_message_event (bus/protocol/messages.hpp), shared with pushes.
 // Concurrency: pure functions.
 #pragma once
 
@@ -16,7 +17,7 @@
 namespace botbus::bus {
 
 // A released message event as the feed and pushes show it.
-MessageView view_of(const store::Event& event, const store::MessageFields& fields);
+MessageView view_of(const store::Event& event, const store::MessagePayload& fields);
 
 // sys/channels/: {event, seq, ts, by, channel[, bot]}; `bot` for subscription changes.
 std::string encode_channel_event(const store::Event& event);
