@@ -2,24 +2,6 @@
 
 namespace botbus::bus {
 
-MessageView view_of(const store::MessageRow& row) {
-    MessageView v;
-    v.seq = row.seq;
-    v.stream_seq = row.stream_seq;
-    v.ts_us = row.created_at;
-    v.from = row.from;
-    if (row.channel) v.channel = *row.channel;
-    if (row.to) v.to = *row.to;
-    v.type = row.type;
-    v.body = row.body;
-    v.reply_to = row.reply_to;
-    v.conversation = row.conversation;
-    v.hop = row.hop;
-    v.expires_at = row.expires_at;
-    v.replay_of = row.replay_of;
-    return v;
-}
-
 std::vector<MessageView> views_of(const std::vector<store::MessageRow>& rows) {
     std::vector<MessageView> views;
     views.reserve(rows.size());

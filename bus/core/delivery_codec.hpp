@@ -17,8 +17,31 @@
 
 namespace botbus::bus {
 
-// A stored message as the wire shows it; the view points into the row.
-MessageView view_of(const store::MessageRow& row);
+// A stored message as the wire shows it, from its position and its fields:
+// a store::MessagePayload (views into a released event) or a
+// store::MessageRow (a row read from the log). The view points into them.
+template <typename Fields>
+MessageView message_view(std::uint64_t seq, std::uint64_t stream_seq, std::int64_t ts_us, std::string_view from,
+                         const Fields& fields) {
+    MessageView v;
+    v.seq = seq;
+    v.stream_seq = stream_seq;
+    v.ts_us = ts_us;
+    v.from = from;
+    if (fields.channel) v.channel = *fields.channel;
+    if (fields.to) v.to = *fields.to;
+    v.type = fields.type;
+    v.body = fields.body;
+    v.reply_to = fields.reply_to;
+    v.conversation = fields.conversation;
+    v.hop = fields.hop;
+    v.expires_at = fields.expires_at;
+    v.replay_of = fields.replay_of;
+    return v;
+}
+inline MessageView view_of(const store::MessageRow& row) {
+    return message_view(row.seq, row.stream_seq, row.created_at, row.from, row);
+}
 std::vector<MessageView> views_of(const std::vector<store::MessageRow>& rows);
 
 // {push: "message", message: <message map>, deliveries, redelivered}

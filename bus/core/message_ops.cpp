@@ -2,6 +2,9 @@
 // every new message passes.
 #include <cmath>
 #include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
 
 #include "bus/core/handler.hpp"
 #include "store/payloads.hpp"
@@ -11,6 +14,21 @@ namespace {
 
 constexpr std::string_view k_default_message_type = "text";
 constexpr std::uint64_t k_max_ttl_ms = 365ULL * 24 * 3600 * 1000;
+
+// The event this bot appended earlier under the request's idempotency key,
+// if any (a retry gets its first answer); a conflict when that event went to
+// another stream, which `elsewhere` names ("channel", "recipient").
+Result<std::optional<store::Appended>> earlier_append(store::Batch& batch, const std::string& me,
+                                                      const std::optional<std::string>& key, const std::string& stream,
+                                                      std::string_view elsewhere) {
+    if (!key) return std::optional<store::Appended>();
+    auto appended = batch.find_idempotent(me, *key);
+    if (appended && appended->stream != stream) {
+        return WireError(Errc::conflict, "idempotency_key '" + *key + "' was already used by this bot for a different " +
+                                             std::string(elsewhere) + " or op");
+    }
+    return appended;
+}
 
 // "10" rather than std::to_string's "10.000000".
 std::string plain_number(double value) {
@@ -22,12 +40,9 @@ std::string plain_number(double value) {
 
 Result<PublishReply> CommandHandler::op(Ctx& ctx, const PublishRequest& r) {
     const std::string& me = ctx.me;
-    std::optional<store::Appended> appended;
-    if (r.idempotency_key) appended = ctx.batch.find_idempotent(me, *r.idempotency_key);
-    if (appended && appended->stream != store::stream::channel(r.channel)) {
-        return WireError(Errc::conflict, "idempotency_key '" + *r.idempotency_key +
-                                            "' was already used by this bot for a different channel or op");
-    }
+    auto earlier = earlier_append(ctx.batch, me, r.idempotency_key, store::stream::channel(r.channel), "channel");
+    if (!earlier) return earlier.error();
+    auto& appended = *earlier;
     if (!appended) {
         store::MessagePayload payload;
         if (auto refused = guard_message(ctx, me, store::stream::channel(r.channel), r.reply_to, payload)) {
@@ -46,12 +61,9 @@ Result<PublishReply> CommandHandler::op(Ctx& ctx, const PublishRequest& r) {
 
 Result<SendReply> CommandHandler::op(Ctx& ctx, const SendRequest& r) {
     const std::string& me = ctx.me;
-    std::optional<store::Appended> appended;
-    if (r.idempotency_key) appended = ctx.batch.find_idempotent(me, *r.idempotency_key);
-    if (appended && appended->stream != store::stream::mailbox(r.to)) {
-        return WireError(Errc::conflict, "idempotency_key '" + *r.idempotency_key +
-                                            "' was already used by this bot for a different recipient or op");
-    }
+    auto earlier = earlier_append(ctx.batch, me, r.idempotency_key, store::stream::mailbox(r.to), "recipient");
+    if (!earlier) return earlier.error();
+    auto& appended = *earlier;
     if (!appended) {
         if (r.ttl_ms && (*r.ttl_ms == 0 || *r.ttl_ms > k_max_ttl_ms)) {
             return WireError(Errc::invalid_field,

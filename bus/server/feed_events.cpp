@@ -25,21 +25,7 @@ std::string encode_channel_event(const store::Event& event) {
 }
 
 MessageView view_of(const store::Event& event, const store::MessagePayload& fields) {
-    MessageView v;
-    v.seq = event.seq;
-    v.stream_seq = event.stream_seq;
-    v.ts_us = event.ts_us;
-    v.from = event.producer;
-    v.channel = fields.channel;
-    v.to = fields.to;
-    v.type = fields.type;
-    v.body = fields.body;
-    v.reply_to = fields.reply_to;
-    v.conversation = fields.conversation;
-    v.hop = fields.hop;
-    v.expires_at = fields.expires_at;
-    v.replay_of = fields.replay_of;
-    return v;
+    return message_view(event.seq, event.stream_seq, event.ts_us, event.producer, fields);
 }
 
 std::string encode_dead_letter_event(const store::Event& event, const store::MessageDeadLettered& dead) {
