@@ -187,9 +187,12 @@ void Deliveries::read_new(const Reader& reader, State& state, std::size_t room, 
                           std::int64_t now_us, DeliveryPlan& plan) {
     auto& messages = m_store.messages();
     std::size_t delivered = 0;
+    // Read once: nothing this pass decides moves the floor (settlements are
+    // logged later, in batches of their own).
+    const auto floor_seq = floor(reader, state);
     // A read that ends exactly on the newest visible message is at the head
     // too, not only one that comes back short.
-    bool at_head = std::max(state.cursor, floor(reader, state)) >= visible;
+    bool at_head = std::max(state.cursor, floor_seq) >= visible;
     while (delivered < room && !at_head) {
         store::HistoryQuery query;
         if (reader.is_mailbox()) {
@@ -199,7 +202,7 @@ void Deliveries::read_new(const Reader& reader, State& state, std::size_t room, 
             query.scope = store::HistoryQuery::Scope::channel;
             query.channel = reader.channel;
         }
-        query.after = std::max(state.cursor, floor(reader, state));
+        query.after = std::max(state.cursor, floor_seq);
         query.before = visible + 1;
         query.limit = std::min<std::size_t>(room - delivered, 1000);
         auto rows = messages.history(query);
@@ -218,7 +221,7 @@ void Deliveries::read_new(const Reader& reader, State& state, std::size_t room, 
         state.caught_up = true;
         plan.at_head = true;
     }
-    plan.position = std::max(state.cursor, floor(reader, state));
+    plan.position = std::max(state.cursor, floor_seq);
 }
 
 DeliveryPlan Deliveries::pump(const Reader& reader, store::Seq visible, std::int64_t now_us) {
