@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -733,6 +734,22 @@ TEST_F(MailboxDlq, ReplayedCopyIsPushedAgain) {
     EXPECT_EQ(plan.deliveries[0].message.seq, copy);
     EXPECT_EQ(plan.deliveries[0].message.replay_of, std::optional<store::Seq>(m));
     EXPECT_EQ(plan.deliveries[0].deliveries, 1U);
+}
+
+}  // namespace
+
+namespace {
+
+TEST_F(MailboxDlq, ListAfterPastEverySeqIsEmptyNotEverything) {
+    const auto m = send("alice", "bob", "1");
+    dead_letter("bob", m);
+    bool more = true;
+    DlqListRequest past;
+    past.after = std::uint64_t{1} << 63;  // was bound as a negative integer: below every seq
+    EXPECT_TRUE(dlq_list(past, &more).empty());
+    EXPECT_FALSE(more);
+    past.after = std::numeric_limits<std::uint64_t>::max();
+    EXPECT_TRUE(dlq_list(past, &more).empty());
 }
 
 }  // namespace

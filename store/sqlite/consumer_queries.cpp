@@ -7,6 +7,7 @@
 namespace botbus::store {
 
 using detail::ResetOnExit;
+using detail::to_sql_int;
 
 namespace {
 
@@ -76,7 +77,7 @@ bool SqliteConsumerQueries::is_settled(const std::string& bot, const std::string
     ResetOnExit reset{m_is_settled};
     m_is_settled.bind(1, bot);
     m_is_settled.bind(2, channel);
-    m_is_settled.bind(3, static_cast<std::int64_t>(message_seq));
+    m_is_settled.bind(3, to_sql_int(message_seq));
     m_is_settled.executeStep();
     return m_is_settled.getColumn(0).getInt() != 0;
 }

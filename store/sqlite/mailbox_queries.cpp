@@ -7,6 +7,7 @@ namespace botbus::store {
 using detail::optional_int;
 using detail::optional_text;
 using detail::ResetOnExit;
+using detail::to_sql_int;
 
 namespace {
 
@@ -32,7 +33,7 @@ SqliteMailboxQueries::SqliteMailboxQueries(SQLite::Database& db)
 bool SqliteMailboxQueries::is_settled(const std::string& bot, Seq message_seq) {
     ResetOnExit reset{m_is_settled};
     m_is_settled.bind(1, bot);
-    m_is_settled.bind(2, static_cast<std::int64_t>(message_seq));
+    m_is_settled.bind(2, to_sql_int(message_seq));
     m_is_settled.executeStep();
     return m_is_settled.getColumn(0).getInt() != 0;
 }
@@ -60,8 +61,8 @@ DeadLetterRow SqliteMailboxQueries::read_dead_letter(SQLite::Statement& row) {
 std::vector<DeadLetterRow> SqliteMailboxQueries::dead_letters(const DeadLetterQuery& query) {
     auto& s = query.bot ? m_dead_letters_of_bot : m_dead_letters_all;
     ResetOnExit reset{s};
-    s.bind(1, static_cast<std::int64_t>(query.after));
-    s.bind(2, static_cast<std::int64_t>(query.limit));
+    s.bind(1, to_sql_int(query.after));
+    s.bind(2, to_sql_int(query.limit));
     if (query.bot) s.bind(3, *query.bot);
     std::vector<DeadLetterRow> rows;
     while (s.executeStep()) rows.push_back(read_dead_letter(s));
@@ -70,7 +71,7 @@ std::vector<DeadLetterRow> SqliteMailboxQueries::dead_letters(const DeadLetterQu
 
 std::vector<DeadLetterRow> SqliteMailboxQueries::dead_letters_of(Seq message_seq) {
     ResetOnExit reset{m_dead_letter};
-    m_dead_letter.bind(1, static_cast<std::int64_t>(message_seq));
+    m_dead_letter.bind(1, to_sql_int(message_seq));
     std::vector<DeadLetterRow> rows;
     while (m_dead_letter.executeStep()) rows.push_back(read_dead_letter(m_dead_letter));
     return rows;
@@ -84,7 +85,7 @@ std::optional<DeadLetterRow> SqliteMailboxQueries::dead_letter(Seq message_seq) 
 
 std::optional<DeadLetterRow> SqliteMailboxQueries::dead_letter(Seq message_seq, const std::string& bot) {
     ResetOnExit reset{m_dead_letter_of_bot};
-    m_dead_letter_of_bot.bind(1, static_cast<std::int64_t>(message_seq));
+    m_dead_letter_of_bot.bind(1, to_sql_int(message_seq));
     m_dead_letter_of_bot.bind(2, bot);
     if (!m_dead_letter_of_bot.executeStep()) return std::nullopt;
     return read_dead_letter(m_dead_letter_of_bot);

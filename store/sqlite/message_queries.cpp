@@ -7,6 +7,7 @@
 namespace botbus::store {
 
 using detail::ResetOnExit;
+using detail::to_sql_int;
 using detail::optional_text;
 
 namespace {
@@ -38,11 +39,6 @@ std::string history_sql(HistoryQuery::Scope scope, bool newest_first) {
     }
     const char* type = scope == HistoryQuery::Scope::channel ? "'message.published'" : "'message.sent'";
     return std::string(k_message_columns) + " WHERE stream = ?1 AND type = " + type + range + order + " LIMIT ?5";
-}
-
-std::int64_t to_sql_int(std::uint64_t value) {
-    constexpr auto k_max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-    return static_cast<std::int64_t>(value > k_max ? k_max : value);
 }
 
 }  // namespace
@@ -176,7 +172,7 @@ std::vector<MessageRow> SqliteMessageQueries::history(const HistoryQuery& query)
 
 std::optional<MessageRow> SqliteMessageQueries::message(Seq seq) {
     ResetOnExit reset{m_message};
-    m_message.bind(1, static_cast<std::int64_t>(seq));
+    m_message.bind(1, to_sql_int(seq));
     if (!m_message.executeStep()) return std::nullopt;
     return read_message(m_message);
 }

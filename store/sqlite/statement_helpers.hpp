@@ -7,6 +7,7 @@
 #include <SQLiteCpp/Statement.h>
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 
@@ -15,6 +16,14 @@ namespace botbus::store::detail {
 // Steps a write statement and resets it, also when the step fails: a
 // statement left unreset after an error refuses every later bind, which would
 // fail every later batch.
+// A seq, count or bound from a request as a SQLite integer: seqs never pass
+// INT64_MAX, so anything beyond it means "past every seq" rather than
+// wrapping to a negative number that is below every seq.
+inline std::int64_t to_sql_int(std::uint64_t value) {
+    constexpr auto k_max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+    return static_cast<std::int64_t>(value > k_max ? k_max : value);
+}
+
 inline void exec_and_reset(SQLite::Statement& statement) {
     try {
         statement.exec();
