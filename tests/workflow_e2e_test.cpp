@@ -608,7 +608,9 @@ TEST(WorkflowEndToEnd, RebuildMatchesAfterAMixedWorkloadAndNamesACorruptedRow) {
     testing::TempDir dir;
     const auto data = dir.path() / "data";
     {
-        testing::DaemonProcess daemon(data, {"--lease-ms", "300"});
+        // Long enough that the executor's heartbeats (a third of it) outlast a
+        // loaded sanitizer build; the crashed run still crashes within the wait.
+        testing::DaemonProcess daemon(data, {"--lease-ms", "1500"});
         zmq::context_t context;
         client::Client alice(context, options_for(daemon));
         client::Client bob(context, options_for(daemon));
