@@ -143,8 +143,8 @@ class Client:
         """The next reply (pushes skipped), or None at the deadline."""
         deadline = time.monotonic() + timeout_s
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or not self.sock.poll(int(left * 1000) + 1):
+            left = max(0.0, deadline - time.monotonic())
+            if not self.sock.poll(int(left * 1000)):  # 0: look without waiting
                 return None
             reply = unpack(self.sock.recv())
             if "push" not in reply:
