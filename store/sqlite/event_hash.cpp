@@ -16,6 +16,30 @@ void put_bytes(std::string& out, std::string_view bytes) {
     out.append(bytes);
 }
 
+// SHA-256 fetched once, and one digest context per thread: OpenSSL 3 looks
+// the algorithm up again on every EVP_Digest call, which cost more than the
+// hashing itself on the loop thread.
+class Sha256 {
+public:
+    Sha256() : m_context(EVP_MD_CTX_new()) {
+        if (m_context == nullptr) throw std::runtime_error("OpenSSL: cannot allocate a digest context");
+    }
+    ~Sha256() { EVP_MD_CTX_free(m_context); }
+    Sha256(const Sha256&) = delete;
+    Sha256& operator=(const Sha256&) = delete;
+
+    bool digest(const std::string& input, EventHash& out) {
+        static EVP_MD* const k_sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+        unsigned int size = 0;
+        return k_sha256 != nullptr && EVP_DigestInit_ex2(m_context, k_sha256, nullptr) == 1 &&
+               EVP_DigestUpdate(m_context, input.data(), input.size()) == 1 &&
+               EVP_DigestFinal_ex(m_context, out.data(), &size) == 1 && size == out.size();
+    }
+
+private:
+    EVP_MD_CTX* m_context;
+};
+
 }  // namespace
 
 EventHash chain_hash(const EventHash& previous, const StoredEventFields& event) {
@@ -34,10 +58,9 @@ EventHash chain_hash(const EventHash& previous, const StoredEventFields& event) 
     if (event.idem_key) put_bytes(input, *event.idem_key);
     put_bytes(input, event.payload);
 
+    thread_local Sha256 sha256;
     EventHash hash{};
-    unsigned int size = 0;
-    if (EVP_Digest(input.data(), input.size(), hash.data(), &size, EVP_sha256(), nullptr) != 1 ||
-        size != hash.size()) {
+    if (!sha256.digest(input, hash)) {
         throw std::runtime_error("SHA-256 of event seq " + std::to_string(event.seq) + " failed (OpenSSL)");
     }
     return hash;

@@ -7,7 +7,7 @@
 // integers, each text and blob preceded by its length, the idempotency key by
 // a presence byte) before hashing, so no two different events hash the same
 // input. The first chained event's predecessor is k_chain_genesis (all zero).
-// Concurrency: pure functions; OpenSSL's one-shot digest is thread-safe.
+// Concurrency: any thread; each thread hashes with a digest context of its own.
 // Limitations: a chain in the same file as the log is evidence against damage
 // and careless edits, not against someone who rewrites every later hash too;
 // botbus.seq (seq_record.hpp) and an external copy of a recent hash are the
