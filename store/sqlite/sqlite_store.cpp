@@ -34,7 +34,12 @@ namespace {
 // open for writing, so a read-only data directory is refused with its cause.
 std::unique_ptr<SeqRecord> open_seq_record(const std::string& path) {
     if (path == ":memory:") return nullptr;
-    auto record = std::make_unique<SeqRecord>(SeqRecord::path_for(path));
+    std::unique_ptr<SeqRecord> record;
+    try {
+        record = std::make_unique<SeqRecord>(SeqRecord::path_for(path));
+    } catch (const StartupError& e) {
+        throw StartupError(path + ": the data directory is not usable: " + e.what());
+    }
     check_files_writable(path);
     return record;
 }
