@@ -96,7 +96,7 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
 
     std::string command = "serve";
     po::options_description hidden;
-    hidden.add_options()("command", po::value(&command), "serve or rebuild");
+    hidden.add_options()("command", po::value(&command), "serve, rebuild or verify");
     po::positional_options_description positional;
     positional.add("command", 1);
 
@@ -139,7 +139,9 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
         std::cout << "botbusd: the botbus message bus daemon\n\n"
                      "usage: botbusd [options]           serve (the default)\n"
                      "       botbusd rebuild [options]   replay the log into fresh projections and report\n"
-                     "                                   whether they match the live ones (exit 1 if not)\n\n"
+                     "                                   whether they match the live ones (exit 1 if not)\n"
+                     "       botbusd verify [options]    walk the log's hash chain and report the first\n"
+                     "                                   broken or missing link (exit 1 if any)\n\n"
                   << all << '\n';
         return {std::nullopt, 0};
     }
@@ -158,8 +160,10 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
         config.command = Command::serve;
     } else if (command == "rebuild") {
         config.command = Command::rebuild;
+    } else if (command == "verify") {
+        config.command = Command::verify;
     } else {
-        throw std::runtime_error("unknown command '" + command + "' (expected serve or rebuild)");
+        throw std::runtime_error("unknown command '" + command + "' (expected serve, rebuild or verify)");
     }
     const auto parsed_durability = parse_durability(durability);
     if (!parsed_durability) throw invalid("durability", "must be 'full' or 'normal', not '" + durability + "'");

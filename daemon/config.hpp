@@ -13,6 +13,7 @@ namespace botbus::daemon {
 enum class Command {
     serve,    // run the daemon (the default)
     rebuild,  // replay the log into fresh projections and compare them with the live ones
+    verify,   // walk the log's hash chain and report the first broken or missing link
 };
 
 struct Config {

@@ -12,6 +12,7 @@ packages=(
   libboost-program-options-dev
   libsqlitecpp-dev
   libsqlite3-dev
+  libssl-dev
   libzmq3-dev
   cppzmq-dev
   libmsgpack-cxx-dev

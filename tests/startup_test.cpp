@@ -245,7 +245,7 @@ TEST(StartUp, AnOptionGivenTwiceIsRefusedNamingIt) {
 TEST(StartUp, AnUnknownCommandWordIsRefusedNamingItAndTheKnownOnes) {
     testing::TempDir dir;
     expect_bad_configuration(isolated(dir, {"frobnicate"}),
-                             {"unknown command 'frobnicate' (expected serve or rebuild)"});
+                             {"unknown command 'frobnicate' (expected serve, rebuild or verify)"});
 }
 
 TEST(StartUp, ASecondCommandWordIsRefused) {

@@ -1,7 +1,12 @@
 #include "store/sqlite/database.hpp"
 
 #include <SQLiteCpp/Statement.h>
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
 
 namespace botbus::store {
 
@@ -42,12 +47,39 @@ SQLite::Database open_database(const std::string& path, Durability durability) {
                 throw StartupError(path + ": cannot switch the database to WAL mode");
             }
             check_integrity(db, path);
+            if (sqlite3_db_readonly(db.getHandle(), "main") == 1) {
+                throw StartupError(path + ": opened read-only (the file or its directory is not writable: a "
+                                          "read-only file system or missing permissions); botbusd must write its "
+                                          "database");
+            }
         }
         db.exec(durability == Durability::full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
         db.exec("PRAGMA foreign_keys=ON");
         return db;
     } catch (const SQLite::Exception& e) {
         throw StartupError(path + ": cannot open database: " + e.what());
+    }
+}
+
+void check_files_writable(const std::string& path) {
+    for (const auto& file : {path, path + "-wal", path + "-shm"}) {
+        const int fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
+        if (fd >= 0) {
+            ::close(fd);
+            continue;
+        }
+        if (errno == ENOENT) continue;
+        throw StartupError(file + ": cannot open for writing: " + std::generic_category().message(errno) +
+                           "; botbusd must write its database and WAL");
+    }
+}
+
+void check_write_transaction(SQLite::Database& db, const std::string& path) {
+    try {
+        db.exec("BEGIN IMMEDIATE");
+        db.exec("ROLLBACK");
+    } catch (const SQLite::Exception& e) {
+        throw StartupError(path + ": cannot take a write transaction: " + e.what());
     }
 }
 

@@ -4,17 +4,21 @@
 #include <SQLiteCpp/Statement.h>
 #include <sqlite3.h>
 
+#include <cstring>
 #include <stdexcept>
 
 #include "store/payloads.hpp"
 #include "store/sqlite/checkpointer.hpp"
 #include "store/sqlite/consumer_queries.hpp"
 #include "store/sqlite/database.hpp"
+#include "store/sqlite/event_hash.hpp"
 #include "store/sqlite/mailbox_queries.hpp"
 #include "store/sqlite/message_queries.hpp"
 #include "store/sqlite/migrator.hpp"
 #include "store/sqlite/projector.hpp"
+#include "store/sqlite/seq_record.hpp"
 #include "store/sqlite/statement_helpers.hpp"
+#include "store/sqlite/trimmed_ranges.hpp"
 #include "store/sqlite/wal_file.hpp"
 #include "store/sqlite/workflow_queries.hpp"
 
@@ -23,12 +27,33 @@ namespace botbus::store {
 using detail::exec_and_reset;
 using detail::ResetOnExit;
 
+namespace {
+
+// Before SQLite sees the files: the record's file is created in the data
+// directory (a write to the directory itself) and the database files must
+// open for writing, so a read-only data directory is refused with its cause.
+std::unique_ptr<SeqRecord> open_seq_record(const std::string& path) {
+    if (path == ":memory:") return nullptr;
+    std::unique_ptr<SeqRecord> record;
+    try {
+        record = std::make_unique<SeqRecord>(SeqRecord::path_for(path));
+    } catch (const StartupError& e) {
+        throw StartupError(path + ": the data directory is not usable: " + e.what());
+    }
+    check_files_writable(path);
+    return record;
+}
+
+}  // namespace
+
 SqliteStore::SqliteStore(const StoreOptions& options)
     : m_path(options.path),
       m_durability(options.durability),
+      m_seq_record(open_seq_record(options.path)),
       m_db(std::make_unique<SQLite::Database>(open_database(options.path, options.durability))) {
     migrate(*m_db, migrations::all(), m_path);
     if (m_path != ":memory:") {
+        check_write_transaction(*m_db, m_path);
         // Commits stop syncing by themselves: sync() does it, off the
         // executing thread (see wal_file.hpp). NORMAL still syncs around
         // checkpoints, so the file stays consistent whatever happens.
@@ -39,9 +64,11 @@ SqliteStore::SqliteStore(const StoreOptions& options)
         sqlite3_wal_hook(m_db->getHandle(), &SqliteStore::on_wal_commit, this);
     }
     try {
-        SQLite::Statement head(*m_db, "SELECT last_seq FROM log_head WHERE id = 1");
+        SQLite::Statement head(*m_db, "SELECT last_seq, last_hash, chain_start FROM log_head WHERE id = 1");
         if (!head.executeStep()) throw StartupError(m_path + ": log_head row is missing");
         m_last_seq = static_cast<Seq>(head.getColumn(0).getInt64());
+        if (!head.getColumn(1).isNull()) m_last_hash = hash_from_column(head.getColumn(1), m_last_seq);
+        m_chain_start = static_cast<Seq>(head.getColumn(2).getInt64());
         SQLite::Statement max_seq(*m_db, "SELECT COALESCE(MAX(seq), 0) FROM events");
         max_seq.executeStep();
         if (static_cast<Seq>(max_seq.getColumn(0).getInt64()) > m_last_seq) {
@@ -51,14 +78,39 @@ SqliteStore::SqliteStore(const StoreOptions& options)
     } catch (const SQLite::Exception& e) {
         throw StartupError(m_path + ": unexpected schema: " + e.what());
     }
+    m_committed_seq.store(m_last_seq, std::memory_order_release);
+    if (m_seq_record) check_seq_record();
+}
+
+void SqliteStore::check_seq_record() {
+    const auto recorded = m_seq_record->initial();
+    if (recorded && *recorded > m_last_seq) {
+        const auto first_missing = std::to_string(m_last_seq + 1);
+        const auto last_missing = std::to_string(*recorded);
+        throw StartupError(
+            m_path + ": the log ends at seq " + std::to_string(m_last_seq) + " but " + m_seq_record->path() +
+            " records that seqs up to " + last_missing + " were durable and acknowledged: seqs " + first_missing +
+            ".." + last_missing +
+            " are missing (a damaged WAL frame ends SQLite's recovery early, or the database was replaced by an "
+            "older copy). botbusd will not start and hand those seqs out again. Keep a copy of the data "
+            "directory; restore botbus.db and botbus.db-wal from a backup that holds seq " + last_missing +
+            ", or, to accept the loss, move " + m_seq_record->path() +
+            " aside (seqs " + first_missing + ".." + last_missing + " will then be reused)");
+    }
+    try {
+        // A real, synced write before the daemon says it is ready.
+        m_seq_record->write_durable(m_last_seq);
+    } catch (const std::system_error& e) {
+        throw StartupError(m_seq_record->path() + ": cannot write: " + e.code().message());
+    }
 }
 
 void SqliteStore::prepare_statements() {
     auto& db = *m_db;
     m_insert_event = std::make_unique<SQLite::Statement>(
         db,
-        "INSERT INTO events (seq, ts_us, stream, stream_seq, type, producer, idem_key, payload)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+        "INSERT INTO events (seq, ts_us, stream, stream_seq, type, producer, idem_key, payload, hash)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
     m_find_idem = std::make_unique<SQLite::Statement>(
         db, "SELECT seq, stream_seq, ts_us, stream FROM events WHERE producer = ? AND idem_key = ?");
     m_find_stream = std::make_unique<SQLite::Statement>(db, "SELECT last_stream_seq FROM streams WHERE stream = ?");
@@ -67,7 +119,15 @@ void SqliteStore::prepare_statements() {
         "INSERT INTO streams (stream, last_stream_seq, last_seq) VALUES (?, ?, ?)"
         " ON CONFLICT (stream) DO UPDATE SET last_stream_seq = excluded.last_stream_seq,"
         " last_seq = excluded.last_seq");
-    m_update_head = std::make_unique<SQLite::Statement>(db, "UPDATE log_head SET last_seq = ? WHERE id = 1");
+    m_update_head =
+        std::make_unique<SQLite::Statement>(db, "UPDATE log_head SET last_seq = ?, last_hash = ? WHERE id = 1");
+    m_find_hash = std::make_unique<SQLite::Statement>(db, "SELECT hash FROM events WHERE seq = ?");
+    // What trim_messages is about to delete, in seq order, for the ranges.
+    m_trimmed_hashes = std::make_unique<SQLite::Statement>(
+        db,
+        "SELECT seq, hash FROM events WHERE stream = ?1 AND seq <= ?2"
+        " AND type IN ('message.published', 'message.sent') AND hash IS NOT NULL ORDER BY seq");
+    m_trimmed = std::make_unique<TrimmedRanges>(db);
     m_read_range = std::make_unique<SQLite::Statement>(
         db,
         "SELECT seq, ts_us, stream, stream_seq, type, producer, idem_key, payload FROM events"
@@ -94,6 +154,15 @@ void SqliteStore::prepare_statements() {
 
 SqliteStore::~SqliteStore() {
     if (m_wal) sqlite3_wal_hook(m_db->getHandle(), nullptr, nullptr);
+    // A clean close leaves an exact record. Not after a failed sync: a later
+    // fdatasync may succeed although the failed pages never reached the disk.
+    if (m_seq_record && m_wal && !m_sync_failed.load()) {
+        try {
+            m_wal->sync();
+            m_seq_record->write_durable(m_last_seq);
+        } catch (...) {  // the record stays the lower bound it was
+        }
+    }
 }
 
 int SqliteStore::on_wal_commit(void* store, sqlite3* db, const char* schema, int frames) {
@@ -125,7 +194,19 @@ int SqliteStore::on_wal_commit(void* store, sqlite3* db, const char* schema, int
 }
 
 void SqliteStore::sync() const {
-    if (needs_sync()) m_wal->sync();
+    if (!needs_sync()) return;
+    // Read before the sync starts: everything committed up to here is
+    // covered by it.
+    const auto covered = m_committed_seq.load(std::memory_order_acquire);
+    try {
+        m_wal->sync();
+        // Before the batches it covers are acknowledged: in the page cache,
+        // the record survives a crash of the process (seq_record.hpp).
+        m_seq_record->advance(covered);
+    } catch (...) {
+        m_sync_failed.store(true);
+        throw;
+    }
 }
 
 bool SqliteStore::needs_sync() const { return m_wal && m_durability == Durability::full; }
@@ -218,7 +299,23 @@ void SqliteStore::open_batch() {
     m_db->exec("BEGIN IMMEDIATE");
     m_batch_open = true;
     m_batch_last_seq = m_last_seq;
+    m_batch_hash_seq = m_last_seq;
+    m_batch_last_hash = m_last_hash;
     m_batch_heads.clear();
+}
+
+EventHash SqliteStore::chain_hash_at(Seq seq) {
+    if (seq == m_batch_hash_seq) return m_batch_last_hash;
+    if (seq == m_last_seq) return m_last_hash;
+    if (seq <= m_chain_start) return k_chain_genesis;
+    {
+        auto& find = *m_find_hash;
+        ResetOnExit reset{find};
+        find.bind(1, static_cast<std::int64_t>(seq));
+        if (find.executeStep()) return hash_from_column(find.getColumn(0), seq);
+    }
+    if (auto trimmed = m_trimmed->hash_ending_at(seq)) return *trimmed;
+    throw std::runtime_error("no chain hash for seq " + std::to_string(seq) + ": the event is missing");
 }
 
 void SqliteStore::rollback_batch() noexcept {
@@ -263,11 +360,17 @@ Appended SqliteStore::append_to_batch(EventDraft draft, std::vector<Event>& appe
         insert.bind(7);
     }
     insert.bindNoCopy(8, event.payload.data(), static_cast<int>(event.payload.size()));
+    // The previous event is the batch's last one, unless part of the batch
+    // was rolled back since: then its hash is read back.
+    const auto hash = chain_hash(chain_hash_at(event.seq - 1), event);
+    insert.bindNoCopy(9, hash.data(), static_cast<int>(hash.size()));
     exec_and_reset(insert);
 
     m_projector->apply(event);
 
     m_batch_last_seq = event.seq;
+    m_batch_hash_seq = event.seq;
+    m_batch_last_hash = hash;
     it->second = StreamHead{event.stream_seq, event.seq};
     const Appended result{event.stream, event.seq, event.stream_seq, event.ts_us, false};
     appended.push_back(std::move(event));
@@ -287,14 +390,18 @@ void SqliteStore::commit_batch() {
         upsert.bind(3, static_cast<std::int64_t>(head.seq));
         exec_and_reset(upsert);
     }
+    const auto last_hash = chain_hash_at(m_batch_last_seq);
     if (m_batch_last_seq != m_last_seq) {
         m_update_head->bind(1, static_cast<std::int64_t>(m_batch_last_seq));
+        m_update_head->bind(2, last_hash.data(), static_cast<int>(last_hash.size()));
         exec_and_reset(*m_update_head);
         m_projector->record_position(m_batch_last_seq);
     }
     m_db->exec("COMMIT");
     m_batch_open = false;
     m_last_seq = m_batch_last_seq;
+    m_last_hash = last_hash;
+    m_committed_seq.store(m_last_seq, std::memory_order_release);
     for (const auto& [stream, head] : m_batch_heads) m_stream_seqs[stream] = head.stream_seq;
     m_batch_heads.clear();
 }

@@ -1,14 +1,21 @@
 // The Store (store/store.hpp) on an embedded SQLite file: the event log in
 // `events` (plus `streams` and `log_head`, which keep seqs from being
 // reused), the projections in their own tables, all in one database.
+// Each event row carries its link in the log's hash chain (event_hash.hpp);
+// trimming records the ranges it deletes (`trimmed_ranges`) so the chain
+// still verifies (log_check.hpp). Beside the file, `<stem>.seq`
+// (seq_record.hpp) records the highest durable seq outside the WAL.
 //
 // Operation: opens (creating if needed) one SQLite file in WAL mode, checks
-// and migrates it, and serves batches. A batch is one BEGIN IMMEDIATE
+// that it and its directory take writes, migrates it, refuses a log that
+// ends below the seq record, and serves batches. A batch is one BEGIN IMMEDIATE
 // transaction; each append inserts the event row and applies it through the
 // Projector in that transaction. A stream's `streams` row and `log_head` are
 // written once per batch, at commit.
 // Durability: commits run with synchronous=NORMAL and sync() fdatasyncs the
-// WAL itself (wal_file.hpp), so the sync can run off the executing thread.
+// WAL itself (wal_file.hpp), so the sync can run off the executing thread;
+// then it advances the seq record to what the sync covered. Durability::normal
+// never syncs, so the record moves only at start-up and clean shutdown.
 // Checkpoints run on a background thread with their own connection
 // (checkpointer.hpp), and inline only past a hard WAL size.
 // Concurrency: as Store; other processes may read the file meanwhile (WAL),
@@ -17,6 +24,8 @@
 // for database(), which is for tests and store/ alone.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -36,6 +45,8 @@ namespace botbus::store {
 
 class Checkpointer;
 class Projector;
+class SeqRecord;
+class TrimmedRanges;
 class SqliteConsumerQueries;
 class SqliteMailboxQueries;
 class SqliteMessageQueries;
@@ -49,9 +60,12 @@ struct StoreOptions {
 
 class SqliteStore final : public Store {
 public:
-    // Throws StartupError when the file cannot be opened, is not a botbus
-    // database, fails its integrity check, or fails its migrations.
+    // Throws StartupError when the file cannot be opened or written, is not a
+    // botbus database, fails its integrity check, fails its migrations, or
+    // its log ends below the seq record (acknowledged events are missing).
     explicit SqliteStore(const StoreOptions& options);
+    // Syncs the WAL and the seq record (a clean shutdown's exact record),
+    // unless a sync has failed.
     ~SqliteStore() override;
 
     std::vector<Event> read_range(Seq after, std::size_t limit) override;
@@ -100,10 +114,15 @@ private:
     static int on_wal_commit(void* store, sqlite3* db, const char* schema, int frames);
     void prepare_statements();
     Seq stream_seq_of(const std::string& stream);
+    void check_seq_record();
+    // The chain hash of event `seq` of this batch's view of the log: the
+    // batch's last one is kept; another (after a partial rollback) is read.
+    std::array<unsigned char, 32> chain_hash_at(Seq seq);
     std::optional<Appended> find_by_idem_key(const std::string& producer, const std::string& key);
 
     std::string m_path;
     Durability m_durability;
+    std::unique_ptr<SeqRecord> m_seq_record;  // file databases only; opened before the database
     std::unique_ptr<SQLite::Database> m_db;
     std::unique_ptr<WalFile> m_wal;                 // file databases only
     std::unique_ptr<Checkpointer> m_checkpointer;  // file databases only
@@ -111,11 +130,19 @@ private:
     // checkpointer's completed() count at that moment.
     std::optional<std::uint64_t> m_checkpoint_requested;
     Seq m_last_seq = 0;
+    Seq m_chain_start = 0;  // events at or below it predate the chain (migration 0008)
+    std::array<unsigned char, 32> m_last_hash{};  // the chain hash of m_last_seq (zero before the chain)
+    // m_last_seq, for sync() on the sync thread: every seq up to it was
+    // committed before a sync that reads it starts.
+    std::atomic<Seq> m_committed_seq{0};
+    mutable std::atomic<bool> m_sync_failed{false};
     std::unordered_map<std::string, Seq> m_stream_seqs;  // committed; filled lazily
 
     // The open batch, if any.
     bool m_batch_open = false;
     Seq m_batch_last_seq = 0;
+    Seq m_batch_hash_seq = 0;                           // the seq m_batch_last_hash belongs to
+    std::array<unsigned char, 32> m_batch_last_hash{};  // the chain's head within the batch
     struct StreamHead {
         Seq stream_seq = 0;  // the stream's last stream seq
         Seq seq = 0;         // the log seq of its last event (0: untouched by this batch)
@@ -129,6 +156,9 @@ private:
     std::unique_ptr<SQLite::Statement> m_find_stream;
     std::unique_ptr<SQLite::Statement> m_upsert_stream;
     std::unique_ptr<SQLite::Statement> m_update_head;
+    std::unique_ptr<SQLite::Statement> m_find_hash;
+    std::unique_ptr<SQLite::Statement> m_trimmed_hashes;
+    std::unique_ptr<TrimmedRanges> m_trimmed;
     std::unique_ptr<SQLite::Statement> m_read_range;
     std::unique_ptr<SQLite::Statement> m_message_streams_after;
     std::unique_ptr<SQLite::Statement> m_oldest_messages;

@@ -10,6 +10,7 @@
 #include "store/sqlite/rebuild.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/sqlite/statement_helpers.hpp"
+#include "store/sqlite/trimmed_ranges.hpp"
 
 namespace botbus::store {
 
@@ -43,6 +44,23 @@ std::vector<MessagePosition> SqliteStore::oldest_messages(const std::string& str
 
 Appended SqliteStore::trim_messages(Batch& batch, const std::string& stream, Seq through, std::uint64_t count) {
     if (!m_batch_open) throw std::logic_error("botbus::store: trim_messages outside a batch");
+    {
+        // The chain must still verify across what is deleted: each deleted
+        // seq joins a trimmed range, which keeps the hash the chain resumes
+        // from. Read first, recorded after: the ranges' statements must not
+        // run while this query is stepping.
+        auto& trimmed = *m_trimmed_hashes;
+        ResetOnExit reset{trimmed};
+        trimmed.bind(1, stream);
+        trimmed.bind(2, static_cast<std::int64_t>(through));
+        std::vector<std::pair<Seq, EventHash>> deleted;
+        while (trimmed.executeStep()) {
+            const auto seq = static_cast<Seq>(trimmed.getColumn(0).getInt64());
+            deleted.emplace_back(seq, hash_from_column(trimmed.getColumn(1), seq));
+        }
+        trimmed.reset();
+        for (const auto& [seq, hash] : deleted) m_trimmed->record(seq, hash);
+    }
     auto& s = *m_delete_messages;
     s.bind(1, stream);
     s.bind(2, static_cast<std::int64_t>(through));
