@@ -158,6 +158,19 @@ TEST(RefusedFrameId, NoIdWhenNoneCanBeRead) {
               PackedValue{RawMap::pack(1)});
 }
 
+TEST(NameFields, StepIdsWithAColonAreInvalidNames) {
+    for (const char* op : {"step.start", "step.complete", "step.fail", "step.skip", "step.wait_approval",
+                           "step.approve"}) {
+        const auto refused =
+            failure(RawMap().with("op", op).with("run_id", "r").with("step_id", "a:b").with("error", "e").str());
+        EXPECT_EQ(refused.error.code, Errc::invalid_name) << op;
+        EXPECT_NE(refused.error.message.find("step_id"), std::string::npos) << refused.error.message;
+    }
+    // A run id may hold ':' (the attempt id's other parts are split off from the right).
+    EXPECT_TRUE(std::holds_alternative<Envelope>(
+        decode(RawMap().with("op", "step.start").with("run_id", "r:1").with("step_id", "b").str())));
+}
+
 TEST(VerbatimValues, ReadersRepackFloatsAsFloats) {
     // The client library reads bodies out of decoded replies: an integral
     // float must not come out as an integer there either.
