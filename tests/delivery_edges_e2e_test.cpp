@@ -45,6 +45,30 @@ protected:
     std::unique_ptr<DaemonProcess> m_daemon;
 };
 
+// ---- idempotency keys
+
+TEST_F(DeliveryEdges, AnIdempotencyKeyReusedForAnotherTargetOrOpIsAConflict) {
+    auto alice = connect("alice");
+    const auto publish_with = [](const std::string& channel, const std::string& key) {
+        return MapFrame().with("op", "publish").with("channel", channel).with("body", "x").with("idempotency_key", key)
+            .str();
+    };
+    const auto send_with = [](const std::string& to, const std::string& key) {
+        return MapFrame().with("op", "send").with("to", to).with("body", "x").with("idempotency_key", key).str();
+    };
+    const auto first = alice->call_ok(publish_with("a", "k1"));
+    const auto again = alice->call_ok(publish_with("a", "k1"));
+    EXPECT_EQ(again.u64("seq"), first.u64("seq"));
+    EXPECT_EQ(error_of(*alice, publish_with("b", "k1")), "conflict") << "another channel";
+    EXPECT_EQ(error_of(*alice, send_with("bob", "k1")), "conflict") << "a send with a publish's key";
+    alice->call_ok(send_with("bob", "k2"));
+    EXPECT_EQ(error_of(*alice, send_with("carol", "k2")), "conflict") << "another recipient";
+    EXPECT_EQ(error_of(*alice, publish_with("a", "k2")), "conflict") << "a publish with a send's key";
+    // Keys are per bot: another bot's k1 is its own.
+    auto bob = connect("bob");
+    bob->call_ok(publish_with("b", "k1"));
+}
+
 // ---- waiting fetches
 
 TEST_F(DeliveryEdges, AWaitingFetchIsAnsweredAfterLaterRequestsAndMatchedById) {
