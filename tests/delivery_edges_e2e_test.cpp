@@ -69,6 +69,37 @@ TEST_F(DeliveryEdges, AnIdempotencyKeyReusedForAnotherTargetOrOpIsAConflict) {
     bob->call_ok(publish_with("b", "k1"));
 }
 
+// ---- caught_up needs no credit
+
+TEST_F(DeliveryEdges, CaughtUpComesAfterTheCreditsWorthOfHistoryWithoutAnAck) {
+    auto alice = connect("alice");
+    std::vector<std::uint64_t> seqs;
+    for (int i = 0; i < 5; ++i) seqs.push_back(publish(*alice, "log", "m" + std::to_string(i)));
+    auto bob = connect("bob");
+    bob->call_ok(MapFrame().with("op", "subscribe").with("channel", "log").with("durable", true).with("from_seq", 1)
+                     .with("credit", 2).str());
+    std::vector<std::uint64_t> pushed;
+    for (int i = 0; i < 2; ++i) {
+        const auto push = bob->next_push(5s);
+        ASSERT_TRUE(push);
+        ASSERT_EQ(push->text("push"), "message");
+        pushed.push_back(RawFrame::find_in(*push->find("message"), "seq")->via.u64);
+    }
+    EXPECT_EQ(pushed, (std::vector<std::uint64_t>{seqs[0], seqs[1]}));
+    const auto marker = bob->next_push(5s);
+    ASSERT_TRUE(marker) << "no caught_up marker while the credit is used up";
+    EXPECT_EQ(marker->text("push"), "caught_up");
+    EXPECT_EQ(marker->u64("seq"), seqs[4]) << "where the history ends";
+    // Acknowledging makes room for the rest of the history, with no second marker.
+    bob->call_ok(MapFrame().with("op", "ack").with("channel", "log").with("upto", seqs[1]).str());
+    for (std::size_t i = 2; i < 4; ++i) {
+        const auto push = bob->next_push(5s);
+        ASSERT_TRUE(push);
+        ASSERT_EQ(push->text("push"), "message");
+        EXPECT_EQ(RawFrame::find_in(*push->find("message"), "seq")->via.u64, seqs[i]);
+    }
+}
+
 // ---- waiting fetches
 
 TEST_F(DeliveryEdges, AWaitingFetchIsAnsweredAfterLaterRequestsAndMatchedById) {

@@ -217,11 +217,13 @@ void Deliveries::read_new(const Reader& reader, State& state, std::size_t room, 
         at_head = rows.size() < query.limit || state.cursor >= visible;
     }
     if (at_head) {
-        if (!state.caught_up) plan.caught_up = true;
+        if (!state.caught_up) {
+            plan.caught_up = true;
+            plan.caught_up_seq = plan.position;
+        }
         state.caught_up = true;
         plan.at_head = true;
     }
-    plan.position = std::max(state.cursor, floor_seq);
 }
 
 DeliveryPlan Deliveries::pump(const Reader& reader, store::Seq visible, std::int64_t now_us) {
@@ -229,10 +231,19 @@ DeliveryPlan Deliveries::pump(const Reader& reader, store::Seq visible, std::int
     plan.reader = reader;
     auto [it, fresh] = m_readers.try_emplace(reader);
     auto& state = it->second;
+    plan.position = std::max(state.cursor, floor_seq);
     if (fresh) {
         state.settings = ReaderSettings{m_options.window, false, false, 0};
         state.last_ack_us = now_us;
         state.online = true;
+    } else if (!state.caught_up && !reader.is_mailbox() && !state.settings.pull && !state.settings.ephemeral) {
+        // The credit ran out inside the history. The marker needs no credit:
+        // a consumer that waits for it before acknowledging would otherwise
+        // wait for a redelivery. It names where the history ends; the rest
+        // of it follows as acknowledgements make room.
+        plan.caught_up = true;
+        plan.caught_up_seq = std::max(plan.position, std::min(m_store.consumers().head(reader.channel), visible));
+        state.caught_up = true;
     }
     const auto window = state.settings.window;
     const std::size_t room = state.settings.ephemeral ? window : window - std::min(window, state.in_flight.size());

@@ -46,8 +46,9 @@ std::vector<MessageView> views_of(const std::vector<store::MessageRow>& rows);
 
 // {push: "message", message: <message map>, deliveries, redelivered}
 std::string encode_push(const MessageView& message, std::uint32_t deliveries, bool redelivered);
-// {push: "caught_up", channel, seq}: every message up to seq was delivered
-// (or settled) before this; what follows is live.
+// {push: "caught_up", channel, seq}: the history ends at seq. Every message
+// up to seq was delivered (or settled) before this, unless the credit ran
+// out inside the history: then the rest of it follows as acks make room.
 std::string encode_caught_up(std::string_view channel, store::Seq position);
 
 // The fetch reply of a plan; its views point into the plan.

@@ -82,7 +82,7 @@ void DeliveryRouter::carry_out(DeliveryPlan plan) {
             m_transport.send_to(routing_id, false,
                                 encode_push(view_of(delivery.message), delivery.deliveries, delivery.redelivered));
         }
-        if (plan.caught_up) m_transport.send_to(routing_id, false, encode_caught_up(reader.channel, plan.position));
+        if (plan.caught_up) m_transport.send_to(routing_id, false, encode_caught_up(reader.channel, plan.caught_up_seq));
     }
     if (!plan.deliveries.empty() && !reader.connection.size()) schedule_redelivery();
     queue_settlements(std::move(plan));
