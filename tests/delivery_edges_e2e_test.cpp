@@ -121,5 +121,18 @@ TEST_F(DeliveryEdges, AWaitingFetchIsAnsweredAfterLaterRequestsAndMatchedById) {
     EXPECT_EQ(RawFrame::find_in(*RawFrame::find_in(messages->via.array.ptr[0], "message"), "seq")->via.u64, seq);
 }
 
+TEST_F(DeliveryEdges, AWaitingFetchIsAnsweredAtOnceWhenAnotherConnectionEndsItsSubscription) {
+    auto bob = connect("bob");
+    bob->call_ok(MapFrame().with("op", "subscribe").with("channel", "jobs").with("durable", true)
+                     .with("deliver", "pull").str());
+    bob->send(MapFrame().with("op", "fetch").with("id", 7).with("channel", "jobs").with("wait_ms", 60000).str());
+    auto other = connect("bob");
+    other->call_ok(MapFrame().with("op", "unsubscribe").with("channel", "jobs").str());
+    const auto answered = bob->reply(10s);  // well before its 60 s wait
+    ASSERT_TRUE(answered) << "the waiting fetch was not answered when its subscription ended";
+    EXPECT_EQ(answered->u64("id"), 7U);
+    EXPECT_EQ(answered->text("error"), "not_found");
+}
+
 }  // namespace
 }  // namespace botbus
