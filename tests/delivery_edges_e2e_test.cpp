@@ -134,5 +134,50 @@ TEST_F(DeliveryEdges, AWaitingFetchIsAnsweredAtOnceWhenAnotherConnectionEndsItsS
     EXPECT_EQ(answered->text("error"), "not_found");
 }
 
+// ---- channel.delete
+
+TEST_F(DeliveryEdges, DeletingAChannelEndsEverySubscriptionToItAndARebuildAgrees) {
+    auto alice = connect("alice");
+    auto puller = connect("bob");
+    auto pusher = connect("carol");
+    auto watcher = connect("dave");
+    publish(*alice, "news", "before");
+    puller->call_ok(MapFrame().with("op", "subscribe").with("channel", "news").with("durable", true)
+                        .with("deliver", "pull").str());
+    pusher->call_ok(MapFrame().with("op", "subscribe").with("channel", "news").with("durable", true).str());
+    watcher->call_ok(MapFrame().with("op", "subscribe").with("channel", "news").with("credit", 10).str());
+    ASSERT_TRUE(pusher->next_push(5s));   // caught_up
+    ASSERT_TRUE(watcher->next_push(5s));  // caught_up
+    puller->send(MapFrame().with("op", "fetch").with("id", 3).with("channel", "news").with("wait_ms", 60000).str());
+    puller->call_ok(MapFrame().with("op", "ping").str());  // the fetch is parked
+
+    alice->call_ok(MapFrame().with("op", "channel.delete").with("name", "news").str());
+    const auto answered = puller->reply(10s);
+    ASSERT_TRUE(answered) << "the fetch waiting on the deleted channel was not answered";
+    EXPECT_EQ(answered->u64("id"), 3U);
+    EXPECT_EQ(answered->text("error"), "not_found");
+
+    const auto consumers = alice->call_ok(MapFrame().with("op", "consumers").str());
+    EXPECT_EQ(consumers.find("consumers")->via.array.size, 0U);
+    EXPECT_EQ(error_of(*puller, MapFrame().with("op", "fetch").with("channel", "news").str()), "not_found");
+    EXPECT_EQ(error_of(*pusher, MapFrame().with("op", "ack").with("channel", "news").with("upto", 1).str()),
+              "not_found");
+
+    // Created again: none of the old subscriptions receives anything.
+    publish(*alice, "news", "after");
+    pusher->call_ok(MapFrame().with("op", "ping").str());
+    watcher->call_ok(MapFrame().with("op", "ping").str());
+    EXPECT_FALSE(pusher->has_push()) << "the durable subscription outlived its channel";
+    EXPECT_FALSE(watcher->has_push()) << "the connection's subscription outlived its channel";
+    const auto members = alice->call_ok(MapFrame().with("op", "subscribers").with("channel", "news").str());
+    EXPECT_EQ(members.find("bots")->via.array.size, 0U);
+
+    ASSERT_EQ(m_daemon->terminate(), 0) << m_daemon->stderr_text();
+    m_daemon.reset();
+    const auto rebuild = run_botbusd({"rebuild", "--data-dir", data_dir().string(), "--log-level", "warn"});
+    EXPECT_EQ(rebuild.exit_code, 0) << rebuild.stdout_text << rebuild.stderr_text;
+    EXPECT_NE(rebuild.stdout_text.find("match"), std::string::npos) << rebuild.stdout_text;
+}
+
 }  // namespace
 }  // namespace botbus

@@ -120,6 +120,10 @@ public:
     // flight. Ephemeral readers are forgotten.
     void offline(const Reader& reader);
     void forget(const Reader& reader);
+    // The channel was deleted: every connection's ephemeral reader of it is
+    // forgotten; returns them (durable readers end with their
+    // consumer.deleted events).
+    std::vector<Reader> end_ephemeral(const std::string& channel);
     bool knows(const Reader& reader) const { return m_readers.contains(reader); }
     // A plan's expiries and dead letters will not be logged after all (the
     // reader is unreachable, or logging failed): they are decided again by
