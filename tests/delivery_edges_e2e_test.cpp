@@ -179,5 +179,27 @@ TEST_F(DeliveryEdges, DeletingAChannelEndsEverySubscriptionToItAndARebuildAgrees
     EXPECT_NE(rebuild.stdout_text.find("match"), std::string::npos) << rebuild.stdout_text;
 }
 
+// ---- ttl
+
+TEST_F(DeliveryEdges, ExpiresAtIsExactlyTheEventsTsPlusTheTtl) {
+    auto alice = connect("alice");
+    auto bob = connect("bob");
+    for (const std::uint64_t ttl : {1500ULL, 60000ULL, 31536000000ULL}) {
+        const auto sent = alice->call_ok(MapFrame().with("op", "send").with("to", "bob").with("body", "soon")
+                                             .with("ttl_ms", ttl).str());
+        const auto ts = static_cast<std::int64_t>(sent.u64("ts").value_or(0));
+        const auto expected = ts + static_cast<std::int64_t>(ttl) * 1000;
+        const auto push = bob->next_push(5s);
+        ASSERT_TRUE(push);
+        const auto* pushed = RawFrame::find_in(*push->find("message"), "expires_at");
+        ASSERT_TRUE(pushed);
+        EXPECT_EQ(pushed->via.i64, expected) << "push, ttl " << ttl;
+        const auto history = bob->call_ok(MapFrame().with("op", "history").with("inbox", true).with("order", "desc")
+                                               .with("limit", 1).str());
+        const auto& newest = history.find("messages")->via.array.ptr[0];
+        EXPECT_EQ(RawFrame::find_in(newest, "expires_at")->via.i64, expected) << "history, ttl " << ttl;
+    }
+}
+
 }  // namespace
 }  // namespace botbus

@@ -35,7 +35,11 @@ MessageView message_view(std::uint64_t seq, std::uint64_t stream_seq, std::int64
     v.reply_to = fields.reply_to;
     v.conversation = fields.conversation;
     v.hop = fields.hop;
-    v.expires_at = fields.expires_at;
+    if constexpr (requires { fields.expiry(ts_us); }) {
+        v.expires_at = fields.expiry(ts_us);  // a payload: relative to its event's ts
+    } else {
+        v.expires_at = fields.expires_at;
+    }
     v.replay_of = fields.replay_of;
     return v;
 }
