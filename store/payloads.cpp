@@ -16,7 +16,7 @@ std::string encode_message_payload(const MessagePayload& m) {
     msgpack::sbuffer out(m.body.size() + 96);
     msgpack::packer<msgpack::sbuffer> p(out);
     const auto count = [](const auto&... field) { return static_cast<std::uint32_t>((0 + ... + (field ? 1 : 0))); };
-    p.pack_map(2 + count(m.channel, m.to, m.reply_to, m.conversation, m.hop, m.expires_at, m.replay_of,
+    p.pack_map(2 + count(m.channel, m.to, m.reply_to, m.conversation, m.hop, m.expires_at, m.ttl_ms, m.replay_of,
                          m.replayed_by));
     auto optional = [&p](std::string_view key, const auto& value) {
         if (!value) return;
@@ -36,6 +36,7 @@ std::string encode_message_payload(const MessagePayload& m) {
     optional("conversation", m.conversation);
     optional("hop", m.hop);
     optional("expires_at", m.expires_at);
+    optional("ttl_ms", m.ttl_ms);
     optional("replay_of", m.replay_of);
     optional("replayed_by", m.replayed_by);
     return std::string(out.data(), out.size());
@@ -78,12 +79,14 @@ MessagePayload MessageDecoder::decode(EventType type, std::string_view bytes) {
             if (!is_text) throw fail("'body' is not raw bytes");
             fields.body = text_of(value);
             has_body = true;
-        } else if (name == "reply_to" || name == "conversation" || name == "hop" || name == "replay_of") {
+        } else if (name == "reply_to" || name == "conversation" || name == "hop" || name == "replay_of" ||
+                   name == "ttl_ms") {
             if (is_nil) continue;
             if (value.type != msgpack::type::POSITIVE_INTEGER) throw fail("'" + std::string(name) + "' is not a uint");
             (name == "reply_to"       ? fields.reply_to
              : name == "conversation" ? fields.conversation
              : name == "hop"          ? fields.hop
+             : name == "ttl_ms"       ? fields.ttl_ms
                                       : fields.replay_of) = value.via.u64;
         } else if (name == "expires_at") {
             if (is_nil) continue;

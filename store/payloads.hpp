@@ -67,9 +67,20 @@ struct MessagePayload {
     // starts a conversation: its own seq, hop 0.
     std::optional<std::uint64_t> conversation;
     std::optional<std::uint64_t> hop;
-    std::optional<std::int64_t> expires_at;     // UTC µs: not delivered after this
+    // Not delivered after the event's own ts + ttl_ms (send with ttl_ms):
+    // relative, so that the expiry is exactly ts + ttl, which the handler
+    // cannot know before the append stamps ts. Logs written before ttl_ms
+    // carry the absolute expires_at instead (UTC µs); expiry() reads both.
+    std::optional<std::int64_t> expires_at;
+    std::optional<std::uint64_t> ttl_ms;
     std::optional<std::uint64_t> replay_of;     // a dead letter's copy: the seq of the original
     std::optional<std::string_view> replayed_by;  // and the bot that replayed it
+
+    // When the message expires (UTC µs), given its event's ts; nothing when it does not.
+    std::optional<std::int64_t> expiry(std::int64_t ts_us) const {
+        if (ttl_ms) return ts_us + static_cast<std::int64_t>(*ttl_ms) * 1000;
+        return expires_at;
+    }
 };
 std::string encode_message_payload(const MessagePayload& payload);
 

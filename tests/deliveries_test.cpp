@@ -57,7 +57,10 @@ TEST_F(ChannelDeliveryTest, DurablePushStartsAfterItsFloorInSeqOrderAndNeverPast
     EXPECT_EQ(flights[2].deadline_us, k_t0 + 7 + k_timeout);
 }
 
-TEST_F(ChannelDeliveryTest, DurablePushCaughtUpIsReportedOnceWhenTheReaderReachesTheHead) {
+// The marker needs no credit (issue 11: a consumer that waited for it before
+// acknowledging stalled until redelivery): when the credit runs out inside
+// the history, it comes with the first messages and names where the history ends.
+TEST_F(ChannelDeliveryTest, DurablePushCaughtUpIsReportedOnceAndNeedsNoCredit) {
     Deliveries d(m_store, delivery_options(2));
     subscribe_durable("bob", "news");
     const auto m = publish_many("news", 5);
@@ -65,18 +68,19 @@ TEST_F(ChannelDeliveryTest, DurablePushCaughtUpIsReportedOnceWhenTheReaderReache
 
     auto plan = d.pump(k_bob_news, visible(), k_t0);
     EXPECT_EQ(seqs_of(plan.deliveries), (Seqs{m[0], m[1]}));
-    EXPECT_FALSE(plan.caught_up);
+    EXPECT_TRUE(plan.caught_up) << "the credit ran out inside the history";
+    EXPECT_EQ(plan.caught_up_seq, m[4]) << "where the history ends";
     EXPECT_FALSE(plan.at_head);
 
     d.on_settled(consumer_ack("bob", "news", m[1]), k_t0);
     plan = d.pump(k_bob_news, visible(), k_t0);
     EXPECT_EQ(seqs_of(plan.deliveries), (Seqs{m[2], m[3]}));
-    EXPECT_FALSE(plan.caught_up) << "m[4] is still to come";
+    EXPECT_FALSE(plan.caught_up) << "reported once";
 
     d.on_settled(consumer_ack("bob", "news", m[3]), k_t0);
     plan = d.pump(k_bob_news, visible(), k_t0);
     EXPECT_EQ(seqs_of(plan.deliveries), (Seqs{m[4]}));
-    EXPECT_TRUE(plan.caught_up);
+    EXPECT_FALSE(plan.caught_up) << "reported once";
     EXPECT_TRUE(plan.at_head);
     EXPECT_EQ(plan.position, m[4]);
 
@@ -92,6 +96,7 @@ TEST_F(ChannelDeliveryTest, DurablePushCaughtUpIsReportedOnceWhenTheReaderReache
     plan = d.pump(k_bob_news, visible(), k_t0 + 1);
     EXPECT_EQ(seqs_of(plan.deliveries), (Seqs{later}));
     EXPECT_TRUE(plan.caught_up);
+    EXPECT_EQ(plan.caught_up_seq, later);
 }
 
 TEST_F(ChannelDeliveryTest, DurablePushCaughtUpComesWithTheLastMessageWhenTheWindowFitsTheBacklogExactly) {

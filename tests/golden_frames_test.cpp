@@ -94,6 +94,7 @@ struct FieldRecorder {
     }
     template <typename T> void name(const char* key, T&) { add(key, "str", false); }
     template <typename T> void opt_name(const char* key, T&) { add(key, "str", true); }
+    template <typename T> void name_part(const char* key, T&) { add(key, "str", false); }
     template <typename T> void text(const char* key, T&) { add(key, "str", false); }
     template <typename T> void opt_text(const char* key, T&) { add(key, "str", true); }
     template <typename T> void opt_key(const char* key, T&) { add(key, "str", true); }

@@ -415,12 +415,18 @@ TEST_F(MailboxRateLimit, RequestsRefusedForOtherReasonsTakeNoToken) {
 
 using MailboxTtl = MailboxHandlerTest;
 
-TEST_F(MailboxTtl, ExpiresAtIsTheClockPlusTheTtl) {
-    const auto with_ttl = u64_field(ok(as("alice"), send_request("bob", "soon", std::nullopt, std::nullopt, 1500)), "seq");
-    EXPECT_EQ(message(with_ttl).expires_at, std::optional<std::int64_t>(k_start + 1'500'000));
+// The event's own ts (stamped by the log at the append), not the handler's
+// clock read before it: expires_at is exactly ts + ttl.
+TEST_F(MailboxTtl, ExpiresAtIsTheEventsTsPlusTheTtl) {
+    const auto sent = ok(as("alice"), send_request("bob", "soon", std::nullopt, std::nullopt, 1500));
+    const auto with_ttl = u64_field(sent, "seq");
+    const auto ts = static_cast<std::int64_t>(u64_field(sent, "ts"));
+    EXPECT_EQ(message(with_ttl).expires_at, std::optional<std::int64_t>(ts + 1'500'000));
     m_now += 42;
-    const auto later = u64_field(ok(as("alice"), send_request("bob", "later", std::nullopt, std::nullopt, 1)), "seq");
-    EXPECT_EQ(message(later).expires_at, std::optional<std::int64_t>(k_start + 42 + 1000));
+    const auto sent_later = ok(as("alice"), send_request("bob", "later", std::nullopt, std::nullopt, 1));
+    const auto later = u64_field(sent_later, "seq");
+    EXPECT_EQ(message(later).expires_at,
+              std::optional<std::int64_t>(static_cast<std::int64_t>(u64_field(sent_later, "ts")) + 1000));
     const auto without = send("alice", "bob", "forever");
     EXPECT_FALSE(message(without).expires_at.has_value());
 
@@ -433,7 +439,7 @@ TEST_F(MailboxTtl, ExpiresAtIsTheClockPlusTheTtl) {
     ASSERT_EQ(array->via.array.size, 3U);
     const auto m = decode_message(array->via.array.ptr[0]);
     ASSERT_TRUE(m.has_value());
-    EXPECT_EQ(m->expires_at, std::optional<std::int64_t>(k_start + 1'500'000));
+    EXPECT_EQ(m->expires_at, std::optional<std::int64_t>(ts + 1'500'000));
     EXPECT_FALSE(has_key(array->via.array.ptr[2], "expires_at"));
 }
 
@@ -441,10 +447,10 @@ TEST_F(MailboxTtl, ZeroAndOverAYearAreInvalid) {
     expect_error(as("alice"), send_request("bob", "x", std::nullopt, std::nullopt, 0), Errc::invalid_field);
     expect_error(as("alice"), send_request("bob", "x", std::nullopt, std::nullopt, k_one_year_ms + 1),
                  Errc::invalid_field);
-    const auto year = u64_field(ok(as("alice"), send_request("bob", "x", std::nullopt, std::nullopt, k_one_year_ms)),
-                                "seq");
-    EXPECT_EQ(message(year).expires_at,
-              std::optional<std::int64_t>(k_start + static_cast<std::int64_t>(k_one_year_ms) * 1000));
+    const auto sent = ok(as("alice"), send_request("bob", "x", std::nullopt, std::nullopt, k_one_year_ms));
+    EXPECT_EQ(message(u64_field(sent, "seq")).expires_at,
+              std::optional<std::int64_t>(static_cast<std::int64_t>(u64_field(sent, "ts")) +
+                                          static_cast<std::int64_t>(k_one_year_ms) * 1000));
 }
 
 // ---- ack by seqs

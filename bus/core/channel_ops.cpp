@@ -41,6 +41,15 @@ Result<ChannelReply> CommandHandler::op(Ctx& ctx, const ChannelCreateRequest& r)
 Result<SeqReply> CommandHandler::op(Ctx& ctx, const ChannelDeleteRequest& r) {
     const std::string& me = ctx.me;
     if (!m_store.messages().channel_exists(r.name)) return WireError(Errc::not_found, "no channel '" + r.name + "'");
+    // Every subscription ends with the channel. Durable ones are ended in the
+    // log, each as its own bot's unsubscribe would, so that a rebuild agrees
+    // and their cursors, waiting fetches and consumers entries go;
+    // memberships go with channel.deleted; each connection's delivered
+    // subscription ends when the server shows channel.deleted.
+    for (const auto& consumer : m_store.consumers().consumers(std::nullopt, r.name)) {
+        ctx.batch.append({std::string(store::stream::k_consumers), store::EventType::consumer_deleted, me,
+                          std::nullopt, store::encode_payload(store::ConsumerDeleted{consumer.bot, r.name})});
+    }
     const auto appended =
         ctx.batch.append({std::string(store::stream::k_channels), store::EventType::channel_deleted,
                           me, std::nullopt, store::encode_payload(store::ChannelDeleted{r.name})});

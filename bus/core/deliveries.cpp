@@ -88,6 +88,19 @@ void Deliveries::offline(const Reader& reader) {
 
 void Deliveries::forget(const Reader& reader) { m_readers.erase(reader); }
 
+std::vector<Reader> Deliveries::end_ephemeral(const std::string& channel) {
+    std::vector<Reader> ended;
+    for (auto it = m_readers.lower_bound(Reader{channel, "", ""}); it != m_readers.end() && it->first.channel == channel;) {
+        if (it->second.settings.ephemeral) {
+            ended.push_back(it->first);
+            it = m_readers.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return ended;
+}
+
 void Deliveries::settle(State& state, store::Seq seq) {
     land(state, seq);
     state.deliveries.erase(seq);
@@ -216,12 +229,23 @@ void Deliveries::read_new(const Reader& reader, State& state, std::size_t room, 
         }
         at_head = rows.size() < query.limit || state.cursor >= visible;
     }
+    plan.position = std::max(state.cursor, floor_seq);
     if (at_head) {
-        if (!state.caught_up) plan.caught_up = true;
+        if (!state.caught_up) {
+            plan.caught_up = true;
+            plan.caught_up_seq = plan.position;
+        }
         state.caught_up = true;
         plan.at_head = true;
+    } else if (!state.caught_up && !reader.is_mailbox() && !state.settings.pull && !state.settings.ephemeral) {
+        // The credit ran out inside the history. The marker needs no credit:
+        // a consumer that waits for it before acknowledging would otherwise
+        // wait for a redelivery. It names where the history ends; the rest
+        // of it follows as acknowledgements make room.
+        plan.caught_up = true;
+        plan.caught_up_seq = std::max(plan.position, std::min(m_store.consumers().head(reader.channel), visible));
+        state.caught_up = true;
     }
-    plan.position = std::max(state.cursor, floor_seq);
 }
 
 DeliveryPlan Deliveries::pump(const Reader& reader, store::Seq visible, std::int64_t now_us) {

@@ -72,7 +72,12 @@ struct DeliveryPlan {
     std::vector<Delivery> deliveries;  // to push (or return from fetch), in the order decided
     std::vector<store::Seq> expired;   // to log as message.expired
     std::vector<DeadMessage> dead;     // to log as message.dead_lettered
-    bool caught_up = false;            // the reader reached the newest durable message for the first time
+    // Push the caught_up marker (a durable or ephemeral channel reader's
+    // first pass to reach the newest durable message, or a durable one's
+    // first pass to use up its credit inside the history), with
+    // caught_up_seq: where the history ends.
+    bool caught_up = false;
+    store::Seq caught_up_seq = 0;
     bool at_head = false;              // this pass read up to the newest durable message
     bool gone = false;                 // pull: the durable subscription no longer exists
     store::Seq position = 0;           // the newest seq read so far
@@ -115,6 +120,10 @@ public:
     // flight. Ephemeral readers are forgotten.
     void offline(const Reader& reader);
     void forget(const Reader& reader);
+    // The channel was deleted: every connection's ephemeral reader of it is
+    // forgotten; returns them (durable readers end with their
+    // consumer.deleted events).
+    std::vector<Reader> end_ephemeral(const std::string& channel);
     bool knows(const Reader& reader) const { return m_readers.contains(reader); }
     // A plan's expiries and dead letters will not be logged after all (the
     // reader is unreachable, or logging failed): they are decided again by

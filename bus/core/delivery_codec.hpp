@@ -35,7 +35,11 @@ MessageView message_view(std::uint64_t seq, std::uint64_t stream_seq, std::int64
     v.reply_to = fields.reply_to;
     v.conversation = fields.conversation;
     v.hop = fields.hop;
-    v.expires_at = fields.expires_at;
+    if constexpr (requires { fields.expiry(ts_us); }) {
+        v.expires_at = fields.expiry(ts_us);  // a payload: relative to its event's ts
+    } else {
+        v.expires_at = fields.expires_at;
+    }
     v.replay_of = fields.replay_of;
     return v;
 }
@@ -46,8 +50,9 @@ std::vector<MessageView> views_of(const std::vector<store::MessageRow>& rows);
 
 // {push: "message", message: <message map>, deliveries, redelivered}
 std::string encode_push(const MessageView& message, std::uint32_t deliveries, bool redelivered);
-// {push: "caught_up", channel, seq}: every message up to seq was delivered
-// (or settled) before this; what follows is live.
+// {push: "caught_up", channel, seq}: the history ends at seq. Every message
+// up to seq was delivered (or settled) before this, unless the credit ran
+// out inside the history: then the rest of it follows as acks make room.
 std::string encode_caught_up(std::string_view channel, store::Seq position);
 
 // The fetch reply of a plan; its views point into the plan.

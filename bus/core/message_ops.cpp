@@ -76,7 +76,7 @@ Result<SendReply> CommandHandler::op(Ctx& ctx, const SendRequest& r) {
         payload.to = r.to;
         payload.type = r.type ? std::string_view(*r.type) : k_default_message_type;
         payload.body = r.body.bytes;
-        if (r.ttl_ms) payload.expires_at = m_messaging.clock() + static_cast<std::int64_t>(*r.ttl_ms) * 1000;
+        payload.ttl_ms = r.ttl_ms;  // expires at the event's own ts + ttl_ms, exactly
         appended =
             ctx.batch.append({store::stream::mailbox(r.to), store::EventType::message_sent, me,
                               r.idempotency_key, store::encode_message_payload(payload)});

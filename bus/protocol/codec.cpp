@@ -3,6 +3,8 @@
 #include <cstring>
 #include <utility>
 
+#include "bus/protocol/request_frame.hpp"
+
 namespace botbus::bus {
 namespace {
 
@@ -25,10 +27,6 @@ std::string_view type_name(const msgpack::object& value) {
 
 std::string_view as_text(const msgpack::object& value) { return {value.via.str.ptr, value.via.str.size}; }
 
-bool reference_raw(msgpack::type::object_type type, std::size_t, void*) {
-    return type == msgpack::type::STR || type == msgpack::type::BIN;
-}
-
 const msgpack::object* find_key(const msgpack::object_map& map, std::string_view key) {
     for (std::uint32_t i = 0; i < map.size; ++i) {
         const auto& k = map.ptr[i].key;
@@ -38,55 +36,61 @@ const msgpack::object* find_key(const msgpack::object_map& map, std::string_view
 }
 
 // Reads a request's fields out of its map, stopping at the first problem.
+// Values (`any`) are taken as the bytes the client sent, never re-packed.
 class FieldDecoder {
 public:
-    explicit FieldDecoder(const msgpack::object_map& map) : m_map(map) {}
+    explicit FieldDecoder(const RequestFrame& frame) : m_frame(frame) {}
 
     std::optional<WireError> error;
 
     void name(const char* key, std::string& out) {
-        if (const auto* v = required(key)) read_name(key, *v, out);
+        if (const auto* e = required(key)) read_name(key, e->value, out, false);
     }
     void opt_name(const char* key, std::optional<std::string>& out) {
-        if (const auto* v = optional(key)) read_name(key, *v, out.emplace());
+        if (const auto* e = optional(key)) read_name(key, e->value, out.emplace(), false);
+    }
+    void name_part(const char* key, std::string& out) {
+        if (const auto* e = required(key)) read_name(key, e->value, out, true);
     }
     void text(const char* key, std::string& out) {
-        if (const auto* v = required(key); v && expect(key, *v, msgpack::type::STR, "a string")) {
-            out.assign(as_text(*v));
+        if (const auto* e = required(key); e && expect(key, e->value, msgpack::type::STR, "a string")) {
+            out.assign(as_text(e->value));
         }
     }
     void opt_text(const char* key, std::optional<std::string>& out) {
-        if (const auto* v = optional(key); v && expect(key, *v, msgpack::type::STR, "a string")) {
-            out.emplace(as_text(*v));
+        if (const auto* e = optional(key); e && expect(key, e->value, msgpack::type::STR, "a string")) {
+            out.emplace(as_text(e->value));
         }
     }
     void opt_key(const char* key, std::optional<std::string>& out) {
-        const auto* v = optional(key);
-        if (!v || !expect(key, *v, msgpack::type::STR, "a string")) return;
-        if (v->via.str.size == 0 || v->via.str.size > k_max_idempotency_key_length) {
+        const auto* e = optional(key);
+        if (!e || !expect(key, e->value, msgpack::type::STR, "a string")) return;
+        const auto& v = e->value;
+        if (v.via.str.size == 0 || v.via.str.size > k_max_idempotency_key_length) {
             fail(Errc::invalid_field, std::string("field '") + key + "' must be 1 to " +
                                           std::to_string(k_max_idempotency_key_length) + " bytes long");
             return;
         }
-        out.emplace(as_text(*v));
+        out.emplace(as_text(v));
     }
     void u64(const char* key, std::uint64_t& out) {
-        if (const auto* v = required(key)) read_u64(key, *v, out);
+        if (const auto* e = required(key)) read_u64(key, e->value, out);
     }
     void opt_u64(const char* key, std::optional<std::uint64_t>& out) {
-        if (const auto* v = optional(key)) read_u64(key, *v, out.emplace());
+        if (const auto* e = optional(key)) read_u64(key, e->value, out.emplace());
     }
     void opt_u64_list(const char* key, std::optional<std::vector<std::uint64_t>>& out) {
-        const auto* v = optional(key);
-        if (!v || !expect(key, *v, msgpack::type::ARRAY, "an array")) return;
-        if (v->via.array.size > k_max_ack_seqs) {
+        const auto* e = optional(key);
+        if (!e || !expect(key, e->value, msgpack::type::ARRAY, "an array")) return;
+        const auto& v = e->value;
+        if (v.via.array.size > k_max_ack_seqs) {
             fail(Errc::invalid_field,
                  std::string("field '") + key + "' may hold at most " + std::to_string(k_max_ack_seqs) + " items");
             return;
         }
         auto& list = out.emplace();
-        for (std::uint32_t i = 0; i < v->via.array.size; ++i) {
-            const auto& item = v->via.array.ptr[i];
+        for (std::uint32_t i = 0; i < v.via.array.size; ++i) {
+            const auto& item = v.via.array.ptr[i];
             if (item.type != msgpack::type::POSITIVE_INTEGER) {
                 fail(Errc::invalid_field, std::string("field '") + key + "' must hold non-negative integers, got " +
                                               std::string(type_name(item)));
@@ -96,29 +100,29 @@ public:
         }
     }
     void opt_flag(const char* key, std::optional<bool>& out) {
-        if (const auto* v = optional(key); v && expect(key, *v, msgpack::type::BOOLEAN, "a boolean")) {
-            out = v->via.boolean;
+        if (const auto* e = optional(key); e && expect(key, e->value, msgpack::type::BOOLEAN, "a boolean")) {
+            out = e->value.via.boolean;
         }
     }
     void value(const char* key, PackedValue& out) {
-        if (const auto* v = required(key)) out = pack_value(*v);
+        if (const auto* e = required(key)) out = PackedValue{std::string(e->bytes)};
     }
     void opt_value(const char* key, std::optional<PackedValue>& out) {
-        if (const auto* v = optional(key)) out = pack_value(*v);
+        if (const auto* e = optional(key)) out = PackedValue{std::string(e->bytes)};
     }
 
 private:
-    const msgpack::object* required(const char* key) {
+    const FrameEntry* required(const char* key) {
         if (error) return nullptr;
-        const auto* v = find_key(m_map, key);
-        if (!v) fail(Errc::missing_field, std::string("field '") + key + "' is required");
-        return v;
+        const auto* e = m_frame.find(key);
+        if (!e) fail(Errc::missing_field, std::string("field '") + key + "' is required");
+        return e;
     }
     // Absent and nil both mean "not given".
-    const msgpack::object* optional(const char* key) {
+    const FrameEntry* optional(const char* key) {
         if (error) return nullptr;
-        const auto* v = find_key(m_map, key);
-        return (v && v->type != msgpack::type::NIL) ? v : nullptr;
+        const auto* e = m_frame.find(key);
+        return (e && e->value.type != msgpack::type::NIL) ? e : nullptr;
     }
     bool expect(const char* key, const msgpack::object& v, msgpack::type::object_type type, const char* what) {
         if (v.type == type) return true;
@@ -126,12 +130,13 @@ private:
              std::string("field '") + key + "' must be " + what + ", got " + std::string(type_name(v)));
         return false;
     }
-    void read_name(const char* key, const msgpack::object& v, std::string& out) {
+    // `part`: the name is part of a composite id ("<run_id>:<step_id>:<attempt>"), so it has no ':'.
+    void read_name(const char* key, const msgpack::object& v, std::string& out, bool part) {
         if (!expect(key, v, msgpack::type::STR, "a string")) return;
         const auto text = as_text(v);
-        if (!is_valid_name(text)) {
-            fail(Errc::invalid_name, std::string("field '") + key +
-                                         "' must be 1 to 128 characters of A-Z a-z 0-9 . _ : -");
+        if (!is_valid_name(text) || (part && text.find(':') != std::string_view::npos)) {
+            fail(Errc::invalid_name, std::string("field '") + key + "' must be 1 to 128 characters of A-Z a-z 0-9 . _ " +
+                                         (part ? "- (no ':')" : ": -"));
             return;
         }
         out.assign(text);
@@ -144,7 +149,7 @@ private:
         if (!error) error = WireError{code, std::move(message)};
     }
 
-    const msgpack::object_map& m_map;
+    const RequestFrame& m_frame;
 };
 
 // Writes a request's fields into a map; absent optionals are left out.
@@ -152,6 +157,7 @@ class FieldEncoder {
 public:
     void name(const char* key, const std::string& value) { put(key, value); }
     void opt_name(const char* key, const std::optional<std::string>& value) { put_opt(key, value); }
+    void name_part(const char* key, const std::string& value) { put(key, value); }
     void text(const char* key, const std::string& value) { put(key, value); }
     void opt_text(const char* key, const std::optional<std::string>& value) { put_opt(key, value); }
     void opt_key(const char* key, const std::optional<std::string>& value) { put_opt(key, value); }
@@ -191,13 +197,11 @@ Request make_request_at(std::size_t index, std::index_sequence<I...>) {
     return request;
 }
 
-std::optional<PackedValue> read_id(const msgpack::object_map& map, std::optional<WireError>& error) {
-    const auto* id = find_key(map, "id");
-    if (!id || id->type == msgpack::type::NIL) return std::nullopt;
-    if (id->type == msgpack::type::POSITIVE_INTEGER || id->type == msgpack::type::NEGATIVE_INTEGER ||
-        (id->type == msgpack::type::STR && id->via.str.size <= 256)) {
-        return pack_value(*id);
-    }
+// The request's id, exactly as sent.
+std::optional<PackedValue> read_id(const RequestFrame& frame, std::optional<WireError>& error) {
+    const auto* id = frame.find("id");
+    if (!id || id->value.type == msgpack::type::NIL) return std::nullopt;
+    if (is_valid_id(id->value)) return PackedValue{std::string(id->bytes)};
     error = WireError{Errc::invalid_field, "field 'id' must be an integer or a string of at most 256 bytes"};
     return std::nullopt;
 }
@@ -208,51 +212,87 @@ Request make_request(Op op) {
     return make_request_at(static_cast<std::size_t>(op), std::make_index_sequence<std::variant_size_v<Request>>{});
 }
 
+namespace {
+
+// A float32 (0xca) or float64 (0xcb): the marker, then the bits big-endian.
+void write_float(msgpack::sbuffer& out, char marker, std::uint64_t bits, int bytes) {
+    char buf[9];
+    buf[0] = marker;
+    for (int i = 0; i < bytes; ++i) buf[1 + i] = static_cast<char>((bits >> (8 * (bytes - 1 - i))) & 0xffU);
+    out.write(buf, static_cast<std::size_t>(1 + bytes));
+}
+
+// Packs like msgpack-c, except that floats stay floats of their width:
+// msgpack-c packs an integral float (1.0, -0.0) as an integer.
+void pack_keeping_floats(msgpack::sbuffer& out, msgpack::packer<msgpack::sbuffer>& packer,
+                         const msgpack::object& value) {
+    switch (value.type) {
+    case msgpack::type::FLOAT32: {
+        const auto f = static_cast<float>(value.via.f64);
+        std::uint32_t bits = 0;
+        std::memcpy(&bits, &f, sizeof bits);
+        write_float(out, '\xca', bits, 4);
+        return;
+    }
+    case msgpack::type::FLOAT64: {
+        std::uint64_t bits = 0;
+        std::memcpy(&bits, &value.via.f64, sizeof bits);
+        write_float(out, '\xcb', bits, 8);
+        return;
+    }
+    case msgpack::type::ARRAY:
+        packer.pack_array(value.via.array.size);
+        for (std::uint32_t i = 0; i < value.via.array.size; ++i) pack_keeping_floats(out, packer, value.via.array.ptr[i]);
+        return;
+    case msgpack::type::MAP:
+        packer.pack_map(value.via.map.size);
+        for (std::uint32_t i = 0; i < value.via.map.size; ++i) {
+            pack_keeping_floats(out, packer, value.via.map.ptr[i].key);
+            pack_keeping_floats(out, packer, value.via.map.ptr[i].val);
+        }
+        return;
+    default:
+        packer.pack(value);
+        return;
+    }
+}
+
+}  // namespace
+
 PackedValue pack_value(const msgpack::object& value) {
     // sbuffer's default first allocation is 8 KiB; most values are far smaller.
     const bool is_raw = value.type == msgpack::type::STR || value.type == msgpack::type::BIN;
     msgpack::sbuffer buffer(is_raw ? value.via.str.size + 8 : 64);
-    msgpack::pack(buffer, value);
+    msgpack::packer<msgpack::sbuffer> packer(buffer);
+    pack_keeping_floats(buffer, packer, value);
     return PackedValue{std::string(buffer.data(), buffer.size())};
 }
 
 std::variant<Envelope, DecodeFailure> decode_request(std::string_view frame, std::size_t max_frame) {
     if (frame.empty()) return DecodeFailure{{Errc::bad_request, "empty frame"}, std::nullopt};
+    // A frame refused whole still answers with its id when one can be read:
+    // a client that matches replies by id would wait forever otherwise.
     if (frame.size() > max_frame) {
         return DecodeFailure{{Errc::frame_too_large, "frame of " + std::to_string(frame.size()) +
                                                          " bytes is over the limit of " + std::to_string(max_frame)},
-                             std::nullopt};
+                             salvage_id(frame)};
     }
-    msgpack::object_handle handle;
-    try {
-        std::size_t offset = 0;
-        const msgpack::unpack_limit limit(frame.size(), frame.size(), frame.size(), frame.size(), frame.size(), 32);
-        // Strings are referenced in the frame, not copied into the zone:
-        // every field is copied out before the frame goes away.
-        handle = msgpack::unpack(frame.data(), frame.size(), offset, reference_raw, nullptr, limit);
-        if (offset != frame.size()) {
-            return DecodeFailure{{Errc::bad_request, "trailing bytes after the request map"}, std::nullopt};
-        }
-    } catch (const std::exception& e) {
-        return DecodeFailure{{Errc::bad_request, std::string("malformed msgpack: ") + e.what()}, std::nullopt};
-    }
-    const auto& root = handle.get();
-    if (root.type != msgpack::type::MAP) {
-        return DecodeFailure{{Errc::bad_request, "request must be a msgpack map, got " + std::string(type_name(root))},
-                             std::nullopt};
-    }
-    const auto& map = root.via.map;
+    auto read = RequestFrame::read(frame);
+    if (auto* refused = std::get_if<WireError>(&read)) return DecodeFailure{std::move(*refused), salvage_id(frame)};
+    const auto& map = std::get<RequestFrame>(read);
     std::optional<WireError> error;
     auto id = read_id(map, error);
     if (error) return DecodeFailure{*error, std::nullopt};
 
-    if (const auto* version = find_key(map, "v"); version && version->type != msgpack::type::NIL) {
-        if (version->type != msgpack::type::POSITIVE_INTEGER || version->via.u64 != k_protocol_version) {
+    if (const auto* version = map.find("v"); version && version->value.type != msgpack::type::NIL) {
+        const auto& v = version->value;
+        if (v.type != msgpack::type::POSITIVE_INTEGER || v.via.u64 != k_protocol_version) {
             return DecodeFailure{{Errc::unsupported_version, "this daemon speaks protocol version 1"}, id};
         }
     }
-    const auto* op = find_key(map, "op");
-    if (!op) return DecodeFailure{{Errc::missing_field, "field 'op' is required"}, id};
+    const auto* op_entry = map.find("op");
+    if (!op_entry) return DecodeFailure{{Errc::missing_field, "field 'op' is required"}, id};
+    const auto* op = &op_entry->value;
     if (op->type != msgpack::type::STR) {
         return DecodeFailure{{Errc::invalid_field, "field 'op' must be a string, got " + std::string(type_name(*op))},
                              id};

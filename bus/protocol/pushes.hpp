@@ -33,8 +33,9 @@ struct BasicMessagePush {
 using MessagePush = BasicMessagePush<MessageView>;
 using ReceivedPush = BasicMessagePush<Message>;
 
-// {push: "caught_up", channel, seq}: every message up to seq was delivered
-// (or settled) before this; what follows is live.
+// {push: "caught_up", channel, seq}: the history ends at seq. Every message
+// up to seq was delivered (or settled) before this, unless the credit ran
+// out inside the history: then the rest of it follows as acks make room.
 struct CaughtUpPush {
     std::string channel;
     std::uint64_t seq = 0;

@@ -23,7 +23,8 @@
 namespace botbus::bus {
 
 // ---- requests. Each lists its fields once; decode and encode both use it.
-// Field kinds: name (required, naming rule), opt_name, text (required
+// Field kinds: name (required, naming rule), opt_name, name_part (a name
+// without ':', as it is part of a composite id), text (required
 // string), opt_text, opt_key (1..256 bytes), u64, opt_u64, opt_u64_list
 // (array of them), opt_flag, value (any msgpack), opt_value.
 
@@ -380,7 +381,7 @@ struct StepStartRequest {
     std::optional<PackedValue> input;
     template <typename F> void fields(F& f) {
         f.name("run_id", run_id);
-        f.name("step_id", step_id);
+        f.name_part("step_id", step_id);
         f.opt_text("step_name", step_name);
         f.opt_u64("attempt", attempt);
         f.opt_value("input", input);
@@ -394,7 +395,7 @@ struct StepCompleteRequest {
     std::optional<PackedValue> output;
     template <typename F> void fields(F& f) {
         f.name("run_id", run_id);
-        f.name("step_id", step_id);
+        f.name_part("step_id", step_id);
         f.opt_value("output", output);
     }
 };
@@ -407,7 +408,7 @@ struct StepFailRequest {
     std::optional<bool> will_retry;
     template <typename F> void fields(F& f) {
         f.name("run_id", run_id);
-        f.name("step_id", step_id);
+        f.name_part("step_id", step_id);
         f.text("error", error);
         f.opt_flag("will_retry", will_retry);
     }
@@ -420,7 +421,7 @@ struct StepSkipRequest {
     std::optional<std::string> reason;
     template <typename F> void fields(F& f) {
         f.name("run_id", run_id);
-        f.name("step_id", step_id);
+        f.name_part("step_id", step_id);
         f.opt_text("reason", reason);
     }
 };
@@ -429,14 +430,14 @@ struct StepWaitApprovalRequest {
     static constexpr bool k_needs_identity = true;
     std::string run_id;
     std::string step_id;
-    template <typename F> void fields(F& f) { f.name("run_id", run_id); f.name("step_id", step_id); }
+    template <typename F> void fields(F& f) { f.name("run_id", run_id); f.name_part("step_id", step_id); }
 };
 struct StepApproveRequest {
     static constexpr std::string_view k_op = "step.approve";
     static constexpr bool k_needs_identity = true;
     std::string run_id;
     std::string step_id;
-    template <typename F> void fields(F& f) { f.name("run_id", run_id); f.name("step_id", step_id); }
+    template <typename F> void fields(F& f) { f.name("run_id", run_id); f.name_part("step_id", step_id); }
 };
 
 using Request = std::variant<HelloRequest, PingRequest, ChannelCreateRequest, ChannelDeleteRequest,

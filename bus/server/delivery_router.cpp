@@ -82,7 +82,7 @@ void DeliveryRouter::carry_out(DeliveryPlan plan) {
             m_transport.send_to(routing_id, false,
                                 encode_push(view_of(delivery.message), delivery.deliveries, delivery.redelivered));
         }
-        if (plan.caught_up) m_transport.send_to(routing_id, false, encode_caught_up(reader.channel, plan.position));
+        if (plan.caught_up) m_transport.send_to(routing_id, false, encode_caught_up(reader.channel, plan.caught_up_seq));
     }
     if (!plan.deliveries.empty() && !reader.connection.size()) schedule_redelivery();
     queue_settlements(std::move(plan));
@@ -125,6 +125,28 @@ void DeliveryRouter::connection_gone(const std::string& routing_id, const std::o
     if (bot && !m_transport.has_push_connection(*bot)) m_deliveries.offline(Reader{"", *bot, ""});
 }
 
+namespace {
+
+WireError subscription_gone(const Reader& reader) {
+    return {Errc::not_found, reader.bot + " has no durable subscription to '" + reader.channel + "' any more"};
+}
+
+}  // namespace
+
+void DeliveryRouter::forget_route(const Reader& reader) {
+    m_routes.erase(reader);
+    std::vector<WaitingFetch> still;
+    for (auto& waiting : m_waiting) {
+        if (waiting.wait.reader != reader) {
+            still.push_back(std::move(waiting));
+        } else if (m_transport.knows(waiting.routing_id)) {
+            m_transport.send_to(waiting.routing_id, waiting.req_style,
+                                encode_error_reply(waiting.id, subscription_gone(reader)));
+        }
+    }
+    m_waiting = std::move(still);
+}
+
 void DeliveryRouter::park(std::vector<WaitingFetch> waits, std::set<std::string> channels, std::int64_t now_us) {
     for (auto& wait : waits) {
         m_waiting.push_back(std::move(wait));
@@ -146,10 +168,8 @@ void DeliveryRouter::answer_waiting(const std::set<std::string>& channels, std::
         }
         auto plan = m_deliveries.pull(waiting.wait.reader, waiting.wait.max, m_visible_seq, now_us);
         if (plan.gone) {
-            const auto& r = waiting.wait.reader;
-            const WireError gone{Errc::not_found,
-                                 r.bot + " has no durable subscription to '" + r.channel + "' any more"};
-            m_transport.send_to(waiting.routing_id, waiting.req_style, encode_error_reply(waiting.id, gone));
+            m_transport.send_to(waiting.routing_id, waiting.req_style,
+                                encode_error_reply(waiting.id, subscription_gone(waiting.wait.reader)));
             continue;
         }
         const bool answer = !plan.deliveries.empty() || due;

@@ -62,8 +62,9 @@ public:
 
     // The connection takes the reader's pushes.
     void route(const Reader& reader, const std::string& routing_id) { m_routes[reader] = routing_id; }
-    // The reader's durable subscription is gone.
-    void forget_route(const Reader& reader) { m_routes.erase(reader); }
+    // The reader's subscription is gone: its fetches that wait are answered
+    // (not_found) now, not at their deadline.
+    void forget_route(const Reader& reader);
     // The connection no longer takes the reader's pushes, nor those of the
     // connection's ephemeral reader of the same channel.
     void unroute(const Reader& reader, const std::string& routing_id);

@@ -56,8 +56,21 @@ void FanOut::fan_out(const store::Event& event, Touched& touched) {
     case EventType::consumer_created:  // delivery starts when the subscribe's binding is released
     case EventType::stream_trimmed:    // readers skip what is gone when they next read
         return;
+    case EventType::channel_deleted: {
+        m_publish(std::string(k_channels_topic), encode_channel_event(event));
+        msgpack::object_handle keep_alive;
+        const auto gone = store::decode_payload<store::ChannelDeleted>(event.type, event.payload, keep_alive);
+        // Every connection's delivered subscription ends with the channel
+        // (durable ones by their consumer.deleted events), unless it was
+        // created again later in the same batch.
+        if (m_store.messages().channel_exists(gone.name)) return;
+        for (auto& reader : m_handler.deliveries().end_ephemeral(gone.name)) {
+            touched.readers.erase(reader);
+            touched.forgotten.push_back(std::move(reader));
+        }
+        return;
+    }
     case EventType::channel_created:
-    case EventType::channel_deleted:
     case EventType::channel_retention_set:
     case EventType::subscription_added:
     case EventType::subscription_removed:

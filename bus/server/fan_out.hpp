@@ -8,7 +8,8 @@
 //   message.sent      -> the recipient's mailbox reader (no feed event)
 //   settlements (mailboxes, dead letters, consumers streams) -> the reader
 //     they made room for; message.dead_lettered also -> sys/dead_letters/;
-//     consumer.deleted forgets the reader unless it was subscribed again
+//     consumer.deleted forgets the reader unless it was subscribed again;
+//     channel.deleted also forgets the channel's ephemeral readers
 //   channels stream   -> sys/channels/
 //   run/<id> events   -> run/<id>/ and wf/<workflow_id>/; wf/<id> -> wf/<id>/
 // Pushing itself is the DeliveryRouter's (delivery_router.hpp): it reads
@@ -35,7 +36,7 @@ namespace botbus::bus {
 struct Touched {
     std::set<Reader> readers;          // may have something to push now
     std::set<std::string> channels;    // have new messages
-    std::vector<Reader> forgotten;     // durable subscriptions gone: stop routing them
+    std::vector<Reader> forgotten;     // subscriptions gone: stop routing them, answer their fetches
 };
 
 class FanOut {

@@ -142,7 +142,7 @@ MessageRow SqliteMessageQueries::read_message(SQLite::Statement& row) {
     m.reply_to = fields.reply_to;
     m.conversation = fields.conversation;
     m.hop = fields.hop;
-    m.expires_at = fields.expires_at;
+    m.expires_at = fields.expiry(m.created_at);
     m.replay_of = fields.replay_of;
     return m;
 }
