@@ -71,6 +71,18 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
         ("max-peer-backlog", po::value(&max_peer_backlog)->default_value(max_peer_backlog),
          "replies botbusd holds for one command connection past send-hwm; beyond it replies to that connection "
          "are dropped, counted (stats dropped_replies) and logged")
+        ("max-peer-backlog-bytes",
+         po::value(&config.server.max_peer_backlog_bytes)->default_value(config.server.max_peer_backlog_bytes),
+         "the same bound in bytes")
+        ("max-backlog-bytes", po::value(&config.server.max_backlog_bytes)->default_value(config.server.max_backlog_bytes),
+         "bytes of replies botbusd holds for all slow connections together; beyond it replies are dropped")
+        ("recv-hwm", po::value(&config.server.recv_hwm)->default_value(config.server.recv_hwm),
+         "requests ZeroMQ reads ahead from one command connection; past it the connection waits (TCP backpressure)")
+        ("max-connections", po::value(&config.server.max_connections)->default_value(config.server.max_connections),
+         "open command connections; a connection past it is closed at once (stats refused_connections)")
+        ("heartbeat-ms", po::value(&config.server.heartbeat_ms)->default_value(config.server.heartbeat_ms),
+         "ZMTP heartbeat interval on command connections; a peer silent for three intervals is disconnected and "
+         "its session freed; 0 turns heartbeats off")
         ("lease-ms", po::value(&lease_ms)->default_value(lease_ms),
          "a running workflow run without a heartbeat for this long is marked crashed")
         ("ack-timeout-ms", po::value(&ack_timeout_ms)->default_value(ack_timeout_ms),
@@ -179,6 +191,23 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
     if (send_hwm < 1 || send_hwm > 1000000) throw invalid("send-hwm", "must be between 1 and 1000000");
     if (max_peer_backlog < 1 || max_peer_backlog > 10000000) {
         throw invalid("max-peer-backlog", "must be between 1 and 10000000");
+    }
+    constexpr std::size_t k_gib = 1024ULL * 1024 * 1024;
+    if (config.server.max_peer_backlog_bytes < 1024 || config.server.max_peer_backlog_bytes > 64 * k_gib) {
+        throw invalid("max-peer-backlog-bytes", "must be between 1 KiB and 64 GiB");
+    }
+    if (config.server.max_backlog_bytes < config.server.max_peer_backlog_bytes ||
+        config.server.max_backlog_bytes > 64 * k_gib) {
+        throw invalid("max-backlog-bytes", "must be between max-peer-backlog-bytes and 64 GiB");
+    }
+    if (config.server.recv_hwm < 1 || config.server.recv_hwm > 1000000) {
+        throw invalid("recv-hwm", "must be between 1 and 1000000");
+    }
+    if (config.server.max_connections < 1 || config.server.max_connections > 1000000) {
+        throw invalid("max-connections", "must be between 1 and 1000000");
+    }
+    if (config.server.heartbeat_ms != 0 && (config.server.heartbeat_ms < 100 || config.server.heartbeat_ms > 3600000)) {
+        throw invalid("heartbeat-ms", "must be 0 (off) or between 100 ms and 1 h");
     }
     if (config.data_dir.empty()) throw invalid("data-dir", "must not be empty");
     if (lease_ms < 10 || lease_ms > 24LL * 3600 * 1000) throw invalid("lease-ms", "must be between 10 ms and 24 h");

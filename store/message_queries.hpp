@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -55,7 +56,16 @@ struct HistoryQuery {
     std::optional<Seq> before;        // exclusive upper bound on seq
     std::size_t limit = 100;
     bool newest_first = false;
+    // Stops after the row that brings the rows' message_bytes() to this
+    // (so at least one row): a page of big messages stays a bounded read.
+    std::size_t max_bytes = std::numeric_limits<std::size_t>::max();
 };
+
+// What a row weighs against HistoryQuery::max_bytes: its variable parts.
+inline std::size_t message_bytes(const MessageRow& row) {
+    return row.body.size() + row.type.size() + row.from.size() + (row.to ? row.to->size() : 0) +
+           (row.channel ? row.channel->size() : 0);
+}
 
 class MessageQueries {
 public:

@@ -648,13 +648,13 @@ TEST(EndToEnd, SeveralPipeliningClientsAllGetEveryReply) {
 }
 
 TEST(EndToEnd, ClientThatStopsReadingLosesNoReplies) {
-    // More replies than the ROUTER's queue to one peer holds (sndhwm 100000
-    // plus what TCP buffers): the daemon must park the overflow
+    // More replies than the ROUTER's queue to one peer holds (--send-hwm
+    // 1000 plus what TCP buffers): the daemon must park the overflow
     // (ROUTER_MANDATORY) and deliver it once the client reads again, not
-    // drop it silently. 200000 never exceeds queue + the per-peer backlog
-    // (100000), so no reply may be dropped. Replies of ~150 bytes and a small
-    // receive buffer keep TCP from absorbing the overflow.
-    constexpr std::size_t k_count = 200000;
+    // drop it silently. 60000 replies of ~150 bytes (9 MB) stay within the
+    // per-peer backlog (16 MiB), so no reply may be dropped. A small receive
+    // buffer keeps TCP from absorbing the overflow.
+    constexpr std::size_t k_count = 60000;
     testing::TempDir dir;
     testing::DaemonProcess daemon(dir.path() / "data");
     zmq::context_t context;

@@ -458,7 +458,8 @@ TEST_F(GoldenReplies, SessionAndChannelOpsAnswerWithTheDocumentedFields) {
     alice.ok("stats", {{"last_seq", {uint_(m_last_seq)}}, {"events", {uint_(m_last_seq)}}, {"channels", {uint_(2)}},
                        {"subscriptions", {uint_(1)}}, {"messages", {uint_(0)}}, {"db_bytes", {uint_()}},
                        {"requests", {uint_()}}, {"batches", {uint_()}}, {"errors", {uint_()}},
-                       {"sessions", {uint_()}}, {"dropped_replies", {uint_(0)}}, {"paused_deliveries", {uint_(0)}},
+                       {"sessions", {uint_()}}, {"connections", {uint_()}}, {"refused_connections", {uint_(0)}},
+                       {"backlog_bytes", {uint_(0)}}, {"dropped_replies", {uint_(0)}}, {"paused_deliveries", {uint_(0)}},
                        {"syncs", {uint_()}}, {"checkpoints", {uint_()}}, {"uptime_us", {uint_()}}});
 
     alice.ok("unsubscribe.full", {{"unsubscribed", {boolean(true)}}, {"seq", {alice.new_seq()}}});

@@ -373,14 +373,26 @@ TEST_F(MailboxDeliveryTest, OfflineClearsWhatIsInFlight) {
     EXPECT_FALSE(d.next_deadline().has_value());
     EXPECT_TRUE(d.expire(k_t0 + 100 * k_timeout).empty()) << "nothing is redelivered to a bot that is gone";
 
-    // Back again: the counts kept going.
-    d.restart_mailbox("bob", 0);
-    const auto plan = d.pump(Reader{"", "bob", ""}, visible(), k_t0);
+    // Back after the ack timeout: the counts kept going.
+    d.restart_mailbox("bob", k_t0 + k_timeout);
+    const auto plan = d.pump(Reader{"", "bob", ""}, visible(), k_t0 + k_timeout);
     EXPECT_EQ(seqs_of(plan.deliveries), (std::vector<store::Seq>{m[0], m[1]}));
     EXPECT_EQ(counts_of(plan.deliveries), (std::vector<std::uint32_t>{2, 2}));
 
     d.offline(Reader{"", "nobody", ""});  // unknown bot: nothing to do
     EXPECT_EQ(d.in_flight(Reader{"", "bob", ""}).size(), 2U);
+}
+
+TEST_F(MailboxDeliveryTest, BackWithinTheAckTimeoutAfterItsConnectionClosedIsNoFailure) {
+    Deliveries d(m_store, options());
+    const auto m = send_many("bob", 2);
+    d.pump(Reader{"", "bob", ""}, visible(), k_t0);
+    d.offline(Reader{"", "bob", ""});  // the connection closed
+    d.restart_mailbox("bob", k_t0 + k_timeout - 1);
+    const auto plan = d.pump(Reader{"", "bob", ""}, visible(), k_t0 + k_timeout - 1);
+    EXPECT_EQ(seqs_of(plan.deliveries), (std::vector<store::Seq>{m[0], m[1]}));
+    EXPECT_EQ(counts_of(plan.deliveries), (std::vector<std::uint32_t>{1, 1})) << "a reconnect is no failure";
+    for (const auto& push : plan.deliveries) EXPECT_TRUE(push.redelivered);
 }
 
 TEST_F(MailboxDeliveryTest, NextDeadlineIsTheEarliestAcrossBots) {

@@ -111,7 +111,7 @@ TEST(ShapeRoundTrip, SessionAndChannelReplies) {
     ROUND_TRIP((SubscriptionsReply{"bob", {"a", "b"}}));
     ROUND_TRIP((SubscribersReply{"general", {"alice", "bob"}}));
     ROUND_TRIP((FeedSyncReply{"sync/tok/"}));
-    ROUND_TRIP((StatsReply{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}));
+    ROUND_TRIP((StatsReply{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18}));
 }
 
 TEST(ShapeRoundTrip, MessageAndDeliveryReplies) {

@@ -42,8 +42,10 @@ void Deliveries::restart(const Reader& reader, const ReaderSettings& settings, s
     // Grace from an earlier restart not yet pumped stays: two restarts in one
     // released batch (two subscribes, a pool's hellos) are still no failure.
     for (const auto& [seq, flight] : state.in_flight) {
-        if (flight.deadline_us > now_us) state.grace.insert(seq);
+        if (flight.deadline_us > now_us) state.grace[seq] = flight.deadline_us;
     }
+    // Grace kept from a connection that closed lasts until its deadline.
+    std::erase_if(state.grace, [&](const auto& entry) { return entry.second <= now_us; });
     clear_flights(state);
     // Undecided again: whatever was being logged shows as settled if it was.
     state.settling.clear();
@@ -77,8 +79,10 @@ void Deliveries::offline(const Reader& reader) {
         m_readers.erase(it);
         return;
     }
+    // A reconnect within the ack timeout is no failure, as when the close
+    // goes unnoticed: what was in flight keeps its grace until its deadline.
+    for (const auto& [seq, flight] : state.in_flight) state.grace[seq] = flight.deadline_us;
     clear_flights(state);
-    state.grace.clear();
     state.cursor = 0;
     state.online = false;
     // The counts stay: a bot that reconnects and fails again gets closer to
@@ -112,7 +116,7 @@ void Deliveries::settle_upto(State& state, store::Seq upto) {
     while (!state.in_flight.empty() && state.in_flight.begin()->first <= upto) land(state, state.in_flight.begin()->first);
     std::erase_if(state.deliveries, [&](const auto& d) { return d.first <= upto; });
     std::erase_if(state.settling, [&](const auto seq) { return seq <= upto; });
-    std::erase_if(state.grace, [&](const auto seq) { return seq <= upto; });
+    std::erase_if(state.grace, [&](const auto& entry) { return entry.first <= upto; });
 }
 
 std::optional<Reader> Deliveries::on_settled(const store::Event& event, std::int64_t now_us) {
@@ -206,7 +210,13 @@ void Deliveries::read_new(const Reader& reader, State& state, std::size_t room, 
     // A read that ends exactly on the newest visible message is at the head
     // too, not only one that comes back short.
     bool at_head = std::max(state.cursor, floor_seq) >= visible;
+    std::size_t bytes = 0;
+    for (const auto& delivery : plan.deliveries) bytes += store::message_bytes(delivery.message);
     while (delivered < room && !at_head) {
+        if (bytes >= m_options.max_read_bytes) {
+            plan.more = true;
+            break;
+        }
         store::HistoryQuery query;
         if (reader.is_mailbox()) {
             query.scope = store::HistoryQuery::Scope::inbox;
@@ -218,8 +228,11 @@ void Deliveries::read_new(const Reader& reader, State& state, std::size_t room, 
         query.after = std::max(state.cursor, floor_seq);
         query.before = visible + 1;
         query.limit = std::min<std::size_t>(room - delivered, 1000);
+        query.max_bytes = m_options.max_read_bytes - bytes;
         auto rows = messages.history(query);
+        std::size_t read = 0;
         for (auto& row : rows) {
+            read += store::message_bytes(row);
             state.cursor = row.seq;
             if (state.in_flight.contains(row.seq) || state.settling.contains(row.seq)) continue;
             if (!state.settings.ephemeral && is_settled(reader, row.seq)) continue;
@@ -227,7 +240,9 @@ void Deliveries::read_new(const Reader& reader, State& state, std::size_t room, 
             consider(state, std::move(row), now_us, plan);
             delivered += plan.deliveries.size() - before;
         }
-        at_head = rows.size() < query.limit || state.cursor >= visible;
+        bytes += read;
+        // A page cut short by max_bytes is not the end of the log.
+        at_head = (rows.size() < query.limit && read < query.max_bytes) || state.cursor >= visible;
     }
     plan.position = std::max(state.cursor, floor_seq);
     if (at_head) {

@@ -43,6 +43,9 @@ struct DeliveryOptions {
     std::int64_t ack_timeout_us = k_default_ack_timeout_us;
     std::uint32_t max_deliveries = k_default_max_deliveries;
     std::size_t window = 1000;  // unacknowledged pushes per mailbox
+    // Message bytes one pump or pull reads from the log (at least one
+    // message): a reader far behind is caught up in bounded steps.
+    std::size_t max_read_bytes = 1024 * 1024;
 };
 
 // Who reads: `channel` empty for a bot's mailbox; `connection` (a routing
@@ -80,6 +83,7 @@ struct DeliveryPlan {
     store::Seq caught_up_seq = 0;
     bool at_head = false;              // this pass read up to the newest durable message
     bool gone = false;                 // pull: the durable subscription no longer exists
+    bool more = false;                 // stopped at max_read_bytes with room left: pump again once this is sent
     store::Seq position = 0;           // the newest seq read so far
     bool empty() const { return deliveries.empty() && expired.empty() && dead.empty(); }  // nothing to send or log
 };
@@ -163,7 +167,7 @@ private:
         std::set<store::Seq> settling;  // expiry or dead letter being logged
         // In flight and not yet due when the reader restarted: pushed again at
         // once, but not counted as another delivery (a reconnect is no failure).
-        std::set<store::Seq> grace;
+        std::map<store::Seq, std::int64_t> grace;  // seq -> the deadline it had
     };
     static void fly(State& state, const InFlight& flight);
     static void land(State& state, store::Seq seq);

@@ -179,6 +179,9 @@ struct StatsReply {
     std::uint64_t batches = 0;
     std::uint64_t errors = 0;
     std::uint64_t sessions = 0;
+    std::uint64_t connections = 0;
+    std::uint64_t refused_connections = 0;
+    std::uint64_t backlog_bytes = 0;
     std::uint64_t dropped_replies = 0;
     std::uint64_t paused_deliveries = 0;
     std::uint64_t syncs = 0;
@@ -195,6 +198,9 @@ struct StatsReply {
         f.req("batches", batches);
         f.req("errors", errors);
         f.req("sessions", sessions);
+        f.req("connections", connections);
+        f.req("refused_connections", refused_connections);
+        f.req("backlog_bytes", backlog_bytes);
         f.req("dropped_replies", dropped_replies);
         f.req("paused_deliveries", paused_deliveries);
         f.req("syncs", syncs);

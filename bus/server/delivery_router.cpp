@@ -41,7 +41,14 @@ void DeliveryRouter::deliver(const Reader& reader) {
     if (!m_running) return;
     if (reader.is_mailbox()) {
         if (!m_transport.has_push_connection(reader.bot)) return;
-        carry_out(m_deliveries.pump(reader, m_visible_seq, m_clock()));
+        auto plan = m_deliveries.pump(reader, m_visible_seq, m_clock());
+        const bool more = plan.more;
+        carry_out(std::move(plan));
+        if (more) {
+            // Read in steps of max_read_bytes: the rest after this has gone.
+            m_behind.insert(reader);
+            m_transport.schedule_backlog_retry();
+        }
         return;
     }
     const auto route = m_routes.find(reader);
@@ -59,7 +66,8 @@ void DeliveryRouter::deliver(const Reader& reader) {
         return;
     }
     auto plan = m_deliveries.pump(reader, m_visible_seq, m_clock());
-    const bool more = !plan.caught_up && plan.deliveries.size() > 0 && reader.connection.size() > 0;
+    const bool more =
+        plan.more || (!plan.caught_up && plan.deliveries.size() > 0 && reader.connection.size() > 0);
     carry_out(std::move(plan));
     if (more || m_transport.backlogged(routing_id)) {
         // An ephemeral reader that has not reached the head reads on; one

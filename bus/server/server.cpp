@@ -23,8 +23,20 @@ ServerOptions with_clock(ServerOptions options) {
 }
 
 TransportOptions transport_options(const ServerOptions& options) {
-    return TransportOptions{options.command_endpoint, options.feed_endpoint, options.max_frame,
-                            options.max_peer_backlog, options.send_hwm,      options.feed_hwm};
+    return TransportOptions{
+        .command_endpoint = options.command_endpoint,
+        .feed_endpoint = options.feed_endpoint,
+        .max_frame = options.max_frame,
+        .max_batch_bytes = options.max_batch_bytes,
+        .max_peer_backlog = options.max_peer_backlog,
+        .max_peer_backlog_bytes = options.max_peer_backlog_bytes,
+        .max_backlog_bytes = options.max_backlog_bytes,
+        .send_hwm = options.send_hwm,
+        .recv_hwm = options.recv_hwm,
+        .feed_hwm = options.feed_hwm,
+        .max_connections = options.max_connections,
+        .heartbeat_ms = options.heartbeat_ms,
+    };
 }
 
 }  // namespace
@@ -68,7 +80,8 @@ Server::Server(boost::asio::io_context& io, zmq::context_t& zmq, store::Store& s
       }),
       m_trimmer(store, m_options.retention),
       m_lease_timer(io),
-      m_trim_timer(io) {}
+      m_trim_timer(io),
+      m_drain_timer(io) {}
 
 Server::~Server() {
     m_syncer.reset();  // joins before the members its callbacks use go away
@@ -116,9 +129,24 @@ void Server::stop(int linger_ms) {
     m_router.stop();
     m_trim_timer.cancel();
     m_committer.sync_and_release_all();
+    m_transport.take_activity();
     m_transport.refuse_queued();
-    m_transport.close(linger_ms);
-    spdlog::info("stopped serving");
+    // Peers still sending get told, rather than lose requests to the close.
+    refuse_until_quiet(linger_ms, std::chrono::steady_clock::now() +
+                                      std::chrono::milliseconds(m_options.shutdown_drain_max_ms));
+}
+
+void Server::refuse_until_quiet(int linger_ms, std::chrono::steady_clock::time_point until) {
+    m_drain_timer.expires_after(std::chrono::milliseconds(m_options.shutdown_quiet_ms));
+    m_drain_timer.async_wait([this, linger_ms, until](boost::system::error_code ec) {
+        m_transport.refuse_queued();
+        if (!ec && m_transport.take_activity() && std::chrono::steady_clock::now() < until) {
+            refuse_until_quiet(linger_ms, until);
+            return;
+        }
+        m_transport.close(linger_ms);
+        spdlog::info("stopped serving");
+    });
 }
 
 void Server::arm() {
@@ -149,6 +177,7 @@ std::size_t Server::drain_once() {
 void Server::run_batch(std::vector<Inbound>& batch) {
     m_counters.requests += batch.size();
     ++m_counters.batches;
+    note_transport_counters();
     m_counters.syncs = m_committer.inline_syncs() + (m_syncer ? m_syncer->completed() : 0);
     Release out;
     out.replies.reserve(batch.size());
@@ -209,7 +238,6 @@ void Server::run_batch(std::vector<Inbound>& batch) {
     } catch (const std::exception& e) {
         spdlog::error("batch of {} requests failed and was rolled back: {}", batch.size(), e.what());
     }
-    m_counters.sessions = m_transport.sessions();
 
     if (!committed) {
         // Nothing of the batch is durable, so nothing of it may be shown, and
@@ -294,6 +322,13 @@ bool Server::run_daemon_batch(const std::function<void(store::Batch&)>& work, co
     m_committer.hold(std::move(out), appended);
     on_readable();  // sends may have happened outside the drain loop
     return true;
+}
+
+void Server::note_transport_counters() {
+    m_counters.sessions = m_transport.sessions();
+    m_counters.connections = m_transport.connections();
+    m_counters.refused_connections = m_transport.refused_connections();
+    m_counters.backlog_bytes = m_transport.backlog_bytes();
 }
 
 void Server::schedule_trim() {

@@ -55,10 +55,20 @@ struct ServerOptions {
     std::string command_endpoint = "tcp://127.0.0.1:7440";
     std::string feed_endpoint = "tcp://127.0.0.1:7441";
     std::size_t max_frame = k_default_max_frame;
-    std::size_t max_batch = 1024;           // requests per store transaction
-    std::size_t max_peer_backlog = 100000;  // queued replies per slow peer before dropping
-    int send_hwm = 100000;                  // messages ZeroMQ queues per command connection before the backlog
-    int feed_hwm = 100000;                  // per subscriber, before PUB drops (clients repair from history)
+    std::size_t max_batch = 1024;                        // requests per store transaction
+    std::size_t max_batch_bytes = 16 * 1024 * 1024;      // request bytes per store transaction (at least one)
+    std::size_t max_peer_backlog = 100000;               // queued replies per slow peer before dropping
+    std::size_t max_peer_backlog_bytes = 16 * 1024 * 1024;  // the same, in bytes
+    std::size_t max_backlog_bytes = 512 * 1024 * 1024;   // over every slow peer
+    int send_hwm = 1000;   // messages ZeroMQ queues per command connection before the backlog
+    int recv_hwm = 1000;   // requests ZeroMQ reads ahead per command connection before it stops reading
+    int feed_hwm = 100000;  // per subscriber, before PUB drops (clients repair from history)
+    std::size_t max_connections = 4096;  // open command connections; more are shut at once
+    int heartbeat_ms = 10000;            // ZMTP PING interval; a peer silent for 3x this is closed; 0: none
+    // After SIGTERM, requests keep getting shutting_down until none came for
+    // this long (or for at most shutdown_drain_max_ms), then the sockets close.
+    int shutdown_quiet_ms = 200;
+    int shutdown_drain_max_ms = 2000;
     std::int64_t lease_us = k_default_lease_us;  // a running run's lease without heartbeats
     MessagingOptions messaging;                  // loop and flood guards, direct-message delivery
     store::RetentionLimits retention;            // defaults for every channel and mailbox; none by default
@@ -78,10 +88,13 @@ public:
     // the endpoint when a bind fails.
     void start();
     // Stops taking requests, syncs and releases the batches waiting for
-    // their sync, answers the requests still queued on the socket with
-    // shutting_down (none of them ran), sends what is queued (bounded by
-    // linger_ms), and closes the sockets. Throws when the final sync fails:
-    // the waiting batches are then not known to be durable and get no reply.
+    // their sync, and answers the requests still queued on the socket with
+    // shutting_down (none of them ran). It goes on answering shutting_down
+    // to whatever arrives until no request came for shutdown_quiet_ms (or
+    // shutdown_drain_max_ms passed); then it sends what is queued (bounded
+    // by linger_ms) and closes the sockets, and the loop runs out of work.
+    // Throws when the final sync fails: the waiting batches are then not
+    // known to be durable and get no reply.
     void stop(int linger_ms = 2000);
 
     const std::string& command_endpoint() const { return m_transport.command_endpoint(); }
@@ -102,6 +115,9 @@ private:
     void trim();
     void schedule_lease_check();
     void expire_leases();
+    void note_transport_counters();
+    // After stop(): refuses what arrives until it is quiet, then closes.
+    void refuse_until_quiet(int linger_ms, std::chrono::steady_clock::time_point until);
 
     boost::asio::io_context& m_io;
     store::Store& m_store;
@@ -115,6 +131,7 @@ private:
     store::Trimmer m_trimmer;
     boost::asio::steady_timer m_lease_timer;
     boost::asio::steady_timer m_trim_timer;
+    boost::asio::steady_timer m_drain_timer;
     std::optional<std::int64_t> m_lease_check_at;  // UTC µs the lease timer is set for
     bool m_running = false;
     // Sync completions are posted to the loop; they must not touch a Server

@@ -18,7 +18,9 @@ Transport::Transport(boost::asio::io_context& io, zmq::context_t& zmq, Transport
       m_router(zmq, zmq::socket_type::router),
       m_pub(zmq, zmq::socket_type::pub),
       m_router_fd(io),
-      m_backlog_timer(io) {}
+      m_backlog_timer(io),
+      m_monitor(io, zmq, m_options.max_connections,
+                ConnectionMonitor::Hooks{.closed = [this](int fd) { connection_closed(fd); }}) {}
 
 Transport::~Transport() {
     // The descriptor is the socket's own; closing it here would pull it from
@@ -30,13 +32,22 @@ void Transport::bind() {
     m_router.set(zmq::sockopt::router_mandatory, true);
     m_router.set(zmq::sockopt::linger, 0);
     m_router.set(zmq::sockopt::sndhwm, m_options.send_hwm);
-    m_router.set(zmq::sockopt::rcvhwm, 100000);
+    m_router.set(zmq::sockopt::rcvhwm, m_options.recv_hwm);
+    // A peer that never finishes its handshake, or stops answering PINGs
+    // (gone without a FIN, or stuck half way through a frame), is closed.
+    m_router.set(zmq::sockopt::handshake_ivl, 10000);
+    if (m_options.heartbeat_ms > 0) {
+        m_router.set(zmq::sockopt::heartbeat_ivl, m_options.heartbeat_ms);
+        m_router.set(zmq::sockopt::heartbeat_timeout, 3 * m_options.heartbeat_ms);
+        m_router.set(zmq::sockopt::heartbeat_ttl, 3 * m_options.heartbeat_ms);
+    }
     // A hard ceiling well above the frame limit: frames up to it get a
     // frame_too_large reply; beyond it libzmq drops the connection.
     const auto ceiling = static_cast<std::int64_t>(m_options.max_frame) * 2 + 64 * 1024;
     m_router.set(zmq::sockopt::maxmsgsize, ceiling);
     m_pub.set(zmq::sockopt::sndhwm, m_options.feed_hwm);
     m_pub.set(zmq::sockopt::linger, 0);
+    m_monitor.attach(m_router);
     try {
         m_router.bind(m_options.command_endpoint);
     } catch (const zmq::error_t& e) {
@@ -63,9 +74,12 @@ void Transport::when_readable() {
 }
 
 std::vector<Inbound> Transport::receive(std::size_t max) {
+    // Connections first: a request's connection is then always known.
+    m_monitor.poll();
     std::vector<Inbound> batch;
     batch.reserve(std::min<std::size_t>(max, 64));
-    while (batch.size() < max) {
+    std::size_t bytes = 0;
+    while (batch.size() < max && bytes < m_options.max_batch_bytes) {
         std::vector<zmq::message_t> parts;
         std::optional<std::size_t> received;
         try {
@@ -75,8 +89,11 @@ std::vector<Inbound> Transport::receive(std::size_t max) {
             break;
         }
         if (!received) break;
+        m_activity = true;
         Inbound in;
         in.routing_id = parts[0].to_string();
+        note_peer_fd(in.routing_id, parts.back());
+        for (const auto& part : parts) bytes += part.size();
         if (parts.size() == 2) {
             in.body = std::move(parts[1]);
         } else if (parts.size() == 3 && parts[1].size() == 0) {
@@ -144,9 +161,35 @@ void Transport::forget_peer(const std::string& routing_id) {
             if (bots->second.empty()) m_bot_peers.erase(bots);
         }
     }
+    if (const auto fd = m_fd_peers.find(it->second.fd); fd != m_fd_peers.end()) {
+        fd->second.erase(routing_id);
+        if (fd->second.empty()) m_fd_peers.erase(fd);
+    }
     m_peers.erase(it);
-    m_backlog.erase(routing_id);
+    if (const auto backlog = m_backlog.find(routing_id); backlog != m_backlog.end()) erase_backlog(backlog);
     m_hooks.forgotten(routing_id, bot);
+}
+
+void Transport::note_peer_fd(const std::string& routing_id, const zmq::message_t& part) {
+    // Deprecated in libzmq but kept: the only link from a message to the
+    // connection the monitor reports on.
+    const int fd = zmq_msg_get(const_cast<zmq_msg_t*>(part.handle()), ZMQ_SRCFD);
+    if (fd < 0) return;
+    auto& peer = m_peers[routing_id];
+    if (peer.fd == fd) return;
+    if (const auto old = m_fd_peers.find(peer.fd); old != m_fd_peers.end()) {
+        old->second.erase(routing_id);
+        if (old->second.empty()) m_fd_peers.erase(old);
+    }
+    peer.fd = fd;
+    m_fd_peers[fd].insert(routing_id);
+}
+
+void Transport::connection_closed(int fd) {
+    const auto it = m_fd_peers.find(fd);
+    if (it == m_fd_peers.end()) return;
+    const auto routing_ids = it->second;  // forget_peer edits the map
+    for (const auto& routing_id : routing_ids) forget_peer(routing_id);
 }
 
 void Transport::push_to_bot(const std::string& bot, const std::string& push) {
@@ -166,14 +209,38 @@ void Transport::send_to(const std::string& routing_id, bool req_style, std::stri
         backlog = m_backlog.find(routing_id);
         if (backlog == m_backlog.end()) return;  // peer vanished; nothing to keep
     }
-    if (backlog->second.size() >= m_options.max_peer_backlog) {
-        if (++m_counters.dropped_replies % 10000 == 1) {
-            spdlog::warn("peer is not reading its replies; dropped {} so far", m_counters.dropped_replies);
-        }
+    auto& held = backlog->second;
+    if (held.replies.size() >= m_options.max_peer_backlog ||
+        held.bytes + body.size() > m_options.max_peer_backlog_bytes) {
+        drop_reply("a peer is not reading its replies");
         return;
     }
-    backlog->second.push_back(Pending{req_style, std::move(body)});
+    if (m_backlog_bytes + body.size() > m_options.max_backlog_bytes) {
+        drop_reply("the replies held for peers that are not reading reached --max-backlog-bytes");
+        return;
+    }
+    held.bytes += body.size();
+    m_backlog_bytes += body.size();
+    held.replies.push_back(Pending{req_style, std::move(body)});
     schedule_backlog_retry();
+}
+
+void Transport::drop_reply(const char* why) {
+    if (++m_counters.dropped_replies % 10000 == 1) {
+        spdlog::warn("{}: dropped {} replies so far", why, m_counters.dropped_replies);
+    }
+}
+
+void Transport::pop_front(Backlog& backlog) {
+    const auto size = backlog.replies.front().body.size();
+    backlog.bytes -= size;
+    m_backlog_bytes -= size;
+    backlog.replies.pop_front();
+}
+
+void Transport::erase_backlog(std::map<std::string, Backlog>::iterator it) {
+    m_backlog_bytes -= it->second.bytes;
+    m_backlog.erase(it);
 }
 
 bool Transport::try_send(const std::string& routing_id, bool req_style, const std::string& body) {
@@ -213,7 +280,8 @@ void Transport::schedule_backlog_retry() {
 void Transport::retry_backlog() {
     for (auto it = m_backlog.begin(); it != m_backlog.end();) {
         const std::string routing_id = it->first;
-        auto& queue = it->second;
+        auto& held = it->second;
+        auto& queue = held.replies;
         bool gone = false;
         while (!queue.empty()) {
             try {
@@ -222,14 +290,16 @@ void Transport::retry_backlog() {
                 }
                 if (queue.front().req_style) m_router.send(zmq::message_t(), zmq::send_flags::sndmore);
                 m_router.send(zmq::buffer(queue.front().body), zmq::send_flags::none);
-                queue.pop_front();
+                pop_front(held);
             } catch (const zmq::error_t&) {
                 gone = true;
                 break;
             }
         }
         if (gone || queue.empty()) {
-            it = m_backlog.erase(it);
+            const auto next = std::next(it);
+            erase_backlog(it);
+            it = next;
             if (gone) {
                 const auto peer = m_peers.find(routing_id);
                 if (peer != m_peers.end()) forget_peer(routing_id);
@@ -272,6 +342,7 @@ void Transport::refuse_queued() {
             break;
         }
         if (!received) break;
+        m_activity = true;
         ++refused;
         const bool req_style = parts.size() > 2 && parts[1].size() == 0;
         std::optional<PackedValue> id;
@@ -289,12 +360,17 @@ void Transport::refuse_queued() {
     if (refused > 0) spdlog::info("refused {} requests queued at shutdown", refused);
 }
 
+bool Transport::take_activity() {
+    return std::exchange(m_activity, false);
+}
+
 void Transport::close(int linger_ms) {
     // Last chance for replies still waiting on full peers.
     retry_backlog();
     std::size_t left = 0;
-    for (const auto& [peer, queue] : m_backlog) left += queue.size();
+    for (const auto& [peer, held] : m_backlog) left += held.replies.size();
     if (left > 0) spdlog::warn("dropping {} replies to peers that stopped reading", left);
+    m_monitor.stop(m_router);
     m_router_fd.release();
     m_router.set(zmq::sockopt::linger, linger_ms);
     m_pub.set(zmq::sockopt::linger, linger_ms);

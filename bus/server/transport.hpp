@@ -2,24 +2,34 @@
 // peers that talk on the ROUTER, and the replies waiting for a full peer.
 //
 // Operation: bind() binds both sockets; when_readable() waits for the
-// ROUTER's ZMQ_FD, and receive() drains up to `max` requests into Inbound
-// records, checking each message's frame shape (a malformed one is kept in
-// its place with the error to answer it with). ZMQ_FD is edge-triggered:
-// the caller drains to EAGAIN after every wake-up and after every send made
-// outside its drain loop, or the next request may never wake it.
+// ROUTER's ZMQ_FD, and receive() drains up to `max` requests (and about
+// max_batch_bytes) into Inbound records, checking each message's frame shape
+// (a malformed one is kept in its place with the error to answer it with).
+// ZMQ_FD is edge-triggered: the caller drains to EAGAIN after every wake-up
+// and after every send made outside its drain loop, or the next request may
+// never wake it.
 // Each routing id has a Session; bind_session() makes a connection a bot's,
 // and has_push_connection()/push_to_bot() find the bot's connections that
 // take pushes. send_to() sends a reply or push; when the peer's queue is
-// full it waits in that peer's backlog (bounded by max_peer_backlog; beyond
-// it replies are dropped, counted and logged), retried every millisecond
-// on a timer: ROUTER_MANDATORY is on, so nothing is lost silently. A peer
-// found gone (EHOSTUNREACH) is forgotten, and the hooks say so. publish()
-// never blocks: PUB drops for a subscriber at its high-water mark, who sees
-// a seq gap and repairs it from history.
+// full it waits in that peer's backlog, retried every millisecond on a
+// timer: ROUTER_MANDATORY is on, so nothing is lost silently. A backlog is
+// bounded in replies and in bytes, per peer and over all peers; past a bound
+// replies are dropped, counted and logged.
+// Connections: a ConnectionMonitor sees each TCP connection come and go. A
+// connection past max_connections is shut at once; a peer whose connection
+// closes (or stops answering ZMTP heartbeats) is forgotten with its session,
+// and the hooks say so. A peer found gone by a send (EHOSTUNREACH) is
+// forgotten the same way.
+// publish() never blocks: PUB drops for a subscriber at its high-water mark,
+// who sees a seq gap and repairs it from history.
+// Memory: what botbusd holds per peer is bounded in bytes here; what libzmq
+// holds is bounded in messages (recv_hwm and send_hwm per connection, each
+// message at most about twice max_frame), see PROTOCOL.md "Limits".
 // Concurrency: every method runs on the io_context's single thread; the
 // zmq::context_t may be shared, the sockets are this object's alone.
-// Limitations: sessions of peers that vanish without a later send to them are
-// kept until the daemon restarts (a few bytes each).
+// Limitations: a connection is known by the descriptor its requests came
+// from; a request still queued from a connection that has closed can make a
+// session again, kept until that descriptor's next connection closes.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -39,6 +49,7 @@
 
 #include "bus/core/handler.hpp"
 #include "bus/protocol/codec.hpp"
+#include "bus/server/connection_monitor.hpp"
 
 namespace botbus::bus {
 
@@ -46,9 +57,15 @@ struct TransportOptions {
     std::string command_endpoint;
     std::string feed_endpoint;
     std::size_t max_frame = k_default_max_frame;
-    std::size_t max_peer_backlog = 100000;
-    int send_hwm = 100000;
+    std::size_t max_batch_bytes = 16 * 1024 * 1024;  // request bytes received per batch (at least one request)
+    std::size_t max_peer_backlog = 100000;           // replies held for one peer
+    std::size_t max_peer_backlog_bytes = 16 * 1024 * 1024;
+    std::size_t max_backlog_bytes = 512 * 1024 * 1024;  // over all peers
+    int send_hwm = 1000;
+    int recv_hwm = 1000;
     int feed_hwm = 100000;
+    std::size_t max_connections = 4096;
+    int heartbeat_ms = 10000;  // 0: no ZMTP heartbeats
 };
 
 // One request as it came off the ROUTER.
@@ -97,6 +114,9 @@ public:
     bool knows(const std::string& routing_id) const { return m_peers.contains(routing_id); }
     std::optional<std::string> bot_of(const std::string& routing_id) const;
     std::size_t sessions() const { return m_peers.size(); }
+    std::size_t connections() const { return m_monitor.open(); }
+    std::uint64_t refused_connections() const { return m_monitor.refused(); }
+    std::size_t backlog_bytes() const { return m_backlog_bytes; }
     void bind_session(const std::string& routing_id, const std::string& bot, bool can_push);
     bool has_push_connection(const std::string& bot) const;
 
@@ -113,18 +133,30 @@ public:
     void stop_reading();
     void refuse_queued();
     void close(int linger_ms);
+    // Whether a request came in since the last call (for the shutdown drain).
+    bool take_activity();
 
 private:
     struct PeerState {
         Session session;
         bool can_push = false;
+        int fd = -1;  // the descriptor its requests come from
     };
     struct Pending {
         bool req_style;
         std::string body;
     };
+    struct Backlog {
+        std::deque<Pending> replies;
+        std::size_t bytes = 0;
+    };
 
     void forget_peer(const std::string& routing_id);
+    void connection_closed(int fd);
+    void note_peer_fd(const std::string& routing_id, const zmq::message_t& part);
+    void drop_reply(const char* why);
+    void pop_front(Backlog& backlog);
+    void erase_backlog(std::map<std::string, Backlog>::iterator it);
     bool try_send(const std::string& routing_id, bool req_style, const std::string& body);
     void retry_backlog();
 
@@ -140,9 +172,13 @@ private:
     bool m_open = false;
     bool m_armed = false;
     bool m_retry_scheduled = false;
-    std::unordered_map<std::string, PeerState> m_peers;       // by routing id
-    std::map<std::string, std::set<std::string>> m_bot_peers;  // bot -> routing ids
-    std::map<std::string, std::deque<Pending>> m_backlog;      // routing id -> replies waiting for room
+    bool m_activity = false;
+    ConnectionMonitor m_monitor;
+    std::unordered_map<std::string, PeerState> m_peers;         // by routing id
+    std::map<std::string, std::set<std::string>> m_bot_peers;    // bot -> routing ids
+    std::unordered_map<int, std::set<std::string>> m_fd_peers;   // descriptor -> routing ids
+    std::map<std::string, Backlog> m_backlog;                    // routing id -> replies waiting for room
+    std::size_t m_backlog_bytes = 0;                             // over every backlog
 };
 
 }  // namespace botbus::bus

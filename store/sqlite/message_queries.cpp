@@ -166,7 +166,11 @@ std::vector<MessageRow> SqliteMessageQueries::history(const HistoryQuery& query)
     statement.bind(4, query.before ? to_sql_int(*query.before) : std::numeric_limits<std::int64_t>::max());
     statement.bind(5, to_sql_int(query.limit));
     std::vector<MessageRow> rows;
-    while (statement.executeStep()) rows.push_back(read_message(statement));
+    std::size_t bytes = 0;
+    while (bytes < query.max_bytes && statement.executeStep()) {
+        rows.push_back(read_message(statement));
+        bytes += message_bytes(rows.back());
+    }
     return rows;
 }
 
