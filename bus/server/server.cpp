@@ -4,6 +4,7 @@
 
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <stdexcept>
 #include <utility>
 
 #include "bus/server/feed_events.hpp"
@@ -182,7 +183,7 @@ void Server::run_batch(std::vector<Inbound>& batch) {
             const auto& envelope = std::get<Envelope>(decoded[i]);
             auto& session = m_transport.session(in.routing_id);
             session.req_style = in.req_style;
-            auto outcome = m_handler.handle(envelope, session, tx);
+            auto outcome = execute(envelope, session, tx);
             if (outcome.hello_bot) {
                 // Identity applies to this connection's next requests at once,
                 // including later ones in this batch.
@@ -240,6 +241,29 @@ void Server::run_batch(std::vector<Inbound>& batch) {
     schedule_lease_check();  // starts, resumes and heartbeats move lease expiries
     const bool appended = !out.events.empty();
     m_committer.hold(std::move(out), appended);
+}
+
+Outcome Server::execute(const Envelope& envelope, const Session& session, store::Batch& tx) {
+    tx.savepoint();
+    try {
+        auto outcome = m_handler.handle(envelope, session, tx);
+        tx.release_savepoint();
+        return outcome;
+    } catch (const std::exception& e) {
+        // Only this request's part of the batch is undone, and only it fails;
+        // unless the transaction itself is gone, which fails the batch.
+        if (!tx.rollback_to_savepoint()) throw;
+        const auto op = std::visit([](const auto& r) { return r.k_op; }, envelope.request);
+        spdlog::error("a {} request failed and was rolled back alone: {}", op, e.what());
+        // Storage reports failures as runtime errors; anything else is a bug.
+        const bool storage = dynamic_cast<const std::runtime_error*>(&e) != nullptr;
+        const WireError error =
+            storage ? WireError{Errc::storage_error,
+                                std::string("the request could not be written; nothing of it was applied: ") + e.what()}
+                    : WireError{Errc::internal,
+                                std::string("the request failed; nothing of it was applied: ") + e.what()};
+        return Outcome{encode_error_reply(envelope.id, error), true};
+    }
 }
 
 void Server::release(Release& batch) {

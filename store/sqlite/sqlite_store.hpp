@@ -23,6 +23,8 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "store/store.hpp"
 
@@ -96,6 +98,9 @@ private:
     std::optional<Appended> find_idempotent_in_batch(const std::string& producer, const std::string& key) override;
     void commit_batch() override;
     void rollback_batch() noexcept override;
+    void open_savepoint() override;
+    void release_savepoint() override;
+    bool rollback_to_savepoint() noexcept override;
 
     static int on_wal_commit(void* store, sqlite3* db, const char* schema, int frames);
     void prepare_statements();
@@ -123,6 +128,17 @@ private:
     // Streams touched by the batch; their rows in `streams` are written once
     // each at commit rather than once per event.
     std::unordered_map<std::string, StreamHead> m_batch_heads;
+    // The batch's state as of its open savepoint: whatever appends change in
+    // memory must be put back on a rollback to it, or the next append would
+    // take a seq or stream seq that is not the next one.
+    struct SavepointMark {
+        Seq last_seq = 0;  // m_batch_last_seq then
+        // Each stream head first changed since then, with its value then
+        // (none: it was not in m_batch_heads). The key points into its node,
+        // which stays put until the node is erased.
+        std::vector<std::pair<const std::string*, std::optional<StreamHead>>> heads;
+    };
+    std::optional<SavepointMark> m_savepoint;
 
     std::unique_ptr<SQLite::Statement> m_insert_event;
     std::unique_ptr<SQLite::Statement> m_find_idem;
@@ -133,6 +149,9 @@ private:
     std::unique_ptr<SQLite::Statement> m_message_streams_after;
     std::unique_ptr<SQLite::Statement> m_oldest_messages;
     std::unique_ptr<SQLite::Statement> m_delete_messages;
+    std::unique_ptr<SQLite::Statement> m_savepoint_begin;
+    std::unique_ptr<SQLite::Statement> m_savepoint_release;
+    std::unique_ptr<SQLite::Statement> m_savepoint_rollback;
     std::unique_ptr<Projector> m_projector;
     std::unique_ptr<SqliteMessageQueries> m_messages;
     std::unique_ptr<SqliteMailboxQueries> m_mailboxes;
