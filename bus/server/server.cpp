@@ -296,7 +296,16 @@ void Server::release(Release& batch) {
         }
     }
     if (!batch.events.empty()) m_router.set_visible(batch.events.back().seq);
-    for (const auto& event : batch.events) m_fan_out.fan_out(event, touched);
+    for (const auto& event : batch.events) {
+        try {
+            m_fan_out.fan_out(event, touched);
+        } catch (const std::exception& e) {
+            // A read for the feed (a run's workflow, a consumer's floor)
+            // failed: the event is durable and answered, and feed
+            // subscribers repair the gap from history.
+            spdlog::error("fanning out event seq {} failed: {}", event.seq, e.what());
+        }
+    }
     for (const auto& reader : touched.forgotten) m_router.forget_route(reader);
     for (const auto& reader : touched.readers) m_router.deliver(reader);
     m_router.park(std::move(batch.fetch_waits), std::move(touched.channels), now_us);
