@@ -79,7 +79,8 @@ bool Batch::rollback_to_savepoint() noexcept {
     m_in_savepoint = false;
     m_savepoint_failed = false;
     m_events.erase(m_events.begin() + static_cast<std::ptrdiff_t>(m_savepoint_events), m_events.end());
-    if (!m_savepoint_taken) return true;  // nothing was appended: nothing to undo
+    // Asked even when nothing was appended: a failed read may have cost the
+    // backend its transaction.
     if (m_store->rollback_to_savepoint()) return true;
     rollback();
     return false;

@@ -63,7 +63,10 @@ public:
     // (committed, or earlier in this batch), returns that event's position
     // (Appended::duplicate) and appends nothing. The event's ts_us is the
     // store's clock at the append. When it throws, the whole batch is rolled
-    // back and closed, unless a savepoint is open (see below).
+    // back and closed, unless a savepoint is open (see below). It throws
+    // (std::runtime_error) rather than write outside a transaction that the
+    // backend lost, by itself, to an earlier error (a failed read included):
+    // such a batch can only be dropped, and commit throws too.
     Appended append(EventDraft draft);
 
     // The position of the event the producer appended under this key, if any
@@ -237,7 +240,8 @@ protected:
     // appends change, so rollback_to_savepoint can put all of it back.
     virtual void open_savepoint() = 0;
     virtual void release_savepoint() = 0;
-    // False when the transaction itself is gone (Batch then calls rollback_batch).
+    // Undoes the open savepoint, if any. False when the transaction itself
+    // is gone, savepoint or not (Batch then calls rollback_batch).
     virtual bool rollback_to_savepoint() noexcept = 0;
 
 private:

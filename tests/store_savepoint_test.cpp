@@ -129,6 +129,53 @@ TEST_F(Savepoints, AFailedRequestIsUndoneAloneAndTheOthersCommit) {
     expect_projections_match();
 }
 
+TEST_F(Savepoints, AFailedRequestOfLogRowsAloneIsUndoneToo) {
+    // Publishes write log rows alone (no SQL savepoint is taken for them);
+    // undoing them must still leave no trace, before and after a projecting
+    // append in the same request.
+    auto& s = open();
+    {
+        auto batch = s.begin();
+        batch.append(channel_created("news"));
+        batch.append(published("news"));
+        // Only publishes, then the request fails (say, while building its reply).
+        batch.savepoint();
+        batch.append(published("news", "k1"));
+        batch.append(published("news"));
+        ASSERT_TRUE(batch.rollback_to_savepoint());
+        // Publishes, then a projecting append, then a failure.
+        batch.savepoint();
+        batch.append(published("news", "k2"));
+        batch.append(subscribed("bob", "news"));
+        batch.append(published("news"));
+        EXPECT_THROW(batch.append(channel_created("news")), SQLite::Exception);
+        ASSERT_TRUE(batch.rollback_to_savepoint());
+        EXPECT_EQ(batch.events().size(), 2U);
+        EXPECT_FALSE(s.messages().is_subscribed("bob", "news"));
+        // The next request takes up the same seqs and keys.
+        batch.savepoint();
+        const auto next = batch.append(published("news", "k1"));
+        EXPECT_FALSE(next.duplicate);
+        EXPECT_EQ(next.seq, 3U);
+        EXPECT_EQ(next.stream_seq, 2U);
+        EXPECT_FALSE(batch.append(published("news", "k2")).duplicate);
+        batch.release_savepoint();
+        batch.commit();
+    }
+    const auto log = s.read_range(0, 100);
+    ASSERT_EQ(log.size(), 4U);
+    EXPECT_EQ(log.back().seq, 4U);
+    EXPECT_EQ(log.back().stream_seq, 3U);
+    EXPECT_EQ(s.last_seq(), 4U);
+    expect_projections_match();
+    auto& reopened = open();
+    EXPECT_EQ(reopened.last_seq(), 4U);
+    auto batch = reopened.begin();
+    EXPECT_EQ(batch.append(published("news")).stream_seq, 4U);
+    batch.commit();
+    expect_projections_match();
+}
+
 TEST_F(Savepoints, AChannelDeletedByAFailedRequestStillExists) {
     auto& s = open();
     {
@@ -208,6 +255,41 @@ TEST_F(Savepoints, ATransactionLostUnderneathFailsTheWholeBatch) {
     EXPECT_EQ(s.last_seq(), 0U);
     EXPECT_FALSE(s.messages().channel_exists("a"));
     auto batch = s.begin();
+    EXPECT_EQ(batch.append(channel_created("a")).seq, 1U);
+    batch.commit();
+    expect_projections_match();
+}
+
+TEST_F(Savepoints, AfterSQLiteLostTheTransactionNothingIsWrittenOutsideIt) {
+    auto& s = open();
+    {
+        auto batch = s.begin();
+        batch.append(channel_created("a"));
+        batch.savepoint();
+        // A request that only read, and whose failed read cost the
+        // transaction (SQLite rolls back by itself on a read's I/O error).
+        s.database().exec("ROLLBACK");
+        EXPECT_FALSE(batch.rollback_to_savepoint()) << "a lost transaction was taken for an intact one";
+    }
+    {
+        // Without savepoints: appends must not autocommit one by one.
+        auto batch = s.begin();
+        batch.append(channel_created("b"));
+        s.database().exec("ROLLBACK");
+        EXPECT_THROW(batch.append(channel_created("c")), std::runtime_error);
+    }
+    {
+        auto batch = s.begin();
+        batch.append(channel_created("d"));
+        s.database().exec("ROLLBACK");
+        EXPECT_THROW(batch.commit(), std::runtime_error) << "log_head and streams written outside a transaction";
+    }
+    EXPECT_EQ(s.last_seq(), 0U);
+    for (const char* name : {"a", "b", "c", "d"}) EXPECT_FALSE(s.messages().channel_exists(name)) << name;
+    auto& reopened = open();
+    EXPECT_EQ(reopened.last_seq(), 0U) << "log_head moved without its events";
+    EXPECT_TRUE(reopened.read_range(0, 10).empty());
+    auto batch = reopened.begin();
     EXPECT_EQ(batch.append(channel_created("a")).seq, 1U);
     batch.commit();
     expect_projections_match();

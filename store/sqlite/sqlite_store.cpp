@@ -85,9 +85,7 @@ void SqliteStore::prepare_statements() {
         " AND type IN ('message.published', 'message.sent') ORDER BY seq LIMIT ?2");
     m_delete_messages = std::make_unique<SQLite::Statement>(
         db, "DELETE FROM events WHERE stream = ?1 AND seq <= ?2 AND type IN ('message.published', 'message.sent')");
-    m_savepoint_begin = std::make_unique<SQLite::Statement>(db, "SAVEPOINT request");
-    m_savepoint_release = std::make_unique<SQLite::Statement>(db, "RELEASE request");
-    m_savepoint_rollback = std::make_unique<SQLite::Statement>(db, "ROLLBACK TO request");
+    prepare_savepoint_statements();
     m_projector = std::make_unique<Projector>(db);
     m_messages = std::make_unique<SqliteMessageQueries>(db, m_projector->known_channels());
     m_mailboxes = std::make_unique<SqliteMailboxQueries>(db);
@@ -238,10 +236,12 @@ void SqliteStore::rollback_batch() noexcept {
 }
 
 Appended SqliteStore::append_to_batch(EventDraft draft, std::vector<Event>& appended) {
+    check_transaction();
     if (draft.idem_key) {
         if (auto first = find_by_idem_key(draft.producer, *draft.idem_key)) return *first;
     }
 
+    if (m_savepoint) before_savepoint_append(draft.type);
     auto [it, inserted] = m_batch_heads.try_emplace(draft.stream);
     if (m_savepoint && (inserted || it->second.seq <= m_savepoint->last_seq)) {
         // First change of this head since the savepoint: remember its value.
@@ -288,6 +288,7 @@ std::optional<Appended> SqliteStore::find_idempotent_in_batch(const std::string&
 }
 
 void SqliteStore::commit_batch() {
+    check_transaction();
     for (const auto& [stream, head] : m_batch_heads) {
         if (head.seq == 0) continue;  // only looked up
         auto& upsert = *m_upsert_stream;
@@ -306,50 +307,6 @@ void SqliteStore::commit_batch() {
     m_last_seq = m_batch_last_seq;
     for (const auto& [stream, head] : m_batch_heads) m_stream_seqs[stream] = head.stream_seq;
     m_batch_heads.clear();
-}
-
-// The savepoint's SQL runs as prepared statements: no SQL is built, and
-// SQLite parses each once.
-void SqliteStore::open_savepoint() {
-    if (!m_batch_open) throw std::logic_error("botbus::store: savepoint outside a batch");
-    if (m_savepoint) throw std::logic_error("botbus::store: a savepoint is already open");
-    exec_and_reset(*m_savepoint_begin);
-    m_savepoint = SavepointMark{m_batch_last_seq, {}};
-}
-
-void SqliteStore::release_savepoint() {
-    if (!m_savepoint) throw std::logic_error("botbus::store: no savepoint to release");
-    m_savepoint.reset();
-    exec_and_reset(*m_savepoint_release);
-}
-
-bool SqliteStore::rollback_to_savepoint() noexcept {
-    if (!m_savepoint) return m_batch_open;
-    auto mark = std::move(*m_savepoint);
-    m_savepoint.reset();
-    // The projector's memory of channels may name one created since the
-    // savepoint (or miss one it deleted): it starts over, as after a
-    // rolled-back batch.
-    m_projector->rolled_back();
-    m_batch_last_seq = mark.last_seq;
-    for (auto undo = mark.heads.rbegin(); undo != mark.heads.rend(); ++undo) {
-        const auto it = m_batch_heads.find(*undo->first);
-        if (undo->second) {
-            it->second = *undo->second;
-        } else {
-            m_batch_heads.erase(it);  // after find: erasing by a key that lives in the node is unsafe
-        }
-    }
-    // On some I/O and memory errors SQLite rolls the whole transaction back
-    // by itself; then there is no savepoint to return to.
-    if (sqlite3_get_autocommit(m_db->getHandle()) != 0) return false;
-    try {
-        exec_and_reset(*m_savepoint_rollback);
-        exec_and_reset(*m_savepoint_release);  // ROLLBACK TO keeps the savepoint open
-    } catch (...) {
-        return false;
-    }
-    return true;
 }
 
 }  // namespace botbus::store
