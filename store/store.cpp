@@ -1,5 +1,6 @@
 #include "store/store.hpp"
 
+#include <cstddef>
 #include <stdexcept>
 
 namespace botbus::store {
@@ -10,13 +11,21 @@ Batch Store::begin() {
 }
 
 Batch::Batch(Batch&& other) noexcept
-    : m_store(other.m_store), m_open(other.m_open), m_events(std::move(other.m_events)) {
+    : m_store(other.m_store),
+      m_open(other.m_open),
+      m_events(std::move(other.m_events)),
+      m_in_savepoint(other.m_in_savepoint),
+      m_savepoint_taken(other.m_savepoint_taken),
+      m_savepoint_failed(other.m_savepoint_failed),
+      m_savepoint_events(other.m_savepoint_events) {
     other.m_open = false;
+    other.m_in_savepoint = false;
 }
 
 Batch::~Batch() { rollback(); }
 
 void Batch::rollback() noexcept {
+    m_in_savepoint = false;
     if (!m_open) return;
     m_open = false;
     m_store->rollback_batch();
@@ -24,14 +33,57 @@ void Batch::rollback() noexcept {
 
 Appended Batch::append(EventDraft draft) {
     if (!m_open) throw std::logic_error("botbus::store: append on a closed batch");
+    if (m_savepoint_failed) throw std::logic_error("botbus::store: append after a failed append in a savepoint");
     try {
+        if (m_in_savepoint && !m_savepoint_taken) {
+            m_store->open_savepoint();
+            m_savepoint_taken = true;
+        }
         return m_store->append_to_batch(std::move(draft), m_events);
     } catch (...) {
         // The event may be written while its projections are not: committing
-        // the rest would corrupt the log.
+        // it would corrupt the log. Inside a savepoint only its part goes.
+        if (m_in_savepoint) {
+            m_savepoint_failed = true;
+        } else {
+            rollback();
+        }
+        throw;
+    }
+}
+
+void Batch::savepoint() {
+    if (!m_open) throw std::logic_error("botbus::store: savepoint on a closed batch");
+    if (m_in_savepoint) throw std::logic_error("botbus::store: a savepoint is already open");
+    m_in_savepoint = true;
+    m_savepoint_taken = false;
+    m_savepoint_failed = false;
+    m_savepoint_events = m_events.size();
+}
+
+void Batch::release_savepoint() {
+    if (!m_open || !m_in_savepoint) throw std::logic_error("botbus::store: no savepoint to release");
+    if (m_savepoint_failed) throw std::logic_error("botbus::store: releasing a savepoint whose append failed");
+    m_in_savepoint = false;
+    if (!m_savepoint_taken) return;  // nothing was appended: nothing to release
+    try {
+        m_store->release_savepoint();
+    } catch (...) {
         rollback();
         throw;
     }
+}
+
+bool Batch::rollback_to_savepoint() noexcept {
+    if (!m_open || !m_in_savepoint) return m_open;
+    m_in_savepoint = false;
+    m_savepoint_failed = false;
+    m_events.erase(m_events.begin() + static_cast<std::ptrdiff_t>(m_savepoint_events), m_events.end());
+    // Asked even when nothing was appended: a failed read may have cost the
+    // backend its transaction.
+    if (m_store->rollback_to_savepoint()) return true;
+    rollback();
+    return false;
 }
 
 std::optional<Appended> Batch::find_idempotent(const std::string& producer, const std::string& key) {
@@ -45,6 +97,10 @@ void Batch::commit() {
 
 void Batch::commit_unsynced() {
     if (!m_open) throw std::logic_error("botbus::store: commit on a closed batch");
+    if (m_in_savepoint) {
+        rollback();
+        throw std::logic_error("botbus::store: commit with a savepoint open");
+    }
     try {
         m_store->commit_batch();
     } catch (...) {

@@ -10,6 +10,9 @@
 // in the same transaction; nothing is durable, or may be shown to anyone,
 // until the batch commits. Reads made while a batch is open see that batch's
 // appends (read-your-writes); there is no other isolation level.
+// Savepoints: inside a batch, savepoint() marks where it stands, so that one
+// request's appends can be undone alone (rollback_to_savepoint) while the
+// others' stay and commit. The daemon takes one per request.
 // Durability: with Durability::full a batch is durable once its commit and a
 // sync() that started after it have both completed. Batch::commit does both;
 // the daemon uses commit_unsynced and runs sync() on another thread, so the
@@ -60,7 +63,10 @@ public:
     // (committed, or earlier in this batch), returns that event's position
     // (Appended::duplicate) and appends nothing. The event's ts_us is the
     // store's clock at the append. When it throws, the whole batch is rolled
-    // back and closed.
+    // back and closed, unless a savepoint is open (see below). It throws
+    // (std::runtime_error) rather than write outside a transaction that the
+    // backend lost, by itself, to an earlier error (a failed read included):
+    // such a batch can only be dropped, and commit throws too.
     Appended append(EventDraft draft);
 
     // The position of the event the producer appended under this key, if any
@@ -68,7 +74,8 @@ public:
     std::optional<Appended> find_idempotent(const std::string& producer, const std::string& key);
 
     // Commits and, under Durability::full, syncs: the batch is durable when
-    // this returns. When the commit fails it rolls back and throws (the
+    // this returns. A savepoint still open is std::logic_error (and the batch
+    // rolls back). When the commit fails it rolls back and throws (the
     // backend's exception); when the sync fails it throws std::system_error
     // and the batch is committed but must not be taken as durable.
     void commit();
@@ -77,6 +84,26 @@ public:
     // nothing of it may be shown outside until a Store::sync() that started
     // after this returned has completed. Throws like commit().
     void commit_unsynced();
+
+    // ---- savepoints: one request's part of the batch, undone alone
+    // Marks where the batch stands. At most one savepoint is open; it costs
+    // nothing until the first append after it (reads need none). While one
+    // is open, an append that throws leaves the batch open: the caller must
+    // then roll back to the savepoint before anything else.
+    // Throws std::logic_error on a closed batch or when one is already open.
+    void savepoint();
+    // Keeps what was appended since savepoint() as part of the batch; throws
+    // std::logic_error when none is open or an append in it failed, the
+    // backend's exception when the release fails (the batch must then be
+    // dropped).
+    void release_savepoint();
+    // Undoes everything since savepoint(): its events leave events(), and the
+    // log, the projections and whatever the store remembers in memory are as
+    // they were at savepoint(). False when that is impossible because the
+    // backend lost the whole transaction (SQLite rolls back by itself on some
+    // I/O and memory errors): the batch is then rolled back and closed, and
+    // none of it can be committed.
+    bool rollback_to_savepoint() noexcept;
 
     // The events this batch appended, in order (duplicates not included).
     const std::vector<Event>& events() const { return m_events; }
@@ -91,6 +118,11 @@ private:
     Store* m_store;
     bool m_open = true;
     std::vector<Event> m_events;
+    // The open savepoint, if any.
+    bool m_in_savepoint = false;
+    bool m_savepoint_taken = false;   // the backend's savepoint exists (taken at the first append)
+    bool m_savepoint_failed = false;  // an append in it threw
+    std::size_t m_savepoint_events = 0;  // events() before it
 };
 
 struct LogStats {
@@ -203,6 +235,14 @@ protected:
     virtual void commit_batch() = 0;
     // Discards the batch (and whatever the implementation remembered of it).
     virtual void rollback_batch() noexcept = 0;
+    // Batch's savepoint, at the first append after Batch::savepoint(): marks
+    // the database and every piece of per-batch and cached state that
+    // appends change, so rollback_to_savepoint can put all of it back.
+    virtual void open_savepoint() = 0;
+    virtual void release_savepoint() = 0;
+    // Undoes the open savepoint, if any. False when the transaction itself
+    // is gone, savepoint or not (Batch then calls rollback_batch).
+    virtual bool rollback_to_savepoint() noexcept = 0;
 
 private:
     friend class Batch;

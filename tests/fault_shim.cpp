@@ -1,5 +1,5 @@
 // Fault injection for end-to-end tests: an LD_PRELOAD library that makes the
-// libc calls botbusd and SQLite use to write and sync the database fail, but
+// libc calls botbusd and SQLite use to write, sync and read the database fail, but
 // only while a test has armed it.
 //
 // Operation: BOTBUS_FAULT_DIR names a directory. Each interposed call first
@@ -9,6 +9,9 @@
 //   fail-wal-write   write/pwrite/pwrite64 of "<db>-wal" -> ENOSPC
 //   fail-db-sync     fsync/fdatasync of "*.db"           -> EIO
 //   fail-db-write    write/pwrite/pwrite64 of "*.db"     -> ENOSPC
+//   fail-db-read     pread/pread64 of "*.db" and "<db>-wal" -> EIO (SQLite
+//                    reads pages with pread64; only reads that miss its
+//                    page cache get here)
 // A test arms a fault by creating the file and disarms it by removing it; the
 // daemon needs no cooperation. Every injected failure is noted on stderr.
 // At load the shim creates "<dir>/shim-interposed" when the process's calls
@@ -33,7 +36,7 @@ namespace {
 
 char g_dir[2048];  // BOTBUS_FAULT_DIR, read once at load; empty: disabled
 
-enum class Kind { sync, write };
+enum class Kind { sync, write, read };
 
 bool armed(const char* trigger) {
     if (g_dir[0] == '\0') return false;
@@ -52,8 +55,9 @@ bool ends_with(const char* text, const char* suffix) {
 // True when `fd` is the database or its WAL and the matching trigger is
 // armed; `target` then holds its path.
 bool should_fail(int fd, Kind kind, char (&target)[1024]) {
-    const bool wal = armed(kind == Kind::sync ? "fail-wal-sync" : "fail-wal-write");
-    const bool db = armed(kind == Kind::sync ? "fail-db-sync" : "fail-db-write");
+    const bool reads = kind == Kind::read && armed("fail-db-read");
+    const bool wal = reads || (kind != Kind::read && armed(kind == Kind::sync ? "fail-wal-sync" : "fail-wal-write"));
+    const bool db = reads || (kind != Kind::read && armed(kind == Kind::sync ? "fail-db-sync" : "fail-db-write"));
     if (!wal && !db) return false;
     char link[64];
     std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
@@ -129,6 +133,20 @@ ssize_t pwrite64(int fd, const void* buffer, size_t size, off64_t offset) {
     static const auto real = next<ssize_t (*)(int, const void*, size_t, off64_t)>("pwrite64");
     char target[1024];
     if (should_fail(fd, Kind::write, target)) return fail("pwrite64", target, ENOSPC);
+    return real(fd, buffer, size, offset);
+}
+
+ssize_t pread(int fd, void* buffer, size_t size, off_t offset) {
+    static const auto real = next<ssize_t (*)(int, void*, size_t, off_t)>("pread");
+    char target[1024];
+    if (should_fail(fd, Kind::read, target)) return fail("pread", target, EIO);
+    return real(fd, buffer, size, offset);
+}
+
+ssize_t pread64(int fd, void* buffer, size_t size, off64_t offset) {
+    static const auto real = next<ssize_t (*)(int, void*, size_t, off64_t)>("pread64");
+    char target[1024];
+    if (should_fail(fd, Kind::read, target)) return fail("pread64", target, EIO);
     return real(fd, buffer, size, offset);
 }
 

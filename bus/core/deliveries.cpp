@@ -1,6 +1,7 @@
 #include "bus/core/deliveries.hpp"
 
 #include <algorithm>
+#include <exception>
 
 #include "store/payloads.hpp"
 
@@ -233,12 +234,16 @@ void Deliveries::read_new(const Reader& reader, State& state, std::size_t room, 
         std::size_t read = 0;
         for (auto& row : rows) {
             read += store::message_bytes(row);
-            state.cursor = row.seq;
-            if (state.in_flight.contains(row.seq) || state.settling.contains(row.seq)) continue;
-            if (!state.settings.ephemeral && is_settled(reader, row.seq)) continue;
-            const auto before = plan.deliveries.size();
-            consider(state, std::move(row), now_us, plan);
-            delivered += plan.deliveries.size() - before;
+            const auto seq = row.seq;
+            // The cursor passes a row only once it is decided: when a read
+            // throws, the row is read again next time.
+            if (!state.in_flight.contains(seq) && !state.settling.contains(seq) &&
+                (state.settings.ephemeral || !is_settled(reader, seq))) {
+                const auto before = plan.deliveries.size();
+                consider(state, std::move(row), now_us, plan);
+                delivered += plan.deliveries.size() - before;
+            }
+            state.cursor = seq;
         }
         bytes += read;
         // A page cut short by max_bytes is not the end of the log.
@@ -275,17 +280,31 @@ DeliveryPlan Deliveries::pump(const Reader& reader, store::Seq visible, std::int
     }
     const auto window = state.settings.window;
     const std::size_t room = state.settings.ephemeral ? window : window - std::min(window, state.in_flight.size());
-    read_new(reader, state, room, visible, now_us, plan);
+    try {
+        read_new(reader, state, room, visible, now_us, plan);
+    } catch (const std::exception& e) {
+        plan.read_error = e.what();
+    }
     return plan;
 }
 
 DeliveryPlan Deliveries::pull(const Reader& reader, std::size_t max, store::Seq visible, std::int64_t now_us) {
     DeliveryPlan plan;
     plan.reader = reader;
+    try {
+        pull_into(plan, max, visible, now_us);
+    } catch (const std::exception& e) {
+        plan.read_error = e.what();
+    }
+    return plan;
+}
+
+void Deliveries::pull_into(DeliveryPlan& plan, std::size_t max, store::Seq visible, std::int64_t now_us) {
+    const auto& reader = plan.reader;
     if (!reader.is_mailbox() && !m_store.consumers().floor(reader.bot, reader.channel)) {
         m_readers.erase(reader);  // unsubscribed meanwhile
         plan.gone = true;
-        return plan;
+        return;
     }
     auto [it, fresh] = m_readers.try_emplace(reader);
     auto& state = it->second;
@@ -315,7 +334,6 @@ DeliveryPlan Deliveries::pull(const Reader& reader, std::size_t max, store::Seq 
     } else {
         plan.position = std::max(state.cursor, floor(reader, state));
     }
-    return plan;
 }
 
 std::vector<DeliveryPlan> Deliveries::expire(std::int64_t now_us) {
@@ -331,16 +349,20 @@ std::vector<DeliveryPlan> Deliveries::expire(std::int64_t now_us) {
         std::sort(due.begin(), due.end());  // redelivered in seq order
         DeliveryPlan plan;
         plan.reader = reader;
-        for (const auto seq : due) {
-            auto row = m_store.messages().message(seq);
-            if (!row || !belongs(reader, *row) || is_settled(reader, seq)) {
-                settle(state, seq);  // settled by a batch not released yet, or gone
-                continue;
+        try {
+            for (const auto seq : due) {
+                auto row = m_store.messages().message(seq);
+                if (!row || !belongs(reader, *row) || is_settled(reader, seq)) {
+                    settle(state, seq);  // settled by a batch not released yet, or gone
+                    continue;
+                }
+                consider(state, std::move(*row), now_us, plan);
             }
-            consider(state, std::move(*row), now_us, plan);
+        } catch (const std::exception& e) {
+            plan.read_error = e.what();  // the rest stays due
         }
         plan.position = state.cursor;
-        if (!plan.empty()) plans.push_back(std::move(plan));
+        if (!plan.empty() || plan.read_error) plans.push_back(std::move(plan));
     }
     return plans;
 }

@@ -85,6 +85,10 @@ struct DeliveryPlan {
     bool gone = false;                 // pull: the durable subscription no longer exists
     bool more = false;                 // stopped at max_read_bytes with room left: pump again once this is sent
     store::Seq position = 0;           // the newest seq read so far
+    // Reading the log failed part-way (what the store threw): the plan holds
+    // what was decided before it, to carry out as usual; the rest is read by
+    // the reader's next pass, which the caller should make happen later.
+    std::optional<std::string> read_error = std::nullopt;
     bool empty() const { return deliveries.empty() && expired.empty() && dead.empty(); }  // nothing to send or log
 };
 
@@ -138,12 +142,16 @@ public:
     // Returns the reader it settled for, if any.
     std::optional<Reader> on_settled(const store::Event& event, std::int64_t now_us);
 
+    // The passes over the log below never throw: a store read that fails
+    // ends the pass with the plan's read_error set, and the reader's state
+    // stays consistent (nothing it was not given counts as given).
     // Push readers: messages not delivered yet, up to `visible`, as far as
     // the window allows.
     DeliveryPlan pump(const Reader& reader, store::Seq visible, std::int64_t now_us);
     // Pull readers: up to `max` messages, due redeliveries first, then new ones.
     DeliveryPlan pull(const Reader& reader, std::size_t max, store::Seq visible, std::int64_t now_us);
-    // Push deliveries whose ack deadline passed by now_us: redelivered, or given up.
+    // Push deliveries whose ack deadline passed by now_us: redelivered, or
+    // given up. A reader whose read failed has a plan with read_error.
     std::vector<DeliveryPlan> expire(std::int64_t now_us);
     std::optional<std::int64_t> next_deadline() const;
     // The earliest ack deadline of one reader's deliveries.
@@ -181,6 +189,8 @@ private:
     // Reads new messages after the cursor into the plan, at most `room`.
     void read_new(const Reader& reader, State& state, std::size_t room, store::Seq visible, std::int64_t now_us,
                   DeliveryPlan& plan);
+    // pull's work, which may throw a store read's error.
+    void pull_into(DeliveryPlan& plan, std::size_t max, store::Seq visible, std::int64_t now_us);
     store::Seq floor(const Reader& reader, const State& state);
     bool is_settled(const Reader& reader, store::Seq seq);
 

@@ -88,6 +88,10 @@ Result<std::optional<FetchedPlan>> CommandHandler::op(Ctx& ctx, const FetchReque
     const auto visible = ctx.last_seq();
     const auto now = m_messaging.clock();
     auto plan = m_deliveries.pull(reader, static_cast<std::size_t>(max), visible, now);
+    if (plan.read_error && plan.deliveries.empty()) {
+        m_deliveries.abandon(plan);  // nothing of it is logged: decided again by the next fetch
+        return WireError(Errc::storage_error, "reading the log failed: " + *plan.read_error + "; retry");
+    }
     // Given up on while fetching: logged in this batch.
     for (const auto& dead : plan.dead) append_dead_letter(ctx.batch, reader, dead);
     if (plan.deliveries.empty() && r.wait_ms && *r.wait_ms > 0) {

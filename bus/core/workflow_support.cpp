@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <string_view>
 #include <unordered_map>
 
 #include "store/workflow_payloads.hpp"
@@ -16,12 +17,58 @@ namespace rs = store::run_status;
 
 namespace {
 
+// Whether `text` is well-formed UTF-8 (RFC 3629): no stray continuation
+// bytes, no truncated or overlong sequences, no surrogates, nothing past
+// U+10FFFF. json::dump() throws on anything else, so it is refused on the
+// way in rather than failing the request later.
+bool is_utf8(std::string_view text) {
+    std::size_t i = 0;
+    const auto byte = [&](std::size_t at) { return static_cast<unsigned char>(text[at]); };
+    while (i < text.size()) {
+        const unsigned char lead = byte(i);
+        if (lead < 0x80) {
+            ++i;
+            continue;
+        }
+        std::size_t length = 0;
+        unsigned char low = 0x80;  // the range the second byte must be in
+        unsigned char high = 0xbf;
+        if (lead >= 0xc2 && lead <= 0xdf) {
+            length = 2;
+        } else if (lead >= 0xe0 && lead <= 0xef) {
+            length = 3;
+            if (lead == 0xe0) low = 0xa0;   // overlong
+            if (lead == 0xed) high = 0x9f;  // surrogates
+        } else if (lead >= 0xf0 && lead <= 0xf4) {
+            length = 4;
+            if (lead == 0xf0) low = 0x90;   // overlong
+            if (lead == 0xf4) high = 0x8f;  // past U+10FFFF
+        } else {
+            return false;  // a continuation byte, or an overlong or impossible lead
+        }
+        if (text.size() - i < length) return false;
+        if (byte(i + 1) < low || byte(i + 1) > high) return false;
+        for (std::size_t k = 2; k < length; ++k) {
+            if ((byte(i + k) & 0xc0) != 0x80) return false;
+        }
+        i += length;
+    }
+    return true;
+}
+
 // What keeps a JSON value from round-tripping: binary/ext values (msgpack
-// bin and ext have no JSON form) and non-finite floats (JSON has none).
+// bin and ext have no JSON form), non-finite floats (JSON has none), and
+// strings or map keys that are not UTF-8 (JSON text is UTF-8).
 std::optional<std::string> not_json(const json& value) {
     if (value.is_binary()) return "a binary or ext value";
     if (value.is_number_float() && !std::isfinite(value.get<double>())) return "a non-finite float";
-    if (value.is_structured()) {
+    if (value.is_string() && !is_utf8(value.get_ref<const std::string&>())) return "a string that is not UTF-8";
+    if (value.is_object()) {
+        for (auto item = value.begin(); item != value.end(); ++item) {
+            if (!is_utf8(item.key())) return "a map key that is not UTF-8";
+            if (auto problem = not_json(item.value())) return problem;
+        }
+    } else if (value.is_array()) {
         for (const auto& item : value) {
             if (auto problem = not_json(item)) return problem;
         }

@@ -10,6 +10,15 @@
 #include "bus/core/delivery_codec.hpp"
 
 namespace botbus::bus {
+namespace {
+
+std::string describe(const Reader& reader) {
+    if (reader.is_mailbox()) return "the mailbox of " + reader.bot;
+    return reader.bot + "'s " + (reader.connection.empty() ? "" : "ephemeral ") + "subscription to '" + reader.channel +
+           "'";
+}
+
+}  // namespace
 
 DeliveryRouter::DeliveryRouter(boost::asio::io_context& io, store::Store& store, Deliveries& deliveries,
                                Transport& transport, ServerCounters& counters, std::function<std::int64_t()> clock,
@@ -41,7 +50,7 @@ void DeliveryRouter::deliver(const Reader& reader) {
     if (!m_running) return;
     if (reader.is_mailbox()) {
         if (!m_transport.has_push_connection(reader.bot)) return;
-        auto plan = m_deliveries.pump(reader, m_visible_seq, m_clock());
+        auto plan = pump(reader);
         const bool more = plan.more;
         carry_out(std::move(plan));
         if (more) {
@@ -65,7 +74,7 @@ void DeliveryRouter::deliver(const Reader& reader) {
         m_transport.schedule_backlog_retry();
         return;
     }
-    auto plan = m_deliveries.pump(reader, m_visible_seq, m_clock());
+    auto plan = pump(reader);
     const bool more =
         plan.more || (!plan.caught_up && plan.deliveries.size() > 0 && reader.connection.size() > 0);
     carry_out(std::move(plan));
@@ -75,6 +84,15 @@ void DeliveryRouter::deliver(const Reader& reader) {
         if (m_behind.insert(reader).second && m_transport.backlogged(routing_id)) ++m_counters.paused_deliveries;
         m_transport.schedule_backlog_retry();
     }
+}
+
+DeliveryPlan DeliveryRouter::pump(const Reader& reader) {
+    auto plan = m_deliveries.pump(reader, m_visible_seq, m_clock());
+    if (plan.read_error) {
+        spdlog::error("reading the log for {} failed: {}", describe(reader), *plan.read_error);
+        read_again(reader);
+    }
+    return plan;
 }
 
 void DeliveryRouter::carry_out(DeliveryPlan plan) {
@@ -175,6 +193,16 @@ void DeliveryRouter::answer_waiting(const std::set<std::string>& channels, std::
             continue;
         }
         auto plan = m_deliveries.pull(waiting.wait.reader, waiting.wait.max, m_visible_seq, now_us);
+        if (plan.read_error && plan.deliveries.empty()) {
+            // The fetch is answered now, as it would be for a fetch that
+            // failed at once; the client retries.
+            spdlog::error("reading the log for a waiting fetch of {} failed: {}", describe(waiting.wait.reader),
+                          *plan.read_error);
+            const WireError failed{Errc::storage_error, "reading the log failed: " + *plan.read_error + "; retry"};
+            m_transport.send_to(waiting.routing_id, waiting.req_style, encode_error_reply(waiting.id, failed));
+            queue_settlements(std::move(plan));
+            continue;
+        }
         if (plan.gone) {
             m_transport.send_to(waiting.routing_id, waiting.req_style,
                                 encode_error_reply(waiting.id, subscription_gone(waiting.wait.reader)));
@@ -260,23 +288,25 @@ void DeliveryRouter::append_settlements() {
         // makes happen even if nothing else touches these readers.
         for (const auto& plan : settlements) {
             m_deliveries.abandon(plan);
-            m_settle_again.insert(plan.reader);
+            read_again(plan.reader);
         }
-        schedule_settlement_retry();
     }
 }
 
-void DeliveryRouter::schedule_settlement_retry() {
-    if (m_settle_again.empty() || !m_running) return;
-    spdlog::error("deciding the expiries and dead letters of {} reader(s) again in 1 s", m_settle_again.size());
-    // A wait already pending is cancelled: this one covers its readers too.
+void DeliveryRouter::read_again(const Reader& reader) {
+    if (!m_running) return;
+    const bool first = m_read_again.empty();
+    m_read_again.insert(reader);
+    if (!first) return;  // the pending wait covers this reader too
+    spdlog::error("reading {} again in 1 s (a failed read, or settlements that failed to be logged)",
+                  describe(reader));
     m_settlement_timer.expires_after(std::chrono::seconds(1));
     m_settlement_timer.async_wait([this](boost::system::error_code ec) {
         if (ec || !m_running) return;
-        auto readers = std::move(m_settle_again);
-        m_settle_again.clear();
+        auto readers = std::move(m_read_again);
+        m_read_again.clear();
         // Unreachable readers are read again when a connection takes them.
-        for (const auto& reader : readers) deliver(reader);
+        for (const auto& again : readers) deliver(again);
         m_hooks.drain();  // sends outside the drain loop can swallow the command socket's edge
     });
 }
@@ -286,9 +316,12 @@ void DeliveryRouter::schedule_redelivery() {
     const auto next = m_deliveries.next_deadline();
     if (!next) return;
     m_redelivery_scheduled = true;
-    // Deadlines closer together than this share a wake-up.
+    // Deadlines closer together than this share a wake-up; after a failed
+    // read, what stayed due waits a second rather than spinning.
     constexpr std::int64_t k_granularity_us = 5000;
-    const auto delay = std::max<std::int64_t>(k_granularity_us, *next - m_clock());
+    constexpr std::int64_t k_after_failure_us = 1'000'000;
+    const auto delay =
+        std::max<std::int64_t>(m_redelivery_failed ? k_after_failure_us : k_granularity_us, *next - m_clock());
     m_redelivery_timer.expires_after(std::chrono::microseconds(delay));
     m_redelivery_timer.async_wait([this](boost::system::error_code ec) {
         m_redelivery_scheduled = false;
@@ -298,7 +331,15 @@ void DeliveryRouter::schedule_redelivery() {
 }
 
 void DeliveryRouter::redeliver() {
-    for (auto& plan : m_deliveries.expire(m_clock())) {
+    auto plans = m_deliveries.expire(m_clock());
+    m_redelivery_failed = false;
+    for (const auto& plan : plans) {
+        if (!plan.read_error) continue;
+        spdlog::error("reading the log to redeliver to {} failed: {}; trying again in 1 s", describe(plan.reader),
+                      *plan.read_error);
+        m_redelivery_failed = true;
+    }
+    for (auto& plan : plans) {
         const bool reachable = plan.reader.is_mailbox() ? m_transport.has_push_connection(plan.reader.bot)
                                                         : m_routes.contains(plan.reader);
         if (reachable) {

@@ -14,6 +14,10 @@
 // and dead letters are logged in a daemon batch of their own, posted after
 // the current release (a release must not open a batch while another may be
 // executing); when that batch fails they are decided again a second later.
+// A failed read of the log (Deliveries' read_error) never escapes: the
+// reader is read again a second later, a waiting fetch is answered
+// storage_error, a redelivery pass tries again a second later; each is
+// logged.
 // A redelivery timer hands the deliveries not acknowledged in time back to
 // their readers. Every timer's work ends with the `drain` hook: sends
 // outside the drain loop can swallow the command socket's ZMQ_FD edge.
@@ -81,6 +85,8 @@ public:
     void park(std::vector<WaitingFetch> waits, std::set<std::string> channels, std::int64_t now_us);
 
 private:
+    // Deliveries::pump; a failed read is logged and the reader read again later.
+    DeliveryPlan pump(const Reader& reader);
     void carry_out(DeliveryPlan plan);
     void drop_routes_of(const std::string& routing_id);
     void answer_waiting(const std::set<std::string>& channels, std::int64_t now_us);
@@ -88,9 +94,10 @@ private:
     // Queues a plan's expiries and dead letters to be logged in a batch of their own.
     void queue_settlements(DeliveryPlan plan);
     void append_settlements();
-    // Reads the readers whose settlements failed to be logged again, in a
-    // second, so that what they gave up on is decided and logged anew.
-    void schedule_settlement_retry();
+    // Reads the reader again in a second: its read failed, or its
+    // settlements failed to be logged (what it gave up on is then decided
+    // and logged anew).
+    void read_again(const Reader& reader);
     void schedule_redelivery();
     void redeliver();
 
@@ -109,10 +116,11 @@ private:
     boost::asio::steady_timer m_fetch_timer;
     std::optional<std::int64_t> m_fetch_timer_at;
     std::vector<DeliveryPlan> m_settlements;  // expiries and dead letters waiting to be logged
-    std::set<Reader> m_settle_again;          // readers whose settlements failed to be logged
+    std::set<Reader> m_read_again;            // readers to read again once m_settlement_timer fires
     boost::asio::steady_timer m_settlement_timer;
     boost::asio::steady_timer m_redelivery_timer;
     bool m_redelivery_scheduled = false;
+    bool m_redelivery_failed = false;  // the last redelivery pass could not read everything it had due
 };
 
 }  // namespace botbus::bus

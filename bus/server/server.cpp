@@ -4,6 +4,7 @@
 
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <stdexcept>
 #include <utility>
 
 #include "bus/server/feed_events.hpp"
@@ -211,7 +212,7 @@ void Server::run_batch(std::vector<Inbound>& batch) {
             const auto& envelope = std::get<Envelope>(decoded[i]);
             auto& session = m_transport.session(in.routing_id);
             session.req_style = in.req_style;
-            auto outcome = m_handler.handle(envelope, session, tx);
+            auto outcome = execute(envelope, session, tx);
             if (outcome.hello_bot) {
                 // Identity applies to this connection's next requests at once,
                 // including later ones in this batch.
@@ -270,6 +271,29 @@ void Server::run_batch(std::vector<Inbound>& batch) {
     m_committer.hold(std::move(out), appended);
 }
 
+Outcome Server::execute(const Envelope& envelope, const Session& session, store::Batch& tx) {
+    tx.savepoint();
+    try {
+        auto outcome = m_handler.handle(envelope, session, tx);
+        tx.release_savepoint();
+        return outcome;
+    } catch (const std::exception& e) {
+        // Only this request's part of the batch is undone, and only it fails;
+        // unless the transaction itself is gone, which fails the batch.
+        if (!tx.rollback_to_savepoint()) throw;
+        const auto op = std::visit([](const auto& r) { return r.k_op; }, envelope.request);
+        spdlog::error("a {} request failed and was rolled back alone: {}", op, e.what());
+        // Storage reports failures as runtime errors; anything else is a bug.
+        const bool storage = dynamic_cast<const std::runtime_error*>(&e) != nullptr;
+        const WireError error =
+            storage ? WireError{Errc::storage_error,
+                                std::string("the request could not be written; nothing of it was applied: ") + e.what()}
+                    : WireError{Errc::internal,
+                                std::string("the request failed; nothing of it was applied: ") + e.what()};
+        return Outcome{encode_error_reply(envelope.id, error), true};
+    }
+}
+
 void Server::release(Release& batch) {
     for (auto& reply : batch.replies) m_transport.send_to(reply.routing_id, reply.req_style, std::move(reply.body));
     const auto now_us = now();
@@ -300,7 +324,16 @@ void Server::release(Release& batch) {
         }
     }
     if (!batch.events.empty()) m_router.set_visible(batch.events.back().seq);
-    for (const auto& event : batch.events) m_fan_out.fan_out(event, touched);
+    for (const auto& event : batch.events) {
+        try {
+            m_fan_out.fan_out(event, touched);
+        } catch (const std::exception& e) {
+            // A read for the feed (a run's workflow, a consumer's floor)
+            // failed: the event is durable and answered, and feed
+            // subscribers repair the gap from history.
+            spdlog::error("fanning out event seq {} failed: {}", event.seq, e.what());
+        }
+    }
     for (const auto& reader : touched.forgotten) m_router.forget_route(reader);
     for (const auto& reader : touched.readers) m_router.deliver(reader);
     m_router.park(std::move(batch.fetch_waits), std::move(touched.channels), now_us);

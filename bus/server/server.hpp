@@ -4,10 +4,13 @@
 //
 // Operation: when the command socket signals, the server drains ready
 // requests (up to max_batch) until EAGAIN, decodes them, executes them in
-// arrival order in one store batch and commits it without syncing. A hello
+// arrival order in one store batch and commits it without syncing. Each
+// request runs in a savepoint of the batch: one that throws (a storage error,
+// a bug) is rolled back alone and answered storage_error (internal for a
+// bug), and the others commit. A hello
 // binds the connection to its bot at once, for the batch's later requests
-// too; when the batch fails to commit, those bindings are undone and every
-// request is answered storage_error. The committed batch goes to the
+// too; when the batch fails to commit (or SQLite loses its transaction),
+// those bindings are undone and every request is answered storage_error. The committed batch goes to the
 // Committer (committer.hpp), which holds it until a WAL sync covers it; its
 // release sends the replies (transport.hpp), applies the delivery changes
 // (hellos, subscribes, unsubscribes), fans out its events (fan_out.hpp),
@@ -107,6 +110,10 @@ private:
     void on_readable();
     std::size_t drain_once();
     void run_batch(std::vector<Inbound>& batch);
+    // One request in a savepoint of the batch: when it throws, its part is
+    // undone and it alone gets an error reply. Throws only when the batch
+    // itself is lost.
+    Outcome execute(const Envelope& envelope, const Session& session, store::Batch& tx);
     void release(Release& batch);
     // Runs `work` in a batch of the daemon's own and holds its events for
     // release like a request batch's. False when the batch failed.

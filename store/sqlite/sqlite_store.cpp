@@ -145,6 +145,7 @@ void SqliteStore::prepare_statements() {
         " AND type IN ('message.published', 'message.sent') ORDER BY seq LIMIT ?2");
     m_delete_messages = std::make_unique<SQLite::Statement>(
         db, "DELETE FROM events WHERE stream = ?1 AND seq <= ?2 AND type IN ('message.published', 'message.sent')");
+    prepare_savepoint_statements();
     m_projector = std::make_unique<Projector>(db);
     m_messages = std::make_unique<SqliteMessageQueries>(db, m_projector->known_channels());
     m_mailboxes = std::make_unique<SqliteMailboxQueries>(db);
@@ -321,6 +322,7 @@ EventHash SqliteStore::chain_hash_at(Seq seq) {
 void SqliteStore::rollback_batch() noexcept {
     m_batch_open = false;
     m_batch_heads.clear();
+    m_savepoint.reset();
     // The committed seq caches never saw this batch's seqs; the projector
     // forgets what it remembered of the batch's events.
     m_projector->rolled_back();
@@ -331,11 +333,18 @@ void SqliteStore::rollback_batch() noexcept {
 }
 
 Appended SqliteStore::append_to_batch(EventDraft draft, std::vector<Event>& appended) {
+    check_transaction();
     if (draft.idem_key) {
         if (auto first = find_by_idem_key(draft.producer, *draft.idem_key)) return *first;
     }
 
+    if (m_savepoint) before_savepoint_append(draft.type);
     auto [it, inserted] = m_batch_heads.try_emplace(draft.stream);
+    if (m_savepoint && (inserted || it->second.seq <= m_savepoint->last_seq)) {
+        // First change of this head since the savepoint: remember its value.
+        m_savepoint->heads.emplace_back(&it->first,
+                                        inserted ? std::nullopt : std::optional<StreamHead>(it->second));
+    }
     if (inserted) it->second.stream_seq = stream_seq_of(draft.stream);
     Event event;
     event.seq = m_batch_last_seq + 1;
@@ -382,6 +391,7 @@ std::optional<Appended> SqliteStore::find_idempotent_in_batch(const std::string&
 }
 
 void SqliteStore::commit_batch() {
+    check_transaction();
     for (const auto& [stream, head] : m_batch_heads) {
         if (head.seq == 0) continue;  // only looked up
         auto& upsert = *m_upsert_stream;

@@ -11,7 +11,8 @@
 // ends below the seq record, and serves batches. A batch is one BEGIN IMMEDIATE
 // transaction; each append inserts the event row and applies it through the
 // Projector in that transaction. A stream's `streams` row and `log_head` are
-// written once per batch, at commit.
+// written once per batch, at commit. Savepoints (one request's part of a
+// batch) are in sqlite_store_savepoints.cpp.
 // Durability: commits run with synchronous=NORMAL and sync() fdatasyncs the
 // WAL itself (wal_file.hpp), so the sync can run off the executing thread;
 // then it advances the seq record to what the sync covered. Durability::normal
@@ -32,6 +33,8 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "store/store.hpp"
 
@@ -110,8 +113,16 @@ private:
     std::optional<Appended> find_idempotent_in_batch(const std::string& producer, const std::string& key) override;
     void commit_batch() override;
     void rollback_batch() noexcept override;
+    void open_savepoint() override;
+    void release_savepoint() override;
+    bool rollback_to_savepoint() noexcept override;
 
     static int on_wal_commit(void* store, sqlite3* db, const char* schema, int frames);
+    // Throws when SQLite has rolled the open batch's transaction back by itself.
+    void check_transaction() const;
+    void prepare_savepoint_statements();
+    // Takes the SQL SAVEPOINT before an append of this type, if it needs one.
+    void before_savepoint_append(EventType type);
     void prepare_statements();
     Seq stream_seq_of(const std::string& stream);
     void check_seq_record();
@@ -150,6 +161,22 @@ private:
     // Streams touched by the batch; their rows in `streams` are written once
     // each at commit rather than once per event.
     std::unordered_map<std::string, StreamHead> m_batch_heads;
+    // The batch's open savepoint (sqlite_store_savepoints.cpp). Whatever
+    // appends change in memory is remembered here and put back on a rollback
+    // to it, or the next append would take a seq or stream seq that is not
+    // the next one; anything per-batch added to appends must be too.
+    struct SavepointMark {
+        Seq last_seq = 0;  // m_batch_last_seq then
+        // Each stream head first changed since then, with its value then
+        // (none: it was not in m_batch_heads). The key points into its node,
+        // which stays put until the node is erased.
+        std::vector<std::pair<const std::string*, std::optional<StreamHead>>> heads;
+        // The SQL SAVEPOINT is taken only before the first append whose
+        // projection writes: until then the request wrote log rows alone,
+        // which a rollback deletes (seq > last_seq) instead.
+        bool sql_taken = false;
+    };
+    std::optional<SavepointMark> m_savepoint;
 
     std::unique_ptr<SQLite::Statement> m_insert_event;
     std::unique_ptr<SQLite::Statement> m_find_idem;
@@ -163,6 +190,10 @@ private:
     std::unique_ptr<SQLite::Statement> m_message_streams_after;
     std::unique_ptr<SQLite::Statement> m_oldest_messages;
     std::unique_ptr<SQLite::Statement> m_delete_messages;
+    std::unique_ptr<SQLite::Statement> m_savepoint_begin;
+    std::unique_ptr<SQLite::Statement> m_savepoint_release;
+    std::unique_ptr<SQLite::Statement> m_savepoint_rollback;
+    std::unique_ptr<SQLite::Statement> m_delete_events_after;  // a rolled-back request's log rows
     std::unique_ptr<Projector> m_projector;
     std::unique_ptr<SqliteMessageQueries> m_messages;
     std::unique_ptr<SqliteMailboxQueries> m_mailboxes;
