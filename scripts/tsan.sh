@@ -33,7 +33,7 @@ bash scripts/apt-install.sh clang-14 libclang-rt-14-dev
 BOTBUS_CMAKE_ARGS="-DCMAKE_CXX_COMPILER=clang++-14 -DBOTBUS_TSAN=ON -DBOTBUS_WERROR=OFF ${BOTBUS_CMAKE_ARGS:-}" \
   BUILD_TARGETS="e2e_test server_test store_test" bash scripts/build.sh
 
-reports="$repo_root/$BUILD_DIR/tsan-reports"
+reports="$(cd "$BUILD_DIR" && pwd)/tsan-reports"
 rm -rf "$reports"
 mkdir -p "$reports"
 # halt_on_error=0: a report does not kill the daemon mid-test, so one run
