@@ -2,6 +2,7 @@
 # Install dependencies, configure and build botbus.
 #   BUILD_DIR          build directory, relative to the repo root (default: build)
 #   BOTBUS_CMAKE_ARGS  extra arguments for the cmake configure step
+#   BUILD_TARGETS      build only these targets (default: all)
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,4 +19,9 @@ cmake -S . -B "$BUILD_DIR" -G Ninja \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DBOTBUS_WERROR=ON \
   "${extra_args[@]}"
-cmake --build "$BUILD_DIR" -j2
+read -r -a targets <<<"${BUILD_TARGETS:-}"
+if ((${#targets[@]} > 0)); then
+  cmake --build "$BUILD_DIR" -j2 --target "${targets[@]}"
+else
+  cmake --build "$BUILD_DIR" -j2
+fi
