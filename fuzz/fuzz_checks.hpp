@@ -36,7 +36,7 @@ inline const msgpack::object* find_key(const msgpack::object& map, std::string_v
 }
 
 // Every reply botbusd sends: one msgpack map with a boolean `ok`, the
-// request's id echoed byte for byte when it had one, and on failure an
+// request's id echoed when it had one, and on failure an
 // `error` string the client library knows and a non-empty `message`.
 inline void check_reply(std::string_view reply, const std::optional<bus::PackedValue>& id) {
     msgpack::object_handle handle;
@@ -52,7 +52,12 @@ inline void check_reply(std::string_view reply, const std::optional<bus::PackedV
     const auto* echoed = find_key(map, "id");
     if (id) {
         check(echoed != nullptr, "a reply does not echo the request's id");
-        check(bus::pack_value(*echoed) == *id, "a reply echoes another id than the request's");
+        // Compared as values: the id is echoed as sent, which need not be
+        // the shortest encoding pack_value would give it.
+        // (Both packed again rather than msgpack's operator==, which
+        // memcmps a null pointer for an empty string.)
+        const auto sent = msgpack::unpack(id->bytes.data(), id->bytes.size());
+        check(bus::pack_value(sent.get()) == bus::pack_value(*echoed), "a reply echoes another id than the request's");
     } else {
         check(echoed == nullptr, "a reply carries an id the request did not have");
     }

@@ -57,6 +57,7 @@ std::size_t session_of(std::string_view name) {
 struct KeyCollector {
     std::set<std::string>* keys;
     template <typename T> void name(std::string_view key, T&) { keys->emplace(key); }
+    template <typename T> void name_part(std::string_view key, T&) { keys->emplace(key); }
     template <typename T> void opt_name(std::string_view key, T&) { keys->emplace(key); }
     template <typename T> void text(std::string_view key, T&) { keys->emplace(key); }
     template <typename T> void opt_text(std::string_view key, T&) { keys->emplace(key); }
