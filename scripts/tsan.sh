@@ -43,7 +43,10 @@ export TSAN_OPTIONS="suppressions=$repo_root/scripts/tsan.supp log_path=$reports
 
 status=0
 # *_NOT_BUILT: gtest_discover_tests' placeholder for bus_test; bench_smoke: bench/ is not built here.
-ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 --timeout 600 -E '_NOT_BUILT$|^bench_smoke$' "${ctest_args[@]}" || status=$?
+# ReadOnlyDataDir preloads a shim that interposes open(2) and friends, which
+# the ThreadSanitizer runtime intercepts itself: the daemon dies at start-up
+# there. Those tests run in the normal and ASan suites.
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 --timeout 600 -E '_NOT_BUILT$|^bench_smoke$|^ReadOnlyDataDir\.' "${ctest_args[@]}" || status=$?
 
 shopt -s nullglob
 found=("$reports"/report*)
