@@ -41,10 +41,12 @@ EventDraft subscribed(const std::string& bot, const std::string& channel) {
 }
 
 EventDraft published(const std::string& channel, std::optional<std::string> key = std::nullopt) {
+    // MessagePayload views its fields: the body must outlive the encoding.
+    const std::string body("\xa2hi", 3);
     store::MessagePayload p;
     p.channel = channel;
     p.type = "text";
-    p.body = std::string("\xa2hi", 3);
+    p.body = body;
     return EventDraft{store::stream::channel(channel), store::EventType::message_published, "alice", std::move(key),
                       store::encode_message_payload(p)};
 }
