@@ -2,6 +2,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -26,6 +27,13 @@ bool known_log_level(const std::string& level) {
     return false;
 }
 
+// libzmq bounds what it reads ahead per connection in messages only; sized
+// from the largest frame, that bound holds in bytes too.
+int default_recv_hwm(std::size_t max_frame) {
+    constexpr std::size_t k_read_ahead_bytes = 64 * 1024 * 1024;
+    return static_cast<int>(std::clamp<std::size_t>(k_read_ahead_bytes / max_frame, 16, 1000));
+}
+
 }  // namespace
 
 ParsedArgs parse_args(int argc, const char* const argv[]) {
@@ -35,6 +43,7 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
     std::size_t max_frame = config.server.max_frame;
     std::size_t max_batch = config.server.max_batch;
     int send_hwm = config.server.send_hwm;
+    int recv_hwm = 0;  // 0: derived from max_frame
     std::size_t max_peer_backlog = config.server.max_peer_backlog;
     std::int64_t lease_ms = config.server.lease_us / 1000;
     auto& messaging = config.server.messaging;
@@ -76,10 +85,18 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
          "the same bound in bytes")
         ("max-backlog-bytes", po::value(&config.server.max_backlog_bytes)->default_value(config.server.max_backlog_bytes),
          "bytes of replies botbusd holds for all slow connections together; beyond it replies are dropped")
-        ("recv-hwm", po::value(&config.server.recv_hwm)->default_value(config.server.recv_hwm),
-         "requests ZeroMQ reads ahead from one command connection; past it the connection waits (TCP backpressure)")
+        ("recv-hwm", po::value(&recv_hwm)->value_name("N"),
+         "requests ZeroMQ reads ahead from one command connection; past it the connection waits (TCP backpressure). "
+         "Default: as many max-frame requests as fit in 64 MiB, at least 16 and at most 1000 (64 with the default "
+         "max-frame), so what is read ahead stays bounded in bytes")
         ("max-connections", po::value(&config.server.max_connections)->default_value(config.server.max_connections),
          "open command connections; a connection past it is closed at once (stats refused_connections)")
+        ("max-feed-connections",
+         po::value(&config.server.max_feed_connections)->default_value(config.server.max_feed_connections),
+         "open feed connections; a connection past it is closed at once")
+        ("max-feed-bytes", po::value(&config.server.max_feed_bytes)->default_value(config.server.max_feed_bytes),
+         "bytes of feed events held for subscribers; past it subscribers that stopped reading are disconnected "
+         "(stats feed_disconnects)")
         ("heartbeat-ms", po::value(&config.server.heartbeat_ms)->default_value(config.server.heartbeat_ms),
          "ZMTP heartbeat interval on command connections; a peer silent for three intervals is disconnected and "
          "its session freed; 0 turns heartbeats off")
@@ -200,11 +217,18 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
         config.server.max_backlog_bytes > 64 * k_gib) {
         throw invalid("max-backlog-bytes", "must be between max-peer-backlog-bytes and 64 GiB");
     }
-    if (config.server.recv_hwm < 1 || config.server.recv_hwm > 1000000) {
+    if (vm.count("recv-hwm") && (recv_hwm < 1 || recv_hwm > 1000000)) {
         throw invalid("recv-hwm", "must be between 1 and 1000000");
     }
+    config.server.recv_hwm = vm.count("recv-hwm") ? recv_hwm : default_recv_hwm(max_frame);
     if (config.server.max_connections < 1 || config.server.max_connections > 1000000) {
         throw invalid("max-connections", "must be between 1 and 1000000");
+    }
+    if (config.server.max_feed_connections < 1 || config.server.max_feed_connections > 1000000) {
+        throw invalid("max-feed-connections", "must be between 1 and 1000000");
+    }
+    if (config.server.max_feed_bytes < 1024 * 1024 || config.server.max_feed_bytes > 64 * k_gib) {
+        throw invalid("max-feed-bytes", "must be between 1 MiB and 64 GiB");
     }
     if (config.server.heartbeat_ms != 0 && (config.server.heartbeat_ms < 100 || config.server.heartbeat_ms > 3600000)) {
         throw invalid("heartbeat-ms", "must be 0 (off) or between 100 ms and 1 h");

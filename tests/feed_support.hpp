@@ -39,9 +39,16 @@ struct FeedEvent {
 // before the constructor returns (no sleeping for the slow joiner).
 class Feed {
 public:
-    Feed(zmq::context_t& context, client::Client& client, const std::vector<std::string>& topics)
+    // `reads_slowly`: the socket takes one event at a time into a 4 KiB
+    // buffer, so what the test does not read stays queued in the daemon.
+    Feed(zmq::context_t& context, client::Client& client, const std::vector<std::string>& topics,
+         bool reads_slowly = false)
         : m_sub(context, zmq::socket_type::sub) {
         m_sub.set(zmq::sockopt::linger, 0);
+        if (reads_slowly) {
+            m_sub.set(zmq::sockopt::rcvhwm, 1);
+            m_sub.set(zmq::sockopt::rcvbuf, 4096);
+        }
         for (const auto& topic : topics) m_sub.set(zmq::sockopt::subscribe, topic);
         m_sub.connect(client.options().feed_endpoint);
         sync(client);

@@ -459,7 +459,9 @@ TEST_F(GoldenReplies, SessionAndChannelOpsAnswerWithTheDocumentedFields) {
                        {"subscriptions", {uint_(1)}}, {"messages", {uint_(0)}}, {"db_bytes", {uint_()}},
                        {"requests", {uint_()}}, {"batches", {uint_()}}, {"errors", {uint_()}},
                        {"sessions", {uint_()}}, {"connections", {uint_()}}, {"refused_connections", {uint_(0)}},
-                       {"backlog_bytes", {uint_(0)}}, {"dropped_replies", {uint_(0)}}, {"paused_deliveries", {uint_(0)}},
+                       {"backlog_bytes", {uint_(0)}}, {"feed_connections", {uint_()}}, {"feed_bytes", {uint_()}},
+                       {"feed_disconnects", {uint_(0)}}, {"dropped_replies", {uint_(0)}},
+                       {"paused_deliveries", {uint_(0)}},
                        {"syncs", {uint_()}}, {"checkpoints", {uint_()}}, {"uptime_us", {uint_()}}});
 
     alice.ok("unsubscribe.full", {{"unsubscribed", {boolean(true)}}, {"seq", {alice.new_seq()}}});

@@ -40,6 +40,9 @@ struct ServerCounters {
     std::uint64_t connections = 0;          // open TCP connections on the command socket
     std::uint64_t refused_connections = 0;  // shut at once: --max-connections were open
     std::uint64_t backlog_bytes = 0;        // replies held for peers that are not reading
+    std::uint64_t feed_connections = 0;     // open connections on the feed socket
+    std::uint64_t feed_bytes = 0;           // feed events libzmq holds for subscribers
+    std::uint64_t feed_disconnects = 0;     // feed subscribers cut for not reading
     std::uint64_t dropped_replies = 0;
     std::uint64_t paused_deliveries = 0;  // a delivered subscription left in the log: its connection was full
     std::uint64_t syncs = 0;  // WAL syncs that released batches, as of the current batch

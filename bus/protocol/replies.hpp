@@ -182,6 +182,9 @@ struct StatsReply {
     std::uint64_t connections = 0;
     std::uint64_t refused_connections = 0;
     std::uint64_t backlog_bytes = 0;
+    std::uint64_t feed_connections = 0;
+    std::uint64_t feed_bytes = 0;
+    std::uint64_t feed_disconnects = 0;
     std::uint64_t dropped_replies = 0;
     std::uint64_t paused_deliveries = 0;
     std::uint64_t syncs = 0;
@@ -201,6 +204,9 @@ struct StatsReply {
         f.req("connections", connections);
         f.req("refused_connections", refused_connections);
         f.req("backlog_bytes", backlog_bytes);
+        f.req("feed_connections", feed_connections);
+        f.req("feed_bytes", feed_bytes);
+        f.req("feed_disconnects", feed_disconnects);
         f.req("dropped_replies", dropped_replies);
         f.req("paused_deliveries", paused_deliveries);
         f.req("syncs", syncs);

@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <zmq_addon.hpp>
 
+#include <boost/asio/post.hpp>
+
 #include <cstring>
 #include <iterator>
 #include <optional>
@@ -37,8 +39,9 @@ std::optional<Report> read_report(zmq::socket_t& pair) {
 }  // namespace
 
 ConnectionMonitor::ConnectionMonitor(boost::asio::io_context& io, zmq::context_t& zmq, std::size_t max_connections,
-                                     Hooks hooks)
+                                     std::string limit_option, Hooks hooks)
     : m_max_connections(max_connections),
+      m_limit_option(std::move(limit_option)),
       m_hooks(std::move(hooks)),
       m_pair(zmq, zmq::socket_type::pair),
       m_pair_fd(io) {}
@@ -48,11 +51,10 @@ ConnectionMonitor::~ConnectionMonitor() {
     if (m_pair_fd.is_open()) m_pair_fd.release();
 }
 
-void ConnectionMonitor::attach(zmq::socket_t& router) {
+void ConnectionMonitor::attach(zmq::socket_t& socket) {
     m_endpoint = "inproc://botbus-connections-" + std::to_string(reinterpret_cast<std::uintptr_t>(this));
-    if (zmq_socket_monitor(router.handle(), m_endpoint.c_str(), ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0) {
-        throw std::runtime_error(std::string("cannot monitor the command socket's connections: ") +
-                                 zmq_strerror(zmq_errno()));
+    if (zmq_socket_monitor(socket.handle(), m_endpoint.c_str(), ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0) {
+        throw std::runtime_error(std::string("cannot monitor a socket's connections: ") + zmq_strerror(zmq_errno()));
     }
     m_pair.set(zmq::sockopt::linger, 0);
     m_pair.connect(m_endpoint);
@@ -69,6 +71,16 @@ void ConnectionMonitor::wait() {
         if (ec || !m_attached) return;
         poll();
     });
+    // Asio waits for the descriptor's next edge, and libzmq signals only
+    // when its queue of commands goes from empty to not: a report that came
+    // before this wait began (or a command still unprocessed) would never
+    // wake it. Asking for ZMQ_EVENTS processes the commands, so from here
+    // every report makes an edge; one already there is read now.
+    if (m_pair.get(zmq::sockopt::events) & ZMQ_POLLIN) {
+        boost::asio::post(m_pair_fd.get_executor(), [this] {
+            if (m_attached) poll();
+        });
+    }
 }
 
 void ConnectionMonitor::poll() {
@@ -97,8 +109,8 @@ void ConnectionMonitor::poll() {
             // Not counted as open: its close report is ignored below.
             ::shutdown(report.fd, SHUT_RDWR);
             if (m_refused++ % 1000 == 0) {
-                spdlog::warn("{} connections are open, the most allowed (--max-connections); refused {} so far",
-                             m_open.size(), m_refused);
+                spdlog::warn("{} connections are open, the most allowed ({}); refused {} so far", m_open.size(),
+                             m_limit_option, m_refused);
             }
         } else if (report.event == ZMQ_EVENT_DISCONNECTED) {
             if (m_open.erase(report.fd) > 0) m_hooks.closed(report.fd);
@@ -108,12 +120,12 @@ void ConnectionMonitor::poll() {
     wait();
 }
 
-void ConnectionMonitor::stop(zmq::socket_t& router) {
+void ConnectionMonitor::stop(zmq::socket_t& socket) {
     if (!m_attached) return;
     m_attached = false;
     m_pair_fd.cancel();
     m_pair_fd.release();
-    zmq_socket_monitor(router.handle(), nullptr, 0);
+    zmq_socket_monitor(socket.handle(), nullptr, 0);
     m_pair.close();
 }
 

@@ -1,7 +1,8 @@
-// The command socket's TCP connections as libzmq reports them: which are
-// open, which closed, and which must be turned away.
+// A socket's TCP connections as libzmq reports them (the command ROUTER's,
+// the feed PUB's): which are open, which closed, and which must be turned
+// away.
 //
-// Operation: attach() asks libzmq to report the ROUTER's accepted and
+// Operation: attach() asks libzmq to report the socket's accepted and
 // closed connections on an inproc PAIR socket, whose descriptor is waited
 // on with Asio. Each report is read in order by poll(), which the transport
 // also calls before it receives requests, so a request is never seen before
@@ -36,25 +37,30 @@ public:
         std::function<void(int fd)> closed;  // a connection's descriptor, as its requests carry it
     };
 
-    ConnectionMonitor(boost::asio::io_context& io, zmq::context_t& zmq, std::size_t max_connections, Hooks hooks);
+    // `limit_option` names the setting in log lines ("--max-connections").
+    ConnectionMonitor(boost::asio::io_context& io, zmq::context_t& zmq, std::size_t max_connections,
+                      std::string limit_option, Hooks hooks);
     ConnectionMonitor(const ConnectionMonitor&) = delete;
     ConnectionMonitor& operator=(const ConnectionMonitor&) = delete;
     ~ConnectionMonitor();
 
-    // Starts reporting on `router`; call before it binds.
-    void attach(zmq::socket_t& router);
+    // Starts reporting on `socket`; call before it binds.
+    void attach(zmq::socket_t& socket);
     // Reads and applies every report waiting.
     void poll();
-    // Stops reporting and closes the PAIR socket; `router` must still be open.
-    void stop(zmq::socket_t& router);
+    // Stops reporting and closes the PAIR socket; `socket` must still be open.
+    void stop(zmq::socket_t& socket);
 
     std::size_t open() const { return m_open.size(); }
+    // Descriptors of the open connections (valid until the next poll()).
+    const std::unordered_set<int>& open_descriptors() const { return m_open; }
     std::uint64_t refused() const { return m_refused; }
 
 private:
     void wait();
 
     std::size_t m_max_connections;
+    std::string m_limit_option;
     Hooks m_hooks;
     std::string m_endpoint;
     zmq::socket_t m_pair;

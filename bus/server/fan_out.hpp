@@ -41,7 +41,7 @@ struct Touched {
 
 class FanOut {
 public:
-    using Publish = std::function<void(const std::string& topic, const std::string& event)>;
+    using Publish = std::function<void(const std::string& topic, std::string event)>;
 
     FanOut(store::Store& store, CommandHandler& handler, Publish publish, std::function<std::int64_t()> clock);
 

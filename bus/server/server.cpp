@@ -26,7 +26,6 @@ ServerOptions with_clock(ServerOptions options) {
 TransportOptions transport_options(const ServerOptions& options) {
     return TransportOptions{
         .command_endpoint = options.command_endpoint,
-        .feed_endpoint = options.feed_endpoint,
         .max_frame = options.max_frame,
         .max_batch_bytes = options.max_batch_bytes,
         .max_peer_backlog = options.max_peer_backlog,
@@ -34,8 +33,17 @@ TransportOptions transport_options(const ServerOptions& options) {
         .max_backlog_bytes = options.max_backlog_bytes,
         .send_hwm = options.send_hwm,
         .recv_hwm = options.recv_hwm,
-        .feed_hwm = options.feed_hwm,
         .max_connections = options.max_connections,
+        .heartbeat_ms = options.heartbeat_ms,
+    };
+}
+
+FeedOptions feed_options(const ServerOptions& options) {
+    return FeedOptions{
+        .endpoint = options.feed_endpoint,
+        .hwm = options.feed_hwm,
+        .max_held_bytes = options.max_feed_bytes,
+        .max_connections = options.max_feed_connections,
         .heartbeat_ms = options.heartbeat_ms,
     };
 }
@@ -60,6 +68,7 @@ Server::Server(boost::asio::io_context& io, zmq::context_t& zmq, store::Store& s
                       .after_retry = [this] { return m_router.deliver_behind(); },
                       .drain = [this] { on_readable(); },
                   }),
+      m_feed(io, zmq, feed_options(m_options)),
       m_router(io, store, m_handler.deliveries(), m_transport, m_counters, m_options.clock,
                DeliveryRouter::Hooks{
                    .run_daemon_batch = [this](const std::function<void(store::Batch&)>& work,
@@ -67,7 +76,7 @@ Server::Server(boost::asio::io_context& io, zmq::context_t& zmq, store::Store& s
                    .drain = [this] { on_readable(); },
                }),
       m_fan_out(store, m_handler,
-                [this](const std::string& topic, const std::string& event) { m_transport.publish(topic, event); },
+                [this](const std::string& topic, std::string event) { m_feed.publish(topic, std::move(event)); },
                 m_options.clock),
       m_committer(Committer::Hooks{
           .sync_here = [this] { m_store.sync(); },
@@ -90,6 +99,7 @@ Server::~Server() {
 
 void Server::start() {
     m_transport.bind();
+    m_feed.bind();
     if (m_store.needs_sync()) {
         std::weak_ptr<int> alive = m_alive;
         m_syncer = std::make_unique<SyncThread>(
@@ -146,6 +156,7 @@ void Server::refuse_until_quiet(int linger_ms, std::chrono::steady_clock::time_p
             return;
         }
         m_transport.close(linger_ms);
+        m_feed.close(linger_ms);
         spdlog::info("stopped serving");
     });
 }
@@ -337,7 +348,7 @@ void Server::release(Release& batch) {
     for (const auto& reader : touched.forgotten) m_router.forget_route(reader);
     for (const auto& reader : touched.readers) m_router.deliver(reader);
     m_router.park(std::move(batch.fetch_waits), std::move(touched.channels), now_us);
-    for (const auto& token : batch.sync_tokens) m_transport.publish(sync_topic(token), encode_sync_event(token));
+    for (const auto& token : batch.sync_tokens) m_feed.publish(sync_topic(token), encode_sync_event(token));
 }
 
 bool Server::run_daemon_batch(const std::function<void(store::Batch&)>& work, const char* what) {
@@ -362,6 +373,9 @@ void Server::note_transport_counters() {
     m_counters.connections = m_transport.connections();
     m_counters.refused_connections = m_transport.refused_connections();
     m_counters.backlog_bytes = m_transport.backlog_bytes();
+    m_counters.feed_connections = m_feed.connections();
+    m_counters.feed_bytes = m_feed.held_bytes();
+    m_counters.feed_disconnects = m_feed.slow_disconnects();
 }
 
 void Server::schedule_trim() {

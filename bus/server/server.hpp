@@ -15,7 +15,7 @@
 // release sends the replies (transport.hpp), applies the delivery changes
 // (hellos, subscribes, unsubscribes), fans out its events (fan_out.hpp),
 // delivers to the readers they touched and answers parked fetches
-// (delivery_router.hpp), and publishes feed.sync markers. ZMQ_FD is
+// (delivery_router.hpp), and publishes feed.sync markers on the feed (feed.hpp). ZMQ_FD is
 // edge-triggered, so every wake-up and every send outside the drain loop
 // ends with a drain to EAGAIN.
 // Timers of the server's own: the lease check appends run.crashed for runs
@@ -46,6 +46,7 @@
 #include "bus/server/committer.hpp"
 #include "bus/server/delivery_router.hpp"
 #include "bus/server/fan_out.hpp"
+#include "bus/server/feed.hpp"
 #include "bus/server/release.hpp"
 #include "bus/server/sync_thread.hpp"
 #include "bus/server/transport.hpp"
@@ -66,6 +67,8 @@ struct ServerOptions {
     int send_hwm = 1000;   // messages ZeroMQ queues per command connection before the backlog
     int recv_hwm = 1000;   // requests ZeroMQ reads ahead per command connection before it stops reading
     int feed_hwm = 100000;  // per subscriber, before PUB drops (clients repair from history)
+    std::size_t max_feed_bytes = 64 * 1024 * 1024;  // feed events held for subscribers before slow ones are cut
+    std::size_t max_feed_connections = 1024;
     std::size_t max_connections = 4096;  // open command connections; more are shut at once
     int heartbeat_ms = 10000;            // ZMTP PING interval; a peer silent for 3x this is closed; 0: none
     // After SIGTERM, requests keep getting shutting_down until none came for
@@ -101,7 +104,7 @@ public:
     void stop(int linger_ms = 2000);
 
     const std::string& command_endpoint() const { return m_transport.command_endpoint(); }
-    const std::string& feed_endpoint() const { return m_transport.feed_endpoint(); }
+    const std::string& feed_endpoint() const { return m_feed.endpoint(); }
     const ServerCounters& counters() const { return m_counters; }
 
 private:
@@ -132,6 +135,7 @@ private:
     ServerCounters m_counters;
     CommandHandler m_handler;
     Transport m_transport;
+    Feed m_feed;
     DeliveryRouter m_router;
     FanOut m_fan_out;
     Committer m_committer;

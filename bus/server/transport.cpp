@@ -16,10 +16,9 @@ Transport::Transport(boost::asio::io_context& io, zmq::context_t& zmq, Transport
       m_counters(counters),
       m_hooks(std::move(hooks)),
       m_router(zmq, zmq::socket_type::router),
-      m_pub(zmq, zmq::socket_type::pub),
       m_router_fd(io),
       m_backlog_timer(io),
-      m_monitor(io, zmq, m_options.max_connections,
+      m_monitor(io, zmq, m_options.max_connections, "--max-connections",
                 ConnectionMonitor::Hooks{.closed = [this](int fd) { connection_closed(fd); }}) {}
 
 Transport::~Transport() {
@@ -45,21 +44,13 @@ void Transport::bind() {
     // frame_too_large reply; beyond it libzmq drops the connection.
     const auto ceiling = static_cast<std::int64_t>(m_options.max_frame) * 2 + 64 * 1024;
     m_router.set(zmq::sockopt::maxmsgsize, ceiling);
-    m_pub.set(zmq::sockopt::sndhwm, m_options.feed_hwm);
-    m_pub.set(zmq::sockopt::linger, 0);
     m_monitor.attach(m_router);
     try {
         m_router.bind(m_options.command_endpoint);
     } catch (const zmq::error_t& e) {
         throw std::runtime_error("cannot bind command endpoint " + m_options.command_endpoint + ": " + e.what());
     }
-    try {
-        m_pub.bind(m_options.feed_endpoint);
-    } catch (const zmq::error_t& e) {
-        throw std::runtime_error("cannot bind feed endpoint " + m_options.feed_endpoint + ": " + e.what());
-    }
     m_bound_command = m_router.get(zmq::sockopt::last_endpoint);
-    m_bound_feed = m_pub.get(zmq::sockopt::last_endpoint);
     m_router_fd.assign(m_router.get(zmq::sockopt::fd));
     m_open = true;
 }
@@ -310,17 +301,6 @@ void Transport::retry_backlog() {
     }
 }
 
-void Transport::publish(const std::string& topic, const std::string& event) {
-    try {
-        // PUB never blocks: at the high-water mark it drops for that
-        // subscriber, who sees a seq gap and repairs it from history.
-        m_pub.send(zmq::buffer(topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
-        m_pub.send(zmq::buffer(event), zmq::send_flags::dontwait);
-    } catch (const zmq::error_t& e) {
-        spdlog::error("feed send on {} failed: {}", topic, e.what());
-    }
-}
-
 void Transport::stop_reading() {
     m_open = false;
     m_router_fd.cancel();
@@ -373,9 +353,7 @@ void Transport::close(int linger_ms) {
     m_monitor.stop(m_router);
     m_router_fd.release();
     m_router.set(zmq::sockopt::linger, linger_ms);
-    m_pub.set(zmq::sockopt::linger, linger_ms);
     m_router.close();
-    m_pub.close();
 }
 
 }  // namespace botbus::bus

@@ -1,7 +1,7 @@
-// The daemon's sockets: a ROUTER for commands and a PUB for the feed, the
-// peers that talk on the ROUTER, and the replies waiting for a full peer.
+// The daemon's command socket (a ROUTER), the peers that talk on it, and
+// the replies waiting for a full peer. (The feed's PUB socket is feed.hpp's.)
 //
-// Operation: bind() binds both sockets; when_readable() waits for the
+// Operation: bind() binds the socket; when_readable() waits for the
 // ROUTER's ZMQ_FD, and receive() drains up to `max` requests (and about
 // max_batch_bytes) into Inbound records, checking each message's frame shape
 // (a malformed one is kept in its place with the error to answer it with).
@@ -20,8 +20,6 @@
 // closes (or stops answering ZMTP heartbeats) is forgotten with its session,
 // and the hooks say so. A peer found gone by a send (EHOSTUNREACH) is
 // forgotten the same way.
-// publish() never blocks: PUB drops for a subscriber at its high-water mark,
-// who sees a seq gap and repairs it from history.
 // Memory: what botbusd holds per peer is bounded in bytes here; what libzmq
 // holds is bounded in messages (recv_hwm and send_hwm per connection, each
 // message at most about twice max_frame), see PROTOCOL.md "Limits".
@@ -55,7 +53,6 @@ namespace botbus::bus {
 
 struct TransportOptions {
     std::string command_endpoint;
-    std::string feed_endpoint;
     std::size_t max_frame = k_default_max_frame;
     std::size_t max_batch_bytes = 16 * 1024 * 1024;  // request bytes received per batch (at least one request)
     std::size_t max_peer_backlog = 100000;           // replies held for one peer
@@ -63,7 +60,6 @@ struct TransportOptions {
     std::size_t max_backlog_bytes = 512 * 1024 * 1024;  // over all peers
     int send_hwm = 1000;
     int recv_hwm = 1000;
-    int feed_hwm = 100000;
     std::size_t max_connections = 4096;
     int heartbeat_ms = 10000;  // 0: no ZMTP heartbeats
 };
@@ -97,11 +93,10 @@ public:
     Transport& operator=(const Transport&) = delete;
     ~Transport();
 
-    // Binds both sockets; throws std::runtime_error naming the endpoint when a
-    // bind fails.
+    // Binds the socket; throws std::runtime_error naming the endpoint when
+    // the bind fails.
     void bind();
     const std::string& command_endpoint() const { return m_bound_command; }
-    const std::string& feed_endpoint() const { return m_bound_feed; }
 
     // Calls the `drain` hook once when the command socket signals
     // (edge-triggered: only after a drain to EAGAIN).
@@ -124,12 +119,11 @@ public:
     void push_to_bot(const std::string& bot, const std::string& push);
     bool backlogged(const std::string& routing_id) const { return m_backlog.contains(routing_id); }
     void schedule_backlog_retry();
-    void publish(const std::string& topic, const std::string& event);
 
     // Shutdown, in this order: stop_reading() stops waking and retrying;
     // refuse_queued() answers the requests still queued with shutting_down;
     // close() sends what the backlogs hold where there is room, then closes
-    // both sockets, lingering up to linger_ms.
+    // the socket, lingering up to linger_ms.
     void stop_reading();
     void refuse_queued();
     void close(int linger_ms);
@@ -164,11 +158,9 @@ private:
     ServerCounters& m_counters;
     Hooks m_hooks;
     zmq::socket_t m_router;
-    zmq::socket_t m_pub;
     boost::asio::posix::stream_descriptor m_router_fd;
     boost::asio::steady_timer m_backlog_timer;
     std::string m_bound_command;
-    std::string m_bound_feed;
     bool m_open = false;
     bool m_armed = false;
     bool m_retry_scheduled = false;
