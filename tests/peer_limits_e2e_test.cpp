@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -60,6 +61,8 @@ public:
         address.sin_port = htons(static_cast<std::uint16_t>(std::stoi(endpoint.substr(colon + 1))));
         address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         m_fd = ::socket(AF_INET, SOCK_STREAM, 0);
+        const timeval patience{.tv_sec = 10, .tv_usec = 0};  // a handshake never answered fails, not hangs
+        ::setsockopt(m_fd, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience);
         if (::connect(m_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
             ADD_FAILURE() << "connect: " << std::strerror(errno);
         }
@@ -68,7 +71,9 @@ public:
     RawPeer& operator=(const RawPeer&) = delete;
     ~RawPeer() { ::close(m_fd); }
 
-    // Greeting (signature, version 3.0, NULL, client) and READY as a DEALER.
+    // Greeting (signature, version 3.0, NULL, client) and READY as a DEALER;
+    // returns once the daemon's greeting and READY came back, so the
+    // connection is known to be past its handshake.
     void handshake() {
         std::string greeting(64, '\0');
         greeting[0] = '\xff';
@@ -76,6 +81,8 @@ public:
         greeting[10] = 3;
         std::memcpy(&greeting[12], "NULL", 4);
         send(greeting);
+        const auto theirs = receive(64);
+        ASSERT_EQ(theirs.substr(12, 4), "NULL");
         const std::string name = "Socket-Type", value = "DEALER";
         std::string body = "\x05READY";
         body += static_cast<char>(name.size());
@@ -83,6 +90,9 @@ public:
         body += std::string("\0\0\0", 3) + static_cast<char>(value.size());
         body += value;
         send(std::string(1, '\x04') + static_cast<char>(body.size()) + body);
+        const auto header = receive(2);
+        ASSERT_EQ(header[0], '\x04') << "the daemon answered its greeting with something else than a command";
+        ASSERT_EQ(receive(static_cast<unsigned char>(header[1])).substr(0, 6), "\x05READY");
     }
     // The header of a frame of `size` bytes and `sent` of its bytes.
     void start_frame(std::uint64_t size, std::size_t sent) {
@@ -92,6 +102,19 @@ public:
     }
 
 private:
+    std::string receive(std::size_t size) {
+        std::string bytes(size, '\0');
+        std::size_t got = 0;
+        while (got < size) {
+            const auto n = ::recv(m_fd, bytes.data() + got, size - got, 0);
+            if (n <= 0) {
+                ADD_FAILURE() << "the daemon closed the connection during the handshake";
+                return bytes;
+            }
+            got += static_cast<std::size_t>(n);
+        }
+        return bytes;
+    }
     void send(const std::string& bytes) {
         ASSERT_EQ(::send(m_fd, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
     }

@@ -250,9 +250,19 @@ def raw_frame_header(size):
 
 
 def raw_connect(endpoint, timeout_s=10):
+    """A raw ZMTP peer past the greeting, its READY sent. The greeting goes
+    alone and the daemon's is read before READY: libzmq closes a connection
+    whose peer sends its greeting and what follows it in one segment."""
     host, port = endpoint.removeprefix("tcp://").rsplit(":", 1)
     sock = socket.create_connection((host, int(port)), timeout=timeout_s)
-    sock.sendall(raw_greeting() + raw_ready_dealer())
+    sock.sendall(raw_greeting())
+    greeting = b""
+    while len(greeting) < 64:
+        chunk = sock.recv(64 - len(greeting))
+        if not chunk:
+            raise ConnectionError("closed during the greeting")
+        greeting += chunk
+    sock.sendall(raw_ready_dealer())
     return sock
 
 
@@ -284,12 +294,6 @@ def raw_check_ping(endpoint):
         frame = pack({"op": "ping", "id": 1})
         sock.sendall(bytes([0x00, len(frame)]) + frame)
         buffered = b""
-        while len(buffered) < 64:
-            chunk = sock.recv(4096)
-            if not chunk:
-                raise ConnectionError("closed during the greeting")
-            buffered += chunk
-        buffered = buffered[64:]  # the daemon's greeting
         while True:
             flags, body, buffered = raw_read_frame(sock, buffered)
             if flags & 0x04:
