@@ -60,7 +60,7 @@ struct ServerOptions {
     std::string feed_endpoint = "tcp://127.0.0.1:7441";
     std::size_t max_frame = k_default_max_frame;
     std::size_t max_batch = 1024;                        // requests per store transaction
-    std::size_t max_batch_bytes = 16 * 1024 * 1024;      // request bytes per store transaction (at least one)
+    std::size_t max_batch_bytes = 4 * 1024 * 1024;       // request bytes per store transaction (at least one)
     std::size_t max_peer_backlog = 100000;               // queued replies per slow peer before dropping
     std::size_t max_peer_backlog_bytes = 16 * 1024 * 1024;  // the same, in bytes
     std::size_t max_backlog_bytes = 512 * 1024 * 1024;   // over every slow peer

@@ -54,7 +54,7 @@ namespace botbus::bus {
 struct TransportOptions {
     std::string command_endpoint;
     std::size_t max_frame = k_default_max_frame;
-    std::size_t max_batch_bytes = 16 * 1024 * 1024;  // request bytes received per batch (at least one request)
+    std::size_t max_batch_bytes = 4 * 1024 * 1024;  // request bytes received per batch (at least one request)
     std::size_t max_peer_backlog = 100000;           // replies held for one peer
     std::size_t max_peer_backlog_bytes = 16 * 1024 * 1024;
     std::size_t max_backlog_bytes = 512 * 1024 * 1024;  // over all peers
