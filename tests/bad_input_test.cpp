@@ -19,6 +19,7 @@
 
 #include "bus/protocol/vocabulary.hpp"
 #include "daemon_process.hpp"
+#include "raw_wire.hpp"
 
 namespace botbus {
 namespace {
@@ -43,52 +44,9 @@ std::string map_frame(const std::pair<const char*, V>&... fields) {
     return std::string(buffer.data(), buffer.size());
 }
 
-template <typename T>
-std::string packed(const T& value) {
-    msgpack::sbuffer buffer;
-    msgpack::pack(buffer, value);
-    return std::string(buffer.data(), buffer.size());
-}
-
-// A decoded reply map, kept alive with its handle.
-struct RawReply {
-    msgpack::object_handle handle;
-
-    const msgpack::object* find(std::string_view key) const {
-        const auto& root = handle.get();
-        if (root.type != msgpack::type::MAP) return nullptr;
-        for (std::uint32_t i = 0; i < root.via.map.size; ++i) {
-            const auto& k = root.via.map.ptr[i].key;
-            if (k.type == msgpack::type::STR && std::string_view(k.via.str.ptr, k.via.str.size) == key) {
-                return &root.via.map.ptr[i].val;
-            }
-        }
-        return nullptr;
-    }
-    std::optional<bool> ok() const {
-        const auto* v = find("ok");
-        if (!v || v->type != msgpack::type::BOOLEAN) return std::nullopt;
-        return v->via.boolean;
-    }
-    std::string text(std::string_view key) const {
-        const auto* v = find(key);
-        if (!v || v->type != msgpack::type::STR) return "<missing>";
-        return std::string(v->via.str.ptr, v->via.str.size);
-    }
-    std::optional<std::uint64_t> u64(std::string_view key) const {
-        const auto* v = find(key);
-        if (!v || v->type != msgpack::type::POSITIVE_INTEGER) return std::nullopt;
-        return v->via.u64;
-    }
-    // The id as sent back, packed; nullopt when absent.
-    std::optional<std::string> packed_id() const {
-        const auto* v = find("id");
-        if (!v) return std::nullopt;
-        msgpack::sbuffer buffer;
-        msgpack::pack(buffer, *v);
-        return std::string(buffer.data(), buffer.size());
-    }
-};
+// Replies are read as raw_wire.hpp's frames, with the bytes they came in.
+using RawReply = testing::RawFrame;
+using testing::packed;
 
 // A raw DEALER connection to the command socket.
 class RawDealer {
@@ -128,12 +86,7 @@ public:
             ADD_FAILURE() << (frames.empty() ? "no reply" : "a reply of " + std::to_string(frames.size()) + " frames");
             return std::nullopt;
         }
-        try {
-            return RawReply{msgpack::unpack(frames[0].data(), frames[0].size())};
-        } catch (const std::exception& e) {
-            ADD_FAILURE() << "reply is not msgpack: " << e.what();
-            return std::nullopt;
-        }
+        return testing::decode_frame(frames[0]);
     }
 
 private:
@@ -373,7 +326,7 @@ TEST_F(BadInput, TwoBodyFramesAreBadRequest) {
     const auto frames = m_socket->receive(10000ms);
     ASSERT_EQ(frames.size(), 2U);
     EXPECT_EQ(frames[0], "");
-    const RawReply reply{msgpack::unpack(frames[1].data(), frames[1].size())};
+    const auto reply = testing::decode_frame(frames[1]).value();
     EXPECT_EQ(reply.ok(), false);
     EXPECT_EQ(reply.text("error"), "bad_request");
     expect_ping_works(*m_socket, "the same socket");

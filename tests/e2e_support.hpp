@@ -29,6 +29,11 @@ inline std::uint64_t u64_field(const bus::Reply& reply, std::string_view key) {
     return value->via.u64;
 }
 
+// One counter of the daemon's `stats` reply.
+inline std::uint64_t stat(client::Client& client, std::string_view key) {
+    return u64_field(client.call_ok(bus::StatsRequest{}), key);
+}
+
 // Waits until `done` holds, asking again every few milliseconds; false at
 // the deadline. For conditions the daemon reaches on its own timers.
 template <typename Predicate>

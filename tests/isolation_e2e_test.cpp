@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "daemon_process.hpp"
+#include "raw_wire.hpp"
 
 namespace botbus {
 namespace {
@@ -35,10 +36,7 @@ std::string packed_with(F&& pack) {
     return std::string(buffer.data(), buffer.size());
 }
 
-template <typename T>
-std::string packed(const T& value) {
-    return packed_with([&](Packer& p) { p.pack(value); });
-}
+using testing::packed;
 
 // A request frame: op, id, then each field's key with its already packed value.
 std::string request(std::string_view op, std::uint64_t id,
@@ -57,72 +55,7 @@ std::string request(std::string_view op, std::uint64_t id,
     return std::string(buffer.data(), buffer.size());
 }
 
-struct Reply {
-    msgpack::object_handle handle;
-
-    const msgpack::object* find(std::string_view key) const {
-        const auto& root = handle.get();
-        if (root.type != msgpack::type::MAP) return nullptr;
-        for (std::uint32_t i = 0; i < root.via.map.size; ++i) {
-            const auto& k = root.via.map.ptr[i].key;
-            if (k.type == msgpack::type::STR && std::string_view(k.via.str.ptr, k.via.str.size) == key) {
-                return &root.via.map.ptr[i].val;
-            }
-        }
-        return nullptr;
-    }
-    bool ok() const {
-        const auto* v = find("ok");
-        return v && v->type == msgpack::type::BOOLEAN && v->via.boolean;
-    }
-    std::string text(std::string_view key) const {
-        const auto* v = find(key);
-        if (!v || v->type != msgpack::type::STR) return "<missing>";
-        return std::string(v->via.str.ptr, v->via.str.size);
-    }
-    std::optional<std::uint64_t> u64(std::string_view key) const {
-        const auto* v = find(key);
-        if (!v || v->type != msgpack::type::POSITIVE_INTEGER) return std::nullopt;
-        return v->via.u64;
-    }
-};
-
-class Dealer {
-public:
-    Dealer(zmq::context_t& context, const std::string& endpoint) : m_socket(context, zmq::socket_type::dealer) {
-        m_socket.set(zmq::sockopt::linger, 0);
-        m_socket.connect(endpoint);
-    }
-
-    void send(const std::string& frame) { ASSERT_TRUE(m_socket.send(zmq::buffer(frame), zmq::send_flags::none)); }
-
-    // The next reply; a missing or malformed one fails the test.
-    std::optional<Reply> read(std::chrono::milliseconds timeout = 20000ms) {
-        zmq::pollitem_t item{m_socket.handle(), 0, ZMQ_POLLIN, 0};
-        if (zmq::poll(&item, 1, timeout) == 0) {
-            ADD_FAILURE() << "no reply within " << timeout.count() << " ms";
-            return std::nullopt;
-        }
-        std::vector<zmq::message_t> parts;
-        if (!zmq::recv_multipart(m_socket, std::back_inserter(parts), zmq::recv_flags::dontwait) ||
-            parts.size() != 1) {
-            ADD_FAILURE() << "a reply of " << parts.size() << " frames";
-            return std::nullopt;
-        }
-        return Reply{msgpack::unpack(static_cast<const char*>(parts[0].data()), parts[0].size())};
-    }
-
-    Reply call_ok(const std::string& frame) {
-        send(frame);
-        auto reply = read();
-        if (!reply) throw std::runtime_error("no reply");
-        EXPECT_TRUE(reply->ok()) << reply->text("error") << ": " << reply->text("message");
-        return std::move(*reply);
-    }
-
-private:
-    zmq::socket_t m_socket;
-};
+using Dealer = testing::RawDealer;
 
 std::uint64_t event_count(Dealer& socket) {
     return socket.call_ok(request("stats", 1)).u64("events").value_or(0);
@@ -228,20 +161,20 @@ TEST(Isolation, InvalidUtf8InJsonFieldsFailsAloneAmongAnotherClientsPipelinedPub
 
     std::set<std::uint64_t> seqs;
     for (std::uint64_t i = 0; i < k_publishes; ++i) {
-        const auto reply = publisher.read();
+        const auto reply = publisher.reply(20000ms);
         ASSERT_TRUE(reply);
         EXPECT_EQ(reply->u64("id"), i);
-        ASSERT_TRUE(reply->ok()) << "publish " << i << ": " << reply->text("error") << ": " << reply->text("message");
+        ASSERT_EQ(reply->ok(), true) << "publish " << i << ": " << reply->text("error") << ": " << reply->text("message");
         const auto seq = reply->u64("seq");
         ASSERT_TRUE(seq);
         EXPECT_TRUE(seqs.insert(*seq).second) << "seq " << *seq << " acknowledged twice";
     }
     for (std::size_t k = 0; k < bad.size(); ++k) {
         SCOPED_TRACE("bad request " + std::to_string(k) + " (" + bad[k].field + ")");
-        const auto reply = executor.read();
+        const auto reply = executor.reply(20000ms);
         ASSERT_TRUE(reply);
         EXPECT_EQ(reply->u64("id"), 1000 + k);
-        EXPECT_FALSE(reply->ok());
+        EXPECT_EQ(reply->ok(), false);
         EXPECT_EQ(reply->text("error"), "invalid_field") << reply->text("message");
         EXPECT_NE(reply->text("message").find("'" + bad[k].field + "'"), std::string::npos) << reply->text("message");
         EXPECT_NE(reply->text("message").find("UTF-8"), std::string::npos) << reply->text("message");

@@ -29,11 +29,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::eventually;
 using testing::options_for;
-using testing::u64_field;
-
-std::uint64_t stat(client::Client& client, std::string_view key) {
-    return u64_field(client.call_ok(bus::StatsRequest{}), key);
-}
+using testing::stat;
 
 bool logged(const testing::DaemonProcess& daemon, const std::string& line) {
     return daemon.stderr_text().find(line) != std::string::npos;

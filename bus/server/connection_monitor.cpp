@@ -38,6 +38,15 @@ std::optional<Report> read_report(zmq::socket_t& pair) {
 
 }  // namespace
 
+void close_silent_peers(zmq::socket_t& socket, int heartbeat_ms) {
+    socket.set(zmq::sockopt::handshake_ivl, 10000);
+    if (heartbeat_ms > 0) {
+        socket.set(zmq::sockopt::heartbeat_ivl, heartbeat_ms);
+        socket.set(zmq::sockopt::heartbeat_timeout, 3 * heartbeat_ms);
+        socket.set(zmq::sockopt::heartbeat_ttl, 3 * heartbeat_ms);
+    }
+}
+
 ConnectionMonitor::ConnectionMonitor(boost::asio::io_context& io, zmq::context_t& zmq, std::size_t max_connections,
                                      std::string limit_option, Hooks hooks)
     : m_max_connections(max_connections),

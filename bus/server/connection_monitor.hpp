@@ -31,6 +31,11 @@
 
 namespace botbus::bus {
 
+// Closes a connection that never finishes its ZMTP handshake (10 s) or,
+// with heartbeat_ms > 0, stops answering PINGs for three intervals: a peer
+// gone without a FIN, or one stuck half way through a frame.
+void close_silent_peers(zmq::socket_t& socket, int heartbeat_ms);
+
 class ConnectionMonitor {
 public:
     struct Hooks {

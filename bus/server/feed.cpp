@@ -45,12 +45,7 @@ void Feed::bind() {
     m_pub.set(zmq::sockopt::sndhwm, m_options.hwm);
     m_pub.set(zmq::sockopt::linger, 0);
     // A subscriber gone without a FIN would hold its queue until TCP gives up.
-    if (m_options.heartbeat_ms > 0) {
-        m_pub.set(zmq::sockopt::heartbeat_ivl, m_options.heartbeat_ms);
-        m_pub.set(zmq::sockopt::heartbeat_timeout, 3 * m_options.heartbeat_ms);
-        m_pub.set(zmq::sockopt::heartbeat_ttl, 3 * m_options.heartbeat_ms);
-    }
-    m_pub.set(zmq::sockopt::handshake_ivl, 10000);
+    close_silent_peers(m_pub, m_options.heartbeat_ms);
     m_monitor.attach(m_pub);
     try {
         m_pub.bind(m_options.endpoint);

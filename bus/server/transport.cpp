@@ -32,14 +32,7 @@ void Transport::bind() {
     m_router.set(zmq::sockopt::linger, 0);
     m_router.set(zmq::sockopt::sndhwm, m_options.send_hwm);
     m_router.set(zmq::sockopt::rcvhwm, m_options.recv_hwm);
-    // A peer that never finishes its handshake, or stops answering PINGs
-    // (gone without a FIN, or stuck half way through a frame), is closed.
-    m_router.set(zmq::sockopt::handshake_ivl, 10000);
-    if (m_options.heartbeat_ms > 0) {
-        m_router.set(zmq::sockopt::heartbeat_ivl, m_options.heartbeat_ms);
-        m_router.set(zmq::sockopt::heartbeat_timeout, 3 * m_options.heartbeat_ms);
-        m_router.set(zmq::sockopt::heartbeat_ttl, 3 * m_options.heartbeat_ms);
-    }
+    close_silent_peers(m_router, m_options.heartbeat_ms);
     // A hard ceiling well above the frame limit: frames up to it get a
     // frame_too_large reply; beyond it libzmq drops the connection.
     const auto ceiling = static_cast<std::int64_t>(m_options.max_frame) * 2 + 64 * 1024;
