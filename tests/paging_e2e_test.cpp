@@ -11,7 +11,10 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
+#include <cstdio>
+#include <sstream>
 #include <functional>
 #include <memory>
 #include <string>
@@ -355,6 +358,92 @@ TEST_F(Paging, CrashedRunsPageNewestFirst) {
         });
     EXPECT_EQ(joined(listed), std::vector<std::string>(runs.rbegin(), runs.rend()));
     EXPECT_EQ(sizes(listed), k_seven_in_threes);
+}
+
+TEST_F(Paging, DeadLettersOfBigMessagesComeInRepliesOfAboutOneMebibyte) {
+    start({"--ack-timeout-ms", "20", "--max-deliveries", "1"});
+    client::Client bob(m_context, options_for(*m_daemon));
+    bob.hello("bob");  // takes the pushes and never acknowledges one
+    std::vector<std::string> sent;
+    for (int i = 0; i < 8; ++i) {
+        sent.push_back(std::to_string(m_alice->send("bob", bus::pack_as_value(std::string(300'000, 'd'))).seq));
+    }
+    RawDealer reader(m_context, m_daemon->command_endpoint());
+    std::size_t pages = 0;
+    // Every dead letter's message seq, paging with limit 1000.
+    const auto read_all = [&] {
+        std::vector<std::string> message_seqs;
+        std::uint64_t after = 0;
+        pages = 0;
+        for (bool more = true; more && pages < 100; ++pages) {
+            MapFrame frame;
+            frame.with("op", std::string("dlq.list")).with("id", pages).with("limit", 1000).with("after", after);
+            const auto reply = reader.call(frame.str());
+            if (!reply || reply->ok() != true) {
+                ADD_FAILURE() << "dlq.list failed";
+                break;
+            }
+            EXPECT_LE(reply->bytes.size(), k_budget + 64 * 1024);
+            const auto* more_value = reply->find("more");
+            more = more_value && more_value->type == msgpack::type::BOOLEAN && more_value->via.boolean;
+            const auto* list = reply->find("dead_letters");
+            if (!list || list->type != msgpack::type::ARRAY) break;
+            for (std::uint32_t i = 0; i < list->via.array.size; ++i) {
+                const auto& dead = list->via.array.ptr[i];
+                const auto* seq = testing::RawFrame::find_in(dead, "seq");
+                const auto* message_seq = testing::RawFrame::find_in(dead, "message_seq");
+                if (seq && seq->type == msgpack::type::POSITIVE_INTEGER) after = seq->via.u64;
+                if (message_seq && message_seq->type == msgpack::type::POSITIVE_INTEGER) {
+                    message_seqs.push_back(std::to_string(message_seq->via.u64));
+                }
+            }
+        }
+        return message_seqs;
+    };
+    ASSERT_TRUE(testing::eventually([&] { return read_all().size() == sent.size(); }));
+    EXPECT_EQ(read_all(), sent) << "every dead letter exactly once";
+    EXPECT_GE(pages, 3U) << "2.4 MB of dead messages take at least three pages";
+}
+
+// ---- the CLI reads every page
+
+// Runs the botbus CLI against `daemon`; its stdout, split into lines.
+std::vector<std::string> cli_lines(const testing::DaemonProcess& daemon, const std::string& args) {
+    const auto command = std::string(BOTBUS_CLI_PATH) + " --command-endpoint " + daemon.command_endpoint() +
+                         " --feed-endpoint " + daemon.feed_endpoint() + " " + args;
+    FILE* pipe = popen(command.c_str(), "r");
+    if (!pipe) {
+        ADD_FAILURE() << "cannot run " << command;
+        return {};
+    }
+    std::string out;
+    std::array<char, 4096> buffer{};
+    for (std::size_t n; (n = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0;) out.append(buffer.data(), n);
+    EXPECT_EQ(pclose(pipe), 0) << command;
+    std::vector<std::string> lines;
+    std::istringstream stream(out);
+    for (std::string line; std::getline(stream, line);) lines.push_back(line);
+    return lines;
+}
+
+TEST_F(Paging, TheCliListsChannelsSubscriptionsAndSubscribersPastOnePage) {
+    start();
+    constexpr int k_many = 130;  // more than a default page of 100
+    std::vector<std::uint64_t> pending;
+    for (int i = 0; i < k_many; ++i) {
+        pending.push_back(m_alice->send_request(bus::SubscribeRequest{"ch-" + std::to_string(i), std::nullopt}));
+        pending.push_back(
+            m_alice->send_request(bus::SubscribeRequest{"room", "bot-" + std::to_string(i)}));
+    }
+    for (const auto id : pending) ASSERT_TRUE(m_alice->wait_reply(id, "subscribe").ok);
+    EXPECT_EQ(cli_lines(*m_daemon, "--json channels").size(), static_cast<std::size_t>(k_many + 1));
+    EXPECT_EQ(cli_lines(*m_daemon, "--as alice subscriptions").size(), static_cast<std::size_t>(k_many));
+    EXPECT_EQ(cli_lines(*m_daemon, "subscribers room").size(), static_cast<std::size_t>(k_many));
+    const auto json = cli_lines(*m_daemon, "--json subscribers room");
+    ASSERT_EQ(json.size(), 1U);
+    const auto fields = nlohmann::json::parse(json[0]);
+    EXPECT_EQ(fields.at("bots").size(), static_cast<std::size_t>(k_many));
+    EXPECT_FALSE(fields.contains("more")) << "the whole list, not a page";
 }
 
 // ---- refused limits and cursors
