@@ -405,6 +405,50 @@ TEST_F(Paging, DeadLettersOfBigMessagesComeInRepliesOfAboutOneMebibyte) {
     EXPECT_GE(pages, 3U) << "2.4 MB of dead messages take at least three pages";
 }
 
+TEST_F(Paging, ListsOfBigItemsAreCutToAboutOneMebibyteAPage) {
+    start();
+    const std::string big(300'000, 'n');  // four of these are over the budget, three are not
+    std::vector<std::string> workflow_ids;
+    for (int i = 0; i < 5; ++i) {
+        bus::WorkflowPutRequest put;
+        put.definition = json_value(
+            {{"name", "w" + std::to_string(i)}, {"note", big}, {"steps", nlohmann::json::array({{{"id", "s0"}}})}});
+        const auto reply = m_alice->call_ok(put);
+        workflow_ids.push_back(reply.find("workflow_id")->as<std::string>());
+    }
+    for (int i = 0; i < 5; ++i) {
+        bus::RunStartRequest start;
+        start.workflow_id = workflow_ids[0];
+        start.run_id = "run-" + std::to_string(i);
+        start.context = json_value({{"note", big}});
+        m_alice->call_ok(start);
+    }
+    // Reads a list with limit 1000 page by page; the page sizes.
+    const auto page_sizes = [&](auto request, const char* list, auto next) {
+        std::vector<std::size_t> out;
+        request.limit = 1000;
+        for (bool more = true; more && out.size() < 10;) {
+            const auto id = m_alice->send_request(request);
+            const auto reply = m_alice->wait_reply(id, list);
+            EXPECT_TRUE(reply.ok) << reply.message;
+            out.push_back(items_of(reply, list, "id").size());
+            more = more_of(reply);
+            if (more) next(request, reply);
+        }
+        return out;
+    };
+    EXPECT_EQ(page_sizes(bus::WorkflowListRequest{}, "workflows",
+                         [](bus::WorkflowListRequest& request, const bus::Reply& page) {
+                             request.after = items_of(page, "workflows", "name").back();
+                         }),
+              (std::vector<std::size_t>{3, 2}));
+    EXPECT_EQ(page_sizes(bus::RunListRequest{}, "runs",
+                         [](bus::RunListRequest& request, const bus::Reply& page) {
+                             request.before = std::stoull(items_of(page, "runs", "start_seq").back());
+                         }),
+              (std::vector<std::size_t>{3, 2}));
+}
+
 // ---- the CLI reads every page
 
 // Runs the botbus CLI against `daemon`; its stdout, split into lines.
