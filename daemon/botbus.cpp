@@ -168,9 +168,10 @@ int run_history(Session& s, const Invocation& in) {
 // ---- channels and subscriptions
 
 int run_channels(Session& s, const Invocation&) {
-    const auto reply = s.client().call_ok(bus::ChannelListRequest{});
-    const auto fields = reply_fields(reply);
-    const auto channels = fields.contains("channels") ? fields["channels"] : Json::array();
+    const auto channels = read_all_pages(s.client(), bus::ChannelListRequest{}, "channels",
+                                         [](bus::ChannelListRequest& request, const Json& last, const Json&) {
+                                             request.after = last.value("name", std::string());
+                                         })["channels"];
     if (s.out().json()) {
         for (const auto& channel : channels) s.out().object(channel);
         return 0;
@@ -245,9 +246,8 @@ int change_subscription(Session& s, const Invocation& in, bool subscribe) {
 int run_subscribe(Session& s, const Invocation& in) { return change_subscription(s, in, true); }
 int run_unsubscribe(Session& s, const Invocation& in) { return change_subscription(s, in, false); }
 
-// Prints a reply holding one list: one item per line, or the fields as JSON.
-int print_list(Session& s, const bus::Reply& reply, const char* list_key) {
-    const auto fields = reply_fields(reply);
+// Prints fields holding one list: one item per line, or the fields as JSON.
+int print_list(Session& s, const Json& fields, const char* list_key) {
     if (s.out().json()) {
         s.out().object(fields);
         return 0;
@@ -258,13 +258,23 @@ int print_list(Session& s, const bus::Reply& reply, const char* list_key) {
     return 0;
 }
 
+// Cursor of the name lists: the last name.
+template <typename Request>
+void after_last_name(Request& request, const Json& last, const Json&) {
+    request.after = last.get<std::string>();
+}
+
 int run_subscriptions(Session& s, const Invocation& in) {
     const auto bot = opt_text(in.vm, "bot").value_or(s.options().bot);
-    return print_list(s, s.client().call_ok(bus::SubscriptionsRequest{bot}), "channels");
+    return print_list(s, read_all_pages(s.client(), bus::SubscriptionsRequest{bot}, "channels",
+                                        after_last_name<bus::SubscriptionsRequest>),
+                      "channels");
 }
 
 int run_subscribers(Session& s, const Invocation& in) {
-    return print_list(s, s.client().call_ok(bus::SubscribersRequest{in.args[0]}), "bots");
+    return print_list(s, read_all_pages(s.client(), bus::SubscribersRequest{in.args[0]}, "bots",
+                                        after_last_name<bus::SubscribersRequest>),
+                      "bots");
 }
 
 // ---- the rest

@@ -69,6 +69,32 @@ std::optional<std::uint64_t> opt_u64(const po::variables_map& vm, const char* na
 // compact JSON, null as empty; escaped for the terminal.
 std::string cell(const Json& value);
 
+// Reads a list op's pages (docs/PROTOCOL.md, "Paging") until `more` is
+// false or `max_items` are in: returns the first page's fields with the
+// items of every page under `list_key`, without `more`. `next_page(request,
+// last_item, page)` sets the request's cursor for the page after `page`.
+template <typename Request, typename NextPage>
+Json read_all_pages(client::Client& client, Request request, const char* list_key, NextPage next_page,
+                    std::size_t max_items = std::numeric_limits<std::size_t>::max()) {
+    Json all;
+    for (;;) {
+        const auto page = reply_fields(client.call_ok(request));
+        const auto items = page.contains(list_key) ? page[list_key] : Json::array();
+        if (all.is_null()) {
+            all = page;
+            all[list_key] = Json::array();
+        }
+        for (const auto& item : items) {
+            if (all[list_key].size() < max_items) all[list_key].push_back(item);
+        }
+        // A page with more always holds an item; an empty one would loop.
+        if (!page.value("more", false) || items.empty() || all[list_key].size() >= max_items) break;
+        next_page(request, items.back(), page);
+    }
+    all.erase("more");
+    return all;
+}
+
 // One connection to botbusd; says hello only for commands that act as a bot.
 class Session {
 public:

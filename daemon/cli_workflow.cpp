@@ -145,7 +145,11 @@ struct RunState {
 RunState fetch_run(client::Client& client, const std::string& run_id) {
     RunState state;
     state.run = member(reply_fields(client.call_ok(bus::RunGetRequest{run_id})), "run");
-    const auto steps = member(reply_fields(client.call_ok(bus::RunStepsRequest{run_id})), "steps");
+    const auto steps = member(read_all_pages(client, bus::RunStepsRequest{run_id}, "steps",
+                                             [](bus::RunStepsRequest& request, const Json& last, const Json&) {
+                                                 request.after = u64_of(last, "start_seq");
+                                             }),
+                              "steps");
     if (steps.is_array()) state.steps = steps;
     return state;
 }
@@ -392,7 +396,16 @@ int run_workflows(Session& s, const Invocation& in) {
     request.owner_bot = opt_text(in.vm, "owner-bot");
     const bool all = in.vm.count("all") > 0;
     if (all) request.include_archived = true;
-    const auto workflows = member(reply_fields(s.client().call_ok(request)), "workflows");
+    const auto workflows =
+        member(read_all_pages(s.client(), request, "workflows",
+                              [](bus::WorkflowListRequest& next, const Json& last, const Json&) {
+                                  next.after = member(last, "name").get<std::string>();
+                                  const auto owner_bot = member(last, "owner_bot");
+                                  next.after_owner_bot = owner_bot.is_string()
+                                                             ? std::optional(owner_bot.get<std::string>())
+                                                             : std::nullopt;
+                              }),
+               "workflows");
     if (s.out().json()) {
         for (const auto& workflow : workflows) s.out().object(workflow);
         return 0;
@@ -474,7 +487,18 @@ void runs_options(po::options_description& d) {
 
 int run_runs(Session& s, const Invocation& in) {
     bus::RunListRequest request{opt_text(in.vm, "workflow"), opt_text(in.vm, "status"), opt_u64(in.vm, "limit")};
-    const auto runs = member(reply_fields(s.client().call_ok(request)), "runs");
+    // The newest `limit` runs, over as many pages as the reply byte budget makes.
+    const auto wanted = request.limit.value_or(100);
+    std::size_t got = 0;
+    const auto runs = member(read_all_pages(
+                                 s.client(), request, "runs",
+                                 [&](bus::RunListRequest& next, const Json& last, const Json& page) {
+                                     got += member(page, "runs").size();
+                                     next.before = u64_of(last, "start_seq");
+                                     if (wanted > got) next.limit = wanted - got;
+                                 },
+                                 static_cast<std::size_t>(wanted)),
+                             "runs");
     if (s.out().json()) {
         for (const auto& run : runs) s.out().object(run);
         return 0;

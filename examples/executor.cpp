@@ -309,11 +309,26 @@ private:
             run["status"].get<std::string>() + ")");
 
         if (run["context"].is_object()) m_outputs = run["context"];
-        const auto done = field(m_client.call_ok(bus::RunCompletedStepsRequest{m_run_id}), "step_ids");
-        for (const auto& id : done) m_done.insert(id.get<std::string>());
+        // Both lists come in pages (PROTOCOL.md, "Paging"): read on until `more` is false.
+        bus::RunCompletedStepsRequest completed{m_run_id};
+        for (bool more = true; more;) {
+            const auto page = m_client.call_ok(completed);
+            for (const auto& id : field(page, "step_ids")) m_done.insert(id.get<std::string>());
+            const auto last = field(page, "last_start_seq");
+            more = field(page, "more") == true && last.is_number_unsigned();
+            if (more) completed.after = last.get<std::uint64_t>();
+        }
         // The latest attempt of each step decides where it picks up; the
         // rows' outputs win over a checkpoint that may lag by one step.
-        for (const auto& attempt : field(m_client.call_ok(bus::RunStepsRequest{m_run_id}), "steps")) {
+        Json attempts = Json::array();
+        bus::RunStepsRequest steps{m_run_id};
+        for (bool more = true; more;) {
+            const auto page = m_client.call_ok(steps);
+            for (const auto& attempt : field(page, "steps")) attempts.push_back(attempt);
+            more = field(page, "more") == true && !attempts.empty();
+            if (more) steps.after = attempts.back()["start_seq"].get<std::uint64_t>();
+        }
+        for (const auto& attempt : attempts) {
             const auto step_id = attempt["step_id"].get<std::string>();
             m_latest[step_id] = attempt;
             if (attempt["status"] == "completed") {

@@ -1,5 +1,5 @@
 // Writes the fuzz targets' seed corpus and dictionary from the protocol's
-// examples: the 85 golden request frames of tests/golden_frames.hpp, which
+// examples: the golden request frames of tests/golden_frames.hpp, which
 // python3-msgpack packed from docs/PROTOCOL.md.
 //
 //   make_corpus OUT_DIR   writes OUT_DIR/corpus/decoder/NAME (one frame each),

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "store/event.hpp"
+#include "store/page.hpp"
 #include "store/payloads.hpp"
 
 namespace botbus::store {
@@ -30,6 +31,11 @@ struct ChannelRow {
     std::optional<std::uint64_t> max_age_ms;    // the channel's own retention; none: the default
     std::optional<std::uint64_t> max_messages;
 };
+
+// What a channel weighs against Page::max_bytes.
+inline std::size_t row_bytes(const ChannelRow& row) {
+    return row.name.size() + (row.description ? row.description->size() : 0) + row.created_by.size() + 128;
+}
 
 struct MessageRow {
     Seq seq = 0;
@@ -74,10 +80,16 @@ public:
     virtual std::optional<ChannelRow> channel(const std::string& name) = 0;
     // Cheaper than channel(): the publish path asks it for every message.
     virtual bool channel_exists(const std::string& name) = 0;
-    virtual std::vector<ChannelRow> channels() = 0;  // ordered by name
+    // The lists page by key (page.hpp): each returns the rows whose key (a
+    // channel or bot name) is above `after`, in key order.
+    virtual std::vector<ChannelRow> channels(const std::string& after, const Page& page) = 0;  // ordered by name
     virtual bool is_subscribed(const std::string& bot, const std::string& channel) = 0;
-    virtual std::vector<std::string> subscriptions(const std::string& bot) = 0;   // channel names, ordered
-    virtual std::vector<std::string> subscribers(const std::string& channel) = 0; // bot ids, ordered
+    // The channel names `bot` is subscribed to, ordered.
+    virtual std::vector<std::string> subscriptions(const std::string& bot, const std::string& after,
+                                                   const Page& page) = 0;
+    // The bot ids subscribed to `channel`, ordered.
+    virtual std::vector<std::string> subscribers(const std::string& channel, const std::string& after,
+                                                 const Page& page) = 0;
     // Ordered by seq, ascending or (newest_first) descending; at most
     // query.limit. Trimmed messages are gone.
     virtual std::vector<MessageRow> history(const HistoryQuery& query) = 0;

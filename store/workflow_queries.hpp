@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "store/event.hpp"
+#include "store/page.hpp"
 
 namespace botbus::store {
 
@@ -69,16 +70,51 @@ struct StepRow {
     Seq last_seq = 0;
 };
 
+// A step whose latest attempt completed or was skipped, and when that
+// attempt started (its key in the list).
+struct CompletedStep {
+    std::string step_id;
+    Seq start_seq = 0;
+};
+
+// What rows weigh against Page::max_bytes: their variable parts plus an
+// allowance for the fixed ones.
+inline std::size_t row_bytes(const WorkflowRow& row) {
+    return row.id.size() + row.name.size() + row.definition.size() + (row.owner_bot ? row.owner_bot->size() : 0) + 160;
+}
+inline std::size_t row_bytes(const RunRow& row) {
+    return row.id.size() + row.workflow_id.size() + row.workflow_name.size() + row.trigger_type.size() +
+           (row.trigger_payload ? row.trigger_payload->size() : 0) + row.context.size() +
+           (row.error ? row.error->size() : 0) + (row.concurrency_key ? row.concurrency_key->size() : 0) +
+           (row.lease_owner ? row.lease_owner->size() : 0) + 256;
+}
+inline std::size_t row_bytes(const StepRow& row) {
+    return 2 * row.id.size() + row.run_id.size() + row.step_id.size() + (row.step_name ? row.step_name->size() : 0) +
+           (row.input ? row.input->size() : 0) + (row.output ? row.output->size() : 0) +
+           (row.error ? row.error->size() : 0) + (row.skip_reason ? row.skip_reason->size() : 0) +
+           (row.approved_by ? row.approved_by->size() : 0) + 256;
+}
+inline std::size_t row_bytes(const CompletedStep& row) { return row.step_id.size() + 1; }
+
+// A workflow's place in workflows()'s order: name, then owner type, then
+// owner bot ("" for a global workflow).
+struct WorkflowKey {
+    std::string name;
+    std::string owner_type;
+    std::string owner_bot;
+};
+
 struct WorkflowFilter {
     std::optional<std::string> owner_type;
     std::optional<std::string> owner_bot;
     bool include_archived = false;
+    std::optional<WorkflowKey> after;  // only workflows after this one
 };
 
 struct RunFilter {
     std::optional<std::string> workflow_id;
     std::optional<std::string> status;
-    std::size_t limit = 100;
+    std::optional<Seq> before;  // only runs whose start_seq is below this
 };
 
 class WorkflowQueries {
@@ -89,19 +125,25 @@ public:
     // owner_bot is ignored (treated as none) for owner_type "global".
     virtual std::optional<WorkflowRow> workflow_by_name(const std::string& name, const std::string& owner_type,
                                                         const std::optional<std::string>& owner_bot) = 0;
-    virtual std::vector<WorkflowRow> workflows(const WorkflowFilter& filter) = 0;  // ordered by name, then owner
+    // The lists page by key (page.hpp): each reads on from the key its
+    // filter or cursor gives, exclusive.
+    virtual std::vector<WorkflowRow> workflows(const WorkflowFilter& filter, const Page& page) = 0;  // by WorkflowKey
     virtual bool workflow_has_runs(const std::string& workflow_id) = 0;
 
     virtual std::optional<RunRow> run(const std::string& id) = 0;
-    virtual std::vector<RunRow> runs(const RunFilter& filter) = 0;  // newest first (by the seq of run.started)
-    virtual std::vector<RunRow> crashed_runs() = 0;                 // newest first
+    // Newest first (by start_seq, the seq of run.started).
+    virtual std::vector<RunRow> runs(const RunFilter& filter, const Page& page) = 0;
+    // Newest first; only runs whose start_seq is below `before`, when given.
+    virtual std::vector<RunRow> crashed_runs(std::optional<Seq> before, const Page& page) = 0;
     virtual std::vector<std::string> running_run_ids() = 0;         // ordered by id
 
-    virtual std::vector<StepRow> steps(const std::string& run_id) = 0;  // in start order
+    // The attempts that started after seq `after`, in start order.
+    virtual std::vector<StepRow> steps(const std::string& run_id, Seq after, const Page& page) = 0;
     virtual std::optional<StepRow> latest_attempt(const std::string& run_id, const std::string& step_id) = 0;
-    // The step ids whose latest attempt completed or was skipped, in the
-    // start order of those attempts: what a resumed run skips.
-    virtual std::vector<std::string> completed_step_ids(const std::string& run_id) = 0;
+    // The steps whose latest attempt completed or was skipped, in the start
+    // order of those attempts (those that started after seq `after`): what
+    // a resumed run skips.
+    virtual std::vector<CompletedStep> completed_steps(const std::string& run_id, Seq after, const Page& page) = 0;
     // Ids of the run's step attempts that are running, in start order.
     virtual std::vector<std::string> running_attempt_ids(const std::string& run_id) = 0;
 };

@@ -306,6 +306,34 @@ inline constexpr GoldenFrame k_golden_frames[] = {
      "{\"op\":\"step.approve\",\"id\":86,\"run_id\":\"deploy-7\",\"step_id\":\"gate\"}",
      "84a26f70ac737465702e617070726f7665a2696456a672756e5f6964a86465706c6f792d37a7737465705f6964a46761"
      "7465"},
+    {"channel.list.page",
+     "{\"op\":\"channel.list\",\"id\":87,\"after\":\"attic\",\"limit\":1}",
+     "84a26f70ac6368616e6e656c2e6c697374a2696457a56166746572a56174746963a56c696d697401"},
+    {"subscriptions.page",
+     "{\"op\":\"subscriptions\",\"id\":88,\"bot\":\"alice\",\"after\":\"attic\",\"limit\":1}",
+     "85a26f70ad737562736372697074696f6e73a2696458a3626f74a5616c696365a56166746572a56174746963a56c696d"
+     "697401"},
+    {"subscribers.page",
+     "{\"op\":\"subscribers\",\"id\":89,\"channel\":\"lobby\",\"after\":\"alice\",\"limit\":1}",
+     "85a26f70ab7375627363726962657273a2696459a76368616e6e656ca56c6f626279a56166746572a5616c696365a56c"
+     "696d697401"},
+    {"workflow.list.page",
+     "{\"op\":\"workflow.list\",\"id\":90,\"after\":\"mine\",\"after_owner_bot\":\"alice\",\"limit\":1}",
+     "85a26f70ad776f726b666c6f772e6c697374a269645aa56166746572a46d696e65af61667465725f6f776e65725f626f"
+     "74a5616c696365a56c696d697401"},
+    {"run.list.page",
+     "{\"op\":\"run.list\",\"id\":91,\"before\":1,\"limit\":1}",
+     "84a26f70a872756e2e6c697374a269645ba66265666f726501a56c696d697401"},
+    {"run.steps.page",
+     "{\"op\":\"run.steps\",\"id\":92,\"run_id\":\"deploy-7\",\"after\":1,\"limit\":1}",
+     "85a26f70a972756e2e7374657073a269645ca672756e5f6964a86465706c6f792d37a5616674657201a56c696d697401"},
+    {"run.completed_steps.page",
+     "{\"op\":\"run.completed_steps\",\"id\":93,\"run_id\":\"deploy-7\",\"after\":1,\"limit\":1}",
+     "85a26f70b372756e2e636f6d706c657465645f7374657073a269645da672756e5f6964a86465706c6f792d37a5616674"
+     "657201a56c696d697401"},
+    {"run.crashed.page",
+     "{\"op\":\"run.crashed\",\"id\":94,\"before\":1,\"limit\":1}",
+     "84a26f70ab72756e2e63726173686564a269645ea66265666f726501a56c696d697401"},
 };
 
 }  // namespace botbus::testing

@@ -36,12 +36,12 @@ const std::map<std::string, std::vector<std::string>>& documented_fields() {
         {"channel.create", {"name:str", "description:str?"}},
         {"channel.retention", {"name:str", "max_age_ms:uint?", "max_messages:uint?"}},
         {"channel.delete", {"name:str"}},
-        {"channel.list", {}},
+        {"channel.list", {"after:str?", "limit:uint?"}},
         {"subscribe", {"channel:str", "bot:str?", "durable:bool?", "deliver:str?", "from_seq:uint?",
                        "from_time:uint?", "last:uint?", "credit:uint?"}},
         {"unsubscribe", {"channel:str", "bot:str?"}},
-        {"subscriptions", {"bot:str?"}},
-        {"subscribers", {"channel:str"}},
+        {"subscriptions", {"bot:str?", "after:str?", "limit:uint?"}},
+        {"subscribers", {"channel:str", "after:str?", "limit:uint?"}},
         {"publish", {"channel:str", "body:any", "type:str?", "idempotency_key:str?", "reply_to:uint?"}},
         {"send", {"to:str", "body:any", "type:str?", "idempotency_key:str?", "reply_to:uint?", "ttl_ms:uint?"}},
         {"history", {"channel:str?", "peer:str?", "inbox:bool?", "bot:str?", "after:uint?", "before:uint?",
@@ -56,7 +56,8 @@ const std::map<std::string, std::vector<std::string>>& documented_fields() {
         {"feed.sync", {"token:str"}},
         {"workflow.put", {"definition:map", "owner_type:str?", "owner_bot:str?", "replace:bool?"}},
         {"workflow.get", {"workflow_id:str?", "name:str?", "owner_type:str?", "owner_bot:str?"}},
-        {"workflow.list", {"owner_type:str?", "owner_bot:str?", "include_archived:bool?"}},
+        {"workflow.list", {"owner_type:str?", "owner_bot:str?", "include_archived:bool?", "after:str?",
+                           "after_owner_bot:str?", "limit:uint?"}},
         {"workflow.delete", {"workflow_id:str", "archive:bool?"}},
         {"run.start", {"workflow_id:str", "run_id:str?", "status:str?", "trigger_type:str?", "trigger_payload:any?",
                        "context:any?", "concurrency_key:str?"}},
@@ -68,10 +69,10 @@ const std::map<std::string, std::vector<std::string>>& documented_fields() {
         {"run.checkpoint", {"run_id:str", "context:any"}},
         {"run.heartbeat", {"run_id:str"}},
         {"run.get", {"run_id:str"}},
-        {"run.list", {"workflow_id:str?", "status:str?", "limit:uint?"}},
-        {"run.steps", {"run_id:str"}},
-        {"run.completed_steps", {"run_id:str"}},
-        {"run.crashed", {}},
+        {"run.list", {"workflow_id:str?", "status:str?", "limit:uint?", "before:uint?"}},
+        {"run.steps", {"run_id:str", "after:uint?", "limit:uint?"}},
+        {"run.completed_steps", {"run_id:str", "after:uint?", "limit:uint?"}},
+        {"run.crashed", {"before:uint?", "limit:uint?"}},
         {"step.start", {"run_id:str", "step_id:str", "step_name:str?", "attempt:uint?", "input:any?"}},
         {"step.complete", {"run_id:str", "step_id:str", "output:any?"}},
         {"step.fail", {"run_id:str", "step_id:str", "error:str", "will_retry:bool?"}},
@@ -447,6 +448,35 @@ TEST(GoldenFrames, StepFramesCarryTheirDocumentedValues) {
     EXPECT_EQ(wait.run_id, "deploy-7");
     EXPECT_EQ(wait.step_id, "gate");
     EXPECT_EQ(decoded<StepApproveRequest>("step.approve").step_id, "gate");
+}
+
+TEST(GoldenFrames, PagingFramesCarryTheirLimitAndCursor) {
+    const auto channels = decoded<ChannelListRequest>("channel.list.page");
+    EXPECT_EQ(channels.after, S("attic"));
+    EXPECT_EQ(channels.limit, U(1));
+    EXPECT_EQ(decoded<ChannelListRequest>("channel.list").after, S());
+    const auto subscriptions = decoded<SubscriptionsRequest>("subscriptions.page");
+    EXPECT_EQ(subscriptions.after, S("attic"));
+    EXPECT_EQ(subscriptions.limit, U(1));
+    const auto subscribers = decoded<SubscribersRequest>("subscribers.page");
+    EXPECT_EQ(subscribers.after, S("alice"));
+    EXPECT_EQ(subscribers.limit, U(1));
+    const auto workflows = decoded<WorkflowListRequest>("workflow.list.page");
+    EXPECT_EQ(workflows.after, S("mine"));
+    EXPECT_EQ(workflows.after_owner_bot, S("alice"));
+    EXPECT_EQ(workflows.limit, U(1));
+    const auto runs = decoded<RunListRequest>("run.list.page");
+    EXPECT_EQ(runs.before, U(1));
+    EXPECT_EQ(runs.limit, U(1));
+    const auto steps = decoded<RunStepsRequest>("run.steps.page");
+    EXPECT_EQ(steps.after, U(1));
+    EXPECT_EQ(steps.limit, U(1));
+    const auto completed = decoded<RunCompletedStepsRequest>("run.completed_steps.page");
+    EXPECT_EQ(completed.after, U(1));
+    EXPECT_EQ(completed.limit, U(1));
+    const auto crashed = decoded<RunCrashedRequest>("run.crashed.page");
+    EXPECT_EQ(crashed.before, U(1));
+    EXPECT_EQ(crashed.limit, U(1));
 }
 
 TEST(GoldenFrames, FramesTheDocumentationRefusesAreRefusedWithTheirCodes) {

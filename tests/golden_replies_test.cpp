@@ -450,11 +450,17 @@ TEST_F(GoldenReplies, SessionAndChannelOpsAnswerWithTheDocumentedFields) {
     feed.expect("sys/channels/", {{"event", {str("subscription.added")}}, {"seq", {uint_(m_last_seq)}}, {"ts", {ts()}},
                                   {"by", {str("alice")}}, {"channel", {str("lobby")}}, {"bot", {str("alice")}}});
     alice.ok("subscribe.minimal", {{"subscribed", {boolean(false)}}});
-    alice.ok("subscriptions.full", {{"bot", {str("alice")}}, {"channels", {strings({"lobby"})}}});
-    alice.ok("subscriptions.nil_bot", {{"bot", {str("alice")}}, {"channels", {strings({"lobby"})}}});
-    alice.ok("subscribers.lobby", {{"channel", {str("lobby")}}, {"bots", {strings({"alice"})}}});
+    alice.ok("subscriptions.full", {{"bot", {str("alice")}}, {"channels", {strings({"lobby"})}}, {"more", {boolean(false)}}});
+    alice.ok("subscriptions.nil_bot",
+             {{"bot", {str("alice")}}, {"channels", {strings({"lobby"})}}, {"more", {boolean(false)}}});
+    alice.ok("subscriptions.page", {{"bot", {str("alice")}}, {"channels", {strings({"lobby"})}}, {"more", {boolean(false)}}});
+    alice.ok("subscribers.lobby", {{"channel", {str("lobby")}}, {"bots", {strings({"alice"})}}, {"more", {boolean(false)}}});
+    alice.ok("subscribers.page", {{"channel", {str("lobby")}}, {"bots", {strings({})}}, {"more", {boolean(false)}}});
     alice.ok("channel.list", {{"channels", {array({channel_map("attic", std::nullopt, 0),
-                                                     channel_map("lobby", "front room", 1, 86400000, 500)})}}});
+                                                     channel_map("lobby", "front room", 1, 86400000, 500)})}},
+                              {"more", {boolean(false)}}});
+    alice.ok("channel.list.page",
+             {{"channels", {array({channel_map("lobby", "front room", 1, 86400000, 500)})}}, {"more", {boolean(false)}}});
     alice.ok("stats", {{"last_seq", {uint_(m_last_seq)}}, {"events", {uint_(m_last_seq)}}, {"channels", {uint_(2)}},
                        {"subscriptions", {uint_(1)}}, {"messages", {uint_(0)}}, {"db_bytes", {uint_()}},
                        {"requests", {uint_()}}, {"batches", {uint_()}}, {"errors", {uint_()}},
@@ -665,14 +671,18 @@ TEST_F(GoldenReplies, WorkflowRunAndStepOpsAnswerWithTheDocumentedFields) {
     };
     alice.ok("workflow.get.id", {{"workflow", {workflow_map("wf-deploy", "deploy", "global", std::nullopt, deploy, false)}}});
     alice.ok("workflow.get.name", {{"workflow", {workflow_map("wf-mine", "mine", "bot", "alice", mine, false)}}});
-    alice.ok("workflow.list.full", {{"workflows", {array({workflow_map("wf-mine", "mine", "bot", "alice", mine, false)})}}});
+    alice.ok("workflow.list.full", {{"workflows", {array({workflow_map("wf-mine", "mine", "bot", "alice", mine, false)})}},
+                                    {"more", {boolean(false)}}});
     alice.ok("workflow.list.minimal",
              {{"workflows", {array({workflow_map("wf-deploy", "deploy", "global", std::nullopt, deploy, false),
-                                    workflow_map("wf-mine", "mine", "bot", "alice", mine, false)})}}});
+                                    workflow_map("wf-mine", "mine", "bot", "alice", mine, false)})}},
+              {"more", {boolean(false)}}});
+    alice.ok("workflow.list.page", {{"workflows", {array({})}}, {"more", {boolean(false)}}});
     alice.ok("workflow.delete.full", {{"workflow_id", {str("wf-mine")}}, {"deleted", {boolean(false)}},
                                       {"archived", {boolean(true)}}, {"changed", {boolean(true)}},
                                       {"seq", {alice.new_seq()}}});
-    alice.ok("workflow.list.full", {{"workflows", {array({workflow_map("wf-mine", "mine", "bot", "alice", mine, true)})}}});
+    alice.ok("workflow.list.full", {{"workflows", {array({workflow_map("wf-mine", "mine", "bot", "alice", mine, true)})}},
+                                    {"more", {boolean(false)}}});
 
     alice.ok("run.start.full", {{"run_id", {str("deploy-7")}}, {"seq", {alice.new_seq()}}, {"status", {str("running")}},
                                 {"duplicate", {boolean(false)}}, {"lease_expires_at", {ts()}}});
@@ -762,9 +772,18 @@ TEST_F(GoldenReplies, WorkflowRunAndStepOpsAnswerWithTheDocumentedFields) {
                             step_map("ship", 1, "completed", nil(), "nil", "nil", nil(), false, nil(), nil(), true),
                             step_map("gate", 1, "completed", nil(), "nil", "nil", nil(), false, nil(), str("alice"),
                                      true),
-                        })}}});
+                        })}},
+              {"more", {boolean(false)}}});
+    alice.ok("run.steps.page",  // one attempt after seq 1: the first of seven
+             {{"run_id", {str("deploy-7")}},
+              {"steps", {array({step_map("build", 1, "failed", str("Build it"), "{s\"ref\":s\"main\"}", "nil",
+                                         str("exit 1"), true, nil(), nil(), true)})}},
+              {"more", {boolean(true)}}});
     alice.ok("run.completed_steps",
-             {{"run_id", {str("deploy-7")}}, {"step_ids", {strings({"build", "test", "docs", "ship", "gate"})}}});
+             {{"run_id", {str("deploy-7")}}, {"step_ids", {strings({"build", "test", "docs", "ship", "gate"})}},
+              {"more", {boolean(false)}}, {"last_start_seq", {uint_()}}});
+    alice.ok("run.completed_steps.page", {{"run_id", {str("deploy-7")}}, {"step_ids", {strings({"build"})}},
+                                          {"more", {boolean(true)}}, {"last_start_seq", {uint_()}}});
 
     const auto run_map = [&](std::string id, std::string status, Check trigger_type, std::string trigger_payload,
                              std::string context, Check error, Check concurrency_key, Check lease_owner,
@@ -784,8 +803,11 @@ TEST_F(GoldenReplies, WorkflowRunAndStepOpsAnswerWithTheDocumentedFields) {
                                      nil(), str("alice"), false);
     alice.ok("run.get", {{"run", {deploy7("running", "{s\"stage\":s\"after-gate\"}", false)}}});
     alice.ok("run.list.full",
-             {{"runs", {array({minimal_run, deploy7("running", "{s\"stage\":s\"after-gate\"}", false)})}}});
-    alice.ok("run.crashed", {{"runs", {array({})}}});
+             {{"runs", {array({minimal_run, deploy7("running", "{s\"stage\":s\"after-gate\"}", false)})}},
+              {"more", {boolean(false)}}});
+    alice.ok("run.list.page", {{"runs", {array({})}}, {"more", {boolean(false)}}});  // before seq 1: none
+    alice.ok("run.crashed", {{"runs", {array({})}}, {"more", {boolean(false)}}});
+    alice.ok("run.crashed.page", {{"runs", {array({})}}, {"more", {boolean(false)}}});
     alice.ok("run.complete.full", {{"run_id", {str("deploy-7")}}, {"status", {str("completed")}}, {"seq", {alice.new_seq()}}});
     alice.error("run.complete.minimal", "invalid_transition");
     alice.ok("run.get", {{"run", {deploy7("completed", "{s\"done\":true}", true)}}});
@@ -801,7 +823,8 @@ TEST_F(GoldenReplies, WorkflowRunAndStepOpsAnswerWithTheDocumentedFields) {
              {{"runs", {array({run_map("deploy-9", "cancelled", str("manual"), "nil", "{}", nil(), nil(), nil(), true),
                                run_map("deploy-8", "failed", str("manual"), "nil", "{}", str("no capacity"), nil(),
                                        nil(), true),
-                               minimal_run, deploy7("completed", "{s\"done\":true}", true)})}}});
+                               minimal_run, deploy7("completed", "{s\"done\":true}", true)})}},
+              {"more", {boolean(false)}}});
     alice.error("workflow.delete.minimal", "has_runs");
 }
 

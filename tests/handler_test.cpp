@@ -683,7 +683,7 @@ TEST_F(Delivery, DeletedChannelIsGoneWithItsSubscriptions) {
     ok(as("alice"), ChannelDeleteRequest{"general"});
     EXPECT_TRUE(list_channels().empty());
     expect_error(k_anonymous, SubscribersRequest{"general"}, Errc::not_found);
-    EXPECT_TRUE(m_store.messages().subscriptions("bob").empty());
+    EXPECT_TRUE(m_store.messages().subscriptions("bob", "", {}).empty());
 }
 
 TEST_F(Delivery, StatsCountTheLog) {

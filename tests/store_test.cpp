@@ -599,7 +599,7 @@ TEST_F(Projections, ChannelsAreListedByName) {
     batch.append(channel_created("mid"));
     batch.commit();
     std::vector<std::string> names;
-    for (const auto& c : m_store.messages().channels()) names.push_back(c.name);
+    for (const auto& c : m_store.messages().channels("", {})) names.push_back(c.name);
     EXPECT_EQ(names, (std::vector<std::string>{"alpha", "mid", "zeta"}));
 }
 
@@ -627,8 +627,8 @@ TEST_F(Projections, SubscriptionAddedAndRemovedUpdateTheSubscriptions) {
     auto& q = m_store.messages();
     EXPECT_TRUE(q.is_subscribed("bob", "general"));
     EXPECT_FALSE(q.is_subscribed("alice", "general"));
-    EXPECT_EQ(q.subscribers("general"), (std::vector<std::string>{"bob", "carol"}));
-    EXPECT_EQ(q.subscriptions("bob"), (std::vector<std::string>{"general", "random"}));
+    EXPECT_EQ(q.subscribers("general", "", {}), (std::vector<std::string>{"bob", "carol"}));
+    EXPECT_EQ(q.subscriptions("bob", "", {}), (std::vector<std::string>{"general", "random"}));
     EXPECT_EQ(q.channel("general")->subscriber_count, 2);
     EXPECT_EQ(projection_position(m_store), std::optional<std::int64_t>(5));
 
@@ -638,8 +638,8 @@ TEST_F(Projections, SubscriptionAddedAndRemovedUpdateTheSubscriptions) {
         batch.commit();
     }
     EXPECT_FALSE(q.is_subscribed("bob", "general"));
-    EXPECT_EQ(q.subscribers("general"), (std::vector<std::string>{"carol"}));
-    EXPECT_EQ(q.subscriptions("bob"), (std::vector<std::string>{"random"}));
+    EXPECT_EQ(q.subscribers("general", "", {}), (std::vector<std::string>{"carol"}));
+    EXPECT_EQ(q.subscriptions("bob", "", {}), (std::vector<std::string>{"random"}));
     EXPECT_EQ(projection_position(m_store), std::optional<std::int64_t>(6));
 }
 
@@ -651,7 +651,7 @@ TEST_F(Projections, ChannelDeletedRemovesTheChannelAndItsSubscriptions) {
                             "alice", std::nullopt, store::encode_payload(store::ChannelDeleted{"general"})});
     batch.commit();
     EXPECT_FALSE(m_store.messages().channel("general").has_value());
-    EXPECT_TRUE(m_store.messages().subscribers("general").empty());
+    EXPECT_TRUE(m_store.messages().subscribers("general", "", {}).empty());
 }
 
 TEST_F(Projections, MessagePublishedIsIndexedUnderItsChannel) {

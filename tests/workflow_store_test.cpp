@@ -39,6 +39,12 @@ protected:
                store::WorkflowPut{id, name, owner_bot ? "bot" : "global", owner_bot, definition, true});
     }
 
+    std::vector<std::string> completed_ids(const std::string& run_id) {
+        std::vector<std::string> ids;
+        for (const auto& step : m_queries.completed_steps(run_id, 0, {})) ids.push_back(step.step_id);
+        return ids;
+    }
+
     void start_run(const std::string& id, const std::string& workflow_id) {
         append(store::stream::run(id), store::EventType::run_started,
                store::RunStarted{id, workflow_id, "deploy", "running", "manual", std::nullopt, "{}", std::nullopt,
@@ -92,11 +98,11 @@ TEST_F(WorkflowProjections, RunAndStepEventsMoveTheRows) {
     append(store::stream::run("r1"), store::EventType::step_started,
            store::StepStarted{"r1", "c", std::nullopt, 1, std::nullopt});
     append(store::stream::run("r1"), store::EventType::step_waiting_approval, store::StepRef{"r1", "c", 1});
-    EXPECT_EQ(m_queries.completed_step_ids("r1"), (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(completed_ids("r1"), (std::vector<std::string>{"a", "b"}));
     append(store::stream::run("r1"), store::EventType::step_approved, store::StepApproved{"r1", "c", 1, "boss"});
-    EXPECT_EQ(m_queries.completed_step_ids("r1"), (std::vector<std::string>{"a", "b", "c"}));
+    EXPECT_EQ(completed_ids("r1"), (std::vector<std::string>{"a", "b", "c"}));
 
-    const auto steps = m_queries.steps("r1");
+    const auto steps = m_queries.steps("r1", 0, {});
     ASSERT_EQ(steps.size(), 4U);
     EXPECT_EQ(steps[0].id, "r1:a:1");
     EXPECT_EQ(steps[0].status, "failed");
@@ -114,7 +120,7 @@ TEST_F(WorkflowProjections, RunAndStepEventsMoveTheRows) {
     auto run = m_queries.run("r1");
     EXPECT_EQ(run->status, "crashed");
     EXPECT_FALSE(run->lease_owner.has_value());
-    EXPECT_EQ(m_queries.crashed_runs().size(), 1U);
+    EXPECT_EQ(m_queries.crashed_runs(std::nullopt, {}).size(), 1U);
     append(store::stream::run("r1"), store::EventType::run_resumed, store::RunResumed{"r1", "rescuer"});
     append(store::stream::run("r1"), store::EventType::run_context, store::RunContext{"r1", R"({"k":1})"});
     append(store::stream::run("r1"), store::EventType::run_cancel_requested, store::RunRef{"r1"});

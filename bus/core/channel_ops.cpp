@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "bus/core/handler.hpp"
+#include "bus/core/paging.hpp"
 #include "store/payloads.hpp"
 
 namespace botbus::bus {
@@ -69,9 +70,13 @@ Result<ChannelReply> CommandHandler::op(Ctx& ctx, const ChannelRetentionRequest&
     return ChannelReply{appended.seq, channel_info(*m_store.messages().channel(r.name))};
 }
 
-Result<ChannelListReply> CommandHandler::op(Ctx&, const ChannelListRequest&) {
+Result<ChannelListReply> CommandHandler::op(Ctx&, const ChannelListRequest& r) {
+    const auto limit = page_limit(r.limit);
+    if (!limit) return limit.error();
+    auto rows = m_store.messages().channels(r.after.value_or(""), page_query(*limit));
     ChannelListReply reply;
-    for (const auto& c : m_store.messages().channels()) reply.channels.push_back(channel_info(c));
+    reply.more = fit_page(rows, *limit);
+    for (const auto& c : rows) reply.channels.push_back(channel_info(c));
     return reply;
 }
 
@@ -184,12 +189,20 @@ Result<SubscriptionsReply> CommandHandler::op(Ctx& ctx, const SubscriptionsReque
     const auto* me = ctx.identity();
     if (!r.bot && !me) return WireError(Errc::not_identified, "give 'bot', or send hello first");
     const std::string& bot = r.bot ? *r.bot : *me;
-    return SubscriptionsReply{bot, m_store.messages().subscriptions(bot)};
+    const auto limit = page_limit(r.limit);
+    if (!limit) return limit.error();
+    SubscriptionsReply reply{bot, m_store.messages().subscriptions(bot, r.after.value_or(""), page_query(*limit))};
+    reply.more = fit_page(reply.channels, *limit);
+    return reply;
 }
 
 Result<SubscribersReply> CommandHandler::op(Ctx&, const SubscribersRequest& r) {
     if (!m_store.messages().channel_exists(r.channel)) return WireError(Errc::not_found, "no channel '" + r.channel + "'");
-    return SubscribersReply{r.channel, m_store.messages().subscribers(r.channel)};
+    const auto limit = page_limit(r.limit);
+    if (!limit) return limit.error();
+    SubscribersReply reply{r.channel, m_store.messages().subscribers(r.channel, r.after.value_or(""), page_query(*limit))};
+    reply.more = fit_page(reply.bots, *limit);
+    return reply;
 }
 
 }  // namespace botbus::bus

@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "bus/core/handler.hpp"
+#include "bus/core/paging.hpp"
 #include "store/payloads.hpp"
 
 namespace botbus::bus {
@@ -164,11 +165,18 @@ Result<DeadLetterRows> CommandHandler::op(Ctx&, const DlqListRequest& r) {
     query.after = r.after.value_or(0);
     query.limit = limit + 1;
     auto rows = m_store.mailboxes().dead_letters(query);
-    const bool more = rows.size() > limit;
+    bool more = rows.size() > limit;
     if (more) rows.pop_back();
     DeadLetterRows reply;
+    std::size_t bytes = 0;
     for (auto& row : rows) {
         auto message = m_store.messages().message(row.message_seq);  // none: trimmed from the log
+        // Within the reply byte budget (paging.hpp), and always the first.
+        bytes += row.reason.size() + row.bot.size() + (message ? store::message_bytes(*message) : 0);
+        if (!reply.rows.empty() && bytes > k_max_reply_bytes) {
+            more = true;
+            break;
+        }
         reply.rows.push_back({std::move(row), std::move(message)});
     }
     reply.more = more;

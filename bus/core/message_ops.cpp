@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "bus/core/handler.hpp"
+#include "bus/core/paging.hpp"
 #include "store/payloads.hpp"
 
 namespace botbus::bus {
@@ -106,20 +107,28 @@ Result<HistoryRows> CommandHandler::op(Ctx& ctx, const HistoryRequest& r) {
             query.scope = store::HistoryQuery::Scope::inbox;
         }
     }
-    const auto limit = r.limit.value_or(k_default_history_limit);
-    if (limit == 0 || limit > k_max_history_limit) {
-        return WireError(Errc::invalid_field, "field 'limit' must be 1 to " + std::to_string(k_max_history_limit));
-    }
+    const auto limit = page_limit(r.limit);
+    if (!limit) return limit.error();
     if (r.order && *r.order != "asc" && *r.order != "desc") {
         return WireError(Errc::invalid_field, "field 'order' must be \"asc\" or \"desc\"");
     }
     query.after = r.after;
     query.before = r.before;
-    query.limit = limit + 1;  // one extra row tells whether there is more
+    query.limit = *limit + 1;  // one extra row tells whether there is more
     query.newest_first = r.order && *r.order == "desc";
+    // The store stops after the row that takes the page past the budget:
+    // fit_page leaves that row out, and it shows that more follow.
+    query.max_bytes = k_max_reply_bytes + 1;
     auto rows = m_store.messages().history(query);
-    const bool more = rows.size() > limit;
-    if (more) rows.pop_back();
+    bool more = fit_page(rows, *limit, store::message_bytes);
+    if (!more && rows.size() == 1 && store::message_bytes(rows.front()) > k_max_reply_bytes) {
+        // One message over the budget stopped the read alone: ask for one more.
+        auto next = query;
+        (query.newest_first ? next.before : next.after) = rows.front().seq;
+        next.limit = 1;
+        next.max_bytes = 1;
+        more = !m_store.messages().history(next).empty();
+    }
     return HistoryRows{std::move(rows), more};
 }
 

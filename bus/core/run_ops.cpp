@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "bus/core/paging.hpp"
 #include "bus/core/workflow_handler.hpp"
 #include "bus/core/workflow_support.hpp"
 #include "store/workflow_payloads.hpp"
@@ -196,27 +197,46 @@ Result<RunListReply> WorkflowHandler::op(OpContext&, const RunListRequest& r) {
         return WireError(Errc::invalid_field, "field 'status' must be one of pending, running, paused, completed, "
                                               "failed, crashed, cancelled");
     }
-    const auto limit = r.limit.value_or(k_default_run_list_limit);
-    if (limit == 0 || limit > k_max_run_list_limit) {
-        return WireError(Errc::invalid_field, "field 'limit' must be 1 to " + std::to_string(k_max_run_list_limit));
-    }
-    return run_list(m_queries.runs({r.workflow_id, r.status, limit}));
+    const auto limit = page_limit(r.limit);
+    if (!limit) return limit.error();
+    auto rows = m_queries.runs({r.workflow_id, r.status, r.before}, page_query(*limit));
+    const bool more = fit_page(rows, *limit);
+    auto reply = run_list(rows);
+    reply.more = more;
+    return reply;
 }
 
 Result<RunStepsReply> WorkflowHandler::op(OpContext&, const RunStepsRequest& r) {
     if (!m_queries.run(r.run_id)) return WireError(Errc::not_found, "no run '" + r.run_id + "'");
+    const auto limit = page_limit(r.limit);
+    if (!limit) return limit.error();
+    auto rows = m_queries.steps(r.run_id, r.after.value_or(0), page_query(*limit));
     RunStepsReply reply{r.run_id, {}};
-    for (const auto& s : m_queries.steps(r.run_id)) reply.steps.push_back(step_info(s));
+    reply.more = fit_page(rows, *limit);
+    for (const auto& s : rows) reply.steps.push_back(step_info(s));
     return reply;
 }
 
 Result<RunCompletedStepsReply> WorkflowHandler::op(OpContext&, const RunCompletedStepsRequest& r) {
     if (!m_queries.run(r.run_id)) return WireError(Errc::not_found, "no run '" + r.run_id + "'");
-    return RunCompletedStepsReply{r.run_id, m_queries.completed_step_ids(r.run_id)};
+    const auto limit = page_limit(r.limit);
+    if (!limit) return limit.error();
+    auto rows = m_queries.completed_steps(r.run_id, r.after.value_or(0), page_query(*limit));
+    RunCompletedStepsReply reply{r.run_id, {}};
+    reply.more = fit_page(rows, *limit);
+    for (auto& step : rows) reply.step_ids.push_back(std::move(step.step_id));
+    if (!rows.empty()) reply.last_start_seq = rows.back().start_seq;
+    return reply;
 }
 
-Result<RunListReply> WorkflowHandler::op(OpContext&, const RunCrashedRequest&) {
-    return run_list(m_queries.crashed_runs());
+Result<RunListReply> WorkflowHandler::op(OpContext&, const RunCrashedRequest& r) {
+    const auto limit = page_limit(r.limit);
+    if (!limit) return limit.error();
+    auto rows = m_queries.crashed_runs(r.before, page_query(*limit));
+    const bool more = fit_page(rows, *limit);
+    auto reply = run_list(rows);
+    reply.more = more;
+    return reply;
 }
 
 }  // namespace botbus::bus

@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "bus/core/paging.hpp"
 #include "bus/core/workflow_handler.hpp"
 #include "bus/core/workflow_support.hpp"
 #include "store/workflow_payloads.hpp"
@@ -123,8 +124,21 @@ Result<WorkflowListReply> WorkflowHandler::op(OpContext&, const WorkflowListRequ
     filter.owner_type = r.owner_bot ? std::string(store::owner_type::k_bot) : r.owner_type;
     filter.owner_bot = r.owner_bot;
     filter.include_archived = r.include_archived.value_or(false);
-    const auto rows = m_queries.workflows(filter);
+    if (r.after_owner_bot && !r.after) {
+        return WireError(Errc::invalid_field, "field 'after_owner_bot' goes with 'after' (the last workflow's name)");
+    }
+    if (r.after) {
+        // The last workflow's key: a bot's when it names the owner bot, else the global one's.
+        filter.after = store::WorkflowKey{*r.after,
+                                          std::string(r.after_owner_bot ? store::owner_type::k_bot
+                                                                        : store::owner_type::k_global),
+                                          r.after_owner_bot.value_or("")};
+    }
+    const auto limit = page_limit(r.limit);
+    if (!limit) return limit.error();
+    auto rows = m_queries.workflows(filter, page_query(*limit));
     WorkflowListReply reply;
+    reply.more = fit_page(rows, *limit);
     for (const auto& w : rows) reply.workflows.push_back(workflow_info(w));
     return reply;
 }

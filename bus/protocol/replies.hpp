@@ -74,9 +74,12 @@ struct ChannelReply {
     BOTBUS_SHAPE_EQ(ChannelReply);
 };
 
+// The list replies page (docs/PROTOCOL.md, "Paging"): `more` is true when
+// items were left out, by the request's limit or the reply byte budget.
 struct ChannelListReply {
     std::vector<ChannelInfo> channels;
-    template <typename F> void fields(F& f) { f.req("channels", channels); }
+    bool more = false;
+    template <typename F> void fields(F& f) { f.req("channels", channels); f.req("more", more); }
     BOTBUS_SHAPE_EQ(ChannelListReply);
 };
 
@@ -109,14 +112,16 @@ struct UnsubscribeReply {
 struct SubscriptionsReply {
     std::string bot;
     std::vector<std::string> channels;
-    template <typename F> void fields(F& f) { f.req("bot", bot); f.req("channels", channels); }
+    bool more = false;
+    template <typename F> void fields(F& f) { f.req("bot", bot); f.req("channels", channels); f.req("more", more); }
     BOTBUS_SHAPE_EQ(SubscriptionsReply);
 };
 
 struct SubscribersReply {
     std::string channel;
     std::vector<std::string> bots;
-    template <typename F> void fields(F& f) { f.req("channel", channel); f.req("bots", bots); }
+    bool more = false;
+    template <typename F> void fields(F& f) { f.req("channel", channel); f.req("bots", bots); f.req("more", more); }
     BOTBUS_SHAPE_EQ(SubscribersReply);
 };
 

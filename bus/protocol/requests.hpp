@@ -27,6 +27,8 @@ namespace botbus::bus {
 // without ':', as it is part of a composite id), text (required
 // string), opt_text, opt_key (1..256 bytes), u64, opt_u64, opt_u64_list
 // (array of them), opt_flag, value (any msgpack), opt_value.
+// List ops page (docs/PROTOCOL.md, "Paging"): `limit` 1..1000 (default 100)
+// and a cursor, the key of the last item the client has, exclusive.
 
 struct HelloRequest {
     static constexpr std::string_view k_op = "hello";
@@ -53,7 +55,9 @@ struct ChannelDeleteRequest {
 };
 struct ChannelListRequest {
     static constexpr std::string_view k_op = "channel.list";
-    template <typename F> void fields(F&) {}
+    std::optional<std::string> after = {};  // a channel name
+    std::optional<std::uint64_t> limit = {};
+    template <typename F> void fields(F& f) { f.opt_name("after", after); f.opt_u64("limit", limit); }
 };
 struct SubscribeRequest {
     static constexpr std::string_view k_op = "subscribe";
@@ -89,12 +93,20 @@ struct UnsubscribeRequest {
 struct SubscriptionsRequest {
     static constexpr std::string_view k_op = "subscriptions";
     std::optional<std::string> bot;
-    template <typename F> void fields(F& f) { f.opt_name("bot", bot); }
+    std::optional<std::string> after = {};  // a channel name
+    std::optional<std::uint64_t> limit = {};
+    template <typename F> void fields(F& f) {
+        f.opt_name("bot", bot); f.opt_name("after", after); f.opt_u64("limit", limit);
+    }
 };
 struct SubscribersRequest {
     static constexpr std::string_view k_op = "subscribers";
     std::string channel;
-    template <typename F> void fields(F& f) { f.name("channel", channel); }
+    std::optional<std::string> after = {};  // a bot id
+    std::optional<std::uint64_t> limit = {};
+    template <typename F> void fields(F& f) {
+        f.name("channel", channel); f.opt_name("after", after); f.opt_u64("limit", limit);
+    }
 };
 struct PublishRequest {
     static constexpr std::string_view k_op = "publish";
@@ -263,10 +275,16 @@ struct WorkflowListRequest {
     std::optional<std::string> owner_type;
     std::optional<std::string> owner_bot;
     std::optional<bool> include_archived;
+    std::optional<std::string> after = {};            // the last workflow's name, and
+    std::optional<std::string> after_owner_bot = {};  // its owner_bot (none for a global one)
+    std::optional<std::uint64_t> limit = {};
     template <typename F> void fields(F& f) {
         f.opt_text("owner_type", owner_type);
         f.opt_name("owner_bot", owner_bot);
         f.opt_flag("include_archived", include_archived);
+        f.opt_name("after", after);
+        f.opt_name("after_owner_bot", after_owner_bot);
+        f.opt_u64("limit", limit);
     }
 };
 struct WorkflowDeleteRequest {
@@ -351,25 +369,37 @@ struct RunListRequest {
     std::optional<std::string> workflow_id;
     std::optional<std::string> status;
     std::optional<std::uint64_t> limit;  // 1..1000, default 100
+    std::optional<std::uint64_t> before = {};  // a start_seq: runs started before it (newest first)
     template <typename F> void fields(F& f) {
         f.opt_name("workflow_id", workflow_id);
         f.opt_text("status", status);
         f.opt_u64("limit", limit);
+        f.opt_u64("before", before);
     }
 };
 struct RunStepsRequest {
     static constexpr std::string_view k_op = "run.steps";
     std::string run_id;
-    template <typename F> void fields(F& f) { f.name("run_id", run_id); }
+    std::optional<std::uint64_t> after = {};  // a start_seq: attempts started after it
+    std::optional<std::uint64_t> limit = {};
+    template <typename F> void fields(F& f) {
+        f.name("run_id", run_id); f.opt_u64("after", after); f.opt_u64("limit", limit);
+    }
 };
 struct RunCompletedStepsRequest {
     static constexpr std::string_view k_op = "run.completed_steps";
     std::string run_id;
-    template <typename F> void fields(F& f) { f.name("run_id", run_id); }
+    std::optional<std::uint64_t> after = {};  // the reply's last_start_seq
+    std::optional<std::uint64_t> limit = {};
+    template <typename F> void fields(F& f) {
+        f.name("run_id", run_id); f.opt_u64("after", after); f.opt_u64("limit", limit);
+    }
 };
 struct RunCrashedRequest {
     static constexpr std::string_view k_op = "run.crashed";
-    template <typename F> void fields(F&) {}
+    std::optional<std::uint64_t> before = {};  // a start_seq: runs started before it (newest first)
+    std::optional<std::uint64_t> limit = {};
+    template <typename F> void fields(F& f) { f.opt_u64("before", before); f.opt_u64("limit", limit); }
 };
 struct StepStartRequest {
     static constexpr std::string_view k_op = "step.start";

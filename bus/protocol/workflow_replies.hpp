@@ -138,7 +138,8 @@ struct WorkflowGetReply {
 
 struct WorkflowListReply {
     std::vector<WorkflowInfo> workflows;
-    template <typename F> void fields(F& f) { f.req("workflows", workflows); }
+    bool more = false;  // paging: docs/PROTOCOL.md, "Paging"
+    template <typename F> void fields(F& f) { f.req("workflows", workflows); f.req("more", more); }
     BOTBUS_SHAPE_EQ(WorkflowListReply);
 };
 
@@ -242,21 +243,30 @@ struct RunGetReply {
 // run.list, run.crashed
 struct RunListReply {
     std::vector<RunInfo> runs;
-    template <typename F> void fields(F& f) { f.req("runs", runs); }
+    bool more = false;
+    template <typename F> void fields(F& f) { f.req("runs", runs); f.req("more", more); }
     BOTBUS_SHAPE_EQ(RunListReply);
 };
 
 struct RunStepsReply {
     std::string run_id;
     std::vector<StepInfo> steps;
-    template <typename F> void fields(F& f) { f.req("run_id", run_id); f.req("steps", steps); }
+    bool more = false;
+    template <typename F> void fields(F& f) { f.req("run_id", run_id); f.req("steps", steps); f.req("more", more); }
     BOTBUS_SHAPE_EQ(RunStepsReply);
 };
 
 struct RunCompletedStepsReply {
     std::string run_id;
     std::vector<std::string> step_ids;
-    template <typename F> void fields(F& f) { f.req("run_id", run_id); f.req("step_ids", step_ids); }
+    bool more = false;
+    std::optional<std::uint64_t> last_start_seq = {};  // of the last step id's attempt: the next page's `after`
+    template <typename F> void fields(F& f) {
+        f.req("run_id", run_id);
+        f.req("step_ids", step_ids);
+        f.req("more", more);
+        f.opt("last_start_seq", last_start_seq);
+    }
     BOTBUS_SHAPE_EQ(RunCompletedStepsReply);
 };
 

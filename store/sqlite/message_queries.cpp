@@ -24,6 +24,22 @@ constexpr const char* k_channel_columns =
 // test is belt and braces.
 constexpr const char* k_message_columns = "SELECT seq, stream_seq, producer, ts_us, type, payload FROM events";
 
+// A page of names from a statement taking (owner, after, limit).
+std::vector<std::string> names_page(SQLite::Statement& s, const std::string& owner, const std::string& after,
+                                    const Page& page) {
+    ResetOnExit reset{s};
+    s.bind(1, owner);
+    s.bind(2, after);  // "" is below every name
+    s.bind(3, to_sql_int(page.limit));
+    std::vector<std::string> names;
+    read_page(names, page, [&s](auto& out) {
+        if (!s.executeStep()) return false;
+        out.push_back(s.getColumn(0).getString());
+        return true;
+    });
+    return names;
+}
+
 std::string history_sql(HistoryQuery::Scope scope, bool newest_first) {
     const std::string order = newest_first ? " ORDER BY seq DESC" : " ORDER BY seq ASC";
     const std::string range = " AND seq > ?3 AND seq < ?4";
@@ -48,10 +64,12 @@ SqliteMessageQueries::SqliteMessageQueries(SQLite::Database& db, KnownChannels& 
       m_known_channels(known),
       m_channel(db, std::string(k_channel_columns) + " WHERE c.name = ?"),
       m_channel_exists(db, "SELECT 1 FROM bot_channels WHERE name = ?"),
-      m_channels(db, std::string(k_channel_columns) + " ORDER BY c.name"),
+      m_channels(db, std::string(k_channel_columns) + " WHERE c.name > ?1 ORDER BY c.name LIMIT ?2"),
       m_is_subscribed(db, "SELECT 1 FROM bot_subscriptions WHERE bot_id = ? AND channel_name = ?"),
-      m_subscriptions(db, "SELECT channel_name FROM bot_subscriptions WHERE bot_id = ? ORDER BY channel_name"),
-      m_subscribers(db, "SELECT bot_id FROM bot_subscriptions WHERE channel_name = ? ORDER BY bot_id"),
+      m_subscriptions(db, "SELECT channel_name FROM bot_subscriptions WHERE bot_id = ?1 AND channel_name > ?2"
+                          " ORDER BY channel_name LIMIT ?3"),
+      m_subscribers(db, "SELECT bot_id FROM bot_subscriptions WHERE channel_name = ?1 AND bot_id > ?2"
+                        " ORDER BY bot_id LIMIT ?3"),
       m_message(db, std::string(k_message_columns) +
                         " WHERE seq = ? AND type IN ('message.published', 'message.sent')"),
       m_mailbox_acked(db, "SELECT acked_seq FROM bot_mailboxes WHERE bot_id = ?"),
@@ -91,10 +109,16 @@ bool SqliteMessageQueries::channel_exists(const std::string& name) {
     return true;
 }
 
-std::vector<ChannelRow> SqliteMessageQueries::channels() {
+std::vector<ChannelRow> SqliteMessageQueries::channels(const std::string& after, const Page& page) {
     ResetOnExit reset{m_channels};
+    m_channels.bind(1, after);  // "" is below every name
+    m_channels.bind(2, to_sql_int(page.limit));
     std::vector<ChannelRow> rows;
-    while (m_channels.executeStep()) rows.push_back(read_channel(m_channels));
+    read_page(rows, page, [this](auto& out) {
+        if (!m_channels.executeStep()) return false;
+        out.push_back(read_channel(m_channels));
+        return true;
+    });
     return rows;
 }
 
@@ -105,20 +129,14 @@ bool SqliteMessageQueries::is_subscribed(const std::string& bot, const std::stri
     return m_is_subscribed.executeStep();
 }
 
-std::vector<std::string> SqliteMessageQueries::subscriptions(const std::string& bot) {
-    ResetOnExit reset{m_subscriptions};
-    m_subscriptions.bind(1, bot);
-    std::vector<std::string> names;
-    while (m_subscriptions.executeStep()) names.push_back(m_subscriptions.getColumn(0).getString());
-    return names;
+std::vector<std::string> SqliteMessageQueries::subscriptions(const std::string& bot, const std::string& after,
+                                                             const Page& page) {
+    return names_page(m_subscriptions, bot, after, page);
 }
 
-std::vector<std::string> SqliteMessageQueries::subscribers(const std::string& channel) {
-    ResetOnExit reset{m_subscribers};
-    m_subscribers.bind(1, channel);
-    std::vector<std::string> bots;
-    while (m_subscribers.executeStep()) bots.push_back(m_subscribers.getColumn(0).getString());
-    return bots;
+std::vector<std::string> SqliteMessageQueries::subscribers(const std::string& channel, const std::string& after,
+                                                           const Page& page) {
+    return names_page(m_subscribers, channel, after, page);
 }
 
 MessageRow SqliteMessageQueries::read_message(SQLite::Statement& row) {

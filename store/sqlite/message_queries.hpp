@@ -19,10 +19,10 @@ public:
 
     std::optional<ChannelRow> channel(const std::string& name) override;
     bool channel_exists(const std::string& name) override;
-    std::vector<ChannelRow> channels() override;
+    std::vector<ChannelRow> channels(const std::string& after, const Page& page) override;
     bool is_subscribed(const std::string& bot, const std::string& channel) override;
-    std::vector<std::string> subscriptions(const std::string& bot) override;
-    std::vector<std::string> subscribers(const std::string& channel) override;
+    std::vector<std::string> subscriptions(const std::string& bot, const std::string& after, const Page& page) override;
+    std::vector<std::string> subscribers(const std::string& channel, const std::string& after, const Page& page) override;
     std::vector<MessageRow> history(const HistoryQuery& query) override;
     std::optional<MessageRow> message(Seq seq) override;
     Seq mailbox_acked(const std::string& bot) override;

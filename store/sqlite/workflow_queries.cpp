@@ -10,6 +10,7 @@ using detail::ResetOnExit;
 using detail::bind_optional;
 using detail::optional_text;
 using detail::optional_int;
+using detail::to_sql_int;
 
 namespace {
 
@@ -86,6 +87,21 @@ StepRow read_step(SQLite::Statement& row) {
     return s;
 }
 
+// Fills a page of rows from a bound statement with `read`.
+template <typename Row>
+std::vector<Row> rows_page(SQLite::Statement& statement, const Page& page, Row (*read)(SQLite::Statement&)) {
+    std::vector<Row> rows;
+    read_page(rows, page, [&](auto& out) {
+        if (!statement.executeStep()) return false;
+        out.push_back(read(statement));
+        return true;
+    });
+    return rows;
+}
+
+// A seq bound that is above every seq.
+constexpr std::int64_t k_past_every_seq = std::numeric_limits<std::int64_t>::max();
+
 std::vector<std::string> first_column(SQLite::Statement& statement) {
     std::vector<std::string> values;
     while (statement.executeStep()) values.push_back(statement.getColumn(0).getString());
@@ -101,19 +117,21 @@ SqliteWorkflowQueries::SqliteWorkflowQueries(SQLite::Database& db)
       m_workflows(db, std::string(k_workflow_columns) +
                           " WHERE (?1 IS NULL OR owner_type = ?1) AND (?2 IS NULL OR owner_bot_id = ?2)"
                           " AND (?3 OR archived_at IS NULL)"
-                          " ORDER BY name, owner_type, COALESCE(owner_bot_id, '')"),
+                          " AND (name, owner_type, COALESCE(owner_bot_id, '')) > (?4, ?5, ?6)"
+                          " ORDER BY name, owner_type, COALESCE(owner_bot_id, '') LIMIT ?7"),
       m_workflow_has_runs(db, "SELECT 1 FROM workflow_runs WHERE workflow_id = ? LIMIT 1"),
       m_run(db, std::string(k_run_columns) + " WHERE id = ?"),
       m_runs(db, std::string(k_run_columns) +
-                     " WHERE (?1 IS NULL OR workflow_id = ?1) AND (?2 IS NULL OR status = ?2)"
+                     " WHERE (?1 IS NULL OR workflow_id = ?1) AND (?2 IS NULL OR status = ?2) AND start_seq < ?4"
                      " ORDER BY start_seq DESC LIMIT ?3"),
-      m_crashed_runs(db, std::string(k_run_columns) + " WHERE status = 'crashed' ORDER BY start_seq DESC"),
+      m_crashed_runs(db, std::string(k_run_columns) +
+                             " WHERE status = 'crashed' AND start_seq < ?1 ORDER BY start_seq DESC LIMIT ?2"),
       m_running_run_ids(db, "SELECT id FROM workflow_runs WHERE status = 'running' ORDER BY id"),
-      m_steps(db, std::string(k_step_columns) + " WHERE run_id = ? ORDER BY start_seq"),
+      m_steps(db, std::string(k_step_columns) + " WHERE run_id = ?1 AND start_seq > ?2 ORDER BY start_seq LIMIT ?3"),
       m_latest_attempt(db, std::string(k_step_columns) +
                                " WHERE run_id = ?1 AND step_id = ?2 ORDER BY attempt DESC LIMIT 1"),
-      m_completed_step_ids(db, std::string("SELECT step_id FROM workflow_steps") + k_latest_attempts +
-                                   " AND status IN ('completed', 'skipped') ORDER BY start_seq"),
+      m_completed_steps(db, std::string("SELECT step_id, start_seq FROM workflow_steps") + k_latest_attempts +
+                                " AND status IN ('completed', 'skipped') AND start_seq > ?2 ORDER BY start_seq LIMIT ?3"),
       m_running_attempt_ids(db,
                             "SELECT id FROM workflow_steps WHERE run_id = ? AND status = 'running' ORDER BY start_seq") {
 }
@@ -135,14 +153,17 @@ std::optional<WorkflowRow> SqliteWorkflowQueries::workflow_by_name(const std::st
     return read_workflow(m_workflow_by_name);
 }
 
-std::vector<WorkflowRow> SqliteWorkflowQueries::workflows(const WorkflowFilter& filter) {
+std::vector<WorkflowRow> SqliteWorkflowQueries::workflows(const WorkflowFilter& filter, const Page& page) {
     ResetOnExit reset{m_workflows};
     bind_optional(m_workflows, 1, filter.owner_type);
     bind_optional(m_workflows, 2, filter.owner_bot);
     m_workflows.bind(3, filter.include_archived ? 1 : 0);
-    std::vector<WorkflowRow> rows;
-    while (m_workflows.executeStep()) rows.push_back(read_workflow(m_workflows));
-    return rows;
+    const auto after = filter.after.value_or(WorkflowKey{});  // ("", "", "") is below every workflow
+    m_workflows.bind(4, after.name);
+    m_workflows.bind(5, after.owner_type);
+    m_workflows.bind(6, after.owner_bot);
+    m_workflows.bind(7, to_sql_int(page.limit));
+    return rows_page(m_workflows, page, read_workflow);
 }
 
 bool SqliteWorkflowQueries::workflow_has_runs(const std::string& workflow_id) {
@@ -158,22 +179,20 @@ std::optional<RunRow> SqliteWorkflowQueries::run(const std::string& id) {
     return read_run(m_run);
 }
 
-std::vector<RunRow> SqliteWorkflowQueries::runs(const RunFilter& filter) {
+std::vector<RunRow> SqliteWorkflowQueries::runs(const RunFilter& filter, const Page& page) {
     ResetOnExit reset{m_runs};
     bind_optional(m_runs, 1, filter.workflow_id);
     bind_optional(m_runs, 2, filter.status);
-    constexpr auto k_max = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
-    m_runs.bind(3, static_cast<std::int64_t>(filter.limit > k_max ? k_max : filter.limit));
-    std::vector<RunRow> rows;
-    while (m_runs.executeStep()) rows.push_back(read_run(m_runs));
-    return rows;
+    m_runs.bind(3, to_sql_int(page.limit));
+    m_runs.bind(4, filter.before ? to_sql_int(*filter.before) : k_past_every_seq);
+    return rows_page(m_runs, page, read_run);
 }
 
-std::vector<RunRow> SqliteWorkflowQueries::crashed_runs() {
+std::vector<RunRow> SqliteWorkflowQueries::crashed_runs(std::optional<Seq> before, const Page& page) {
     ResetOnExit reset{m_crashed_runs};
-    std::vector<RunRow> rows;
-    while (m_crashed_runs.executeStep()) rows.push_back(read_run(m_crashed_runs));
-    return rows;
+    m_crashed_runs.bind(1, before ? to_sql_int(*before) : k_past_every_seq);
+    m_crashed_runs.bind(2, to_sql_int(page.limit));
+    return rows_page(m_crashed_runs, page, read_run);
 }
 
 std::vector<std::string> SqliteWorkflowQueries::running_run_ids() {
@@ -181,12 +200,12 @@ std::vector<std::string> SqliteWorkflowQueries::running_run_ids() {
     return first_column(m_running_run_ids);
 }
 
-std::vector<StepRow> SqliteWorkflowQueries::steps(const std::string& run_id) {
+std::vector<StepRow> SqliteWorkflowQueries::steps(const std::string& run_id, Seq after, const Page& page) {
     ResetOnExit reset{m_steps};
     m_steps.bind(1, run_id);
-    std::vector<StepRow> rows;
-    while (m_steps.executeStep()) rows.push_back(read_step(m_steps));
-    return rows;
+    m_steps.bind(2, to_sql_int(after));
+    m_steps.bind(3, to_sql_int(page.limit));
+    return rows_page(m_steps, page, read_step);
 }
 
 std::optional<StepRow> SqliteWorkflowQueries::latest_attempt(const std::string& run_id, const std::string& step_id) {
@@ -197,10 +216,15 @@ std::optional<StepRow> SqliteWorkflowQueries::latest_attempt(const std::string& 
     return read_step(m_latest_attempt);
 }
 
-std::vector<std::string> SqliteWorkflowQueries::completed_step_ids(const std::string& run_id) {
-    ResetOnExit reset{m_completed_step_ids};
-    m_completed_step_ids.bind(1, run_id);
-    return first_column(m_completed_step_ids);
+std::vector<CompletedStep> SqliteWorkflowQueries::completed_steps(const std::string& run_id, Seq after,
+                                                                   const Page& page) {
+    ResetOnExit reset{m_completed_steps};
+    m_completed_steps.bind(1, run_id);
+    m_completed_steps.bind(2, to_sql_int(after));
+    m_completed_steps.bind(3, to_sql_int(page.limit));
+    return rows_page(m_completed_steps, page, +[](SQLite::Statement& row) {
+        return CompletedStep{row.getColumn(0).getString(), static_cast<Seq>(row.getColumn(1).getInt64())};
+    });
 }
 
 std::vector<std::string> SqliteWorkflowQueries::running_attempt_ids(const std::string& run_id) {

@@ -17,15 +17,15 @@ public:
     std::optional<WorkflowRow> workflow(const std::string& id) override;
     std::optional<WorkflowRow> workflow_by_name(const std::string& name, const std::string& owner_type,
                                                 const std::optional<std::string>& owner_bot) override;
-    std::vector<WorkflowRow> workflows(const WorkflowFilter& filter) override;
+    std::vector<WorkflowRow> workflows(const WorkflowFilter& filter, const Page& page) override;
     bool workflow_has_runs(const std::string& workflow_id) override;
     std::optional<RunRow> run(const std::string& id) override;
-    std::vector<RunRow> runs(const RunFilter& filter) override;
-    std::vector<RunRow> crashed_runs() override;
+    std::vector<RunRow> runs(const RunFilter& filter, const Page& page) override;
+    std::vector<RunRow> crashed_runs(std::optional<Seq> before, const Page& page) override;
     std::vector<std::string> running_run_ids() override;
-    std::vector<StepRow> steps(const std::string& run_id) override;
+    std::vector<StepRow> steps(const std::string& run_id, Seq after, const Page& page) override;
     std::optional<StepRow> latest_attempt(const std::string& run_id, const std::string& step_id) override;
-    std::vector<std::string> completed_step_ids(const std::string& run_id) override;
+    std::vector<CompletedStep> completed_steps(const std::string& run_id, Seq after, const Page& page) override;
     std::vector<std::string> running_attempt_ids(const std::string& run_id) override;
 
 private:
@@ -39,7 +39,7 @@ private:
     SQLite::Statement m_running_run_ids;
     SQLite::Statement m_steps;
     SQLite::Statement m_latest_attempt;
-    SQLite::Statement m_completed_step_ids;
+    SQLite::Statement m_completed_steps;
     SQLite::Statement m_running_attempt_ids;
 };
 

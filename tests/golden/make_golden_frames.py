@@ -136,6 +136,15 @@ FRAMES = [
     ("step.skip.minimal", {"op": "step.skip", "run_id": "deploy-7", "step_id": "docs"}),
     ("step.wait_approval", {"op": "step.wait_approval", "run_id": "deploy-7", "step_id": "gate"}),
     ("step.approve", {"op": "step.approve", "run_id": "deploy-7", "step_id": "gate"}),
+    # ---- paging (PROTOCOL.md, "Paging"): each list's limit and cursor
+    ("channel.list.page", {"op": "channel.list", "after": "attic", "limit": 1}),
+    ("subscriptions.page", {"op": "subscriptions", "bot": "alice", "after": "attic", "limit": 1}),
+    ("subscribers.page", {"op": "subscribers", "channel": "lobby", "after": "alice", "limit": 1}),
+    ("workflow.list.page", {"op": "workflow.list", "after": "mine", "after_owner_bot": "alice", "limit": 1}),
+    ("run.list.page", {"op": "run.list", "before": 1, "limit": 1}),
+    ("run.steps.page", {"op": "run.steps", "run_id": "deploy-7", "after": 1, "limit": 1}),
+    ("run.completed_steps.page", {"op": "run.completed_steps", "run_id": "deploy-7", "after": 1, "limit": 1}),
+    ("run.crashed.page", {"op": "run.crashed", "before": 1, "limit": 1}),
 ]
 
 
