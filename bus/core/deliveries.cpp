@@ -296,6 +296,7 @@ DeliveryPlan Deliveries::pull(const Reader& reader, std::size_t max, store::Seq 
     } catch (const std::exception& e) {
         plan.read_error = e.what();
     }
+    if (!plan.deliveries.empty()) m_pulled.insert(reader);
     return plan;
 }
 
@@ -381,6 +382,23 @@ std::optional<std::int64_t> Deliveries::next_deadline(const Reader& reader) cons
     const auto it = m_readers.find(reader);
     if (it == m_readers.end() || it->second.by_deadline.empty()) return std::nullopt;
     return it->second.by_deadline.begin()->first;
+}
+
+std::size_t Deliveries::waiting_fetches(const Reader& reader) const {
+    const auto it = m_waiting.find(reader);
+    return it == m_waiting.end() ? 0 : it->second;
+}
+
+void Deliveries::fetch_waits(const Reader& reader) {
+    ++m_waiting[reader];
+    ++m_waiting_total;
+}
+
+void Deliveries::fetch_stopped_waiting(const Reader& reader) {
+    const auto it = m_waiting.find(reader);
+    if (it == m_waiting.end()) return;
+    if (--it->second == 0) m_waiting.erase(it);
+    --m_waiting_total;
 }
 
 std::vector<Reader> Deliveries::readers_of(const std::string& channel) const {

@@ -11,6 +11,28 @@ namespace {
 constexpr std::uint64_t k_max_dlq_limit = 1000;
 constexpr std::uint64_t k_default_dlq_limit = 100;
 
+// A fetch that would wait is refused past the bounds on waiting fetches:
+// each takes memory until it is answered.
+Check may_wait(const Session& session, const Deliveries& deliveries, const Reader& reader) {
+    const auto& options = deliveries.options();
+    const auto refuse = [](const std::string& why) {
+        return WireError(Errc::invalid_field, "field 'wait_ms': " + why +
+                                                  "; fetch without wait_ms, or once a waiting fetch is answered");
+    };
+    if (session.waiting_fetches >= options.max_waiting_fetches_per_connection) {
+        return refuse(std::to_string(session.waiting_fetches) +
+                      " fetches of this connection wait already, the most allowed");
+    }
+    if (const auto n = deliveries.waiting_fetches(reader); n >= options.max_waiting_fetches_per_subscription) {
+        return refuse(std::to_string(n) + " fetches of the subscription of " + reader.bot + " to '" + reader.channel +
+                      "' wait already, the most allowed");
+    }
+    if (deliveries.waiting_fetches() >= options.max_waiting_fetches) {
+        return refuse(std::to_string(deliveries.waiting_fetches()) + " fetches wait already, the most the daemon allows");
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 Result<CommandHandler::Settling> CommandHandler::settling(Ctx& ctx, const AckRequest& r, const Reader& reader,
@@ -92,9 +114,16 @@ Result<std::optional<FetchedPlan>> CommandHandler::op(Ctx& ctx, const FetchReque
         m_deliveries.abandon(plan);  // nothing of it is logged: decided again by the next fetch
         return WireError(Errc::storage_error, "reading the log failed: " + *plan.read_error + "; retry");
     }
+    const bool waits = plan.deliveries.empty() && r.wait_ms && *r.wait_ms > 0;
+    if (waits) {
+        if (auto refused = may_wait(ctx.session, m_deliveries, reader)) {
+            m_deliveries.abandon(plan);  // nothing of it is logged: decided again by the next fetch
+            return std::move(*refused);
+        }
+    }
     // Given up on while fetching: logged in this batch.
     for (const auto& dead : plan.dead) append_dead_letter(ctx.batch, reader, dead);
-    if (plan.deliveries.empty() && r.wait_ms && *r.wait_ms > 0) {
+    if (waits) {
         ctx.effects.fetch_wait =
             FetchWait{reader, static_cast<std::size_t>(max), now + static_cast<std::int64_t>(*r.wait_ms) * 1000};
         return std::optional<FetchedPlan>();
