@@ -36,3 +36,6 @@ END;
 CREATE TRIGGER bot_subscriptions_count_delete AFTER DELETE ON bot_subscriptions BEGIN
     UPDATE projection_counts SET count = count - 1 WHERE name = 'subscriptions';
 END;
+
+-- `consumers` pages in (channel, bot) order, also across every channel.
+CREATE INDEX channel_consumers_by_channel ON channel_consumers(channel, bot_id);

@@ -48,7 +48,7 @@ const std::map<std::string, std::vector<std::string>>& documented_fields() {
                      "limit:uint?", "order:str?"}},
         {"ack", {"upto:uint?", "seqs:uint[]?", "channel:str?"}},
         {"fetch", {"channel:str", "max:uint?", "wait_ms:uint?"}},
-        {"consumers", {"bot:str?", "channel:str?"}},
+        {"consumers", {"bot:str?", "channel:str?", "after:str?", "after_bot:str?", "limit:uint?"}},
         {"mailbox", {"bot:str?", "channel:str?"}},
         {"dlq.list", {"bot:str?", "after:uint?", "limit:uint?"}},
         {"dlq.replay", {"seq:uint", "bot:str?"}},

@@ -410,11 +410,14 @@ std::vector<Reader> Deliveries::readers_of(const std::string& channel) const {
     return out;
 }
 
-std::vector<InFlight> Deliveries::in_flight(const Reader& reader) const {
+std::vector<InFlight> Deliveries::in_flight(const Reader& reader, std::size_t limit) const {
     std::vector<InFlight> out;
     const auto it = m_readers.find(reader);
     if (it == m_readers.end()) return out;
-    for (const auto& [seq, flight] : it->second.in_flight) out.push_back(flight);
+    for (const auto& [seq, flight] : it->second.in_flight) {
+        if (out.size() >= limit) break;
+        out.push_back(flight);
+    }
     return out;
 }
 

@@ -176,7 +176,8 @@ public:
 
     // Channel readers (durable and ephemeral) of a channel.
     std::vector<Reader> readers_of(const std::string& channel) const;
-    std::vector<InFlight> in_flight(const Reader& reader) const;
+    // The reader's deliveries in flight, by seq, at most `limit` of them.
+    std::vector<InFlight> in_flight(const Reader& reader, std::size_t limit = SIZE_MAX) const;
     std::optional<ReaderStatus> status(const Reader& reader) const;
 
 private:
