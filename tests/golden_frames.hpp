@@ -306,6 +306,10 @@ inline constexpr GoldenFrame k_golden_frames[] = {
      "{\"op\":\"step.approve\",\"id\":86,\"run_id\":\"deploy-7\",\"step_id\":\"gate\"}",
      "84a26f70ac737465702e617070726f7665a2696456a672756e5f6964a86465706c6f792d37a7737465705f6964a46761"
      "7465"},
+    {"consumers.paged",
+     "{\"op\":\"consumers\",\"id\":87,\"channel\":\"jobs\",\"after\":\"jobs\",\"after_bot\":\"bob\",\"limit\":10}",
+     "86a26f70a9636f6e73756d657273a2696457a76368616e6e656ca46a6f6273a56166746572a46a6f6273a96166746572"
+     "5f626f74a3626f62a56c696d69740a"},
 };
 
 }  // namespace botbus::testing

@@ -311,6 +311,10 @@ TEST(GoldenFrames, SubscriptionFramesCarryTheirDocumentedValues) {
     const auto consumers = decoded<ConsumersRequest>("consumers.full");
     EXPECT_EQ(consumers.bot, S("bob"));
     EXPECT_EQ(consumers.channel, S("jobs"));
+    const auto paged = decoded<ConsumersRequest>("consumers.paged");
+    EXPECT_EQ(paged.after, S("jobs"));
+    EXPECT_EQ(paged.after_bot, S("bob"));
+    EXPECT_EQ(paged.limit, U(10));
     const auto mailbox = decoded<MailboxRequest>("mailbox.full");
     EXPECT_EQ(mailbox.bot, S("bob"));
     EXPECT_EQ(mailbox.channel, S("jobs"));

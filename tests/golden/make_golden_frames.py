@@ -136,6 +136,8 @@ FRAMES = [
     ("step.skip.minimal", {"op": "step.skip", "run_id": "deploy-7", "step_id": "docs"}),
     ("step.wait_approval", {"op": "step.wait_approval", "run_id": "deploy-7", "step_id": "gate"}),
     ("step.approve", {"op": "step.approve", "run_id": "deploy-7", "step_id": "gate"}),
+    # ---- appended last, so the ids of the frames above stay
+    ("consumers.paged", {"op": "consumers", "channel": "jobs", "after": "jobs", "after_bot": "bob", "limit": 10}),
 ]
 
 
