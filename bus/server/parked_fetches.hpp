@@ -63,6 +63,12 @@ public:
     // When the next fetch deadline or watched redelivery comes.
     std::optional<std::int64_t> next_wakeup() const;
 
+    // Ids in the subscription's FIFO, stale ones included: its memory.
+    std::size_t queued_ids(const Reader& reader) const {
+        const auto q = m_queues.find(reader);
+        return q == m_queues.end() ? 0 : q->second.ids.size();
+    }
+
 private:
     using Id = std::uint64_t;
     struct Queue {
