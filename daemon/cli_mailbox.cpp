@@ -142,8 +142,18 @@ int run_lag(Session& s, const Invocation& in) {
     bus::ConsumersRequest request;
     request.bot = opt_text(in.vm, "bot");
     request.channel = opt_text(in.vm, "channel");
-    const auto consumers = member(reply_fields(s.client().call_ok(request)), "consumers");
-    if (!consumers.is_array()) return 0;
+    request.limit = 1000;
+    // Every page, each from the last consumer of the one before.
+    auto consumers = Json::array();
+    for (;;) {
+        const auto fields = reply_fields(s.client().call_ok(request));
+        const auto page = member(fields, "consumers");
+        if (!page.is_array() || page.empty()) break;
+        for (const auto& consumer : page) consumers.push_back(consumer);
+        if (!member(fields, "more").is_boolean() || !member(fields, "more").get<bool>()) break;
+        request.after = page.back().value("channel", std::string());
+        request.after_bot = page.back().value("bot", std::string());
+    }
     if (s.out().json()) {
         for (const auto& consumer : consumers) s.out().object(consumer);
         return 0;

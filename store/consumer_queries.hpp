@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/event.hpp"
@@ -28,6 +29,17 @@ struct ConsumerRow {
     Seq head = 0;                // seq of the channel's newest message (0: none)
 };
 
+// Which durable subscriptions to list: one page of them in (channel, bot)
+// order.
+struct ConsumerFilter {
+    std::optional<std::string> bot;      // only this bot's
+    std::optional<std::string> channel;  // only this channel's
+    // The (channel, bot) of the last subscription already listed: only
+    // those after it.
+    std::optional<std::pair<std::string, std::string>> after;
+    std::size_t limit = 100;
+};
+
 class ConsumerQueries {
 public:
     virtual ~ConsumerQueries() = default;
@@ -37,6 +49,9 @@ public:
     // ordered by channel, then bot.
     virtual std::vector<ConsumerRow> consumers(const std::optional<std::string>& bot,
                                                const std::optional<std::string>& channel) = 0;
+    // One page of them: at most filter.limit, each row's counts read from
+    // indexes (a few probes per row, whatever the lag).
+    virtual std::vector<ConsumerRow> consumers(const ConsumerFilter& filter) = 0;
     // The subscription's floor; nothing when there is no such subscription.
     virtual std::optional<Seq> floor(const std::string& bot, const std::string& channel) = 0;
     virtual bool is_settled(const std::string& bot, const std::string& channel, Seq message_seq) = 0;
@@ -46,7 +61,8 @@ public:
     // Just before the first message at or after ts_us; nothing when no
     // message is that recent.
     virtual std::optional<Seq> before_time(const std::string& channel, std::int64_t ts_us) = 0;
-    // Just before the last `count` messages (0 when the channel has fewer).
+    // Just before the last `count` messages (0 when the channel has fewer);
+    // found by index probes, not by stepping over the `count` messages.
     virtual Seq before_last(const std::string& channel, std::uint64_t count) = 0;
 };
 

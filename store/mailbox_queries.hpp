@@ -43,7 +43,8 @@ public:
     // Settled: at or below the mailbox's acked floor, or acknowledged,
     // expired or dead-lettered one by one.
     virtual bool is_settled(const std::string& bot, Seq message_seq) = 0;
-    // Direct messages to `bot` not settled yet.
+    // Direct messages to `bot` not settled yet: index probes of the mailbox,
+    // less a count of the messages settled one by one above its floor.
     virtual std::int64_t unsettled_count(const std::string& bot) = 0;
 
     virtual std::vector<DeadLetterRow> dead_letters(const DeadLetterQuery& query) = 0;  // oldest first

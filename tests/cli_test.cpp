@@ -927,7 +927,7 @@ TEST_F(CliMailbox, MailboxShowsTheFloorTheUnsettledAndWhatIsInFlight) {
     EXPECT_EQ(text.out, "bob: acknowledged up to 0, 3 unsettled\n");
     EXPECT_TRUE(text.err.empty()) << text.err;
     EXPECT_EQ(cli({"mailbox", "--bot", "bob"}).out, "bob: acknowledged up to 0, 3 unsettled\n");
-    const auto expected = Json::parse(R"({"bot": "bob", "acked": 0, "unsettled": 3, "in_flight": []})");
+    const auto expected = Json::parse(R"({"bot": "bob", "acked": 0, "unsettled": 3, "in_flight": [], "in_flight_count": 0})");
     EXPECT_EQ(Json::parse(cli({"--json", "--as", "bob", "mailbox"}).out), expected);
     EXPECT_EQ(mailbox_json("bob"), expected);
     EXPECT_EQ(cli({"--as", "carol", "mailbox"}).out, "carol: acknowledged up to 0, 0 unsettled\n");
@@ -1125,7 +1125,8 @@ TEST_F(CliDeadLetters, DlqListsDeadLettersAndReplayBringsACopyBack) {
                   str(copy->seq));
     // The dead original and the acknowledged copy are both settled.
     EXPECT_EQ(mailbox_json("bob"),
-              Json({{"bot", "bob"}, {"acked", copy->seq}, {"unsettled", 0}, {"in_flight", Json::array()}}));
+              Json({{"bot", "bob"}, {"acked", copy->seq}, {"unsettled", 0}, {"in_flight", Json::array()},
+                    {"in_flight_count", 0}}));
 
     // --json replay.
     const auto carol_replay = cli({"--json", "--as", "ops", "dlq", "replay", str(for_carol.seq)});
@@ -1173,7 +1174,7 @@ TEST_F(CliTwoDeliveries, ActingAsTheBotFromTheCliDeliversNothing) {
 
     ASSERT_EQ(cli({"--as", "bob", "ack", "--only", str(other)}).exit_code, 0);
     EXPECT_EQ(mailbox_json("bob"),
-              Json({{"bot", "bob"}, {"acked", 0}, {"unsettled", 1}, {"in_flight", Json::array()}}))
+              Json({{"bot", "bob"}, {"acked", 0}, {"unsettled", 1}, {"in_flight", Json::array()}, {"in_flight_count", 0}}))
         << "nothing is connected as bob";
 
     ASSERT_EQ(cli({"--as", "bob", "ack", "--only", str(other)}).exit_code, 0);

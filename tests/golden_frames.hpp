@@ -334,6 +334,10 @@ inline constexpr GoldenFrame k_golden_frames[] = {
     {"run.crashed.page",
      "{\"op\":\"run.crashed\",\"id\":94,\"before\":1,\"limit\":1}",
      "84a26f70ab72756e2e63726173686564a269645ea66265666f726501a56c696d697401"},
+    {"consumers.paged",
+     "{\"op\":\"consumers\",\"id\":95,\"channel\":\"jobs\",\"after\":\"jobs\",\"after_bot\":\"bob\",\"limit\":10}",
+     "86a26f70a9636f6e73756d657273a269645fa76368616e6e656ca46a6f6273a56166746572a46a6f6273a96166746572"
+     "5f626f74a3626f62a56c696d69740a"},
 };
 
 }  // namespace botbus::testing

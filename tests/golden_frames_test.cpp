@@ -48,7 +48,7 @@ const std::map<std::string, std::vector<std::string>>& documented_fields() {
                      "limit:uint?", "order:str?"}},
         {"ack", {"upto:uint?", "seqs:uint[]?", "channel:str?"}},
         {"fetch", {"channel:str", "max:uint?", "wait_ms:uint?"}},
-        {"consumers", {"bot:str?", "channel:str?"}},
+        {"consumers", {"bot:str?", "channel:str?", "after:str?", "after_bot:str?", "limit:uint?"}},
         {"mailbox", {"bot:str?", "channel:str?"}},
         {"dlq.list", {"bot:str?", "after:uint?", "limit:uint?"}},
         {"dlq.replay", {"seq:uint", "bot:str?"}},
@@ -312,6 +312,10 @@ TEST(GoldenFrames, SubscriptionFramesCarryTheirDocumentedValues) {
     const auto consumers = decoded<ConsumersRequest>("consumers.full");
     EXPECT_EQ(consumers.bot, S("bob"));
     EXPECT_EQ(consumers.channel, S("jobs"));
+    const auto paged = decoded<ConsumersRequest>("consumers.paged");
+    EXPECT_EQ(paged.after, S("jobs"));
+    EXPECT_EQ(paged.after_bot, S("bob"));
+    EXPECT_EQ(paged.limit, U(10));
     const auto mailbox = decoded<MailboxRequest>("mailbox.full");
     EXPECT_EQ(mailbox.bot, S("bob"));
     EXPECT_EQ(mailbox.channel, S("jobs"));

@@ -524,7 +524,7 @@ TEST_F(GoldenReplies, MessagesHistoryAndAcksAnswerWithTheDocumentedFieldsPushesA
         return map({{"seq", {uint_(seq)}}, {"deliveries", {uint_(1)}}, {"ack_deadline", {ts()}}});
     };
     bob.ok("mailbox.minimal", {{"bot", {str("bob")}}, {"acked", {uint_()}}, {"unsettled", {uint_(2)}},
-                               {"in_flight", {array({in_flight(4), in_flight(5)})}}});
+                               {"in_flight", {array({in_flight(4), in_flight(5)})}}, {"in_flight_count", {uint_(2)}}});
     bob.ok("history.channel", {{"messages", {array({map(greet), map(note)})}}, {"more", {boolean(false)}}});
     bob.ok("history.peer", {{"messages", {array({map(answer)})}}, {"more", {boolean(true)}}});
     bob.ok("history.inbox", {{"messages", {array({map(question), map(answer)})}}, {"more", {boolean(false)}}});
@@ -533,7 +533,7 @@ TEST_F(GoldenReplies, MessagesHistoryAndAcksAnswerWithTheDocumentedFieldsPushesA
     bob.ok("ack.upto", {{"acked", {uint_(5)}}, {"seq", {bob.new_seq()}}});
     bob.ok("ack.upto", {{"acked", {uint_(5)}}});
     bob.ok("mailbox.minimal", {{"bot", {str("bob")}}, {"acked", {uint_(5)}}, {"unsettled", {uint_(0)}},
-                               {"in_flight", {array({})}}});
+                               {"in_flight", {array({})}}, {"in_flight_count", {uint_(0)}}});
     bob.ok("hello.bob", hello_reply("bob", 5));
 }
 
@@ -564,13 +564,14 @@ TEST_F(GoldenReplies, DeliveredSubscriptionsPushFetchAndReportWithTheDocumentedF
         return map({{"seq", {uint_(seq)}}, {"deliveries", {uint_(1)}}, {"ack_deadline", {ts()}}});
     };
     bob.ok("mailbox.full", {{"bot", {str("bob")}}, {"channel", {str("jobs")}}, {"acked", {uint_()}},
-                            {"unsettled", {uint_(2)}}, {"in_flight", {array({in_flight(2), in_flight(3)})}}});
+                            {"unsettled", {uint_(2)}}, {"in_flight", {array({in_flight(2), in_flight(3)})}},
+                            {"in_flight_count", {uint_(2)}}});
     const auto consumer = [](std::string bot, std::uint64_t lag, std::uint64_t in_flight_count, std::string mode) {
         return map({{"bot", {str(bot)}}, {"channel", {str("jobs")}}, {"acked", {uint_()}}, {"head", {uint_(3)}},
                     {"lag", {uint_(lag)}}, {"in_flight", {uint_(in_flight_count)}}, {"mode", {str(mode)}},
                     {"last_ack", {ts()}}, {"stuck", {boolean(false)}}, {"created_at", {ts()}}});
     };
-    bob.ok("consumers.full", {{"consumers", {array({consumer("bob", 2, 2, "push")})}}});
+    bob.ok("consumers.full", {{"consumers", {array({consumer("bob", 2, 2, "push")})}}, {"more", {boolean(false)}}});
     bob.ok("ack.channel", {{"acked", {uint_(3)}}, {"seq", {bob.new_seq()}}});
     bob.ok("subscribe.full", {{"subscribed", {boolean(false)}}, {"seq", opt(bob.new_seq())},
                               {"durable", {boolean(true)}}, {"resumed", {boolean(true)}}, {"start_after", {uint_(3)}},
@@ -589,7 +590,8 @@ TEST_F(GoldenReplies, DeliveredSubscriptionsPushFetchAndReportWithTheDocumentedF
     carol.ok("fetch.minimal", {{"messages", {array({})}}, {"position", {uint_at_least(3)}},
                                {"caught_up", {boolean(true)}}});
     carol.ok("consumers.minimal",
-             {{"consumers", {array({consumer("bob", 0, 0, "push"), consumer("carol", 1, 1, "pull")})}}});
+             {{"consumers", {array({consumer("bob", 0, 0, "push"), consumer("carol", 1, 1, "pull")})}},
+              {"more", {boolean(false)}}});
 
     bob.ok("subscribe.from_time", {{"subscribed", {boolean(true)}}, {"seq", {bob.new_seq()}},
                                    {"durable", {boolean(false)}}, {"resumed", {boolean(false)}},

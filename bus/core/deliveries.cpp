@@ -296,6 +296,7 @@ DeliveryPlan Deliveries::pull(const Reader& reader, std::size_t max, store::Seq 
     } catch (const std::exception& e) {
         plan.read_error = e.what();
     }
+    if (!plan.deliveries.empty()) m_pulled.insert(reader);
     return plan;
 }
 
@@ -383,6 +384,23 @@ std::optional<std::int64_t> Deliveries::next_deadline(const Reader& reader) cons
     return it->second.by_deadline.begin()->first;
 }
 
+std::size_t Deliveries::waiting_fetches(const Reader& reader) const {
+    const auto it = m_waiting.find(reader);
+    return it == m_waiting.end() ? 0 : it->second;
+}
+
+void Deliveries::fetch_waits(const Reader& reader) {
+    ++m_waiting[reader];
+    ++m_waiting_total;
+}
+
+void Deliveries::fetch_stopped_waiting(const Reader& reader) {
+    const auto it = m_waiting.find(reader);
+    if (it == m_waiting.end()) return;
+    if (--it->second == 0) m_waiting.erase(it);
+    --m_waiting_total;
+}
+
 std::vector<Reader> Deliveries::readers_of(const std::string& channel) const {
     std::vector<Reader> out;
     for (auto it = m_readers.lower_bound(Reader{channel, "", ""}); it != m_readers.end() && it->first.channel == channel;
@@ -392,11 +410,14 @@ std::vector<Reader> Deliveries::readers_of(const std::string& channel) const {
     return out;
 }
 
-std::vector<InFlight> Deliveries::in_flight(const Reader& reader) const {
+std::vector<InFlight> Deliveries::in_flight(const Reader& reader, std::size_t limit) const {
     std::vector<InFlight> out;
     const auto it = m_readers.find(reader);
     if (it == m_readers.end()) return out;
-    for (const auto& [seq, flight] : it->second.in_flight) out.push_back(flight);
+    for (const auto& [seq, flight] : it->second.in_flight) {
+        if (out.size() >= limit) break;
+        out.push_back(flight);
+    }
     return out;
 }
 

@@ -32,6 +32,7 @@
 #include <string>
 #include <tuple>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "bus/protocol/vocabulary.hpp"
@@ -46,6 +47,12 @@ struct DeliveryOptions {
     // Message bytes one pump or pull reads from the log (at least one
     // message): a reader far behind is caught up in bounded steps.
     std::size_t max_read_bytes = 1024 * 1024;
+    // Fetches that may wait for messages at once (`fetch` with wait_ms): per
+    // connection, per subscription, and in all. Parked fetches take memory
+    // until answered; past a bound, a fetch that would wait is refused.
+    std::size_t max_waiting_fetches_per_connection = 1000;
+    std::size_t max_waiting_fetches_per_subscription = 1000;
+    std::size_t max_waiting_fetches = 100'000;
 };
 
 // Who reads: `channel` empty for a bot's mailbox; `connection` (a routing
@@ -157,9 +164,20 @@ public:
     // The earliest ack deadline of one reader's deliveries.
     std::optional<std::int64_t> next_deadline(const Reader& reader) const;
 
+    // ---- fetches that wait (the server parks them; the fetch op bounds them)
+    // How many fetches wait on the reader, and in all.
+    std::size_t waiting_fetches(const Reader& reader) const;
+    std::size_t waiting_fetches() const { return m_waiting_total; }
+    void fetch_waits(const Reader& reader);
+    void fetch_stopped_waiting(const Reader& reader);
+    // Readers that pull() handed messages to since the last call: their
+    // next redelivery may have moved.
+    std::set<Reader> take_pulled() { return std::exchange(m_pulled, {}); }
+
     // Channel readers (durable and ephemeral) of a channel.
     std::vector<Reader> readers_of(const std::string& channel) const;
-    std::vector<InFlight> in_flight(const Reader& reader) const;
+    // The reader's deliveries in flight, by seq, at most `limit` of them.
+    std::vector<InFlight> in_flight(const Reader& reader, std::size_t limit = SIZE_MAX) const;
     std::optional<ReaderStatus> status(const Reader& reader) const;
 
 private:
@@ -197,6 +215,9 @@ private:
     store::Store& m_store;
     DeliveryOptions m_options;
     std::map<Reader, State> m_readers;
+    std::map<Reader, std::size_t> m_waiting;  // fetches waiting per reader
+    std::size_t m_waiting_total = 0;
+    std::set<Reader> m_pulled;
 };
 
 }  // namespace botbus::bus

@@ -1,6 +1,8 @@
 // The delivery ops: ack, fetch, consumers, mailbox, dlq.list, dlq.replay.
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <utility>
 
 #include "bus/core/handler.hpp"
 #include "bus/core/paging.hpp"
@@ -11,6 +13,33 @@ namespace {
 
 constexpr std::uint64_t k_max_dlq_limit = 1000;
 constexpr std::uint64_t k_default_dlq_limit = 100;
+constexpr std::uint64_t k_max_consumers_limit = 1000;
+constexpr std::uint64_t k_default_consumers_limit = 100;
+// No byte budget is needed beside the limit: an entry is two names of at
+// most 128 bytes and ten small fields, so 1000 of them stay under 0.5 MiB.
+constexpr std::size_t k_max_listed_in_flight = 1000;  // mailbox's in_flight array
+
+// A fetch that would wait is refused past the bounds on waiting fetches:
+// each takes memory until it is answered.
+Check may_wait(const Session& session, const Deliveries& deliveries, const Reader& reader) {
+    const auto& options = deliveries.options();
+    const auto refuse = [](const std::string& why) {
+        return WireError(Errc::invalid_field, "field 'wait_ms': " + why +
+                                                  "; fetch without wait_ms, or once a waiting fetch is answered");
+    };
+    if (session.waiting_fetches >= options.max_waiting_fetches_per_connection) {
+        return refuse(std::to_string(session.waiting_fetches) +
+                      " fetches of this connection wait already, the most allowed");
+    }
+    if (const auto n = deliveries.waiting_fetches(reader); n >= options.max_waiting_fetches_per_subscription) {
+        return refuse(std::to_string(n) + " fetches of the subscription of " + reader.bot + " to '" + reader.channel +
+                      "' wait already, the most allowed");
+    }
+    if (deliveries.waiting_fetches() >= options.max_waiting_fetches) {
+        return refuse(std::to_string(deliveries.waiting_fetches()) + " fetches wait already, the most the daemon allows");
+    }
+    return std::nullopt;
+}
 
 }  // namespace
 
@@ -93,9 +122,16 @@ Result<std::optional<FetchedPlan>> CommandHandler::op(Ctx& ctx, const FetchReque
         m_deliveries.abandon(plan);  // nothing of it is logged: decided again by the next fetch
         return WireError(Errc::storage_error, "reading the log failed: " + *plan.read_error + "; retry");
     }
+    const bool waits = plan.deliveries.empty() && r.wait_ms && *r.wait_ms > 0;
+    if (waits) {
+        if (auto refused = may_wait(ctx.session, m_deliveries, reader)) {
+            m_deliveries.abandon(plan);  // nothing of it is logged: decided again by the next fetch
+            return std::move(*refused);
+        }
+    }
     // Given up on while fetching: logged in this batch.
     for (const auto& dead : plan.dead) append_dead_letter(ctx.batch, reader, dead);
-    if (plan.deliveries.empty() && r.wait_ms && *r.wait_ms > 0) {
+    if (waits) {
         ctx.effects.fetch_wait =
             FetchWait{reader, static_cast<std::size_t>(max), now + static_cast<std::int64_t>(*r.wait_ms) * 1000};
         return std::optional<FetchedPlan>();
@@ -111,9 +147,21 @@ void CommandHandler::append_dead_letter(store::Batch& batch, const Reader& reade
 }
 
 Result<ConsumersReply> CommandHandler::op(Ctx&, const ConsumersRequest& r) {
-    const auto rows = m_store.consumers().consumers(r.bot, r.channel);
+    const auto limit = r.limit.value_or(k_default_consumers_limit);
+    if (limit == 0 || limit > k_max_consumers_limit) {
+        return WireError(Errc::invalid_field, "field 'limit' must be 1 to " + std::to_string(k_max_consumers_limit));
+    }
+    if (r.after.has_value() != r.after_bot.has_value()) {
+        return WireError(Errc::invalid_field,
+                         "fields 'after' and 'after_bot' go together: the channel and bot of the last consumer listed");
+    }
+    store::ConsumerFilter filter{r.bot, r.channel, std::nullopt, static_cast<std::size_t>(limit) + 1};
+    if (r.after) filter.after = std::pair(*r.after, *r.after_bot);
+    auto rows = m_store.consumers().consumers(filter);
     const auto now = m_messaging.clock();
     ConsumersReply reply;
+    reply.more = rows.size() > limit;
+    if (reply.more) rows.pop_back();
     for (const auto& c : rows) {
         const auto status = m_deliveries.status(Reader{c.channel, c.bot, ""});
         const auto in_flight = status ? status->in_flight : 0;
@@ -149,9 +197,13 @@ Result<MailboxReply> CommandHandler::op(Ctx& ctx, const MailboxRequest& r) {
         reply.acked = m_store.messages().mailbox_acked(bot);
         reply.unsettled = m_store.mailboxes().unsettled_count(bot);
     }
-    for (const auto& f : m_deliveries.in_flight(Reader{r.channel.value_or(""), bot, ""})) {
+    const Reader reader{r.channel.value_or(""), bot, ""};
+    // A window may hold up to 100,000: the reply lists the oldest and counts them all.
+    for (const auto& f : m_deliveries.in_flight(reader, k_max_listed_in_flight)) {
         reply.in_flight.push_back(InFlightInfo{f.seq, f.deliveries, f.deadline_us});
     }
+    const auto status = m_deliveries.status(reader);
+    reply.in_flight_count = status ? status->in_flight : 0;
     return reply;
 }
 

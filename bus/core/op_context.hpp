@@ -27,6 +27,7 @@ namespace botbus::bus {
 struct Session {
     std::optional<std::string> bot;  // set by hello
     bool req_style = false;          // the current request came REQ-style: nothing may be pushed to it
+    std::size_t waiting_fetches = 0; // its fetches that wait for messages (the fetch op bounds them)
 };
 
 // A delivering subscription, started once the batch that made it is released.

@@ -193,7 +193,7 @@ private:
 template <std::size_t... I>
 Request make_request_at(std::size_t index, std::index_sequence<I...>) {
     Request request;
-    ((index == I ? (request.template emplace<I>(), true) : false) || ...);
+    static_cast<void>(((index == I ? (request.template emplace<I>(), true) : false) || ...));
     return request;
 }
 

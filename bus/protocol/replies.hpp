@@ -245,13 +245,15 @@ struct MailboxReply {
     std::optional<std::string> channel;  // a durable subscription's, instead of the mailbox's
     std::uint64_t acked = 0;
     std::int64_t unsettled = 0;
-    std::vector<InFlightInfo> in_flight;
+    std::vector<InFlightInfo> in_flight;  // the first k_max_listed_in_flight, by seq
+    std::uint64_t in_flight_count = 0;    // all of them
     template <typename F> void fields(F& f) {
         f.req("bot", bot);
         f.opt("channel", channel);
         f.req("acked", acked);
         f.req("unsettled", unsettled);
         f.req("in_flight", in_flight);
+        f.req("in_flight_count", in_flight_count);
     }
     BOTBUS_SHAPE_EQ(MailboxReply);
 };
@@ -327,7 +329,8 @@ struct ConsumerInfo {
 
 struct ConsumersReply {
     std::vector<ConsumerInfo> consumers;
-    template <typename F> void fields(F& f) { f.req("consumers", consumers); }
+    bool more = false;  // more follow: ask again from the last one (after, after_bot)
+    template <typename F> void fields(F& f) { f.req("consumers", consumers); f.req("more", more); }
     BOTBUS_SHAPE_EQ(ConsumersReply);
 };
 

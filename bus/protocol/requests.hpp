@@ -236,7 +236,16 @@ struct ConsumersRequest {
     static constexpr std::string_view k_op = "consumers";
     std::optional<std::string> bot;
     std::optional<std::string> channel;
-    template <typename F> void fields(F& f) { f.opt_name("bot", bot); f.opt_name("channel", channel); }
+    std::optional<std::string> after = {};      // the last listed subscription's channel, and
+    std::optional<std::string> after_bot = {};  // its bot: list from the one after it
+    std::optional<std::uint64_t> limit = {};    // 1..1000, default 100
+    template <typename F> void fields(F& f) {
+        f.opt_name("bot", bot);
+        f.opt_name("channel", channel);
+        f.opt_name("after", after);
+        f.opt_name("after_bot", after_bot);
+        f.opt_u64("limit", limit);
+    }
 };
 
 // ---- workflow requests. JSON documents (definition, context, input,

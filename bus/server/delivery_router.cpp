@@ -148,6 +148,7 @@ void DeliveryRouter::connection_rebound(const std::string& routing_id, const std
 
 void DeliveryRouter::connection_gone(const std::string& routing_id, const std::optional<std::string>& bot) {
     drop_routes_of(routing_id);
+    connection_fetches_gone(routing_id);
     if (bot && !m_transport.has_push_connection(*bot)) m_deliveries.offline(Reader{"", *bot, ""});
 }
 
@@ -161,84 +162,123 @@ WireError subscription_gone(const Reader& reader) {
 
 void DeliveryRouter::forget_route(const Reader& reader) {
     m_routes.erase(reader);
-    std::vector<WaitingFetch> still;
-    for (auto& waiting : m_waiting) {
-        if (waiting.wait.reader != reader) {
-            still.push_back(std::move(waiting));
-        } else if (m_transport.knows(waiting.routing_id)) {
-            m_transport.send_to(waiting.routing_id, waiting.req_style,
-                                encode_error_reply(waiting.id, subscription_gone(reader)));
-        }
-    }
-    m_waiting = std::move(still);
+    for (auto& fetch : m_parked.take_all(reader)) answer(fetch, encode_error_reply(fetch.id, subscription_gone(reader)));
 }
 
-void DeliveryRouter::park(std::vector<WaitingFetch> waits, std::set<std::string> channels, std::int64_t now_us) {
+void DeliveryRouter::answer(const WaitingFetch& fetch, std::optional<std::string> reply) {
+    m_deliveries.fetch_stopped_waiting(fetch.wait.reader);
+    if (!m_transport.knows(fetch.routing_id)) return;  // gone: nobody to answer
+    auto& waiting = m_transport.session(fetch.routing_id).waiting_fetches;
+    if (waiting > 0) --waiting;
+    if (reply) m_transport.send_to(fetch.routing_id, fetch.req_style, std::move(*reply));
+}
+
+void DeliveryRouter::answer_with(const WaitingFetch& fetch, const DeliveryPlan& plan) {
+    if (plan.gone) {
+        answer(fetch, encode_error_reply(fetch.id, subscription_gone(fetch.wait.reader)));
+    } else if (plan.read_error && plan.deliveries.empty()) {
+        // Answered now, as a fetch that failed at once would be; the client retries.
+        spdlog::error("reading the log for a waiting fetch of {} failed: {}", describe(fetch.wait.reader),
+                      *plan.read_error);
+        const WireError failed{Errc::storage_error, "reading the log failed: " + *plan.read_error + "; retry"};
+        answer(fetch, encode_error_reply(fetch.id, failed));
+    } else {
+        ReplyBuilder b;
+        add_fetched(b, plan, plan.at_head);
+        answer(fetch, b.finish_ok(fetch.id));
+    }
+}
+
+void DeliveryRouter::connection_fetches_gone(const std::string& routing_id) {
+    for (auto& fetch : m_parked.take_connection(routing_id)) answer(fetch, std::nullopt);
+}
+
+void DeliveryRouter::park(std::vector<WaitingFetch> waits, const std::set<std::string>& channels, std::int64_t now_us) {
+    std::set<Reader> news;
     for (auto& wait : waits) {
-        m_waiting.push_back(std::move(wait));
-        channels.insert(m_waiting.back().wait.reader.channel);  // may have arrived meanwhile
+        if (!m_transport.knows(wait.routing_id)) {
+            answer(wait, std::nullopt);  // its connection closed while the batch waited for its sync
+            continue;
+        }
+        // Messages or a redelivery may have come since it looked.
+        news.insert(wait.wait.reader);
+        m_parked.park(std::move(wait));
     }
-    if (!m_waiting.empty()) answer_waiting(channels, now_us);
+    // Fetches that did not wait took messages: their redeliveries come due later.
+    const auto pulled = m_deliveries.take_pulled();
+    if (m_parked.size() == 0) return;
+    for (const auto& channel : channels) {
+        for (auto& reader : m_parked.readers_of(channel)) news.insert(std::move(reader));
+    }
+    for (const auto& reader : pulled) {
+        if (!news.contains(reader)) m_parked.watch(reader, m_deliveries.next_deadline(reader));
+    }
+    for (const auto& reader : news) serve(reader, now_us);
+    answer_due(now_us);
+    schedule_fetch_timer();
 }
 
-void DeliveryRouter::answer_waiting(const std::set<std::string>& channels, std::int64_t now_us) {
-    std::vector<WaitingFetch> still;
-    for (auto& waiting : m_waiting) {
-        const bool due = waiting.wait.deadline_us <= now_us;
-        if (!m_transport.knows(waiting.routing_id)) continue;  // gone: nobody to answer
-        const auto redelivery = m_deliveries.next_deadline(waiting.wait.reader);
-        const bool redeliverable = redelivery && *redelivery <= now_us;
-        if (!due && !redeliverable && !channels.contains(waiting.wait.reader.channel)) {
-            still.push_back(std::move(waiting));
+void DeliveryRouter::serve(const Reader& reader, std::int64_t now_us) {
+    // One read serves the oldest waiting fetch; the next is read for only
+    // if that one got something, so waking costs what is handed out, not
+    // how many wait.
+    while (const auto* head = m_parked.front(reader)) {
+        if (!m_transport.knows(head->routing_id)) {
+            answer(*m_parked.take_front(reader), std::nullopt);  // its connection is gone
             continue;
         }
-        auto plan = m_deliveries.pull(waiting.wait.reader, waiting.wait.max, m_visible_seq, now_us);
-        if (plan.read_error && plan.deliveries.empty()) {
-            // The fetch is answered now, as it would be for a fetch that
-            // failed at once; the client retries.
-            spdlog::error("reading the log for a waiting fetch of {} failed: {}", describe(waiting.wait.reader),
-                          *plan.read_error);
-            const WireError failed{Errc::storage_error, "reading the log failed: " + *plan.read_error + "; retry"};
-            m_transport.send_to(waiting.routing_id, waiting.req_style, encode_error_reply(waiting.id, failed));
-            queue_settlements(std::move(plan));
-            continue;
-        }
+        auto plan = m_deliveries.pull(reader, head->wait.max, m_visible_seq, now_us);
         if (plan.gone) {
-            m_transport.send_to(waiting.routing_id, waiting.req_style,
-                                encode_error_reply(waiting.id, subscription_gone(waiting.wait.reader)));
-            continue;
+            for (auto& fetch : m_parked.take_all(reader)) answer_with(fetch, plan);
+            return;
         }
-        const bool answer = !plan.deliveries.empty() || due;
-        if (answer) {
-            ReplyBuilder b;
-            add_fetched(b, plan, plan.at_head);
-            m_transport.send_to(waiting.routing_id, waiting.req_style, b.finish_ok(waiting.id));
-        } else {
-            still.push_back(std::move(waiting));
-        }
+        const bool failed = plan.read_error.has_value();
+        const bool answered = !plan.deliveries.empty() || failed;
+        if (answered) answer_with(*m_parked.take_front(reader), plan);
+        queue_settlements(std::move(plan));
+        // A failed read stops here: the rest are read for at their next news.
+        if (!answered || failed) break;
+    }
+    m_parked.watch(reader, m_deliveries.next_deadline(reader));
+}
+
+void DeliveryRouter::answer_due(std::int64_t now_us) {
+    std::set<Reader> pulled;
+    for (auto& fetch : m_parked.take_due(now_us)) {
+        // Answered with what there is now: nothing, or what came due meanwhile.
+        auto plan = m_deliveries.pull(fetch.wait.reader, fetch.wait.max, m_visible_seq, now_us);
+        answer_with(fetch, plan);
+        if (!plan.deliveries.empty()) pulled.insert(fetch.wait.reader);
         queue_settlements(std::move(plan));
     }
-    m_waiting = std::move(still);
+    for (const auto& reader : pulled) m_parked.watch(reader, m_deliveries.next_deadline(reader));
+}
+
+void DeliveryRouter::wake(std::int64_t now_us) {
+    for (const auto& reader : m_parked.take_redeliverable(now_us)) {
+        const auto next = m_deliveries.next_deadline(reader);
+        if (next && *next <= now_us) {
+            serve(reader, now_us);
+        } else {
+            m_parked.watch(reader, next);  // acknowledged meanwhile, or moved later
+        }
+    }
+    answer_due(now_us);
     schedule_fetch_timer();
 }
 
 void DeliveryRouter::schedule_fetch_timer() {
-    if (m_waiting.empty() || !m_running) return;
-    // Each waits for its deadline, or for a delivery of its reader to come due again.
-    std::int64_t next = m_waiting.front().wait.deadline_us;
-    for (const auto& waiting : m_waiting) {
-        next = std::min(next, waiting.wait.deadline_us);
-        if (const auto redelivery = m_deliveries.next_deadline(waiting.wait.reader)) {
-            next = std::min(next, *redelivery);
-        }
-    }
-    if (m_fetch_timer_at && *m_fetch_timer_at <= next) return;
-    m_fetch_timer_at = next;
-    m_fetch_timer.expires_after(std::chrono::microseconds(std::max<std::int64_t>(0, next - m_clock())));
+    if (!m_running) return;
+    // Each fetch waits for its deadline, or for a delivery of its subscription to come due again.
+    const auto next = m_parked.next_wakeup();
+    if (!next) return;
+    if (m_fetch_timer_at && *m_fetch_timer_at <= *next) return;
+    m_fetch_timer_at = *next;
+    m_fetch_timer.expires_after(std::chrono::microseconds(std::max<std::int64_t>(0, *next - m_clock())));
     m_fetch_timer.async_wait([this](boost::system::error_code ec) {
         if (ec) return;  // rescheduled earlier, or stopping
         m_fetch_timer_at.reset();
-        answer_waiting({}, m_clock());
+        wake(m_clock());
         m_hooks.drain();  // sends outside the drain loop can swallow the command socket's edge
     });
 }

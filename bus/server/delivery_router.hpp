@@ -9,8 +9,10 @@
 // routed to it (route()). A connection whose queue is full leaves its
 // readers' messages in the log ("behind"); deliver_behind() reads them
 // again once the Transport's backlog retry finds room. Fetches that found
-// nothing are parked (park()) until their channel has news, a delivery of
-// their reader comes due again, or their deadline passes. A plan's expiries
+// nothing are parked (park(), parked_fetches.hpp) until their channel has
+// news, a delivery of their reader comes due again, or their deadline
+// passes; a subscription's waiting fetches are served oldest first, one
+// read each, and only while reads hand something out. A plan's expiries
 // and dead letters are logged in a daemon batch of their own, posted after
 // the current release (a release must not open a batch while another may be
 // executing); when that batch fails they are decided again a second later.
@@ -22,8 +24,6 @@
 // their readers. Every timer's work ends with the `drain` hook: sends
 // outside the drain loop can swallow the command socket's ZMQ_FD edge.
 // Concurrency: the loop thread only.
-// Limitations: a parked fetch whose connection vanished is dropped only when
-// it is next looked at (a new message on its channel, or its deadline).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "bus/core/handler.hpp"
+#include "bus/server/parked_fetches.hpp"
 #include "bus/server/release.hpp"
 #include "bus/server/transport.hpp"
 #include "store/store.hpp"
@@ -81,15 +82,29 @@ public:
     // some are still behind.
     bool deliver_behind();
     // Parks the fetches of a released batch and answers the parked ones
-    // whose channel is in `channels`, or whose time is up.
-    void park(std::vector<WaitingFetch> waits, std::set<std::string> channels, std::int64_t now_us);
+    // whose channel is in `channels` (while there are messages for them),
+    // or whose time is up. Every fetch parked was counted waiting (its
+    // session's waiting_fetches, Deliveries::fetch_waits); answering or
+    // dropping it uncounts it.
+    void park(std::vector<WaitingFetch> waits, const std::set<std::string>& channels, std::int64_t now_us);
+    std::size_t waiting_fetches() const { return m_parked.size(); }
 
 private:
     // Deliveries::pump; a failed read is logged and the reader read again later.
     DeliveryPlan pump(const Reader& reader);
     void carry_out(DeliveryPlan plan);
     void drop_routes_of(const std::string& routing_id);
-    void answer_waiting(const std::set<std::string>& channels, std::int64_t now_us);
+    // Serves the reader's waiting fetches from the oldest while reads hand something out.
+    void serve(const Reader& reader, std::int64_t now_us);
+    // Answers the fetches whose deadline passed, with what there is.
+    void answer_due(std::int64_t now_us);
+    // The fetch timer: due redeliveries and deadlines.
+    void wake(std::int64_t now_us);
+    // Uncounts a parked fetch and sends it the reply, if its connection is still there.
+    void answer(const WaitingFetch& fetch, std::optional<std::string> reply);
+    // The reply for a fetch from a read made for it.
+    void answer_with(const WaitingFetch& fetch, const DeliveryPlan& plan);
+    void connection_fetches_gone(const std::string& routing_id);
     void schedule_fetch_timer();
     // Queues a plan's expiries and dead letters to be logged in a batch of their own.
     void queue_settlements(DeliveryPlan plan);
@@ -112,7 +127,7 @@ private:
     store::Seq m_visible_seq = 0;
     std::map<Reader, std::string> m_routes;  // channel readers pushed to: their connection's routing id
     std::set<Reader> m_behind;               // readers to push to again once their connection drains
-    std::vector<WaitingFetch> m_waiting;     // fetches waiting for messages
+    ParkedFetches m_parked;                  // fetches waiting for messages
     boost::asio::steady_timer m_fetch_timer;
     std::optional<std::int64_t> m_fetch_timer_at;
     std::vector<DeliveryPlan> m_settlements;  // expiries and dead letters waiting to be logged

@@ -241,6 +241,9 @@ void Server::run_batch(std::vector<Inbound>& batch) {
             if (outcome.binding) out.changes.emplace_back(Release::Bind{in.routing_id, std::move(*outcome.binding)});
             if (outcome.fetch_wait) {
                 out.fetch_waits.push_back({in.routing_id, in.req_style, envelope.id, *outcome.fetch_wait});
+                // Counted from now on, so the bounds hold within the batch too.
+                ++session.waiting_fetches;
+                m_handler.deliveries().fetch_waits(outcome.fetch_wait->reader);
             }
             outcomes.push_back(std::move(outcome));
         }
@@ -256,6 +259,10 @@ void Server::run_batch(std::vector<Inbound>& batch) {
         // none of its hellos holds: their replies say they failed.
         for (auto it = identity_changes.rbegin(); it != identity_changes.rend(); ++it) {
             m_transport.session(it->routing_id).bot = it->previous;
+        }
+        for (const auto& wait : out.fetch_waits) {
+            --m_transport.session(wait.routing_id).waiting_fetches;
+            m_handler.deliveries().fetch_stopped_waiting(wait.wait.reader);
         }
         Release failed;
         for (std::size_t i = 0; i < batch.size(); ++i) {
@@ -347,7 +354,7 @@ void Server::release(Release& batch) {
     }
     for (const auto& reader : touched.forgotten) m_router.forget_route(reader);
     for (const auto& reader : touched.readers) m_router.deliver(reader);
-    m_router.park(std::move(batch.fetch_waits), std::move(touched.channels), now_us);
+    m_router.park(std::move(batch.fetch_waits), touched.channels, now_us);
     for (const auto& token : batch.sync_tokens) m_feed.publish(sync_topic(token), encode_sync_event(token));
 }
 

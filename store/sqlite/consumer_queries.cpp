@@ -11,23 +11,20 @@ using detail::to_sql_int;
 
 namespace {
 
-// unsettled: messages above the floor, less those settled one by one.
-constexpr const char* k_consumer_columns =
-    "SELECT c.bot_id, c.channel, c.acked_seq, c.created_at,"
-    " (SELECT COUNT(*) FROM events e WHERE e.stream = 'ch/' || c.channel AND e.seq > c.acked_seq"
-    "  AND e.type = 'message.published')"
-    " - (SELECT COUNT(*) FROM consumer_settled s WHERE s.bot_id = c.bot_id AND s.channel = c.channel),"
-    " COALESCE((SELECT last_seq FROM streams WHERE stream = 'ch/' || c.channel), 0)"
-    " FROM channel_consumers c";
+constexpr const char* k_consumer_columns = "SELECT bot_id, channel, acked_seq, created_at FROM channel_consumers";
+// Pages in (channel, bot) order: ?1, ?2 the cursor, ?3 the limit.
+constexpr const char* k_page = " AND (channel, bot_id) > (?1, ?2) ORDER BY channel, bot_id LIMIT ?3";
 
 }  // namespace
 
 SqliteConsumerQueries::SqliteConsumerQueries(SQLite::Database& db)
-    : m_consumer(db, std::string(k_consumer_columns) + " WHERE c.bot_id = ?1 AND c.channel = ?2"),
+    : m_positions(db),
+      m_consumer(db, std::string(k_consumer_columns) + " WHERE bot_id = ?1 AND channel = ?2"),
       m_floor(db, "SELECT acked_seq FROM channel_consumers WHERE bot_id = ? AND channel = ?"),
-      m_all(db, std::string(k_consumer_columns) + " ORDER BY c.channel, c.bot_id"),
-      m_of_bot(db, std::string(k_consumer_columns) + " WHERE c.bot_id = ?1 ORDER BY c.channel, c.bot_id"),
-      m_of_channel(db, std::string(k_consumer_columns) + " WHERE c.channel = ?1 ORDER BY c.channel, c.bot_id"),
+      m_page_all(db, std::string(k_consumer_columns) + " WHERE 1" + k_page),
+      m_page_of_bot(db, std::string(k_consumer_columns) + " WHERE bot_id = ?4" + k_page),
+      m_page_of_channel(db, std::string(k_consumer_columns) + " WHERE channel = ?4" + k_page),
+      m_settled_above(db, "SELECT COUNT(*) FROM consumer_settled WHERE bot_id = ?1 AND channel = ?2 AND seq > ?3"),
       m_is_settled(db,
                    "SELECT ?3 <= COALESCE((SELECT acked_seq FROM channel_consumers WHERE bot_id = ?1 AND"
                    " channel = ?2), 0) OR EXISTS (SELECT 1 FROM consumer_settled WHERE bot_id = ?1 AND"
@@ -35,10 +32,7 @@ SqliteConsumerQueries::SqliteConsumerQueries(SQLite::Database& db)
       m_head(db, "SELECT COALESCE((SELECT last_seq FROM streams WHERE stream = 'ch/' || ?1), 0)"),
       m_first_at(db,
                  "SELECT seq FROM events WHERE stream = 'ch/' || ?1 AND type = 'message.published' AND ts_us >= ?2"
-                 " ORDER BY seq LIMIT 1"),
-      m_nth_last(db,
-                 "SELECT seq FROM events WHERE stream = 'ch/' || ?1 AND type = 'message.published'"
-                 " ORDER BY seq DESC LIMIT 1 OFFSET ?2") {}
+                 " ORDER BY seq LIMIT 1") {}
 
 ConsumerRow SqliteConsumerQueries::read(SQLite::Statement& row) {
     ConsumerRow c;
@@ -46,31 +40,69 @@ ConsumerRow SqliteConsumerQueries::read(SQLite::Statement& row) {
     c.channel = row.getColumn(1).getString();
     c.acked = static_cast<Seq>(row.getColumn(2).getInt64());
     c.created_at = row.getColumn(3).getInt64();
-    c.unsettled = row.getColumn(4).getInt64();
-    c.head = static_cast<Seq>(row.getColumn(5).getInt64());
     return c;
 }
 
+void SqliteConsumerQueries::add_counts(ConsumerRow& c) {
+    // Messages above the floor, less those settled one by one above it.
+    std::int64_t settled = 0;
+    {
+        ResetOnExit reset{m_settled_above};
+        m_settled_above.bind(1, c.bot);
+        m_settled_above.bind(2, c.channel);
+        m_settled_above.bind(3, to_sql_int(c.acked));
+        if (m_settled_above.executeStep()) settled = m_settled_above.getColumn(0).getInt64();
+    }
+    c.unsettled = m_positions.count_after(stream::channel(c.channel), c.acked) - settled;
+    c.head = head(c.channel);
+}
+
 std::optional<ConsumerRow> SqliteConsumerQueries::consumer(const std::string& bot, const std::string& channel) {
-    ResetOnExit reset{m_consumer};
-    m_consumer.bind(1, bot);
-    m_consumer.bind(2, channel);
-    if (!m_consumer.executeStep()) return std::nullopt;
-    return read(m_consumer);
+    std::optional<ConsumerRow> row;
+    {
+        ResetOnExit reset{m_consumer};
+        m_consumer.bind(1, bot);
+        m_consumer.bind(2, channel);
+        if (!m_consumer.executeStep()) return std::nullopt;
+        row = read(m_consumer);
+    }
+    add_counts(*row);
+    return row;
+}
+
+std::vector<ConsumerRow> SqliteConsumerQueries::consumers(const ConsumerFilter& filter) {
+    std::vector<ConsumerRow> rows;
+    if (filter.bot && filter.channel) {
+        auto row = consumer(*filter.bot, *filter.channel);
+        const bool past = !filter.after || std::pair(row ? row->channel : "", row ? row->bot : "") > *filter.after;
+        if (row && past && filter.limit > 0) rows.push_back(std::move(*row));
+        return rows;
+    }
+    auto& s = filter.bot ? m_page_of_bot : filter.channel ? m_page_of_channel : m_page_all;
+    {
+        ResetOnExit reset{s};
+        s.bind(1, filter.after ? filter.after->first : std::string());
+        s.bind(2, filter.after ? filter.after->second : std::string());
+        s.bind(3, to_sql_int(filter.limit));
+        if (filter.bot) s.bind(4, *filter.bot);
+        if (filter.channel) s.bind(4, *filter.channel);
+        while (s.executeStep()) rows.push_back(read(s));
+    }
+    for (auto& row : rows) add_counts(row);  // after the page's statement is done with
+    return rows;
 }
 
 std::vector<ConsumerRow> SqliteConsumerQueries::consumers(const std::optional<std::string>& bot,
-                                                    const std::optional<std::string>& channel) {
-    auto& s = bot ? m_of_bot : channel ? m_of_channel : m_all;
-    ResetOnExit reset{s};
-    if (bot) s.bind(1, *bot);
-    if (!bot && channel) s.bind(1, *channel);
-    std::vector<ConsumerRow> rows;
-    while (s.executeStep()) {
-        auto row = read(s);
-        if (!channel || row.channel == *channel) rows.push_back(std::move(row));
+                                                          const std::optional<std::string>& channel) {
+    std::vector<ConsumerRow> all;
+    ConsumerFilter filter{bot, channel, std::nullopt, 1000};
+    for (;;) {
+        auto page = consumers(filter);
+        const bool last = page.size() < filter.limit;
+        if (!page.empty()) filter.after = std::pair(page.back().channel, page.back().bot);
+        for (auto& row : page) all.push_back(std::move(row));
+        if (last) return all;
     }
-    return rows;
 }
 
 bool SqliteConsumerQueries::is_settled(const std::string& bot, const std::string& channel, Seq message_seq) {
@@ -107,12 +139,8 @@ std::optional<Seq> SqliteConsumerQueries::floor(const std::string& bot, const st
 
 Seq SqliteConsumerQueries::before_last(const std::string& channel, std::uint64_t count) {
     if (count == 0) return head(channel);
-    ResetOnExit reset{m_nth_last};
-    m_nth_last.bind(1, channel);
-    constexpr auto k_max = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-    m_nth_last.bind(2, static_cast<std::int64_t>(std::min(count - 1, k_max)));
-    if (!m_nth_last.executeStep()) return 0;
-    return static_cast<Seq>(m_nth_last.getColumn(0).getInt64()) - 1;
+    const auto nth = m_positions.nth_newest(stream::channel(channel), count);
+    return nth ? *nth - 1 : 0;
 }
 
 }  // namespace botbus::store

@@ -1,5 +1,6 @@
 // ConsumerQueries over the SQLite projections (channel_consumers,
-// consumer_settled) and the event log.
+// consumer_settled) and the event log's (stream, seq) index
+// (stream_positions.hpp): each row's lag costs a few index probes.
 // Concurrency: single-threaded, on the SqliteStore's connection.
 #pragma once
 
@@ -7,6 +8,7 @@
 #include <SQLiteCpp/Statement.h>
 
 #include "store/consumer_queries.hpp"
+#include "store/sqlite/stream_positions.hpp"
 
 namespace botbus::store {
 
@@ -17,6 +19,7 @@ public:
     std::optional<ConsumerRow> consumer(const std::string& bot, const std::string& channel) override;
     std::vector<ConsumerRow> consumers(const std::optional<std::string>& bot,
                                        const std::optional<std::string>& channel) override;
+    std::vector<ConsumerRow> consumers(const ConsumerFilter& filter) override;
     std::optional<Seq> floor(const std::string& bot, const std::string& channel) override;
     bool is_settled(const std::string& bot, const std::string& channel, Seq message_seq) override;
     Seq head(const std::string& channel) override;
@@ -25,16 +28,19 @@ public:
 
 private:
     ConsumerRow read(SQLite::Statement& row);
+    // A row's lag (unsettled) and head.
+    void add_counts(ConsumerRow& row);
 
+    StreamPositions m_positions;
     SQLite::Statement m_consumer;
     SQLite::Statement m_floor;
-    SQLite::Statement m_all;
-    SQLite::Statement m_of_bot;
-    SQLite::Statement m_of_channel;
+    SQLite::Statement m_page_all;
+    SQLite::Statement m_page_of_bot;
+    SQLite::Statement m_page_of_channel;
+    SQLite::Statement m_settled_above;
     SQLite::Statement m_is_settled;
     SQLite::Statement m_head;
     SQLite::Statement m_first_at;
-    SQLite::Statement m_nth_last;
 };
 
 }  // namespace botbus::store

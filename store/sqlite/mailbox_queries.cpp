@@ -17,13 +17,12 @@ constexpr const char* k_dead_letter_columns =
 }  // namespace
 
 SqliteMailboxQueries::SqliteMailboxQueries(SQLite::Database& db)
-    : m_is_settled(db,
+    : m_positions(db),
+      m_is_settled(db,
                    "SELECT ?2 <= COALESCE((SELECT acked_seq FROM bot_mailboxes WHERE bot_id = ?1), 0)"
                    " OR EXISTS (SELECT 1 FROM mailbox_settled WHERE bot_id = ?1 AND seq = ?2)"),
-      m_unsettled_count(db,
-                        "SELECT COUNT(*) FROM events WHERE stream = 'dm/' || ?1 AND type = 'message.sent'"
-                        " AND seq > COALESCE((SELECT acked_seq FROM bot_mailboxes WHERE bot_id = ?1), 0)"
-                        " AND seq NOT IN (SELECT seq FROM mailbox_settled WHERE bot_id = ?1)"),
+      m_floor(db, "SELECT acked_seq FROM bot_mailboxes WHERE bot_id = ?1"),
+      m_settled_above(db, "SELECT COUNT(*) FROM mailbox_settled WHERE bot_id = ?1 AND seq > ?2"),
       m_dead_letters_all(db, std::string(k_dead_letter_columns) + " WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
       m_dead_letters_of_bot(db, std::string(k_dead_letter_columns) +
                                     " WHERE bot_id = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2"),
@@ -39,10 +38,21 @@ bool SqliteMailboxQueries::is_settled(const std::string& bot, Seq message_seq) {
 }
 
 std::int64_t SqliteMailboxQueries::unsettled_count(const std::string& bot) {
-    ResetOnExit reset{m_unsettled_count};
-    m_unsettled_count.bind(1, bot);
-    m_unsettled_count.executeStep();
-    return m_unsettled_count.getColumn(0).getInt64();
+    // Messages above the floor, less those settled one by one above it.
+    Seq floor = 0;
+    {
+        ResetOnExit reset{m_floor};
+        m_floor.bind(1, bot);
+        if (m_floor.executeStep()) floor = static_cast<Seq>(m_floor.getColumn(0).getInt64());
+    }
+    std::int64_t settled = 0;
+    {
+        ResetOnExit reset{m_settled_above};
+        m_settled_above.bind(1, bot);
+        m_settled_above.bind(2, to_sql_int(floor));
+        if (m_settled_above.executeStep()) settled = m_settled_above.getColumn(0).getInt64();
+    }
+    return m_positions.count_after(stream::mailbox(bot), floor) - settled;
 }
 
 DeadLetterRow SqliteMailboxQueries::read_dead_letter(SQLite::Statement& row) {

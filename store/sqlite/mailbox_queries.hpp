@@ -7,6 +7,7 @@
 #include <SQLiteCpp/Statement.h>
 
 #include "store/mailbox_queries.hpp"
+#include "store/sqlite/stream_positions.hpp"
 
 namespace botbus::store {
 
@@ -24,8 +25,10 @@ public:
 private:
     DeadLetterRow read_dead_letter(SQLite::Statement& row);
 
+    StreamPositions m_positions;
     SQLite::Statement m_is_settled;
-    SQLite::Statement m_unsettled_count;
+    SQLite::Statement m_floor;
+    SQLite::Statement m_settled_above;
     SQLite::Statement m_dead_letters_all;
     SQLite::Statement m_dead_letters_of_bot;
     SQLite::Statement m_dead_letter;

@@ -60,8 +60,7 @@ std::string history_sql(HistoryQuery::Scope scope, bool newest_first) {
 }  // namespace
 
 SqliteMessageQueries::SqliteMessageQueries(SQLite::Database& db, KnownChannels& known)
-    : m_db(db),
-      m_known_channels(known),
+    : m_known_channels(known),
       m_channel(db, std::string(k_channel_columns) + " WHERE c.name = ?"),
       m_channel_exists(db, "SELECT 1 FROM bot_channels WHERE name = ?"),
       m_channels(db, std::string(k_channel_columns) + " WHERE c.name > ?1 ORDER BY c.name LIMIT ?2"),

@@ -31,7 +31,6 @@ private:
     ChannelRow read_channel(SQLite::Statement& row);
     MessageRow read_message(SQLite::Statement& row);  // a row of k_message_columns
 
-    SQLite::Database& m_db;
     KnownChannels& m_known_channels;
     SQLite::Statement m_channel;
     SQLite::Statement m_channel_exists;

@@ -35,6 +35,7 @@ constexpr ProjectionTable k_tables[] = {
     {"workflow_runs", "SELECT * FROM workflow_runs ORDER BY id"},
     {"workflow_steps", "SELECT * FROM workflow_steps ORDER BY id"},
     {"projection_state", "SELECT * FROM projection_state ORDER BY projection"},
+    {"projection_counts", "SELECT * FROM projection_counts ORDER BY name"},
 };
 
 // One cell, with its SQLite storage class, so 1 and '1' differ.

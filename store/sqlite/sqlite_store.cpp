@@ -64,11 +64,14 @@ SqliteStore::SqliteStore(const StoreOptions& options)
         sqlite3_wal_hook(m_db->getHandle(), &SqliteStore::on_wal_commit, this);
     }
     try {
-        SQLite::Statement head(*m_db, "SELECT last_seq, last_hash, chain_start FROM log_head WHERE id = 1");
+        SQLite::Statement head(*m_db,
+                               "SELECT last_seq, last_hash, chain_start, event_count, message_count FROM log_head"
+                               " WHERE id = 1");
         if (!head.executeStep()) throw StartupError(m_path + ": log_head row is missing");
         m_last_seq = static_cast<Seq>(head.getColumn(0).getInt64());
         if (!head.getColumn(1).isNull()) m_last_hash = hash_from_column(head.getColumn(1), m_last_seq);
         m_chain_start = static_cast<Seq>(head.getColumn(2).getInt64());
+        m_counts = LogCounts{head.getColumn(3).getInt64(), head.getColumn(4).getInt64()};
         SQLite::Statement max_seq(*m_db, "SELECT COALESCE(MAX(seq), 0) FROM events");
         max_seq.executeStep();
         if (static_cast<Seq>(max_seq.getColumn(0).getInt64()) > m_last_seq) {
@@ -119,8 +122,9 @@ void SqliteStore::prepare_statements() {
         "INSERT INTO streams (stream, last_stream_seq, last_seq) VALUES (?, ?, ?)"
         " ON CONFLICT (stream) DO UPDATE SET last_stream_seq = excluded.last_stream_seq,"
         " last_seq = excluded.last_seq");
-    m_update_head =
-        std::make_unique<SQLite::Statement>(db, "UPDATE log_head SET last_seq = ?, last_hash = ? WHERE id = 1");
+    m_update_head = std::make_unique<SQLite::Statement>(
+        db, "UPDATE log_head SET last_seq = ?, last_hash = ?, event_count = ?, message_count = ? WHERE id = 1");
+    m_projection_count = std::make_unique<SQLite::Statement>(db, "SELECT count FROM projection_counts WHERE name = ?");
     m_find_hash = std::make_unique<SQLite::Statement>(db, "SELECT hash FROM events WHERE seq = ?");
     // What trim_messages is about to delete, in seq order, for the ranges.
     m_trimmed_hashes = std::make_unique<SQLite::Statement>(
@@ -277,21 +281,24 @@ std::vector<Event> SqliteStore::read_range(Seq after, std::size_t limit) {
 }
 
 LogStats SqliteStore::stats() {
+    // Kept counts, not COUNT(*): each figure costs the same on any log size.
     LogStats stats;
     stats.last_seq = m_last_seq;
-    auto count = [this](const char* sql) {
-        SQLite::Statement s(*m_db, sql);
-        s.executeStep();
-        return s.getColumn(0).getInt64();
+    const auto& counts = m_batch_open ? m_batch_counts : m_counts;
+    stats.event_count = counts.events;
+    stats.message_count = counts.messages;
+    auto projection_count = [this](const char* name) {
+        auto& s = *m_projection_count;
+        ResetOnExit reset{s};
+        s.bind(1, name);
+        return s.executeStep() ? s.getColumn(0).getInt64() : 0;
     };
-    stats.event_count = count("SELECT COUNT(*) FROM events");
-    stats.channel_count = count("SELECT COUNT(*) FROM bot_channels");
-    stats.subscription_count = count("SELECT COUNT(*) FROM bot_subscriptions");
-    // Channel streams hold only message.published and mailbox streams only
-    // message.sent: counting index ranges avoids reading the events.
-    stats.message_count = count(
-        "SELECT COUNT(*) FROM events WHERE (stream >= 'ch/' AND stream < 'ch0') OR (stream >= 'dm/' AND stream < 'dm0')");
-    stats.db_bytes = count("SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()");
+    stats.channel_count = projection_count("channels");
+    stats.subscription_count = projection_count("subscriptions");
+    // From the database header: no pages are read.
+    SQLite::Statement bytes(*m_db, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()");
+    bytes.executeStep();
+    stats.db_bytes = bytes.getColumn(0).getInt64();
     return stats;
 }
 
@@ -300,6 +307,7 @@ void SqliteStore::open_batch() {
     m_db->exec("BEGIN IMMEDIATE");
     m_batch_open = true;
     m_batch_last_seq = m_last_seq;
+    m_batch_counts = m_counts;
     m_batch_hash_seq = m_last_seq;
     m_batch_last_hash = m_last_hash;
     m_batch_heads.clear();
@@ -378,6 +386,8 @@ Appended SqliteStore::append_to_batch(EventDraft draft, std::vector<Event>& appe
     m_projector->apply(event);
 
     m_batch_last_seq = event.seq;
+    ++m_batch_counts.events;
+    if (event.type == EventType::message_published || event.type == EventType::message_sent) ++m_batch_counts.messages;
     m_batch_hash_seq = event.seq;
     m_batch_last_hash = hash;
     it->second = StreamHead{event.stream_seq, event.seq};
@@ -404,6 +414,8 @@ void SqliteStore::commit_batch() {
     if (m_batch_last_seq != m_last_seq) {
         m_update_head->bind(1, static_cast<std::int64_t>(m_batch_last_seq));
         m_update_head->bind(2, last_hash.data(), static_cast<int>(last_hash.size()));
+        m_update_head->bind(3, m_batch_counts.events);
+        m_update_head->bind(4, m_batch_counts.messages);
         exec_and_reset(*m_update_head);
         m_projector->record_position(m_batch_last_seq);
     }
@@ -411,6 +423,7 @@ void SqliteStore::commit_batch() {
     m_batch_open = false;
     m_last_seq = m_batch_last_seq;
     m_last_hash = last_hash;
+    m_counts = m_batch_counts;
     m_committed_seq.store(m_last_seq, std::memory_order_release);
     for (const auto& [stream, head] : m_batch_heads) m_stream_seqs[stream] = head.stream_seq;
     m_batch_heads.clear();

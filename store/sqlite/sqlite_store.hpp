@@ -148,10 +148,17 @@ private:
     std::atomic<Seq> m_committed_seq{0};
     mutable std::atomic<bool> m_sync_failed{false};
     std::unordered_map<std::string, Seq> m_stream_seqs;  // committed; filled lazily
+    // What stats reports of the log, committed (log_head keeps them on disk).
+    struct LogCounts {
+        std::int64_t events = 0;
+        std::int64_t messages = 0;
+    };
+    LogCounts m_counts;
 
     // The open batch, if any.
     bool m_batch_open = false;
     Seq m_batch_last_seq = 0;
+    LogCounts m_batch_counts;  // with the batch's appends and deletions
     Seq m_batch_hash_seq = 0;                           // the seq m_batch_last_hash belongs to
     std::array<unsigned char, 32> m_batch_last_hash{};  // the chain's head within the batch
     struct StreamHead {
@@ -167,6 +174,7 @@ private:
     // the next one; anything per-batch added to appends must be too.
     struct SavepointMark {
         Seq last_seq = 0;  // m_batch_last_seq then
+        LogCounts counts;  // m_batch_counts then
         // Each stream head first changed since then, with its value then
         // (none: it was not in m_batch_heads). The key points into its node,
         // which stays put until the node is erased.
@@ -183,6 +191,7 @@ private:
     std::unique_ptr<SQLite::Statement> m_find_stream;
     std::unique_ptr<SQLite::Statement> m_upsert_stream;
     std::unique_ptr<SQLite::Statement> m_update_head;
+    std::unique_ptr<SQLite::Statement> m_projection_count;
     std::unique_ptr<SQLite::Statement> m_find_hash;
     std::unique_ptr<SQLite::Statement> m_trimmed_hashes;
     std::unique_ptr<TrimmedRanges> m_trimmed;

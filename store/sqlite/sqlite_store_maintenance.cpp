@@ -5,6 +5,8 @@
 #include <SQLiteCpp/Transaction.h>
 
 #include <stdexcept>
+#include <string>
+#include <tuple>
 
 #include "store/payloads.hpp"
 #include "store/sqlite/rebuild.hpp"
@@ -65,6 +67,9 @@ Appended SqliteStore::trim_messages(Batch& batch, const std::string& stream, Seq
     s.bind(1, stream);
     s.bind(2, static_cast<std::int64_t>(through));
     exec_and_reset(s);
+    const auto deleted = static_cast<std::int64_t>(m_db->getChanges());
+    m_batch_counts.events -= deleted;
+    m_batch_counts.messages -= deleted;
     return batch.append({std::string(stream::k_retention), EventType::stream_trimmed, "botbusd",
                          std::nullopt, encode_payload(StreamTrimmed{stream, through, count})});
 }
@@ -79,6 +84,22 @@ ProjectionCheck SqliteStore::verify_projections(std::size_t max_differences) {
     SQLite::Transaction snapshot(*m_db);
     check.replayed = rebuild_projections(*this, rebuilt);
     check.differences = compare_projections(*m_db, rebuilt, max_differences);
+    // The counts stats reports, against the log they count (a full count:
+    // this runs offline, or beside the daemon on its own connection).
+    SQLite::Statement counted(*m_db,
+                              "SELECT event_count, (SELECT COUNT(*) FROM events), message_count,"
+                              " (SELECT COUNT(*) FROM events WHERE (stream >= 'ch/' AND stream < 'ch0')"
+                              " OR (stream >= 'dm/' AND stream < 'dm0')) FROM log_head WHERE id = 1");
+    if (counted.executeStep()) {
+        for (const auto& [kept, actual, name] : {std::tuple{0, 1, "event_count"}, std::tuple{2, 3, "message_count"}}) {
+            const auto stored = counted.getColumn(kept).getInt64();
+            const auto real = counted.getColumn(actual).getInt64();
+            if (stored != real && check.differences.size() < max_differences) {
+                check.differences.push_back(std::string("log_head ") + name + ": kept " + std::to_string(stored) +
+                                            ", the log holds " + std::to_string(real));
+            }
+        }
+    }
     snapshot.commit();
     return check;
 }

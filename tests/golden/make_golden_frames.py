@@ -145,6 +145,8 @@ FRAMES = [
     ("run.steps.page", {"op": "run.steps", "run_id": "deploy-7", "after": 1, "limit": 1}),
     ("run.completed_steps.page", {"op": "run.completed_steps", "run_id": "deploy-7", "after": 1, "limit": 1}),
     ("run.crashed.page", {"op": "run.crashed", "before": 1, "limit": 1}),
+    # ---- consumers' cursor
+    ("consumers.paged", {"op": "consumers", "channel": "jobs", "after": "jobs", "after_bot": "bob", "limit": 10}),
 ]
 
 
