@@ -147,6 +147,32 @@ TEST(PeerLimits, RepliesHeldForAPeerThatDoesNotReadAreBoundedInBytes) {
     EXPECT_GT(alice.publish("small", bus::pack_as_value("served")).seq, 0U);
 }
 
+TEST(PeerLimits, BigRepliesQueuedInZeroMqAreBoundedInBytesNotOnlyInCount) {
+    testing::TempDir dir;
+    constexpr std::uint64_t k_bound = 1024 * 1024;
+    // The default --send-hwm: 1000 replies of 64 KiB would be 64 MiB queued.
+    testing::DaemonProcess daemon(dir.path() / "data", {"--max-peer-backlog-bytes", std::to_string(k_bound)});
+    zmq::context_t context;
+    client::Client alice(context, options_for(daemon));
+    alice.hello("alice");
+    alice.publish("big", bus::pack_as_value(std::string(64 * 1024, 'p')));
+
+    auto stalled = stalled_peer(context, daemon);
+    for (int i = 0; i < 300; ++i) {
+        bus::HistoryRequest request;
+        request.channel = "big";
+        stalled->send(zmq::buffer(bus::encode_request(bus::Request{request}, bus::pack_as_value(i))),
+                      zmq::send_flags::none);
+    }
+    // 1 MiB in ZeroMQ's queue, what the kernel's buffers take, 1 MiB held by
+    // the daemon: about a hundred replies; the rest are dropped. Counted in
+    // replies alone, all 300 would sit in ZeroMQ's queue.
+    ASSERT_TRUE(eventually([&] { return stat(alice, "dropped_replies") >= 100; }))
+        << "dropped " << stat(alice, "dropped_replies") << "\n"
+        << daemon.stderr_text();
+    EXPECT_LE(stat(alice, "backlog_bytes"), k_bound);
+}
+
 TEST(PeerLimits, ASessionIsFreedWhenItsConnectionCloses) {
     testing::TempDir dir;
     testing::DaemonProcess daemon(dir.path() / "data");

@@ -13,19 +13,6 @@ namespace {
 
 constexpr auto k_check_interval = std::chrono::milliseconds(50);
 
-// One event as libzmq holds it: its bytes, and the counter they are
-// given back to when libzmq lets go of the last reference.
-struct HeldEvent {
-    std::string bytes;
-    std::shared_ptr<std::atomic<std::size_t>> held;
-};
-
-void release_event(void* /*data*/, void* hint) {
-    auto* event = static_cast<HeldEvent*>(hint);
-    event->held->fetch_sub(event->bytes.size(), std::memory_order_relaxed);
-    delete event;
-}
-
 // A connection whose socket buffer is full has stopped draining what is
 // queued for it; one that drains is writable again within a round trip.
 bool writable(int fd) {
@@ -39,7 +26,7 @@ Feed::Feed(boost::asio::io_context& io, zmq::context_t& zmq, FeedOptions options
     : m_options(std::move(options)),
       m_pub(zmq, zmq::socket_type::pub),
       m_monitor(io, zmq, m_options.max_connections, "--max-feed-connections", ConnectionMonitor::Hooks{.closed = [](int) {}}),
-      m_held(std::make_shared<std::atomic<std::size_t>>(0)) {}
+      m_held(make_byte_counter()) {}
 
 void Feed::bind() {
     m_pub.set(zmq::sockopt::sndhwm, m_options.hwm);
@@ -57,12 +44,7 @@ void Feed::bind() {
 
 void Feed::publish(const std::string& topic, std::string event) {
     if (held_bytes() > m_options.max_held_bytes) shed_slow_subscribers();
-    auto* held = new HeldEvent{std::move(event), m_held};
-    m_held->fetch_add(held->bytes.size(), std::memory_order_relaxed);
-    // From here the message owns `held`: libzmq frees it through
-    // release_event when the last subscriber's copy is sent or dropped, and
-    // so does the message's destructor if the send fails.
-    zmq::message_t body(held->bytes.data(), held->bytes.size(), release_event, held);
+    auto body = counted_message(std::move(event), m_held);
     try {
         // PUB never blocks: at the high-water mark it drops for that
         // subscriber, who sees a seq gap and repairs it from history.

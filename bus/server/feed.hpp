@@ -1,9 +1,9 @@
 // The feed: the daemon's PUB socket, its subscribers' connections, and the
 // bytes of feed events libzmq still holds for them.
 //
-// Operation: publish() hands each event to libzmq without copying it (a
-// zero-copy message whose free callback gives its bytes back), so the bytes
-// queued for subscribers are known at all times. A subscriber that does not
+// Operation: publish() hands each event to libzmq as a counted message
+// (counted_message.hpp), so the bytes queued for subscribers are known at
+// all times. A subscriber that does not
 // read holds the events queued for it: once the held bytes pass
 // max_held_bytes, every subscriber whose TCP connection cannot take more
 // (its socket is not writable: it has stopped draining) is disconnected,
@@ -13,9 +13,8 @@
 // Connections past max_connections are shut as they are accepted.
 // publish() never blocks: PUB also drops for a subscriber at its high-water
 // mark (hwm events).
-// Concurrency: every method runs on the io_context's thread; the free
-// callback runs on a libzmq I/O thread and only touches an atomic counter
-// that lives as long as the last event holding it.
+// Concurrency: every method runs on the io_context's thread (libzmq's I/O
+// thread only lowers the atomic count).
 // Limitations: the held bytes overshoot the bound by what is published
 // within one check interval (50 ms); the event frames are counted, not
 // libzmq's per-message overhead or the kernel's socket buffers.
@@ -32,6 +31,7 @@
 #include <string>
 
 #include "bus/server/connection_monitor.hpp"
+#include "bus/server/counted_message.hpp"
 
 namespace botbus::bus {
 
@@ -70,9 +70,7 @@ private:
     zmq::socket_t m_pub;
     ConnectionMonitor m_monitor;
     std::string m_bound;
-    // Shared with every event in flight: the last one may be freed by
-    // libzmq after this object is gone.
-    std::shared_ptr<std::atomic<std::size_t>> m_held;
+    ByteCounter m_held;  // what libzmq holds of the events (counted_message.hpp)
     std::chrono::steady_clock::time_point m_last_check{};
     std::uint64_t m_slow_disconnects = 0;
 };

@@ -9,6 +9,13 @@
 #include <utility>
 
 namespace botbus::bus {
+namespace {
+
+// Replies below this are only bounded by send_hwm (1000 of them are at most
+// a MiB); counting them would cost an allocation each for nothing.
+constexpr std::size_t k_counted_reply_bytes = 1024;
+
+}  // namespace
 
 Transport::Transport(boost::asio::io_context& io, zmq::context_t& zmq, TransportOptions options,
                      ServerCounters& counters, Hooks hooks)
@@ -228,13 +235,25 @@ void Transport::erase_backlog(std::map<std::string, Backlog>::iterator it) {
 }
 
 bool Transport::try_send(const std::string& routing_id, bool req_style, const std::string& body) {
+    // Big replies are counted while libzmq holds them: send_hwm bounds its
+    // queue in replies, and a thousand 1 MiB pages would be a gigabyte.
+    const auto peer = m_peers.find(routing_id);
+    const bool counted = body.size() >= k_counted_reply_bytes && peer != m_peers.end();
+    if (counted && peer->second.queued->load(std::memory_order_relaxed) >= m_options.max_peer_backlog_bytes) {
+        m_backlog[routing_id];  // full in bytes: the reply waits in the backlog
+        return false;
+    }
     try {
         if (!m_router.send(zmq::buffer(routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
             m_backlog[routing_id];  // full: start a backlog for this peer
             return false;
         }
         if (req_style) m_router.send(zmq::message_t(), zmq::send_flags::sndmore);
-        m_router.send(zmq::buffer(body), zmq::send_flags::none);
+        if (counted) {
+            m_router.send(counted_message(body, peer->second.queued), zmq::send_flags::none);
+        } else {
+            m_router.send(zmq::buffer(body), zmq::send_flags::none);
+        }
         return true;
     } catch (const zmq::error_t& e) {
         if (e.num() == EHOSTUNREACH) {

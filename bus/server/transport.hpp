@@ -20,9 +20,11 @@
 // closes (or stops answering ZMTP heartbeats) is forgotten with its session,
 // and the hooks say so. A peer found gone by a send (EHOSTUNREACH) is
 // forgotten the same way.
-// Memory: what botbusd holds per peer is bounded in bytes here; what libzmq
-// holds is bounded in messages (recv_hwm and send_hwm per connection, each
-// message at most about twice max_frame), see PROTOCOL.md "Limits".
+// Memory: what botbusd holds per peer is bounded in bytes here. What libzmq
+// holds for a peer is bounded in messages (send_hwm, recv_hwm) and, for
+// replies of 1 KiB or more, in bytes too: they are counted while libzmq
+// holds them (counted_message.hpp), and past max_peer_backlog_bytes the
+// peer counts as full. See PROTOCOL.md "Connections and their limits".
 // Concurrency: every method runs on the io_context's single thread; the
 // zmq::context_t may be shared, the sockets are this object's alone.
 // Limitations: a connection is known by the descriptor its requests came
@@ -48,6 +50,7 @@
 #include "bus/core/handler.hpp"
 #include "bus/protocol/codec.hpp"
 #include "bus/server/connection_monitor.hpp"
+#include "bus/server/counted_message.hpp"
 
 namespace botbus::bus {
 
@@ -135,6 +138,7 @@ private:
         Session session;
         bool can_push = false;
         int fd = -1;  // the descriptor its requests come from
+        ByteCounter queued = make_byte_counter();  // bytes of its big replies libzmq holds
     };
     struct Pending {
         bool req_style;
