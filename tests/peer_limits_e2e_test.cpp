@@ -173,6 +173,44 @@ TEST(PeerLimits, BigRepliesQueuedInZeroMqAreBoundedInBytesNotOnlyInCount) {
     EXPECT_LE(stat(alice, "backlog_bytes"), k_bound);
 }
 
+TEST(PeerLimits, ABatchOfBigPagesIsCutAndTheRestRunsNextInOrder) {
+    testing::TempDir dir;
+    testing::DaemonProcess daemon(dir.path() / "data");
+    zmq::context_t context;
+    client::Client alice(context, options_for(daemon));
+    alice.hello("alice");
+    alice.publish("big", bus::pack_as_value(std::string(512 * 1024, 'p')));
+
+    // 80 pages of 512 KiB, 40 MiB of replies: more than one batch may build
+    // (16 MiB), with a publish amid them. Each is answered, in order.
+    std::vector<std::uint64_t> ids;
+    for (int i = 0; i < 80; ++i) {
+        if (i == 40) {
+            bus::PublishRequest publish;
+            publish.channel = "small";
+            publish.body = bus::pack_as_value("amid the pages");
+            ids.push_back(alice.send_request(bus::Request{publish}));
+        }
+        bus::HistoryRequest request;
+        request.channel = "big";
+        ids.push_back(alice.send_request(bus::Request{request}));
+    }
+    for (const auto id : ids) {
+        const auto reply = alice.receive_reply(20s);
+        ASSERT_TRUE(reply) << "no reply for request " << id;
+        EXPECT_EQ(reply->id, id);
+        EXPECT_TRUE(reply->ok) << reply->error_name << ": " << reply->message;
+    }
+    EXPECT_EQ(stat(alice, "dropped_replies"), 0U);
+    // The publish amid the pages ran once.
+    bus::HistoryRequest small;
+    small.channel = "small";
+    const auto history = alice.call_ok(bus::Request{small});
+    const auto* messages = history.find("messages");
+    ASSERT_TRUE(messages != nullptr && messages->type == msgpack::type::ARRAY);
+    EXPECT_EQ(messages->via.array.size, 1U);
+}
+
 TEST(PeerLimits, ASessionIsFreedWhenItsConnectionCloses) {
     testing::TempDir dir;
     testing::DaemonProcess daemon(dir.path() / "data");

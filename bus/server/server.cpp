@@ -4,6 +4,7 @@
 
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <iterator>
 #include <stdexcept>
 #include <utility>
 
@@ -141,6 +142,9 @@ void Server::stop(int linger_ms) {
     m_trim_timer.cancel();
     m_committer.sync_and_release_all();
     m_transport.take_activity();
+    // Requests a batch carried over never ran: they are refused first, in
+    // their place before what is still queued on the socket.
+    for (auto& in : std::exchange(m_carried, {})) m_transport.refuse(in);
     m_transport.refuse_queued();
     // Peers still sending get told, rather than lose requests to the close.
     refuse_until_quiet(linger_ms, std::chrono::steady_clock::now() +
@@ -181,7 +185,9 @@ void Server::on_readable() {
 }
 
 std::size_t Server::drain_once() {
-    auto batch = m_transport.receive(m_options.max_batch);
+    // Requests a batch left for the next one go first: they came before
+    // anything still on the socket.
+    auto batch = m_carried.empty() ? m_transport.receive(m_options.max_batch) : std::exchange(m_carried, {});
     if (!batch.empty()) run_batch(batch);
     return batch.size();
 }
@@ -212,9 +218,18 @@ void Server::run_batch(std::vector<Inbound>& batch) {
     };
     std::vector<IdentityChange> identity_changes;  // undone when the batch fails
     bool committed = false;
+    std::size_t executed = batch.size();
+    std::size_t reply_bytes = 0;
     try {
         auto tx = m_store.begin();
         for (std::size_t i = 0; i < batch.size(); ++i) {
+            // Replies wait for the batch's sync: a batch of list pages (each
+            // up to ~1 MiB) ends once its replies pass the bound, and the
+            // rest runs as the next batch.
+            if (reply_bytes >= m_options.max_batch_reply_bytes) {
+                executed = i;
+                break;
+            }
             const auto& in = batch[i];
             if (const auto* failure = std::get_if<DecodeFailure>(&decoded[i])) {
                 outcomes.push_back(Outcome{encode_error_reply(failure->id, failure->error), true});
@@ -245,6 +260,7 @@ void Server::run_batch(std::vector<Inbound>& batch) {
                 ++session.waiting_fetches;
                 m_handler.deliveries().fetch_waits(outcome.fetch_wait->reader);
             }
+            reply_bytes += outcome.reply.size();
             outcomes.push_back(std::move(outcome));
         }
         tx.commit_unsynced();
@@ -252,6 +268,14 @@ void Server::run_batch(std::vector<Inbound>& batch) {
         out.events = tx.take_events();
     } catch (const std::exception& e) {
         spdlog::error("batch of {} requests failed and was rolled back: {}", batch.size(), e.what());
+    }
+
+    if (executed < batch.size()) {
+        m_carried.assign(std::make_move_iterator(batch.begin() + static_cast<std::ptrdiff_t>(executed)),
+                         std::make_move_iterator(batch.end()));
+        batch.resize(executed);
+        decoded.resize(executed);
+        m_counters.requests -= m_carried.size();  // counted again when they run
     }
 
     if (!committed) {

@@ -4,7 +4,9 @@
 //
 // Operation: when the command socket signals, the server drains ready
 // requests (up to max_batch) until EAGAIN, decodes them, executes them in
-// arrival order in one store batch and commits it without syncing. Each
+// arrival order in one store batch and commits it without syncing. A batch
+// whose replies pass max_batch_reply_bytes (list pages are up to ~1 MiB
+// each) stops there; the requests left run first as the next batch. Each
 // request runs in a savepoint of the batch: one that throws (a storage error,
 // a bug) is rolled back alone and answered storage_error (internal for a
 // bug), and the others commit. A hello
@@ -61,6 +63,7 @@ struct ServerOptions {
     std::size_t max_frame = k_default_max_frame;
     std::size_t max_batch = 1024;                        // requests per store transaction
     std::size_t max_batch_bytes = 4 * 1024 * 1024;       // request bytes per store transaction (at least one)
+    std::size_t max_batch_reply_bytes = 16 * 1024 * 1024;  // reply bytes a batch builds before the rest waits
     std::size_t max_peer_backlog = 100000;               // queued replies per slow peer before dropping
     std::size_t max_peer_backlog_bytes = 16 * 1024 * 1024;  // the same, in bytes
     std::size_t max_backlog_bytes = 512 * 1024 * 1024;   // over every slow peer
@@ -143,6 +146,7 @@ private:
     boost::asio::steady_timer m_lease_timer;
     boost::asio::steady_timer m_trim_timer;
     boost::asio::steady_timer m_drain_timer;
+    std::vector<Inbound> m_carried;  // requests a batch left for the next (max_batch_reply_bytes)
     std::optional<std::int64_t> m_lease_check_at;  // UTC µs the lease timer is set for
     bool m_running = false;
     // Sync completions are posted to the loop; they must not touch a Server

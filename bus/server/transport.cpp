@@ -337,19 +337,28 @@ void Transport::refuse_queued() {
         m_activity = true;
         ++refused;
         const bool req_style = parts.size() > 2 && parts[1].size() == 0;
-        std::optional<PackedValue> id;
-        if (parts.size() == 2 || (parts.size() == 3 && req_style)) {
-            const auto decoded = decode_request(parts.back().to_string_view(), m_options.max_frame);
-            if (const auto* envelope = std::get_if<Envelope>(&decoded)) {
-                id = envelope->id;
-            } else {
-                id = std::get<DecodeFailure>(decoded).id;
-            }
-        }
-        send_to(parts[0].to_string(), req_style,
-                encode_error_reply(id, {Errc::shutting_down, "the daemon is stopping; this request was not applied"}));
+        const bool readable = parts.size() == 2 || (parts.size() == 3 && req_style);
+        refuse_body(parts[0].to_string(), req_style, readable ? parts.back().to_string_view() : std::string_view());
     }
     if (refused > 0) spdlog::info("refused {} requests queued at shutdown", refused);
+}
+
+void Transport::refuse(const Inbound& in) {
+    refuse_body(in.routing_id, in.req_style, in.problem ? std::string_view() : in.body.to_string_view());
+}
+
+void Transport::refuse_body(const std::string& routing_id, bool req_style, std::string_view body) {
+    std::optional<PackedValue> id;
+    if (!body.empty()) {
+        const auto decoded = decode_request(body, m_options.max_frame);
+        if (const auto* envelope = std::get_if<Envelope>(&decoded)) {
+            id = envelope->id;
+        } else {
+            id = std::get<DecodeFailure>(decoded).id;
+        }
+    }
+    send_to(routing_id, req_style,
+            encode_error_reply(id, {Errc::shutting_down, "the daemon is stopping; this request was not applied"}));
 }
 
 bool Transport::take_activity() {

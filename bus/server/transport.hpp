@@ -44,6 +44,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -129,6 +130,8 @@ public:
     // the socket, lingering up to linger_ms.
     void stop_reading();
     void refuse_queued();
+    // Answers one request that was received but will never run the same way.
+    void refuse(const Inbound& in);
     void close(int linger_ms);
     // Whether a request came in since the last call (for the shutdown drain).
     bool take_activity();
@@ -156,6 +159,7 @@ private:
     void pop_front(Backlog& backlog);
     void erase_backlog(std::map<std::string, Backlog>::iterator it);
     bool try_send(const std::string& routing_id, bool req_style, const std::string& body);
+    void refuse_body(const std::string& routing_id, bool req_style, std::string_view body);
     void retry_backlog();
 
     TransportOptions m_options;
