@@ -26,19 +26,22 @@ namespace detail {
 struct CountedBytes {
     std::string bytes;
     ByteCounter counter;
+    ByteCounter total;  // may be empty
 };
 inline void release_counted(void* /*data*/, void* hint) {
     auto* held = static_cast<CountedBytes*>(hint);
     held->counter->fetch_sub(held->bytes.size(), std::memory_order_relaxed);
+    if (held->total) held->total->fetch_sub(held->bytes.size(), std::memory_order_relaxed);
     delete held;
 }
 }  // namespace detail
 
 // Zero-copy: the message owns `bytes` from here (its destructor frees them
-// when a send fails).
-inline zmq::message_t counted_message(std::string bytes, const ByteCounter& counter) {
-    auto* held = new detail::CountedBytes{std::move(bytes), counter};
+// when a send fails). Counted on `counter`, and on `total` when given.
+inline zmq::message_t counted_message(std::string bytes, const ByteCounter& counter, const ByteCounter& total = {}) {
+    auto* held = new detail::CountedBytes{std::move(bytes), counter, total};
     counter->fetch_add(held->bytes.size(), std::memory_order_relaxed);
+    if (total) total->fetch_add(held->bytes.size(), std::memory_order_relaxed);
     return zmq::message_t(held->bytes.data(), held->bytes.size(), detail::release_counted, held);
 }
 

@@ -239,7 +239,8 @@ bool Transport::try_send(const std::string& routing_id, bool req_style, const st
     // queue in replies, and a thousand 1 MiB pages would be a gigabyte.
     const auto peer = m_peers.find(routing_id);
     const bool counted = body.size() >= k_counted_reply_bytes && peer != m_peers.end();
-    if (counted && peer->second.queued->load(std::memory_order_relaxed) >= m_options.max_peer_backlog_bytes) {
+    if (counted && (peer->second.queued->load(std::memory_order_relaxed) >= m_options.max_peer_backlog_bytes ||
+                    m_queued->load(std::memory_order_relaxed) >= m_options.max_backlog_bytes)) {
         m_backlog[routing_id];  // full in bytes: the reply waits in the backlog
         return false;
     }
@@ -250,7 +251,7 @@ bool Transport::try_send(const std::string& routing_id, bool req_style, const st
         }
         if (req_style) m_router.send(zmq::message_t(), zmq::send_flags::sndmore);
         if (counted) {
-            m_router.send(counted_message(body, peer->second.queued), zmq::send_flags::none);
+            m_router.send(counted_message(body, peer->second.queued, m_queued), zmq::send_flags::none);
         } else {
             m_router.send(zmq::buffer(body), zmq::send_flags::none);
         }

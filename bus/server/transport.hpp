@@ -23,8 +23,8 @@
 // Memory: what botbusd holds per peer is bounded in bytes here. What libzmq
 // holds for a peer is bounded in messages (send_hwm, recv_hwm) and, for
 // replies of 1 KiB or more, in bytes too: they are counted while libzmq
-// holds them (counted_message.hpp), and past max_peer_backlog_bytes the
-// peer counts as full. See PROTOCOL.md "Connections and their limits".
+// holds them (counted_message.hpp), and past max_peer_backlog_bytes for the
+// peer (or max_backlog_bytes over all peers) the peer counts as full. See PROTOCOL.md "Connections and their limits".
 // Concurrency: every method runs on the io_context's single thread; the
 // zmq::context_t may be shared, the sockets are this object's alone.
 // Limitations: a connection is known by the descriptor its requests came
@@ -179,6 +179,7 @@ private:
     std::unordered_map<int, std::set<std::string>> m_fd_peers;   // descriptor -> routing ids
     std::map<std::string, Backlog> m_backlog;                    // routing id -> replies waiting for room
     std::size_t m_backlog_bytes = 0;                             // over every backlog
+    ByteCounter m_queued = make_byte_counter();                  // big replies libzmq holds, over every peer
 };
 
 }  // namespace botbus::bus
