@@ -10,8 +10,7 @@ using detail::exec_and_reset;
 using detail::bind_optional;
 
 Projector::Projector(SQLite::Database& db)
-    : m_db(db),
-      m_insert_channel(db,
+    : m_insert_channel(db,
                        "INSERT INTO bot_channels (name, description, created_by, created_at, last_seq)"
                        " VALUES (?, ?, ?, ?, ?)"),
       m_delete_channel(db, "DELETE FROM bot_channels WHERE name = ?"),

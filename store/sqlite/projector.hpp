@@ -36,7 +36,6 @@ public:
     KnownChannels& known_channels() { return m_known_channels; }
 
 private:
-    SQLite::Database& m_db;
     SQLite::Statement m_insert_channel;
     SQLite::Statement m_delete_channel;
     SQLite::Statement m_delete_channel_subscriptions;
