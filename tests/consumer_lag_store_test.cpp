@@ -18,18 +18,13 @@
 #include "store/payloads.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/trimmer.hpp"
+#include "message_drafts.hpp"
 
 namespace store = botbus::store;
 using store::EventDraft;
 using store::Seq;
 
 namespace {
-
-std::string packed_body(int n) {
-    msgpack::sbuffer buffer;
-    msgpack::pack(buffer, n);
-    return std::string(buffer.data(), buffer.size());
-}
 
 class ConsumerLag : public ::testing::Test {
 protected:
@@ -42,22 +37,10 @@ protected:
         return seq;
     }
     EventDraft published(const std::string& channel, int n) {
-        const auto body = packed_body(n);
-        store::MessagePayload p;
-        p.channel = channel;
-        p.type = "text";
-        p.body = body;
-        return {store::stream::channel(channel), store::EventType::message_published, "alice", std::nullopt,
-                store::encode_message_payload(p)};
+        return botbus::testing::published_draft(channel, n);
     }
     EventDraft sent(const std::string& to, int n) {
-        const auto body = packed_body(n);
-        store::MessagePayload p;
-        p.to = to;
-        p.type = "text";
-        p.body = body;
-        return {store::stream::mailbox(to), store::EventType::message_sent, "alice", std::nullopt,
-                store::encode_message_payload(p)};
+        return botbus::testing::sent_draft(to, n);
     }
     std::int64_t count(const std::string& sql, const std::string& a, std::int64_t b = 0) {
         SQLite::Statement s(m_store.database(), sql);

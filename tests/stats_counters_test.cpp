@@ -16,18 +16,13 @@
 #include "store/payloads.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/trimmer.hpp"
+#include "message_drafts.hpp"
 #include "temp_dir.hpp"
 
 namespace store = botbus::store;
 using store::EventDraft;
 
 namespace {
-
-std::string packed_body(const std::string& text) {
-    msgpack::sbuffer buffer;
-    msgpack::pack(buffer, text);
-    return std::string(buffer.data(), buffer.size());
-}
 
 EventDraft channel_created(const std::string& name) {
     return {std::string(store::stream::k_channels), store::EventType::channel_created, "alice", std::nullopt,
@@ -42,22 +37,10 @@ EventDraft subscribed(const std::string& bot, const std::string& channel) {
             store::encode_payload(store::SubscriptionChanged{bot, channel})};
 }
 EventDraft published(const std::string& channel, const std::string& text) {
-    const auto body = packed_body(text);
-    store::MessagePayload p;
-    p.channel = channel;
-    p.type = "text";
-    p.body = body;
-    return {store::stream::channel(channel), store::EventType::message_published, "alice", std::nullopt,
-            store::encode_message_payload(p)};
+    return botbus::testing::published_draft(channel, text);
 }
 EventDraft sent(const std::string& to, const std::string& text) {
-    const auto body = packed_body(text);
-    store::MessagePayload p;
-    p.to = to;
-    p.type = "text";
-    p.body = body;
-    return {store::stream::mailbox(to), store::EventType::message_sent, "alice", std::nullopt,
-            store::encode_message_payload(p)};
+    return botbus::testing::sent_draft(to, text);
 }
 
 std::int64_t count(SQLite::Database& db, const char* sql) {
