@@ -17,6 +17,7 @@
 #include "store/payloads.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/store.hpp"
+#include "message_drafts.hpp"
 
 namespace botbus::testing {
 
@@ -91,16 +92,7 @@ protected:
     }
 
     store::Seq publish(const std::string& channel, const std::string& text, const std::string& from = "alice") {
-        msgpack::sbuffer body;
-        msgpack::pack(body, text);
-        const std::string bytes(body.data(), body.size());
-        store::MessagePayload p;
-        p.channel = channel;
-        p.type = "text";
-        p.body = bytes;
-        return append({store::stream::channel(channel), store::EventType::message_published, from,
-                       std::nullopt, store::encode_message_payload(p)})
-            .seq;
+        return append(published_draft(channel, text, from)).seq;
     }
 
     std::vector<store::Seq> publish_many(const std::string& channel, int count) {
