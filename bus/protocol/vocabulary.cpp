@@ -6,7 +6,7 @@
 namespace botbus::bus {
 namespace {
 
-constexpr std::array<std::pair<Errc, std::string_view>, 19> k_errcs{{
+constexpr std::array<std::pair<Errc, std::string_view>, 21> k_errcs{{
     {Errc::bad_request, "bad_request"},
     {Errc::frame_too_large, "frame_too_large"},
     {Errc::unsupported_version, "unsupported_version"},
@@ -26,6 +26,8 @@ constexpr std::array<std::pair<Errc, std::string_view>, 19> k_errcs{{
     {Errc::not_lease_owner, "not_lease_owner"},
     {Errc::depth_exceeded, "depth_exceeded"},
     {Errc::rate_limited, "rate_limited"},
+    {Errc::forbidden, "forbidden"},
+    {Errc::limit_reached, "limit_reached"},
 }};
 
 }  // namespace

@@ -47,6 +47,8 @@ enum class Errc {
     not_lease_owner,      // run.heartbeat from a bot that does not hold the run's lease
     depth_exceeded,       // an answer deeper in its conversation than the daemon's hop limit
     rate_limited,         // the sender is over its rate for this channel or recipient; retry_after_ms says when
+    forbidden,            // the bot may not do this (the message names the missing permission); nothing was applied
+    limit_reached,        // a per-bot or per-connection limit is reached (the message names it); nothing was applied
 };
 
 std::string_view errc_name(Errc code);
