@@ -39,6 +39,7 @@
 
 #include "bench_common.hpp"
 #include "client/client.hpp"
+#include "client/curve_keys.hpp"
 
 extern char** environ;
 
@@ -64,6 +65,7 @@ struct Options {
     int mem_clients = 1000;
     std::size_t frame_bytes = 200;
     bool keep = false;
+    bool curve = false;  // the throughput scenario again with --auth curve
 };
 Options g_opt;
 
@@ -154,15 +156,28 @@ int wait_exit(pid_t pid, Millis deadline) {
 }
 
 // botbusd on a fresh data dir, loopback, port 0; endpoints from its ready line.
+// With `curve_bots`, it runs with --auth curve and a key pair per bot.
 class Daemon {
 public:
-    Daemon() {
+    explicit Daemon(const std::vector<std::string>& curve_bots = {}) {
         m_data = m_dir.path() / "data";
         const auto err = m_dir.path() / "stderr";
         std::vector<std::string> args{g_opt.botbusd,       "--data-dir",      m_data.string(),
                                       "--command-endpoint", "tcp://127.0.0.1:*", "--feed-endpoint",
                                       "tcp://127.0.0.1:*", "--durability",    "full",
                                       "--log-level",        "warn"};
+        if (!curve_bots.empty()) {
+            m_server = client::make_key_pair();
+            client::write_key_pair(m_dir.path() / "server.key", m_server);
+            std::ofstream allowlist(m_dir.path() / "allowlist");
+            for (const auto& bot : curve_bots) {
+                m_bots[bot] = client::make_key_pair();
+                allowlist << bot << " = " << m_bots[bot].public_key << '\n';
+            }
+            allowlist.close();
+            args.insert(args.end(), {"--auth", "curve", "--server-key", (m_dir.path() / "server.key").string(),
+                                     "--allowlist", (m_dir.path() / "allowlist").string()});
+        }
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
         argv.push_back(nullptr);
@@ -209,6 +224,14 @@ public:
         o.command_endpoint = m_command;
         o.feed_endpoint = m_feed;
         o.timeout = Millis{20000};
+        return o;
+    }
+    // The options of a bot with its own key, when the daemon authenticates.
+    client::ClientOptions client_options(const std::string& bot) const {
+        auto o = client_options();
+        if (const auto pair = m_bots.find(bot); pair != m_bots.end()) {
+            o.curve = client::CurveClientKeys{pair->second, m_server.public_key};
+        }
         return o;
     }
     const std::string& feed() const { return m_feed; }
@@ -259,6 +282,8 @@ private:
     fs::path m_data;
     pid_t m_pid = -1;
     std::string m_command, m_feed;
+    client::CurveKeyPair m_server;
+    std::map<std::string, client::CurveKeyPair> m_bots;
 };
 
 // ------------------------------------------------------------------ requests
@@ -382,11 +407,18 @@ void scenario_throughput() {
     const Config configs[] = {{1, 1}, {1, 1000}, {16, 64}};
     const double secs = g_opt.smoke ? 0.0 : g_opt.secs;
     const std::uint64_t per_client_cap = g_opt.smoke ? 200 : 20'000'000;
+    // With --curve each figure is measured again with CURVE on (both
+    // sockets encrypted, one key per client), printed beside the plain one.
+    std::vector<bool> modes{false};
+    if (g_opt.curve) modes.push_back(true);
+    for (const bool curve : modes)
     for (const auto& cfg : configs) {
         const std::string name = "publish " + std::to_string(cfg.clients) + (cfg.clients == 1 ? " client x " : " clients x ") +
-                                 std::to_string(cfg.window) + " in flight";
+                                 std::to_string(cfg.window) + " in flight" + (curve ? " (CURVE)" : "");
+        std::vector<std::string> bots;
+        for (int i = 0; curve && i < cfg.clients; ++i) bots.push_back("tp-" + std::to_string(i));
         for (int rep = 0; rep < g_opt.reps; ++rep) {
-            Daemon d;
+            Daemon d(bots);
             const auto req = publish_request("tp", g_body);
             std::vector<PipeStats> results(static_cast<std::size_t>(cfg.clients));
             std::vector<std::string> errors(static_cast<std::size_t>(cfg.clients));
@@ -399,7 +431,7 @@ void scenario_throughput() {
                     bool counted = false;
                     try {
                         zmq::context_t ctx(1);
-                        client::Client c(ctx, d.client_options());
+                        client::Client c(ctx, d.client_options("tp-" + std::to_string(i)));
                         c.hello("tp-" + std::to_string(i));
                         ready.count_down();
                         counted = true;
@@ -439,7 +471,8 @@ void scenario_throughput() {
             std::fprintf(stderr, "  %s rep %d: %llu acked in %.2f s = %.0f msg/s\n", name.c_str(), rep,
                          static_cast<unsigned long long>(ok), elapsed, rate);
             record(name, "msg/s", rate,
-                   "acked durable publishes (durability full), " + std::to_string(cfg.clients) +
+                   std::string(curve ? "CURVE (--auth curve), " : "") +
+                       "acked durable publishes (durability full), " + std::to_string(cfg.clients) +
                        " DEALER client(s) (own zmq context each), " + std::to_string(cfg.window) +
                        " requests in flight per client, " + body_cond() + ", one channel, " +
                        (g_opt.smoke ? std::string("smoke: 200 per client") : fmt(1, secs) + " s of sending") +
@@ -966,7 +999,8 @@ void usage() {
         "  --only LIST        comma-separated: throughput,latency,fanout,catchup,workflow,memory,disk\n"
         "  --tmpdir DIR       where the per-measurement data dirs go (default $TMPDIR or /tmp)\n"
         "  --keep             keep the data dirs\n"
-        "  --smoke            every scenario, tiny, 1 rep: checks completion and delivery only\n",
+        "  --smoke            every scenario, tiny, 1 rep: checks completion and delivery only\n"
+        "  --curve            also measure throughput with --auth curve (CURVE on both sockets)\n",
         BOTBUSD_PATH);
 }
 
@@ -994,6 +1028,7 @@ int main(int argc, char** argv) {
         else if (a == "--tmpdir") g_opt.tmpdir = next();
         else if (a == "--keep") g_opt.keep = true;
         else if (a == "--smoke") g_opt.smoke = true;
+        else if (a == "--curve") g_opt.curve = true;
         else if (a == "-h" || a == "--help") {
             usage();
             return 0;
@@ -1007,6 +1042,7 @@ int main(int argc, char** argv) {
         if (!reps_set) g_opt.reps = 1;
         if (!catchup_set) g_opt.catchup_n = 2000;
         if (!clients_set) g_opt.mem_clients = 50;
+        g_opt.curve = true;  // the CURVE path runs end to end too
     }
     if (g_opt.reps < 1 || g_opt.catchup_n < 1 || g_opt.steps < 1 || g_opt.mem_clients < 1 || g_opt.secs <= 0) {
         std::fprintf(stderr, "invalid option value\n");

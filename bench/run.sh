@@ -82,7 +82,8 @@ fi
 
 # ------------------------------------------------------------------ run
 # shellcheck disable=SC2086  # BENCH_ARGS holds several words
-skip botbus || run "botbus-bench" 1200 "$BENCH" --reps "$REPS" --catchup-n "$CATCHUP_N" ${BENCH_ARGS:-}
+# --curve: the publish figures again with CURVE on (--auth curve), beside them.
+skip botbus || run "botbus-bench" 1200 "$BENCH" --reps "$REPS" --catchup-n "$CATCHUP_N" --curve ${BENCH_ARGS:-}
 skip redis || run "redis streams (XADD)" 300 bash "$PEERS/redis_bench.sh"
 skip nats || NATS_FANOUT=${NATS_FANOUT:-0} run "nats / jetstream" 300 bash "$PEERS/nats_bench.sh"
 
@@ -112,6 +113,14 @@ awk -F'|' '
     ratio("one at a time vs Redis XADD -c1 -P1 always", "publish 1 client x 1 in flight",
           "redis|XADD appendfsync=always -P 1 -c 1", 1)
     print "(NATS 2.9 JetStream acknowledges before fsync; botbus and Redis always fsync before the ack.)"
+    print ""
+    print "botbus publish throughput, CURVE on (--auth curve) beside off, medians (msg/s):"
+    n = split("1 client x 1|1 client x 1000|16 clients x 64", shapes, "|")
+    for (i = 1; i <= n; ++i) {
+      plain = v["botbus|publish " shapes[i] " in flight"]; curve = v["botbus|publish " shapes[i] " in flight (CURVE)"]
+      if (plain == "" || curve == "") { printf "%-58s n/a\n", shapes[i] " in flight"; continue }
+      printf "%-58s %10.0f off, %10.0f on = %5.2fx\n", shapes[i] " in flight", plain, curve, curve / plain
+    }
   }' "$RESULTS" | tee "$OUT/ratios.txt"
 
 echo

@@ -43,6 +43,7 @@ ReplyError::ReplyError(bus::Errc code, std::string code_name, const std::string&
 Client::Client(zmq::context_t& context, ClientOptions options)
     : m_context(context), m_options(std::move(options)), m_socket(context, zmq::socket_type::dealer) {
     m_socket.set(zmq::sockopt::linger, 0);
+    if (m_options.curve) use_curve(m_socket, *m_options.curve);
     m_socket.connect(m_options.command_endpoint);
 }
 
@@ -229,6 +230,7 @@ Subscription::Subscription(Client& client, std::string channel, std::optional<st
     m_sub.set(zmq::sockopt::linger, 0);
     m_sub.set(zmq::sockopt::rcvhwm, 0);  // repairs are cheaper in memory than in history round trips
     m_sub.set(zmq::sockopt::subscribe, m_topic);
+    if (client.options().curve) use_curve(m_sub, *client.options().curve);
     m_sub.connect(client.options().feed_endpoint);
     sync_feed();
     if (after_seq) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bus/protocol/codec.hpp"
+#include "client/curve_keys.hpp"
 
 namespace botbus::client {
 
@@ -46,6 +47,10 @@ struct ClientOptions {
     std::string command_endpoint = "tcp://127.0.0.1:7440";
     std::string feed_endpoint = "tcp://127.0.0.1:7441";
     Millis timeout{5000};
+    // With a daemon run with --auth curve: this bot's key pair and the
+    // daemon's public key. A key the daemon does not list gets no connection
+    // (requests time out); see PROTOCOL.md "Authentication (CURVE)".
+    std::optional<CurveClientKeys> curve = std::nullopt;
 };
 
 struct Ack {

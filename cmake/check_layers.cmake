@@ -38,7 +38,7 @@ layer(client "^client/" ALLOW bus/protocol/ client/
       FORBID "^(SQLiteCpp/|sqlite3|boost/asio)")
 layer(cli "^daemon/(botbus[.]cpp|cli_)" ALLOW bus/protocol/ client/ daemon/cli_
       FORBID "^(SQLiteCpp/|sqlite3|boost/asio)")
-layer(daemon "^daemon/" ALLOW bus/protocol/ bus/core/ bus/server/ store/ daemon/
+layer(daemon "^daemon/" ALLOW bus/protocol/ bus/core/ bus/server/ store/ daemon/ client/curve_keys
       FORBID "^(SQLiteCpp/|sqlite3)")
 
 file(GLOB_RECURSE sources RELATIVE "${ROOT}"

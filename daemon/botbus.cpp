@@ -22,6 +22,7 @@
 
 #include "client/client.hpp"
 #include "daemon/cli_command.hpp"
+#include "daemon/cli_keys.hpp"
 #include "daemon/cli_output.hpp"
 #include "daemon/cli_mailbox.hpp"
 #include "daemon/cli_workflow.hpp"
@@ -359,6 +360,9 @@ constexpr CommandSpec k_commands[] = {
     {"dlq replay", "dlq replay SEQ", "send dead message SEQ back to its mailbox", 1, 1, nullptr, run_dlq_replay},
     {"stats", "stats", "print the daemon's counters", 0, 0, nullptr, run_stats},
     {"ping", "ping", "check that the daemon answers", 0, 0, nullptr, run_ping},
+    // No connection: run before a session is made (run is null).
+    {"keygen", "keygen FILE", "write a CURVE key pair to FILE (mode 0600) and its public key to FILE.pub", 1, 1,
+     nullptr, nullptr},
     {"workflow put", "workflow put FILE [--owner-bot B] [--replace]",
      "store a workflow definition from a JSON file (-: stdin)", 1, 1, workflow_put_options, run_workflow_put},
     {"workflow show", "workflow show ID", "show a workflow and its definition", 1, 1, nullptr, run_workflow_show},
@@ -402,6 +406,10 @@ po::options_description global_options(GlobalOptions& options, std::string& time
          "the bot to act as: sender of publish/send, owner of the inbox (env BOTBUS_BOT)")
         ("timeout", po::value(&timeout)->value_name("MS")->default_value("5000"),
          "how long to wait for each answer from the daemon")
+        ("curve-key", po::value(&options.key_file)->value_name("FILE"),
+         "this bot's CURVE key pair file (botbus keygen), for a daemon run with --auth curve (env BOTBUS_KEY)")
+        ("server-key", po::value(&options.server_key)->value_name("KEY"),
+         "the daemon's CURVE public key: its .pub file or the 40-character key (env BOTBUS_SERVER_KEY)")
         ("json", po::bool_switch(&options.json), "print one JSON object per line")
         ("help,h", "show help (botbus COMMAND --help: a command's options)")
         ("version", "show the version");
@@ -482,6 +490,8 @@ std::string environment_option(const std::string& variable) {
     if (variable == "BOTBUS_COMMAND_ENDPOINT") return "command-endpoint";
     if (variable == "BOTBUS_FEED_ENDPOINT") return "feed-endpoint";
     if (variable == "BOTBUS_BOT") return "as";
+    if (variable == "BOTBUS_KEY") return "curve-key";
+    if (variable == "BOTBUS_SERVER_KEY") return "server-key";
     return "";
 }
 
@@ -587,6 +597,7 @@ int run(int argc, const char* const argv[], RunState& state) {
     if (in.args.size() < command.min_args) throw UsageError("too few arguments");
     if (in.args.size() > command.max_args) throw UsageError("too many arguments");
 
+    if (!command.run) return run_keygen(in.args[0], state.options.json);
     Session session(state.options);
     return command.run(session, in);
 }

@@ -15,6 +15,7 @@
 #include <iostream>
 
 #include "bus/server/server.hpp"
+#include "client/curve_keys.hpp"
 #include "daemon/config.hpp"
 #include "store/sqlite/log_check.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -84,6 +85,13 @@ int run(const botbus::daemon::Config& config) {
     zmq::context_t zmq(1);
     botbus::bus::Server server(io, zmq, store, config.server);
     server.start();
+    if (config.server.curve) {
+        spdlog::info("authentication: CURVE, {} keys on the allowlist {}", config.server.curve->allowlist.size(),
+                     config.allowlist_path);
+    } else if (config.insecure) {
+        spdlog::warn("--insecure: serving without authentication; whoever reaches {} or {} can act as any bot",
+                     server.command_endpoint(), server.feed_endpoint());
+    }
 
     // The watchdog is fed from the event loop itself, so a loop that stops
     // turning (a wedged batch, a deadlock) gets botbusd restarted.
@@ -98,6 +106,7 @@ int run(const botbus::daemon::Config& config) {
     };
     if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) feed_watchdog();
 
+    boost::asio::signal_set hangups(io, SIGHUP);
     boost::asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code& ec, int signal) {
         if (ec) return;
@@ -107,7 +116,27 @@ int run(const botbus::daemon::Config& config) {
         // answered already.
         server.stop(config.shutdown_linger_ms);
         watchdog.cancel();
+        hangups.cancel();
     });
+
+    // SIGHUP re-reads the allowlist; a file that cannot be read keeps the
+    // list in force, so a typo never locks every bot out.
+    std::function<void()> wait_hangup = [&] {
+        hangups.async_wait([&](const boost::system::error_code& ec, int) {
+            if (ec) return;
+            if (!config.server.curve) {
+                spdlog::info("received SIGHUP: nothing to reload without --auth curve");
+            } else {
+                try {
+                    server.reload_allowlist(botbus::client::read_allowlist(config.allowlist_path));
+                } catch (const std::exception& e) {
+                    spdlog::error("received SIGHUP: keeping the allowlist in force: {}", e.what());
+                }
+            }
+            wait_hangup();
+        });
+    };
+    wait_hangup();
 
     // Tests and scripts read the bound endpoints (port 0 resolved) from here.
     std::printf("botbusd ready command=%s feed=%s\n", server.command_endpoint().c_str(),

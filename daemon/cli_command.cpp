@@ -3,12 +3,15 @@
 #include <charconv>
 #include <iostream>
 
+#include "daemon/cli_keys.hpp"
+
 namespace botbus::cli {
 namespace {
 
 client::Client connect(zmq::context_t& context, const GlobalOptions& options) {
     try {
-        return client::Client(context, {options.command_endpoint, options.feed_endpoint, options.timeout});
+        return client::Client(context,
+                              {options.command_endpoint, options.feed_endpoint, options.timeout, curve_keys_of(options)});
     } catch (const zmq::error_t& e) {
         throw UsageError("cannot connect to --command-endpoint '" + options.command_endpoint + "': " + e.what());
     }

@@ -55,6 +55,8 @@ struct GlobalOptions {
     std::string bot;
     Millis timeout{5000};
     bool json = false;
+    std::string key_file;    // --curve-key: this bot's CURVE key pair file
+    std::string server_key;  // --server-key: the daemon's public key (a .pub file or 40 Z85 characters)
 };
 
 // Strict unsigned parsing: boost's lexical_cast would take "-1" as 2^64-1.

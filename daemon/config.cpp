@@ -9,6 +9,8 @@
 #include <optional>
 #include <set>
 
+#include "client/curve_keys.hpp"
+
 namespace botbus::daemon {
 namespace po = boost::program_options;
 
@@ -36,6 +38,16 @@ int default_recv_hwm(std::size_t max_frame) {
 
 }  // namespace
 
+bool is_local_endpoint(const std::string& endpoint) {
+    if (endpoint.rfind("ipc://", 0) == 0 || endpoint.rfind("inproc://", 0) == 0) return true;
+    if (endpoint.rfind("tcp://", 0) != 0) return false;
+    const auto address = endpoint.substr(6);
+    // A tcp endpoint may name the interface to bind before a ';'
+    // (tcp://iface;host:port is connect-only, so only host:port is expected).
+    if (address.rfind("127.", 0) == 0) return address.find(';') == std::string::npos;
+    return address.rfind("[::1]:", 0) == 0 || address.rfind("localhost:", 0) == 0;
+}
+
 ParsedArgs parse_args(int argc, const char* const argv[]) {
     Config config;
     std::string durability = "full";
@@ -56,6 +68,8 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
     std::uint64_t retention_max_age_ms = 0;
     std::uint64_t retention_max_messages = 0;
     std::int64_t trim_interval_ms = config.server.trim_interval_us / 1000;
+    std::string auth = "none";
+    std::string server_key_path;
 
     po::options_description generic("botbusd options");
     generic.add_options()
@@ -121,7 +135,16 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
         ("trim-interval-ms", po::value(&trim_interval_ms)->default_value(trim_interval_ms),
          "how often retention deletes a batch of old messages")
         ("log-level", po::value(&config.log_level)->default_value(config.log_level),
-         "trace, debug, info, warn, error, critical or off");
+         "trace, debug, info, warn, error, critical or off")
+        ("auth", po::value(&auth)->default_value(auth),
+         "none: plaintext, any client may say hello as any bot; curve: both sockets take only CURVE clients "
+         "whose key is on the allowlist, and a connection may say hello only as its key's bot")
+        ("server-key", po::value(&server_key_path)->value_name("FILE"),
+         "the daemon's CURVE key pair file (botbus keygen FILE); with --auth curve")
+        ("allowlist", po::value(&config.allowlist_path)->value_name("FILE"),
+         "the bots and their public keys, `bot = <Z85 key>` lines; with --auth curve; re-read on SIGHUP")
+        ("insecure", po::bool_switch(&config.insecure),
+         "allow --auth none on an endpoint other hosts can reach (anyone who reaches it can act as any bot)");
 
     std::string command = "serve";
     po::options_description hidden;
@@ -265,6 +288,31 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
     config.server.max_batch = max_batch;
     config.server.send_hwm = send_hwm;
     config.server.max_peer_backlog = max_peer_backlog;
+    if (auth == "curve") {
+        if (server_key_path.empty()) throw invalid("auth", "curve needs --server-key FILE (botbus keygen FILE)");
+        if (config.allowlist_path.empty()) throw invalid("auth", "curve needs --allowlist FILE");
+        try {
+            const auto pair = client::read_key_pair(server_key_path);
+            config.server.curve = bus::CurveServerOptions{pair.secret_key, client::read_allowlist(config.allowlist_path)};
+        } catch (const std::runtime_error& e) {
+            throw std::runtime_error(std::string(e.what()) + " (--auth curve)");
+        }
+    } else if (auth == "none") {
+        if (!server_key_path.empty()) throw invalid("server-key", "is used only with --auth curve");
+        if (!config.allowlist_path.empty()) throw invalid("allowlist", "is used only with --auth curve");
+        if (config.command == Command::serve && !config.insecure) {
+            for (const auto* endpoint : {&config.server.command_endpoint, &config.server.feed_endpoint}) {
+                if (!is_local_endpoint(*endpoint)) {
+                    throw std::runtime_error("refusing to serve " + *endpoint +
+                                             " without authentication: other hosts can reach it and act as any "
+                                             "bot; use --auth curve (with --server-key and --allowlist), or "
+                                             "--insecure to do it anyway");
+                }
+            }
+        }
+    } else {
+        throw invalid("auth", "must be 'none' or 'curve', not '" + auth + "'");
+    }
     return {config, 0};
 }
 

@@ -23,7 +23,13 @@ struct Config {
     bus::ServerOptions server;
     std::string log_level = "info";
     int shutdown_linger_ms = 2000;
+    std::string allowlist_path;  // --allowlist, re-read on SIGHUP (with --auth curve)
+    bool insecure = false;       // --insecure: plaintext on a non-loopback endpoint, on purpose
 };
+
+// Whether a ZeroMQ endpoint can only be reached from this host: tcp on
+// 127.x.x.x, [::1] or localhost, ipc:// and inproc://.
+bool is_local_endpoint(const std::string& endpoint);
 
 struct ParsedArgs {
     std::optional<Config> config;  // empty when the caller should exit (help, version)

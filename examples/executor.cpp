@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "client/client.hpp"
+#include "client/curve_keys.hpp"
 
 namespace {
 
@@ -66,6 +67,7 @@ struct Options {
     std::int64_t approval_timeout_ms = 60'000;
     std::int64_t heartbeat_ms = 0;  // 0: a third of the lease the daemon reports
     std::int64_t timeout_ms = 5000;
+    std::optional<client::CurveClientKeys> curve;  // --curve-key and --server-key, for a daemon with --auth curve
 };
 
 class UsageError : public std::runtime_error {
@@ -181,6 +183,7 @@ public:
     RunFeed(zmq::context_t& context, client::Client& client, const std::string& run_id, Millis timeout)
         : m_sub(context, zmq::socket_type::sub), m_topic(bus::run_topic(run_id)) {
         m_sub.set(zmq::sockopt::linger, 0);
+        if (client.options().curve) client::use_curve(m_sub, *client.options().curve);
         m_sub.set(zmq::sockopt::subscribe, m_topic);
         const auto token = random_token();
         const auto sync = bus::sync_topic(token);
@@ -238,7 +241,8 @@ public:
     Executor(zmq::context_t& context, Options options)
         : m_context(context),
           m_options(std::move(options)),
-          m_client(context, {m_options.command_endpoint, m_options.feed_endpoint, Millis{m_options.timeout_ms}}) {}
+          m_client(context, {m_options.command_endpoint, m_options.feed_endpoint, Millis{m_options.timeout_ms},
+                             m_options.curve}) {}
 
     int run() {
         m_client.hello(m_options.bot);
@@ -560,7 +564,11 @@ Options parse_args(int argc, char* argv[]) {
          "how long to wait at an approval gate before pausing the run")
         ("heartbeat-ms", po::value(&options.heartbeat_ms)->default_value(0),
          "heartbeat interval; 0: a third of the daemon's lease")
-        ("timeout-ms", po::value(&options.timeout_ms)->default_value(options.timeout_ms), "reply timeout");
+        ("timeout-ms", po::value(&options.timeout_ms)->default_value(options.timeout_ms), "reply timeout")
+        ("curve-key", po::value<std::string>()->value_name("FILE"),
+         "this bot's CURVE key pair file (botbus keygen), for a daemon run with --auth curve")
+        ("server-key", po::value<std::string>()->value_name("KEY"),
+         "the daemon's CURVE public key: its .pub file or the 40-character key");
     po::options_description hidden;
     hidden.add_options()("definition", po::value(&options.definition_file));
     po::positional_options_description positional;
@@ -582,6 +590,15 @@ Options parse_args(int argc, char* argv[]) {
     }
     if (vm.count("resume")) options.resume_run_id = vm["resume"].as<std::string>();
     if (vm.count("run-id")) options.run_id = vm["run-id"].as<std::string>();
+    if (vm.count("curve-key") != vm.count("server-key")) throw UsageError("--curve-key and --server-key go together");
+    if (vm.count("curve-key")) {
+        try {
+            options.curve = client::CurveClientKeys{client::read_key_pair(vm["curve-key"].as<std::string>()),
+                                                    client::read_public_key(vm["server-key"].as<std::string>())};
+        } catch (const std::runtime_error& e) {
+            throw UsageError(e.what());
+        }
+    }
     if (options.resume_run_id && !options.definition_file.empty()) {
         throw UsageError("--resume takes the definition from the run's workflow; give no file");
     }

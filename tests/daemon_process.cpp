@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -36,10 +37,10 @@ std::string botbusd_path() {
     return other && *other ? std::string(other) : std::string(BOTBUSD_PATH);
 }
 
-pid_t spawn(const std::vector<std::string>& args, int stdout_fd, const std::filesystem::path& stderr_path,
-            const std::vector<std::string>& extra_env) {
+pid_t spawn(const std::string& program, const std::vector<std::string>& args, int stdout_fd,
+            const std::filesystem::path& stderr_path, const std::vector<std::string>& extra_env) {
     std::vector<char*> argv;
-    std::vector<std::string> storage{botbusd_path()};
+    std::vector<std::string> storage{program};
     storage.insert(storage.end(), args.begin(), args.end());
     for (auto& a : storage) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -100,10 +101,15 @@ DaemonProcess::DaemonProcess(const std::filesystem::path& data_dir, std::vector<
     int pipe_fds[2];
     if (pipe2(pipe_fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     m_stderr_path = data_dir.string() + ".stderr";
-    std::vector<std::string> args{"--data-dir", data_dir.string(), "--command-endpoint", "tcp://127.0.0.1:*",
-                                  "--feed-endpoint", "tcp://127.0.0.1:*", "--log-level", "warn"};
+    std::vector<std::string> args{"--data-dir", data_dir.string(), "--log-level", "warn"};
+    // Loopback on port 0 unless the test names an endpoint of its own.
+    for (const char* endpoint : {"--command-endpoint", "--feed-endpoint"}) {
+        if (std::find(extra_args.begin(), extra_args.end(), endpoint) == extra_args.end()) {
+            args.insert(args.end(), {endpoint, "tcp://127.0.0.1:*"});
+        }
+    }
     args.insert(args.end(), extra_args.begin(), extra_args.end());
-    m_pid = spawn(args, pipe_fds[1], m_stderr_path, extra_env);
+    m_pid = spawn(botbusd_path(), args, pipe_fds[1], m_stderr_path, extra_env);
     close(pipe_fds[1]);
     m_stdout = pipe_fds[0];
 
@@ -164,6 +170,11 @@ void DaemonProcess::kill_hard() {
 
 RunResult run_botbusd(const std::vector<std::string>& args, std::chrono::milliseconds deadline,
                       const std::vector<std::string>& extra_env) {
+    return run_program(botbusd_path(), args, deadline, extra_env);
+}
+
+RunResult run_program(const std::string& program, const std::vector<std::string>& args,
+                      std::chrono::milliseconds deadline, const std::vector<std::string>& extra_env) {
     TempDir scratch;
     const auto stderr_path = scratch.path() / "stderr";
     const auto stdout_path = scratch.path() / "stdout";
@@ -171,7 +182,7 @@ RunResult run_botbusd(const std::vector<std::string>& args, std::chrono::millise
     if (stdout_fd < 0) throw std::runtime_error("cannot create " + stdout_path.string());
     pid_t pid = -1;
     try {
-        pid = spawn(args, stdout_fd, stderr_path, extra_env);
+        pid = spawn(program, args, stdout_fd, stderr_path, extra_env);
     } catch (...) {
         close(stdout_fd);
         throw;

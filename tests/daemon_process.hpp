@@ -20,6 +20,8 @@ public:
     // line; throws std::runtime_error with its stderr if it exits instead.
     // `extra_env` entries ("NAME=value") are added to the daemon's
     // environment (the fault-injection shim is loaded that way).
+    // `extra_args` may name --command-endpoint / --feed-endpoint; the
+    // loopback port-0 defaults are then left out.
     explicit DaemonProcess(const std::filesystem::path& data_dir, std::vector<std::string> extra_args = {},
                            std::vector<std::string> extra_env = {});
     // A daemon still running is ended with SIGTERM, as systemd would, so it
@@ -60,6 +62,10 @@ struct RunResult {
     std::string stderr_text;
 };
 RunResult run_botbusd(const std::vector<std::string>& args, std::chrono::milliseconds deadline = std::chrono::seconds(20),
+                      const std::vector<std::string>& extra_env = {});
+// The same for another program (the botbus CLI).
+RunResult run_program(const std::string& program, const std::vector<std::string>& args,
+                      std::chrono::milliseconds deadline = std::chrono::seconds(20),
                       const std::vector<std::string>& extra_env = {});
 
 }  // namespace botbus::testing

@@ -5,12 +5,15 @@
 
 #include <chrono>
 #include <cstdint>
+#include <fstream>
+#include <map>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "client/client.hpp"
+#include "client/curve_keys.hpp"
 #include "daemon_process.hpp"
 
 namespace botbus::testing {
@@ -18,6 +21,57 @@ namespace botbus::testing {
 inline client::ClientOptions options_for(const DaemonProcess& daemon) {
     return {daemon.command_endpoint(), daemon.feed_endpoint(), std::chrono::milliseconds(10000)};
 }
+
+// Real CURVE keys for a daemon run with --auth curve: the daemon's pair and
+// one pair per bot, written as key files in `dir`, with an allowlist file.
+class CurveKeys {
+public:
+    CurveKeys(const std::filesystem::path& dir, const std::vector<std::string>& bots) : m_dir(dir) {
+        m_server = client::make_key_pair();
+        client::write_key_pair(server_key_file(), m_server);
+        for (const auto& bot : bots) {
+            m_bots[bot] = client::make_key_pair();
+            client::write_key_pair(key_file(bot), m_bots[bot]);
+        }
+        write_allowlist(bots);
+    }
+
+    std::filesystem::path server_key_file() const { return m_dir / "server.key"; }
+    std::filesystem::path key_file(const std::string& bot) const { return m_dir / (bot + ".key"); }
+    std::filesystem::path allowlist_file() const { return m_dir / "allowlist"; }
+    const client::CurveKeyPair& server() const { return m_server; }
+    const client::CurveKeyPair& pair(const std::string& bot) const { return m_bots.at(bot); }
+
+    // Rewrites the allowlist with `bots`' keys (each may be mapped to another
+    // bot's name with `as`).
+    void write_allowlist(const std::vector<std::string>& bots, const std::map<std::string, std::string>& as = {}) const {
+        std::ofstream out(allowlist_file(), std::ios::trunc);
+        out << "# test allowlist\n";
+        for (const auto& bot : bots) {
+            const auto renamed = as.find(bot);
+            out << (renamed == as.end() ? bot : renamed->second) << " = " << m_bots.at(bot).public_key << '\n';
+        }
+    }
+
+    std::vector<std::string> daemon_args() const {
+        return {"--auth", "curve", "--server-key", server_key_file().string(), "--allowlist",
+                allowlist_file().string()};
+    }
+
+    // Client options that authenticate with `bot`'s pair (or any pair).
+    client::ClientOptions options_for(const DaemonProcess& daemon, const client::CurveKeyPair& pair) const {
+        return {daemon.command_endpoint(), daemon.feed_endpoint(), std::chrono::milliseconds(10000),
+                client::CurveClientKeys{pair, m_server.public_key}};
+    }
+    client::ClientOptions options_for(const DaemonProcess& daemon, const std::string& bot) const {
+        return options_for(daemon, pair(bot));
+    }
+
+private:
+    std::filesystem::path m_dir;
+    client::CurveKeyPair m_server;
+    std::map<std::string, client::CurveKeyPair> m_bots;
+};
 
 // An unsigned integer field of a reply; a missing one fails the test.
 inline std::uint64_t u64_field(const bus::Reply& reply, std::string_view key) {

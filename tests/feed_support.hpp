@@ -45,6 +45,7 @@ public:
          bool reads_slowly = false)
         : m_sub(context, zmq::socket_type::sub) {
         m_sub.set(zmq::sockopt::linger, 0);
+        if (client.options().curve) client::use_curve(m_sub, *client.options().curve);
         if (reads_slowly) {
             m_sub.set(zmq::sockopt::rcvhwm, 1);
             m_sub.set(zmq::sockopt::rcvbuf, 4096);

@@ -96,6 +96,12 @@ Outcome CommandHandler::handle(const Envelope& envelope, const Session& session,
 }
 
 Result<HelloReply> CommandHandler::op(Ctx& ctx, const HelloRequest& r) {
+    // On an authenticated connection the key names the bot: every event it
+    // produces is then the key holder's.
+    if (ctx.session.key_bot && r.bot != *ctx.session.key_bot) {
+        return WireError{Errc::forbidden, "this connection's key belongs to bot " + *ctx.session.key_bot +
+                                              "; it cannot say hello as " + r.bot};
+    }
     ctx.effects.hello_bot = r.bot;
     ctx.effects.hello_pushes = r.pushes.value_or(true);
     return HelloReply{r.bot, k_protocol_version, m_store.messages().mailbox_acked(r.bot), ctx.last_seq()};
@@ -126,7 +132,9 @@ Result<StatsReply> CommandHandler::op(Ctx& ctx, const StatsRequest&) {
                       m_counters.paused_deliveries,
                       m_counters.syncs,
                       m_store.checkpoints(),
-                      m_messaging.clock() - m_counters.started_at_us};
+                      m_messaging.clock() - m_counters.started_at_us,
+                      m_counters.auth_refusals,
+                      m_counters.auth_disconnects};
 }
 
 Result<FeedSyncReply> CommandHandler::op(Ctx& ctx, const FeedSyncRequest& r) {

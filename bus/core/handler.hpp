@@ -43,6 +43,8 @@ struct ServerCounters {
     std::uint64_t feed_connections = 0;     // open connections on the feed socket
     std::uint64_t feed_bytes = 0;           // feed events libzmq holds for subscribers
     std::uint64_t feed_disconnects = 0;     // feed subscribers cut for not reading
+    std::uint64_t auth_refusals = 0;        // CURVE handshakes refused: the key is not on the allowlist
+    std::uint64_t auth_disconnects = 0;     // connections shut: an allowlist reload removed their key for their bot
     std::uint64_t dropped_replies = 0;
     std::uint64_t paused_deliveries = 0;  // a delivered subscription left in the log: its connection was full
     std::uint64_t syncs = 0;  // WAL syncs that released batches, as of the current batch

@@ -26,6 +26,9 @@ namespace botbus::bus {
 // Per-connection state the server keeps.
 struct Session {
     std::optional<std::string> bot;  // set by hello
+    // The bot the connection's CURVE key belongs to (ZAP's User-Id); hello
+    // may name only this bot. Empty on an unauthenticated daemon.
+    std::optional<std::string> key_bot = std::nullopt;
     bool req_style = false;          // the current request came REQ-style: nothing may be pushed to it
     std::size_t waiting_fetches = 0; // its fetches that wait for messages (the fetch op bounds them)
 };

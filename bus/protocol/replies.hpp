@@ -195,6 +195,8 @@ struct StatsReply {
     std::uint64_t syncs = 0;
     std::uint64_t checkpoints = 0;
     std::int64_t uptime_us = 0;
+    std::uint64_t auth_refusals = 0;
+    std::uint64_t auth_disconnects = 0;
     template <typename F> void fields(F& f) {
         f.req("last_seq", last_seq);
         f.req("events", events);
@@ -217,6 +219,8 @@ struct StatsReply {
         f.req("syncs", syncs);
         f.req("checkpoints", checkpoints);
         f.req("uptime_us", uptime_us);
+        f.req("auth_refusals", auth_refusals);
+        f.req("auth_disconnects", auth_disconnects);
     }
     BOTBUS_SHAPE_EQ(StatsReply);
 };

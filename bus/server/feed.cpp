@@ -4,9 +4,13 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
+#include <boost/asio/post.hpp>
+
 #include <stdexcept>
 #include <utility>
 #include <vector>
+
+#include "bus/server/zap_handler.hpp"
 
 namespace botbus::bus {
 namespace {
@@ -24,13 +28,25 @@ bool writable(int fd) {
 
 Feed::Feed(boost::asio::io_context& io, zmq::context_t& zmq, FeedOptions options)
     : m_options(std::move(options)),
-      m_pub(zmq, zmq::socket_type::pub),
-      m_monitor(io, zmq, m_options.max_connections, "--max-feed-connections", ConnectionMonitor::Hooks{.closed = [](int) {}}),
+      m_pub(zmq, zmq::socket_type::xpub),
+      m_pub_fd(io),
+      m_monitor(io, zmq, m_options.max_connections, "--max-feed-connections",
+                ConnectionMonitor::Hooks{.closed = [this](int fd) { m_subscribers.erase(fd); }}),
       m_held(make_byte_counter()) {}
+
+Feed::~Feed() {
+    if (m_pub_fd.is_open()) m_pub_fd.release();  // libzmq's descriptor
+}
 
 void Feed::bind() {
     m_pub.set(zmq::sockopt::sndhwm, m_options.hwm);
     m_pub.set(zmq::sockopt::linger, 0);
+    m_pub.set(zmq::sockopt::xpub_manual, 1);
+    if (m_options.curve_secret_key) {
+        m_pub.set(zmq::sockopt::curve_server, true);
+        m_pub.set(zmq::sockopt::curve_secretkey, *m_options.curve_secret_key);
+        m_pub.set(zmq::sockopt::zap_domain, k_zap_domain);
+    }
     // A subscriber gone without a FIN would hold its queue until TCP gives up.
     close_silent_peers(m_pub, m_options.heartbeat_ms);
     m_monitor.attach(m_pub);
@@ -40,6 +56,90 @@ void Feed::bind() {
         throw std::runtime_error("cannot bind feed endpoint " + m_options.endpoint + ": " + e.what());
     }
     m_bound = m_pub.get(zmq::sockopt::last_endpoint);
+    m_pub_fd.assign(m_pub.get(zmq::sockopt::fd));
+    m_open = true;
+    wait_readable();
+}
+
+void Feed::wait_readable() {
+    if (!m_open || m_waiting) return;
+    m_waiting = true;
+    m_pub_fd.async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+        m_waiting = false;
+        if (!ec && m_open) read_subscriptions();
+    });
+}
+
+void Feed::read_subscriptions() {
+    if (!m_open) return;
+    for (;;) {
+        zmq::message_t message;
+        try {
+            if (!m_pub.recv(message, zmq::recv_flags::dontwait)) break;
+        } catch (const zmq::error_t& e) {
+            spdlog::error("feed subscription receive failed: {}", e.what());
+            break;
+        }
+        if (message.size() == 0) continue;
+        const auto* bytes = static_cast<const char*>(message.data());
+        const std::string_view prefix(bytes + 1, message.size() - 1);
+        note_subscriber(message);
+        // Manual mode: a (un)subscribe applies to the connection whose
+        // message was read last, so it is applied before the next read.
+        try {
+            if (bytes[0] == 0) {
+                m_pub.set(zmq::sockopt::unsubscribe, prefix);
+                continue;
+            }
+            if (bytes[0] != 1) continue;
+            std::optional<std::string> user;
+            if (const char* id = zmq_msg_gets(const_cast<zmq_msg_t*>(message.handle()), "User-Id")) user = id;
+            if (!m_options.may_subscribe || m_options.may_subscribe(user, prefix)) {
+                m_pub.set(zmq::sockopt::subscribe, prefix);
+            } else if (m_refused_subscriptions++ % 1000 == 0) {
+                spdlog::info("feed: refused a subscription to {} for {} ({} so far)", prefix, user.value_or("an anonymous subscriber"),
+                             m_refused_subscriptions);
+            }
+        } catch (const zmq::error_t& e) {
+            spdlog::error("feed subscription failed: {}", e.what());
+        }
+    }
+    // Edge-triggered: drained to EAGAIN, wait for the next edge.
+    wait_readable();
+}
+
+void Feed::note_subscriber(const zmq::message_t& message) {
+    auto* handle = const_cast<zmq_msg_t*>(message.handle());
+    const char* user = zmq_msg_gets(handle, "User-Id");
+    if (!user) return;
+    // Deprecated in libzmq but kept: the only link from a message to the
+    // connection the monitor reports on.
+    const int fd = zmq_msg_get(handle, ZMQ_SRCFD);
+    if (fd < 0) return;
+    const char* key = zmq_msg_gets(handle, k_key_property);
+    m_subscribers[fd] = Subscriber{user, key ? key : ""};
+}
+
+std::size_t Feed::shut(const std::function<bool(const Subscriber&)>& which) {
+    m_monitor.poll();  // closes reported since: their descriptors may be reused
+    std::vector<int> chosen;
+    for (const auto& [fd, subscriber] : m_subscribers) {
+        if (which(subscriber)) chosen.push_back(fd);
+    }
+    for (const int fd : chosen) {
+        ::shutdown(fd, SHUT_RDWR);
+        m_subscribers.erase(fd);
+    }
+    return chosen.size();
+}
+
+std::size_t Feed::close_connections_of(const std::string& bot) {
+    return shut([&](const Subscriber& subscriber) { return subscriber.bot == bot; });
+}
+
+std::size_t Feed::close_unlisted_connections(
+    const std::function<bool(const std::string& key, const std::string& bot)>& allowed) {
+    return shut([&](const Subscriber& subscriber) { return !allowed(subscriber.key, subscriber.bot); });
 }
 
 void Feed::publish(const std::string& topic, std::string event) {
@@ -52,6 +152,15 @@ void Feed::publish(const std::string& topic, std::string event) {
         m_pub.send(body, zmq::send_flags::dontwait);
     } catch (const zmq::error_t& e) {
         spdlog::error("feed send on {} failed: {}", topic, e.what());
+    }
+    // A send can take the ZMQ_FD edge of a subscription that came meanwhile:
+    // look once, after this turn's publishing.
+    if (!m_read_posted) {
+        m_read_posted = true;
+        boost::asio::post(m_pub_fd.get_executor(), [this] {
+            m_read_posted = false;
+            read_subscriptions();
+        });
     }
 }
 
@@ -79,6 +188,11 @@ void Feed::shed_slow_subscribers() {
 }
 
 void Feed::close(int linger_ms) {
+    m_open = false;
+    if (m_pub_fd.is_open()) {
+        m_pub_fd.cancel();
+        m_pub_fd.release();
+    }
     m_monitor.stop(m_pub);
     m_pub.set(zmq::sockopt::linger, linger_ms);
     m_pub.close();

@@ -36,6 +36,7 @@ TransportOptions transport_options(const ServerOptions& options) {
         .recv_hwm = options.recv_hwm,
         .max_connections = options.max_connections,
         .heartbeat_ms = options.heartbeat_ms,
+        .curve_secret_key = options.curve ? std::optional<std::string>(options.curve->secret_key) : std::nullopt,
     };
 }
 
@@ -46,6 +47,8 @@ FeedOptions feed_options(const ServerOptions& options) {
         .max_held_bytes = options.max_feed_bytes,
         .max_connections = options.max_feed_connections,
         .heartbeat_ms = options.heartbeat_ms,
+        .curve_secret_key = options.curve ? std::optional<std::string>(options.curve->secret_key) : std::nullopt,
+        .may_subscribe = options.may_subscribe,
     };
 }
 
@@ -68,6 +71,9 @@ Server::Server(boost::asio::io_context& io, zmq::context_t& zmq, store::Store& s
                       },
                       .after_retry = [this] { return m_router.deliver_behind(); },
                       .drain = [this] { on_readable(); },
+                      .key_allowed = [this](const std::string& key, const std::string& bot) {
+                          return !m_zap || m_zap->allowed(key, bot);
+                      },
                   }),
       m_feed(io, zmq, feed_options(m_options)),
       m_router(io, store, m_handler.deliveries(), m_transport, m_counters, m_options.clock,
@@ -92,13 +98,17 @@ Server::Server(boost::asio::io_context& io, zmq::context_t& zmq, store::Store& s
       m_trimmer(store, m_options.retention),
       m_lease_timer(io),
       m_trim_timer(io),
-      m_drain_timer(io) {}
+      m_drain_timer(io) {
+    if (m_options.curve) m_zap.emplace(io, zmq, m_options.curve->allowlist);
+}
 
 Server::~Server() {
     m_syncer.reset();  // joins before the members its callbacks use go away
 }
 
 void Server::start() {
+    // Before the sockets: a CURVE socket with no ZAP handler admits any key.
+    if (m_zap) m_zap->start();
     m_transport.bind();
     m_feed.bind();
     if (m_store.needs_sync()) {
@@ -161,6 +171,7 @@ void Server::refuse_until_quiet(int linger_ms, std::chrono::steady_clock::time_p
         }
         m_transport.close(linger_ms);
         m_feed.close(linger_ms);
+        if (m_zap) m_zap->stop();
         spdlog::info("stopped serving");
     });
 }
@@ -407,6 +418,22 @@ void Server::note_transport_counters() {
     m_counters.feed_connections = m_feed.connections();
     m_counters.feed_bytes = m_feed.held_bytes();
     m_counters.feed_disconnects = m_feed.slow_disconnects();
+    if (m_zap) m_counters.auth_refusals = m_zap->refusals();
+    m_counters.auth_disconnects = m_transport.auth_disconnects() + m_feed_auth_disconnects;
+}
+
+std::size_t Server::reload_allowlist(KeyAllowlist allowlist) {
+    if (!m_zap) return 0;
+    m_zap->replace(std::move(allowlist));
+    const auto allowed = [this](const std::string& key, const std::string& bot) { return m_zap->allowed(key, bot); };
+    const auto commands = m_transport.close_unlisted_connections();
+    const auto feeds = m_feed.close_unlisted_connections(allowed);
+    m_feed_auth_disconnects += feeds;
+    note_transport_counters();
+    spdlog::info("allowlist reloaded: {} keys; closed {} command and {} feed connections whose key is no longer "
+                 "listed for their bot",
+                 m_zap->keys(), commands, feeds);
+    return commands + feeds;
 }
 
 void Server::schedule_trim() {

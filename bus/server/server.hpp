@@ -52,10 +52,18 @@
 #include "bus/server/release.hpp"
 #include "bus/server/sync_thread.hpp"
 #include "bus/server/transport.hpp"
+#include "bus/server/zap_handler.hpp"
 #include "store/store.hpp"
 #include "store/trimmer.hpp"
 
 namespace botbus::bus {
+
+// --auth curve: both sockets are CURVE servers and the ZAP handler admits
+// only the keys of the allowlist (zap_handler.hpp).
+struct CurveServerOptions {
+    std::string secret_key;  // the daemon's, Z85
+    KeyAllowlist allowlist;
+};
 
 struct ServerOptions {
     std::string command_endpoint = "tcp://127.0.0.1:7440";
@@ -84,6 +92,10 @@ struct ServerOptions {
     std::int64_t trim_interval_us = 1'000'000;   // how often a trimming step runs
     // UTC µs; also the handlers' clock when `messaging.clock` is not set.
     std::function<std::int64_t()> clock = store::now_us;
+    std::optional<CurveServerOptions> curve;  // none: plaintext (NULL mechanism), no identities from keys
+    // Whether a feed subscriber may subscribe to a topic prefix (feed.hpp);
+    // empty: everyone may subscribe to everything.
+    std::function<bool(const std::optional<std::string>& user_id, std::string_view topic_prefix)> may_subscribe;
 };
 
 class Server {
@@ -109,6 +121,12 @@ public:
     const std::string& command_endpoint() const { return m_transport.command_endpoint(); }
     const std::string& feed_endpoint() const { return m_feed.endpoint(); }
     const ServerCounters& counters() const { return m_counters; }
+
+    // Replaces the CURVE allowlist (SIGHUP) and shuts the command and feed
+    // connections whose key was removed or now maps to another bot; returns
+    // how many. Without CURVE it does nothing and returns 0.
+    std::size_t reload_allowlist(KeyAllowlist allowlist);
+    bool authenticated() const { return m_zap.has_value(); }
 
 private:
     std::int64_t now() const { return m_options.clock(); }
@@ -137,6 +155,7 @@ private:
     ServerOptions m_options;
     ServerCounters m_counters;
     CommandHandler m_handler;
+    std::optional<ZapHandler> m_zap;  // with CURVE; started before the sockets bind
     Transport m_transport;
     Feed m_feed;
     DeliveryRouter m_router;
@@ -146,6 +165,7 @@ private:
     boost::asio::steady_timer m_lease_timer;
     boost::asio::steady_timer m_trim_timer;
     boost::asio::steady_timer m_drain_timer;
+    std::uint64_t m_feed_auth_disconnects = 0;  // feed connections shut by allowlist reloads
     std::vector<Inbound> m_carried;  // requests a batch left for the next (max_batch_reply_bytes)
     std::optional<std::int64_t> m_lease_check_at;  // UTC µs the lease timer is set for
     bool m_running = false;

@@ -1,12 +1,15 @@
 #include "bus/server/transport.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 #include <zmq_addon.hpp>
 
 #include <chrono>
 #include <iterator>
 #include <stdexcept>
 #include <utility>
+
+#include "bus/server/zap_handler.hpp"
 
 namespace botbus::bus {
 namespace {
@@ -44,6 +47,11 @@ void Transport::bind() {
     // frame_too_large reply; beyond it libzmq drops the connection.
     const auto ceiling = static_cast<std::int64_t>(m_options.max_frame) * 2 + 64 * 1024;
     m_router.set(zmq::sockopt::maxmsgsize, ceiling);
+    if (m_options.curve_secret_key) {
+        m_router.set(zmq::sockopt::curve_server, true);
+        m_router.set(zmq::sockopt::curve_secretkey, *m_options.curve_secret_key);
+        m_router.set(zmq::sockopt::zap_domain, k_zap_domain);
+    }
     m_monitor.attach(m_router);
     try {
         m_router.bind(m_options.command_endpoint);
@@ -85,6 +93,7 @@ std::vector<Inbound> Transport::receive(std::size_t max) {
         in.routing_id = parts[0].to_string();
         note_peer_fd(in.routing_id, parts.back());
         for (const auto& part : parts) bytes += part.size();
+        if (!note_peer_key(in.routing_id, parts.back())) continue;
         if (parts.size() == 2) {
             in.body = std::move(parts[1]);
         } else if (parts.size() == 3 && parts[1].size() == 0) {
@@ -174,6 +183,44 @@ void Transport::note_peer_fd(const std::string& routing_id, const zmq::message_t
     }
     peer.fd = fd;
     m_fd_peers[fd].insert(routing_id);
+}
+
+bool Transport::note_peer_key(const std::string& routing_id, const zmq::message_t& part) {
+    if (!m_options.curve_secret_key) return true;
+    auto* message = const_cast<zmq_msg_t*>(part.handle());
+    const char* user = zmq_msg_gets(message, "User-Id");
+    const char* key = zmq_msg_gets(message, k_key_property);
+    auto& peer = m_peers[routing_id];
+    if (user && key) {
+        peer.session.key_bot = user;
+        peer.key = key;
+    }
+    if (!peer.session.key_bot || !m_hooks.key_allowed || m_hooks.key_allowed(peer.key, *peer.session.key_bot)) {
+        return true;
+    }
+    spdlog::warn("closing a connection of bot {}: its key is no longer on the allowlist for it", *peer.session.key_bot);
+    shut_connection(peer.fd);
+    return false;
+}
+
+void Transport::shut_connection(int fd) {
+    if (fd < 0) return;
+    // libzmq sees the connection end; the monitor's close report forgets its
+    // peers.
+    ::shutdown(fd, SHUT_RDWR);
+    ++m_auth_disconnects;
+}
+
+std::size_t Transport::close_unlisted_connections() {
+    if (!m_hooks.key_allowed) return 0;
+    std::set<int> unlisted;
+    for (const auto& [routing_id, peer] : m_peers) {
+        if (peer.fd >= 0 && peer.session.key_bot && !m_hooks.key_allowed(peer.key, *peer.session.key_bot)) {
+            unlisted.insert(peer.fd);
+        }
+    }
+    for (const int fd : unlisted) shut_connection(fd);
+    return unlisted.size();
 }
 
 void Transport::connection_closed(int fd) {

@@ -66,6 +66,7 @@ struct TransportOptions {
     int recv_hwm = 1000;
     std::size_t max_connections = 4096;
     int heartbeat_ms = 10000;  // 0: no ZMTP heartbeats
+    std::optional<std::string> curve_secret_key = std::nullopt;  // Z85: a CURVE server, approved by the ZAP handler
 };
 
 // One request as it came off the ROUTER.
@@ -89,6 +90,10 @@ public:
         // Drains the command socket to EAGAIN: called when it signals, and
         // after sends outside the drain loop (they can swallow the edge).
         std::function<void()> drain;
+        // With CURVE: whether a connection's key (Z85) still maps to its bot
+        // (the allowlist may have been reloaded since its handshake). A
+        // request from one that does not is dropped and its connection shut.
+        std::function<bool(const std::string& key, const std::string& bot)> key_allowed;
     };
 
     Transport(boost::asio::io_context& io, zmq::context_t& zmq, TransportOptions options, ServerCounters& counters,
@@ -118,6 +123,11 @@ public:
     std::size_t backlog_bytes() const { return m_backlog_bytes; }
     void bind_session(const std::string& routing_id, const std::string& bot, bool can_push);
     bool has_push_connection(const std::string& bot) const;
+    // Shuts every connection whose key no longer passes key_allowed (after
+    // an allowlist reload); returns how many. Each is forgotten when its
+    // close is reported.
+    std::size_t close_unlisted_connections();
+    std::uint64_t auth_disconnects() const { return m_auth_disconnects; }
 
     void send_to(const std::string& routing_id, bool req_style, std::string body);
     void push_to_bot(const std::string& bot, const std::string& push);
@@ -141,6 +151,7 @@ private:
         Session session;
         bool can_push = false;
         int fd = -1;  // the descriptor its requests come from
+        std::string key;  // its CURVE public key (Z85), when authenticated
         ByteCounter queued = make_byte_counter();  // bytes of its big replies libzmq holds
     };
     struct Pending {
@@ -155,6 +166,10 @@ private:
     void forget_peer(const std::string& routing_id);
     void connection_closed(int fd);
     void note_peer_fd(const std::string& routing_id, const zmq::message_t& part);
+    // Records the connection's authenticated bot and key; false when the key
+    // no longer maps to that bot (the connection has been shut).
+    bool note_peer_key(const std::string& routing_id, const zmq::message_t& part);
+    void shut_connection(int fd);
     void drop_reply(const char* why);
     void pop_front(Backlog& backlog);
     void erase_backlog(std::map<std::string, Backlog>::iterator it);
@@ -179,6 +194,7 @@ private:
     std::unordered_map<int, std::set<std::string>> m_fd_peers;   // descriptor -> routing ids
     std::map<std::string, Backlog> m_backlog;                    // routing id -> replies waiting for room
     std::size_t m_backlog_bytes = 0;                             // over every backlog
+    std::uint64_t m_auth_disconnects = 0;                        // shut: key no longer listed for its bot
     ByteCounter m_queued = make_byte_counter();                  // big replies libzmq holds, over every peer
 };
 
