@@ -118,7 +118,7 @@ TEST(CurveAuth, AKeyCannotSayHelloAsAnotherBot) {
     // Nothing was bound: publishing still needs a hello, and the right one works.
     EXPECT_THROW(alice.publish("news", bus::pack_as_value("x")), client::ReplyError);
     alice.hello("alice");
-    EXPECT_EQ(alice.publish("news", bus::pack_as_value("x")).channel_seq, 1U);
+    EXPECT_EQ(alice.publish("news", bus::pack_as_value("x")).stream_seq, 1U);
 }
 
 TEST(CurveAuth, APlaintextClientCannotTalkToAnAuthenticatedDaemon) {

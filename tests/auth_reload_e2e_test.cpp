@@ -79,7 +79,7 @@ TEST(CurveReload, AKeyThatNowNamesAnotherBotLosesItsConnection) {
     client::Client robert(context, keys.options_for(daemon, "bob"));
     EXPECT_THROW(robert.hello("bob"), client::ReplyError);
     robert.hello("robert");
-    EXPECT_EQ(robert.publish("news", bus::pack_as_value("renamed")).channel_seq, 1U);
+    EXPECT_EQ(robert.publish("news", bus::pack_as_value("renamed")).stream_seq, 1U);
 }
 
 TEST(CurveReload, ABrokenAllowlistKeepsTheOldOneInForce) {

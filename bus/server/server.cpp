@@ -430,9 +430,11 @@ std::size_t Server::reload_allowlist(KeyAllowlist allowlist) {
     const auto feeds = m_feed.close_unlisted_connections(allowed);
     m_feed_auth_disconnects += feeds;
     note_transport_counters();
-    spdlog::info("allowlist reloaded: {} keys; closed {} command and {} feed connections whose key is no longer "
-                 "listed for their bot",
-                 m_zap->keys(), commands, feeds);
+    // Closing connections is worth a warning; a reload that closes none is routine.
+    spdlog::log(commands + feeds > 0 ? spdlog::level::warn : spdlog::level::info,
+                "allowlist reloaded: {} keys; closed {} command and {} feed connections whose key is no longer "
+                "listed for their bot",
+                m_zap->keys(), commands, feeds);
     return commands + feeds;
 }
 
