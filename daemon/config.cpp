@@ -302,6 +302,8 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
         if (!config.allowlist_path.empty()) throw invalid("allowlist", "is used only with --auth curve");
         if (config.command == Command::serve && !config.insecure) {
             for (const auto* endpoint : {&config.server.command_endpoint, &config.server.feed_endpoint}) {
+                // Not an endpoint at all: the bind refuses it, naming it.
+                if (endpoint->find("://") == std::string::npos) continue;
                 if (!is_local_endpoint(*endpoint)) {
                     throw std::runtime_error("refusing to serve " + *endpoint +
                                              " without authentication: other hosts can reach it and act as any "

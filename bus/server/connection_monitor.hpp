@@ -1,5 +1,5 @@
 // A socket's TCP connections as libzmq reports them (the command ROUTER's,
-// the feed PUB's): which are open, which closed, and which must be turned
+// the feed XPUB's): which are open, which closed, and which must be turned
 // away.
 //
 // Operation: attach() asks libzmq to report the socket's accepted and

@@ -1,5 +1,5 @@
 // The daemon's command socket (a ROUTER), the peers that talk on it, and
-// the replies waiting for a full peer. (The feed's PUB socket is feed.hpp's.)
+// the replies waiting for a full peer. (The feed's XPUB socket is feed.hpp's.)
 //
 // Operation: bind() binds the socket; when_readable() waits for the
 // ROUTER's ZMQ_FD, and receive() drains up to `max` requests (and about
