@@ -468,7 +468,9 @@ TEST_F(GoldenReplies, SessionAndChannelOpsAnswerWithTheDocumentedFields) {
                        {"backlog_bytes", {uint_(0)}}, {"feed_connections", {uint_()}}, {"feed_bytes", {uint_()}},
                        {"feed_disconnects", {uint_(0)}}, {"dropped_replies", {uint_(0)}},
                        {"paused_deliveries", {uint_(0)}},
-                       {"syncs", {uint_()}}, {"checkpoints", {uint_()}}, {"uptime_us", {uint_()}}});
+                       {"syncs", {uint_()}}, {"checkpoints", {uint_()}}, {"uptime_us", {uint_()}},
+                       {"refused_bot_connections", {uint_(0)}}, {"refused_subscriptions", {uint_(0)}},
+                       {"refused_in_flight", {uint_(0)}}});
 
     alice.ok("unsubscribe.full", {{"unsubscribed", {boolean(true)}}, {"seq", {alice.new_seq()}}});
     feed.expect("sys/channels/", {{"event", {str("subscription.removed")}}, {"seq", {uint_(m_last_seq)}}, {"ts", {ts()}},

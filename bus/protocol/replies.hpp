@@ -195,6 +195,10 @@ struct StatsReply {
     std::uint64_t syncs = 0;
     std::uint64_t checkpoints = 0;
     std::int64_t uptime_us = 0;
+    // Limits on one client (limit_reached).
+    std::uint64_t refused_bot_connections = 0;
+    std::uint64_t refused_subscriptions = 0;
+    std::uint64_t refused_in_flight = 0;
     template <typename F> void fields(F& f) {
         f.req("last_seq", last_seq);
         f.req("events", events);
@@ -217,6 +221,9 @@ struct StatsReply {
         f.req("syncs", syncs);
         f.req("checkpoints", checkpoints);
         f.req("uptime_us", uptime_us);
+        f.req("refused_bot_connections", refused_bot_connections);
+        f.req("refused_subscriptions", refused_subscriptions);
+        f.req("refused_in_flight", refused_in_flight);
     }
     BOTBUS_SHAPE_EQ(StatsReply);
 };
