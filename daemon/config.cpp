@@ -105,6 +105,17 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
          "max-frame), so what is read ahead stays bounded in bytes")
         ("max-connections", po::value(&config.server.max_connections)->default_value(config.server.max_connections),
          "open command connections; a connection past it is closed at once (stats refused_connections)")
+        ("max-connections-per-bot",
+         po::value(&config.server.max_connections_per_bot)->default_value(config.server.max_connections_per_bot),
+         "command connections one bot may hold (bound by hello); the hello past it is refused with limit_reached "
+         "(stats refused_bot_connections)")
+        ("max-subscriptions-per-bot",
+         po::value(&messaging.max_subscriptions_per_bot)->default_value(messaging.max_subscriptions_per_bot),
+         "channels one bot may be subscribed to (memberships, durable and live subscriptions); the subscribe past "
+         "it is refused with limit_reached (stats refused_subscriptions)")
+        ("max-in-flight", po::value(&config.server.max_in_flight)->default_value(config.server.max_in_flight),
+         "requests one command connection may have received and not yet answered; a request past it is answered "
+         "limit_reached without running (stats refused_in_flight)")
         ("max-feed-connections",
          po::value(&config.server.max_feed_connections)->default_value(config.server.max_feed_connections),
          "open feed connections; a connection past it is closed at once")
@@ -246,6 +257,15 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
     config.server.recv_hwm = vm.count("recv-hwm") ? recv_hwm : default_recv_hwm(max_frame);
     if (config.server.max_connections < 1 || config.server.max_connections > 1000000) {
         throw invalid("max-connections", "must be between 1 and 1000000");
+    }
+    if (config.server.max_connections_per_bot < 1 || config.server.max_connections_per_bot > 1000000) {
+        throw invalid("max-connections-per-bot", "must be between 1 and 1000000");
+    }
+    if (messaging.max_subscriptions_per_bot < 1 || messaging.max_subscriptions_per_bot > 10000000) {
+        throw invalid("max-subscriptions-per-bot", "must be between 1 and 10000000");
+    }
+    if (config.server.max_in_flight < 1 || config.server.max_in_flight > 10000000) {
+        throw invalid("max-in-flight", "must be between 1 and 10000000");
     }
     if (config.server.max_feed_connections < 1 || config.server.max_feed_connections > 1000000) {
         throw invalid("max-feed-connections", "must be between 1 and 1000000");

@@ -9,3 +9,5 @@ export BUILD_DIR="${BUILD_DIR:-build}"
 
 bash "$repo_root/scripts/build.sh"
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 --timeout 300
+# The installed systemd unit: verify and the hardening score.
+bash "$repo_root/scripts/check-unit.sh"

@@ -87,6 +87,9 @@ public:
     // The channel names `bot` is subscribed to, ordered.
     virtual std::vector<std::string> subscriptions(const std::string& bot, const std::string& after,
                                                    const Page& page) = 0;
+    // How many channels `bot` is a member of or durably subscribed to (each
+    // channel once), counted up to `most` (the subscription limit's check).
+    virtual std::size_t subscribed_channels(const std::string& bot, std::size_t most) = 0;
     // The bot ids subscribed to `channel`, ordered.
     virtual std::vector<std::string> subscribers(const std::string& channel, const std::string& after,
                                                  const Page& page) = 0;

@@ -653,10 +653,11 @@ TEST(EndToEnd, ClientThatStopsReadingLosesNoReplies) {
     // (ROUTER_MANDATORY) and deliver it once the client reads again, not
     // drop it silently. 60000 replies of ~150 bytes (9 MB) stay within the
     // per-peer backlog (16 MiB), so no reply may be dropped. A small receive
-    // buffer keeps TCP from absorbing the overflow.
+    // buffer keeps TCP from absorbing the overflow. Its 60000 requests in
+    // flight are allowed: refusing past --max-in-flight is limits_e2e_test's.
     constexpr std::size_t k_count = 60000;
     testing::TempDir dir;
-    testing::DaemonProcess daemon(dir.path() / "data");
+    testing::DaemonProcess daemon(dir.path() / "data", {"--max-in-flight", std::to_string(k_count)});
     zmq::context_t context;
     zmq::socket_t slow(context, zmq::socket_type::dealer);
     slow.set(zmq::sockopt::linger, 0);

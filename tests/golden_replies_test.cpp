@@ -469,7 +469,9 @@ TEST_F(GoldenReplies, SessionAndChannelOpsAnswerWithTheDocumentedFields) {
                        {"feed_disconnects", {uint_(0)}}, {"dropped_replies", {uint_(0)}},
                        {"paused_deliveries", {uint_(0)}},
                        {"syncs", {uint_()}}, {"checkpoints", {uint_()}}, {"uptime_us", {uint_()}},
-                       {"auth_refusals", {uint_(0)}}, {"auth_disconnects", {uint_(0)}}});
+                       {"auth_refusals", {uint_(0)}}, {"auth_disconnects", {uint_(0)}},
+                       {"refused_bot_connections", {uint_(0)}}, {"refused_subscriptions", {uint_(0)}},
+                       {"refused_in_flight", {uint_(0)}}});
 
     alice.ok("unsubscribe.full", {{"unsubscribed", {boolean(true)}}, {"seq", {alice.new_seq()}}});
     feed.expect("sys/channels/", {{"event", {str("subscription.removed")}}, {"seq", {uint_(m_last_seq)}}, {"ts", {ts()}},

@@ -93,6 +93,7 @@ Result<SubscribeReply> CommandHandler::op(Ctx& ctx, const SubscribeRequest& r) {
         if (!planned) return planned.take_error();
         binding = std::move(*planned);
     }
+    if (auto refused = within_subscription_limit(bot, r.channel)) return std::move(*refused);
     SubscribeReply reply;
     const bool member = m_store.messages().is_subscribed(bot, r.channel);
     ensure_channel(ctx, r.channel, me);
@@ -123,6 +124,32 @@ Result<SubscribeReply> CommandHandler::op(Ctx& ctx, const SubscribeRequest& r) {
     reply.seq = seq;
     ctx.effects.binding = std::move(binding);
     return reply;
+}
+
+Check CommandHandler::within_subscription_limit(const std::string& bot, const std::string& channel) {
+    auto& messages = m_store.messages();
+    // A channel the bot has already, in any way, adds nothing: resubscribing
+    // after a reconnect, or one more replica's live subscription, is free.
+    if (messages.is_subscribed(bot, channel) || m_store.consumers().floor(bot, channel) ||
+        m_deliveries.receives_live(bot, channel)) {
+        return std::nullopt;
+    }
+    const auto most = m_messaging.max_subscriptions_per_bot;
+    auto count = messages.subscribed_channels(bot, most);
+    // Live subscriptions normally come with a membership (subscribe makes
+    // one), so each is looked up only when they could reach the limit.
+    if (count < most) {
+        const auto live = m_deliveries.live_channels(bot);
+        if (count + live.size() >= most) {
+            for (const auto& c : live) {
+                if (!messages.is_subscribed(bot, c) && !m_store.consumers().floor(bot, c) && ++count >= most) break;
+            }
+        }
+    }
+    if (count < most) return std::nullopt;
+    ++m_refused_subscriptions;
+    return WireError(Errc::limit_reached, "--max-subscriptions-per-bot is " + std::to_string(most) + ": " + bot +
+                                              " is subscribed to that many channels already; unsubscribe from one first");
 }
 
 Result<DeliveryBinding> CommandHandler::plan_delivery(Ctx& ctx, const SubscribeRequest& r) {

@@ -35,7 +35,9 @@ bool Deliveries::belongs(const Reader& reader, const store::MessageRow& row) {
 }
 
 void Deliveries::restart(const Reader& reader, const ReaderSettings& settings, std::int64_t now_us) {
-    auto& state = m_readers[reader];
+    auto [it, fresh] = m_readers.try_emplace(reader);
+    if (fresh) note_added(reader);
+    auto& state = it->second;
     state.settings = settings;
     state.settings.window = std::max<std::size_t>(1, settings.window);
     state.cursor = settings.ephemeral ? settings.start_after : 0;
@@ -77,7 +79,7 @@ void Deliveries::offline(const Reader& reader) {
     if (it == m_readers.end()) return;
     auto& state = it->second;
     if (state.settings.ephemeral) {
-        m_readers.erase(it);
+        erase_reader(it);
         return;
     }
     // A reconnect within the ack timeout is no failure, as when the close
@@ -88,17 +90,49 @@ void Deliveries::offline(const Reader& reader) {
     state.online = false;
     // The counts stay: a bot that reconnects and fails again gets closer to
     // the dead-letter limit, as a crashing consumer should.
-    if (state.deliveries.empty() && state.settling.empty()) m_readers.erase(it);
+    if (state.deliveries.empty() && state.settling.empty()) erase_reader(it);
 }
 
-void Deliveries::forget(const Reader& reader) { m_readers.erase(reader); }
+void Deliveries::forget(const Reader& reader) {
+    if (const auto it = m_readers.find(reader); it != m_readers.end()) erase_reader(it);
+}
+
+std::map<Reader, Deliveries::State>::iterator Deliveries::erase_reader(std::map<Reader, State>::iterator it) {
+    const auto& reader = it->first;
+    if (!reader.connection.empty()) {
+        const auto bot = m_live.find(reader.bot);
+        if (bot != m_live.end()) {
+            const auto channel = bot->second.find(reader.channel);
+            if (channel != bot->second.end() && --channel->second == 0) bot->second.erase(channel);
+            if (bot->second.empty()) m_live.erase(bot);
+        }
+    }
+    return m_readers.erase(it);
+}
+
+void Deliveries::note_added(const Reader& reader) {
+    if (!reader.connection.empty()) ++m_live[reader.bot][reader.channel];
+}
+
+std::vector<std::string> Deliveries::live_channels(const std::string& bot) const {
+    std::vector<std::string> channels;
+    if (const auto it = m_live.find(bot); it != m_live.end()) {
+        for (const auto& [channel, readers] : it->second) channels.push_back(channel);
+    }
+    return channels;
+}
+
+bool Deliveries::receives_live(const std::string& bot, const std::string& channel) const {
+    const auto it = m_live.find(bot);
+    return it != m_live.end() && it->second.contains(channel);
+}
 
 std::vector<Reader> Deliveries::end_ephemeral(const std::string& channel) {
     std::vector<Reader> ended;
     for (auto it = m_readers.lower_bound(Reader{channel, "", ""}); it != m_readers.end() && it->first.channel == channel;) {
         if (it->second.settings.ephemeral) {
             ended.push_back(it->first);
-            it = m_readers.erase(it);
+            it = erase_reader(it);
         } else {
             ++it;
         }
@@ -274,6 +308,7 @@ DeliveryPlan Deliveries::pump(const Reader& reader, store::Seq visible, std::int
     auto [it, fresh] = m_readers.try_emplace(reader);
     auto& state = it->second;
     if (fresh) {
+        note_added(reader);
         state.settings = ReaderSettings{m_options.window, false, false, 0};
         state.last_ack_us = now_us;
         state.online = true;
@@ -303,13 +338,14 @@ DeliveryPlan Deliveries::pull(const Reader& reader, std::size_t max, store::Seq 
 void Deliveries::pull_into(DeliveryPlan& plan, std::size_t max, store::Seq visible, std::int64_t now_us) {
     const auto& reader = plan.reader;
     if (!reader.is_mailbox() && !m_store.consumers().floor(reader.bot, reader.channel)) {
-        m_readers.erase(reader);  // unsubscribed meanwhile
+        forget(reader);  // unsubscribed meanwhile
         plan.gone = true;
         return;
     }
     auto [it, fresh] = m_readers.try_emplace(reader);
     auto& state = it->second;
     if (fresh) {
+        note_added(reader);
         state.settings = ReaderSettings{m_options.window, true, false, 0};
         state.last_ack_us = now_us;
     }

@@ -174,6 +174,11 @@ public:
     // next redelivery may have moved.
     std::set<Reader> take_pulled() { return std::exchange(m_pulled, {}); }
 
+    // Channels `bot` receives over a connection without `durable` (ephemeral
+    // readers), each once; the subscription limit counts them.
+    std::vector<std::string> live_channels(const std::string& bot) const;
+    bool receives_live(const std::string& bot, const std::string& channel) const;
+
     // Channel readers (durable and ephemeral) of a channel.
     std::vector<Reader> readers_of(const std::string& channel) const;
     // The reader's deliveries in flight, by seq, at most `limit` of them.
@@ -210,6 +215,10 @@ private:
     // pull's work, which may throw a store read's error.
     void pull_into(DeliveryPlan& plan, std::size_t max, store::Seq visible, std::int64_t now_us);
     store::Seq floor(const Reader& reader, const State& state);
+    // Every reader enters and leaves m_readers through these two, which keep
+    // m_live in step.
+    void note_added(const Reader& reader);
+    std::map<Reader, State>::iterator erase_reader(std::map<Reader, State>::iterator it);
     bool is_settled(const Reader& reader, store::Seq seq);
 
     store::Store& m_store;
@@ -218,6 +227,7 @@ private:
     std::map<Reader, std::size_t> m_waiting;  // fetches waiting per reader
     std::size_t m_waiting_total = 0;
     std::set<Reader> m_pulled;
+    std::map<std::string, std::map<std::string, std::size_t>> m_live;  // bot -> channel -> ephemeral readers
 };
 
 }  // namespace botbus::bus

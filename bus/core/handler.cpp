@@ -112,7 +112,7 @@ Result<PingReply> CommandHandler::op(Ctx&, const PingRequest&) {
 }
 Result<StatsReply> CommandHandler::op(Ctx& ctx, const StatsRequest&) {
     const auto s = m_store.stats();
-    return StatsReply{ctx.batch.events().empty() ? s.last_seq : ctx.batch.events().back().seq,
+    StatsReply reply{ctx.batch.events().empty() ? s.last_seq : ctx.batch.events().back().seq,
                       s.event_count,
                       s.channel_count,
                       s.subscription_count,
@@ -135,6 +135,11 @@ Result<StatsReply> CommandHandler::op(Ctx& ctx, const StatsRequest&) {
                       m_messaging.clock() - m_counters.started_at_us,
                       m_counters.auth_refusals,
                       m_counters.auth_disconnects};
+    // Limits on one client.
+    reply.refused_bot_connections = m_counters.refused_bot_connections;
+    reply.refused_subscriptions = m_refused_subscriptions;
+    reply.refused_in_flight = m_counters.refused_in_flight;
+    return reply;
 }
 
 Result<FeedSyncReply> CommandHandler::op(Ctx& ctx, const FeedSyncRequest& r) {

@@ -49,6 +49,9 @@ struct ServerCounters {
     std::uint64_t paused_deliveries = 0;  // a delivered subscription left in the log: its connection was full
     std::uint64_t syncs = 0;  // WAL syncs that released batches, as of the current batch
     std::int64_t started_at_us = 0;
+    // Refused by a limit on one client (limit_reached).
+    std::uint64_t refused_bot_connections = 0;  // hellos past --max-connections-per-bot
+    std::uint64_t refused_in_flight = 0;        // requests past --max-in-flight
 };
 
 // Workflow settings. `clock` (UTC µs) stamps leases; tests inject a fake one.
@@ -63,6 +66,9 @@ struct MessagingOptions {
     std::uint64_t max_hops = k_default_max_hops;
     RateLimit rate_limit;  // off by default
     DeliveryOptions delivery;
+    // Channels one bot may be subscribed to: memberships and durable
+    // subscriptions, and channels it receives live without being a member.
+    std::size_t max_subscriptions_per_bot = 1000;
     std::function<std::int64_t()> clock;  // default: store::now_us
 };
 
@@ -93,6 +99,8 @@ public:
     std::optional<std::int64_t> next_lease_expiry() const;
     void set_lease_duration(std::int64_t lease_us);
     WorkflowHandler& workflows() { return *m_workflows; }
+    // Subscribes refused by max_subscriptions_per_bot (stats refused_subscriptions).
+    std::uint64_t refused_subscriptions() const { return m_refused_subscriptions; }
     // Direct-message delivery state, which the server drives.
     Deliveries& deliveries() { return m_deliveries; }
 
@@ -133,6 +141,15 @@ private:
         std::optional<std::vector<std::uint64_t>> seqs;
     };
     Result<Settling> settling(Ctx&, const AckRequest&, const Reader& reader, store::Seq floor);
+    // A subscribe that would make `channel` one more of `bot`'s channels
+    // past max_subscriptions_per_bot is refused with limit_reached.
+    // Memberships and durable subscriptions are read from the store (so a
+    // batch's earlier subscribes count); live ones from Deliveries, which
+    // has them once their batch is released. A live subscription only
+    // counts apart from its membership once another connection of the bot
+    // ends that membership, so the limit can be passed only by that, and
+    // only by the live subscriptions started in the same batch.
+    Check within_subscription_limit(const std::string& bot, const std::string& channel);
     // Validates a delivering subscribe and resolves where it starts.
     Result<DeliveryBinding> plan_delivery(Ctx&, const SubscribeRequest&);
     void append_dead_letter(store::Batch& batch, const Reader& reader, const DeadMessage& dead);
@@ -149,6 +166,7 @@ private:
     MessagingOptions m_messaging;
     RateLimiter m_rate_limiter;
     Deliveries m_deliveries;
+    std::uint64_t m_refused_subscriptions = 0;
 };
 
 }  // namespace botbus::bus

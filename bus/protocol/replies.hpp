@@ -197,6 +197,10 @@ struct StatsReply {
     std::int64_t uptime_us = 0;
     std::uint64_t auth_refusals = 0;
     std::uint64_t auth_disconnects = 0;
+    // Limits on one client (limit_reached).
+    std::uint64_t refused_bot_connections = 0;
+    std::uint64_t refused_subscriptions = 0;
+    std::uint64_t refused_in_flight = 0;
     template <typename F> void fields(F& f) {
         f.req("last_seq", last_seq);
         f.req("events", events);
@@ -221,6 +225,9 @@ struct StatsReply {
         f.req("uptime_us", uptime_us);
         f.req("auth_refusals", auth_refusals);
         f.req("auth_disconnects", auth_disconnects);
+        f.req("refused_bot_connections", refused_bot_connections);
+        f.req("refused_subscriptions", refused_subscriptions);
+        f.req("refused_in_flight", refused_in_flight);
     }
     BOTBUS_SHAPE_EQ(StatsReply);
 };

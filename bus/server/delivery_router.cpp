@@ -170,7 +170,7 @@ void DeliveryRouter::answer(const WaitingFetch& fetch, std::optional<std::string
     if (!m_transport.knows(fetch.routing_id)) return;  // gone: nobody to answer
     auto& waiting = m_transport.session(fetch.routing_id).waiting_fetches;
     if (waiting > 0) --waiting;
-    if (reply) m_transport.send_to(fetch.routing_id, fetch.req_style, std::move(*reply));
+    if (reply) m_transport.send_reply(fetch.routing_id, fetch.req_style, std::move(*reply));
 }
 
 void DeliveryRouter::answer_with(const WaitingFetch& fetch, const DeliveryPlan& plan) {

@@ -37,6 +37,7 @@ TransportOptions transport_options(const ServerOptions& options) {
         .max_connections = options.max_connections,
         .heartbeat_ms = options.heartbeat_ms,
         .curve_secret_key = options.curve ? std::optional<std::string>(options.curve->secret_key) : std::nullopt,
+        .max_in_flight = options.max_in_flight,
     };
 }
 
@@ -218,7 +219,7 @@ void Server::run_batch(std::vector<Inbound>& batch) {
     decoded.reserve(batch.size());
     for (const auto& in : batch) {
         if (in.problem) {
-            decoded.emplace_back(DecodeFailure{*in.problem, std::nullopt});
+            decoded.emplace_back(DecodeFailure{*in.problem, in.problem_id});
         } else {
             decoded.push_back(decode_request(in.body.to_string_view(), m_options.max_frame));
         }
@@ -250,11 +251,14 @@ void Server::run_batch(std::vector<Inbound>& batch) {
             auto& session = m_transport.session(in.routing_id);
             session.req_style = in.req_style;
             auto outcome = execute(envelope, session, tx);
+            if (outcome.hello_bot && !admit_hello(session, *outcome.hello_bot)) {
+                outcome = Outcome{encode_error_reply(envelope.id, bot_connections_reached(*outcome.hello_bot)), true};
+            }
             if (outcome.hello_bot) {
                 // Identity applies to this connection's next requests at once,
                 // including later ones in this batch.
                 identity_changes.push_back({in.routing_id, session.bot});
-                session.bot = *outcome.hello_bot;
+                m_transport.set_bot(in.routing_id, *outcome.hello_bot);
                 // REQ sockets take only replies; a push would be read as one.
                 out.changes.emplace_back(
                     Release::Hello{in.routing_id, *outcome.hello_bot, in.req_style || !outcome.hello_pushes});
@@ -293,7 +297,7 @@ void Server::run_batch(std::vector<Inbound>& batch) {
         // Nothing of the batch is durable, so nothing of it may be shown, and
         // none of its hellos holds: their replies say they failed.
         for (auto it = identity_changes.rbegin(); it != identity_changes.rend(); ++it) {
-            m_transport.session(it->routing_id).bot = it->previous;
+            m_transport.set_bot(it->routing_id, it->previous);
         }
         for (const auto& wait : out.fetch_waits) {
             --m_transport.session(wait.routing_id).waiting_fetches;
@@ -324,6 +328,21 @@ void Server::run_batch(std::vector<Inbound>& batch) {
     m_committer.hold(std::move(out), appended);
 }
 
+bool Server::admit_hello(const Session& session, const std::string& bot) {
+    if (session.bot == bot) return true;  // the same connection again
+    if (m_transport.bot_connections(bot) < m_options.max_connections_per_bot) return true;
+    if (m_counters.refused_bot_connections++ % 1000 == 0) {
+        spdlog::warn("{} has {} connections, the most allowed (--max-connections-per-bot); refused {} hellos so far",
+                     bot, m_transport.bot_connections(bot), m_counters.refused_bot_connections);
+    }
+    return false;
+}
+
+WireError Server::bot_connections_reached(const std::string& bot) const {
+    return {Errc::limit_reached, "--max-connections-per-bot is " + std::to_string(m_options.max_connections_per_bot) +
+                                     ": " + bot + " has that many connections already; close one first"};
+}
+
 Outcome Server::execute(const Envelope& envelope, const Session& session, store::Batch& tx) {
     tx.savepoint();
     try {
@@ -348,7 +367,7 @@ Outcome Server::execute(const Envelope& envelope, const Session& session, store:
 }
 
 void Server::release(Release& batch) {
-    for (auto& reply : batch.replies) m_transport.send_to(reply.routing_id, reply.req_style, std::move(reply.body));
+    for (auto& reply : batch.replies) m_transport.send_reply(reply.routing_id, reply.req_style, std::move(reply.body));
     const auto now_us = now();
     auto& deliveries = m_handler.deliveries();
     Touched touched;

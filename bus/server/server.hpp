@@ -9,7 +9,8 @@
 // each) stops there; the requests left run first as the next batch. Each
 // request runs in a savepoint of the batch: one that throws (a storage error,
 // a bug) is rolled back alone and answered storage_error (internal for a
-// bug), and the others commit. A hello
+// bug), and the others commit. A hello past max_connections_per_bot is
+// refused (limit_reached); otherwise it
 // binds the connection to its bot at once, for the batch's later requests
 // too; when the batch fails to commit (or SQLite loses its transaction),
 // those bindings are undone and every request is answered storage_error. The committed batch goes to the
@@ -81,6 +82,9 @@ struct ServerOptions {
     std::size_t max_feed_bytes = 64 * 1024 * 1024;  // feed events held for subscribers before slow ones are cut
     std::size_t max_feed_connections = 1024;
     std::size_t max_connections = 4096;  // open command connections; more are shut at once
+    // Limits on one client (limit_reached; PROTOCOL.md "Limits per bot and per connection").
+    std::size_t max_connections_per_bot = 64;  // connections one bot's hellos hold
+    std::size_t max_in_flight = 4096;          // requests of one connection received and not yet answered
     int heartbeat_ms = 10000;            // ZMTP PING interval; a peer silent for 3x this is closed; 0: none
     // After SIGTERM, requests keep getting shutting_down until none came for
     // this long (or for at most shutdown_drain_max_ms), then the sockets close.
@@ -139,6 +143,10 @@ private:
     // itself is lost.
     Outcome execute(const Envelope& envelope, const Session& session, store::Batch& tx);
     void release(Release& batch);
+    // A hello that would give `bot` more than max_connections_per_bot
+    // connections is refused (after it ran: a hello appends nothing).
+    bool admit_hello(const Session& session, const std::string& bot);
+    WireError bot_connections_reached(const std::string& bot) const;
     // Runs `work` in a batch of the daemon's own and holds its events for
     // release like a request batch's. False when the batch failed.
     bool run_daemon_batch(const std::function<void(store::Batch&)>& work, const char* what);

@@ -106,9 +106,33 @@ std::vector<Inbound> Transport::receive(std::size_t max) {
             in.req_style = parts.size() > 2 && parts[1].size() == 0;
             in.problem = WireError{Errc::bad_request, "expected one body frame, after an optional empty delimiter"};
         }
+        auto& peer = m_peers[in.routing_id];
+        if (peer.in_flight >= m_options.max_in_flight) refuse_over_limit(in, peer.in_flight);
+        ++peer.in_flight;  // refused ones too: their answers wait their turn like any other
         batch.push_back(std::move(in));
     }
     return batch;
+}
+
+void Transport::refuse_over_limit(Inbound& in, std::size_t in_flight) {
+    if (!in.problem) {
+        const auto decoded = decode_request(in.body.to_string_view(), m_options.max_frame);
+        if (const auto* envelope = std::get_if<Envelope>(&decoded)) {
+            in.problem_id = envelope->id;
+        } else {
+            in.problem_id = std::get<DecodeFailure>(decoded).id;
+        }
+    }
+    in.body = zmq::message_t();  // never runs: its frame need not be held until its turn
+    in.problem = WireError{Errc::limit_reached,
+                           "--max-in-flight is " + std::to_string(m_options.max_in_flight) + ": this connection has " +
+                               std::to_string(in_flight) +
+                               " requests received and not yet answered; this one was not run. Read replies "
+                               "before sending more"};
+    if (m_counters.refused_in_flight++ % 10000 == 0) {
+        spdlog::warn("a connection has {} requests in flight, the most allowed (--max-in-flight); refused {} so far",
+                     in_flight, m_counters.refused_in_flight);
+    }
 }
 
 bool Transport::requests_waiting() {
@@ -125,6 +149,27 @@ std::optional<std::string> Transport::bot_of(const std::string& routing_id) cons
     return peer->second.session.bot;
 }
 
+void Transport::set_bot(const std::string& routing_id, const std::optional<std::string>& bot) {
+    auto& session = m_peers[routing_id].session;
+    if (session.bot == bot) return;
+    if (session.bot) {
+        const auto it = m_bot_sessions.find(*session.bot);
+        if (it != m_bot_sessions.end() && --it->second == 0) m_bot_sessions.erase(it);
+    }
+    if (bot) ++m_bot_sessions[*bot];
+    session.bot = bot;
+}
+
+std::size_t Transport::bot_connections(const std::string& bot) const {
+    const auto it = m_bot_sessions.find(bot);
+    return it == m_bot_sessions.end() ? 0 : it->second;
+}
+
+std::size_t Transport::in_flight(const std::string& routing_id) const {
+    const auto peer = m_peers.find(routing_id);
+    return peer == m_peers.end() ? 0 : peer->second.in_flight;
+}
+
 void Transport::bind_session(const std::string& routing_id, const std::string& bot, bool can_push) {
     auto& peer = m_peers[routing_id];
     // The session already carries the new name (set when the hello ran), so
@@ -134,7 +179,7 @@ void Transport::bind_session(const std::string& routing_id, const std::string& b
         if (it->second.erase(routing_id) > 0 && it->first != bot) previous.push_back(it->first);
         it = it->second.empty() ? m_bot_peers.erase(it) : std::next(it);
     }
-    peer.session.bot = bot;
+    set_bot(routing_id, bot);
     peer.can_push = can_push;
     m_bot_peers[bot].insert(routing_id);
     if (!previous.empty()) m_hooks.rebound(routing_id, previous);
@@ -154,6 +199,7 @@ void Transport::forget_peer(const std::string& routing_id) {
     const auto it = m_peers.find(routing_id);
     if (it == m_peers.end()) return;
     const auto bot = it->second.session.bot;
+    set_bot(routing_id, std::nullopt);
     if (bot) {
         const auto bots = m_bot_peers.find(*bot);
         if (bots != m_bot_peers.end()) {
@@ -241,29 +287,51 @@ void Transport::push_to_bot(const std::string& bot, const std::string& push) {
 }
 
 void Transport::send_to(const std::string& routing_id, bool req_style, std::string body) {
+    deliver(routing_id, req_style, std::move(body), false);
+}
+
+void Transport::send_reply(const std::string& routing_id, bool req_style, std::string body) {
+    deliver(routing_id, req_style, std::move(body), true);
+}
+
+void Transport::deliver(const std::string& routing_id, bool req_style, std::string body, bool reply) {
     auto backlog = m_backlog.find(routing_id);
     if (backlog == m_backlog.end()) {
-        if (try_send(routing_id, req_style, body)) return;
+        if (try_send(routing_id, req_style, body)) {
+            if (reply) answered(routing_id);
+            return;
+        }
         backlog = m_backlog.find(routing_id);
-        if (backlog == m_backlog.end()) return;  // peer vanished; nothing to keep
+        if (backlog == m_backlog.end()) {  // peer vanished, or the send failed: nothing to keep
+            if (reply) answered(routing_id);
+            return;
+        }
     }
     auto& held = backlog->second;
     if (held.replies.size() >= m_options.max_peer_backlog ||
         held.bytes + body.size() > m_options.max_peer_backlog_bytes) {
-        drop_reply("a peer is not reading its replies");
+        drop_reply(routing_id, reply, "a peer is not reading its replies");
         return;
     }
     if (m_backlog_bytes + body.size() > m_options.max_backlog_bytes) {
-        drop_reply("the replies held for peers that are not reading reached --max-backlog-bytes");
+        drop_reply(routing_id, reply, "the replies held for peers that are not reading reached --max-backlog-bytes");
         return;
     }
     held.bytes += body.size();
     m_backlog_bytes += body.size();
-    held.replies.push_back(Pending{req_style, std::move(body)});
+    held.replies.push_back(Pending{req_style, std::move(body), reply});
     schedule_backlog_retry();
 }
 
-void Transport::drop_reply(const char* why) {
+void Transport::answered(const std::string& routing_id) {
+    // A peer forgotten and made again (a request queued from a closed
+    // connection) starts from nothing: never below zero.
+    const auto peer = m_peers.find(routing_id);
+    if (peer != m_peers.end() && peer->second.in_flight > 0) --peer->second.in_flight;
+}
+
+void Transport::drop_reply(const std::string& routing_id, bool reply, const char* why) {
+    if (reply) answered(routing_id);
     if (++m_counters.dropped_replies % 10000 == 1) {
         spdlog::warn("{}: dropped {} replies so far", why, m_counters.dropped_replies);
     }
@@ -341,6 +409,7 @@ void Transport::retry_backlog() {
                 }
                 if (queue.front().req_style) m_router.send(zmq::message_t(), zmq::send_flags::sndmore);
                 m_router.send(zmq::buffer(queue.front().body), zmq::send_flags::none);
+                if (queue.front().reply) answered(routing_id);
                 pop_front(held);
             } catch (const zmq::error_t&) {
                 gone = true;
@@ -386,16 +455,22 @@ void Transport::refuse_queued() {
         ++refused;
         const bool req_style = parts.size() > 2 && parts[1].size() == 0;
         const bool readable = parts.size() == 2 || (parts.size() == 3 && req_style);
-        refuse_body(parts[0].to_string(), req_style, readable ? parts.back().to_string_view() : std::string_view());
+        refuse_body(parts[0].to_string(), req_style, readable ? parts.back().to_string_view() : std::string_view(),
+                    false);
     }
     if (refused > 0) spdlog::info("refused {} requests queued at shutdown", refused);
 }
 
 void Transport::refuse(const Inbound& in) {
-    refuse_body(in.routing_id, in.req_style, in.problem ? std::string_view() : in.body.to_string_view());
+    // A request refused for --max-in-flight already has its answer.
+    if (in.problem && in.problem->code == Errc::limit_reached) {
+        send_reply(in.routing_id, in.req_style, encode_error_reply(in.problem_id, *in.problem));
+        return;
+    }
+    refuse_body(in.routing_id, in.req_style, in.problem ? std::string_view() : in.body.to_string_view(), true);
 }
 
-void Transport::refuse_body(const std::string& routing_id, bool req_style, std::string_view body) {
+void Transport::refuse_body(const std::string& routing_id, bool req_style, std::string_view body, bool counted) {
     std::optional<PackedValue> id;
     if (!body.empty()) {
         const auto decoded = decode_request(body, m_options.max_frame);
@@ -405,8 +480,9 @@ void Transport::refuse_body(const std::string& routing_id, bool req_style, std::
             id = std::get<DecodeFailure>(decoded).id;
         }
     }
-    send_to(routing_id, req_style,
-            encode_error_reply(id, {Errc::shutting_down, "the daemon is stopping; this request was not applied"}));
+    deliver(routing_id, req_style,
+            encode_error_reply(id, {Errc::shutting_down, "the daemon is stopping; this request was not applied"}),
+            counted);
 }
 
 bool Transport::take_activity() {

@@ -15,6 +15,13 @@
 // timer: ROUTER_MANDATORY is on, so nothing is lost silently. A backlog is
 // bounded in replies and in bytes, per peer and over all peers; past a bound
 // replies are dropped, counted and logged.
+// In flight: each connection's requests are counted from receive() until
+// their answer (send_reply) leaves its backlog for libzmq or is dropped. A
+// request that finds max_in_flight already counted is handed out refused
+// (problem limit_reached, its frame freed), to be answered in its turn so
+// that replies keep request order; it counts until then like any other.
+// Identity: set_bot() names a connection's bot at once (a hello, and its undo
+// when the batch fails), so bot_connections() holds within a batch too.
 // Connections: a ConnectionMonitor sees each TCP connection come and go. A
 // connection past max_connections is shut at once; a peer whose connection
 // closes (or stops answering ZMTP heartbeats) is forgotten with its session,
@@ -67,6 +74,7 @@ struct TransportOptions {
     std::size_t max_connections = 4096;
     int heartbeat_ms = 10000;  // 0: no ZMTP heartbeats
     std::optional<std::string> curve_secret_key = std::nullopt;  // Z85: a CURVE server, approved by the ZAP handler
+    std::size_t max_in_flight = 4096;  // requests received from one connection and not yet answered
 };
 
 // One request as it came off the ROUTER.
@@ -74,7 +82,8 @@ struct Inbound {
     std::string routing_id;
     zmq::message_t body;  // the request frame itself: decoded in place, never copied
     bool req_style = false;  // had an empty delimiter: REQ-like, never pushed to
-    std::optional<WireError> problem;  // the message's shape is wrong: answered in turn with this
+    std::optional<WireError> problem;  // not run: answered in turn with this (bad shape, --max-in-flight)
+    std::optional<PackedValue> problem_id;  // the id `problem`'s reply echoes, when it could be read
 };
 
 class Transport {
@@ -117,6 +126,11 @@ public:
     Session& session(const std::string& routing_id) { return m_peers[routing_id].session; }
     bool knows(const std::string& routing_id) const { return m_peers.contains(routing_id); }
     std::optional<std::string> bot_of(const std::string& routing_id) const;
+    // Sets (or clears) the connection's hello identity at once; the delivery
+    // routes follow at bind_session, when the hello is released.
+    void set_bot(const std::string& routing_id, const std::optional<std::string>& bot);
+    // Connections whose identity is `bot`, counting hellos not yet released.
+    std::size_t bot_connections(const std::string& bot) const;
     std::size_t sessions() const { return m_peers.size(); }
     std::size_t connections() const { return m_monitor.open(); }
     std::uint64_t refused_connections() const { return m_monitor.refused(); }
@@ -129,7 +143,12 @@ public:
     std::size_t close_unlisted_connections();
     std::uint64_t auth_disconnects() const { return m_auth_disconnects; }
 
+    // A push, or an answer to a request receive() never counted.
     void send_to(const std::string& routing_id, bool req_style, std::string body);
+    // The answer to a request receive() handed out: the connection has one
+    // request fewer in flight once it leaves the backlog (or is dropped).
+    void send_reply(const std::string& routing_id, bool req_style, std::string body);
+    std::size_t in_flight(const std::string& routing_id) const;
     void push_to_bot(const std::string& bot, const std::string& push);
     bool backlogged(const std::string& routing_id) const { return m_backlog.contains(routing_id); }
     void schedule_backlog_retry();
@@ -153,10 +172,14 @@ private:
         int fd = -1;  // the descriptor its requests come from
         std::string key;  // its CURVE public key (Z85), when authenticated
         ByteCounter queued = make_byte_counter();  // bytes of its big replies libzmq holds
+        // Requests received and not yet answered: in a batch, held for the
+        // sync, waiting fetches, replies in its backlog (--max-in-flight).
+        std::size_t in_flight = 0;
     };
     struct Pending {
         bool req_style;
         std::string body;
+        bool reply = false;  // answers a counted request
     };
     struct Backlog {
         std::deque<Pending> replies;
@@ -170,11 +193,15 @@ private:
     // no longer maps to that bot (the connection has been shut).
     bool note_peer_key(const std::string& routing_id, const zmq::message_t& part);
     void shut_connection(int fd);
-    void drop_reply(const char* why);
+    void drop_reply(const std::string& routing_id, bool reply, const char* why);
+    void answered(const std::string& routing_id);
+    void deliver(const std::string& routing_id, bool req_style, std::string body, bool reply);
+    // Refuses a request past --max-in-flight in its turn, without running it.
+    void refuse_over_limit(Inbound& in, std::size_t in_flight);
     void pop_front(Backlog& backlog);
     void erase_backlog(std::map<std::string, Backlog>::iterator it);
     bool try_send(const std::string& routing_id, bool req_style, const std::string& body);
-    void refuse_body(const std::string& routing_id, bool req_style, std::string_view body);
+    void refuse_body(const std::string& routing_id, bool req_style, std::string_view body, bool counted);
     void retry_backlog();
 
     TransportOptions m_options;
@@ -190,7 +217,8 @@ private:
     bool m_activity = false;
     ConnectionMonitor m_monitor;
     std::unordered_map<std::string, PeerState> m_peers;         // by routing id
-    std::map<std::string, std::set<std::string>> m_bot_peers;    // bot -> routing ids
+    std::map<std::string, std::set<std::string>> m_bot_peers;    // bot -> routing ids (released hellos)
+    std::unordered_map<std::string, std::size_t> m_bot_sessions;  // bot -> sessions naming it (set_bot)
     std::unordered_map<int, std::set<std::string>> m_fd_peers;   // descriptor -> routing ids
     std::map<std::string, Backlog> m_backlog;                    // routing id -> replies waiting for room
     std::size_t m_backlog_bytes = 0;                             // over every backlog

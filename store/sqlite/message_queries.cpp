@@ -67,6 +67,9 @@ SqliteMessageQueries::SqliteMessageQueries(SQLite::Database& db, KnownChannels& 
       m_is_subscribed(db, "SELECT 1 FROM bot_subscriptions WHERE bot_id = ? AND channel_name = ?"),
       m_subscriptions(db, "SELECT channel_name FROM bot_subscriptions WHERE bot_id = ?1 AND channel_name > ?2"
                           " ORDER BY channel_name LIMIT ?3"),
+      // Both tables are keyed by (bot, channel): two index range scans.
+      m_subscribed_channels(db, "SELECT COUNT(*) FROM (SELECT channel_name FROM bot_subscriptions WHERE bot_id = ?1"
+                                " UNION SELECT channel FROM channel_consumers WHERE bot_id = ?1 LIMIT ?2)"),
       m_subscribers(db, "SELECT bot_id FROM bot_subscriptions WHERE channel_name = ?1 AND bot_id > ?2"
                         " ORDER BY bot_id LIMIT ?3"),
       m_message(db, std::string(k_message_columns) +
@@ -131,6 +134,14 @@ bool SqliteMessageQueries::is_subscribed(const std::string& bot, const std::stri
 std::vector<std::string> SqliteMessageQueries::subscriptions(const std::string& bot, const std::string& after,
                                                              const Page& page) {
     return names_page(m_subscriptions, bot, after, page);
+}
+
+std::size_t SqliteMessageQueries::subscribed_channels(const std::string& bot, std::size_t most) {
+    ResetOnExit reset{m_subscribed_channels};
+    m_subscribed_channels.bind(1, bot);
+    m_subscribed_channels.bind(2, to_sql_int(most));
+    if (!m_subscribed_channels.executeStep()) return 0;
+    return static_cast<std::size_t>(m_subscribed_channels.getColumn(0).getInt64());
 }
 
 std::vector<std::string> SqliteMessageQueries::subscribers(const std::string& channel, const std::string& after,

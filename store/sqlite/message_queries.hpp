@@ -22,6 +22,7 @@ public:
     std::vector<ChannelRow> channels(const std::string& after, const Page& page) override;
     bool is_subscribed(const std::string& bot, const std::string& channel) override;
     std::vector<std::string> subscriptions(const std::string& bot, const std::string& after, const Page& page) override;
+    std::size_t subscribed_channels(const std::string& bot, std::size_t most) override;
     std::vector<std::string> subscribers(const std::string& channel, const std::string& after, const Page& page) override;
     std::vector<MessageRow> history(const HistoryQuery& query) override;
     std::optional<MessageRow> message(Seq seq) override;
@@ -37,6 +38,7 @@ private:
     SQLite::Statement m_channels;
     SQLite::Statement m_is_subscribed;
     SQLite::Statement m_subscriptions;
+    SQLite::Statement m_subscribed_channels;
     SQLite::Statement m_subscribers;
     SQLite::Statement m_message;
     SQLite::Statement m_mailbox_acked;
