@@ -5,21 +5,19 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include <boost/program_options.hpp>
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <cstdint>
 #include <fstream>
 #include <optional>
-#include <sstream>
 #include <stdexcept>
 #include <vector>
 
 #include "bus/protocol/vocabulary.hpp"
 
 namespace botbus::client {
-namespace po = boost::program_options;
 
 namespace {
 
@@ -33,59 +31,42 @@ std::string where(const std::filesystem::path& file, int line) {
     return file.string() + ":" + std::to_string(line);
 }
 
-// Every `name = value` line of `file`, parsed by program_options one line at
-// a time so that each entry knows its line. `known` lists the names allowed
-// (empty: any name).
+// Every `name = value` line of `file`. Not boost::program_options' config
+// parser: it takes `#` anywhere as the start of a comment, and `#` is one of
+// Z85's 85 characters (about a third of keys hold one). Here a comment is a
+// line whose first non-blank character is `#`, and a value runs to the end
+// of its line. `known` lists the names allowed (empty: any name).
 std::vector<Entry> read_entries(const std::filesystem::path& file, const std::vector<std::string>& known) {
     std::error_code ec;
     if (std::filesystem::is_directory(file, ec)) throw std::runtime_error("cannot read " + file.string() + ": it is a directory");
     std::ifstream in(file);
     if (!in) throw std::runtime_error("cannot read " + file.string());
-    po::options_description description;
-    for (const auto& name : known) description.add_options()(name.c_str(), po::value<std::string>());
+    constexpr std::string_view blanks = " \t\r";
+    const auto trimmed = [&](std::string_view text) {
+        const auto first = text.find_first_not_of(blanks);
+        if (first == std::string_view::npos) return std::string_view();
+        return text.substr(first, text.find_last_not_of(blanks) - first + 1);
+    };
     std::vector<Entry> entries;
     std::string text;
     for (int line = 1; std::getline(in, text); ++line) {
-        std::istringstream one(text);
-        po::parsed_options parsed(&description);
-        try {
-            parsed = po::parse_config_file(one, description, known.empty());
-        } catch (const po::error& e) {
-            throw std::runtime_error(where(file, line) + ": " + e.what());
+        const auto content = trimmed(text);
+        if (content.empty() || content.front() == '#') continue;
+        const auto equals = content.find('=');
+        if (equals == std::string_view::npos) throw std::runtime_error(where(file, line) + ": expected NAME = VALUE");
+        Entry entry{std::string(trimmed(content.substr(0, equals))), std::string(trimmed(content.substr(equals + 1))), line};
+        if (entry.name.empty()) throw std::runtime_error(where(file, line) + ": expected NAME = VALUE");
+        if (!known.empty() && std::find(known.begin(), known.end(), entry.name) == known.end()) {
+            throw std::runtime_error(where(file, line) + ": unknown name '" + entry.name + "'");
         }
-        if (parsed.options.empty()) {
-            // Blank and comment lines parse to nothing; so does a [section].
-            const auto first = text.find_first_not_of(" \t\r");
-            if (first != std::string::npos && text[first] != '#') {
-                throw std::runtime_error(where(file, line) + ": expected NAME = VALUE");
-            }
-            continue;
-        }
-        for (const auto& option : parsed.options) {
-            const auto value = option.value.empty() ? std::string() : option.value.front();
-            entries.push_back(Entry{option.string_key, value, line});
-        }
+        entries.push_back(std::move(entry));
     }
     return entries;
 }
 
-std::string checked_key(const Entry& entry, const std::filesystem::path& file, const std::string& raw_line_hint) {
+std::string checked_key(const Entry& entry, const std::filesystem::path& file) {
     if (is_z85_key(entry.value)) return entry.value;
-    std::string problem = where(file, entry.line) + ": " + entry.name + " is not a CURVE key (40 Z85 characters)";
-    if (entry.value.size() < k_z85_key_length && raw_line_hint.find('#') != std::string::npos) {
-        problem += "; '#' starts a comment in these files, so a key containing '#' cannot be written here: "
-                   "make keys with botbus keygen, which never makes one";
-    }
-    throw std::runtime_error(problem);
-}
-
-std::string line_of(const std::filesystem::path& file, int wanted) {
-    std::ifstream in(file);
-    std::string text;
-    for (int line = 1; std::getline(in, text); ++line) {
-        if (line == wanted) return text;
-    }
-    return {};
+    throw std::runtime_error(where(file, entry.line) + ": " + entry.name + " is not a CURVE key (40 Z85 characters)");
 }
 
 void write_file(const std::filesystem::path& file, const std::string& content, mode_t mode) {
@@ -117,20 +98,12 @@ bool is_z85_key(std::string_view text) {
 
 CurveKeyPair make_key_pair() {
     if (!zmq_has("curve")) throw std::runtime_error("this libzmq was built without CURVE support");
-    // '#' is a comment in the key files; a key with one could not be read
-    // back, so such pairs are drawn again (about 6 in 10 are kept).
-    for (int attempt = 0; attempt < 1000; ++attempt) {
-        std::array<char, 41> public_key{};
-        std::array<char, 41> secret_key{};
-        if (zmq_curve_keypair(public_key.data(), secret_key.data()) != 0) {
-            throw std::runtime_error(std::string("cannot make a CURVE key pair: ") + zmq_strerror(zmq_errno()));
-        }
-        CurveKeyPair pair{public_key.data(), secret_key.data()};
-        if (pair.public_key.find('#') == std::string::npos && pair.secret_key.find('#') == std::string::npos) {
-            return pair;
-        }
+    std::array<char, 41> public_key{};
+    std::array<char, 41> secret_key{};
+    if (zmq_curve_keypair(public_key.data(), secret_key.data()) != 0) {
+        throw std::runtime_error(std::string("cannot make a CURVE key pair: ") + zmq_strerror(zmq_errno()));
     }
-    throw std::runtime_error("cannot make a CURVE key pair without '#'");
+    return CurveKeyPair{public_key.data(), secret_key.data()};
 }
 
 void write_key_pair(const std::filesystem::path& file, const CurveKeyPair& pair) {
@@ -150,7 +123,7 @@ CurveKeyPair read_key_pair(const std::filesystem::path& file) {
     for (const auto& entry : read_entries(file, {"public-key", "secret-key"})) {
         auto& slot = entry.name == "public-key" ? public_key : secret_key;
         if (slot) throw std::runtime_error(where(file, entry.line) + ": " + entry.name + " given twice");
-        slot = checked_key(entry, file, line_of(file, entry.line));
+        slot = checked_key(entry, file);
     }
     if (!public_key || !secret_key) {
         throw std::runtime_error(file.string() + ": a key pair file needs both public-key and secret-key lines");
@@ -164,7 +137,7 @@ std::string read_public_key(const std::string& file_or_key) {
     for (const auto& entry : read_entries(file_or_key, {"public-key", "secret-key"})) {
         if (entry.name != "public-key") continue;
         if (public_key) throw std::runtime_error(where(file_or_key, entry.line) + ": public-key given twice");
-        public_key = checked_key(entry, file_or_key, line_of(file_or_key, entry.line));
+        public_key = checked_key(entry, file_or_key);
     }
     if (!public_key) throw std::runtime_error(file_or_key + ": no public-key line");
     return *public_key;
@@ -183,7 +156,7 @@ CurveAllowlist read_allowlist(const std::filesystem::path& file) {
             throw std::runtime_error(where(file, entry.line) + ": '" + entry.name +
                                      "' is not a bot name (1..128 of A-Z a-z 0-9 . _ : -)");
         }
-        const auto key = checked_key(entry, file, line_of(file, entry.line));
+        const auto key = checked_key(entry, file);
         const auto [it, added] = allowlist.emplace(key, entry.name);
         if (!added) {
             throw std::runtime_error(where(file, entry.line) + ": the key of " + entry.name +

@@ -3,9 +3,9 @@
 //
 // Operation: a key pair file holds `public-key = <Z85>` and
 // `secret-key = <Z85>` lines; its `.pub` companion only the public line.
-// An allowlist file holds `bot-name = <Z85 public key>` lines. Both are
-// read with boost::program_options' config-file parser, one line at a time
-// so that an error can name the file and line; `#` starts a comment. A key
+// An allowlist file holds `bot-name = <Z85 public key>` lines. In both, a
+// line whose first non-blank character is `#` is a comment (only there: `#`
+// is a Z85 character), and errors name the file and line. A key
 // is 40 Z85 characters that zmq_z85_decode accepts (32 bytes).
 // Concurrency: plain functions; no shared state.
 // Limitations: write_key_pair() sets the modes (0600 for the pair, 0644 for

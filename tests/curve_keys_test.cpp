@@ -75,6 +75,26 @@ TEST(CurveKeys, ABadKeyFileIsNamedWithItsLine) {
     EXPECT_TRUE(client::is_z85_key(pair.public_key));
 }
 
+// '#' is one of Z85's characters: keys from any tool (pyzmq, zmq_curve_keypair)
+// must be writable as they are; only a line starting with '#' is a comment.
+TEST(CurveKeys, KeysHoldingAHashAreReadAsTheyAre) {
+    testing::TempDir dir;
+    client::CurveKeyPair pair;
+    for (int i = 0; i < 1000 && pair.public_key.find('#') == std::string::npos; ++i) pair = client::make_key_pair();
+    ASSERT_NE(pair.public_key.find('#'), std::string::npos) << "no key with '#' in 1000 draws";
+    const auto file = dir.path() / "hash.key";
+    write(file, "  # a comment, indented\npublic-key = " + pair.public_key + "\nsecret-key=" + pair.secret_key + "  \n");
+    const auto read = client::read_key_pair(file);
+    EXPECT_EQ(read.public_key, pair.public_key);
+    EXPECT_EQ(read.secret_key, pair.secret_key);
+    const auto allowlist = dir.path() / "allowlist";
+    write(allowlist, "# bots\nhash-bot = " + pair.public_key + "\n");
+    const auto listed = client::read_allowlist(allowlist);
+    ASSERT_EQ(listed.size(), 1u);
+    EXPECT_EQ(listed.begin()->first, pair.public_key);
+    EXPECT_EQ(listed.begin()->second, "hash-bot");
+}
+
 TEST(CurveKeys, AnAllowlistMapsKeysToBotsAndRefusesDuplicatesAndBadLinesByLine) {
     testing::TempDir dir;
     const auto file = dir.path() / "allowlist";
