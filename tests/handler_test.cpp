@@ -337,11 +337,15 @@ TEST_F(MessageRepository, ChannelSubscribersAreListedByBot) {
     expect_error(k_anonymous, SubscribersRequest{"nowhere"}, Errc::not_found);
 }
 
-TEST_F(MessageRepository, SubscriptionsCanBeListedForAnotherBot) {
+// Issue 12: another bot's subscriptions were listed to anyone; now only to
+// that bot (and the admins: acl_test.cpp).
+TEST_F(MessageRepository, SubscriptionsAreListedToTheirBotOnly) {
     ok(as("bob"), SubscribeRequest{"zeta", std::nullopt});
     ok(as("bob"), SubscribeRequest{"alpha", std::nullopt});
-    const auto reply = ok(k_anonymous, SubscriptionsRequest{"bob"});
+    const auto reply = ok(as("bob"), SubscriptionsRequest{"bob"});
     EXPECT_EQ(strings_field(reply, "channels"), (std::vector<std::string>{"alpha", "zeta"}));
+    expect_error(k_anonymous, SubscriptionsRequest{"bob"}, Errc::forbidden);
+    expect_error(as("alice"), SubscriptionsRequest{"bob"}, Errc::forbidden);
 }
 
 // ---- ordering, limits, reply_to
@@ -504,7 +508,7 @@ TEST_F(Identity, EveryOpThatNeedsHelloIsRefusedOnceWithItsNameAndNoOtherIs) {
         "workflow.put",   "workflow.delete", "run.start",        "run.pause",     "run.resume",
         "run.complete",   "run.fail",       "run.cancel",        "run.checkpoint", "run.heartbeat",
         "step.start",     "step.complete",  "step.fail",         "step.skip",     "step.wait_approval",
-        "step.approve"};
+        "step.approve",   "acl.grant",      "acl.revoke",        "acl.list"};
     std::size_t refused = 0;
     for (std::size_t i = 0; i < k_op_names.size(); ++i) {
         const auto op = static_cast<Op>(i);
@@ -548,11 +552,13 @@ TEST_F(Identity, ReadOnlyOpsWorkWithoutHello) {
     ok(k_anonymous, ChannelListRequest{});
     ok(k_anonymous, StatsRequest{});
     ok(k_anonymous, FeedSyncRequest{"token"});
-    ok(k_anonymous, SubscriptionsRequest{"bob"});
+    // A bot's subscriptions and inbox are its own (issue 12): refused as
+    // forbidden, not as not_identified.
+    expect_error(k_anonymous, SubscriptionsRequest{"bob"}, Errc::forbidden);
     HistoryRequest inbox;
     inbox.inbox = true;
     inbox.bot = "bob";
-    ok(k_anonymous, inbox);
+    expect_error(k_anonymous, inbox, Errc::forbidden);
 }
 
 TEST_F(Identity, HelloBindsTheBotAndReportsItsMailbox) {

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "bus/protocol/codec.hpp"
+#include "bus/core/acl.hpp"
 #include "bus/core/deliveries.hpp"
 #include "bus/core/op_context.hpp"
 #include "bus/core/delivery_codec.hpp"
@@ -62,6 +63,7 @@ struct MessagingOptions {
     RateLimit rate_limit;  // off by default
     DeliveryOptions delivery;
     std::function<std::int64_t()> clock;  // default: store::now_us
+    AclPolicy acl;  // admins and the default policy (acl.hpp)
 };
 
 class WorkflowHandler;
@@ -93,6 +95,11 @@ public:
     WorkflowHandler& workflows() { return *m_workflows; }
     // Direct-message delivery state, which the server drives.
     Deliveries& deliveries() { return m_deliveries; }
+    // The permission rules in force (acl.hpp), as of the ops run so far.
+    const AclIndex& acl() const { return m_acl; }
+    // A batch or a request's savepoint was rolled back: the rules are read
+    // again from the store, so that none its acl ops changed stays.
+    void reload_acl();
 
 private:
     // Refuses a request that needs an identity the session lacks, then
@@ -124,6 +131,13 @@ private:
     Result<std::optional<FetchedPlan>> op(Ctx&, const FetchRequest&);
     Result<ConsumersReply> op(Ctx&, const ConsumersRequest&);
     Result<ChannelReply> op(Ctx&, const ChannelRetentionRequest&);
+    Result<AclChangeReply> op(Ctx&, const AclGrantRequest&);
+    Result<AclChangeReply> op(Ctx&, const AclRevokeRequest&);
+    Result<AclListReply> op(Ctx&, const AclListRequest&);
+
+    // Reading another bot's things (its mailbox, subscriptions, dead
+    // letters...): the bot itself or an admin; `what` names the op.
+    Check may_see_bot(const Ctx&, const std::string& bot, std::string_view what) const;
 
     // What an ack settles that is not settled yet, after checking it.
     struct Settling {
@@ -143,6 +157,7 @@ private:
 
     store::Store& m_store;
     const ServerCounters& m_counters;
+    AclIndex m_acl;  // before m_workflows, which checks against it
     std::unique_ptr<WorkflowHandler> m_workflows;
     MessagingOptions m_messaging;
     RateLimiter m_rate_limiter;
