@@ -80,6 +80,14 @@ protected:
         ADD_FAILURE() << "no message pushed";
         return {};
     }
+    static void wait_caught_up(client::Client& client) {
+        const auto deadline = Clock::now() + 10s;
+        while (Clock::now() < deadline) {
+            auto push = client.next_push(testing::until(deadline));
+            if (push && push->event == "caught_up") return;
+        }
+        ADD_FAILURE() << "no caught_up marker";
+    }
     static bus::SubscribeRequest subscribe(const std::string& channel, bool durable = false,
                                            const std::string& deliver = "push") {
         bus::SubscribeRequest request;
@@ -157,6 +165,7 @@ TEST_F(Permissions, ARevokeStopsLiveDeliveryToAConnectedSubscriber) {
     // A grant that closes a channel ends the subscriptions of the bots it does not name.
     auto carol = bot("carol");
     carol->call_ok(subscribe("news"));
+    wait_caught_up(*carol);
     grant("alice", "read", "news");
     m_root->publish("news", text("closed now"));
     EXPECT_TRUE(nothing_pushed(*carol));
