@@ -39,12 +39,16 @@ bus::PackedValue packed(const Json& value) {
 class Permissions : public ::testing::Test {
 protected:
     void SetUp() override { start(); }
-    void start() {
-        m_daemon = std::make_unique<testing::DaemonProcess>(m_dir.path() / "data",
-                                                            std::vector<std::string>{"--admin", "root"});
+    void start(std::vector<std::string> args = {"--admin", "root"}) {
+        m_daemon = std::make_unique<testing::DaemonProcess>(m_dir.path() / "data", std::move(args));
         m_root = bot("root");
         m_alice = bot("alice");
         m_bob = bot("bob");
+    }
+    void restart(std::vector<std::string> args) {
+        ASSERT_EQ(m_daemon->terminate(), 0) << m_daemon->stderr_text();
+        m_daemon.reset();
+        start(std::move(args));
     }
     std::unique_ptr<client::Client> bot(const std::string& name) {
         auto client = std::make_unique<client::Client>(m_context, options_for(*m_daemon));
@@ -171,9 +175,11 @@ TEST_F(Permissions, ARevokeStopsLiveDeliveryToAConnectedSubscriber) {
     EXPECT_TRUE(nothing_pushed(*carol));
 }
 
-TEST_F(Permissions, AnotherBotsMailboxAndDeadLettersAreItsOwnOrAnAdmins) {
+TEST_F(Permissions, UnderDenyAnotherBotsMailboxAndDeadLettersAreItsOwnOrAnAdmins) {
     bus::MailboxRequest mailbox;
     mailbox.bot = "alice";
+    m_bob->call_ok(mailbox);  // the default policy allow: as before permissions
+    restart({"--admin", "root", "--default-policy", "deny"});
     refused(*m_bob, mailbox, "bot 'bob' may not read the mailbox of bot 'alice'");
     m_alice->call_ok(mailbox);
     m_root->call_ok(mailbox);
@@ -182,6 +188,8 @@ TEST_F(Permissions, AnotherBotsMailboxAndDeadLettersAreItsOwnOrAnAdmins) {
     refused(*m_bob, dlq, "dead letters");
     m_root->call_ok(dlq);
     m_bob->send("alice", text("send stays open"));
+    refused(*m_bob, bus::PublishRequest{"open", std::nullopt, text("x"), std::nullopt, std::nullopt},
+            "the default policy denies it");
 }
 
 TEST_F(Permissions, AclOpsAreForAdminsAndARebuildReproducesTheRules) {

@@ -262,10 +262,12 @@ TEST_F(AclOps, ChannelsNoRuleCoversFollowTheDefaultPolicy) {
     ok(as("bob"), publish("open"));
 }
 
-TEST_F(AclOps, AnotherBotsThingsAreItsOwnOrAnAdmins) {
-    ok(as("alice"), MailboxRequest{});
+TEST_F(AclOps, AnotherBotsThingsAreOpenUnderAllowAndItsOwnOrAnAdminsUnderDeny) {
     MailboxRequest mailbox;
     mailbox.bot = "alice";
+    ok(as("bob"), mailbox);  // the default policy allow: as before permissions
+    m_handler = make_handler(false);
+    ok(as("alice"), MailboxRequest{});
     ok(as("alice"), mailbox);
     ok(as("root"), mailbox);
     refused(as("bob"), mailbox, Errc::forbidden, "bot 'bob' may not read the mailbox of bot 'alice'");

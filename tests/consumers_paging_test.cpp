@@ -45,8 +45,7 @@ protected:
         std::vector<std::pair<std::string, std::string>> listed;
         pages = 0;
         for (;;) {
-            // A bot's own list, or everyone's (issue 12: another bot's is its own or an admin's).
-            const auto reply = call(request.bot.value_or("viewer"), request);
+            const auto reply = call("viewer", request);
             EXPECT_TRUE(reply.ok) << reply.message;
             const auto page = decode_reply_as<ConsumersReply>(reply);
             if (!page) {

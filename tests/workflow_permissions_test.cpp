@@ -110,7 +110,8 @@ TEST_F(WorkflowPermissions, OnlyTheLeaseHolderChangesARunOrItsSteps) {
     ok(as("exec"), RunCompleteRequest{run, std::nullopt});
 }
 
-TEST_F(WorkflowPermissions, AfterACrashThePreviousOwnerOrTheDefinitionsOwnerResumes) {
+TEST_F(WorkflowPermissions, UnderDenyAfterACrashThePreviousOwnerOrTheDefinitionsOwnerResumes) {
+    m_handler = make_handler(false);
     const auto workflow = put(definition(), "alice", "alice");
     const auto run = start(workflow, "exec");
     m_now += 2 * k_lease;
@@ -142,6 +143,13 @@ TEST_F(WorkflowPermissions, ApproversTheOwnerOrAnAdminCancelAndApprove) {
     ok(as("exec"), RunCancelRequest{run});   // the executor itself cancels
 }
 
+TEST_F(WorkflowPermissions, WithoutApproversAnyoneDecidesUnderAllowOnlyTheOwnerUnderDeny) {
+    const auto run = start(put(definition()), "exec");
+    ok(as("bob"), RunCancelRequest{run});  // asks the executor to stop, as before
+    m_handler = make_handler(false);
+    refused(as("carol"), RunCancelRequest{run}, Errc::forbidden, "may not cancel");
+}
+
 TEST_F(WorkflowPermissions, ApproversMustBeAnArrayOfBotNames) {
     for (const auto& bad : {json("carol"), json{1}, json{"a/b"}}) {
         refused(as("alice"), WorkflowPutRequest{packed(definition(bad)), std::nullopt, std::nullopt, std::nullopt},
@@ -149,14 +157,17 @@ TEST_F(WorkflowPermissions, ApproversMustBeAnArrayOfBotNames) {
     }
 }
 
-TEST_F(WorkflowPermissions, ABotOwnedDefinitionIsItsOwnersAGlobalOneFollowsThePolicy) {
+TEST_F(WorkflowPermissions, DefinitionsAreAnyonesUnderAllowAndTheirOwnersUnderDeny) {
+    const auto global = put(definition(), "bob");  // the default policy allow: as before
+    put(definition(), "bob", "alice");
+    m_handler = make_handler(false);
     refused(as("bob"), WorkflowPutRequest{packed(definition()), std::string("bot"), std::string("alice"), std::nullopt},
             Errc::forbidden, "a workflow of bot 'alice'");
-    const auto mine = put(definition(), "alice", "alice");
+    auto other = definition();
+    other["name"] = "other";
+    const auto mine = put(other, "alice", "alice");
     refused(as("bob"), WorkflowDeleteRequest{mine, std::nullopt}, Errc::forbidden, "only that bot or an admin");
     ok(as("root"), WorkflowDeleteRequest{mine, std::nullopt});
-    const auto global = put(definition(), "bob");  // default policy allow
-    m_handler = make_handler(false);
     refused(as("bob"), WorkflowDeleteRequest{global, std::nullopt}, Errc::forbidden, "default policy is deny");
     refused(as("bob"), WorkflowPutRequest{packed(definition()), std::nullopt, std::nullopt, std::nullopt},
             Errc::forbidden, "global");

@@ -29,7 +29,8 @@ AclRuleInfo info(const store::AclRule& rule) { return AclRuleInfo{rule.bot, rule
 
 Check CommandHandler::may_see_bot(const Ctx& ctx, const std::string& bot, std::string_view what) const {
     const auto* me = ctx.identity();
-    if ((me && *me == bot) || m_acl.is_admin(me)) return std::nullopt;
+    // Under the default policy allow, as before permissions: open to all.
+    if (m_acl.policy().default_allow || (me && *me == bot) || m_acl.is_admin(me)) return std::nullopt;
     return WireError(Errc::forbidden, (me ? "bot '" + *me + "'" : std::string("an anonymous connection")) +
                                           " may not " + std::string(what) + " of bot '" + bot +
                                           "' (only that bot or an admin)");

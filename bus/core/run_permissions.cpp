@@ -2,6 +2,7 @@
 // ops make before they append (docs/PROTOCOL.md, "Permissions").
 #include <algorithm>
 #include <string>
+#include <vector>
 
 #include "bus/core/workflow_handler.hpp"
 #include "bus/core/workflow_support.hpp"
@@ -26,6 +27,8 @@ Check WorkflowHandler::holds_lease(const OpContext& ctx, const store::RunRow& ru
         return WireError(Errc::not_lease_owner, "run '" + run.id + "' is held by '" + *run.lease_owner + "', not '" +
                                                     ctx.me + "': only the lease holder may " + std::string(verb));
     }
+    // With no lease holder, under the default policy allow anyone may (as before).
+    if (m_acl.policy().default_allow) return std::nullopt;
     if (is(run.owner, ctx.me) || m_acl.is_admin(&ctx.me) || is(definition_owner(run), ctx.me)) return std::nullopt;
     return WireError(Errc::not_lease_owner, "no bot holds the lease of run '" + run.id + "' (" + run.status +
                                                 "): only its owner '" + run.owner.value_or("") +
@@ -34,6 +37,7 @@ Check WorkflowHandler::holds_lease(const OpContext& ctx, const store::RunRow& ru
 }
 
 Check WorkflowHandler::may_resume(const OpContext& ctx, const store::RunRow& run) {
+    if (m_acl.policy().default_allow) return std::nullopt;  // anyone, as before
     if (is(run.owner, ctx.me) || m_acl.is_admin(&ctx.me) || is(definition_owner(run), ctx.me)) return std::nullopt;
     return WireError(Errc::forbidden, "bot '" + ctx.me + "' may not resume run '" + run.id + "' (only its owner '" +
                                           run.owner.value_or("") + "', its definition's owner or an admin)");
@@ -42,10 +46,12 @@ Check WorkflowHandler::may_resume(const OpContext& ctx, const store::RunRow& run
 Check WorkflowHandler::may_decide(const OpContext& ctx, const store::RunRow& run, std::string_view verb) {
     if (is(run.owner, ctx.me) || is(run.lease_owner, ctx.me) || m_acl.is_admin(&ctx.me)) return std::nullopt;
     const auto workflow = m_queries.workflow(run.workflow_id);
-    if (workflow) {
-        const auto approvers = workflow_support::definition_approvers(workflow->definition);
-        if (std::find(approvers.begin(), approvers.end(), ctx.me) != approvers.end()) return std::nullopt;
-    }
+    const auto approvers =
+        workflow ? workflow_support::definition_approvers(workflow->definition) : std::vector<std::string>{};
+    if (std::find(approvers.begin(), approvers.end(), ctx.me) != approvers.end()) return std::nullopt;
+    // A definition that names no approvers leaves it to the default policy,
+    // as a channel without rules: allow lets anyone (as before).
+    if (approvers.empty() && m_acl.policy().default_allow) return std::nullopt;
     return WireError(Errc::forbidden, "bot '" + ctx.me + "' may not " + std::string(verb) + " in run '" + run.id +
                                           "' (only the definition's approvers, the run's owner or an admin)");
 }
@@ -53,7 +59,7 @@ Check WorkflowHandler::may_decide(const OpContext& ctx, const store::RunRow& run
 Check WorkflowHandler::may_change_definition(const OpContext& ctx, const std::string& owner_type,
                                              const std::optional<std::string>& owner_bot,
                                              std::string_view verb) const {
-    if (m_acl.is_admin(&ctx.me)) return std::nullopt;
+    if (m_acl.is_admin(&ctx.me) || m_acl.policy().default_allow) return std::nullopt;  // allow: anyone, as before
     if (owner_type == store::owner_type::k_bot) {
         if (is(owner_bot, ctx.me)) return std::nullopt;
         return WireError(Errc::forbidden, "bot '" + ctx.me + "' may not " + std::string(verb) + " a workflow of bot '" +

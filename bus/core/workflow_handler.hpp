@@ -102,6 +102,8 @@ private:
     Result<StepTarget> step_target(OpContext&, const std::string& run_id, const std::string& step_id,
                                    std::string_view verb, bool allow_paused);
     // Who may do what (docs/PROTOCOL.md, "Permissions"; run_permissions.cpp).
+    // Under the default policy allow only the lease holder's hold and a
+    // definition's approvers restrict; the owner rules below apply under deny.
     // Changing a run: the bot holding its lease; when none does (pending,
     // paused, crashed), its owner, its definition's owner or an admin.
     Check holds_lease(const OpContext&, const store::RunRow& run, std::string_view verb);
