@@ -6,7 +6,11 @@
 // op_context.hpp), which validates it against the projected state (which
 // includes earlier requests of the same batch), appends its events, and
 // returns its reply or error; handle() encodes either. A request that fails
-// validation appends nothing.
+// validation appends nothing. Permissions (acl.hpp) are part of validation:
+// each op checks the rules it needs (acl_ops.cpp, run_permissions.cpp) and
+// refuses with `forbidden` or `not_lease_owner` before it appends; the
+// rules live in memory (AclIndex), loaded from the store at construction
+// and after a failed batch (reload_acl).
 // Workflow ops go to the WorkflowHandler it owns (workflow_handler.hpp),
 // which also keeps the runs' leases in memory; expire_leases, grant_grace
 // and next_lease_expiry are the server's hooks for its lease timer.
