@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "client/client.hpp"
+#include "daemon/cli_acl.hpp"
 #include "daemon/cli_command.hpp"
 #include "daemon/cli_keys.hpp"
 #include "daemon/cli_output.hpp"
@@ -373,11 +374,16 @@ constexpr CommandSpec k_commands[] = {
      run_runs},
     {"run", "run RUN_ID", "show a run and its steps as a timeline", 1, 1, nullptr, run_run},
     {"watch", "watch RUN_ID [--for MS]", "follow a run live until it ends", 1, 1, watch_options, run_watch},
+    {"acl grant", "acl grant BOT PERMISSION CHANNEL",
+     "let BOT (a name, prefix* or *) publish, read or admin CHANNEL (admins only)", 3, 3, nullptr, run_acl_grant},
+    {"acl revoke", "acl revoke BOT PERMISSION CHANNEL", "take a granted rule back (admins only)", 3, 3, nullptr,
+     run_acl_revoke},
+    {"acl list", "acl list", "list the permission rules in force (admins only)", 0, 0, nullptr, run_acl_list},
 };
 
 // Commands with actions: "channel create", "workflow put".
 // "dlq" is a command of its own too: alone it lists.
-constexpr std::string_view k_command_groups[] = {"channel", "workflow", "dlq"};
+constexpr std::string_view k_command_groups[] = {"channel", "workflow", "dlq", "acl"};
 
 const CommandSpec* find_command(std::string_view name) {
     for (const auto& command : k_commands) {

@@ -1,5 +1,7 @@
 #include "daemon/config.hpp"
 
+#include "bus/protocol/vocabulary.hpp"
+
 #include <boost/program_options.hpp>
 
 #include <algorithm>
@@ -8,6 +10,7 @@
 #include <iostream>
 #include <optional>
 #include <set>
+#include <vector>
 
 #include "client/curve_keys.hpp"
 
@@ -70,6 +73,8 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
     std::int64_t trim_interval_ms = config.server.trim_interval_us / 1000;
     std::string auth = "none";
     std::string server_key_path;
+    std::vector<std::string> admins;
+    std::string default_policy = "allow";
 
     po::options_description generic("botbusd options");
     generic.add_options()
@@ -145,6 +150,10 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
          "each channel and mailbox keeps at most this many messages (0: all; channel.retention overrides)")
         ("trim-interval-ms", po::value(&trim_interval_ms)->default_value(trim_interval_ms),
          "how often retention deletes a batch of old messages")
+        ("admin", po::value(&admins)->composing()->value_name("BOT"),
+         "a bot that may do everything, acl.* included (repeatable; flags and the config file add up)")
+        ("default-policy", po::value(&default_policy)->default_value(default_policy),
+         "allow or deny: what a channel no permission rule covers allows")
         ("log-level", po::value(&config.log_level)->default_value(config.log_level),
          "trace, debug, info, warn, error, critical or off")
         ("auth", po::value(&auth)->default_value(auth),
@@ -335,6 +344,15 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
     } else {
         throw invalid("auth", "must be 'none' or 'curve', not '" + auth + "'");
     }
+    for (const auto& admin : admins) {
+        if (!bus::is_valid_name(admin)) throw invalid("admin", "must be a bot name (1 to 128 of A-Z a-z 0-9 . _ : -), not '" + admin + "'");
+        messaging.acl.admins.insert(admin);
+    }
+    if (default_policy != "allow" && default_policy != "deny") {
+        throw invalid("default-policy", "must be 'allow' or 'deny', not '" + default_policy + "'");
+    }
+    messaging.acl.default_allow = default_policy == "allow";
+    messaging.acl.owners_only = !messaging.acl.default_allow || config.server.curve.has_value();
     return {config, 0};
 }
 

@@ -18,7 +18,8 @@ constexpr std::array k_event_types{
     EventType::run_failed,        EventType::run_cancel_requested,  EventType::run_cancelled,
     EventType::run_context,       EventType::run_crashed,           EventType::step_started,
     EventType::step_completed,    EventType::step_failed,           EventType::step_skipped,
-    EventType::step_waiting_approval, EventType::step_approved,
+    EventType::step_waiting_approval, EventType::step_approved,   EventType::acl_granted,
+    EventType::acl_revoked,
 };
 
 // The list holds each type once, in the enum's order, and the value after

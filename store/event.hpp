@@ -91,6 +91,9 @@ enum class EventType : std::uint8_t {
     step_skipped,
     step_waiting_approval,
     step_approved,
+    // Permissions (stream sys/acl): a rule granted or revoked.
+    acl_granted,
+    acl_revoked,
 };
 
 // The name the log and the feed use, e.g. "message.published" (a
@@ -129,6 +132,8 @@ constexpr std::string_view event_type_name(EventType type) {
     case EventType::step_skipped: return "step.skipped";
     case EventType::step_waiting_approval: return "step.waiting_approval";
     case EventType::step_approved: return "step.approved";
+    case EventType::acl_granted: return "acl.granted";
+    case EventType::acl_revoked: return "acl.revoked";
     }
     return {};
 }
@@ -143,6 +148,7 @@ inline constexpr std::string_view k_mailboxes = "sys/mailboxes";  // mailbox ack
 inline constexpr std::string_view k_dead_letters = "sys/dead_letters";  // messages given up on
 inline constexpr std::string_view k_consumers = "sys/consumers";  // durable channel subscriptions
 inline constexpr std::string_view k_retention = "sys/retention";  // trimming of old messages
+inline constexpr std::string_view k_acl = "sys/acl";              // permission rules granted and revoked
 std::string channel(std::string_view name);                    // "ch/<name>": a channel's messages
 std::string mailbox(std::string_view bot);                     // "dm/<bot>": direct messages to a bot
 std::string workflow(std::string_view workflow_id);            // "wf/<id>": a workflow definition's lifecycle

@@ -40,6 +40,17 @@ struct ChannelRetentionSet {
     MSGPACK_DEFINE_MAP(name, max_age_ms, max_messages)
 };
 
+// acl.granted and acl.revoked: one permission rule (bus/core/acl.hpp).
+// `bot` and `channel` are patterns: a name, a prefix ending in '*', or '*';
+// `permission` is "publish", "read" or "admin".
+struct AclRule {
+    std::string bot;
+    std::string permission;
+    std::string channel;
+    MSGPACK_DEFINE_MAP(bot, permission, channel)
+    auto operator<=>(const AclRule&) const = default;
+};
+
 // stream.trimmed: every message of `stream` with seq <= through_seq is gone
 // from the log (`count` of them in this step).
 struct StreamTrimmed {

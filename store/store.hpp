@@ -46,6 +46,7 @@ enum class Durability {
 };
 
 class Store;
+struct AclRule;  // payloads.hpp
 
 // One write transaction, as a move-only handle. Rolls back on destruction
 // unless committed. append and the commits throw std::logic_error on a batch
@@ -195,6 +196,10 @@ public:
     virtual MailboxQueries& mailboxes() = 0;
     virtual ConsumerQueries& consumers() = 0;
     virtual WorkflowQueries& workflows() = 0;
+    // Every permission rule in force (the acl_rules projection), ordered by
+    // bot, permission, channel: the core loads them once at start and again
+    // after a rolled-back batch, and keeps them in memory.
+    virtual std::vector<AclRule> acl_rules() = 0;
 
     // Retention primitives, for Trimmer (trimmer.hpp), which decides what to
     // delete. The first two are reads, like the query interfaces.

@@ -49,6 +49,9 @@ struct RunRow {
     bool cancel_requested = false;
     Seq start_seq = 0;
     Seq last_seq = 0;
+    // The bot that started the run or last resumed it (its previous lease
+    // owner once none holds it).
+    std::optional<std::string> owner;
 };
 
 struct StepRow {

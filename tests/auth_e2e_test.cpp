@@ -181,5 +181,28 @@ TEST(CurveAuth, WithoutAuthANonLoopbackEndpointIsRefusedUnlessInsecure) {
     EXPECT_EQ(anyone.call_ok(bus::PingRequest{}).find("pong") != nullptr, true);
 }
 
+// With authentication a bot is who its key says, so its mailbox is its own
+// even under the default policy allow (owner rules: PROTOCOL.md Permissions).
+TEST(CurveAuth, AnotherBotsMailboxIsClosedUnderTheDefaultPolicyAllow) {
+    testing::TempDir dir;
+    CurveKeys keys(dir.path(), {"alice", "bob"});
+    testing::DaemonProcess daemon(dir.path() / "data", keys.daemon_args());
+    zmq::context_t context;
+    client::Client alice(context, keys.options_for(daemon, "alice"));
+    alice.hello("alice");
+    client::Client bob(context, keys.options_for(daemon, "bob"));
+    bob.hello("bob");
+    bus::MailboxRequest alices;
+    alices.bot = "alice";
+
+    try {
+        bob.call_ok(alices);
+        FAIL() << "bob read alice's mailbox";
+    } catch (const client::ReplyError& e) {
+        EXPECT_EQ(e.code(), bus::Errc::forbidden) << e.what();
+    }
+    EXPECT_NO_THROW(alice.call_ok(alices));
+}
+
 }  // namespace
 }  // namespace botbus

@@ -1573,5 +1573,34 @@ TEST(RunEventGate, AJumpToAnEventTheSnapshotHasIsNoGap) {
     EXPECT_EQ(gate.offer(31, 6), cli::RunEventGate::Verdict::show);
 }
 
+// ---- permissions (issue 12): botbus acl, as an admin, paging to the end
+
+class CliAcl : public Cli {
+protected:
+    CliAcl() : Cli(std::vector<std::string>{"--admin", "ops"}) {}
+};
+
+TEST_F(CliAcl, AnAdminGrantsListsEveryPageAndRevokesOthersAreRefused) {
+    const auto granted = cli({"--as", "ops", "acl", "grant", "alice", "read", "secret"});
+    ASSERT_EQ(granted.exit_code, 0) << granted.err;
+    EXPECT_EQ(granted.out.rfind("granted: alice read secret", 0), 0U) << granted.out;
+    auto ops = bot("ops");
+    for (int i = 0; i < 104; ++i) ops->call_ok(bus::AclGrantRequest{"bot" + std::to_string(i), "publish", "c"});
+    const auto listed = cli({"--as", "ops", "--json", "acl", "list"});
+    ASSERT_EQ(listed.exit_code, 0) << listed.err;
+    const auto rules = json_lines(listed.out);
+    ASSERT_EQ(rules.size(), 105U) << "every page, past the first 100";
+    EXPECT_EQ(rules.front(), (Json{{"bot", "alice"}, {"permission", "read"}, {"channel", "secret"}}));
+    const auto table = cli({"--as", "ops", "acl", "list"}).out;
+    EXPECT_EQ(table.rfind("BOT", 0), 0U) << table;
+    EXPECT_NE(table.find("alice"), std::string::npos) << table;
+
+    const auto refused = cli({"--as", "bob", "acl", "grant", "bob", "read", "secret"});
+    EXPECT_NE(refused.exit_code, 0);
+    EXPECT_NE(refused.err.find("forbidden"), std::string::npos) << refused.err;
+    EXPECT_EQ(cli({"--as", "ops", "acl", "revoke", "alice", "read", "secret"}).exit_code, 0);
+    EXPECT_EQ(json_lines(cli({"--as", "ops", "--json", "acl", "list"}).out).size(), 104U);
+}
+
 }  // namespace
 }  // namespace botbus

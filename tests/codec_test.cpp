@@ -98,6 +98,9 @@ std::vector<Request> sample_requests() {
         StepSkipRequest{"run-a", "build", "not needed"},
         StepWaitApprovalRequest{"run-a", "build"},
         StepApproveRequest{"run-a", "build"},
+        AclGrantRequest{"ops.*", "read", "alerts"},
+        AclRevokeRequest{"ops.*", "read", "alerts"},
+        AclListRequest{"alice", "read", "a*", 10},
     };
 }
 

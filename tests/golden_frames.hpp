@@ -338,6 +338,21 @@ inline constexpr GoldenFrame k_golden_frames[] = {
      "{\"op\":\"consumers\",\"id\":95,\"channel\":\"jobs\",\"after\":\"jobs\",\"after_bot\":\"bob\",\"limit\":10}",
      "86a26f70a9636f6e73756d657273a269645fa76368616e6e656ca46a6f6273a56166746572a46a6f6273a96166746572"
      "5f626f74a3626f62a56c696d69740a"},
+    {"acl.grant",
+     "{\"op\":\"acl.grant\",\"id\":96,\"bot\":\"ops.*\",\"permission\":\"read\",\"channel\":\"alerts\"}",
+     "85a26f70a961636c2e6772616e74a2696460a3626f74a56f70732e2aaa7065726d697373696f6ea472656164a7636861"
+     "6e6e656ca6616c65727473"},
+    {"acl.revoke",
+     "{\"op\":\"acl.revoke\",\"id\":97,\"bot\":\"ops.*\",\"permission\":\"read\",\"channel\":\"alerts\"}",
+     "85a26f70aa61636c2e7265766f6b65a2696461a3626f74a56f70732e2aaa7065726d697373696f6ea472656164a76368"
+     "616e6e656ca6616c65727473"},
+    {"acl.list",
+     "{\"op\":\"acl.list\",\"id\":98}",
+     "82a26f70a861636c2e6c697374a2696462"},
+    {"acl.list.page",
+     "{\"op\":\"acl.list\",\"id\":99,\"after_bot\":\"alice\",\"after_permission\":\"read\",\"after_channel\":\"a*\",\"limit\":10}",
+     "86a26f70a861636c2e6c697374a2696463a961667465725f626f74a5616c696365b061667465725f7065726d69737369"
+     "6f6ea472656164ad61667465725f6368616e6e656ca2612aa56c696d69740a"},
 };
 
 }  // namespace botbus::testing

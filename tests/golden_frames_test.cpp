@@ -79,6 +79,9 @@ const std::map<std::string, std::vector<std::string>>& documented_fields() {
         {"step.skip", {"run_id:str", "step_id:str", "reason:str?"}},
         {"step.wait_approval", {"run_id:str", "step_id:str"}},
         {"step.approve", {"run_id:str", "step_id:str"}},
+        {"acl.grant", {"bot:str", "permission:str", "channel:str"}},
+        {"acl.revoke", {"bot:str", "permission:str", "channel:str"}},
+        {"acl.list", {"after_bot:str?", "after_permission:str?", "after_channel:str?", "limit:uint?"}},
     };
     return fields;
 }

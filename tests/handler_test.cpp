@@ -504,7 +504,7 @@ TEST_F(Identity, EveryOpThatNeedsHelloIsRefusedOnceWithItsNameAndNoOtherIs) {
         "workflow.put",   "workflow.delete", "run.start",        "run.pause",     "run.resume",
         "run.complete",   "run.fail",       "run.cancel",        "run.checkpoint", "run.heartbeat",
         "step.start",     "step.complete",  "step.fail",         "step.skip",     "step.wait_approval",
-        "step.approve"};
+        "step.approve",   "acl.grant",      "acl.revoke",        "acl.list"};
     std::size_t refused = 0;
     for (std::size_t i = 0; i < k_op_names.size(); ++i) {
         const auto op = static_cast<Op>(i);

@@ -526,7 +526,9 @@ TEST_F(WorkflowTest, PendingRunStartsWithoutALeaseAndResumeTakesIt) {
 }
 
 TEST_F(WorkflowTest, ApprovalMovesTheGateToCompletedSoAResumedRunSkipsIt) {
-    const auto id = start(put(deploy_definition()));
+    auto definition = deploy_definition();
+    definition["approvers"] = {"manager"};  // issue 12: approvals come from the bots the definition names
+    const auto id = start(put(definition));
     step_start(id, "build");
     step_complete(id, "build");
     step_start(id, "test");
@@ -554,7 +556,9 @@ TEST_F(WorkflowTest, ApprovalMovesTheGateToCompletedSoAResumedRunSkipsIt) {
 }
 
 TEST_F(WorkflowTest, CancelRequestReachesTheExecutorThroughItsHeartbeat) {
-    const auto id = start(put(deploy_definition()), "exec");
+    auto definition = deploy_definition();
+    definition["approvers"] = {"ops"};  // issue 12: who may cancel besides the run's owner
+    const auto id = start(put(definition), "exec");
     EXPECT_FALSE(ok(as("exec"), RunHeartbeatRequest{id})["cancel_requested"].get<bool>());
 
     const auto requested = ok(as("ops"), RunCancelRequest{id});
@@ -575,8 +579,10 @@ TEST_F(WorkflowTest, CancelRequestReachesTheExecutorThroughItsHeartbeat) {
     EXPECT_FALSE(got["completed_at"].is_null());
     EXPECT_FALSE(m_handler.next_lease_expiry().has_value());
 
-    // A run that is not running is cancelled at once, by anyone.
-    const auto paused = start(put(deploy_definition("b")), "exec");
+    // A run that is not running is cancelled at once, by any bot allowed to cancel.
+    auto other = deploy_definition("b");
+    other["approvers"] = {"ops"};
+    const auto paused = start(put(other), "exec");
     ok(as("exec"), RunPauseRequest{paused});
     EXPECT_EQ(ok(as("ops"), RunCancelRequest{paused})["status"], "cancelled");
 }
@@ -850,7 +856,17 @@ TEST_F(WorkflowTest, RandomLifecyclesRejectInvalidRequestsAndRebuildToTheSameRow
         const auto n = 1 + pick(4);
         for (std::size_t i = 0; i < n; ++i) {
             const auto request = random_request();
-            const auto session = pick(40) == 0 ? k_anonymous : as(bots[pick(bots.size())]);
+            // Mostly the bot that holds the run (issue 12: others are refused), else any.
+            const auto session = [&] {
+                if (pick(40) == 0) return k_anonymous;
+                if (pick(4) != 0) {
+                    if (const auto row = m_handler.workflows().queries().run(run_id_of(request))) {
+                        if (row->lease_owner) return as(*row->lease_owner);
+                        if (row->owner) return as(*row->owner);
+                    }
+                }
+                return as(bots[pick(bots.size())]);
+            }();
             const auto appended_before = batch.events().size();
             const auto outcome = m_handler.handle(Envelope{std::nullopt, request}, session, batch);
             const auto reply = decode_reply(outcome.reply);

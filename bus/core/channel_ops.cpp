@@ -30,6 +30,7 @@ store::Seq CommandHandler::ensure_channel(Ctx& ctx, const std::string& name, con
 
 Result<ChannelReply> CommandHandler::op(Ctx& ctx, const ChannelCreateRequest& r) {
     const std::string& me = ctx.me;
+    if (auto refused = m_acl.check(ctx.identity(), Permission::admin, r.name)) return std::move(*refused);
     if (m_store.messages().channel_exists(r.name)) {
         return WireError(Errc::conflict, "channel '" + r.name + "' already exists");
     }
@@ -41,6 +42,7 @@ Result<ChannelReply> CommandHandler::op(Ctx& ctx, const ChannelCreateRequest& r)
 
 Result<SeqReply> CommandHandler::op(Ctx& ctx, const ChannelDeleteRequest& r) {
     const std::string& me = ctx.me;
+    if (auto refused = m_acl.check(ctx.identity(), Permission::admin, r.name)) return std::move(*refused);
     if (!m_store.messages().channel_exists(r.name)) return WireError(Errc::not_found, "no channel '" + r.name + "'");
     // Every subscription ends with the channel. Durable ones are ended in the
     // log, each as its own bot's unsubscribe would, so that a rebuild agrees
@@ -59,6 +61,7 @@ Result<SeqReply> CommandHandler::op(Ctx& ctx, const ChannelDeleteRequest& r) {
 
 Result<ChannelReply> CommandHandler::op(Ctx& ctx, const ChannelRetentionRequest& r) {
     const std::string& me = ctx.me;
+    if (auto refused = m_acl.check(ctx.identity(), Permission::admin, r.name)) return std::move(*refused);
     if (!m_store.messages().channel_exists(r.name)) return WireError(Errc::not_found, "no channel '" + r.name + "'");
     constexpr std::uint64_t k_most = 1ULL << 53;  // kept exact through every client's numbers
     if ((r.max_age_ms && *r.max_age_ms > k_most) || (r.max_messages && *r.max_messages > k_most)) {
@@ -83,6 +86,8 @@ Result<ChannelListReply> CommandHandler::op(Ctx&, const ChannelListRequest& r) {
 Result<SubscribeReply> CommandHandler::op(Ctx& ctx, const SubscribeRequest& r) {
     const std::string& me = ctx.me;
     const std::string& bot = r.bot ? *r.bot : me;
+    // Every form reads the channel: membership (the feed), delivered, durable, catch-up.
+    if (auto refused = m_acl.check(ctx.identity(), Permission::read, r.channel)) return std::move(*refused);
     std::optional<DeliveryBinding> binding;
     if (r.delivers()) {
         if (bot != me) {
@@ -216,6 +221,7 @@ Result<SubscriptionsReply> CommandHandler::op(Ctx& ctx, const SubscriptionsReque
     const auto* me = ctx.identity();
     if (!r.bot && !me) return WireError(Errc::not_identified, "give 'bot', or send hello first");
     const std::string& bot = r.bot ? *r.bot : *me;
+    if (auto refused = may_see_bot(ctx, bot, "list the subscriptions")) return std::move(*refused);
     const auto limit = page_limit(r.limit);
     if (!limit) return limit.error();
     SubscriptionsReply reply{bot, m_store.messages().subscriptions(bot, r.after.value_or(""), page_query(*limit))};

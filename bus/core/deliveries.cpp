@@ -446,6 +446,14 @@ std::vector<Reader> Deliveries::readers_of(const std::string& channel) const {
     return out;
 }
 
+std::vector<Reader> Deliveries::channel_readers() const {
+    std::vector<Reader> out;
+    for (const auto& [reader, state] : m_readers) {
+        if (!reader.is_mailbox()) out.push_back(reader);
+    }
+    return out;
+}
+
 std::vector<InFlight> Deliveries::in_flight(const Reader& reader, std::size_t limit) const {
     std::vector<InFlight> out;
     const auto it = m_readers.find(reader);

@@ -181,6 +181,8 @@ public:
 
     // Channel readers (durable and ephemeral) of a channel.
     std::vector<Reader> readers_of(const std::string& channel) const;
+    // Every channel reader, pushed or pulled (a permission change checks them all).
+    std::vector<Reader> channel_readers() const;
     // The reader's deliveries in flight, by seq, at most `limit` of them.
     std::vector<InFlight> in_flight(const Reader& reader, std::size_t limit = SIZE_MAX) const;
     std::optional<ReaderStatus> status(const Reader& reader) const;

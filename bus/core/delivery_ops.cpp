@@ -106,6 +106,7 @@ Result<std::optional<FetchedPlan>> CommandHandler::op(Ctx& ctx, const FetchReque
     if (r.wait_ms && *r.wait_ms > k_max_fetch_wait_ms) {
         return WireError(Errc::invalid_field, "field 'wait_ms' must be at most " + std::to_string(k_max_fetch_wait_ms));
     }
+    if (auto refused = m_acl.check(ctx.identity(), Permission::read, r.channel)) return std::move(*refused);
     if (!m_store.consumers().floor(me, r.channel)) {
         return WireError(Errc::not_found, me + " has no durable subscription to '" + r.channel +
                                              "' (subscribe with durable: true, deliver: \"pull\")");
@@ -146,7 +147,10 @@ void CommandHandler::append_dead_letter(store::Batch& batch, const Reader& reade
                   store::encode_payload(dead_letter_payload(reader, dead))});
 }
 
-Result<ConsumersReply> CommandHandler::op(Ctx&, const ConsumersRequest& r) {
+Result<ConsumersReply> CommandHandler::op(Ctx& ctx, const ConsumersRequest& r) {
+    if (r.bot) {
+        if (auto refused = may_see_bot(ctx, *r.bot, "list the durable subscriptions")) return std::move(*refused);
+    }
     const auto limit = r.limit.value_or(k_default_consumers_limit);
     if (limit == 0 || limit > k_max_consumers_limit) {
         return WireError(Errc::invalid_field, "field 'limit' must be 1 to " + std::to_string(k_max_consumers_limit));
@@ -184,6 +188,7 @@ Result<MailboxReply> CommandHandler::op(Ctx& ctx, const MailboxRequest& r) {
     const auto* me = ctx.identity();
     if (!r.bot && !me) return WireError(Errc::not_identified, "give 'bot', or send hello first");
     const std::string& bot = r.bot ? *r.bot : *me;
+    if (auto refused = may_see_bot(ctx, bot, "read the mailbox")) return std::move(*refused);
     MailboxReply reply;
     reply.bot = bot;
     if (r.channel) {
@@ -207,7 +212,10 @@ Result<MailboxReply> CommandHandler::op(Ctx& ctx, const MailboxRequest& r) {
     return reply;
 }
 
-Result<DeadLetterRows> CommandHandler::op(Ctx&, const DlqListRequest& r) {
+Result<DeadLetterRows> CommandHandler::op(Ctx& ctx, const DlqListRequest& r) {
+    if (r.bot) {
+        if (auto refused = may_see_bot(ctx, *r.bot, "list the dead letters")) return std::move(*refused);
+    }
     const auto limit = r.limit.value_or(k_default_dlq_limit);
     if (limit == 0 || limit > k_max_dlq_limit) {
         return WireError(Errc::invalid_field, "field 'limit' must be 1 to " + std::to_string(k_max_dlq_limit));
@@ -249,6 +257,7 @@ Result<DlqReplayReply> CommandHandler::op(Ctx& ctx, const DlqReplayRequest& r) {
         if (!all.empty()) dead = std::move(all.front());
     }
     if (!dead) return WireError(Errc::not_found, "no dead letter for message seq " + std::to_string(r.seq));
+    if (auto refused = may_see_bot(ctx, dead->bot, "replay the dead letters")) return std::move(*refused);
     if (dead->replayed_seq) {
         return WireError(Errc::conflict, "the dead letter for message seq " + std::to_string(r.seq) +
                                             " was already replayed as seq " + std::to_string(*dead->replayed_seq));

@@ -23,12 +23,16 @@ CommandHandler::CommandHandler(store::Store& store, const ServerCounters& counte
                                MessagingOptions messaging_options)
     : m_store(store),
       m_counters(counters),
-      m_workflows(std::make_unique<WorkflowHandler>(store, std::move(workflow_options))),
+      m_acl(messaging_options.acl),
+      m_workflows(std::make_unique<WorkflowHandler>(store, std::move(workflow_options), m_acl)),
       m_messaging(std::move(messaging_options)),
       m_rate_limiter(m_messaging.rate_limit),
       m_deliveries(store, m_messaging.delivery) {
     if (!m_messaging.clock) m_messaging.clock = store::now_us;
+    reload_acl();
 }
+
+void CommandHandler::reload_acl() { m_acl.load(m_store.acl_rules()); }
 
 CommandHandler::~CommandHandler() = default;
 

@@ -6,7 +6,11 @@
 // op_context.hpp), which validates it against the projected state (which
 // includes earlier requests of the same batch), appends its events, and
 // returns its reply or error; handle() encodes either. A request that fails
-// validation appends nothing.
+// validation appends nothing. Permissions (acl.hpp) are part of validation:
+// each op checks the rules it needs (acl_ops.cpp, run_permissions.cpp) and
+// refuses with `forbidden` or `not_lease_owner` before it appends; the
+// rules live in memory (AclIndex), loaded from the store at construction
+// and after a failed batch (reload_acl).
 // Workflow ops go to the WorkflowHandler it owns (workflow_handler.hpp),
 // which also keeps the runs' leases in memory; expire_leases, grant_grace
 // and next_lease_expiry are the server's hooks for its lease timer.
@@ -21,6 +25,7 @@
 #include <string>
 
 #include "bus/protocol/codec.hpp"
+#include "bus/core/acl.hpp"
 #include "bus/core/deliveries.hpp"
 #include "bus/core/op_context.hpp"
 #include "bus/core/delivery_codec.hpp"
@@ -70,6 +75,7 @@ struct MessagingOptions {
     // subscriptions, and channels it receives live without being a member.
     std::size_t max_subscriptions_per_bot = 1000;
     std::function<std::int64_t()> clock;  // default: store::now_us
+    AclPolicy acl;  // admins and the default policy (acl.hpp)
 };
 
 class WorkflowHandler;
@@ -103,6 +109,11 @@ public:
     std::uint64_t refused_subscriptions() const { return m_refused_subscriptions; }
     // Direct-message delivery state, which the server drives.
     Deliveries& deliveries() { return m_deliveries; }
+    // The permission rules in force (acl.hpp), as of the ops run so far.
+    const AclIndex& acl() const { return m_acl; }
+    // A batch or a request's savepoint was rolled back: the rules are read
+    // again from the store, so that none its acl ops changed stays.
+    void reload_acl();
 
 private:
     // Refuses a request that needs an identity the session lacks, then
@@ -134,6 +145,13 @@ private:
     Result<std::optional<FetchedPlan>> op(Ctx&, const FetchRequest&);
     Result<ConsumersReply> op(Ctx&, const ConsumersRequest&);
     Result<ChannelReply> op(Ctx&, const ChannelRetentionRequest&);
+    Result<AclChangeReply> op(Ctx&, const AclGrantRequest&);
+    Result<AclChangeReply> op(Ctx&, const AclRevokeRequest&);
+    Result<AclListReply> op(Ctx&, const AclListRequest&);
+
+    // Reading another bot's things (its mailbox, subscriptions, dead
+    // letters...): the bot itself or an admin; `what` names the op.
+    Check may_see_bot(const Ctx&, const std::string& bot, std::string_view what) const;
 
     // What an ack settles that is not settled yet, after checking it.
     struct Settling {
@@ -162,6 +180,7 @@ private:
 
     store::Store& m_store;
     const ServerCounters& m_counters;
+    AclIndex m_acl;  // before m_workflows, which checks against it
     std::unique_ptr<WorkflowHandler> m_workflows;
     MessagingOptions m_messaging;
     RateLimiter m_rate_limiter;

@@ -41,6 +41,7 @@ std::string plain_number(double value) {
 
 Result<PublishReply> CommandHandler::op(Ctx& ctx, const PublishRequest& r) {
     const std::string& me = ctx.me;
+    if (auto refused = m_acl.check(ctx.identity(), Permission::publish, r.channel)) return std::move(*refused);
     auto earlier = earlier_append(ctx.batch, me, r.idempotency_key, store::stream::channel(r.channel), "channel");
     if (!earlier) return earlier.error();
     auto& appended = *earlier;
@@ -93,6 +94,7 @@ Result<HistoryRows> CommandHandler::op(Ctx& ctx, const HistoryRequest& r) {
     }
     store::HistoryQuery query;
     if (r.channel) {
+        if (auto refused = m_acl.check(ctx.identity(), Permission::read, *r.channel)) return std::move(*refused);
         if (!m_store.messages().channel_exists(*r.channel)) return WireError(Errc::not_found, "no channel '" + *r.channel + "'");
         query.scope = store::HistoryQuery::Scope::channel;
         query.channel = *r.channel;
@@ -100,6 +102,12 @@ Result<HistoryRows> CommandHandler::op(Ctx& ctx, const HistoryRequest& r) {
         const auto* me = ctx.identity();
         if (!r.bot && !me) return WireError(Errc::not_identified, "give 'bot', or send hello first");
         query.bot_a = r.bot ? *r.bot : *me;
+        // A conversation: either of its two bots; an inbox: its bot; or an admin.
+        const bool participant = me && r.peer && *me == *r.peer;
+        if (auto refused = may_see_bot(ctx, query.bot_a, r.peer ? "read the conversations" : "read the inbox");
+            refused && !participant) {
+            return std::move(*refused);
+        }
         if (r.peer) {
             query.scope = store::HistoryQuery::Scope::conversation;
             query.bot_b = *r.peer;

@@ -84,6 +84,7 @@ Result<RunStatusReply> WorkflowHandler::op(OpContext& ctx, const RunPauseRequest
     const auto run = m_queries.run(r.run_id);
     if (!run) return WireError(Errc::not_found, "no run '" + r.run_id + "'");
     if (run->status != rs::k_running) return WireError(Errc::invalid_transition, run_state_message(*run, "pause"));
+    if (auto refused = holds_lease(ctx, *run, "pause it")) return std::move(*refused);
     const auto appended = append(ctx, store::stream::run(r.run_id), store::EventType::run_paused, me,
                                  store::encode_payload(store::RunRef{r.run_id}));
     m_leases.release(r.run_id);
@@ -97,6 +98,11 @@ Result<RunResumeReply> WorkflowHandler::op(OpContext& ctx, const RunResumeReques
     if (run->status != rs::k_pending && run->status != rs::k_paused && run->status != rs::k_crashed) {
         return WireError(Errc::invalid_transition, run_state_message(*run, "resume"));
     }
+    // A pending run waits for any executor to take it; a paused or crashed
+    // one goes back to its owner.
+    if (run->status != rs::k_pending) {
+        if (auto refused = may_resume(ctx, *run)) return std::move(*refused);
+    }
     const auto appended = append(ctx, store::stream::run(r.run_id), store::EventType::run_resumed, me,
                                  store::encode_payload(store::RunResumed{r.run_id, me}));
     const auto expires_at = now() + m_lease_us;
@@ -109,6 +115,7 @@ Result<RunStatusReply> WorkflowHandler::op(OpContext& ctx, const RunCompleteRequ
     const auto run = m_queries.run(r.run_id);
     if (!run) return WireError(Errc::not_found, "no run '" + r.run_id + "'");
     if (run->status != rs::k_running) return WireError(Errc::invalid_transition, run_state_message(*run, "complete"));
+    if (auto refused = holds_lease(ctx, *run, "complete it")) return std::move(*refused);
     std::optional<std::string> context;
     if (r.context) {
         std::string problem;
@@ -127,6 +134,7 @@ Result<RunStatusReply> WorkflowHandler::op(OpContext& ctx, const RunFailRequest&
     const auto run = m_queries.run(r.run_id);
     if (!run) return WireError(Errc::not_found, "no run '" + r.run_id + "'");
     if (is_terminal(run->status)) return WireError(Errc::invalid_transition, run_state_message(*run, "fail"));
+    if (auto refused = holds_lease(ctx, *run, "fail it")) return std::move(*refused);
     const auto appended = append(ctx, store::stream::run(r.run_id), store::EventType::run_failed, me,
                                  store::encode_payload(store::RunFailed{r.run_id, r.error}));
     m_leases.release(r.run_id);
@@ -138,6 +146,7 @@ Result<RunCancelReply> WorkflowHandler::op(OpContext& ctx, const RunCancelReques
     const auto run = m_queries.run(r.run_id);
     if (!run) return WireError(Errc::not_found, "no run '" + r.run_id + "'");
     if (is_terminal(run->status)) return WireError(Errc::invalid_transition, run_state_message(*run, "cancel"));
+    if (auto refused = may_decide(ctx, *run, "cancel")) return std::move(*refused);
     // A running run belongs to its executor: anyone else only asks it to
     // stop; the executor learns of it from its next heartbeat and cancels.
     const bool by_executor = run->lease_owner && *run->lease_owner == me;
@@ -162,6 +171,7 @@ Result<RunStatusReply> WorkflowHandler::op(OpContext& ctx, const RunCheckpointRe
     if (run->status != rs::k_running && run->status != rs::k_paused) {
         return WireError(Errc::invalid_transition, run_state_message(*run, "checkpoint its context"));
     }
+    if (auto refused = holds_lease(ctx, *run, "checkpoint its context")) return std::move(*refused);
     std::string problem;
     const auto context = to_json(r.context, "context", problem);
     if (!context) return WireError(Errc::invalid_field, problem);

@@ -53,6 +53,7 @@ Result<StepReply> WorkflowHandler::op(OpContext& ctx, const StepStartRequest& r)
     auto target = step_target(ctx, r.run_id, r.step_id, "step.start", false);
     if (!target) return target.take_error();
     const auto& [me, run, step_name, latest] = *target;
+    if (auto refused = holds_lease(ctx, run, "change its steps")) return std::move(*refused);
     const std::uint64_t next = latest ? latest->attempt + 1 : 1;
     if (r.attempt && latest && *r.attempt == latest->attempt && latest->status == ss::k_running) {
         // A retried start of the attempt that is running: answer as before.
@@ -87,6 +88,7 @@ Result<StepReply> WorkflowHandler::op(OpContext& ctx, const StepCompleteRequest&
     auto target = step_target(ctx, r.run_id, r.step_id, "step.complete", false);
     if (!target) return target.take_error();
     const auto& [me, run, step_name, latest] = *target;
+    if (auto refused = holds_lease(ctx, run, "change its steps")) return std::move(*refused);
     if (!latest || latest->status != ss::k_running) {
         return WireError(Errc::invalid_transition, step_state_message(run, r.step_id, latest, "complete it"));
     }
@@ -107,6 +109,7 @@ Result<StepReply> WorkflowHandler::op(OpContext& ctx, const StepFailRequest& r) 
     auto target = step_target(ctx, r.run_id, r.step_id, "step.fail", false);
     if (!target) return target.take_error();
     const auto& [me, run, step_name, latest] = *target;
+    if (auto refused = holds_lease(ctx, run, "change its steps")) return std::move(*refused);
     if (!latest || latest->status != ss::k_running) {
         return WireError(Errc::invalid_transition, step_state_message(run, r.step_id, latest, "fail it"));
     }
@@ -120,6 +123,7 @@ Result<StepReply> WorkflowHandler::op(OpContext& ctx, const StepSkipRequest& r) 
     auto target = step_target(ctx, r.run_id, r.step_id, "step.skip", false);
     if (!target) return target.take_error();
     const auto& [me, run, step_name, latest] = *target;
+    if (auto refused = holds_lease(ctx, run, "change its steps")) return std::move(*refused);
     if (latest && latest->status != ss::k_failed) {
         return WireError(Errc::invalid_transition, step_state_message(run, r.step_id, latest, "skip it"));
     }
@@ -134,6 +138,7 @@ Result<StepReply> WorkflowHandler::op(OpContext& ctx, const StepWaitApprovalRequ
     auto target = step_target(ctx, r.run_id, r.step_id, "step.wait_approval", false);
     if (!target) return target.take_error();
     const auto& [me, run, step_name, latest] = *target;
+    if (auto refused = holds_lease(ctx, run, "change its steps")) return std::move(*refused);
     if (!latest || latest->status != ss::k_running) {
         return WireError(Errc::invalid_transition,
                          step_state_message(run, r.step_id, latest, "make it wait for approval"));
@@ -147,6 +152,7 @@ Result<StepReply> WorkflowHandler::op(OpContext& ctx, const StepApproveRequest& 
     auto target = step_target(ctx, r.run_id, r.step_id, "step.approve", true);
     if (!target) return target.take_error();
     const auto& [me, run, step_name, latest] = *target;
+    if (auto refused = may_decide(ctx, run, "approve step '" + r.step_id + "'")) return std::move(*refused);
     if (!latest || latest->status != ss::k_waiting_approval) {
         return WireError(Errc::invalid_transition, step_state_message(run, r.step_id, latest, "approve it"));
     }

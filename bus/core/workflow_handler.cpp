@@ -29,11 +29,12 @@ std::optional<std::int64_t> LeaseTable::earliest() const {
 
 // ---- WorkflowHandler
 
-WorkflowHandler::WorkflowHandler(store::Store& store, WorkflowOptions options)
+WorkflowHandler::WorkflowHandler(store::Store& store, WorkflowOptions options, const AclIndex& acl)
     : m_store(store),
       m_queries(store.workflows()),
       m_lease_us(options.lease_us),
-      m_clock(options.clock ? std::move(options.clock) : std::function<std::int64_t()>(store::now_us)) {}
+      m_clock(options.clock ? std::move(options.clock) : std::function<std::int64_t()>(store::now_us)),
+      m_acl(acl) {}
 
 store::Appended WorkflowHandler::append(OpContext& ctx, std::string stream, store::EventType type,
                                         const std::string& producer, std::string payload) {

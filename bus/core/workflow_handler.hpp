@@ -15,8 +15,7 @@
 // Limitations: lease changes made by a batch that is later rolled back stay
 // in memory; expire_leases reconciles the table with the projection (drops
 // leases of runs that are not running, gives a fresh lease to running runs
-// without one), so the worst case is one extra lease period. The step ops
-// do not check that the caller holds the run's lease.
+// without one), so the worst case is one extra lease period.
 #pragma once
 
 #include <cstddef>
@@ -50,7 +49,8 @@ private:
 
 class WorkflowHandler {
 public:
-    WorkflowHandler(store::Store& store, WorkflowOptions options);
+    // `acl` (the CommandHandler's) names the admins and the default policy.
+    WorkflowHandler(store::Store& store, WorkflowOptions options, const AclIndex& acl);
 
     // The handler overloads for the workflow ops, called by CommandHandler's
     // dispatch (which has checked the identity where the op needs one).
@@ -101,6 +101,25 @@ private:
     };
     Result<StepTarget> step_target(OpContext&, const std::string& run_id, const std::string& step_id,
                                    std::string_view verb, bool allow_paused);
+    // Who may do what (docs/PROTOCOL.md, "Permissions"; run_permissions.cpp).
+    // Under the default policy allow only the lease holder's hold and a
+    // definition's approvers restrict; the owner rules below apply under deny.
+    // Changing a run: the bot holding its lease; when none does (pending,
+    // paused, crashed), its owner, its definition's owner or an admin.
+    Check holds_lease(const OpContext&, const store::RunRow& run, std::string_view verb);
+    // Resuming a paused or crashed run (a pending one is anyone's): the
+    // run's owner (previous lease owner or starter), its definition's
+    // owner, or an admin.
+    Check may_resume(const OpContext&, const store::RunRow& run);
+    // Cancelling and approving: the definition's approvers, the run's owner
+    // or lease holder, or an admin.
+    Check may_decide(const OpContext&, const store::RunRow& run, std::string_view verb);
+    // Putting or deleting a definition: a bot-owned one by its owner bot, a
+    // global one by anyone under the default policy allow; admins always.
+    Check may_change_definition(const OpContext&, const std::string& owner_type,
+                                const std::optional<std::string>& owner_bot, std::string_view verb) const;
+    // The bot that owns the run's definition, if a bot does.
+    std::optional<std::string> definition_owner(const store::RunRow& run);
     store::Appended append(OpContext&, std::string stream, store::EventType type, const std::string& producer,
                            std::string payload);
     std::int64_t now() const { return m_clock(); }
@@ -110,6 +129,7 @@ private:
     std::int64_t m_lease_us;
     std::function<std::int64_t()> m_clock;
     LeaseTable m_leases;
+    const AclIndex& m_acl;
 };
 
 }  // namespace botbus::bus

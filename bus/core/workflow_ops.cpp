@@ -27,6 +27,7 @@ Result<WorkflowPutReply> WorkflowHandler::op(OpContext& ctx, const WorkflowPutRe
     if (!by_bot && r.owner_bot) {
         return WireError(Errc::invalid_field, "field 'owner_bot' is only allowed with owner_type \"bot\"");
     }
+    if (auto refused = may_change_definition(ctx, owner_type, r.owner_bot, "put")) return std::move(*refused);
     std::string problem;
     const auto definition = to_json(r.definition, "definition", problem);
     if (!definition) return WireError(Errc::invalid_field, problem);
@@ -147,6 +148,9 @@ Result<WorkflowDeleteReply> WorkflowHandler::op(OpContext& ctx, const WorkflowDe
     const std::string& me = ctx.me;
     const auto workflow = m_queries.workflow(r.workflow_id);
     if (!workflow) return WireError(Errc::not_found, "no workflow with id '" + r.workflow_id + "'");
+    if (auto refused = may_change_definition(ctx, workflow->owner_type, workflow->owner_bot, "delete")) {
+        return std::move(*refused);
+    }
     const bool archive = r.archive.value_or(false);
     if (archive) {
         if (workflow->archived_at) {

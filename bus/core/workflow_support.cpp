@@ -144,7 +144,8 @@ StepInfo step_info(const store::StepRow& s) {
 // The rule a definition breaks, or nothing when it is valid: a `name`, an
 // optional `id` (both names), and a non-empty `steps` array of maps with
 // unique `id`s (names without ':'), an optional string `name`, and an
-// optional `depends_on` array naming other steps, without cycles.
+// optional `depends_on` array naming other steps, without cycles; and an
+// optional `approvers` array of bot names (who may approve and cancel).
 std::optional<std::string> definition_problem(const json& d) {
     if (!d.is_object()) return "the definition must be a map";
     const auto name = d.find("name");
@@ -155,6 +156,13 @@ std::optional<std::string> definition_problem(const json& d) {
     if (const auto id = d.find("id"); id != d.end()) {
         if (!id->is_string() || !is_valid_name(id->get_ref<const std::string&>())) {
             return "the definition's 'id' must be 1 to 128 characters of A-Z a-z 0-9 . _ : -";
+        }
+    }
+    if (const auto approvers = d.find("approvers"); approvers != d.end()) {
+        const auto problem = "the definition's 'approvers' must be an array of bot names";
+        if (!approvers->is_array()) return problem;
+        for (const auto& bot : *approvers) {
+            if (!bot.is_string() || !is_valid_name(bot.get_ref<const std::string&>())) return problem;
         }
     }
     const auto steps = d.find("steps");
@@ -235,6 +243,18 @@ std::optional<DefinedStep> defined_step(const std::string& definition, const std
         return found;
     }
     return std::nullopt;
+}
+
+std::vector<std::string> definition_approvers(const std::string& definition) {
+    std::vector<std::string> bots;
+    const auto d = json::parse(definition, nullptr, false);
+    if (d.is_discarded() || !d.is_object()) return bots;
+    const auto approvers = d.find("approvers");
+    if (approvers == d.end() || !approvers->is_array()) return bots;
+    for (const auto& bot : *approvers) {
+        if (bot.is_string()) bots.push_back(bot.get<std::string>());
+    }
+    return bots;
 }
 
 bool valid_owner_type(const std::string& type) {

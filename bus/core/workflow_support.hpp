@@ -38,6 +38,9 @@ struct DefinedStep {
 };
 std::optional<DefinedStep> defined_step(const std::string& definition, const std::string& step_id);
 
+// The bots a stored definition names in `approvers` (none when it has none).
+std::vector<std::string> definition_approvers(const std::string& definition);
+
 bool valid_owner_type(const std::string& type);
 bool valid_run_status(const std::string& status);
 bool is_terminal(const std::string& status);

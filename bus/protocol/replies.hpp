@@ -345,6 +345,36 @@ struct ConsumersReply {
     BOTBUS_SHAPE_EQ(ConsumersReply);
 };
 
+// One permission rule, as acl.list shows it.
+struct AclRuleInfo {
+    std::string bot;
+    std::string permission;
+    std::string channel;
+    template <typename F> void fields(F& f) {
+        f.req("bot", bot);
+        f.req("permission", permission);
+        f.req("channel", channel);
+    }
+    BOTBUS_SHAPE_EQ(AclRuleInfo);
+};
+
+// acl.grant and acl.revoke: the rule, whether it changed anything (false:
+// granted already; a revoke of a missing rule is not_found), and the event's seq.
+struct AclChangeReply {
+    AclRuleInfo rule;
+    bool changed = false;
+    std::optional<std::uint64_t> seq;
+    template <typename F> void fields(F& f) { f.req("rule", rule); f.req("changed", changed); f.opt("seq", seq); }
+    BOTBUS_SHAPE_EQ(AclChangeReply);
+};
+
+struct AclListReply {
+    std::vector<AclRuleInfo> rules;
+    bool more = false;  // more follow: ask again from the last one (after_bot, after_permission, after_channel)
+    template <typename F> void fields(F& f) { f.req("rules", rules); f.req("more", more); }
+    BOTBUS_SHAPE_EQ(AclListReply);
+};
+
 #undef BOTBUS_SHAPE_EQ
 
 }  // namespace botbus::bus

@@ -249,6 +249,50 @@ struct ConsumersRequest {
     }
 };
 
+// Permissions (docs/PROTOCOL.md, "Permissions"): admins only. `bot` and
+// `channel` are patterns (a name, a prefix ending in '*', or '*'),
+// `permission` is "publish", "read" or "admin"; the core checks them.
+struct AclGrantRequest {
+    static constexpr std::string_view k_op = "acl.grant";
+    static constexpr bool k_needs_identity = true;
+    std::string bot;
+    std::string permission;
+    std::string channel;
+    template <typename F> void fields(F& f) {
+        f.text("bot", bot);
+        f.text("permission", permission);
+        f.text("channel", channel);
+    }
+};
+struct AclRevokeRequest {
+    static constexpr std::string_view k_op = "acl.revoke";
+    static constexpr bool k_needs_identity = true;
+    std::string bot;
+    std::string permission;
+    std::string channel;
+    template <typename F> void fields(F& f) {
+        f.text("bot", bot);
+        f.text("permission", permission);
+        f.text("channel", channel);
+    }
+};
+struct AclListRequest {
+    static constexpr std::string_view k_op = "acl.list";
+    static constexpr bool k_needs_identity = true;
+    // The last listed rule, all three or none: list from the one after it
+    // (rules are ordered by bot, permission, channel).
+    std::optional<std::string> after_bot = {};
+    std::optional<std::string> after_permission = {};
+    std::optional<std::string> after_channel = {};
+    std::optional<std::uint64_t> limit = {};  // 1..1000, default 100
+    template <typename F> void fields(F& f) {
+        f.opt_text("after_bot", after_bot);
+        f.opt_text("after_permission", after_permission);
+        f.opt_text("after_channel", after_channel);
+        f.opt_u64("limit", limit);
+    }
+};
+
 using Request = std::variant<HelloRequest, PingRequest, ChannelCreateRequest, ChannelDeleteRequest,
                              ChannelListRequest, SubscribeRequest, UnsubscribeRequest, SubscriptionsRequest,
                              SubscribersRequest, PublishRequest, SendRequest, HistoryRequest, AckRequest,
@@ -260,7 +304,7 @@ using Request = std::variant<HelloRequest, PingRequest, ChannelCreateRequest, Ch
                              RunCheckpointRequest, RunHeartbeatRequest, RunGetRequest, RunListRequest,
                              RunStepsRequest, RunCompletedStepsRequest, RunCrashedRequest, StepStartRequest,
                              StepCompleteRequest, StepFailRequest, StepSkipRequest, StepWaitApprovalRequest,
-                             StepApproveRequest>;
+                             StepApproveRequest, AclGrantRequest, AclRevokeRequest, AclListRequest>;
 
 // An op is the index of its request type in `Request`: nothing to keep in
 // step by hand.

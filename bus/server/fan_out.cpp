@@ -96,6 +96,25 @@ void FanOut::fan_out(const store::Event& event, Touched& touched) {
     case EventType::step_approved:
         publish_workflow_event(event);
         return;
+    case EventType::acl_granted:  // a grant closes a channel to the bots it does not name
+    case EventType::acl_revoked:
+        end_unreadable(touched);
+        return;
+    }
+}
+
+void FanOut::end_unreadable(Touched& touched) {
+    // Checked against the rules in force now (which may already include
+    // later batches' changes: those are shown after this one).
+    const auto& acl = m_handler.acl();
+    for (auto& reader : m_handler.deliveries().channel_readers()) {
+        if (acl.allows(&reader.bot, Permission::read, reader.channel)) continue;
+        // Pushed nothing more: an ephemeral subscription ends, a durable one
+        // stays in the log (its fetches and subscribes are refused until a
+        // rule lets the bot read again, and a subscribe then resumes it).
+        m_handler.deliveries().forget(reader);
+        touched.readers.erase(reader);
+        touched.forgotten.push_back(std::move(reader));
     }
 }
 

@@ -10,6 +10,8 @@
 //     they made room for; message.dead_lettered also -> sys/dead_letters/;
 //     consumer.deleted forgets the reader unless it was subscribed again;
 //     channel.deleted also forgets the channel's ephemeral readers
+//   acl.granted, acl.revoked -> forgets every channel reader whose bot may
+//     no longer read its channel (no feed event)
 //   channels stream   -> sys/channels/
 //   run/<id> events   -> run/<id>/ and wf/<workflow_id>/; wf/<id> -> wf/<id>/
 // Pushing itself is the DeliveryRouter's (delivery_router.hpp): it reads
@@ -51,6 +53,9 @@ public:
 private:
     void settled(const store::Event& event, Touched& touched);
     void publish_workflow_event(const store::Event& event);
+    // A permission changed: the channel readers whose bot may no longer read
+    // their channel are forgotten (nothing more is pushed to them).
+    void end_unreadable(Touched& touched);
 
     store::Store& m_store;
     CommandHandler& m_handler;

@@ -303,6 +303,12 @@ void Server::run_batch(std::vector<Inbound>& batch) {
             --m_transport.session(wait.routing_id).waiting_fetches;
             m_handler.deliveries().fetch_stopped_waiting(wait.wait.reader);
         }
+        // Nor do its grants and revokes: the rules are read again.
+        try {
+            m_handler.reload_acl();
+        } catch (const std::exception& e) {
+            spdlog::error("reading the permission rules again after a failed batch failed: {}", e.what());
+        }
         Release failed;
         for (std::size_t i = 0; i < batch.size(); ++i) {
             std::string reply;

@@ -34,7 +34,8 @@ Projector::Projector(SQLite::Database& db)
       m_insert_run(db,
                    "INSERT INTO workflow_runs (id, workflow_id, workflow_name, status, trigger_type, trigger_payload,"
                    " context, started_at, completed_at, error, concurrency_key, lease_owner, cancel_requested,"
-                   " start_seq, last_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, ?9, ?10, 0, ?11, ?11)"),
+                   " start_seq, last_seq, owner_bot)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL, NULL, ?9, ?10, 0, ?11, ?11, ?12)"),
       m_set_run_status(db,
                        "UPDATE workflow_runs SET status = ?2, lease_owner = ?3, completed_at = ?4, last_seq = ?5"
                        " WHERE id = ?1"),
@@ -54,7 +55,12 @@ Projector::Projector(SQLite::Database& db)
       m_finish_step(db,
                     "UPDATE workflow_steps SET status = ?2, output = ?3, error = ?4, will_retry = ?5,"
                     " approved_by = ?6, completed_at = ?7, last_seq = ?8 WHERE id = ?1"),
-      m_set_step_status(db, "UPDATE workflow_steps SET status = ?2, last_seq = ?3 WHERE id = ?1") {}
+      m_set_step_status(db, "UPDATE workflow_steps SET status = ?2, last_seq = ?3 WHERE id = ?1"),
+      m_set_run_owner(db, "UPDATE workflow_runs SET owner_bot = ?2 WHERE id = ?1"),
+      m_insert_acl_rule(db,
+                        "INSERT OR IGNORE INTO acl_rules (bot, permission, channel, granted_by, granted_at, last_seq)"
+                        " VALUES (?, ?, ?, ?, ?, ?)"),
+      m_delete_acl_rule(db, "DELETE FROM acl_rules WHERE bot = ? AND permission = ? AND channel = ?") {}
 
 // Every event type is decided here, once: which projection applies it.
 void Projector::apply(const Event& event) {
@@ -104,7 +110,26 @@ void Projector::apply(const Event& event) {
     case EventType::step_approved:
         apply_workflow(event);
         return;
+    case EventType::acl_granted:
+    case EventType::acl_revoked:
+        apply_acl(event);
+        return;
     }
+}
+
+void Projector::apply_acl(const Event& event) {
+    msgpack::object_handle keep_alive;
+    const auto rule = decode_payload<AclRule>(event.type, event.payload, keep_alive);
+    auto& s = event.type == EventType::acl_granted ? m_insert_acl_rule : m_delete_acl_rule;
+    s.bind(1, rule.bot);
+    s.bind(2, rule.permission);
+    s.bind(3, rule.channel);
+    if (event.type == EventType::acl_granted) {
+        s.bind(4, event.producer);
+        s.bind(5, event.ts_us);
+        s.bind(6, static_cast<std::int64_t>(event.seq));
+    }
+    exec_and_reset(s);
 }
 
 void Projector::apply_channels(const Event& event) {
@@ -226,6 +251,7 @@ void Projector::apply_workflow(const Event& event) {
         bind_optional(s, 9, p.concurrency_key);
         bind_optional(s, 10, p.lease_owner);
         s.bind(11, seq);
+        s.bind(12, event.producer);
         exec_and_reset(s);
     } else if (type == EventType::run_paused) {
         const auto p = decode_payload<RunRef>(type, event.payload, keep_alive);
@@ -233,6 +259,9 @@ void Projector::apply_workflow(const Event& event) {
     } else if (type == EventType::run_resumed) {
         const auto p = decode_payload<RunResumed>(type, event.payload, keep_alive);
         set_run_status(p.run_id, run_status::k_running, p.lease_owner, false);
+        m_set_run_owner.bind(1, p.run_id);
+        m_set_run_owner.bind(2, p.lease_owner);
+        exec_and_reset(m_set_run_owner);
     } else if (type == EventType::run_crashed) {
         const auto p = decode_payload<RunCrashed>(type, event.payload, keep_alive);
         set_run_status(p.run_id, run_status::k_crashed, std::nullopt, false);

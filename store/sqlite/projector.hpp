@@ -49,6 +49,7 @@ private:
 
     void apply_channels(const Event& event);
     void apply_workflow(const Event& event);
+    void apply_acl(const Event& event);
     SQLite::Statement m_upsert_workflow;
     SQLite::Statement m_delete_workflow;
     SQLite::Statement m_archive_workflow;
@@ -61,6 +62,9 @@ private:
     SQLite::Statement m_insert_step;
     SQLite::Statement m_finish_step;        // status, output, error, will_retry, approved_by, completed_at
     SQLite::Statement m_set_step_status;
+    SQLite::Statement m_set_run_owner;
+    SQLite::Statement m_insert_acl_rule;
+    SQLite::Statement m_delete_acl_rule;
 };
 
 }  // namespace botbus::store

@@ -34,6 +34,7 @@ constexpr ProjectionTable k_tables[] = {
     {"workflows", "SELECT * FROM workflows ORDER BY id"},
     {"workflow_runs", "SELECT * FROM workflow_runs ORDER BY id"},
     {"workflow_steps", "SELECT * FROM workflow_steps ORDER BY id"},
+    {"acl_rules", "SELECT * FROM acl_rules ORDER BY bot, permission, channel"},
     {"projection_state", "SELECT * FROM projection_state ORDER BY projection"},
     {"projection_counts", "SELECT * FROM projection_counts ORDER BY name"},
 };

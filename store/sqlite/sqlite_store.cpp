@@ -227,6 +227,17 @@ MailboxQueries& SqliteStore::mailboxes() { return *m_mailboxes; }
 ConsumerQueries& SqliteStore::consumers() { return *m_consumers; }
 WorkflowQueries& SqliteStore::workflows() { return *m_workflows; }
 
+std::vector<AclRule> SqliteStore::acl_rules() {
+    // Read rarely (start-up, a rolled-back batch): prepared per call.
+    SQLite::Statement select(*m_db, "SELECT bot, permission, channel FROM acl_rules ORDER BY bot, permission, channel");
+    std::vector<AclRule> rules;
+    while (select.executeStep()) {
+        rules.push_back(AclRule{select.getColumn(0).getString(), select.getColumn(1).getString(),
+                                select.getColumn(2).getString()});
+    }
+    return rules;
+}
+
 Seq SqliteStore::stream_seq_of(const std::string& stream) {
     if (const auto it = m_stream_seqs.find(stream); it != m_stream_seqs.end()) return it->second;
     auto& find = *m_find_stream;

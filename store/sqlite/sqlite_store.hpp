@@ -86,6 +86,7 @@ public:
     MailboxQueries& mailboxes() override;
     ConsumerQueries& consumers() override;
     WorkflowQueries& workflows() override;
+    std::vector<AclRule> acl_rules() override;
 
     std::vector<MessageStream> message_streams_after(const std::string& after, std::size_t limit) override;
     std::vector<MessagePosition> oldest_messages(const std::string& stream, std::size_t limit) override;

@@ -20,8 +20,8 @@ constexpr const char* k_workflow_columns =
 
 constexpr const char* k_run_columns =
     "SELECT id, workflow_id, workflow_name, status, trigger_type, trigger_payload, context, started_at,"
-    " completed_at, error, concurrency_key, lease_owner, cancel_requested, start_seq, last_seq"
-    " FROM workflow_runs";
+    " completed_at, error, concurrency_key, lease_owner, cancel_requested, start_seq, last_seq,"
+    " owner_bot FROM workflow_runs";
 
 constexpr const char* k_step_columns =
     "SELECT id, run_id, step_id, step_name, status, attempt, input, output, error, will_retry, skip_reason,"
@@ -63,6 +63,7 @@ RunRow read_run(SQLite::Statement& row) {
     r.cancel_requested = row.getColumn(12).getInt() != 0;
     r.start_seq = static_cast<Seq>(row.getColumn(13).getInt64());
     r.last_seq = static_cast<Seq>(row.getColumn(14).getInt64());
+    r.owner = optional_text(row.getColumn(15));
     return r;
 }
 

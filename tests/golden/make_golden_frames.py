@@ -147,6 +147,12 @@ FRAMES = [
     ("run.crashed.page", {"op": "run.crashed", "before": 1, "limit": 1}),
     # ---- consumers' cursor
     ("consumers.paged", {"op": "consumers", "channel": "jobs", "after": "jobs", "after_bot": "bob", "limit": 10}),
+    # ---- permissions (admins only)
+    ("acl.grant", {"op": "acl.grant", "bot": "ops.*", "permission": "read", "channel": "alerts"}),
+    ("acl.revoke", {"op": "acl.revoke", "bot": "ops.*", "permission": "read", "channel": "alerts"}),
+    ("acl.list", {"op": "acl.list"}),
+    ("acl.list.page", {"op": "acl.list", "after_bot": "alice", "after_permission": "read", "after_channel": "a*",
+                       "limit": 10}),
 ]
 
 
