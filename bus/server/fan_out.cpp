@@ -99,6 +99,7 @@ void FanOut::fan_out(const store::Event& event, Touched& touched) {
     case EventType::acl_granted:  // a grant closes a channel to the bots it does not name
     case EventType::acl_revoked:
         end_unreadable(touched);
+        touched.rules_changed = true;
         return;
     }
 }

@@ -39,6 +39,7 @@ struct Touched {
     std::set<Reader> readers;          // may have something to push now
     std::set<std::string> channels;    // have new messages
     std::vector<Reader> forgotten;     // subscriptions gone: stop routing them, answer their fetches
+    bool rules_changed = false;        // a permission rule changed: the feed's subscriptions are checked again
 };
 
 class FanOut {

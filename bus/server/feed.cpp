@@ -83,12 +83,17 @@ void Feed::read_subscriptions() {
         if (message.size() == 0) continue;
         const auto* bytes = static_cast<const char*>(message.data());
         const std::string_view prefix(bytes + 1, message.size() - 1);
-        note_subscriber(message);
+        auto* subscriber = note_subscriber(message);
         // Manual mode: a (un)subscribe applies to the connection whose
         // message was read last, so it is applied before the next read.
         try {
             if (bytes[0] == 0) {
                 m_pub.set(zmq::sockopt::unsubscribe, prefix);
+                if (subscriber) {
+                    if (const auto it = subscriber->topics.find(std::string(prefix)); it != subscriber->topics.end()) {
+                        subscriber->topics.erase(it);
+                    }
+                }
                 continue;
             }
             if (bytes[0] != 1) continue;
@@ -96,6 +101,7 @@ void Feed::read_subscriptions() {
             if (const char* id = zmq_msg_gets(const_cast<zmq_msg_t*>(message.handle()), "User-Id")) user = id;
             if (!m_options.may_subscribe || m_options.may_subscribe(user, prefix)) {
                 m_pub.set(zmq::sockopt::subscribe, prefix);
+                if (subscriber) subscriber->topics.emplace(prefix);
             } else if (m_refused_subscriptions++ % 1000 == 0) {
                 spdlog::info("feed: refused a subscription to {} for {} ({} so far)", prefix, user.value_or("an anonymous subscriber"),
                              m_refused_subscriptions);
@@ -108,16 +114,20 @@ void Feed::read_subscriptions() {
     wait_readable();
 }
 
-void Feed::note_subscriber(const zmq::message_t& message) {
+Feed::Subscriber* Feed::note_subscriber(const zmq::message_t& message) {
     auto* handle = const_cast<zmq_msg_t*>(message.handle());
-    const char* user = zmq_msg_gets(handle, "User-Id");
-    if (!user) return;
     // Deprecated in libzmq but kept: the only link from a message to the
     // connection the monitor reports on.
     const int fd = zmq_msg_get(handle, ZMQ_SRCFD);
-    if (fd < 0) return;
+    if (fd < 0) return nullptr;
+    const char* user = zmq_msg_gets(handle, "User-Id");
     const char* key = zmq_msg_gets(handle, k_key_property);
-    m_subscribers[fd] = Subscriber{user, key ? key : ""};
+    auto& subscriber = m_subscribers[fd];
+    // A descriptor reused by a new connection (its close not yet reported)
+    // starts afresh.
+    const std::optional<std::string> bot = user ? std::optional<std::string>(user) : std::nullopt;
+    if (subscriber.bot != bot || subscriber.key != (key ? key : "")) subscriber = Subscriber{bot, key ? key : "", {}};
+    return &subscriber;
 }
 
 std::size_t Feed::shut(const std::function<bool(const Subscriber&)>& which) {
@@ -139,7 +149,22 @@ std::size_t Feed::close_connections_of(const std::string& bot) {
 
 std::size_t Feed::close_unlisted_connections(
     const std::function<bool(const std::string& key, const std::string& bot)>& allowed) {
-    return shut([&](const Subscriber& subscriber) { return !allowed(subscriber.key, subscriber.bot); });
+    return shut([&](const Subscriber& subscriber) { return subscriber.bot && !allowed(subscriber.key, *subscriber.bot); });
+}
+
+std::size_t Feed::recheck_subscriptions() {
+    if (!m_options.may_subscribe) return 0;
+    const auto shut_count = shut([&](const Subscriber& subscriber) {
+        for (const auto& topic : subscriber.topics) {
+            if (!m_options.may_subscribe(subscriber.bot, topic)) return true;
+        }
+        return false;
+    });
+    if (shut_count > 0) {
+        spdlog::info("feed: a permission changed; closed {} subscriber connection(s) holding a subscription now refused",
+                     shut_count);
+    }
+    return shut_count;
 }
 
 void Feed::publish(const std::string& topic, std::string event) {

@@ -11,7 +11,9 @@
 // socket is a CURVE server checked by the ZAP handler (zap_handler.hpp);
 // close_connections_of() and close_unlisted_connections() shut the
 // connections of a bot, or of keys a reload took off the allowlist, as far
-// as their subscription messages made them known.
+// as their subscription messages made them known; recheck_subscriptions()
+// shuts those holding a subscription the hook now refuses (a permission
+// revoked), since XPUB cannot retract one connection's subscription.
 // publish() hands each event to libzmq as a counted message
 // (counted_message.hpp), so the bytes queued for subscribers are known at
 // all times. A subscriber that does not
@@ -42,6 +44,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -88,6 +91,12 @@ public:
     // Shuts the connections whose key no longer maps to their bot; returns
     // how many.
     std::size_t close_unlisted_connections(const std::function<bool(const std::string& key, const std::string& bot)>& allowed);
+    // Asks may_subscribe again for every subscription applied so far (after
+    // a permission rule changed) and shuts the connections that hold one it
+    // now refuses: XPUB cannot take back one connection's subscription, so
+    // the subscriber reconnects, subscribes again, and is asked afresh.
+    // Returns how many were shut.
+    std::size_t recheck_subscriptions();
     // Reads the subscription messages waiting (also run after publishing:
     // a send can swallow the ZMQ_FD edge).
     void read_subscriptions();
@@ -97,13 +106,16 @@ public:
 
 private:
     struct Subscriber {
-        std::string bot;  // User-Id
-        std::string key;  // Z85, with CURVE
+        std::optional<std::string> bot;   // User-Id: with CURVE, the bot
+        std::string key;                  // Z85, with CURVE
+        std::multiset<std::string> topics;  // the prefixes applied for it
     };
 
     void shed_slow_subscribers();
     void wait_readable();
-    void note_subscriber(const zmq::message_t& message);
+    // The connection a subscription message came from (null when libzmq
+    // cannot say).
+    Subscriber* note_subscriber(const zmq::message_t& message);
     std::size_t shut(const std::function<bool(const Subscriber&)>& which);
 
     FeedOptions m_options;
@@ -113,7 +125,7 @@ private:
     bool m_waiting = false;
     bool m_read_posted = false;
     ConnectionMonitor m_monitor;
-    std::unordered_map<int, Subscriber> m_subscribers;  // by descriptor: those with a User-Id
+    std::unordered_map<int, Subscriber> m_subscribers;  // by descriptor, once one subscribed
     std::uint64_t m_refused_subscriptions = 0;
     std::string m_bound;
     ByteCounter m_held;  // what libzmq holds of the events (counted_message.hpp)

@@ -41,7 +41,7 @@ TransportOptions transport_options(const ServerOptions& options) {
     };
 }
 
-FeedOptions feed_options(const ServerOptions& options) {
+FeedOptions feed_options(const ServerOptions& options, const CommandHandler& handler) {
     return FeedOptions{
         .endpoint = options.feed_endpoint,
         .hwm = options.feed_hwm,
@@ -49,7 +49,11 @@ FeedOptions feed_options(const ServerOptions& options) {
         .max_connections = options.max_feed_connections,
         .heartbeat_ms = options.heartbeat_ms,
         .curve_secret_key = options.curve ? std::optional<std::string>(options.curve->secret_key) : std::nullopt,
-        .may_subscribe = options.may_subscribe,
+        .may_subscribe = options.may_subscribe
+                             ? options.may_subscribe
+                             : [&handler](const std::optional<std::string>& user_id, std::string_view topic_prefix) {
+                                   return handler.acl().may_subscribe_topic(user_id, topic_prefix);
+                               },
     };
 }
 
@@ -76,7 +80,7 @@ Server::Server(boost::asio::io_context& io, zmq::context_t& zmq, store::Store& s
                           return !m_zap || m_zap->allowed(key, bot);
                       },
                   }),
-      m_feed(io, zmq, feed_options(m_options)),
+      m_feed(io, zmq, feed_options(m_options, m_handler)),
       m_router(io, store, m_handler.deliveries(), m_transport, m_counters, m_options.clock,
                DeliveryRouter::Hooks{
                    .run_daemon_batch = [this](const std::function<void(store::Batch&)>& work,
@@ -412,6 +416,7 @@ void Server::release(Release& batch) {
             spdlog::error("fanning out event seq {} failed: {}", event.seq, e.what());
         }
     }
+    if (touched.rules_changed) m_feed.recheck_subscriptions();
     for (const auto& reader : touched.forgotten) m_router.forget_route(reader);
     for (const auto& reader : touched.readers) m_router.deliver(reader);
     m_router.park(std::move(batch.fetch_waits), touched.channels, now_us);

@@ -98,7 +98,7 @@ struct ServerOptions {
     std::function<std::int64_t()> clock = store::now_us;
     std::optional<CurveServerOptions> curve;  // none: plaintext (NULL mechanism), no identities from keys
     // Whether a feed subscriber may subscribe to a topic prefix (feed.hpp);
-    // empty: everyone may subscribe to everything.
+    // empty: the permission rules decide (AclIndex::may_subscribe_topic).
     std::function<bool(const std::optional<std::string>& user_id, std::string_view topic_prefix)> may_subscribe;
 };
 
