@@ -276,6 +276,27 @@ TEST(WorkflowEndToEnd, ExampleExecutorRunsTheDiamondToCompletion) {
     EXPECT_EQ(ok(observer, bus::RunCompletedStepsRequest{run_id})["step_ids"], (Json{"a", "b", "c", "d"}));
 }
 
+// The executor speaks CURVE (--curve-key, --server-key) to a daemon that
+// takes only listed keys; its events carry the bot its key is listed for.
+TEST(WorkflowEndToEnd, ExampleExecutorRunsTheDiamondWithCurveKeys) {
+    testing::TempDir dir;
+    testing::CurveKeys keys(dir.path(), {"example-executor", "observer"});
+    testing::DaemonProcess daemon(dir.path() / "data", keys.daemon_args());
+    Child executor(BOTBUS_EXAMPLE_EXECUTOR_PATH,
+                   executor_args(daemon, {"--curve-key", keys.key_file("example-executor").string(), "--server-key",
+                                          keys.server_key_file().string() + ".pub",
+                                          std::string(BOTBUS_EXAMPLES_DIR) + "/hello-workflow.json"}),
+                   dir.path());
+    ASSERT_EQ(executor.wait(), 0) << executor.output() << daemon.stderr_text();
+    const auto run_id = run_id_of(executor.out());
+
+    zmq::context_t context;
+    client::Client observer(context, keys.options_for(daemon, "observer"));
+    const auto run = get_run(observer, run_id);
+    EXPECT_EQ(run["status"], "completed");
+    EXPECT_EQ(run["context"], (Json{{"a", 3}, {"b", "hello"}, {"c", 7}, {"d", 10}}));
+}
+
 TEST(WorkflowEndToEnd, ExampleExecutorRetriesAFailingStepAsANewAttempt) {
     testing::TempDir dir;
     testing::DaemonProcess daemon(dir.path() / "data");
