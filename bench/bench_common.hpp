@@ -3,8 +3,13 @@
 // to this project's warning flags.
 #pragma once
 #include <algorithm>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -38,6 +43,32 @@ inline Stats stats(const std::vector<double>& v) {
     s.min = *std::min_element(v.begin(), v.end());
     s.max = *std::max_element(v.begin(), v.end());
     return s;
+}
+
+// User + system CPU seconds of process `pid` so far: fields 14 and 15 of
+// /proc/<pid>/stat, in clock ticks (the field after the parenthesised
+// command name, which may itself hold spaces). 0 when unreadable.
+inline double process_cpu_seconds(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos) return 0;
+    std::istringstream fields(stat.substr(close + 2));
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+        if (i == 14) utime = std::stoull(field);
+        if (i == 15) stime = std::stoull(field);
+    }
+    return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// User + system CPU seconds of this process so far (every thread).
+inline double own_cpu_seconds() {
+    rusage u{};
+    ::getrusage(RUSAGE_SELF, &u);
+    const auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+    return secs(u.ru_utime) + secs(u.ru_stime);
 }
 
 // One machine-readable line per figure.

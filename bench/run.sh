@@ -86,6 +86,7 @@ fi
 skip botbus || run "botbus-bench" 1200 "$BENCH" --reps "$REPS" --catchup-n "$CATCHUP_N" --curve ${BENCH_ARGS:-}
 skip redis || run "redis streams (XADD)" 300 bash "$PEERS/redis_bench.sh"
 skip nats || NATS_FANOUT=${NATS_FANOUT:-0} run "nats / jetstream" 300 bash "$PEERS/nats_bench.sh"
+skip nats || PEERS=$PEERS run "nats server CPU per publish" 300 bash "$HERE/nats_cpu.sh"
 
 # ------------------------------------------------------------------ ratios
 if [[ -f $PEERS/summarize.cjs ]] && command -v node >/dev/null; then
@@ -102,6 +103,14 @@ awk -F'|' '
     printf "%-58s %10.0f / %10.0f = %5.2fx  (target >= %sx: %s)\n", label, bv, pv, bv / pv, target,
            (bv / pv >= target ? "met" : "MISSED")
   }
+  function cpu(label, b, p,    bv, pv) {
+    bv = v["botbus|" b]; pv = v[p]
+    if (bv == "" || pv == "" || pv + 0 == 0) {
+      printf "%-66s %s\n", label, "n/a (" (bv == "" ? "botbus" : "peer") " figure missing)"
+      return
+    }
+    printf "%-66s %7.2f / %7.2f = %5.2fx  (target <= 1x: %s)\n", label, bv, pv, bv / pv, (bv <= pv ? "met" : "MISSED")
+  }
   END {
     print "botbus / peer, same run, medians (msg/s):"
     ratio("16 clients x 64 vs Redis XADD -c16 -P64 always", "publish 16 clients x 64 in flight",
@@ -113,6 +122,18 @@ awk -F'|' '
     ratio("one at a time vs Redis XADD -c1 -P1 always", "publish 1 client x 1 in flight",
           "redis|XADD appendfsync=always -P 1 -c 1", 1)
     print "(NATS 2.9 JetStream acknowledges before fsync; botbus and Redis always fsync before the ack.)"
+    print ""
+    print "server CPU per acknowledged message (user+sys of the server process over the run / messages), medians (us):"
+    cpu("16 clients x 64: botbusd vs redis-server XADD -c16 -P64 always", "server CPU per publish 16 clients x 64 in flight",
+        "redis|server CPU per XADD appendfsync=always -P 64 -c 16")
+    cpu("1 client x 1000: botbusd vs nats-server JetStream, window 1000", "server CPU per publish 1 client x 1000 in flight",
+        "nats|server CPU per JetStream publish raw-protocol (window=1000)")
+    cpu("1 client x 1000: botbusd vs redis-server XADD -c1 -P64 always", "server CPU per publish 1 client x 1000 in flight",
+        "redis|server CPU per XADD appendfsync=always -P 64 -c 1")
+    cpu("one at a time: botbusd vs redis-server XADD -c1 -P1 always", "server CPU per publish 1 client x 1 in flight",
+        "redis|server CPU per XADD appendfsync=always -P 1 -c 1")
+    cpu("one at a time: botbusd vs nats-server JetStream, window 1", "server CPU per publish 1 client x 1 in flight",
+        "nats|server CPU per JetStream publish raw-protocol (window=1)")
     print ""
     print "botbus publish throughput, CURVE on (--auth curve) beside off, medians (msg/s):"
     n = split("1 client x 1|1 client x 1000|16 clients x 64", shapes, "|")
