@@ -55,10 +55,15 @@ std::uint64_t Client::send_request(const bus::Request& request) {
 }
 
 std::optional<bus::Reply> Client::read_one(Millis timeout) {
-    zmq::pollitem_t item{m_socket.handle(), 0, ZMQ_POLLIN, 0};
-    if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
+    // A frame already queued is taken without polling: zmq_poll costs a
+    // poll(2) even when the socket has frames, once per reply of a pipeline.
     zmq::message_t frame;
-    if (!m_socket.recv(frame, zmq::recv_flags::dontwait)) return std::nullopt;
+    if (!m_socket.recv(frame, zmq::recv_flags::dontwait)) {
+        if (timeout <= Millis{0}) return std::nullopt;
+        zmq::pollitem_t item{m_socket.handle(), 0, ZMQ_POLLIN, 0};
+        if (zmq::poll(&item, 1, timeout) == 0) return std::nullopt;
+        if (!m_socket.recv(frame, zmq::recv_flags::dontwait)) return std::nullopt;
+    }
     const std::string_view bytes(static_cast<const char*>(frame.data()), frame.size());
     auto reply = bus::decode_reply(bytes);
     if (reply) return reply;
