@@ -110,14 +110,6 @@ public:
     const std::vector<Event>& events() const { return m_events; }
     // The same, moved out: for after the commit.
     std::vector<Event> take_events() { return std::move(m_events); }
-    // Appends into `buffer` (cleared, its capacity kept) from now on: the
-    // vector a released batch's events came in, so that batches do not
-    // allocate theirs afresh. Only before the first append.
-    void reuse_events_buffer(std::vector<Event> buffer) {
-        if (!m_events.empty()) return;
-        buffer.clear();
-        m_events = std::move(buffer);
-    }
 
 private:
     friend class Store;

@@ -203,13 +203,7 @@ void Server::on_readable() {
 std::size_t Server::drain_once() {
     // Requests a batch left for the next one go first: they came before
     // anything still on the socket.
-    auto& batch = m_buffers.inbound;
-    if (m_carried.empty()) {
-        m_transport.receive(m_options.max_batch, batch);
-    } else {
-        std::swap(batch, m_carried);
-        m_carried.clear();
-    }
+    auto batch = m_carried.empty() ? m_transport.receive(m_options.max_batch) : std::exchange(m_carried, {});
     if (!batch.empty()) run_batch(batch);
     return batch.size();
 }
@@ -220,16 +214,12 @@ void Server::run_batch(std::vector<Inbound>& batch) {
     note_transport_counters();
     m_counters.syncs = m_committer.inline_syncs() + (m_syncer ? m_syncer->completed() : 0);
     Release out;
-    out.replies = std::exchange(m_buffers.replies, {});
-    out.replies.clear();
     out.replies.reserve(batch.size());
-    auto& outcomes = m_buffers.outcomes;
-    outcomes.clear();
+    std::vector<Outcome> outcomes;
     outcomes.reserve(batch.size());
     // Decoded before the transaction, so that a batch that fails to commit
     // still answers every request with its own id.
-    auto& decoded = m_buffers.decoded;
-    decoded.clear();
+    std::vector<std::variant<Envelope, DecodeFailure>> decoded;
     decoded.reserve(batch.size());
     for (const auto& in : batch) {
         if (in.problem) {
@@ -248,7 +238,6 @@ void Server::run_batch(std::vector<Inbound>& batch) {
     std::size_t reply_bytes = 0;
     try {
         auto tx = m_store.begin();
-        tx.reuse_events_buffer(std::exchange(m_buffers.events, {}));
         for (std::size_t i = 0; i < batch.size(); ++i) {
             // Replies wait for the batch's sync: a batch of list pages (each
             // up to ~1 MiB) ends once its replies pass the bound, and the
@@ -432,10 +421,6 @@ void Server::release(Release& batch) {
     for (const auto& reader : touched.readers) m_router.deliver(reader);
     m_router.park(std::move(batch.fetch_waits), touched.channels, now_us);
     for (const auto& token : batch.sync_tokens) m_feed.publish(sync_topic(token), encode_sync_event(token));
-    // The batch's vectors go to the next batch (at most --max-batch entries
-    // each, so what is kept is bounded).
-    if (batch.replies.capacity() > m_buffers.replies.capacity()) m_buffers.replies = std::move(batch.replies);
-    if (batch.events.capacity() > m_buffers.events.capacity()) m_buffers.events = std::move(batch.events);
 }
 
 void Server::note_transport_counters() {

@@ -175,17 +175,6 @@ private:
     boost::asio::steady_timer m_drain_timer;
     std::uint64_t m_feed_auth_disconnects = 0;  // feed connections shut by allowlist reloads
     std::vector<Inbound> m_carried;  // requests a batch left for the next (max_batch_reply_bytes)
-    // A batch's vectors, kept for the next batch once it is done with them:
-    // allocated afresh, a batch of thousands of requests paid for growing
-    // (and, past malloc's mmap threshold, faulting in) each of them.
-    struct BatchBuffers {
-        std::vector<Inbound> inbound;
-        std::vector<std::variant<Envelope, DecodeFailure>> decoded;
-        std::vector<Outcome> outcomes;
-        std::vector<Release::Reply> replies;  // back from release()
-        std::vector<store::Event> events;     // back from release()
-    };
-    BatchBuffers m_buffers;
     std::optional<std::int64_t> m_lease_check_at;  // UTC µs the lease timer is set for
     bool m_running = false;
     // Sync completions are posted to the loop; they must not touch a Server

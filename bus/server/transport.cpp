@@ -72,14 +72,14 @@ void Transport::when_readable() {
     });
 }
 
-void Transport::receive(std::size_t max, std::vector<Inbound>& batch) {
+std::vector<Inbound> Transport::receive(std::size_t max) {
     // Connections first: a request's connection is then always known.
     m_monitor.poll();
-    batch.clear();
+    std::vector<Inbound> batch;
+    batch.reserve(std::min<std::size_t>(max, 64));
     std::size_t bytes = 0;
-    std::vector<zmq::message_t> parts;
     while (batch.size() < max && bytes < m_options.max_batch_bytes) {
-        parts.clear();
+        std::vector<zmq::message_t> parts;
         std::optional<std::size_t> received;
         try {
             received = zmq::recv_multipart(m_router, std::back_inserter(parts), zmq::recv_flags::dontwait);
@@ -111,6 +111,7 @@ void Transport::receive(std::size_t max, std::vector<Inbound>& batch) {
         ++peer.in_flight;  // refused ones too: their answers wait their turn like any other
         batch.push_back(std::move(in));
     }
+    return batch;
 }
 
 void Transport::refuse_over_limit(Inbound& in, std::size_t in_flight) {

@@ -119,9 +119,7 @@ public:
     // Calls the `drain` hook once when the command socket signals
     // (edge-triggered: only after a drain to EAGAIN).
     void when_readable();
-    // Replaces `batch`'s contents (its capacity is kept, so a loop that
-    // passes the same vector allocates nothing per batch).
-    void receive(std::size_t max, std::vector<Inbound>& batch);
+    std::vector<Inbound> receive(std::size_t max);
     bool requests_waiting();  // the command socket has a request ready
 
     // The connection's session, made on first use.
