@@ -63,6 +63,19 @@ inline double process_cpu_seconds(pid_t pid) {
     return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+// Bytes the process has caused to be sent to the storage layer so far
+// (/proc/PID/io write_bytes: page-cache writeback it dirtied, WAL frames,
+// checkpoints, the seq record); 0 when the kernel does not account I/O.
+inline double process_write_bytes(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/io");
+    std::string key;
+    unsigned long long value = 0;
+    while (in >> key >> value) {
+        if (key == "write_bytes:") return static_cast<double>(value);
+    }
+    return 0;
+}
+
 // User + system CPU seconds of this process so far (every thread).
 inline double own_cpu_seconds() {
     rusage u{};

@@ -66,6 +66,7 @@ struct Options {
     std::size_t frame_bytes = 200;
     bool keep = false;
     bool curve = false;  // the throughput scenario again with --auth curve
+    std::string section = "botbus";  // the RESULT lines' system name
 };
 Options g_opt;
 
@@ -257,6 +258,7 @@ public:
     // User + system CPU seconds the daemon has used so far, from
     // /proc/<pid>/stat (fields 14 and 15, in clock ticks).
     double cpu_seconds() const { return bench::process_cpu_seconds(m_pid); }
+    double write_bytes() const { return bench::process_write_bytes(m_pid); }
 
     // SIGTERM, wait; throws if it does not exit cleanly.
     void stop() {
@@ -403,6 +405,26 @@ void sync_until(client::Client& c, const std::string& token, const std::function
 
 // ------------------------------------------------------------------ 1. throughput
 
+// "; N requests per batch, M per sync" from the daemon's stats, over its
+// life; empty for a server that has no stats op (the floors).
+std::string batching_of(const Daemon& d, const std::string& bot) {
+    try {
+        zmq::context_t ctx(1);
+        client::Client c(ctx, bot.empty() ? d.client_options() : d.client_options(bot));
+        const auto stats = c.call_ok(bus::StatsRequest{});
+        const auto figure = [&](const char* key) {
+            const auto* v = stats.find(key);
+            return v && v->type == msgpack::type::POSITIVE_INTEGER ? static_cast<double>(v->via.u64) : 0.0;
+        };
+        const double requests = figure("requests"), batches = figure("batches"), syncs = figure("syncs");
+        if (batches == 0) return "";
+        return "; " + fmt(0, requests / batches) + " requests per batch, " +
+               (syncs > 0 ? fmt(0, requests / syncs) : std::string("-")) + " per sync";
+    } catch (const std::exception&) {
+        return "";
+    }
+}
+
 void scenario_throughput() {
     struct Config {
         int clients;
@@ -457,11 +479,13 @@ void scenario_throughput() {
                 });
             }
             ready.arrive_and_wait();  // every client has its hello answered
-            const double server_cpu0 = d.cpu_seconds(), client_cpu0 = bench::own_cpu_seconds();
+            const double server_cpu0 = d.cpu_seconds(), client_cpu0 = bench::own_cpu_seconds(),
+                         written0 = d.write_bytes();
             start_ns = Clock::now().time_since_epoch().count() + 5'000'000;  // all start 5 ms from now
             go.count_down();
             for (auto& t : threads) t.join();
-            const double server_cpu = d.cpu_seconds() - server_cpu0, client_cpu = bench::own_cpu_seconds() - client_cpu0;
+            const double server_cpu = d.cpu_seconds() - server_cpu0, client_cpu = bench::own_cpu_seconds() - client_cpu0,
+                         written = d.write_bytes() - written0;
             const Clock::time_point t0{Clock::duration{start_ns.load()}};
             std::uint64_t ok = 0;
             Clock::time_point last = t0;
@@ -471,13 +495,16 @@ void scenario_throughput() {
                 ok += results[i].ok;
                 last = std::max(last, results[i].last_reply);
             }
+            const auto grouping = batching_of(d, curve ? "tp-0" : "");
             d.stop();
             const double elapsed = std::chrono::duration<double>(last - t0).count();
             const double rate = elapsed > 0 ? static_cast<double>(ok) / elapsed : 0;
             const double server_us = ok ? server_cpu * 1e6 / static_cast<double>(ok) : 0;
             const double client_us = ok ? client_cpu * 1e6 / static_cast<double>(ok) : 0;
-            std::fprintf(stderr, "  %s rep %d: %llu acked in %.2f s = %.0f msg/s; CPU per publish: server %.2f us, clients %.2f us\n",
-                         name.c_str(), rep, static_cast<unsigned long long>(ok), elapsed, rate, server_us, client_us);
+            const double written_per = ok ? written / static_cast<double>(ok) : 0;
+            std::fprintf(stderr, "  %s rep %d: %llu acked in %.2f s = %.0f msg/s; CPU per publish: server %.2f us, clients %.2f us; written %.0f B per publish%s\n",
+                         name.c_str(), rep, static_cast<unsigned long long>(ok), elapsed, rate, server_us, client_us,
+                         written_per, grouping.c_str());
             const std::string cond = std::string(curve ? "CURVE (--auth curve), " : "") +
                                      "acked durable publishes (durability full), " + std::to_string(cfg.clients) +
                                      " DEALER client(s) (own zmq context each), " + std::to_string(cfg.window) +
@@ -490,6 +517,9 @@ void scenario_throughput() {
             // Redis peer's "server CPU per XADD").
             record("server CPU per " + name, "us", server_us,
                    cond + " (botbusd user+sys from /proc/PID/stat over the run, divided by acked publishes)");
+            record("server bytes written per " + name, "B", written_per,
+                   cond + " (botbusd's /proc/PID/io write_bytes over the run: WAL, checkpoints, seq record, divided "
+                          "by acked publishes)");
             record("client CPU per " + name, "us", client_us,
                    cond + " (botbus-bench's own user+sys over the run, divided by acked publishes)");
         }
@@ -611,6 +641,8 @@ void scenario_latency() {
             check_pipe(ps, "latency" + at);
             check(delivered.load() == n, "latency" + at + ": subscriber got " + std::to_string(delivered.load()) +
                                              " of " + std::to_string(n));
+            const auto grouping = batching_of(d, "") + "; written " + fmt(0, d.write_bytes() / static_cast<double>(n)) +
+                                  " B per message";
             d.stop();
             lagged = max_lag_ms > 100;
             const double span = std::chrono::duration<double>(last_delivery - t0).count();
@@ -619,8 +651,8 @@ void scenario_latency() {
             const bool sustained = !g_opt.smoke ? (achieved >= 0.9 * rate && !lagged) : true;
             const double p50 = bench::percentile(lat_us, 50), p99 = bench::percentile(lat_us, 99),
                          p999 = bench::percentile(lat_us, 99.9);
-            std::fprintf(stderr, "  latency%s rep %d: p50 %.0f us p99 %.0f us p99.9 %.0f us, achieved %.0f/s%s\n",
-                         at.c_str(), rep, p50, p99, p999, achieved, sustained ? "" : " NOT SUSTAINED");
+            std::fprintf(stderr, "  latency%s rep %d: p50 %.0f us p99 %.0f us p99.9 %.0f us, achieved %.0f/s%s%s\n",
+                         at.c_str(), rep, p50, p99, p999, achieved, sustained ? "" : " NOT SUSTAINED", grouping.c_str());
             const std::string cond = "offered " + fmt(0, rate) + " msg/s open loop (steady_clock schedule), " +
                                      std::to_string(n) + " msgs, 1 publisher (pipelined, replies read as they come), " +
                                      "1 raw SUB on ch/lat/ (feed.sync handshake), latency = SUB receive - send time " +
@@ -998,7 +1030,7 @@ void print_table() {
                     f.unit.c_str(), f.cond.c_str());
     }
     std::printf("\n");
-    for (const auto& f : g_figures) bench::result("botbus", f.name, f.unit, f.samples, f.cond);
+    for (const auto& f : g_figures) bench::result(g_opt.section, f.name, f.unit, f.samples, f.cond);
 }
 
 void usage() {
@@ -1015,7 +1047,9 @@ void usage() {
         "  --tmpdir DIR       where the per-measurement data dirs go (default $TMPDIR or /tmp)\n"
         "  --keep             keep the data dirs\n"
         "  --smoke            every scenario, tiny, 1 rep: checks completion and delivery only\n"
-        "  --curve            also measure throughput with --auth curve (CURVE on both sockets)\n",
+        "  --curve            also measure throughput with --auth curve (CURVE on both sockets)\n"
+        "  --section NAME     the system named in RESULT lines (default botbus; bench/run.sh\n"
+        "                     names the floors of bench/floor_server.cpp so)\n",
         BOTBUSD_PATH);
 }
 
@@ -1044,6 +1078,7 @@ int main(int argc, char** argv) {
         else if (a == "--keep") g_opt.keep = true;
         else if (a == "--smoke") g_opt.smoke = true;
         else if (a == "--curve") g_opt.curve = true;
+        else if (a == "--section") g_opt.section = next();
         else if (a == "-h" || a == "--help") {
             usage();
             return 0;

@@ -4,7 +4,7 @@
 #
 #   bash bench/run.sh                    # build, botbus-bench, Redis, NATS, ratios (~5-8 min on 2 cores)
 #   REPS=1 CATCHUP_N=200000 bash bench/run.sh
-#   SKIP="redis nats" bash bench/run.sh  # words: build botbus redis nats
+#   SKIP="redis nats" bash bench/run.sh  # words: build botbus floors redis nats
 #
 # Environment: REPS (default 3), SECS (peer measurement length, default 1.5),
 # CATCHUP_N (default 1000000), BENCH_ARGS (extra botbus-bench options),
@@ -84,6 +84,15 @@ fi
 # shellcheck disable=SC2086  # BENCH_ARGS holds several words
 # --curve: the publish figures again with CURVE on (--auth curve), beside them.
 skip botbus || run "botbus-bench" 1200 "$BENCH" --reps "$REPS" --catchup-n "$CATCHUP_N" --curve ${BENCH_ARGS:-}
+# The floors (bench/floor_server.cpp): what a server made of botbus's parts
+# spends per publish with no logic of its own, measured in botbusd's place.
+FLOOR=$ROOT/$BUILD_DIR/bench/botbus-floor
+if ! skip floors && [[ -x $FLOOR ]]; then
+  for floor in codec sqlite blocks; do
+    BOTBUS_FLOOR=$floor run "floor: $floor" 300 "$BENCH" --botbusd "$FLOOR" --section "floor-$floor" \
+      --only throughput --reps "$REPS" ${BENCH_ARGS:-}
+  done
+fi
 skip redis || run "redis streams (XADD)" 300 bash "$PEERS/redis_bench.sh"
 skip nats || NATS_FANOUT=${NATS_FANOUT:-0} run "nats / jetstream" 300 bash "$PEERS/nats_bench.sh"
 skip nats || PEERS=$PEERS run "nats server CPU per publish" 300 bash "$HERE/nats_cpu.sh"
@@ -103,6 +112,7 @@ awk -F'|' '
     printf "%-58s %10.0f / %10.0f = %5.2fx  (target >= %sx: %s)\n", label, bv, pv, bv / pv, target,
            (bv / pv >= target ? "met" : "MISSED")
   }
+  function us(x) { return x == "" ? "n/a" : sprintf("%.2f", x) }
   function cpu(label, b, p,    bv, pv) {
     bv = v["botbus|" b]; pv = v[p]
     if (bv == "" || pv == "" || pv + 0 == 0) {
@@ -134,6 +144,17 @@ awk -F'|' '
         "redis|server CPU per XADD appendfsync=always -P 1 -c 1")
     cpu("one at a time: botbusd vs nats-server JetStream, window 1", "server CPU per publish 1 client x 1 in flight",
         "nats|server CPU per JetStream publish raw-protocol (window=1)")
+    print ""
+    print "server CPU per acknowledged publish: botbusd beside the floors of bench/floor_server.cpp, medians (us):"
+    printf "%-20s %10s %10s %10s %10s\n", "load", "botbusd", "codec", "sqlite", "blocks"
+    n = split("16 clients x 64|1 client x 1000|1 client x 1", loads, "|")
+    for (i = 1; i <= n; ++i) {
+      f = "server CPU per publish " loads[i] " in flight"
+      printf "%-20s %10s %10s %10s %10s\n", loads[i], us(v["botbus|" f]), us(v["floor-codec|" f]),
+             us(v["floor-sqlite|" f]), us(v["floor-blocks|" f])
+    }
+    print "(codec: ZeroMQ ROUTER + botbus codec, nothing stored; sqlite: + one durable row per publish;"
+    print " blocks: + one durable row per batch. Each answers hello and publish only.)"
     print ""
     print "botbus publish throughput, CURVE on (--auth curve) beside off, medians (msg/s):"
     n = split("1 client x 1|1 client x 1000|16 clients x 64", shapes, "|")
