@@ -193,7 +193,7 @@ TEST(Migrator, EmbeddedMigrationsApplyOnAFreshDatabase) {
     const auto report = store::migrate(db, all, ":memory:");
     EXPECT_EQ(report.applied.size(), all.size());
     EXPECT_EQ(report.schema_version, all.back().version);
-    for (const char* table : {"events", "log_head", "streams", "projection_state", "bot_channels",
+    for (const char* table : {"events", "log_head", "streams", "bot_channels",
                               "bot_subscriptions", "bot_mailboxes"}) {
         EXPECT_TRUE(table_exists(db, table)) << table;
     }

@@ -101,10 +101,10 @@ std::int64_t count_rows(SqliteStore& s, const std::string& sql) {
     return q.getColumn(0).getInt64();
 }
 
-std::optional<std::int64_t> projection_position(SqliteStore& s) {
-    SQLite::Statement q(s.database(), "SELECT last_seq FROM projection_state WHERE projection = 'messaging'");
-    if (!q.executeStep()) return std::nullopt;
-    return q.getColumn(0).getInt64();
+// The projections commit in the log's transaction: their position is the
+// head the log records (migration 0011).
+std::int64_t projection_position(SqliteStore& s) {
+    return count_rows(s, "SELECT last_seq FROM log_head WHERE id = 1");
 }
 
 class EventLog : public ::testing::Test {
@@ -310,7 +310,7 @@ TEST_F(EventLog, DestroyedBatchWithoutCommitLeavesNothing) {
     EXPECT_EQ(stats.channel_count, 0);
     EXPECT_EQ(stats.message_count, 0);
     EXPECT_EQ(count_rows(m_store, "SELECT COUNT(*) FROM streams"), 0);
-    EXPECT_FALSE(projection_position(m_store).has_value());
+    EXPECT_EQ(projection_position(m_store), 0);
 
     // The idempotency key was rolled back too: using it again appends.
     auto batch = m_store.begin();
@@ -379,7 +379,7 @@ TEST_F(EventLog, BatchThatAppendsNothingCommitsWithoutChangingTheHead) {
     auto empty = m_store.begin();
     empty.commit();
     EXPECT_EQ(m_store.last_seq(), 1U);
-    EXPECT_EQ(projection_position(m_store), std::optional<std::int64_t>(1));
+    EXPECT_EQ(projection_position(m_store), 1);
 }
 
 TEST_F(EventLog, AppendThatFailsRollsBackTheWholeBatch) {
@@ -490,16 +490,23 @@ TEST(StoreFile, SeqIsNeverReusedEvenWhenTheNewestEventsAreGone) {
     {
         SqliteStore s{{path, Durability::normal}};
         auto batch = s.begin();
-        batch.append(draft("a"));
-        batch.append(draft("a"));
+        batch.append(published("alice", "general", packed_body("a")));
+        batch.append(published("alice", "general", packed_body("b")));
         batch.commit();
-        s.database().exec("DELETE FROM events");  // what trimming the whole log would leave
+        // Retention deletes the channel's every message (and appends its
+        // stream.trimmed event, seq 3) ...
+        auto trim = s.begin();
+        s.trim_messages(trim, "ch/general", 2, 2);
+        trim.commit();
+        // ... and then the rest of the log is gone too.
+        s.database().exec("DELETE FROM events");
     }
     SqliteStore s{{path, Durability::normal}};
     auto batch = s.begin();
-    const auto next = batch.append(draft("a"));
-    EXPECT_EQ(next.seq, 3U);
+    const auto next = batch.append(published("alice", "general", packed_body("c")));
+    EXPECT_EQ(next.seq, 4U);
     EXPECT_EQ(next.stream_seq, 3U);
+    batch.commit();
 }
 
 TEST(StoreFile, IdempotencyKeySurvivesReopen) {
@@ -556,7 +563,7 @@ TEST_F(Projections, ChannelCreatedAddsItsRowInTheSameTransaction) {
     EXPECT_EQ(row->last_channel_seq, 0U);
     EXPECT_EQ(count_rows(m_store, "SELECT last_seq FROM bot_channels WHERE name = 'general'"),
               static_cast<std::int64_t>(appended.seq));
-    EXPECT_EQ(projection_position(m_store), std::optional<std::int64_t>(1));
+    EXPECT_EQ(projection_position(m_store), 1);
 }
 
 TEST_F(Projections, ChannelExistsForgetsDeletedChannelsAndRolledBackOnes) {
@@ -630,7 +637,7 @@ TEST_F(Projections, SubscriptionAddedAndRemovedUpdateTheSubscriptions) {
     EXPECT_EQ(q.subscribers("general", "", {}), (std::vector<std::string>{"bob", "carol"}));
     EXPECT_EQ(q.subscriptions("bob", "", {}), (std::vector<std::string>{"general", "random"}));
     EXPECT_EQ(q.channel("general")->subscriber_count, 2);
-    EXPECT_EQ(projection_position(m_store), std::optional<std::int64_t>(5));
+    EXPECT_EQ(projection_position(m_store), 5);
 
     {
         auto batch = m_store.begin();
@@ -640,7 +647,7 @@ TEST_F(Projections, SubscriptionAddedAndRemovedUpdateTheSubscriptions) {
     EXPECT_FALSE(q.is_subscribed("bob", "general"));
     EXPECT_EQ(q.subscribers("general", "", {}), (std::vector<std::string>{"carol"}));
     EXPECT_EQ(q.subscriptions("bob", "", {}), (std::vector<std::string>{"random"}));
-    EXPECT_EQ(projection_position(m_store), std::optional<std::int64_t>(6));
+    EXPECT_EQ(projection_position(m_store), 6);
 }
 
 TEST_F(Projections, ChannelDeletedRemovesTheChannelAndItsSubscriptions) {
@@ -684,7 +691,7 @@ TEST_F(Projections, MessagePublishedIsIndexedUnderItsChannel) {
     EXPECT_EQ(by_seq->from, "bob");
     EXPECT_FALSE(m_store.messages().message(1).has_value());  // channel.created is no message
     EXPECT_EQ(m_store.messages().channel("general")->last_channel_seq, 2U);
-    EXPECT_EQ(projection_position(m_store), std::optional<std::int64_t>(3));
+    EXPECT_EQ(projection_position(m_store), 3);
 }
 
 TEST_F(Projections, MessageSentIsIndexedUnderTheConversationAndInbox) {
@@ -772,7 +779,7 @@ TEST_F(Projections, MailboxAckedRaisesTheAckedSeqAndNeverLowersIt) {
     }
     EXPECT_EQ(m_store.messages().mailbox_acked("bob"), 2U);
     EXPECT_EQ(m_store.messages().mailbox_acked("alice"), 0U);
-    EXPECT_EQ(projection_position(m_store), std::optional<std::int64_t>(4));
+    EXPECT_EQ(projection_position(m_store), 4);
 }
 
 TEST_F(Projections, ALoggedEventOfATypeThisBuildDoesNotKnowIsRefusedWhenRead) {
@@ -804,7 +811,7 @@ TEST_F(Projections, DuplicateAppendDoesNotMoveTheProjectionPosition) {
     auto batch = m_store.begin();
     EXPECT_TRUE(batch.append(draft("s", "alice", "k")).duplicate);
     batch.commit();
-    EXPECT_EQ(projection_position(m_store), std::optional<std::int64_t>(1));
+    EXPECT_EQ(projection_position(m_store), 1);
 }
 
 TEST_F(Projections, StatsCountTheProjectedRows) {

@@ -29,7 +29,10 @@ SqliteConsumerQueries::SqliteConsumerQueries(SQLite::Database& db)
                    "SELECT ?3 <= COALESCE((SELECT acked_seq FROM channel_consumers WHERE bot_id = ?1 AND"
                    " channel = ?2), 0) OR EXISTS (SELECT 1 FROM consumer_settled WHERE bot_id = ?1 AND"
                    " channel = ?2 AND seq = ?3)"),
-      m_head(db, "SELECT COALESCE((SELECT last_seq FROM streams WHERE stream = 'ch/' || ?1), 0)"),
+      // The channel's newest event, or the floor retention left (0011_stream_floors.sql).
+      m_head(db,
+             "SELECT MAX(COALESCE((SELECT MAX(seq) FROM events WHERE stream = 'ch/' || ?1), 0),"
+             " COALESCE((SELECT floor_seq FROM streams WHERE stream = 'ch/' || ?1), 0))"),
       m_first_at(db,
                  "SELECT seq FROM events WHERE stream = 'ch/' || ?1 AND type = 'message.published' AND ts_us >= ?2"
                  " ORDER BY seq LIMIT 1") {}

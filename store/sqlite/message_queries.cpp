@@ -15,7 +15,9 @@ namespace {
 constexpr const char* k_channel_columns =
     "SELECT c.name, c.description, c.created_by, c.created_at,"
     " (SELECT COUNT(*) FROM bot_subscriptions s WHERE s.channel_name = c.name),"
-    " COALESCE((SELECT last_stream_seq FROM streams WHERE stream = 'ch/' || c.name), 0),"
+    // The channel's head: its newest event, or the floor retention left.
+    " MAX(COALESCE((SELECT e.stream_seq FROM events e WHERE e.stream = 'ch/' || c.name ORDER BY e.seq DESC LIMIT 1), 0),"
+    "     COALESCE((SELECT floor_stream_seq FROM streams WHERE stream = 'ch/' || c.name), 0)),"
     " c.max_age_ms, c.max_messages"
     " FROM bot_channels c";
 

@@ -20,9 +20,6 @@ Projector::Projector(SQLite::Database& db)
                             "INSERT INTO bot_subscriptions (bot_id, channel_name, subscribed_at, last_seq)"
                             " VALUES (?, ?, ?, ?)"),
       m_delete_subscription(db, "DELETE FROM bot_subscriptions WHERE bot_id = ? AND channel_name = ?"),
-      m_record_position(db,
-                        "INSERT INTO projection_state (projection, last_seq) VALUES ('messaging', ?)"
-                        " ON CONFLICT (projection) DO UPDATE SET last_seq = excluded.last_seq"),
       m_deliveries(db),
       m_upsert_workflow(db,
                         "INSERT INTO workflows (id, name, owner_type, owner_bot_id, definition, created_at,"
@@ -353,9 +350,5 @@ void Projector::apply_workflow(const Event& event) {
     }
 }
 
-void Projector::record_position(Seq last_seq) {
-    m_record_position.bind(1, static_cast<std::int64_t>(last_seq));
-    exec_and_reset(m_record_position);
-}
 
 }  // namespace botbus::store

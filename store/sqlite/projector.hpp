@@ -25,9 +25,6 @@ public:
     // log refuses it, see SqliteStore::read_range.)
     void apply(const Event& event);
 
-    // Records the last applied seq in projection_state.
-    void record_position(Seq last_seq);
-
     // The transaction the events were applied in rolled back: what this
     // projector remembers of them goes too.
     void rolled_back() { m_known_channels.forget_all(); }
@@ -42,7 +39,6 @@ private:
     SQLite::Statement m_set_channel_retention;
     SQLite::Statement m_insert_subscription;
     SQLite::Statement m_delete_subscription;
-    SQLite::Statement m_record_position;
     DeliveryProjector m_deliveries;
     MessageDecoder m_messages;
     KnownChannels m_known_channels;

@@ -35,7 +35,6 @@ constexpr ProjectionTable k_tables[] = {
     {"workflow_runs", "SELECT * FROM workflow_runs ORDER BY id"},
     {"workflow_steps", "SELECT * FROM workflow_steps ORDER BY id"},
     {"acl_rules", "SELECT * FROM acl_rules ORDER BY bot, permission, channel"},
-    {"projection_state", "SELECT * FROM projection_state ORDER BY projection"},
     {"projection_counts", "SELECT * FROM projection_counts ORDER BY name"},
 };
 
@@ -115,7 +114,6 @@ std::size_t rebuild_projections(Store& source, SQLite::Database& target) {
         count += events.size();
         after = events.back().seq;
     }
-    if (after != 0) projector.record_position(after);
     transaction.commit();
     return count;
 }

@@ -116,12 +116,14 @@ void SqliteStore::prepare_statements() {
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
     m_find_idem = std::make_unique<SQLite::Statement>(
         db, "SELECT seq, stream_seq, ts_us, stream FROM events WHERE producer = ? AND idem_key = ?");
-    m_find_stream = std::make_unique<SQLite::Statement>(db, "SELECT last_stream_seq FROM streams WHERE stream = ?");
-    m_upsert_stream = std::make_unique<SQLite::Statement>(
+    // A stream's head is its newest event; the floor (NULL: the stream is
+    // not listed in `streams` yet) is what retention left behind.
+    m_find_stream = std::make_unique<SQLite::Statement>(
         db,
-        "INSERT INTO streams (stream, last_stream_seq, last_seq) VALUES (?, ?, ?)"
-        " ON CONFLICT (stream) DO UPDATE SET last_stream_seq = excluded.last_stream_seq,"
-        " last_seq = excluded.last_seq");
+        "SELECT COALESCE((SELECT stream_seq FROM events WHERE stream = ?1 ORDER BY seq DESC LIMIT 1), 0),"
+        " (SELECT floor_stream_seq FROM streams WHERE stream = ?1)");
+    m_list_stream = std::make_unique<SQLite::Statement>(
+        db, "INSERT INTO streams (stream, floor_stream_seq, floor_seq) VALUES (?, 0, 0) ON CONFLICT (stream) DO NOTHING");
     m_update_head = std::make_unique<SQLite::Statement>(
         db, "UPDATE log_head SET last_seq = ?, last_hash = ?, event_count = ?, message_count = ? WHERE id = 1");
     m_projection_count = std::make_unique<SQLite::Statement>(db, "SELECT count FROM projection_counts WHERE name = ?");
@@ -140,9 +142,17 @@ void SqliteStore::prepare_statements() {
     // the name ranges of those streams ('0' follows '/').
     m_message_streams_after = std::make_unique<SQLite::Statement>(
         db,
-        "SELECT stream, last_stream_seq FROM streams WHERE stream > ?1"
-        " AND ((stream > 'ch/' AND stream < 'ch0') OR (stream > 'dm/' AND stream < 'dm0'))"
-        " ORDER BY stream LIMIT ?2");
+        "SELECT s.stream, MAX(s.floor_stream_seq, COALESCE((SELECT e.stream_seq FROM events e"
+        " WHERE e.stream = s.stream ORDER BY e.seq DESC LIMIT 1), 0)) FROM streams s WHERE s.stream > ?1"
+        " AND ((s.stream > 'ch/' AND s.stream < 'ch0') OR (s.stream > 'dm/' AND s.stream < 'dm0'))"
+        " ORDER BY s.stream LIMIT ?2");
+    // Before retention deletes from a stream: its head becomes its floor.
+    m_raise_floor = std::make_unique<SQLite::Statement>(
+        db,
+        "INSERT INTO streams (stream, floor_stream_seq, floor_seq)"
+        " SELECT stream, stream_seq, seq FROM events WHERE stream = ?1 ORDER BY seq DESC LIMIT 1"
+        " ON CONFLICT (stream) DO UPDATE SET floor_stream_seq = MAX(floor_stream_seq, excluded.floor_stream_seq),"
+        " floor_seq = MAX(floor_seq, excluded.floor_seq)");
     m_oldest_messages = std::make_unique<SQLite::Statement>(
         db,
         "SELECT seq, stream_seq, ts_us FROM events WHERE stream = ?1"
@@ -238,15 +248,21 @@ std::vector<AclRule> SqliteStore::acl_rules() {
     return rules;
 }
 
-Seq SqliteStore::stream_seq_of(const std::string& stream) {
-    if (const auto it = m_stream_seqs.find(stream); it != m_stream_seqs.end()) return it->second;
+SqliteStore::KnownStream SqliteStore::known_stream(const std::string& stream) {
+    if (const auto it = m_streams.find(stream); it != m_streams.end()) return it->second;
     auto& find = *m_find_stream;
     ResetOnExit reset{find};
     find.bind(1, stream);
-    Seq last = 0;
-    if (find.executeStep()) last = static_cast<Seq>(find.getColumn(0).getInt64());
-    m_stream_seqs.emplace(stream, last);
-    return last;
+    KnownStream known;
+    if (find.executeStep()) {
+        known.stream_seq = static_cast<Seq>(find.getColumn(0).getInt64());
+        if (!find.getColumn(1).isNull()) {
+            known.listed = true;
+            known.stream_seq = std::max(known.stream_seq, static_cast<Seq>(find.getColumn(1).getInt64()));
+        }
+    }
+    m_streams.emplace(stream, known);
+    return known;
 }
 
 std::optional<Appended> SqliteStore::find_by_idem_key(const std::string& producer, const std::string& key) {
@@ -364,7 +380,11 @@ Appended SqliteStore::append_to_batch(EventDraft draft, std::vector<Event>& appe
         m_savepoint->heads.emplace_back(&it->first,
                                         inserted ? std::nullopt : std::optional<StreamHead>(it->second));
     }
-    if (inserted) it->second.stream_seq = stream_seq_of(draft.stream);
+    if (inserted) {
+        const auto known = known_stream(draft.stream);
+        it->second.stream_seq = known.stream_seq;
+        it->second.listed = known.listed;
+    }
     Event event;
     event.seq = m_batch_last_seq + 1;
     event.stream_seq = it->second.stream_seq + 1;
@@ -401,7 +421,8 @@ Appended SqliteStore::append_to_batch(EventDraft draft, std::vector<Event>& appe
     if (event.type == EventType::message_published || event.type == EventType::message_sent) ++m_batch_counts.messages;
     m_batch_hash_seq = event.seq;
     m_batch_last_hash = hash;
-    it->second = StreamHead{event.stream_seq, event.seq};
+    it->second.stream_seq = event.stream_seq;
+    it->second.seq = event.seq;
     const Appended result{event.stream, event.seq, event.stream_seq, event.ts_us, false};
     appended.push_back(std::move(event));
     return result;
@@ -414,12 +435,10 @@ std::optional<Appended> SqliteStore::find_idempotent_in_batch(const std::string&
 void SqliteStore::commit_batch() {
     check_transaction();
     for (const auto& [stream, head] : m_batch_heads) {
-        if (head.seq == 0) continue;  // only looked up
-        auto& upsert = *m_upsert_stream;
-        upsert.bindNoCopy(1, stream);
-        upsert.bind(2, static_cast<std::int64_t>(head.stream_seq));
-        upsert.bind(3, static_cast<std::int64_t>(head.seq));
-        exec_and_reset(upsert);
+        if (head.seq == 0 || head.listed) continue;  // only looked up, or listed already
+        auto& list = *m_list_stream;
+        list.bindNoCopy(1, stream);
+        exec_and_reset(list);
     }
     const auto last_hash = chain_hash_at(m_batch_last_seq);
     if (m_batch_last_seq != m_last_seq) {
@@ -428,7 +447,6 @@ void SqliteStore::commit_batch() {
         m_update_head->bind(3, m_batch_counts.events);
         m_update_head->bind(4, m_batch_counts.messages);
         exec_and_reset(*m_update_head);
-        m_projector->record_position(m_batch_last_seq);
     }
     m_db->exec("COMMIT");
     m_batch_open = false;
@@ -436,7 +454,7 @@ void SqliteStore::commit_batch() {
     m_last_hash = last_hash;
     m_counts = m_batch_counts;
     m_committed_seq.store(m_last_seq, std::memory_order_release);
-    for (const auto& [stream, head] : m_batch_heads) m_stream_seqs[stream] = head.stream_seq;
+    for (const auto& [stream, head] : m_batch_heads) m_streams[stream] = KnownStream{head.stream_seq, true};
     m_batch_heads.clear();
 }
 

@@ -10,9 +10,13 @@
 // that it and its directory take writes, migrates it, refuses a log that
 // ends below the seq record, and serves batches. A batch is one BEGIN IMMEDIATE
 // transaction; each append inserts the event row and applies it through the
-// Projector in that transaction. A stream's `streams` row and `log_head` are
-// written once per batch, at commit. Savepoints (one request's part of a
-// batch) are in sqlite_store_savepoints.cpp.
+// Projector in that transaction. `log_head` is written once per batch, at
+// commit; a stream's head is its newest event, and its `streams` row is
+// written only when it first appears or is trimmed (its floor), so a commit
+// rewrites three pages (events, events_by_stream, log_head) however few
+// events it holds. The projections' position is log_head's: they commit in
+// the same transaction. Savepoints (one request's part of a batch) are in
+// sqlite_store_savepoints.cpp.
 // Durability: commits run with synchronous=NORMAL and sync() fdatasyncs the
 // WAL itself (wal_file.hpp), so the sync can run off the executing thread;
 // then it advances the seq record to what the sync covered. Durability::normal
@@ -125,7 +129,12 @@ private:
     // Takes the SQL SAVEPOINT before an append of this type, if it needs one.
     void before_savepoint_append(EventType type);
     void prepare_statements();
-    Seq stream_seq_of(const std::string& stream);
+    // A stream's last stream seq, committed, and whether `streams` lists it.
+    struct KnownStream {
+        Seq stream_seq = 0;
+        bool listed = false;
+    };
+    KnownStream known_stream(const std::string& stream);
     void check_seq_record();
     // The chain hash of event `seq` of this batch's view of the log: the
     // batch's last one is kept; another (after a partial rollback) is read.
@@ -148,7 +157,7 @@ private:
     // committed before a sync that reads it starts.
     std::atomic<Seq> m_committed_seq{0};
     mutable std::atomic<bool> m_sync_failed{false};
-    std::unordered_map<std::string, Seq> m_stream_seqs;  // committed; filled lazily
+    std::unordered_map<std::string, KnownStream> m_streams;  // committed; filled lazily
     // What stats reports of the log, committed (log_head keeps them on disk).
     struct LogCounts {
         std::int64_t events = 0;
@@ -163,11 +172,12 @@ private:
     Seq m_batch_hash_seq = 0;                           // the seq m_batch_last_hash belongs to
     std::array<unsigned char, 32> m_batch_last_hash{};  // the chain's head within the batch
     struct StreamHead {
-        Seq stream_seq = 0;  // the stream's last stream seq
-        Seq seq = 0;         // the log seq of its last event (0: untouched by this batch)
+        Seq stream_seq = 0;   // the stream's last stream seq
+        Seq seq = 0;          // the log seq of its last event (0: untouched by this batch)
+        bool listed = false;  // `streams` has its row (else the commit adds it)
     };
-    // Streams touched by the batch; their rows in `streams` are written once
-    // each at commit rather than once per event.
+    // Streams touched by the batch. Their heads are their newest events;
+    // `streams` gets a row only for a stream that appears for the first time.
     std::unordered_map<std::string, StreamHead> m_batch_heads;
     // The batch's open savepoint (sqlite_store_savepoints.cpp). Whatever
     // appends change in memory is remembered here and put back on a rollback
@@ -190,7 +200,8 @@ private:
     std::unique_ptr<SQLite::Statement> m_insert_event;
     std::unique_ptr<SQLite::Statement> m_find_idem;
     std::unique_ptr<SQLite::Statement> m_find_stream;
-    std::unique_ptr<SQLite::Statement> m_upsert_stream;
+    std::unique_ptr<SQLite::Statement> m_list_stream;
+    std::unique_ptr<SQLite::Statement> m_raise_floor;
     std::unique_ptr<SQLite::Statement> m_update_head;
     std::unique_ptr<SQLite::Statement> m_projection_count;
     std::unique_ptr<SQLite::Statement> m_find_hash;

@@ -63,6 +63,13 @@ Appended SqliteStore::trim_messages(Batch& batch, const std::string& stream, Seq
         trimmed.reset();
         for (const auto& [seq, hash] : deleted) m_trimmed->record(seq, hash);
     }
+    {
+        // Deleting may remove the stream's newest message, which is where its
+        // head is read from: the head becomes the stream's floor first.
+        auto& raise = *m_raise_floor;
+        raise.bind(1, stream);
+        exec_and_reset(raise);
+    }
     auto& s = *m_delete_messages;
     s.bind(1, stream);
     s.bind(2, static_cast<std::int64_t>(through));
