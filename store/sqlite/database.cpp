@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <system_error>
 
+#include "store/sqlite/wal_write_vfs.hpp"
+
 namespace botbus::store {
 
 namespace {
@@ -35,7 +37,9 @@ SQLite::Database open_database(const std::string& path, Durability durability) {
     static const int memstatus_off = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     (void)memstatus_off;
     try {
-        SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX);
+        // botbus-unix writes each commit's WAL frames with one pwrite (wal_write_vfs.hpp).
+        SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX, 0,
+                            wal_write_vfs());
         db.setBusyTimeout(5000);
         // Reading the schema is the first access: "file is not a database"
         // and similar surface here.
