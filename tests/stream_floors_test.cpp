@@ -7,40 +7,25 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 #include <gtest/gtest.h>
-#include <msgpack.hpp>
 
 #include <string>
 
 #include "store/payloads.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/trimmer.hpp"
+#include "message_drafts.hpp"
 #include "temp_dir.hpp"
 
 namespace store = botbus::store;
 using store::Seq;
+using botbus::testing::published_draft;
 using botbus::testing::TempDir;
 
 namespace {
 
-std::string packed_body(const std::string& text) {
-    msgpack::sbuffer buffer;
-    msgpack::pack(buffer, text);
-    return std::string(buffer.data(), buffer.size());
-}
-
 store::EventDraft channel_created(const std::string& name) {
     return {std::string(store::stream::k_channels), store::EventType::channel_created, "alice", std::nullopt,
             store::encode_payload(store::ChannelCreated{name, std::nullopt})};
-}
-
-store::EventDraft published(const std::string& channel, const std::string& text) {
-    const auto body = packed_body(text);
-    store::MessagePayload p;
-    p.channel = channel;
-    p.type = "text";
-    p.body = body;
-    return {store::stream::channel(channel), store::EventType::message_published, "alice", std::nullopt,
-            store::encode_message_payload(p)};
 }
 
 store::Appended append(store::SqliteStore& s, store::EventDraft draft) {
@@ -64,7 +49,7 @@ bool table_exists(store::SqliteStore& s, const std::string& table) {
 TEST(StreamFloors, AppendingRewritesNoStreamsRowButTheHeadIsTheNewestEvent) {
     store::SqliteStore s({":memory:", store::Durability::full});
     append(s, channel_created("lobby"));
-    for (int i = 0; i < 3; ++i) append(s, published("lobby", "m" + std::to_string(i)));
+    for (int i = 0; i < 3; ++i) append(s, published_draft("lobby", "m" + std::to_string(i)));
     // Listed once, when it first appeared; never rewritten since.
     EXPECT_EQ(integer(s, "SELECT COUNT(*) FROM streams WHERE stream = 'ch/lobby'"), 1);
     EXPECT_EQ(integer(s, "SELECT floor_stream_seq FROM streams WHERE stream = 'ch/lobby'"), 0);
@@ -86,7 +71,7 @@ TEST(StreamFloors, AStreamWhoseEveryMessageWasTrimmedKeepsItsHeadAcrossARestart)
     {
         store::SqliteStore s({path, store::Durability::full});
         append(s, channel_created("lobby"));
-        for (int i = 0; i < 3; ++i) last_message = append(s, published("lobby", "m" + std::to_string(i))).seq;
+        for (int i = 0; i < 3; ++i) last_message = append(s, published_draft("lobby", "m" + std::to_string(i))).seq;
         // An age limit every message is past: all three go.
         store::Trimmer trimmer(s, {1, 0});
         auto batch = s.begin();
@@ -99,7 +84,7 @@ TEST(StreamFloors, AStreamWhoseEveryMessageWasTrimmedKeepsItsHeadAcrossARestart)
     store::SqliteStore s({path, store::Durability::full});
     EXPECT_EQ(s.messages().channel("lobby")->last_channel_seq, 3U);
     EXPECT_EQ(s.consumers().head("lobby"), last_message);
-    const auto next = append(s, published("lobby", "after"));
+    const auto next = append(s, published_draft("lobby", std::string("after")));
     EXPECT_EQ(next.stream_seq, 4U);
     EXPECT_GT(next.seq, last_message);
     EXPECT_EQ(s.messages().channel("lobby")->last_channel_seq, 4U);
@@ -113,8 +98,8 @@ TEST(StreamFloors, ADatabaseThePreviousLayoutWroteUpgradesInPlace) {
     {
         store::SqliteStore s({path, store::Durability::full});
         append(s, channel_created("lobby"));
-        append(s, published("lobby", "a"));
-        last = append(s, published("lobby", "b")).seq;
+        append(s, published_draft("lobby", std::string("a")));
+        last = append(s, published_draft("lobby", std::string("b"))).seq;
     }
     {
         // Back to what a botbusd at migration 0010 left: exact heads in
@@ -136,7 +121,7 @@ TEST(StreamFloors, ADatabaseThePreviousLayoutWroteUpgradesInPlace) {
     // The heads the old layout kept became floors, equal to the heads.
     EXPECT_EQ(integer(s, "SELECT floor_stream_seq FROM streams WHERE stream = 'ch/lobby'"), 2);
     EXPECT_EQ(s.messages().channel("lobby")->last_channel_seq, 2U);
-    const auto next = append(s, published("lobby", "c"));
+    const auto next = append(s, published_draft("lobby", std::string("c")));
     EXPECT_EQ(next.seq, last + 1);
     EXPECT_EQ(next.stream_seq, 3U);
     EXPECT_EQ(s.messages().channel("lobby")->last_channel_seq, 3U);
