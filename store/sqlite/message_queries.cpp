@@ -1,5 +1,6 @@
 #include "store/sqlite/message_queries.hpp"
 
+#include <algorithm>
 #include <limits>
 
 #include "store/sqlite/statement_helpers.hpp"
@@ -196,6 +197,7 @@ std::vector<MessageRow> SqliteMessageQueries::history(const HistoryQuery& query)
     statement.bind(4, query.before ? to_sql_int(*query.before) : std::numeric_limits<std::int64_t>::max());
     statement.bind(5, to_sql_int(query.limit));
     std::vector<MessageRow> rows;
+    rows.reserve(std::min<std::size_t>(query.limit, 1000));
     std::size_t bytes = 0;
     while (bytes < query.max_bytes && statement.executeStep()) {
         rows.push_back(read_message(statement));
