@@ -18,7 +18,8 @@
 // appended, inside the same xWrite, so a failure (ENOSPC, EIO) is that
 // write's error and SQLite rolls the commit back as it would have. What
 // COMMIT returns is therefore on the file (in the page cache) exactly as
-// without this layer, ready for WalFile's fdatasync. The buffer is also
+// without this layer, ready for WalFile's fdatasync. It goes out in pieces
+// under 124 KiB (the unix VFS truncates longer writes). The buffer is also
 // written out past a bound (1 MiB; a transaction larger than that spills
 // frames before its commit, which SQLite publishes only with the commit).
 // Concurrency: a file is used by one connection at a time (SQLite's rule);
