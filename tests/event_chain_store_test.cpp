@@ -16,6 +16,7 @@
 #include "migrations/embedded_migrations.hpp"
 #include "store/errors.hpp"
 #include "store/payloads.hpp"
+#include "store/sqlite/event_hash.hpp"
 #include "store/sqlite/log_check.hpp"
 #include "store/sqlite/migrator.hpp"
 #include "store/sqlite/seq_record.hpp"
@@ -156,6 +157,163 @@ TEST_F(EventChain, RetentionKeepsTheChainVerifiableAndAGapItDidNotMakeIsStillFou
     check = store::check_log(m_path);
     EXPECT_FALSE(check.intact);
     EXPECT_NE(check.problem.find("seq " + std::to_string(seqs[1]) + " missing"), std::string::npos) << check.problem;
+}
+
+// Only a commit's last event stores its hash; the events before it in the
+// commit are verified through it, and retention and a rolled-back request
+// inside a commit follow the chain to the seq they need.
+class CommitChain : public EventChain {
+protected:
+    // Appends each group of drafts as one batch; returns every seq.
+    std::vector<Seq> append_batches(std::vector<std::vector<store::EventDraft>> batches) {
+        store::SqliteStore s({m_path, store::Durability::full});
+        std::vector<Seq> seqs;
+        for (auto& drafts : batches) {
+            auto batch = s.begin();
+            for (auto& draft : drafts) seqs.push_back(batch.append(std::move(draft)).seq);
+            batch.commit();
+        }
+        return seqs;
+    }
+    std::vector<Seq> seqs_with_stored_hash() {
+        SQLite::Database db(m_path, SQLite::OPEN_READONLY);
+        SQLite::Statement q(db, "SELECT seq FROM events WHERE hash IS NOT NULL ORDER BY seq");
+        std::vector<Seq> seqs;
+        while (q.executeStep()) seqs.push_back(static_cast<Seq>(q.getColumn(0).getInt64()));
+        return seqs;
+    }
+};
+
+TEST_F(CommitChain, OnlyTheLastEventOfACommitStoresItsHashAndEveryEventIsChecked) {
+    const auto seqs = append_batches({{channel_created("lobby"), published("lobby", "a"), published("lobby", "b")},
+                                      {published("lobby", "c"), published("lobby", "d")},
+                                      {published("lobby", "e")}});
+    EXPECT_EQ(seqs_with_stored_hash(), (std::vector<Seq>{seqs[2], seqs[4], seqs[5]}));
+    const auto check = store::check_log(m_path);
+    EXPECT_TRUE(check.intact) << check.problem;
+    EXPECT_EQ(check.chained, seqs.size());
+}
+
+TEST_F(CommitChain, EditingAnEventInsideACommitIsReportedAtTheCommitsStoredHashWithItsRange) {
+    const auto seqs = append_batches({{channel_created("lobby"), published("lobby", "a")},
+                                      {published("lobby", "b"), published("lobby", "c"), published("lobby", "d")}});
+    sql("UPDATE events SET payload = x'a0' WHERE seq = " + std::to_string(seqs[3]));
+    const auto check = store::check_log(m_path);
+    EXPECT_FALSE(check.intact);
+    EXPECT_NE(check.problem.find("seq " + std::to_string(seqs[4]) + " ("), std::string::npos) << check.problem;
+    EXPECT_NE(check.problem.find("seqs " + std::to_string(seqs[2]) + ".." + std::to_string(seqs[4])),
+              std::string::npos)
+        << "the commit that holds the change: " << check.problem;
+}
+
+TEST_F(CommitChain, EditingAnEventOfTheLastCommitIsFoundThroughLogHead) {
+    const auto seqs = append_batches({{channel_created("lobby"), published("lobby", "a")},
+                                      {published("lobby", "b"), published("lobby", "c")}});
+    // The stored hash goes too, so only log_head's copy is left to catch it.
+    sql("UPDATE events SET payload = x'a0', hash = NULL WHERE seq = " + std::to_string(seqs[3]));
+    const auto check = store::check_log(m_path);
+    EXPECT_FALSE(check.intact);
+    EXPECT_NE(check.problem.find("log_head's chain hash"), std::string::npos) << check.problem;
+    EXPECT_NE(check.problem.find("seqs " + std::to_string(seqs[2]) + ".." + std::to_string(seqs[3])),
+              std::string::npos)
+        << check.problem;
+}
+
+TEST_F(CommitChain, RetentionInsideCommitsRecordsTheHashOfEveryDeletedSeq) {
+    // Two channels interleaved inside each commit: the deleted seqs of one
+    // channel are runs inside commits, whose hashes are not stored.
+    std::vector<std::vector<store::EventDraft>> batches{{channel_created("a"), channel_created("b")}};
+    for (int commit = 0; commit < 4; ++commit) {
+        std::vector<store::EventDraft> drafts;
+        for (int i = 0; i < 5; ++i) {
+            drafts.push_back(published("a", "a" + std::to_string(commit * 5 + i)));
+            drafts.push_back(published("b", "b" + std::to_string(commit * 5 + i)));
+        }
+        batches.push_back(std::move(drafts));
+    }
+    append_batches(std::move(batches));
+    {
+        store::SqliteStore s({m_path, store::Durability::full});
+        store::Trimmer trimmer(s, {0, 3});
+        auto batch = s.begin();
+        // Channel a only first (retention per channel below), then the rest.
+        EXPECT_GT(trimmer.step(batch, store::now_us(), 7), 0U);
+        batch.commit();
+        for (int step = 0; step < 100; ++step) {
+            auto more = s.begin();
+            const auto trimmed = trimmer.step(more, store::now_us(), 7);
+            more.commit();
+            if (trimmed == 0) break;
+        }
+    }
+    const auto check = store::check_log(m_path);
+    EXPECT_TRUE(check.intact) << check.problem;
+    EXPECT_EQ(check.trimmed, 34U) << "each channel keeps its last 3 of 20";
+    SQLite::Database db(m_path, SQLite::OPEN_READONLY);
+    EXPECT_EQ(db.execAndGet("SELECT COUNT(*) FROM events WHERE type = 'message.published'").getInt(), 6);
+}
+
+TEST_F(CommitChain, ARequestRolledBackInsideACommitLeavesTheChainOfWhatStayed) {
+    {
+        store::SqliteStore s({m_path, store::Durability::full});
+        auto batch = s.begin();
+        batch.append(channel_created("lobby"));
+        batch.append(published("lobby", "kept"));
+        batch.savepoint();
+        batch.append(published("lobby", "undone 1"));
+        batch.append(published("lobby", "undone 2"));
+        ASSERT_TRUE(batch.rollback_to_savepoint());
+        batch.append(published("lobby", "after"));
+        batch.commit();
+        auto next = s.begin();
+        next.append(published("lobby", "next commit"));
+        next.commit();
+    }
+    const auto check = store::check_log(m_path);
+    EXPECT_TRUE(check.intact) << check.problem;
+    EXPECT_EQ(check.chained, 4U);
+    EXPECT_EQ(seqs_with_stored_hash(), (std::vector<Seq>{3, 4}));
+}
+
+TEST_F(CommitChain, ALogWrittenWithAHashOnEveryEventUpgradesAndVerifiesAcrossTheChange) {
+    {
+        // Schema 0011, as the previous botbusd left it: every event hashed.
+        SQLite::Database db(m_path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+        std::vector<botbus::migrations::MigrationSource> before;
+        for (const auto& m : botbus::migrations::all()) {
+            if (m.version <= 11) before.push_back(m);
+        }
+        store::migrate(db, before, m_path);
+        SQLite::Statement insert(db,
+                                 "INSERT INTO events (seq, ts_us, stream, stream_seq, type, producer, idem_key,"
+                                 " payload, hash) VALUES (?, 1, 'sys/channels', ?, 'channel.created', 'alice', NULL,"
+                                 " x'80', ?)");
+        store::EventHash previous = store::k_chain_genesis;
+        for (Seq seq = 1; seq <= 3; ++seq) {
+            const std::string payload("\x80", 1);
+            previous = store::chain_hash(
+                previous, store::StoredEventFields{seq, 1, "sys/channels", seq, "channel.created", "alice",
+                                                   std::nullopt, payload});
+            insert.bind(1, static_cast<std::int64_t>(seq));
+            insert.bind(2, static_cast<std::int64_t>(seq));
+            insert.bind(3, previous.data(), static_cast<int>(previous.size()));
+            insert.exec();
+            insert.reset();
+        }
+        db.exec("INSERT INTO streams (stream, floor_stream_seq, floor_seq) VALUES ('sys/channels', 0, 0)");
+        SQLite::Statement head(db, "UPDATE log_head SET last_seq = 3, last_hash = ?, event_count = 3");
+        head.bind(1, previous.data(), static_cast<int>(previous.size()));
+        head.exec();
+    }
+    ASSERT_TRUE(store::check_log(m_path).intact);
+    const auto seqs = append_batches({{channel_created("lobby"), published("lobby", "a"), published("lobby", "b")}});
+    EXPECT_EQ(seqs.front(), 4U);
+    EXPECT_EQ(seqs_with_stored_hash(), (std::vector<Seq>{1, 2, 3, 6}));
+    const auto check = store::check_log(m_path);
+    EXPECT_TRUE(check.intact) << check.problem;
+    EXPECT_EQ(check.chained, 6U);
+    SQLite::Database db(m_path, SQLite::OPEN_READONLY);
+    EXPECT_EQ(db.execAndGet("SELECT MAX(version) FROM schema_migrations").getInt(), 12);
 }
 
 TEST_F(EventChain, ADatabaseFromBeforeTheChainStartsItAtTheFirstNewEvent) {

@@ -1,7 +1,8 @@
 // The log's hash chain: each event's hash is SHA-256 over the previous
 // event's hash and this event's stored fields, so editing, reordering or
 // removing a stored event changes every hash from there on and
-// `botbusd verify` (log_check.hpp) finds the first broken link.
+// `botbusd verify` (log_check.hpp) finds the first broken link. Only a
+// commit's last event stores its hash (chain_follower.hpp).
 //
 // Operation: the fields are framed unambiguously (fixed-width big-endian
 // integers, each text and blob preceded by its length, the idempotency key by

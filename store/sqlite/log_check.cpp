@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "store/errors.hpp"
+#include "store/sqlite/chain_follower.hpp"
 #include "store/sqlite/event_hash.hpp"
 #include "store/sqlite/seq_record.hpp"
 #include "store/sqlite/trimmed_ranges.hpp"
@@ -50,6 +51,7 @@ class ChainWalk {
 public:
     ChainWalk(SQLite::Database& db, LogCheck& check) : m_db(db), m_check(check), m_ranges(db) {
         m_expected = check.chain_start + 1;
+        m_checked = check.chain_start;
     }
 
     void run() {
@@ -77,6 +79,7 @@ private:
             ++m_check.ranges;
             m_expected = m_ranges.last() + 1;
             m_previous = m_ranges.hash();
+            m_checked = m_ranges.last();
             m_ranges.step();
         }
     }
@@ -98,32 +101,21 @@ private:
                         " missing from the log and not recorded as trimmed: the chain breaks before seq " +
                         std::to_string(gap_end + 1));
         }
-        if (row.getColumn(8).isNull()) return fail("seq " + std::to_string(seq) + " has no chain hash");
-        StoredEventFields fields;
-        fields.seq = seq;
-        fields.ts_us = row.getColumn(1).getInt64();
-        const auto stream = row.getColumn(2).getString();
-        fields.stream = stream;
-        fields.stream_seq = static_cast<Seq>(row.getColumn(3).getInt64());
-        const auto type = row.getColumn(4).getString();
-        fields.type = type;
-        const auto producer = row.getColumn(5).getString();
-        fields.producer = producer;
-        std::string idem_key;
-        if (!row.getColumn(6).isNull()) {
-            idem_key = row.getColumn(6).getString();
-            fields.idem_key = idem_key;
-        }
-        const auto payload = row.getColumn(7);
-        fields.payload = std::string_view(static_cast<const char*>(payload.getBlob()),
-                                          static_cast<std::size_t>(payload.getBytes()));
-        const auto stored = row.getColumn(8);
+        const auto fields = stored_fields(row);
         const auto computed = chain_hash(m_previous, fields);
-        if (static_cast<std::size_t>(stored.getBytes()) != computed.size() ||
-            std::memcmp(stored.getBlob(), computed.data(), computed.size()) != 0) {
-            return fail("seq " + std::to_string(seq) + " (" + stream + " #" + std::to_string(fields.stream_seq) +
-                        ", " + type + "): its stored hash does not match its fields and the previous link: the "
-                        "event was changed (or its hash, or the link before it)");
+        // Only a commit's last event stores its hash (chain_follower.hpp); the
+        // events before it in the commit are checked through it.
+        if (const auto stored = row.getColumn(8); !stored.isNull()) {
+            if (static_cast<std::size_t>(stored.getBytes()) != computed.size() ||
+                std::memcmp(stored.getBlob(), computed.data(), computed.size()) != 0) {
+                const auto since = range_text(m_checked + 1, seq);
+                return fail("seq " + std::to_string(seq) + " (" + std::string(fields.stream) + " #" +
+                            std::to_string(fields.stream_seq) + ", " + std::string(fields.type) +
+                            "): its stored hash does not match the fields of " + since +
+                            " and the link before them: one of those events was changed (or the hash, or the "
+                            "link before it)");
+            }
+            m_checked = seq;
         }
         m_previous = computed;
         m_expected = seq + 1;
@@ -137,7 +129,11 @@ private:
         const auto stored = head.getColumn(0);
         if (stored.isNull() || static_cast<std::size_t>(stored.getBytes()) != m_previous.size() ||
             std::memcmp(stored.getBlob(), m_previous.data(), m_previous.size()) != 0) {
-            fail("log_head's chain hash is not the hash of seq " + std::to_string(m_check.last_seq));
+            fail("log_head's chain hash is not the hash of seq " + std::to_string(m_check.last_seq) +
+                 (m_checked < m_check.last_seq
+                      ? ": " + range_text(m_checked + 1, m_check.last_seq) + " (not yet checked by a stored hash) or "
+                                                                                   "log_head was changed"
+                      : ""));
         }
     }
 
@@ -152,6 +148,7 @@ private:
     RangeCursor m_ranges;
     Seq m_expected = 1;
     EventHash m_previous = k_chain_genesis;
+    Seq m_checked = 0;  // the last seq whose stored hash (or trimmed range, or the chain's start) matched
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "store/payloads.hpp"
+#include "store/sqlite/chain_follower.hpp"
 #include "store/sqlite/checkpointer.hpp"
 #include "store/sqlite/consumer_queries.hpp"
 #include "store/sqlite/database.hpp"
@@ -112,8 +113,10 @@ void SqliteStore::prepare_statements() {
     auto& db = *m_db;
     m_insert_event = std::make_unique<SQLite::Statement>(
         db,
-        "INSERT INTO events (seq, ts_us, stream, stream_seq, type, producer, idem_key, payload, hash)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        "INSERT INTO events (seq, ts_us, stream, stream_seq, type, producer, idem_key, payload)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    // Only a commit's last event stores its chain hash (chain_follower.hpp).
+    m_store_hash = std::make_unique<SQLite::Statement>(db, "UPDATE events SET hash = ?2 WHERE seq = ?1");
     m_find_idem = std::make_unique<SQLite::Statement>(
         db, "SELECT seq, stream_seq, ts_us, stream FROM events WHERE producer = ? AND idem_key = ?");
     // A stream's head is its newest event; the floor (NULL: the stream is
@@ -127,12 +130,12 @@ void SqliteStore::prepare_statements() {
     m_update_head = std::make_unique<SQLite::Statement>(
         db, "UPDATE log_head SET last_seq = ?, last_hash = ?, event_count = ?, message_count = ? WHERE id = 1");
     m_projection_count = std::make_unique<SQLite::Statement>(db, "SELECT count FROM projection_counts WHERE name = ?");
-    m_find_hash = std::make_unique<SQLite::Statement>(db, "SELECT hash FROM events WHERE seq = ?");
     // What trim_messages is about to delete, in seq order, for the ranges.
-    m_trimmed_hashes = std::make_unique<SQLite::Statement>(
+    m_trim_seqs = std::make_unique<SQLite::Statement>(
         db,
-        "SELECT seq, hash FROM events WHERE stream = ?1 AND seq <= ?2"
-        " AND type IN ('message.published', 'message.sent') AND hash IS NOT NULL ORDER BY seq");
+        "SELECT seq FROM events WHERE stream = ?1 AND seq <= ?2"
+        " AND type IN ('message.published', 'message.sent') ORDER BY seq");
+    m_chain = std::make_unique<ChainFollower>(db);
     m_trimmed = std::make_unique<TrimmedRanges>(db);
     m_read_range = std::make_unique<SQLite::Statement>(
         db,
@@ -335,23 +338,8 @@ void SqliteStore::open_batch() {
     m_batch_open = true;
     m_batch_last_seq = m_last_seq;
     m_batch_counts = m_counts;
-    m_batch_hash_seq = m_last_seq;
     m_batch_last_hash = m_last_hash;
     m_batch_heads.clear();
-}
-
-EventHash SqliteStore::chain_hash_at(Seq seq) {
-    if (seq == m_batch_hash_seq) return m_batch_last_hash;
-    if (seq == m_last_seq) return m_last_hash;
-    if (seq <= m_chain_start) return k_chain_genesis;
-    {
-        auto& find = *m_find_hash;
-        ResetOnExit reset{find};
-        find.bind(1, static_cast<std::int64_t>(seq));
-        if (find.executeStep()) return hash_from_column(find.getColumn(0), seq);
-    }
-    if (auto trimmed = m_trimmed->hash_ending_at(seq)) return *trimmed;
-    throw std::runtime_error("no chain hash for seq " + std::to_string(seq) + ": the event is missing");
 }
 
 void SqliteStore::rollback_batch() noexcept {
@@ -408,18 +396,15 @@ Appended SqliteStore::append_to_batch(EventDraft draft, std::vector<Event>& appe
         insert.bind(7);
     }
     insert.bindNoCopy(8, event.payload.data(), static_cast<int>(event.payload.size()));
-    // The previous event is the batch's last one, unless part of the batch
-    // was rolled back since: then its hash is read back.
-    const auto hash = chain_hash(chain_hash_at(event.seq - 1), event);
-    insert.bindNoCopy(9, hash.data(), static_cast<int>(hash.size()));
     exec_and_reset(insert);
+    // Computed for every event, stored by commit_batch for the last one.
+    const auto hash = chain_hash(m_batch_last_hash, event);
 
     m_projector->apply(event);
 
     m_batch_last_seq = event.seq;
     ++m_batch_counts.events;
     if (event.type == EventType::message_published || event.type == EventType::message_sent) ++m_batch_counts.messages;
-    m_batch_hash_seq = event.seq;
     m_batch_last_hash = hash;
     it->second.stream_seq = event.stream_seq;
     it->second.seq = event.seq;
@@ -440,8 +425,11 @@ void SqliteStore::commit_batch() {
         list.bindNoCopy(1, stream);
         exec_and_reset(list);
     }
-    const auto last_hash = chain_hash_at(m_batch_last_seq);
+    const auto last_hash = m_batch_last_hash;
     if (m_batch_last_seq != m_last_seq) {
+        m_store_hash->bind(1, static_cast<std::int64_t>(m_batch_last_seq));
+        m_store_hash->bind(2, last_hash.data(), static_cast<int>(last_hash.size()));
+        exec_and_reset(*m_store_hash);
         m_update_head->bind(1, static_cast<std::int64_t>(m_batch_last_seq));
         m_update_head->bind(2, last_hash.data(), static_cast<int>(last_hash.size()));
         m_update_head->bind(3, m_batch_counts.events);

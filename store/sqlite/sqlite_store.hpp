@@ -14,7 +14,8 @@
 // commit; a stream's head is its newest event, and its `streams` row is
 // written only when it first appears or is trimmed (its floor), so a commit
 // rewrites three pages (events, events_by_stream, log_head) however few
-// events it holds. The projections' position is log_head's: they commit in
+// events it holds. Every event's chain hash is computed as it is appended;
+// only the commit's last event stores it (chain_follower.hpp). The projections' position is log_head's: they commit in
 // the same transaction. Savepoints (one request's part of a batch) are in
 // sqlite_store_savepoints.cpp.
 // Durability: commits run with synchronous=NORMAL and sync() fdatasyncs the
@@ -50,6 +51,7 @@ struct sqlite3;
 
 namespace botbus::store {
 
+class ChainFollower;
 class Checkpointer;
 class Projector;
 class SeqRecord;
@@ -136,9 +138,6 @@ private:
     };
     KnownStream known_stream(const std::string& stream);
     void check_seq_record();
-    // The chain hash of event `seq` of this batch's view of the log: the
-    // batch's last one is kept; another (after a partial rollback) is read.
-    std::array<unsigned char, 32> chain_hash_at(Seq seq);
     std::optional<Appended> find_by_idem_key(const std::string& producer, const std::string& key);
 
     std::string m_path;
@@ -169,7 +168,6 @@ private:
     bool m_batch_open = false;
     Seq m_batch_last_seq = 0;
     LogCounts m_batch_counts;  // with the batch's appends and deletions
-    Seq m_batch_hash_seq = 0;                           // the seq m_batch_last_hash belongs to
     std::array<unsigned char, 32> m_batch_last_hash{};  // the chain's head within the batch
     struct StreamHead {
         Seq stream_seq = 0;   // the stream's last stream seq
@@ -185,6 +183,7 @@ private:
     // the next one; anything per-batch added to appends must be too.
     struct SavepointMark {
         Seq last_seq = 0;  // m_batch_last_seq then
+        std::array<unsigned char, 32> last_hash{};  // m_batch_last_hash then
         LogCounts counts;  // m_batch_counts then
         // Each stream head first changed since then, with its value then
         // (none: it was not in m_batch_heads). The key points into its node,
@@ -204,8 +203,9 @@ private:
     std::unique_ptr<SQLite::Statement> m_raise_floor;
     std::unique_ptr<SQLite::Statement> m_update_head;
     std::unique_ptr<SQLite::Statement> m_projection_count;
-    std::unique_ptr<SQLite::Statement> m_find_hash;
-    std::unique_ptr<SQLite::Statement> m_trimmed_hashes;
+    std::unique_ptr<SQLite::Statement> m_store_hash;
+    std::unique_ptr<SQLite::Statement> m_trim_seqs;
+    std::unique_ptr<ChainFollower> m_chain;
     std::unique_ptr<TrimmedRanges> m_trimmed;
     std::unique_ptr<SQLite::Statement> m_read_range;
     std::unique_ptr<SQLite::Statement> m_message_streams_after;

@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "store/payloads.hpp"
+#include "store/sqlite/chain_follower.hpp"
 #include "store/sqlite/rebuild.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/sqlite/statement_helpers.hpp"
@@ -51,17 +52,18 @@ Appended SqliteStore::trim_messages(Batch& batch, const std::string& stream, Seq
         // seq joins a trimmed range, which keeps the hash the chain resumes
         // from. Read first, recorded after: the ranges' statements must not
         // run while this query is stepping.
-        auto& trimmed = *m_trimmed_hashes;
-        ResetOnExit reset{trimmed};
-        trimmed.bind(1, stream);
-        trimmed.bind(2, static_cast<std::int64_t>(through));
-        std::vector<std::pair<Seq, EventHash>> deleted;
-        while (trimmed.executeStep()) {
-            const auto seq = static_cast<Seq>(trimmed.getColumn(0).getInt64());
-            deleted.emplace_back(seq, hash_from_column(trimmed.getColumn(1), seq));
+        std::vector<Seq> deleted;
+        {
+            auto& seqs = *m_trim_seqs;
+            ResetOnExit reset{seqs};
+            seqs.bind(1, stream);
+            seqs.bind(2, static_cast<std::int64_t>(through));
+            while (seqs.executeStep()) deleted.push_back(static_cast<Seq>(seqs.getColumn(0).getInt64()));
         }
-        trimmed.reset();
-        for (const auto& [seq, hash] : deleted) m_trimmed->record(seq, hash);
+        const auto hashes = m_chain->hashes_at(deleted, m_chain_start);
+        for (std::size_t i = 0; i < deleted.size(); ++i) {
+            if (deleted[i] > m_chain_start) m_trimmed->record(deleted[i], hashes[i]);
+        }
     }
     {
         // Deleting may remove the stream's newest message, which is where its

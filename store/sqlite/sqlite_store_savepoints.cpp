@@ -54,7 +54,7 @@ void SqliteStore::open_savepoint() {
     if (!m_batch_open) throw std::logic_error("botbus::store: savepoint outside a batch");
     if (m_savepoint) throw std::logic_error("botbus::store: a savepoint is already open");
     check_transaction();
-    m_savepoint = SavepointMark{m_batch_last_seq, m_batch_counts, {}, false};
+    m_savepoint = SavepointMark{m_batch_last_seq, m_batch_last_hash, m_batch_counts, {}, false};
 }
 
 void SqliteStore::before_savepoint_append(EventType type) {
@@ -82,6 +82,7 @@ bool SqliteStore::rollback_to_savepoint() noexcept {
     // rolled-back batch.
     m_projector->rolled_back();
     m_batch_last_seq = mark.last_seq;
+    m_batch_last_hash = mark.last_hash;
     m_batch_counts = mark.counts;
     for (auto undo = mark.heads.rbegin(); undo != mark.heads.rend(); ++undo) {
         const auto it = m_batch_heads.find(*undo->first);

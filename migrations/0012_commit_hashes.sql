@@ -1,0 +1,12 @@
+-- The hash chain is stored once per commit (issue 13): every event's chain
+-- hash is still computed from the one before it (store/sqlite/event_hash.hpp),
+-- but only the last event of each commit keeps it in events.hash; the events
+-- before it are NULL there and are verified through it. A commit of a
+-- thousand messages stores one hash, not a thousand (33 bytes per message).
+--
+-- Nothing in the schema changes and existing rows keep their hashes, which
+-- stay valid. This migration marks the change for older botbusd builds:
+-- they expect a hash on every chained event and would misread this log, so
+-- they refuse a database that has it applied ("applied by a newer botbusd").
+-- How a hash that is not stored is found again (retention records the hash
+-- of each run of deleted seqs): store/sqlite/chain_follower.hpp.
