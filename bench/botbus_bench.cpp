@@ -807,6 +807,7 @@ void scenario_catchup() {
 
         zmq::context_t sub_ctx(1);
         client::Client reader(sub_ctx, d.client_options());
+        const double server_cpu0 = d.cpu_seconds(), reader_cpu0 = bench::own_cpu_seconds();
         const auto t0 = Clock::now();
         client::Subscription sub(reader, "cu", std::uint64_t{0});
         std::uint64_t got = 0, last_seq = 0;
@@ -824,6 +825,10 @@ void scenario_catchup() {
             ++got;
         }
         const double secs = secs_since(t0);
+        // Per message caught up: the daemon's reads and packing, and this
+        // process's (the reader's decoding; the writer client is idle).
+        const double server_us = (d.cpu_seconds() - server_cpu0) * 1e6 / static_cast<double>(n);
+        const double reader_us = (bench::own_cpu_seconds() - reader_cpu0) * 1e6 / static_cast<double>(n);
         check(got == n, name + ": read " + std::to_string(got) + " of " + std::to_string(n));
         // Live: one more message arrives through the same subscription.
         c.call_ok(publish_request("cu", g_body));
@@ -849,6 +854,8 @@ void scenario_catchup() {
                                  " stored msgs filled with 1 client x 1000 in flight; " + body_cond();
         record(name + " rate", "msg/s", static_cast<double>(n) / secs, cond);
         record(name + " time", "s", secs, cond);
+        record("server CPU per " + name + " message", "us", server_us, cond);
+        record("reader CPU per " + name + " message", "us", reader_us, cond);
         record("db bytes per message", "B", files / stored,
                "(botbus.db + botbus.db-wal) after SIGTERM, divided by " + std::to_string(n + 1) +
                    " stored channel messages (+1 channel.created event); " + body_cond() + "; stats db_bytes was " +
