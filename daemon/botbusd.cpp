@@ -14,7 +14,9 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <optional>
 
+#include "bus/server/metrics_endpoint.hpp"
 #include "bus/server/server.hpp"
 #include "client/curve_keys.hpp"
 #include "daemon/config.hpp"
@@ -86,6 +88,13 @@ int run(const botbus::daemon::Config& config) {
     zmq::context_t zmq(1);
     botbus::bus::Server server(io, zmq, store, config.server);
     server.start();
+    std::optional<botbus::bus::MetricsEndpoint> metrics;
+    if (!config.metrics_endpoint.empty()) {
+        metrics.emplace(io, config.metrics_endpoint,
+                        botbus::bus::MetricsHandlers{.metrics = [&server] { return server.metrics_text(); },
+                                                     .ready = [&server] { return server.ready(); }});
+        spdlog::info("metrics: http://{}/metrics (and /healthz, /readyz)", metrics->endpoint());
+    }
     if (config.server.curve) {
         spdlog::info("authentication: CURVE, {} keys on the allowlist {}", config.server.curve->allowlist.size(),
                      config.allowlist_path);
@@ -116,6 +125,7 @@ int run(const botbus::daemon::Config& config) {
         // Runs between batches: the batch in flight has been committed and
         // answered already.
         server.stop(config.shutdown_linger_ms);
+        if (metrics) metrics->stop();
         watchdog.cancel();
         hangups.cancel();
     });
@@ -140,8 +150,8 @@ int run(const botbus::daemon::Config& config) {
     wait_hangup();
 
     // Tests and scripts read the bound endpoints (port 0 resolved) from here.
-    std::printf("botbusd ready command=%s feed=%s\n", server.command_endpoint().c_str(),
-                server.feed_endpoint().c_str());
+    std::printf("botbusd ready command=%s feed=%s%s\n", server.command_endpoint().c_str(),
+                server.feed_endpoint().c_str(), metrics ? (" metrics=" + metrics->endpoint()).c_str() : "");
     std::fflush(stdout);
     sd_notify(0, "READY=1");
 

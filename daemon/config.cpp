@@ -89,6 +89,9 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
          "ZeroMQ endpoint of the ROUTER command socket")
         ("feed-endpoint", po::value(&config.server.feed_endpoint)->default_value(config.server.feed_endpoint),
          "ZeroMQ endpoint of the PUB feed socket")
+        ("metrics-endpoint", po::value(&config.metrics_endpoint),
+         "host:port of the HTTP endpoint for Prometheus (/metrics) and health checks (/healthz, /readyz), e.g. "
+         "127.0.0.1:9464; off unless given")
         ("durability", po::value(&durability)->default_value(durability),
          "full: acknowledged events survive power loss (fsync per batch); normal: survive a crash of botbusd")
         ("max-frame", po::value(&max_frame)->default_value(max_frame), "largest request frame in bytes")

@@ -25,6 +25,7 @@ struct Config {
     int shutdown_linger_ms = 2000;
     std::string allowlist_path;  // --allowlist, re-read on SIGHUP (with --auth curve)
     bool insecure = false;       // --insecure: plaintext on a non-loopback endpoint, on purpose
+    std::string metrics_endpoint;  // --metrics-endpoint host:port for /metrics, /healthz, /readyz; empty: off
 };
 
 // Whether a ZeroMQ endpoint can only be reached from this host: tcp on

@@ -10,6 +10,8 @@ export BUILD_DIR="${BUILD_DIR:-build}"
 bash "$repo_root/scripts/build.sh"
 # The end-to-end tests run the Python bot of docs/PROTOCOL.md as written.
 bash "$repo_root/scripts/apt-install.sh" python3 python3-zmq python3-msgpack
+# The metrics test lints a real scrape with promtool (from Debian's prometheus package).
+bash "$repo_root/scripts/promtool.sh" >/dev/null
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 --timeout 300
 # The installed systemd unit: verify and the hardening score.
 bash "$repo_root/scripts/check-unit.sh"

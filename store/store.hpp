@@ -133,6 +133,7 @@ struct LogStats {
     std::int64_t subscription_count = 0;
     std::int64_t message_count = 0;
     std::int64_t db_bytes = 0;
+    std::int64_t wal_bytes = 0;  // the write-ahead log's size (0 for a backend without one)
 };
 
 // A stream that holds messages (a channel or a mailbox), and its newest

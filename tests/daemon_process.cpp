@@ -133,7 +133,11 @@ DaemonProcess::DaemonProcess(const std::filesystem::path& data_dir, std::vector<
         throw std::runtime_error("botbusd did not become ready; stderr:\n" + read_file(m_stderr_path));
     }
     m_command = line.substr(command_at + 8, feed_at - command_at - 8);
-    m_feed = line.substr(feed_at + 6, line.find('\n') - feed_at - 6);
+    const auto feed_end = line.find_first_of(" \n", feed_at + 6);
+    m_feed = line.substr(feed_at + 6, feed_end - feed_at - 6);
+    if (const auto metrics_at = line.find(" metrics="); metrics_at != std::string::npos) {
+        m_metrics = line.substr(metrics_at + 9, line.find_first_of(" \n", metrics_at + 9) - metrics_at - 9);
+    }
 }
 
 DaemonProcess::~DaemonProcess() {

@@ -33,6 +33,8 @@ public:
 
     const std::string& command_endpoint() const { return m_command; }
     const std::string& feed_endpoint() const { return m_feed; }
+    // host:port of the HTTP endpoint when started with --metrics-endpoint.
+    const std::string& metrics_endpoint() const { return m_metrics; }
     pid_t pid() const { return m_pid; }
     // What the daemon has logged so far (its stderr), for failure messages.
     std::string stderr_text() const;
@@ -51,6 +53,7 @@ private:
     std::filesystem::path m_stderr_path;
     std::string m_command;
     std::string m_feed;
+    std::string m_metrics;
 };
 
 // Runs botbusd to completion (for start-up failures); returns exit status

@@ -35,6 +35,9 @@ inline bus::Reply call_in_batch(bus::CommandHandler& handler, store::Store& stor
         return bus::Reply{};
     }
     EXPECT_EQ(outcome.failed, !reply->ok) << "Outcome::failed disagrees with the reply";
+    if (!reply->ok) {
+        EXPECT_EQ(outcome.error, reply->error) << "Outcome::error is not the reply's code";
+    }
     return std::move(*reply);
 }
 

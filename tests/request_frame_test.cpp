@@ -72,7 +72,7 @@ DecodeFailure failure(const std::string& frame, std::size_t max_frame = k_defaul
     auto decoded = decode(frame, max_frame);
     if (!std::holds_alternative<DecodeFailure>(decoded)) {
         ADD_FAILURE() << "the frame was accepted";
-        return {};
+        return {WireError{}, std::nullopt};
     }
     return std::get<DecodeFailure>(decoded);
 }

@@ -73,10 +73,10 @@ Outcome CommandHandler::dispatch(const Envelope& envelope, const Session& sessio
                                  const T& request) {
     if constexpr (needs_identity_v<T>) {
         if (!session.bot) {
-            return Outcome{encode_error_reply(envelope.id, WireError{Errc::not_identified,
-                                                                     std::string(T::k_op) +
-                                                                         " needs a bot identity: send hello first"}),
-                           true};
+            return Outcome::refused(
+                encode_error_reply(envelope.id, WireError{Errc::not_identified,
+                                                          std::string(T::k_op) + " needs a bot identity: send hello first"}),
+                Errc::not_identified);
         }
     }
     static const std::string k_anonymous;
@@ -88,8 +88,8 @@ Outcome CommandHandler::dispatch(const Envelope& envelope, const Session& sessio
             return op(ctx, request);
         }
     }();
-    if (!result) return Outcome{encode_error_reply(envelope.id, result.error()), true};
-    Outcome outcome{encode_value(envelope.id, *result), false};
+    if (!result) return Outcome::refused(encode_error_reply(envelope.id, result.error()), result.error().code);
+    Outcome outcome{encode_value(envelope.id, *result)};
     static_cast<Effects&>(outcome) = std::move(ctx.effects);
     return outcome;
 }

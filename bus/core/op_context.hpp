@@ -60,10 +60,18 @@ struct Effects {
 // effects.
 struct Outcome : Effects {
     Outcome() = default;
-    Outcome(std::string reply_, bool failed_) : reply(std::move(reply_)), failed(failed_) {}
+    explicit Outcome(std::string reply_) : reply(std::move(reply_)) {}
+    // An error reply, already encoded, with its code (counted by the server).
+    static Outcome refused(std::string reply, Errc code) {
+        Outcome outcome{std::move(reply)};
+        outcome.failed = true;
+        outcome.error = code;
+        return outcome;
+    }
 
     std::string reply;  // empty when the request waits (fetch_wait)
     bool failed = false;
+    std::optional<Errc> error;  // set exactly when failed
 };
 
 // A value, or the error that stands in for it.

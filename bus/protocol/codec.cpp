@@ -304,7 +304,7 @@ std::variant<Envelope, DecodeFailure> decode_request(std::string_view frame, std
     Envelope envelope{std::move(id), make_request(*op_value)};
     FieldDecoder decoder(map);
     std::visit([&decoder](auto& request) { request.fields(decoder); }, envelope.request);
-    if (decoder.error) return DecodeFailure{*decoder.error, std::move(envelope.id)};
+    if (decoder.error) return DecodeFailure{*decoder.error, std::move(envelope.id), *op_value};
     return envelope;
 }
 

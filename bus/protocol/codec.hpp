@@ -37,8 +37,12 @@ struct Envelope {
 };
 
 struct DecodeFailure {
+    DecodeFailure(WireError error_, std::optional<PackedValue> id_, std::optional<Op> op_ = std::nullopt)
+        : error(std::move(error_)), id(std::move(id_)), op(op_) {}
+
     WireError error;
     std::optional<PackedValue> id;  // when the frame got far enough to have one
+    std::optional<Op> op;           // when it named a known op (a field of it was refused)
 };
 
 // Decodes one request frame. Never throws for any input.

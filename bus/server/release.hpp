@@ -3,6 +3,7 @@
 // its tests can build one by hand.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -50,6 +51,10 @@ struct Release {
     std::vector<WaitingFetch> fetch_waits;
     std::vector<store::Event> events;
     std::vector<std::string> sync_tokens;
+    // For the publish-to-acknowledgement histogram: when the batch was read
+    // off the socket, and how many of its publishes and sends succeeded.
+    std::chrono::steady_clock::time_point received_at{};
+    std::uint64_t acked_writes = 0;
 };
 
 }  // namespace botbus::bus

@@ -13,6 +13,10 @@
 namespace botbus::bus {
 namespace {
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 // Batches handled per wake-up before yielding to other handlers (signals,
 // timers); the continuation is posted so the edge is not lost.
 constexpr int k_batches_per_turn = 16;
@@ -91,7 +95,7 @@ Server::Server(boost::asio::io_context& io, zmq::context_t& zmq, store::Store& s
                 [this](const std::string& topic, std::string event) { m_feed.publish(topic, std::move(event)); },
                 m_options.clock),
       m_committer(Committer::Hooks{
-          .sync_here = [this] { m_store.sync(); },
+          .sync_here = [this] { timed_sync(); },
           .request_sync = m_store.needs_sync()
                               ? std::function<void(std::uint64_t)>([this](std::uint64_t ticket) {
                                     m_syncer->request(ticket);
@@ -119,7 +123,7 @@ void Server::start() {
     if (m_store.needs_sync()) {
         std::weak_ptr<int> alive = m_alive;
         m_syncer = std::make_unique<SyncThread>(
-            [this] { m_store.sync(); },
+            [this] { timed_sync(); },
             [this, alive](std::uint64_t through, std::exception_ptr error) {
                 // Read by the loop between batches, so replies do not wait
                 // behind a long run of batches for the posted handler.
@@ -209,6 +213,7 @@ std::size_t Server::drain_once() {
 }
 
 void Server::run_batch(std::vector<Inbound>& batch) {
+    const auto received_at = std::chrono::steady_clock::now();
     m_counters.requests += batch.size();
     ++m_counters.batches;
     note_transport_counters();
@@ -248,7 +253,7 @@ void Server::run_batch(std::vector<Inbound>& batch) {
             }
             const auto& in = batch[i];
             if (const auto* failure = std::get_if<DecodeFailure>(&decoded[i])) {
-                outcomes.push_back(Outcome{encode_error_reply(failure->id, failure->error), true});
+                outcomes.push_back(Outcome::refused(encode_error_reply(failure->id, failure->error), failure->error.code));
                 continue;
             }
             const auto& envelope = std::get<Envelope>(decoded[i]);
@@ -256,7 +261,8 @@ void Server::run_batch(std::vector<Inbound>& batch) {
             session.req_style = in.req_style;
             auto outcome = execute(envelope, session, tx);
             if (outcome.hello_bot && !admit_hello(session, *outcome.hello_bot)) {
-                outcome = Outcome{encode_error_reply(envelope.id, bot_connections_reached(*outcome.hello_bot)), true};
+                outcome = Outcome::refused(encode_error_reply(envelope.id, bot_connections_reached(*outcome.hello_bot)),
+                                           Errc::limit_reached);
             }
             if (outcome.hello_bot) {
                 // Identity applies to this connection's next requests at once,
@@ -282,7 +288,9 @@ void Server::run_batch(std::vector<Inbound>& batch) {
             reply_bytes += outcome.reply.size();
             outcomes.push_back(std::move(outcome));
         }
+        const auto commit_started = std::chrono::steady_clock::now();
         tx.commit_unsynced();
+        m_metrics.commit_seconds.observe(seconds_since(commit_started));
         committed = true;
         out.events = tx.take_events();
     } catch (const std::exception& e) {
@@ -296,6 +304,13 @@ void Server::run_batch(std::vector<Inbound>& batch) {
         decoded.resize(executed);
         m_counters.requests -= m_carried.size();  // counted again when they run
     }
+    m_metrics.batch_requests.observe(static_cast<double>(batch.size()));
+    m_commit_failed = !committed;
+    auto op_of = [&decoded](std::size_t i) -> std::optional<std::size_t> {
+        if (const auto* envelope = std::get_if<Envelope>(&decoded[i])) return envelope->request.index();
+        if (const auto op = std::get<DecodeFailure>(decoded[i]).op) return static_cast<std::size_t>(*op);
+        return std::nullopt;
+    };
 
     if (!committed) {
         // Nothing of the batch is durable, so nothing of it may be shown, and
@@ -323,13 +338,21 @@ void Server::run_batch(std::vector<Inbound>& batch) {
                                            {Errc::storage_error, "the batch could not be committed"});
             }
             failed.replies.push_back({std::move(batch[i].routing_id), batch[i].req_style, std::move(reply)});
+            const auto* failure = std::get_if<DecodeFailure>(&decoded[i]);
+            m_metrics.count(op_of(i), failure ? failure->error.code : Errc::storage_error);
         }
         m_counters.errors += batch.size();
         m_committer.hold(std::move(failed), false);  // after the replies of earlier batches
         return;
     }
+    out.received_at = received_at;
     for (std::size_t i = 0; i < batch.size(); ++i) {
         if (outcomes[i].failed) ++m_counters.errors;
+        const auto op = op_of(i);
+        m_metrics.count(op, outcomes[i].error);
+        if (!outcomes[i].failed && (op == index_of<PublishRequest>() || op == index_of<SendRequest>())) {
+            ++out.acked_writes;
+        }
         if (outcomes[i].fetch_wait) continue;  // answered when messages come, or at its deadline
         out.replies.push_back({std::move(batch[i].routing_id), batch[i].req_style, std::move(outcomes[i].reply)});
     }
@@ -372,12 +395,16 @@ Outcome Server::execute(const Envelope& envelope, const Session& session, store:
                                 std::string("the request could not be written; nothing of it was applied: ") + e.what()}
                     : WireError{Errc::internal,
                                 std::string("the request failed; nothing of it was applied: ") + e.what()};
-        return Outcome{encode_error_reply(envelope.id, error), true};
+        return Outcome::refused(encode_error_reply(envelope.id, error), error.code);
     }
 }
 
 void Server::release(Release& batch) {
     for (auto& reply : batch.replies) m_transport.send_reply(reply.routing_id, reply.req_style, std::move(reply.body));
+    if (batch.acked_writes > 0) {
+        m_metrics.publish_ack_seconds.observe(seconds_since(batch.received_at), batch.acked_writes);
+    }
+    for (const auto& event : batch.events) ++m_metrics.events[static_cast<std::size_t>(event.type)];
     const auto now_us = now();
     auto& deliveries = m_handler.deliveries();
     Touched touched;

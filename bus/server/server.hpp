@@ -51,6 +51,7 @@
 #include "bus/server/fan_out.hpp"
 #include "bus/server/feed.hpp"
 #include "bus/server/release.hpp"
+#include "bus/server/server_metrics.hpp"
 #include "bus/server/sync_thread.hpp"
 #include "bus/server/transport.hpp"
 #include "bus/server/zap_handler.hpp"
@@ -125,6 +126,11 @@ public:
     const std::string& command_endpoint() const { return m_transport.command_endpoint(); }
     const std::string& feed_endpoint() const { return m_feed.endpoint(); }
     const ServerCounters& counters() const { return m_counters; }
+    // The Prometheus exposition of everything the stats op shows and more
+    // (server_metrics.cpp); reads the store's counts, so on the loop only.
+    std::string metrics_text();
+    // Serving, and the last batch committed: what /readyz answers.
+    bool ready() const { return m_running && !m_commit_failed; }
 
     // Replaces the CURVE allowlist (SIGHUP) and shuts the command and feed
     // connections whose key was removed or now maps to another bot; returns
@@ -143,6 +149,8 @@ private:
     // itself is lost.
     Outcome execute(const Envelope& envelope, const Session& session, store::Batch& tx);
     void release(Release& batch);
+    // The store's sync, timed for the metrics (any thread).
+    void timed_sync();
     // A hello that would give `bot` more than max_connections_per_bot
     // connections is refused (after it ran: a hello appends nothing).
     bool admit_hello(const Session& session, const std::string& bot);
@@ -162,6 +170,8 @@ private:
     store::Store& m_store;
     ServerOptions m_options;
     ServerCounters m_counters;
+    ServerMetrics m_metrics;
+    bool m_commit_failed = false;  // the last batch failed to commit
     CommandHandler m_handler;
     std::optional<ZapHandler> m_zap;  // with CURVE; started before the sockets bind
     Transport m_transport;

@@ -131,6 +131,8 @@ public:
     void set_bot(const std::string& routing_id, const std::optional<std::string>& bot);
     // Connections whose identity is `bot`, counting hellos not yet released.
     std::size_t bot_connections(const std::string& bot) const;
+    // Bots with at least one connection bound to them.
+    std::size_t identified_bots() const { return m_bot_sessions.size(); }
     std::size_t sessions() const { return m_peers.size(); }
     std::size_t connections() const { return m_monitor.open(); }
     std::uint64_t refused_connections() const { return m_monitor.refused(); }

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 
 #include "store/payloads.hpp"
@@ -329,6 +330,11 @@ LogStats SqliteStore::stats() {
     SQLite::Statement bytes(*m_db, "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()");
     bytes.executeStep();
     stats.db_bytes = bytes.getColumn(0).getInt64();
+    if (m_path != ":memory:") {
+        std::error_code missing;  // no WAL file yet: 0
+        const auto wal = std::filesystem::file_size(m_path + "-wal", missing);
+        if (!missing) stats.wal_bytes = static_cast<std::int64_t>(wal);
+    }
     return stats;
 }
 
