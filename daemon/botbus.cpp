@@ -310,7 +310,19 @@ int run_stats(Session& s, const Invocation&) {
         s.out().object(fields);
         return 0;
     }
-    for (const auto& [key, value] : fields.items()) s.out().line(key + ": " + cell(value));
+    // Durations (_us) and sizes (_bytes) in units people read; --json keeps the raw figures.
+    auto ends_with = [](const std::string& key, std::string_view suffix) {
+        return key.size() > suffix.size() && key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    for (const auto& [key, value] : fields.items()) {
+        if (value.is_number_unsigned() && ends_with(key, "_us")) {
+            s.out().line(key.substr(0, key.size() - 3) + ": " + human_duration(value.get<std::uint64_t>()));
+        } else if (value.is_number_unsigned() && ends_with(key, "_bytes")) {
+            s.out().line(key + ": " + human_size(value.get<std::uint64_t>()));
+        } else {
+            s.out().line(key + ": " + cell(value));
+        }
+    }
     return 0;
 }
 

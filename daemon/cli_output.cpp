@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <iterator>
 #include <ostream>
 #include <sstream>
 
@@ -50,6 +51,42 @@ Json reply_fields(const bus::Reply& reply) {
         fields[key] = value_to_json(kv.val);
     }
     return fields;
+}
+
+std::string human_duration(std::uint64_t us) {
+    if (us < 1000) return std::to_string(us) + " us";
+    if (us < 1'000'000) return std::to_string(us / 1000) + " ms";
+    const auto seconds = us / 1'000'000;
+    const auto days = seconds / 86400, hours = seconds / 3600 % 24, minutes = seconds / 60 % 60, secs = seconds % 60;
+    char text[64];
+    if (days > 0) {
+        std::snprintf(text, sizeof text, "%llu d %02llu h %02llu min", static_cast<unsigned long long>(days),
+                      static_cast<unsigned long long>(hours), static_cast<unsigned long long>(minutes));
+    } else if (hours > 0) {
+        std::snprintf(text, sizeof text, "%llu h %02llu min %02llu s", static_cast<unsigned long long>(hours),
+                      static_cast<unsigned long long>(minutes), static_cast<unsigned long long>(secs));
+    } else if (minutes > 0) {
+        std::snprintf(text, sizeof text, "%llu min %02llu s", static_cast<unsigned long long>(minutes),
+                      static_cast<unsigned long long>(secs));
+    } else {
+        std::snprintf(text, sizeof text, "%llu.%03llu s", static_cast<unsigned long long>(secs),
+                      static_cast<unsigned long long>(us / 1000 % 1000));
+    }
+    return text;
+}
+
+std::string human_size(std::uint64_t bytes) {
+    if (bytes < 1024) return std::to_string(bytes) + " B";
+    static constexpr const char* k_units[] = {"KiB", "MiB", "GiB", "TiB"};
+    auto value = static_cast<double>(bytes) / 1024;
+    std::size_t unit = 0;
+    while (value >= 1024 && unit + 1 < std::size(k_units)) {
+        value /= 1024;
+        ++unit;
+    }
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f %s", value, k_units[unit]);
+    return text;
 }
 
 std::string format_timestamp(std::int64_t ts_us) {

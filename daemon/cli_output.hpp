@@ -44,6 +44,11 @@ std::string message_line(const bus::Message& message);
 // The same message as the JSON object --json prints.
 Json message_json(const bus::Message& message);
 
+// For people: 1 h 02 min 03 s, 850 ms, 12 us (microseconds in); 1.5 MiB,
+// 930 B (bytes in, binary units).
+std::string human_duration(std::uint64_t us);
+std::string human_size(std::uint64_t bytes);
+
 // Columns padded to their widest cell; the last column is not padded.
 std::string table(const std::vector<std::vector<std::string>>& rows);
 

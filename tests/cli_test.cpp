@@ -21,6 +21,7 @@
 #include <memory>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -32,6 +33,7 @@
 
 #include "client/client.hpp"
 #include "daemon/cli_run_gate.hpp"
+#include "daemon/cli_output.hpp"
 #include "daemon_process.hpp"
 
 extern char** environ;
@@ -538,6 +540,30 @@ TEST_F(Cli, StatsJsonCountsThePublishedMessage) {
     const auto stats = Json::parse(r.out);
     EXPECT_EQ(stats.at("messages"), 1);
     EXPECT_GE(stats.at("last_seq").get<std::uint64_t>(), seq);
+}
+
+TEST_F(Cli, StatsShowsDurationsAndSizesInUnitsAndJsonKeepsTheRawFigures) {
+    publish("news", "counted");
+    const auto human = cli({"stats"});
+    ASSERT_EQ(human.exit_code, 0) << human.err;
+    EXPECT_NE(human.out.find("\nuptime: "), std::string::npos) << human.out;
+    EXPECT_EQ(human.out.find("uptime_us"), std::string::npos) << human.out;
+    EXPECT_TRUE(std::regex_search(human.out, std::regex("\ndb_bytes: [0-9.]+ (KiB|MiB)\n"))) << human.out;
+    EXPECT_TRUE(std::regex_search(human.out, std::regex("\nuptime: [0-9.]+ (us|ms|s)\n"))) << human.out;
+    const auto raw = Json::parse(cli({"--json", "stats"}).out);
+    EXPECT_TRUE(raw.at("uptime_us").is_number_unsigned());
+    EXPECT_GT(raw.at("db_bytes").get<std::uint64_t>(), 1024U);
+}
+
+TEST(CliUnits, DurationsAndSizesReadAsPeopleWriteThem) {
+    EXPECT_EQ(botbus::cli::human_duration(12), "12 us");
+    EXPECT_EQ(botbus::cli::human_duration(850'000), "850 ms");
+    EXPECT_EQ(botbus::cli::human_duration(2'500'000), "2.500 s");
+    EXPECT_EQ(botbus::cli::human_duration(3'723'000'000), "1 h 02 min 03 s");
+    EXPECT_EQ(botbus::cli::human_duration(90'061'000'000), "1 d 01 h 01 min");
+    EXPECT_EQ(botbus::cli::human_size(930), "930 B");
+    EXPECT_EQ(botbus::cli::human_size(1536), "1.5 KiB");
+    EXPECT_EQ(botbus::cli::human_size(5ULL << 30), "5.0 GiB");
 }
 
 TEST_F(Cli, HelpListsTheCommands) {

@@ -249,6 +249,35 @@ TEST_F(Metrics, HostileHttpClientsAreClosedAndTheBusServesMeanwhile) {
     EXPECT_TRUE(botbus::testing::eventually([&] { return http(endpoint, "GET", "/healthz").status == 200; }));
 }
 
+TEST(MetricsDelivery, PushesRedeliveriesDeadLettersAndRetentionAreCounted) {
+    botbus::testing::TempDir dir;
+    DaemonProcess daemon(dir.path(), {"--metrics-endpoint", "127.0.0.1:0", "--ack-timeout-ms", "100",
+                                      "--max-deliveries", "2", "--retention-max-messages", "4",
+                                      "--trim-interval-ms", "20"});
+    zmq::context_t context(1);
+    client::Client bob(context, options_for(daemon));
+    bob.hello("bob");  // takes pushes and never acknowledges them
+    client::Client alice(context, options_for(daemon));
+    alice.hello("alice");
+    for (int i = 0; i < 3; ++i) alice.send("bob", text("unanswered " + std::to_string(i)));
+    for (int i = 0; i < 10; ++i) alice.publish("chatter", text("c" + std::to_string(i)));
+
+    std::map<std::string, double> all;
+    // Each message: pushed, pushed again after 100 ms, then dead-lettered;
+    // the channel is trimmed to its last 4.
+    EXPECT_TRUE(botbus::testing::eventually([&] {
+        all = samples(http(daemon.metrics_endpoint(), "GET", "/metrics").body);
+        return all["botbus_events_appended_total{type=\"message.dead_lettered\"}"] == 3 &&
+               all["botbus_retention_deleted_messages_total"] == 6;
+    })) << "dead letters " << all["botbus_events_appended_total{type=\"message.dead_lettered\"}"] << ", trimmed "
+        << all["botbus_retention_deleted_messages_total"];
+    EXPECT_EQ(sample(all, "botbus_pushes_total"), 6) << "three messages, each pushed twice";
+    EXPECT_EQ(sample(all, "botbus_redeliveries_total"), 3);
+    EXPECT_GE(sample(all, "botbus_events_appended_total{type=\"stream.trimmed\"}"), 1);
+    while (bob.next_push(std::chrono::milliseconds(0))) {
+    }
+}
+
 TEST(MetricsOff, WithoutTheOptionNothingListensAndTheReadyLineNamesNone) {
     botbus::testing::TempDir dir;
     DaemonProcess daemon(dir.path());

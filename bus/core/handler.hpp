@@ -52,6 +52,8 @@ struct ServerCounters {
     std::uint64_t auth_disconnects = 0;     // connections shut: an allowlist reload removed their key for their bot
     std::uint64_t dropped_replies = 0;
     std::uint64_t paused_deliveries = 0;  // a delivered subscription left in the log: its connection was full
+    std::uint64_t pushes = 0;             // messages pushed to mailboxes and delivered subscriptions
+    std::uint64_t redeliveries = 0;       // of them, pushed again (the ack deadline passed)
     std::uint64_t syncs = 0;  // WAL syncs that released batches, as of the current batch
     std::int64_t started_at_us = 0;
     // Refused by a limit on one client (limit_reached).

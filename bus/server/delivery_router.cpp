@@ -97,14 +97,20 @@ DeliveryPlan DeliveryRouter::pump(const Reader& reader) {
 
 void DeliveryRouter::carry_out(DeliveryPlan plan) {
     const auto& reader = plan.reader;
+    auto count = [this](const Delivery& delivery) {
+        ++m_counters.pushes;
+        if (delivery.redelivered) ++m_counters.redeliveries;
+    };
     if (reader.is_mailbox()) {
         for (const auto& delivery : plan.deliveries) {
+            count(delivery);
             m_transport.push_to_bot(reader.bot,
                                     encode_push(view_of(delivery.message), delivery.deliveries, delivery.redelivered));
         }
     } else if (const auto route = m_routes.find(reader); route != m_routes.end()) {
         const auto routing_id = route->second;
         for (const auto& delivery : plan.deliveries) {
+            count(delivery);
             m_transport.send_to(routing_id, false,
                                 encode_push(view_of(delivery.message), delivery.deliveries, delivery.redelivered));
         }

@@ -89,6 +89,11 @@ std::string Server::metrics_text() {
     counter("botbus_refused_connections_total", d(c.refused_connections),
             "Connections shut at once: --max-connections were open.");
     counter("botbus_feed_disconnects_total", d(c.feed_disconnects), "Feed subscribers cut for not reading.");
+    counter("botbus_pushes_total", d(c.pushes), "Messages pushed to mailboxes and delivered subscriptions.");
+    counter("botbus_redeliveries_total", d(c.redeliveries),
+            "Pushes of a message pushed before: its acknowledgement deadline passed.");
+    counter("botbus_retention_deleted_messages_total", d(m_metrics.retention_deleted),
+            "Messages retention deleted from the log.");
     counter("botbus_dropped_replies_total", d(c.dropped_replies), "Replies dropped past a peer's backlog bound.");
     counter("botbus_paused_deliveries_total", d(c.paused_deliveries),
             "Delivered subscriptions left in the log because their connection was full.");

@@ -44,6 +44,7 @@ struct ServerMetrics {
     std::array<std::uint64_t, k_op_names.size() + 1> requests{};
     std::array<std::array<std::uint64_t, k_errc_count>, k_op_names.size() + 1> errors{};
     std::array<std::uint64_t, k_event_type_count> events{};  // durable events appended, by type
+    std::uint64_t retention_deleted = 0;  // messages retention deleted from the log
 
     Histogram batch_requests{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
     Histogram commit_seconds{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,

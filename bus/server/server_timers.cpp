@@ -44,7 +44,9 @@ void Server::schedule_trim() {
 void Server::trim() {
     std::size_t trimmed = 0;
     // A small transaction per step (at most 1000 messages), then back to serving.
-    run_daemon_batch([&](store::Batch& tx) { trimmed = m_trimmer.step(tx, now()); }, "trimming old messages");
+    const bool committed =
+        run_daemon_batch([&](store::Batch& tx) { trimmed = m_trimmer.step(tx, now()); }, "trimming old messages");
+    if (committed) m_metrics.retention_deleted += trimmed;
     if (trimmed > 0) spdlog::debug("retention trimmed {} messages", trimmed);
 }
 
