@@ -2,13 +2,15 @@
 # Makes Prometheus's promtool available to the tests without installing the
 # `prometheus` package, whose installation would also enable and start a
 # Prometheus server (listening on every interface) on a host with systemd.
-# The package is downloaded and unpacked under $BUILD_DIR/tools; the path of
-# promtool is printed. Does nothing when it is there already.
-#   bash scripts/promtool.sh   ->   build/tools/usr/bin/promtool
+# The package is downloaded and unpacked under .tools/ in the checkout (one
+# copy for every build directory: the plain, sanitizer and TSan suites all
+# run the metrics test); the path of promtool is printed. Does nothing when
+# it is there already.
+#   bash scripts/promtool.sh   ->   .tools/usr/bin/promtool
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-tools="$repo_root/${BUILD_DIR:-build}/tools"
+tools="$repo_root/.tools"
 promtool="$tools/usr/bin/promtool"
 if [[ -x "$promtool" ]]; then
   echo "$promtool"

@@ -41,6 +41,7 @@ mkdir -p "$reports"
 # started with this environment, botbusd included.
 export TSAN_OPTIONS="suppressions=$repo_root/scripts/tsan.supp log_path=$reports/report halt_on_error=0 second_deadlock_stack=1 history_size=4 ${TSAN_OPTIONS:-}"
 
+bash "$repo_root/scripts/promtool.sh" >/dev/null  # the metrics test lints its scrape with it
 status=0
 # *_NOT_BUILT: gtest_discover_tests' placeholder for bus_test; bench_smoke: bench/ is not built here.
 # ReadOnlyDataDir preloads a shim that interposes open(2) and friends, which
