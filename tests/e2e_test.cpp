@@ -662,11 +662,17 @@ TEST(EndToEnd, ClientThatStopsReadingLosesNoReplies) {
     zmq::socket_t slow(context, zmq::socket_type::dealer);
     slow.set(zmq::sockopt::linger, 0);
     slow.set(zmq::sockopt::rcvbuf, 64 * 1024);
+    // The daemon reads every request however full this peer's replies are:
+    // a send that blocks this long means it stopped reading, which fails
+    // here, naming where, instead of at ctest's timeout.
+    slow.set(zmq::sockopt::sndtimeo, 30000);
     slow.connect(daemon.command_endpoint());
     const std::string token(120, 't');
     for (std::size_t i = 0; i < k_count; ++i) {
         const auto frame = bus::encode_request(bus::FeedSyncRequest{token}, bus::pack_as_value(i));
-        ASSERT_TRUE(slow.send(zmq::buffer(frame), zmq::send_flags::none));
+        ASSERT_TRUE(slow.send(zmq::buffer(frame), zmq::send_flags::none))
+            << "request " << i << " of " << k_count << " could not be sent for 30 s: the daemon stopped reading; "
+            << daemon.stderr_text();
     }
 
     const auto deadline = Clock::now() + 40s;

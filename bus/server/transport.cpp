@@ -1,5 +1,6 @@
 #include "bus/server/transport.hpp"
 
+#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <zmq_addon.hpp>
@@ -70,6 +71,22 @@ void Transport::when_readable() {
         m_armed = false;
         if (!ec) m_hooks.drain();
     });
+    // A request that arrived after the drain's last receive and before the
+    // wait began raised its edge before anyone waited for it.
+    recheck_soon();
+}
+
+void Transport::recheck_soon() {
+    // libzmq raises the command socket's descriptor only when its queue goes
+    // from empty to non-empty, and any send or ZMQ_EVENTS query handles the
+    // commands that would raise it. Done while the loop waits for that edge,
+    // it can leave requests queued with nothing to wake the loop: look once.
+    if (!m_armed || m_recheck_posted || !m_open) return;
+    m_recheck_posted = true;
+    boost::asio::post(m_router_fd.get_executor(), [this] {
+        m_recheck_posted = false;
+        if (m_open && pollin()) m_hooks.drain();
+    });
 }
 
 std::vector<Inbound> Transport::receive(std::size_t max) {
@@ -136,6 +153,12 @@ void Transport::refuse_over_limit(Inbound& in, std::size_t in_flight) {
 }
 
 bool Transport::requests_waiting() {
+    const bool waiting = pollin();
+    recheck_soon();
+    return waiting;
+}
+
+bool Transport::pollin() {
     try {
         return (m_router.get(zmq::sockopt::events) & ZMQ_POLLIN) != 0;
     } catch (const zmq::error_t&) {
@@ -297,7 +320,9 @@ void Transport::send_reply(const std::string& routing_id, bool req_style, std::s
 void Transport::deliver(const std::string& routing_id, bool req_style, std::string body, bool reply) {
     auto backlog = m_backlog.find(routing_id);
     if (backlog == m_backlog.end()) {
-        if (try_send(routing_id, req_style, body)) {
+        const bool sent = try_send(routing_id, req_style, body);
+        recheck_soon();
+        if (sent) {
             if (reply) answered(routing_id);
             return;
         }
@@ -428,6 +453,7 @@ void Transport::retry_backlog() {
             ++it;
         }
     }
+    recheck_soon();
 }
 
 void Transport::stop_reading() {

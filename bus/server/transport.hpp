@@ -203,6 +203,8 @@ private:
     void pop_front(Backlog& backlog);
     void erase_backlog(std::map<std::string, Backlog>::iterator it);
     bool try_send(const std::string& routing_id, bool req_style, const std::string& body);
+    bool pollin();        // ZMQ_EVENTS says a request is ready
+    void recheck_soon();  // after touching the socket while waiting for its edge
     void refuse_body(const std::string& routing_id, bool req_style, std::string_view body, bool counted);
     void retry_backlog();
 
@@ -215,6 +217,7 @@ private:
     std::string m_bound_command;
     bool m_open = false;
     bool m_armed = false;
+    bool m_recheck_posted = false;
     bool m_retry_scheduled = false;
     bool m_activity = false;
     ConnectionMonitor m_monitor;
