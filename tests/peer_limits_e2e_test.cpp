@@ -173,6 +173,38 @@ TEST(PeerLimits, BigRepliesQueuedInZeroMqAreBoundedInBytesNotOnlyInCount) {
     EXPECT_LE(stat(alice, "backlog_bytes"), k_bound);
 }
 
+TEST(PeerLimits, RepliesRetriedFromTheBacklogStayWithinTheByteBound) {
+    // Requests paced one at a time give the backlog's retry (every
+    // millisecond) its turn between them: a retry that moved held replies
+    // into ZeroMQ's queue uncounted would keep taking every reply, and
+    // ZeroMQ would hold all 300 (19 MiB) for a peer that reads nothing.
+    testing::TempDir dir;
+    constexpr std::uint64_t k_bound = 1024 * 1024;
+    testing::DaemonProcess daemon(dir.path() / "data", {"--max-peer-backlog-bytes", std::to_string(k_bound)});
+    zmq::context_t context;
+    client::Client alice(context, options_for(daemon));
+    alice.hello("alice");
+    alice.publish("big", bus::pack_as_value(std::string(64 * 1024, 'p')));
+
+    auto stalled = stalled_peer(context, daemon);
+    // Each stats call counts itself: what is left over is the stalled peer's.
+    const auto before = stat(alice, "requests");
+    std::uint64_t stats_calls = 0;
+    const auto stalled_requests_run = [&] {
+        const auto requests = stat(alice, "requests");
+        return requests - before - ++stats_calls;
+    };
+    for (std::uint64_t i = 0; i < 300; ++i) {
+        bus::HistoryRequest request;
+        request.channel = "big";
+        stalled->send(zmq::buffer(bus::encode_request(bus::Request{request}, bus::pack_as_value(i))),
+                      zmq::send_flags::none);
+        ASSERT_TRUE(eventually([&] { return stalled_requests_run() == i + 1; })) << daemon.stderr_text();
+    }
+    EXPECT_GE(stat(alice, "dropped_replies"), 100U) << daemon.stderr_text();
+    EXPECT_LE(stat(alice, "backlog_bytes"), k_bound);
+}
+
 TEST(PeerLimits, ABatchOfBigPagesIsCutAndTheRestRunsNextInOrder) {
     testing::TempDir dir;
     // Room for every reply at once: a reader slowed by a loaded machine

@@ -375,25 +375,10 @@ void Transport::erase_backlog(std::map<std::string, Backlog>::iterator it) {
 }
 
 bool Transport::try_send(const std::string& routing_id, bool req_style, const std::string& body) {
-    // Big replies are counted while libzmq holds them: send_hwm bounds its
-    // queue in replies, and a thousand 1 MiB pages would be a gigabyte.
-    const auto peer = m_peers.find(routing_id);
-    const bool counted = body.size() >= k_counted_reply_bytes && peer != m_peers.end();
-    if (counted && (peer->second.queued->load(std::memory_order_relaxed) >= m_options.max_peer_backlog_bytes ||
-                    m_queued->load(std::memory_order_relaxed) >= m_options.max_backlog_bytes)) {
-        m_backlog[routing_id];  // full in bytes: the reply waits in the backlog
-        return false;
-    }
     try {
-        if (!m_router.send(zmq::buffer(routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+        if (!send_now(routing_id, req_style, body)) {
             m_backlog[routing_id];  // full: start a backlog for this peer
             return false;
-        }
-        if (req_style) m_router.send(zmq::message_t(), zmq::send_flags::sndmore);
-        if (counted) {
-            m_router.send(counted_message(body, peer->second.queued, m_queued), zmq::send_flags::none);
-        } else {
-            m_router.send(zmq::buffer(body), zmq::send_flags::none);
         }
         return true;
     } catch (const zmq::error_t& e) {
@@ -404,6 +389,25 @@ bool Transport::try_send(const std::string& routing_id, bool req_style, const st
         spdlog::error("command socket send failed: {}", e.what());
         return false;
     }
+}
+
+bool Transport::send_now(const std::string& routing_id, bool req_style, const std::string& body) {
+    // Big replies are counted while libzmq holds them: send_hwm bounds its
+    // queue in replies, and a thousand 1 MiB pages would be a gigabyte.
+    const auto peer = m_peers.find(routing_id);
+    const bool counted = body.size() >= k_counted_reply_bytes && peer != m_peers.end();
+    if (counted && (peer->second.queued->load(std::memory_order_relaxed) >= m_options.max_peer_backlog_bytes ||
+                    m_queued->load(std::memory_order_relaxed) >= m_options.max_backlog_bytes)) {
+        return false;  // full in bytes
+    }
+    if (!m_router.send(zmq::buffer(routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) return false;
+    if (req_style) m_router.send(zmq::message_t(), zmq::send_flags::sndmore);
+    if (counted) {
+        m_router.send(counted_message(body, peer->second.queued, m_queued), zmq::send_flags::none);
+    } else {
+        m_router.send(zmq::buffer(body), zmq::send_flags::none);
+    }
+    return true;
 }
 
 void Transport::schedule_backlog_retry() {
@@ -429,11 +433,9 @@ void Transport::retry_backlog() {
         bool gone = false;
         while (!queue.empty()) {
             try {
-                if (!m_router.send(zmq::buffer(routing_id), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
-                    break;
-                }
-                if (queue.front().req_style) m_router.send(zmq::message_t(), zmq::send_flags::sndmore);
-                m_router.send(zmq::buffer(queue.front().body), zmq::send_flags::none);
+                // Counted like a first try: the backlog's replies must not
+                // pass the byte bound by moving into libzmq's queue.
+                if (!send_now(routing_id, queue.front().req_style, queue.front().body)) break;
                 if (queue.front().reply) answered(routing_id);
                 pop_front(held);
             } catch (const zmq::error_t&) {

@@ -203,6 +203,8 @@ private:
     void pop_front(Backlog& backlog);
     void erase_backlog(std::map<std::string, Backlog>::iterator it);
     bool try_send(const std::string& routing_id, bool req_style, const std::string& body);
+    // Sends unless the peer is full (in replies or bytes): false, nothing sent.
+    bool send_now(const std::string& routing_id, bool req_style, const std::string& body);
     bool pollin();        // ZMQ_EVENTS says a request is ready
     void recheck_soon();  // after touching the socket while waiting for its edge
     void refuse_body(const std::string& routing_id, bool req_style, std::string_view body, bool counted);
