@@ -104,8 +104,8 @@ bus::Reply Client::call(const bus::Request& request) {
     return wait_reply(id, bus::op_name(bus::op_of(request)));
 }
 
-bus::Reply Client::wait_reply(std::uint64_t id, std::string_view what) {
-    const auto deadline = Clock::now() + m_options.timeout;
+bus::Reply Client::wait_reply(std::uint64_t id, std::string_view what, std::optional<Millis> timeout) {
+    const auto deadline = Clock::now() + timeout.value_or(m_options.timeout);
     for (auto it = m_stray_replies.begin(); it != m_stray_replies.end(); ++it) {
         if (it->id == id) {
             auto reply = std::move(*it);

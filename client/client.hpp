@@ -89,8 +89,8 @@ public:
     std::optional<bus::Reply> receive_reply(Millis timeout);
     // The reply to the request sent with this id; replies to others that
     // arrive first are kept for receive_reply. Throws TimeoutError naming
-    // `what`.
-    bus::Reply wait_reply(std::uint64_t id, std::string_view what);
+    // `what`, after the options' timeout or the one given.
+    bus::Reply wait_reply(std::uint64_t id, std::string_view what, std::optional<Millis> timeout = std::nullopt);
 
     // Names this connection's bot. With pushes false it acts as the bot
     // without taking its direct messages (tools: they would count as

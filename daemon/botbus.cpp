@@ -326,6 +326,29 @@ int run_stats(Session& s, const Invocation&) {
     return 0;
 }
 
+void backup_options(po::options_description& d) {
+    d.add_options()("wait", po::value<std::string>()->value_name("MS")->default_value("3600000"),
+                    "how long the copy may take, in milliseconds (a large database takes minutes)");
+}
+
+int run_backup(Session& s, const Invocation& in) {
+    const auto wait = Millis(static_cast<Millis::rep>(parse_u64(in.vm["wait"].as<std::string>(), "--wait", k_max_millis)));
+    const auto id = s.client().send_request(bus::BackupRequest{in.args[0]});
+    const auto reply = s.client().wait_reply(id, "backup", wait);
+    if (!reply.ok) throw client::ReplyError(reply.error, reply.error_name, reply.message);
+    const auto fields = reply_fields(reply);
+    if (s.out().json()) {
+        s.out().object(fields);
+        return 0;
+    }
+    s.out().line("wrote " + fields["path"].get<std::string>() + ": " + human_size(fields["bytes"].get<std::uint64_t>()) +
+                 ", the log up to seq " + std::to_string(fields["last_seq"].get<std::uint64_t>()) + " (" +
+                 std::to_string(fields["events"].get<std::uint64_t>()) + " events), in " +
+                 human_duration(fields["duration_us"].get<std::uint64_t>()));
+    s.out().line("check it with: botbusd verify " + fields["path"].get<std::string>());
+    return 0;
+}
+
 int run_ping(Session& s, const Invocation&) {
     const auto start = std::chrono::steady_clock::now();
     const auto fields = reply_fields(s.client().call_ok(bus::PingRequest{}));
@@ -373,6 +396,9 @@ constexpr CommandSpec k_commands[] = {
     {"dlq replay", "dlq replay SEQ", "send dead message SEQ back to its mailbox", 1, 1, nullptr, run_dlq_replay},
     {"stats", "stats", "print the daemon's counters", 0, 0, nullptr, run_stats},
     {"ping", "ping", "check that the daemon answers", 0, 0, nullptr, run_ping},
+    {"backup", "backup NAME [--wait MS]",
+     "write a consistent copy of the live database as NAME in the daemon's backup directory", 1, 1, backup_options,
+     run_backup},
     // No connection: run before a session is made (run is null).
     {"keygen", "keygen FILE", "write a CURVE key pair to FILE (mode 0600) and its public key to FILE.pub", 1, 1,
      nullptr, nullptr},

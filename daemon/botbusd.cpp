@@ -1,5 +1,5 @@
 // botbusd: wires the store, the wire server, signals and systemd together;
-// and its maintenance commands, `botbusd rebuild` and `botbusd verify`.
+// its maintenance commands are in maintenance.cpp.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
@@ -20,7 +20,8 @@
 #include "bus/server/server.hpp"
 #include "client/curve_keys.hpp"
 #include "daemon/config.hpp"
-#include "store/sqlite/log_check.hpp"
+#include "daemon/data_dir_lock.hpp"
+#include "daemon/maintenance.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace {
@@ -41,44 +42,9 @@ std::string database_path(const std::string& data_dir) {
     return (std::filesystem::path(data_dir) / "botbus.db").string();
 }
 
-// `botbusd rebuild`: the projections are derived data; this proves it.
-int rebuild(const botbus::daemon::Config& config) {
-    const auto path = (std::filesystem::path(config.data_dir) / "botbus.db").string();
-    if (!std::filesystem::exists(path)) throw std::runtime_error("no database at " + path);
-    botbus::store::SqliteStore store({path, config.durability});
-    const auto [replayed, differences] = store.verify_projections();
-    if (differences.empty()) {
-        std::printf("rebuild: replayed %zu events; the projections match the live ones\n", replayed);
-        return 0;
-    }
-    std::printf("rebuild: replayed %zu events; %zu difference(s) from the live projections:\n", replayed,
-                differences.size());
-    for (const auto& line : differences) std::printf("  %s\n", line.c_str());
-    return 1;
-}
-
-// `botbusd verify`: the log's hash chain, read-only, beside a running daemon
-// or not. One line either way; exit 1 names the first broken link.
-int verify(const botbus::daemon::Config& config) {
-    const auto path = (std::filesystem::path(config.data_dir) / "botbus.db").string();
-    const auto check = botbus::store::check_log(path);
-    const auto recorded = check.recorded_seq ? std::to_string(*check.recorded_seq) : std::string("nothing");
-    if (!check.intact) {
-        std::printf("verify: %s: DAMAGED: %s\n", path.c_str(), check.problem.c_str());
-        return 1;
-    }
-    std::printf(
-        "verify: %s: intact: log_head at seq %llu, %llu chained events checked, %llu trimmed seqs in %llu "
-        "ranges, %llu seqs before the chain began; botbus.seq records %s\n",
-        path.c_str(), static_cast<unsigned long long>(check.last_seq),
-        static_cast<unsigned long long>(check.chained), static_cast<unsigned long long>(check.trimmed),
-        static_cast<unsigned long long>(check.ranges), static_cast<unsigned long long>(check.chain_start),
-        recorded.c_str());
-    return 0;
-}
-
 int run(const botbus::daemon::Config& config) {
     const auto path = database_path(config.data_dir);
+    const botbus::daemon::DataDirLock lock(config.data_dir);
     botbus::store::SqliteStore store({path, config.durability});
     spdlog::info("database {} open at seq {} (durability {})", path, store.last_seq(),
                  config.durability == botbus::store::Durability::full ? "full: WAL synced before every reply"
@@ -187,8 +153,9 @@ int main(int argc, char* argv[]) {
     }
     configure_logging(config->log_level);
     try {
-        if (config->command == botbus::daemon::Command::rebuild) return rebuild(*config);
-        if (config->command == botbus::daemon::Command::verify) return verify(*config);
+        if (config->command == botbus::daemon::Command::rebuild) return botbus::daemon::rebuild(*config);
+        if (config->command == botbus::daemon::Command::verify) return botbus::daemon::verify(*config);
+        if (config->command == botbus::daemon::Command::restore) return botbus::daemon::restore(*config);
         return run(*config);
     } catch (const std::exception& e) {
         spdlog::critical("{}", e.what());

@@ -89,6 +89,8 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
          "ZeroMQ endpoint of the ROUTER command socket")
         ("feed-endpoint", po::value(&config.server.feed_endpoint)->default_value(config.server.feed_endpoint),
          "ZeroMQ endpoint of the PUB feed socket")
+        ("backup-dir", po::value(&config.server.backup_dir)->value_name("DIR"),
+         "where the backup op (botbus backup NAME) writes its copies; default: DATA_DIR/backups")
         ("metrics-endpoint", po::value(&config.metrics_endpoint),
          "host:port of the HTTP endpoint for Prometheus (/metrics) and health checks (/healthz, /readyz), e.g. "
          "127.0.0.1:9464; off unless given")
@@ -171,9 +173,10 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
 
     std::string command = "serve";
     po::options_description hidden;
-    hidden.add_options()("command", po::value(&command), "serve, rebuild or verify");
+    hidden.add_options()("command", po::value(&command), "serve, rebuild, verify or restore")(
+        "file", po::value(&config.file), "the backup copy of verify and restore");
     po::positional_options_description positional;
-    positional.add("command", 1);
+    positional.add("command", 1).add("file", 1);
 
     po::options_description all;
     all.add(generic).add(settings);
@@ -216,7 +219,12 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
                      "       botbusd rebuild [options]   replay the log into fresh projections and report\n"
                      "                                   whether they match the live ones (exit 1 if not)\n"
                      "       botbusd verify [options]    walk the log's hash chain and report the first\n"
-                     "                                   broken or missing link (exit 1 if any)\n\n"
+                     "                                   broken or missing link (exit 1 if any)\n"
+                     "       botbusd verify FILE         check a backup copy: integrity, migrations, hash\n"
+                     "                                   chain, projections against a replay (exit 1 if not)\n"
+                     "       botbusd restore FILE [options]\n"
+                     "                                   with botbusd stopped: check FILE, move the data\n"
+                     "                                   directory's database aside and install FILE\n\n"
                   << all << '\n';
         return {std::nullopt, 0};
     }
@@ -237,8 +245,14 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
         config.command = Command::rebuild;
     } else if (command == "verify") {
         config.command = Command::verify;
+    } else if (command == "restore") {
+        config.command = Command::restore;
+        if (config.file.empty()) throw std::runtime_error("restore needs the backup copy: botbusd restore FILE");
     } else {
-        throw std::runtime_error("unknown command '" + command + "' (expected serve, rebuild or verify)");
+        throw std::runtime_error("unknown command '" + command + "' (expected serve, rebuild, verify or restore)");
+    }
+    if (!config.file.empty() && config.command != Command::verify && config.command != Command::restore) {
+        throw std::runtime_error("unexpected argument '" + config.file + "': only verify and restore take a FILE");
     }
     const auto parsed_durability = parse_durability(durability);
     if (!parsed_durability) throw invalid("durability", "must be 'full' or 'normal', not '" + durability + "'");
@@ -289,6 +303,10 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
         throw invalid("heartbeat-ms", "must be 0 (off) or between 100 ms and 1 h");
     }
     if (config.data_dir.empty()) throw invalid("data-dir", "must not be empty");
+    if (!vm.count("backup-dir")) config.server.backup_dir = (std::filesystem::path(config.data_dir) / "backups").string();
+    if (config.server.backup_dir.empty()) throw invalid("backup-dir", "must not be empty");
+    // Replies name the copy's path: absolute, so it means the same to whoever reads it.
+    config.server.backup_dir = std::filesystem::absolute(config.server.backup_dir).lexically_normal().string();
     if (lease_ms < 10 || lease_ms > 24LL * 3600 * 1000) throw invalid("lease-ms", "must be between 10 ms and 24 h");
     config.server.lease_us = lease_ms * 1000;
     if (ack_timeout_ms < 10 || ack_timeout_ms > 24LL * 3600 * 1000) {

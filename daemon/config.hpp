@@ -13,7 +13,8 @@ namespace botbus::daemon {
 enum class Command {
     serve,    // run the daemon (the default)
     rebuild,  // replay the log into fresh projections and compare them with the live ones
-    verify,   // walk the log's hash chain and report the first broken or missing link
+    verify,   // walk the log's hash chain (or check a backup copy: FILE) and report what is wrong
+    restore,  // install a checked backup copy (FILE) as the data directory's database
 };
 
 struct Config {
@@ -26,6 +27,7 @@ struct Config {
     std::string allowlist_path;  // --allowlist, re-read on SIGHUP (with --auth curve)
     bool insecure = false;       // --insecure: plaintext on a non-loopback endpoint, on purpose
     std::string metrics_endpoint;  // --metrics-endpoint host:port for /metrics, /healthz, /readyz; empty: off
+    std::string file;              // verify FILE, restore FILE: a backup copy
 };
 
 // Whether a ZeroMQ endpoint can only be reached from this host: tcp on

@@ -25,6 +25,7 @@
 // stream) are never reused whatever is deleted.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -156,6 +157,14 @@ struct ProjectionCheck {
     std::vector<std::string> differences;  // one line each; empty when the projections match
 };
 
+// What a backup wrote (backup.hpp).
+struct BackupResult {
+    std::string path;
+    std::uint64_t bytes = 0;
+    Seq last_seq = 0;          // the copy's log ends here: every event acknowledged before it began
+    std::uint64_t events = 0;  // rows in the copy's log (retention may have deleted older ones)
+};
+
 class Store {
 public:
     Store(const Store&) = delete;
@@ -225,6 +234,11 @@ public:
     // same database meanwhile causes no differences. Must not be called with
     // a batch open (std::logic_error); throws on a damaged log.
     virtual ProjectionCheck verify_projections(std::size_t max_differences = 100) = 0;
+
+    // Writes a consistent copy of the whole database to `target` (which must
+    // not exist) while batches go on. Any thread, one call at a time; blocks
+    // for as long as the copy takes. `cancel` stops it (an exception).
+    virtual BackupResult backup(const std::string& target, const std::atomic<bool>& cancel) = 0;
 
 protected:
     Store() = default;

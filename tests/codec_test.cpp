@@ -101,6 +101,7 @@ std::vector<Request> sample_requests() {
         AclGrantRequest{"ops.*", "read", "alerts"},
         AclRevokeRequest{"ops.*", "read", "alerts"},
         AclListRequest{"alice", "read", "a*", 10},
+        BackupRequest{"nightly.db"},
     };
 }
 

@@ -353,6 +353,9 @@ inline constexpr GoldenFrame k_golden_frames[] = {
      "{\"op\":\"acl.list\",\"id\":99,\"after_bot\":\"alice\",\"after_permission\":\"read\",\"after_channel\":\"a*\",\"limit\":10}",
      "86a26f70a861636c2e6c697374a2696463a961667465725f626f74a5616c696365b061667465725f7065726d69737369"
      "6f6ea472656164ad61667465725f6368616e6e656ca2612aa56c696d69740a"},
+    {"backup",
+     "{\"op\":\"backup\",\"id\":100,\"name\":\"nightly.db\"}",
+     "83a26f70a66261636b7570a2696464a46e616d65aa6e696768746c792e6462"},
 };
 
 }  // namespace botbus::testing

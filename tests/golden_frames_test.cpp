@@ -82,6 +82,7 @@ const std::map<std::string, std::vector<std::string>>& documented_fields() {
         {"acl.grant", {"bot:str", "permission:str", "channel:str"}},
         {"acl.revoke", {"bot:str", "permission:str", "channel:str"}},
         {"acl.list", {"after_bot:str?", "after_permission:str?", "after_channel:str?", "limit:uint?"}},
+        {"backup", {"name:str"}},
     };
     return fields;
 }

@@ -249,12 +249,15 @@ TEST(StartUp, AnOptionGivenTwiceIsRefusedNamingIt) {
 TEST(StartUp, AnUnknownCommandWordIsRefusedNamingItAndTheKnownOnes) {
     testing::TempDir dir;
     expect_bad_configuration(isolated(dir, {"frobnicate"}),
-                             {"unknown command 'frobnicate' (expected serve, rebuild or verify)"});
+                             {"unknown command 'frobnicate' (expected serve, rebuild, verify or restore)"});
 }
 
 TEST(StartUp, ASecondCommandWordIsRefused) {
     testing::TempDir dir;
-    expect_bad_configuration(isolated(dir, {"serve", "rebuild"}), {"positional"});
+    expect_bad_configuration(isolated(dir, {"serve", "rebuild"}),
+                             {"unexpected argument 'rebuild': only verify and restore take a FILE"});
+    expect_bad_configuration(isolated(dir, {"verify", "a.db", "b.db"}), {"positional"});
+    expect_bad_configuration(isolated(dir, {"restore"}), {"restore needs the backup copy: botbusd restore FILE"});
 }
 
 TEST(StartUp, ABadDurabilityIsRefusedNamingTheChoices) {

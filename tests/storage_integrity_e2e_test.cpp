@@ -96,7 +96,8 @@ TEST(ReadOnlyDataDir, AFreshDirectoryIsRefusedNamingTheFileAndTheCause) {
     testing::TempDir dir;
     const auto data = dir.path() / "data";
     std::filesystem::create_directories(data);
-    expect_read_only_refusal(data, {(data / "botbus.seq").string(), "Read-only file system"});
+    // The first file botbusd makes is the data directory's lock.
+    expect_read_only_refusal(data, {(data / "botbus.lock").string(), "Read-only file system"});
     EXPECT_FALSE(std::filesystem::exists(data / "botbus.db"));
 }
 

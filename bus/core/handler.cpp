@@ -150,4 +150,19 @@ Result<FeedSyncReply> CommandHandler::op(Ctx& ctx, const FeedSyncRequest& r) {
     ctx.effects.sync_token = r.token;
     return FeedSyncReply{sync_topic(r.token)};
 }
+
+Result<std::optional<BackupReply>> CommandHandler::op(Ctx& ctx, const BackupRequest& r) {
+    // Where anyone may claim any bot, an admin check would protect nothing.
+    if (m_acl.policy().owners_only) {
+        if (auto refused = m_acl.check_admin(ctx.identity(), "take backups")) return std::move(*refused);
+    }
+    if (r.name.empty() || r.name.front() == '.' || r.name.ends_with(".partial")) {
+        return WireError(Errc::invalid_name, "field 'name' must not start with '.' or end in '.partial' (a backup "
+                                             "being written is named so)");
+    }
+    // Written once the batch is released, so the copy holds everything
+    // acknowledged before it; answered by the server when it is written.
+    ctx.effects.backup_name = r.name;
+    return std::optional<BackupReply>();
+}
 }  // namespace botbus::bus

@@ -147,6 +147,7 @@ private:
     Result<std::optional<FetchedPlan>> op(Ctx&, const FetchRequest&);
     Result<ConsumersReply> op(Ctx&, const ConsumersRequest&);
     Result<ChannelReply> op(Ctx&, const ChannelRetentionRequest&);
+    Result<std::optional<BackupReply>> op(Ctx&, const BackupRequest&);
     Result<AclChangeReply> op(Ctx&, const AclGrantRequest&);
     Result<AclChangeReply> op(Ctx&, const AclRevokeRequest&);
     Result<AclListReply> op(Ctx&, const AclListRequest&);

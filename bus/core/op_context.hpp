@@ -54,6 +54,7 @@ struct Effects {
     std::optional<DeliveryBinding> binding;     // start delivering a subscription
     std::optional<std::string> unbind_channel;  // stop delivering this channel to the connection's bot
     std::optional<FetchWait> fetch_wait;        // answer later: the handler's reply is nullopt
+    std::optional<std::string> backup_name;     // write a backup once released; answered when it is written
 };
 
 // One request's result as the server takes it: the encoded reply and the

@@ -360,6 +360,22 @@ struct AclRuleInfo {
 
 // acl.grant and acl.revoke: the rule, whether it changed anything (false:
 // granted already; a revoke of a missing rule is not_found), and the event's seq.
+struct BackupReply {
+    std::string path;           // where the daemon wrote the copy
+    std::uint64_t bytes = 0;
+    std::uint64_t last_seq = 0;  // the copy's log ends here
+    std::uint64_t events = 0;    // events in the copy's log
+    std::uint64_t duration_us = 0;
+    template <typename F> void fields(F& f) {
+        f.req("path", path);
+        f.req("bytes", bytes);
+        f.req("last_seq", last_seq);
+        f.req("events", events);
+        f.req("duration_us", duration_us);
+    }
+    BOTBUS_SHAPE_EQ(BackupReply);
+};
+
 struct AclChangeReply {
     AclRuleInfo rule;
     bool changed = false;

@@ -180,6 +180,11 @@ struct StatsRequest {
     static constexpr std::string_view k_op = "stats";
     template <typename F> void fields(F&) {}
 };
+struct BackupRequest {
+    static constexpr std::string_view k_op = "backup";
+    std::string name;  // the copy's file name in the daemon's backup directory
+    template <typename F> void fields(F& f) { f.name("name", name); }
+};
 struct FeedSyncRequest {
     static constexpr std::string_view k_op = "feed.sync";
     std::string token;
@@ -304,7 +309,8 @@ using Request = std::variant<HelloRequest, PingRequest, ChannelCreateRequest, Ch
                              RunCheckpointRequest, RunHeartbeatRequest, RunGetRequest, RunListRequest,
                              RunStepsRequest, RunCompletedStepsRequest, RunCrashedRequest, StepStartRequest,
                              StepCompleteRequest, StepFailRequest, StepSkipRequest, StepWaitApprovalRequest,
-                             StepApproveRequest, AclGrantRequest, AclRevokeRequest, AclListRequest>;
+                             StepApproveRequest, AclGrantRequest, AclRevokeRequest, AclListRequest,
+                             BackupRequest>;
 
 // An op is the index of its request type in `Request`: nothing to keep in
 // step by hand.

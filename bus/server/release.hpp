@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bus/core/handler.hpp"
+#include "bus/server/backups.hpp"
 #include "store/store.hpp"
 
 namespace botbus::bus {
@@ -49,6 +50,7 @@ struct Release {
     std::vector<Reply> replies;
     std::vector<DeliveryChange> changes;
     std::vector<WaitingFetch> fetch_waits;
+    std::vector<WantedBackup> backups;  // started once shown, so each copy holds the batches before
     std::vector<store::Event> events;
     std::vector<std::string> sync_tokens;
     // For the publish-to-acknowledgement histogram: when the batch was read

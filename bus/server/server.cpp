@@ -105,6 +105,10 @@ Server::Server(boost::asio::io_context& io, zmq::context_t& zmq, store::Store& s
           .requests_waiting = [this] { return m_transport.requests_waiting(); },
       }),
       m_trimmer(store, m_options.retention),
+      m_backups(io, store, m_options.backup_dir,
+                [this](const WantedBackup& wanted, std::string reply) {
+                    m_transport.send_reply(wanted.routing_id, wanted.req_style, std::move(reply));
+                }),
       m_lease_timer(io),
       m_trim_timer(io),
       m_drain_timer(io) {
@@ -160,6 +164,7 @@ void Server::stop(int linger_ms) {
     m_router.stop();
     m_trim_timer.cancel();
     m_committer.sync_and_release_all();
+    m_backups.stop();
     m_transport.take_activity();
     // Requests a batch carried over never ran: they are refused first, in
     // their place before what is still queued on the socket.
@@ -279,6 +284,9 @@ void Server::run_batch(std::vector<Inbound>& batch) {
                     Release::Unbind{in.routing_id, Reader{*outcome.unbind_channel, *session.bot, ""}});
             }
             if (outcome.binding) out.changes.emplace_back(Release::Bind{in.routing_id, std::move(*outcome.binding)});
+            if (outcome.backup_name) {
+                out.backups.push_back({in.routing_id, in.req_style, envelope.id, *outcome.backup_name});
+            }
             if (outcome.fetch_wait) {
                 out.fetch_waits.push_back({in.routing_id, in.req_style, envelope.id, *outcome.fetch_wait});
                 // Counted from now on, so the bounds hold within the batch too.
@@ -353,7 +361,8 @@ void Server::run_batch(std::vector<Inbound>& batch) {
         if (!outcomes[i].failed && (op == index_of<PublishRequest>() || op == index_of<SendRequest>())) {
             ++out.acked_writes;
         }
-        if (outcomes[i].fetch_wait) continue;  // answered when messages come, or at its deadline
+        if (outcomes[i].fetch_wait) continue;   // answered when messages come, or at its deadline
+        if (outcomes[i].backup_name) continue;  // answered when the copy is written
         out.replies.push_back({std::move(batch[i].routing_id), batch[i].req_style, std::move(outcomes[i].reply)});
     }
     schedule_lease_check();  // starts, resumes and heartbeats move lease expiries
@@ -447,6 +456,7 @@ void Server::release(Release& batch) {
     for (const auto& reader : touched.forgotten) m_router.forget_route(reader);
     for (const auto& reader : touched.readers) m_router.deliver(reader);
     m_router.park(std::move(batch.fetch_waits), touched.channels, now_us);
+    for (auto& wanted : batch.backups) m_backups.start(std::move(wanted));
     for (const auto& token : batch.sync_tokens) m_feed.publish(sync_topic(token), encode_sync_event(token));
 }
 

@@ -46,6 +46,7 @@
 
 #include "bus/core/handler.hpp"
 #include "bus/protocol/vocabulary.hpp"
+#include "bus/server/backups.hpp"
 #include "bus/server/committer.hpp"
 #include "bus/server/delivery_router.hpp"
 #include "bus/server/fan_out.hpp"
@@ -101,6 +102,7 @@ struct ServerOptions {
     // Whether a feed subscriber may subscribe to a topic prefix (feed.hpp);
     // empty: the permission rules decide (AclIndex::may_subscribe_topic).
     std::function<bool(const std::optional<std::string>& user_id, std::string_view topic_prefix)> may_subscribe;
+    std::string backup_dir = "backups";  // where the backup op writes its copies
 };
 
 class Server {
@@ -180,6 +182,7 @@ private:
     FanOut m_fan_out;
     Committer m_committer;
     store::Trimmer m_trimmer;
+    Backups m_backups;
     boost::asio::steady_timer m_lease_timer;
     boost::asio::steady_timer m_trim_timer;
     boost::asio::steady_timer m_drain_timer;

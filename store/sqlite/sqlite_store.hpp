@@ -101,6 +101,8 @@ public:
     // Rebuilds into an in-memory database (rebuild.hpp), inside one read
     // transaction on this connection.
     ProjectionCheck verify_projections(std::size_t max_differences = 100) override;
+    // VACUUM INTO on a connection of its own (backup.hpp).
+    BackupResult backup(const std::string& target, const std::atomic<bool>& cancel) override;
 
     const std::string& path() const { return m_path; }
     // The connection itself: for tests (row-level checks, rebuild equality)
