@@ -8,8 +8,11 @@ cd "$repo_root"
 export BUILD_DIR="${BUILD_DIR:-build}"
 
 bash "$repo_root/scripts/build.sh"
-# The end-to-end tests run the Python bot of docs/PROTOCOL.md as written.
-bash "$repo_root/scripts/apt-install.sh" python3 python3-zmq python3-msgpack
+# The end-to-end tests run the Python bot of docs/PROTOCOL.md as written, and
+# pytest runs the Python client's tests (clients/python/tests; venv, setuptools
+# and wheel let one of them pip-install the package as a user would).
+bash "$repo_root/scripts/apt-install.sh" python3 python3-zmq python3-msgpack python3-pytest \
+    python3-venv python3-setuptools python3-wheel
 # The metrics test lints a real scrape with promtool (from Debian's prometheus package).
 bash "$repo_root/scripts/promtool.sh" >/dev/null
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j2 --timeout 300
