@@ -59,6 +59,7 @@ int run(const botbus::daemon::Config& config) {
         metrics.emplace(io, config.metrics_endpoint,
                         botbus::bus::MetricsHandlers{.metrics = [&server] { return server.metrics_text(); },
                                                      .ready = [&server] { return server.ready(); }});
+        server.enable_backlog_gauges();
         spdlog::info("metrics: http://{}/metrics (and /healthz, /readyz)", metrics->endpoint());
     }
     if (config.server.curve) {

@@ -46,6 +46,10 @@ public:
     // Direct messages to `bot` not settled yet: index probes of the mailbox,
     // less a count of the messages settled one by one above its floor.
     virtual std::int64_t unsettled_count(const std::string& bot) = 0;
+    // When the oldest direct message to `bot` not settled yet was sent (UTC
+    // µs); none when every one is settled. Walks the mailbox from its floor
+    // past the messages settled one by one (at most a window's worth).
+    virtual std::optional<std::int64_t> oldest_unsettled_ts(const std::string& bot) = 0;
 
     virtual std::vector<DeadLetterRow> dead_letters(const DeadLetterQuery& query) = 0;  // oldest first
     // The dead letters of one message: one for a direct message, one per

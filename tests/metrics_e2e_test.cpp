@@ -278,6 +278,75 @@ TEST(MetricsDelivery, PushesRedeliveriesDeadLettersAndRetentionAreCounted) {
     }
 }
 
+std::int64_t unix_us() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+TEST(MetricsBacklog, MailboxDepthOldestAgeAndSubscriptionLagComeFromTheScan) {
+    botbus::testing::TempDir dir;
+    DaemonProcess daemon(dir.path(), {"--metrics-endpoint", "127.0.0.1:0"});
+    zmq::context_t context(1);
+    client::Client alice(context, options_for(daemon));
+    alice.hello("alice");
+    const auto before_us = unix_us();
+    // carol and dave never connect: their messages wait in their mailboxes.
+    for (int i = 0; i < 3; ++i) alice.send("carol", text("for carol " + std::to_string(i)));
+    for (int i = 0; i < 2; ++i) alice.send("dave", text("for dave " + std::to_string(i)));
+    // erin's pull subscription has read nothing of 4 messages, frank's of 1.
+    client::Client erin(context, options_for(daemon));
+    erin.hello("erin");
+    bus::SubscribeRequest pull{"news", std::nullopt};
+    pull.durable = true;
+    pull.deliver = "pull";
+    pull.from_seq = 1;
+    erin.call_ok(pull);
+    for (int i = 0; i < 3; ++i) alice.publish("news", text("n" + std::to_string(i)));
+    client::Client frank(context, options_for(daemon));
+    frank.hello("frank");
+    frank.call_ok(pull);  // from the start too, then acknowledges all but the last
+    alice.publish("news", text("n3"));
+    const auto head = alice.publish("news", text("n4")).seq;
+    (void)head;
+    bus::AckRequest ack;
+    ack.channel = "news";
+    bus::HistoryRequest news;
+    news.channel = "news";
+    const auto page = alice.history(news);
+    ASSERT_EQ(page.messages.size(), 5U);
+    ack.upto = page.messages[3].seq;
+    frank.call_ok(ack);
+
+    std::map<std::string, double> all;
+    EXPECT_TRUE(botbus::testing::eventually([&] {
+        all = samples(http(daemon.metrics_endpoint(), "GET", "/metrics").body);
+        return all["botbus_mailbox_unacked_messages"] == 5 && all["botbus_durable_subscription_lag_messages"] == 6;
+    })) << "mailboxes " << all["botbus_mailbox_unacked_messages"] << ", lag "
+        << all["botbus_durable_subscription_lag_messages"];
+    EXPECT_EQ(sample(all, "botbus_mailboxes_with_unacked"), 2);
+    EXPECT_EQ(sample(all, "botbus_mailbox_max_unacked_messages"), 3);
+    EXPECT_EQ(sample(all, "botbus_durable_subscriptions"), 2);
+    EXPECT_EQ(sample(all, "botbus_durable_subscription_max_lag_messages"), 5);
+    // carol's first message is the oldest: at least as old as the time since
+    // it was sent, as of the scrape.
+    const double age_bound = static_cast<double>(unix_us() - before_us) / 1e6;
+    EXPECT_GT(sample(all, "botbus_mailbox_oldest_unacked_age_seconds"), 0);
+    EXPECT_LE(sample(all, "botbus_mailbox_oldest_unacked_age_seconds"), age_bound + 1);
+    EXPECT_GT(sample(all, "botbus_backlog_scan_time_seconds"), static_cast<double>(before_us) / 1e6);
+
+    // Once carol acknowledges hers, dave's are the only ones left.
+    client::Client carol(context, options_for(daemon));
+    carol.hello("carol", false);
+    bus::AckRequest all_of_carol;
+    all_of_carol.upto = head;
+    carol.call_ok(all_of_carol);
+    EXPECT_TRUE(botbus::testing::eventually([&] {
+        all = samples(http(daemon.metrics_endpoint(), "GET", "/metrics").body);
+        return all["botbus_mailbox_unacked_messages"] == 2;
+    })) << all["botbus_mailbox_unacked_messages"];
+    EXPECT_EQ(sample(all, "botbus_mailboxes_with_unacked"), 1);
+}
+
 TEST(MetricsOff, WithoutTheOptionNothingListensAndTheReadyLineNamesNone) {
     botbus::testing::TempDir dir;
     DaemonProcess daemon(dir.path());

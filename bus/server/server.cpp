@@ -109,6 +109,8 @@ Server::Server(boost::asio::io_context& io, zmq::context_t& zmq, store::Store& s
                 [this](const WantedBackup& wanted, std::string reply) {
                     m_transport.send_reply(wanted.routing_id, wanted.req_style, std::move(reply));
                 }),
+      m_backlog_gauges(store),
+      m_backlog_timer(io),
       m_lease_timer(io),
       m_trim_timer(io),
       m_drain_timer(io) {
@@ -163,6 +165,7 @@ void Server::stop(int linger_ms) {
     m_lease_check_at.reset();
     m_router.stop();
     m_trim_timer.cancel();
+    m_backlog_timer.cancel();
     m_committer.sync_and_release_all();
     m_backups.stop();
     m_transport.take_activity();

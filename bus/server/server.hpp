@@ -46,6 +46,7 @@
 
 #include "bus/core/handler.hpp"
 #include "bus/protocol/vocabulary.hpp"
+#include "bus/server/backlog_gauges.hpp"
 #include "bus/server/backups.hpp"
 #include "bus/server/committer.hpp"
 #include "bus/server/delivery_router.hpp"
@@ -131,6 +132,10 @@ public:
     // The Prometheus exposition of everything the stats op shows and more
     // (server_metrics.cpp); reads the store's counts, so on the loop only.
     std::string metrics_text();
+    // Starts the bounded background scan behind the mailbox and subscription
+    // backlog gauges (backlog_gauges.hpp): only a daemon with a metrics
+    // endpoint pays for it.
+    void enable_backlog_gauges();
     // Serving, and the last batch committed: what /readyz answers.
     bool ready() const { return m_running && !m_commit_failed; }
 
@@ -163,6 +168,7 @@ private:
     void schedule_trim();
     void trim();
     void schedule_lease_check();
+    void schedule_backlog_scan();
     void expire_leases();
     void note_transport_counters();
     // After stop(): refuses what arrives until it is quiet, then closes.
@@ -183,6 +189,9 @@ private:
     Committer m_committer;
     store::Trimmer m_trimmer;
     Backups m_backups;
+    BacklogGauges m_backlog_gauges;
+    bool m_backlog_gauges_on = false;
+    boost::asio::steady_timer m_backlog_timer;
     boost::asio::steady_timer m_lease_timer;
     boost::asio::steady_timer m_trim_timer;
     boost::asio::steady_timer m_drain_timer;

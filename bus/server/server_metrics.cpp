@@ -106,6 +106,32 @@ std::string Server::metrics_text() {
                {{"limit", "max_subscriptions_per_bot"}});
     out.sample("botbus_limit_refusals_total", d(c.refused_in_flight), {{"limit", "max_in_flight"}});
 
+    const auto& backlog = m_backlog_gauges.figures();
+    if (m_backlog_gauges_on) {
+        gauge("botbus_mailbox_unacked_messages", d(backlog.mailbox_messages),
+              "Direct messages not yet acknowledged (nor expired or dead-lettered), over every mailbox.");
+        gauge("botbus_mailboxes_with_unacked", d(backlog.mailboxes), "Mailboxes holding unacknowledged messages.");
+        gauge("botbus_mailbox_max_unacked_messages", d(backlog.mailbox_max), "Unacknowledged messages of the deepest mailbox.");
+        const auto oldest = backlog.oldest_unacked_us;
+        gauge("botbus_mailbox_oldest_unacked_age_seconds",
+              oldest ? std::max(0.0, d(now() - *oldest) / 1e6) : 0.0,
+              "Age of the oldest unacknowledged direct message (0 when none).");
+        gauge("botbus_durable_subscriptions", d(backlog.subscriptions), "Durable channel subscriptions.");
+        gauge("botbus_durable_subscription_lag_messages", d(backlog.subscription_lag),
+              "Messages not yet acknowledged, over every durable subscription.");
+        gauge("botbus_durable_subscription_max_lag_messages", d(backlog.subscription_max_lag),
+              "Unacknowledged messages of the durable subscription furthest behind.");
+        gauge("botbus_backlog_scan_time_seconds", d(backlog.completed_at_us) / 1e6,
+              "When the scan behind the mailbox and subscription gauges last completed, Unix time (0: not yet).");
+    }
+    const auto& backups = m_backups.counters();
+    out.family("botbus_backups_total", "counter", "Backups (the backup op), by result.");
+    out.sample("botbus_backups_total", d(backups.written), {{"result", "written"}});
+    out.sample("botbus_backups_total", d(backups.failed), {{"result", "failed"}});
+    gauge("botbus_backup_last_success_time_seconds", d(backups.last_finished_unix),
+          "When the last backup was written, Unix time (0: none since start).");
+    gauge("botbus_backup_last_duration_seconds", backups.last_seconds, "How long the last backup written took.");
+    gauge("botbus_backup_last_bytes", d(backups.last_bytes), "Size of the last backup written.");
     gauge("botbus_start_time_seconds", d(c.started_at_us) / 1e6, "When botbusd started serving, Unix time.");
     gauge("botbus_ready", ready() ? 1 : 0, "1 while serving with the last batch committed (as /readyz).");
     return out.text();

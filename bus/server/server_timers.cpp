@@ -50,6 +50,25 @@ void Server::trim() {
     if (trimmed > 0) spdlog::debug("retention trimmed {} messages", trimmed);
 }
 
+void Server::enable_backlog_gauges() {
+    m_backlog_gauges_on = true;
+    schedule_backlog_scan();
+}
+
+void Server::schedule_backlog_scan() {
+    if (!m_running || !m_backlog_gauges_on) return;
+    m_backlog_timer.expires_after(std::chrono::milliseconds(100));
+    m_backlog_timer.async_wait([this](boost::system::error_code ec) {
+        if (ec || !m_running) return;
+        try {
+            m_backlog_gauges.step(now());
+        } catch (const std::exception& e) {
+            spdlog::warn("reading mailbox and subscription backlogs for the metrics failed: {}", e.what());
+        }
+        schedule_backlog_scan();
+    });
+}
+
 void Server::schedule_lease_check() {
     if (!m_running) return;
     const auto next = m_handler.next_lease_expiry();

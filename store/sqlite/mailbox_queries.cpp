@@ -23,6 +23,11 @@ SqliteMailboxQueries::SqliteMailboxQueries(SQLite::Database& db)
                    " OR EXISTS (SELECT 1 FROM mailbox_settled WHERE bot_id = ?1 AND seq = ?2)"),
       m_floor(db, "SELECT acked_seq FROM bot_mailboxes WHERE bot_id = ?1"),
       m_settled_above(db, "SELECT COUNT(*) FROM mailbox_settled WHERE bot_id = ?1 AND seq > ?2"),
+      m_oldest_unsettled(db,
+                         "SELECT e.ts_us FROM events e WHERE e.stream = 'dm/' || ?1"
+                         " AND e.seq > COALESCE((SELECT acked_seq FROM bot_mailboxes WHERE bot_id = ?1), 0)"
+                         " AND NOT EXISTS (SELECT 1 FROM mailbox_settled s WHERE s.bot_id = ?1 AND s.seq = e.seq)"
+                         " ORDER BY e.seq LIMIT 1"),
       m_dead_letters_all(db, std::string(k_dead_letter_columns) + " WHERE seq > ?1 ORDER BY seq LIMIT ?2"),
       m_dead_letters_of_bot(db, std::string(k_dead_letter_columns) +
                                     " WHERE bot_id = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2"),
@@ -53,6 +58,13 @@ std::int64_t SqliteMailboxQueries::unsettled_count(const std::string& bot) {
         if (m_settled_above.executeStep()) settled = m_settled_above.getColumn(0).getInt64();
     }
     return m_positions.count_after(stream::mailbox(bot), floor) - settled;
+}
+
+std::optional<std::int64_t> SqliteMailboxQueries::oldest_unsettled_ts(const std::string& bot) {
+    ResetOnExit reset{m_oldest_unsettled};
+    m_oldest_unsettled.bind(1, bot);
+    if (!m_oldest_unsettled.executeStep()) return std::nullopt;
+    return m_oldest_unsettled.getColumn(0).getInt64();
 }
 
 DeadLetterRow SqliteMailboxQueries::read_dead_letter(SQLite::Statement& row) {

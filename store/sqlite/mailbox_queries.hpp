@@ -17,6 +17,7 @@ public:
 
     bool is_settled(const std::string& bot, Seq message_seq) override;
     std::int64_t unsettled_count(const std::string& bot) override;
+    std::optional<std::int64_t> oldest_unsettled_ts(const std::string& bot) override;
     std::vector<DeadLetterRow> dead_letters(const DeadLetterQuery& query) override;
     std::vector<DeadLetterRow> dead_letters_of(Seq message_seq) override;
     std::optional<DeadLetterRow> dead_letter(Seq message_seq) override;
@@ -29,6 +30,7 @@ private:
     SQLite::Statement m_is_settled;
     SQLite::Statement m_floor;
     SQLite::Statement m_settled_above;
+    SQLite::Statement m_oldest_unsettled;
     SQLite::Statement m_dead_letters_all;
     SQLite::Statement m_dead_letters_of_bot;
     SQLite::Statement m_dead_letter;
