@@ -3,6 +3,7 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
+#include <utility>
 
 #include "migrations/embedded_migrations.hpp"
 #include "store/sqlite/log_check.hpp"
@@ -33,9 +35,46 @@ void sync_path(const std::string& path, int flags) {
     if (synced != 0) throw std::runtime_error("cannot sync " + path + ": " + std::strerror(error));
 }
 
-int stop_when_cancelled(void* cancel) {
-    return static_cast<const std::atomic<bool>*>(cancel)->load(std::memory_order_relaxed) ? 1 : 0;
-}
+// Called by SQLite every few thousand steps of the copy: stops it when
+// cancelled, and writes the copy back to disk as it grows. Left to the
+// kernel, hundreds of MB of the copy would be dirty in the page cache at
+// once, and the daemon's next WAL fdatasync, in the same file system's
+// journal, would wait for them to reach the disk (one publish took 131 ms).
+class CopyProgress {
+public:
+    CopyProgress(std::string path, const std::atomic<bool>& cancel) : m_path(std::move(path)), m_cancel(cancel) {}
+    CopyProgress(const CopyProgress&) = delete;
+    CopyProgress& operator=(const CopyProgress&) = delete;
+    ~CopyProgress() {
+        if (m_fd >= 0) ::close(m_fd);
+    }
+
+    static int step(void* self) { return static_cast<CopyProgress*>(self)->step(); }
+
+private:
+    static constexpr off_t k_write_back_bytes = 8 * 1024 * 1024;
+
+    int step() {
+        if (m_cancel.load(std::memory_order_relaxed)) return 1;
+        if (m_fd < 0) m_fd = ::open(m_path.c_str(), O_RDONLY | O_CLOEXEC);  // SQLite creates it as it starts
+        struct stat written {};
+        if (m_fd < 0 || ::fstat(m_fd, &written) != 0) return 0;
+        if (written.st_size - m_synced < 2 * k_write_back_bytes) return 0;
+        // Start writing the newest chunk back, and wait for the one before:
+        // at most two chunks are dirty at a time.
+        const off_t end = written.st_size / k_write_back_bytes * k_write_back_bytes;
+        ::sync_file_range(m_fd, m_synced, end - m_synced, SYNC_FILE_RANGE_WRITE);
+        ::sync_file_range(m_fd, m_synced, end - k_write_back_bytes - m_synced,
+                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+        m_synced = end - k_write_back_bytes;
+        return 0;
+    }
+
+    std::string m_path;
+    const std::atomic<bool>& m_cancel;
+    int m_fd = -1;
+    off_t m_synced = 0;  // bytes of the copy already on disk
+};
 
 void copy_log_head(const std::string& path, BackupResult& result) {
     SQLite::Database copy(path, SQLite::OPEN_READONLY);
@@ -54,10 +93,10 @@ BackupResult write_backup(const std::string& database_path, const std::string& t
     std::error_code ignored;
     fs::remove(partial, ignored);  // left by a crash during an earlier backup
     try {
+        CopyProgress progress(partial, cancel);  // outlives the connection that calls it
         SQLite::Database db(database_path, SQLite::OPEN_READONLY | SQLite::OPEN_NOMUTEX);
         db.setBusyTimeout(5000);
-        sqlite3_progress_handler(db.getHandle(), 4096, stop_when_cancelled,
-                                 const_cast<void*>(static_cast<const void*>(&cancel)));
+        sqlite3_progress_handler(db.getHandle(), 4096, CopyProgress::step, &progress);
         SQLite::Statement vacuum(db, "VACUUM INTO ?");
         vacuum.bind(1, partial);
         vacuum.exec();
