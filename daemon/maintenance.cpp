@@ -1,8 +1,6 @@
 #include "daemon/maintenance.hpp"
 
-#include <fcntl.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
@@ -91,15 +89,6 @@ bool check_backup(const std::string& file) {
     return report_copy(file, store::check_copy(file, scratch.path()));
 }
 
-void sync_path(const std::string& path, int flags) {
-    const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-    if (fd < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
-    const int synced = ::fsync(fd);
-    const int error = errno;
-    ::close(fd);
-    if (synced != 0) throw std::runtime_error("cannot sync " + path + ": " + std::strerror(error));
-}
-
 std::string utc_stamp() {
     const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
     std::tm utc{};
@@ -173,9 +162,7 @@ int restore(const Config& config) {
     }
     const auto partial = database + ".partial";
     fs::copy_file(config.file, partial, fs::copy_options::overwrite_existing);
-    sync_path(partial, O_RDONLY);
-    fs::rename(partial, database);
-    sync_path(config.data_dir, O_RDONLY | O_DIRECTORY);
+    store::durable_rename(partial, database);
     std::printf("restore: installed %s as %s\n", config.file.c_str(), database.c_str());
     if (moved) {
         std::printf("restore: the database it replaced is in %s; remove it once botbusd serves the restored one\n",

@@ -86,6 +86,13 @@ void copy_log_head(const std::string& path, BackupResult& result) {
 
 }  // namespace
 
+void durable_rename(const std::string& from, const std::string& to) {
+    sync_path(from, O_RDONLY);
+    fs::rename(from, to);
+    const auto directory = fs::path(to).parent_path();
+    sync_path(directory.empty() ? std::string(".") : directory.string(), O_RDONLY | O_DIRECTORY);
+}
+
 BackupResult write_backup(const std::string& database_path, const std::string& target,
                           const std::atomic<bool>& cancel) {
     if (fs::exists(target)) throw std::runtime_error(target + " already exists: a backup never overwrites");
@@ -107,9 +114,7 @@ BackupResult write_backup(const std::string& database_path, const std::string& t
     }
     BackupResult result;
     try {
-        sync_path(partial, O_RDONLY);
-        fs::rename(partial, target);
-        sync_path(fs::path(target).parent_path().string(), O_RDONLY | O_DIRECTORY);
+        durable_rename(partial, target);
         result.path = target;
         result.bytes = fs::file_size(target);
         copy_log_head(target, result);

@@ -31,6 +31,11 @@ namespace botbus::store {
 BackupResult write_backup(const std::string& database_path, const std::string& target,
                           const std::atomic<bool>& cancel);
 
+// fsyncs `from`, renames it to `to` and fsyncs the directory: after a crash
+// `to` is either absent (or what it was) or the whole synced file. Throws
+// std::runtime_error naming the file and the cause.
+void durable_rename(const std::string& from, const std::string& to);
+
 struct CopyCheck {
     std::vector<std::string> integrity_problems;  // PRAGMA integrity_check's lines other than "ok"
     int schema_version = 0;                       // the newest migration the copy records
