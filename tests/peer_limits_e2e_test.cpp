@@ -147,23 +147,34 @@ TEST(PeerLimits, RepliesHeldForAPeerThatDoesNotReadAreBoundedInBytes) {
     EXPECT_GT(alice.publish("small", bus::pack_as_value("served")).seq, 0U);
 }
 
-TEST(PeerLimits, BigRepliesQueuedInZeroMqAreBoundedInBytesNotOnlyInCount) {
-    testing::TempDir dir;
-    constexpr std::uint64_t k_bound = 1024 * 1024;
-    // The default --send-hwm: 1000 replies of 64 KiB would be 64 MiB queued.
-    testing::DaemonProcess daemon(dir.path() / "data", {"--max-peer-backlog-bytes", std::to_string(k_bound)});
-    zmq::context_t context;
-    client::Client alice(context, options_for(daemon));
-    alice.hello("alice");
-    alice.publish("big", bus::pack_as_value(std::string(64 * 1024, 'p')));
+// A daemon that holds at most 1 MiB of replies per peer, a channel whose
+// history page is one 64 KiB message, and a peer that reads nothing.
+class PeerLimitsBigPages : public ::testing::Test {
+protected:
+    static constexpr std::uint64_t k_bound = 1024 * 1024;
 
-    auto stalled = stalled_peer(context, daemon);
-    for (int i = 0; i < 300; ++i) {
+    void SetUp() override {
+        alice.hello("alice");
+        alice.publish("big", bus::pack_as_value(std::string(64 * 1024, 'p')));
+    }
+    // The stalled peer asks for the page.
+    void ask(std::uint64_t id) {
         bus::HistoryRequest request;
         request.channel = "big";
-        stalled->send(zmq::buffer(bus::encode_request(bus::Request{request}, bus::pack_as_value(i))),
+        stalled->send(zmq::buffer(bus::encode_request(bus::Request{request}, bus::pack_as_value(id))),
                       zmq::send_flags::none);
     }
+
+    testing::TempDir dir;
+    // The default --send-hwm: 1000 replies of 64 KiB would be 64 MiB queued.
+    testing::DaemonProcess daemon{dir.path() / "data", {"--max-peer-backlog-bytes", std::to_string(k_bound)}};
+    zmq::context_t context;
+    client::Client alice{context, options_for(daemon)};
+    std::unique_ptr<zmq::socket_t> stalled = stalled_peer(context, daemon);
+};
+
+TEST_F(PeerLimitsBigPages, BigRepliesQueuedInZeroMqAreBoundedInBytesNotOnlyInCount) {
+    for (std::uint64_t i = 0; i < 300; ++i) ask(i);
     // 1 MiB in ZeroMQ's queue, what the kernel's buffers take, 1 MiB held by
     // the daemon: about a hundred replies; the rest are dropped. Counted in
     // replies alone, all 300 would sit in ZeroMQ's queue.
@@ -173,20 +184,11 @@ TEST(PeerLimits, BigRepliesQueuedInZeroMqAreBoundedInBytesNotOnlyInCount) {
     EXPECT_LE(stat(alice, "backlog_bytes"), k_bound);
 }
 
-TEST(PeerLimits, RepliesRetriedFromTheBacklogStayWithinTheByteBound) {
+TEST_F(PeerLimitsBigPages, RepliesRetriedFromTheBacklogStayWithinTheByteBound) {
     // Requests paced one at a time give the backlog's retry (every
     // millisecond) its turn between them: a retry that moved held replies
     // into ZeroMQ's queue uncounted would keep taking every reply, and
     // ZeroMQ would hold all 300 (19 MiB) for a peer that reads nothing.
-    testing::TempDir dir;
-    constexpr std::uint64_t k_bound = 1024 * 1024;
-    testing::DaemonProcess daemon(dir.path() / "data", {"--max-peer-backlog-bytes", std::to_string(k_bound)});
-    zmq::context_t context;
-    client::Client alice(context, options_for(daemon));
-    alice.hello("alice");
-    alice.publish("big", bus::pack_as_value(std::string(64 * 1024, 'p')));
-
-    auto stalled = stalled_peer(context, daemon);
     // Each stats call counts itself: what is left over is the stalled peer's.
     const auto before = stat(alice, "requests");
     std::uint64_t stats_calls = 0;
@@ -195,10 +197,7 @@ TEST(PeerLimits, RepliesRetriedFromTheBacklogStayWithinTheByteBound) {
         return requests - before - ++stats_calls;
     };
     for (std::uint64_t i = 0; i < 300; ++i) {
-        bus::HistoryRequest request;
-        request.channel = "big";
-        stalled->send(zmq::buffer(bus::encode_request(bus::Request{request}, bus::pack_as_value(i))),
-                      zmq::send_flags::none);
+        ask(i);
         ASSERT_TRUE(eventually([&] { return stalled_requests_run() == i + 1; })) << daemon.stderr_text();
     }
     EXPECT_GE(stat(alice, "dropped_replies"), 100U) << daemon.stderr_text();
