@@ -172,7 +172,7 @@ int main(int argc, char** argv) {
                     replies.push_back(botbus::bus::encode_reply(
                         envelope->id, botbus::bus::PublishReply{seq, seq, now_us(), false}));
                 } else if (auto* hello = std::get_if<botbus::bus::HelloRequest>(&envelope->request)) {
-                    replies.push_back(botbus::bus::encode_reply(envelope->id, botbus::bus::HelloReply{hello->bot, 1, 0, seq}));
+                    replies.push_back(botbus::bus::encode_reply(envelope->id, botbus::bus::HelloReply{hello->bot, 1, 0, seq, "floor"}));
                 } else {
                     replies.push_back(botbus::bus::encode_error_reply(
                         envelope->id, {botbus::bus::Errc::unknown_op, "botbus-floor answers hello and publish only"}));

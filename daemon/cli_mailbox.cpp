@@ -27,14 +27,16 @@ Json member(const Json& object, std::string_view key) {
 }
 
 // One durable subscription as a table row:
-// `jobs  bob  lag 3  in flight 2  acked up to 17  push  STUCK: no ack since <ts>`.
+// `jobs  bob  lag 3  in flight 2  acked up to 17  push  2 replicas  STUCK: no ack since <ts>`.
 std::vector<std::string> consumer_row(const Json& consumer) {
+    const auto replicas = member(consumer, "replica_count");
     std::vector<std::string> row{cell(member(consumer, "channel")),
                                  cell(member(consumer, "bot")),
                                  "lag " + cell(member(consumer, "lag")),
                                  "in flight " + cell(member(consumer, "in_flight")),
                                  "acked up to " + cell(member(consumer, "acked")),
-                                 cell(member(consumer, "mode"))};
+                                 cell(member(consumer, "mode")),
+                                 cell(replicas) + (replicas == 1 ? " replica" : " replicas")};
     if (member(consumer, "stuck") == true) {
         const auto last_ack = member(consumer, "last_ack");
         row.push_back(last_ack.is_number_integer() && last_ack.get<std::int64_t>() > 0
@@ -61,10 +63,15 @@ int run_mailbox(Session& s, const Invocation& in) {
     }
     s.out().line(bot + ": acknowledged up to " + cell(fields.value("acked", Json())) + ", " +
                  cell(fields.value("unsettled", Json())) + " unsettled");
+    for (const auto& replica : fields.value("replicas", Json::array())) {
+        s.out().line("  replica " + cell(replica.value("connection", Json())) + "  holds " +
+                     cell(replica.value("in_flight", Json())) + " of credit " + cell(replica.value("credit", Json())));
+    }
     for (const auto& flight : fields.value("in_flight", Json::array())) {
         s.out().line("  seq " + cell(flight.value("seq", Json())) + "  delivered " +
                      cell(flight.value("deliveries", Json())) + "x  ack due " +
-                     format_timestamp(flight.value("ack_deadline", std::int64_t{0})));
+                     format_timestamp(flight.value("ack_deadline", std::int64_t{0})) + "  held by " +
+                     cell(flight.value("connection", Json())));
     }
     return 0;
 }

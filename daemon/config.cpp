@@ -142,7 +142,7 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
         ("max-deliveries", po::value(&max_deliveries)->default_value(max_deliveries),
          "deliveries of a direct message without an acknowledgement before it is dead-lettered")
         ("mailbox-window", po::value(&mailbox_window)->default_value(mailbox_window),
-         "unacknowledged direct messages pushed to a bot at a time")
+         "unacknowledged direct messages pushed to each connection of a bot at a time (hello's credit overrides it)")
         ("max-hops", po::value(&max_hops)->default_value(max_hops),
          "answers (reply_to chains) deeper than this in one conversation are refused")
         ("rate-limit", po::value(&rate_limit)->default_value(rate_limit),

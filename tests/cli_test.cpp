@@ -953,7 +953,8 @@ TEST_F(CliMailbox, MailboxShowsTheFloorTheUnsettledAndWhatIsInFlight) {
     EXPECT_EQ(text.out, "bob: acknowledged up to 0, 3 unsettled\n");
     EXPECT_TRUE(text.err.empty()) << text.err;
     EXPECT_EQ(cli({"mailbox", "--bot", "bob"}).out, "bob: acknowledged up to 0, 3 unsettled\n");
-    const auto expected = Json::parse(R"({"bot": "bob", "acked": 0, "unsettled": 3, "in_flight": [], "in_flight_count": 0})");
+    const auto expected = Json::parse(
+        R"({"bot": "bob", "acked": 0, "unsettled": 3, "in_flight": [], "in_flight_count": 0, "replicas": []})");
     EXPECT_EQ(Json::parse(cli({"--json", "--as", "bob", "mailbox"}).out), expected);
     EXPECT_EQ(mailbox_json("bob"), expected);
     EXPECT_EQ(cli({"--as", "carol", "mailbox"}).out, "carol: acknowledged up to 0, 0 unsettled\n");
@@ -976,13 +977,18 @@ TEST_F(CliMailbox, MailboxShowsTheFloorTheUnsettledAndWhatIsInFlight) {
     const auto shown = cli({"mailbox", "--bot", "bob"});
     ASSERT_EQ(shown.exit_code, 0) << shown.err;
     const auto lines = lines_of(shown.out);
-    ASSERT_EQ(lines.size(), 3U) << shown.out;
-    EXPECT_EQ(lines[0], "bob: acknowledged up to " + str(s1) + ", 2 unsettled");
-    EXPECT_EQ(lines[1].rfind("  seq " + str(s2) + "  delivered 1x  ack due 20", 0), 0U) << lines[1];
-    EXPECT_EQ(lines[2].rfind("  seq " + str(s3) + "  delivered 1x  ack due 20", 0), 0U) << lines[2];
-    EXPECT_TRUE(lines[1].ends_with("Z")) << lines[1];
-
+    ASSERT_EQ(lines.size(), 4U) << shown.out;
     const auto json = mailbox_json("bob");
+    ASSERT_EQ(json.at("replicas").size(), 1U) << json;
+    const auto replica = json.at("replicas")[0].at("connection").get<std::string>();
+    EXPECT_EQ(json.at("replicas")[0].at("in_flight"), 2);
+    EXPECT_EQ(json.at("replicas")[0].at("credit"), 1000);
+    EXPECT_EQ(lines[0], "bob: acknowledged up to " + str(s1) + ", 2 unsettled");
+    EXPECT_EQ(lines[1], "  replica " + replica + "  holds 2 of credit 1000");
+    EXPECT_EQ(lines[2].rfind("  seq " + str(s2) + "  delivered 1x  ack due 20", 0), 0U) << lines[2];
+    EXPECT_EQ(lines[3].rfind("  seq " + str(s3) + "  delivered 1x  ack due 20", 0), 0U) << lines[3];
+    EXPECT_TRUE(lines[2].ends_with("Z  held by " + replica)) << lines[2];
+
     EXPECT_EQ(json.at("bot"), "bob");
     EXPECT_EQ(json.at("acked"), s1);
     EXPECT_EQ(json.at("unsettled"), 2);
@@ -990,6 +996,7 @@ TEST_F(CliMailbox, MailboxShowsTheFloorTheUnsettledAndWhatIsInFlight) {
     ASSERT_EQ(in_flight.size(), 2U) << json;
     EXPECT_EQ(in_flight[0].at("seq"), s2);
     EXPECT_EQ(in_flight[0].at("deliveries"), 1);
+    EXPECT_EQ(in_flight[0].at("connection"), replica);
     EXPECT_EQ(in_flight[1].at("seq"), s3);
     // Pushed before now, due 30 s (the default ack timeout) after that.
     const auto due = in_flight[0].at("ack_deadline").get<std::int64_t>();
@@ -1149,10 +1156,14 @@ TEST_F(CliDeadLetters, DlqListsDeadLettersAndReplayBringsACopyBack) {
     EXPECT_EQ(lines_of(cli({"dlq", "--bot", "bob"}).out).at(0),
               "dead letter " + str(dead_bob) + " to bob after 2 deliveries (" + reason + "), replayed as seq " +
                   str(copy->seq));
-    // The dead original and the acknowledged copy are both settled.
-    EXPECT_EQ(mailbox_json("bob"),
-              Json({{"bot", "bob"}, {"acked", copy->seq}, {"unsettled", 0}, {"in_flight", Json::array()},
-                    {"in_flight_count", 0}}));
+    // The dead original and the acknowledged copy are both settled; bob's
+    // one connection is its one replica, holding nothing.
+    auto bob_mailbox = mailbox_json("bob");
+    ASSERT_EQ(bob_mailbox.at("replicas").size(), 1U);
+    EXPECT_EQ(bob_mailbox.at("replicas")[0].at("in_flight"), 0);
+    bob_mailbox.erase("replicas");
+    EXPECT_EQ(bob_mailbox, Json({{"bot", "bob"}, {"acked", copy->seq}, {"unsettled", 0}, {"in_flight", Json::array()},
+                                 {"in_flight_count", 0}}));
 
     // --json replay.
     const auto carol_replay = cli({"--json", "--as", "ops", "dlq", "replay", str(for_carol.seq)});
@@ -1200,7 +1211,8 @@ TEST_F(CliTwoDeliveries, ActingAsTheBotFromTheCliDeliversNothing) {
 
     ASSERT_EQ(cli({"--as", "bob", "ack", "--only", str(other)}).exit_code, 0);
     EXPECT_EQ(mailbox_json("bob"),
-              Json({{"bot", "bob"}, {"acked", 0}, {"unsettled", 1}, {"in_flight", Json::array()}, {"in_flight_count", 0}}))
+              Json({{"bot", "bob"}, {"acked", 0}, {"unsettled", 1}, {"in_flight", Json::array()}, {"in_flight_count", 0},
+                    {"replicas", Json::array()}}))
         << "nothing is connected as bob";
 
     ASSERT_EQ(cli({"--as", "bob", "ack", "--only", str(other)}).exit_code, 0);
@@ -1411,7 +1423,8 @@ std::string utc(std::int64_t ts_us) {
 
 std::vector<std::string> lag_row(const std::string& channel, const std::string& bot, std::uint64_t lag,
                                  std::uint64_t in_flight, std::uint64_t acked, const std::string& mode) {
-    return {channel, bot, "lag " + str(lag), "in flight " + str(in_flight), "acked up to " + str(acked), mode};
+    return {channel, bot, "lag " + str(lag), "in flight " + str(in_flight), "acked up to " + str(acked), mode,
+            "1 replica"};
 }
 
 TEST_F(CliLag, LagShowsEveryDurableSubscriptionByChannelThenBot) {
@@ -1443,7 +1456,10 @@ TEST_F(CliLag, LagShowsEveryDurableSubscriptionByChannelThenBot) {
     for (const auto& item : json[1].items()) keys.push_back(item.key());
     std::sort(keys.begin(), keys.end());
     EXPECT_EQ(keys, (std::vector<std::string>{"acked", "bot", "channel", "created_at", "head", "in_flight",
-                                              "lag", "last_ack", "mode", "stuck"}));
+                                              "lag", "last_ack", "mode", "replica_count", "replicas", "stuck"}));
+    EXPECT_EQ(json[1].at("replica_count"), 1);
+    ASSERT_EQ(json[1].at("replicas").size(), 1U);
+    EXPECT_EQ(json[1].at("replicas")[0].at("in_flight"), 3);
     EXPECT_EQ(json[0].at("channel"), "alerts");
     EXPECT_EQ(json[0].at("bot"), "dave");
     EXPECT_EQ(json[1].at("channel"), "jobs");

@@ -54,7 +54,7 @@ PackedValue sample_body() {
 // One fully populated request per op, in the order of `Request`.
 std::vector<Request> sample_requests() {
     return {
-        HelloRequest{"alice", false},
+        HelloRequest{"alice", false, true, 50},
         PingRequest{},
         ChannelCreateRequest{"general", "all hands"},
         ChannelDeleteRequest{"general"},
@@ -102,6 +102,7 @@ std::vector<Request> sample_requests() {
         AclRevokeRequest{"ops.*", "read", "alerts"},
         AclListRequest{"alice", "read", "a*", 10},
         BackupRequest{"nightly.db"},
+        ByeRequest{},
     };
 }
 

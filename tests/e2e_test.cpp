@@ -418,13 +418,24 @@ TEST(EndToEnd, OfflineRecipientGetsPendingMessagesOnHelloUntilAcked) {
     carol_again.call_ok(bus::PingRequest{});
     EXPECT_FALSE(carol_again.next_push(0ms));
 
-    // Only what came after the ack is pending for the next connection.
+    // What comes next is carol_again's: a replica that says hello later is
+    // not pushed what another one holds...
     const auto later = alice.send("carol", text_body("after ack"));
+    const auto held = carol_again.next_push(5s);
+    ASSERT_TRUE(held);
+    EXPECT_EQ(held->seq, later.seq);
     client::Client carol_third(context, options_for(daemon));
     carol_third.hello("carol");
+    carol_third.call_ok(bus::PingRequest{});
+    EXPECT_FALSE(carol_third.next_push(0ms));
+    // ...until that one leaves: then it is handed over at once, as the same
+    // delivery (a reconnect, not a failure).
+    carol_again.call_ok(bus::ByeRequest{});
     const auto push = carol_third.next_push(5s);
     ASSERT_TRUE(push);
     EXPECT_EQ(push->seq, later.seq);
+    EXPECT_EQ(push->deliveries, 1U);
+    EXPECT_TRUE(push->redelivered);
     carol_third.call_ok(bus::PingRequest{});
     EXPECT_FALSE(carol_third.next_push(0ms));
 }
@@ -724,7 +735,7 @@ TEST(EndToEnd, PipelinedRetryWithSameKeyInOneBurstAppendsOnce) {
     EXPECT_EQ(full_history(alice, "once").size(), 1U);
 }
 
-TEST(EndToEnd, DirectMessageIsPushedToEveryConnectionOfTheRecipient) {
+TEST(EndToEnd, DirectMessageIsPushedToEveryFanOutConnectionOfTheRecipient) {
     testing::TempDir dir;
     testing::DaemonProcess daemon(dir.path() / "data");
     zmq::context_t context;
@@ -732,8 +743,10 @@ TEST(EndToEnd, DirectMessageIsPushedToEveryConnectionOfTheRecipient) {
     client::Client bob_phone(context, options_for(daemon));
     client::Client bob_laptop(context, options_for(daemon));
     alice.hello("alice");
-    bob_phone.hello("bob");
-    bob_laptop.hello("bob");
+    bus::HelloRequest fan_out{"bob"};
+    fan_out.fan_out = true;
+    bob_phone.call_ok(fan_out);
+    bob_laptop.call_ok(fan_out);
     const auto sent = alice.send("bob", text_body("to both"));
     for (auto* bob : {&bob_phone, &bob_laptop}) {
         const auto push = bob->next_push(5s);

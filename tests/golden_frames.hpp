@@ -356,6 +356,12 @@ inline constexpr GoldenFrame k_golden_frames[] = {
     {"backup",
      "{\"op\":\"backup\",\"id\":100,\"name\":\"nightly.db\"}",
      "83a26f70a66261636b7570a2696464a46e616d65aa6e696768746c792e6462"},
+    {"hello.dave",
+     "{\"op\":\"hello\",\"id\":101,\"bot\":\"dave\",\"fan_out\":true,\"credit\":50}",
+     "85a26f70a568656c6c6fa2696465a3626f74a464617665a766616e5f6f7574c3a663726564697432"},
+    {"bye",
+     "{\"op\":\"bye\",\"id\":102}",
+     "82a26f70a3627965a2696466"},
 };
 
 }  // namespace botbus::testing

@@ -31,7 +31,8 @@ namespace {
 // uint[] (array of uint).
 const std::map<std::string, std::vector<std::string>>& documented_fields() {
     static const std::map<std::string, std::vector<std::string>> fields = {
-        {"hello", {"bot:str", "pushes:bool?"}},
+        {"hello", {"bot:str", "pushes:bool?", "fan_out:bool?", "credit:uint?"}},
+        {"bye", {}},
         {"ping", {}},
         {"channel.create", {"name:str", "description:str?"}},
         {"channel.retention", {"name:str", "max_age_ms:uint?", "max_messages:uint?"}},

@@ -171,6 +171,11 @@ Check array(std::vector<Check> elements) {
         for (std::size_t i = 0; i < elements.size(); ++i) elements[i](v.via.array.ptr[i], p + "[" + std::to_string(i) + "]");
     };
 }
+
+// A connection consuming a mailbox or subscription, as mailbox and consumers list it.
+Check replica(std::uint64_t in_flight) {
+    return map({{"connection", {str()}}, {"credit", {uint_()}}, {"in_flight", {uint_(in_flight)}}});
+}
 Check strings(std::vector<std::string> expected) {
     std::vector<Check> elements;
     for (auto& s : expected) elements.push_back(str(s));
@@ -406,7 +411,7 @@ protected:
 
     Shape hello_reply(std::string bot, std::uint64_t mailbox_acked = 0) {
         return {{"bot", {str(bot)}}, {"protocol", {uint_(1)}}, {"mailbox_acked", {uint_(mailbox_acked)}},
-                {"last_seq", {uint_(m_last_seq)}}};
+                {"last_seq", {uint_(m_last_seq)}}, {"connection", {str()}}};
     }
 
     testing::TempDir m_dir;
@@ -524,10 +529,12 @@ TEST_F(GoldenReplies, MessagesHistoryAndAcksAnswerWithTheDocumentedFieldsPushesA
     m_last_seq = 5;
 
     const auto in_flight = [](std::uint64_t seq) {
-        return map({{"seq", {uint_(seq)}}, {"deliveries", {uint_(1)}}, {"ack_deadline", {ts()}}});
+        return map({{"seq", {uint_(seq)}}, {"deliveries", {uint_(1)}}, {"ack_deadline", {ts()}},
+                    {"connection", {str()}}});
     };
     bob.ok("mailbox.minimal", {{"bot", {str("bob")}}, {"acked", {uint_()}}, {"unsettled", {uint_(2)}},
-                               {"in_flight", {array({in_flight(4), in_flight(5)})}}, {"in_flight_count", {uint_(2)}}});
+                               {"in_flight", {array({in_flight(4), in_flight(5)})}}, {"in_flight_count", {uint_(2)}},
+                               {"replicas", {array({replica(2)})}}});
     bob.ok("history.channel", {{"messages", {array({map(greet), map(note)})}}, {"more", {boolean(false)}}});
     bob.ok("history.peer", {{"messages", {array({map(answer)})}}, {"more", {boolean(true)}}});
     bob.ok("history.inbox", {{"messages", {array({map(question), map(answer)})}}, {"more", {boolean(false)}}});
@@ -536,7 +543,8 @@ TEST_F(GoldenReplies, MessagesHistoryAndAcksAnswerWithTheDocumentedFieldsPushesA
     bob.ok("ack.upto", {{"acked", {uint_(5)}}, {"seq", {bob.new_seq()}}});
     bob.ok("ack.upto", {{"acked", {uint_(5)}}});
     bob.ok("mailbox.minimal", {{"bot", {str("bob")}}, {"acked", {uint_(5)}}, {"unsettled", {uint_(0)}},
-                               {"in_flight", {array({})}}, {"in_flight_count", {uint_(0)}}});
+                               {"in_flight", {array({})}}, {"in_flight_count", {uint_(0)}},
+                               {"replicas", {array({replica(0)})}}});
     bob.ok("hello.bob", hello_reply("bob", 5));
 }
 
@@ -564,15 +572,17 @@ TEST_F(GoldenReplies, DeliveredSubscriptionsPushFetchAndReportWithTheDocumentedF
     bob.push({{"push", {str("caught_up")}}, {"channel", {str("jobs")}}, {"seq", {uint_at_least(3)}}}, "caught_up");
 
     const auto in_flight = [](std::uint64_t seq) {
-        return map({{"seq", {uint_(seq)}}, {"deliveries", {uint_(1)}}, {"ack_deadline", {ts()}}});
+        return map({{"seq", {uint_(seq)}}, {"deliveries", {uint_(1)}}, {"ack_deadline", {ts()}},
+                    {"connection", {str()}}});
     };
     bob.ok("mailbox.full", {{"bot", {str("bob")}}, {"channel", {str("jobs")}}, {"acked", {uint_()}},
                             {"unsettled", {uint_(2)}}, {"in_flight", {array({in_flight(2), in_flight(3)})}},
-                            {"in_flight_count", {uint_(2)}}});
-    const auto consumer = [](std::string bot, std::uint64_t lag, std::uint64_t in_flight_count, std::string mode) {
+                            {"in_flight_count", {uint_(2)}}, {"replicas", {array({replica(2)})}}});
+    const auto consumer = [&](std::string bot, std::uint64_t lag, std::uint64_t in_flight_count, std::string mode) {
         return map({{"bot", {str(bot)}}, {"channel", {str("jobs")}}, {"acked", {uint_()}}, {"head", {uint_(3)}},
                     {"lag", {uint_(lag)}}, {"in_flight", {uint_(in_flight_count)}}, {"mode", {str(mode)}},
-                    {"last_ack", {ts()}}, {"stuck", {boolean(false)}}, {"created_at", {ts()}}});
+                    {"last_ack", {ts()}}, {"stuck", {boolean(false)}}, {"created_at", {ts()}},
+                    {"replica_count", {uint_(1)}}, {"replicas", {array({replica(in_flight_count)})}}});
     };
     bob.ok("consumers.full", {{"consumers", {array({consumer("bob", 2, 2, "push")})}}, {"more", {boolean(false)}}});
     bob.ok("ack.channel", {{"acked", {uint_(3)}}, {"seq", {bob.new_seq()}}});

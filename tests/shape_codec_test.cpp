@@ -97,7 +97,9 @@ TEST(ShapeRoundTrip, MessagesBothWaysOnChannelsAndInMailboxes) {
 }
 
 TEST(ShapeRoundTrip, SessionAndChannelReplies) {
-    ROUND_TRIP((HelloReply{"alice", 1, 7, 99}));
+    ROUND_TRIP((HelloReply{"alice", 1, 7, 99, "0080000001"}));
+    ROUND_TRIP((ByeReply{"alice"}));
+    ROUND_TRIP((ByeReply{std::nullopt}));
     ROUND_TRIP((PingReply{true, 123}));
     ROUND_TRIP((SeqReply{5}));
     ROUND_TRIP((ChannelReply{4, sample_channel()}));
@@ -120,15 +122,16 @@ TEST(ShapeRoundTrip, MessageAndDeliveryReplies) {
     ROUND_TRIP((ReceivedHistoryReply{{sample_message(true), sample_message(true)}, true}));
     ROUND_TRIP((AckReply{20, 21}));
     ROUND_TRIP((AckReply{20, std::nullopt}));
-    ROUND_TRIP((MailboxReply{"bob", "jobs", 3, 2, {InFlightInfo{4, 1, 50}, InFlightInfo{5, 2, 60}}}));
-    ROUND_TRIP((MailboxReply{"bob", std::nullopt, 3, 0, {}}));
+    ROUND_TRIP((MailboxReply{"bob", "jobs", 3, 2, {InFlightInfo{4, 1, 50, "0080000001"}, InFlightInfo{5, 2, 60, "fan_out"}}, 2,
+                             {ReplicaInfo{"0080000001", 10, 1}, ReplicaInfo{"fan_out", 1000, 1}}}));
+    ROUND_TRIP((MailboxReply{"bob", std::nullopt, 3, 0, {}, 0, {}}));
     ReceivedDlqListReply dlq;
     dlq.dead_letters.push_back({30, 12, "bob", "max_deliveries", 10, 77, sample_message(false), 31, std::nullopt});
     dlq.dead_letters.push_back({32, 13, "bob", "max_deliveries", 10, 78, std::nullopt, std::nullopt, "jobs"});
     dlq.more = true;
     ROUND_TRIP(dlq);
     ROUND_TRIP((DlqReplayReply{33, 6}));
-    ROUND_TRIP((ConsumersReply{{ConsumerInfo{"bob", "jobs", 3, 9, 6, 2, "push", 44, true, 5}}}));
+    ROUND_TRIP((ConsumersReply{{ConsumerInfo{"bob", "jobs", 3, 9, 6, 2, "push", 44, true, 5, 1, {ReplicaInfo{"0080000002", 5, 2}}}}}));
     ReceivedFetchReply fetched;
     fetched.messages.push_back({sample_message(true), 2, true});
     fetched.messages.push_back({sample_message(true), 1, false});

@@ -11,8 +11,6 @@
 namespace botbus::bus {
 namespace {
 
-constexpr std::uint64_t k_max_credit = 100000;
-
 ChannelInfo channel_info(const store::ChannelRow& c) {
     return ChannelInfo{c.name,       c.description,      c.created_by, c.created_at, c.subscriber_count,
                        c.last_channel_seq, c.max_age_ms, c.max_messages};

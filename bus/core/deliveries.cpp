@@ -7,6 +7,19 @@
 
 namespace botbus::bus {
 
+std::string connection_name(const Holder& holder) {
+    if (holder.empty()) return "fan_out";
+    static constexpr char k_digits[] = "0123456789abcdef";
+    std::string name;
+    name.reserve(2 * holder.size());
+    for (const auto c : holder) {
+        const auto byte = static_cast<unsigned char>(c);
+        name += k_digits[byte >> 4];
+        name += k_digits[byte & 0xf];
+    }
+    return name;
+}
+
 Deliveries::Deliveries(store::Store& store, DeliveryOptions options) : m_store(store), m_options(options) {
     m_options.window = std::max<std::size_t>(1, m_options.window);
     m_options.max_deliveries = std::max<std::uint32_t>(1, m_options.max_deliveries);
@@ -16,11 +29,15 @@ void Deliveries::fly(State& state, const InFlight& flight) {
     land(state, flight.seq);
     state.in_flight[flight.seq] = flight;
     state.by_deadline.emplace(flight.deadline_us, flight.seq);
+    if (const auto c = state.consumers.find(flight.holder); c != state.consumers.end()) ++c->second.holding;
 }
 
 void Deliveries::land(State& state, store::Seq seq) {
     const auto it = state.in_flight.find(seq);
     if (it == state.in_flight.end()) return;
+    if (const auto c = state.consumers.find(it->second.holder); c != state.consumers.end() && c->second.holding > 0) {
+        --c->second.holding;
+    }
     state.by_deadline.erase({it->second.deadline_us, seq});
     state.in_flight.erase(it);
 }
@@ -28,13 +45,73 @@ void Deliveries::land(State& state, store::Seq seq) {
 void Deliveries::clear_flights(State& state) {
     state.in_flight.clear();
     state.by_deadline.clear();
+    for (auto& [holder, consumer] : state.consumers) consumer.holding = 0;
+}
+
+std::size_t Deliveries::free_credit(const State& state, const std::function<bool(const Holder&)>& takes) {
+    std::size_t room = 0;
+    for (const auto& [holder, consumer] : state.consumers) {
+        if (takes && !takes(holder)) continue;
+        room += consumer.window - std::min(consumer.window, consumer.holding);
+    }
+    return room;
+}
+
+std::optional<Holder> Deliveries::pick(const State& state, const std::function<bool(const Holder&)>& takes, bool over) {
+    // The most free credit; among equals the one holding least, then the first.
+    const Holder* best = nullptr;
+    std::int64_t best_free = 0;
+    std::size_t best_holding = 0;
+    for (const auto& [holder, consumer] : state.consumers) {
+        if (takes && !takes(holder)) continue;
+        const auto free = static_cast<std::int64_t>(consumer.window) - static_cast<std::int64_t>(consumer.holding);
+        if (!best || free > best_free || (free == best_free && consumer.holding < best_holding)) {
+            best = &holder;
+            best_free = free;
+            best_holding = consumer.holding;
+        }
+    }
+    if (!best || (!over && best_free <= 0)) {
+        if (over && !best && !state.consumers.empty()) return state.consumers.begin()->first;
+        return std::nullopt;
+    }
+    return *best;
+}
+
+void Deliveries::hand_over(State& state, const Holder& holder) {
+    std::vector<store::Seq> held;
+    for (const auto& [seq, flight] : state.in_flight) {
+        if (flight.holder == holder) held.push_back(seq);
+    }
+    for (const auto seq : held) {
+        land(state, seq);
+        state.handed_over.insert(seq);
+    }
+}
+
+void Deliveries::go_offline(State& state, std::int64_t now_us) {
+    // A reconnect within the ack timeout is no failure, as when the close
+    // goes unnoticed: what was in flight keeps its grace until its deadline.
+    for (const auto& [seq, flight] : state.in_flight) state.grace[seq] = flight.deadline_us;
+    for (const auto seq : state.handed_over) state.grace.try_emplace(seq, now_us + m_options.ack_timeout_us);
+    state.handed_over.clear();
+    clear_flights(state);
+    state.consumers.clear();
+    state.cursor = 0;
+    state.online = false;
 }
 
 bool Deliveries::belongs(const Reader& reader, const store::MessageRow& row) {
     return reader.is_mailbox() ? row.to == reader.bot : row.channel == reader.channel;
 }
 
-void Deliveries::restart(const Reader& reader, const ReaderSettings& settings, std::int64_t now_us) {
+std::uint32_t& Deliveries::count_of(const Reader& reader, State& state, store::Seq seq) {
+    (void)reader;
+    return state.deliveries[seq];
+}
+
+void Deliveries::restart(const Reader& reader, const ReaderSettings& settings, std::int64_t now_us,
+                         const Holder& holder) {
     auto [it, fresh] = m_readers.try_emplace(reader);
     if (fresh) note_added(reader);
     auto& state = it->second;
@@ -47,13 +124,92 @@ void Deliveries::restart(const Reader& reader, const ReaderSettings& settings, s
     for (const auto& [seq, flight] : state.in_flight) {
         if (flight.deadline_us > now_us) state.grace[seq] = flight.deadline_us;
     }
+    for (const auto seq : state.handed_over) state.grace.try_emplace(seq, now_us + m_options.ack_timeout_us);
+    state.handed_over.clear();
     // Grace kept from a connection that closed lasts until its deadline.
     std::erase_if(state.grace, [&](const auto& entry) { return entry.second <= now_us; });
     clear_flights(state);
+    state.consumers.clear();
+    if (!settings.pull) {
+        state.consumers[holder] = Consumer{state.settings.window, 0, false};
+        if (!holder.empty()) m_holders[holder].insert(reader);
+    }
     // Undecided again: whatever was being logged shows as settled if it was.
     state.settling.clear();
     state.last_ack_us = now_us;
     state.online = !settings.pull;
+}
+
+void Deliveries::attach(const Reader& reader, const Holder& holder, const ReaderSettings& settings,
+                        std::int64_t now_us) {
+    const auto it = m_readers.find(reader);
+    const bool starts = it == m_readers.end() || settings.ephemeral || it->second.settings.pull != settings.pull ||
+                        (!settings.pull && it->second.consumers.empty());
+    if (starts) {
+        restart(reader, settings, now_us, holder);
+        // A fetching connection is listed, without a window of its own.
+        if (settings.pull && !holder.empty()) {
+            m_holders[holder].insert(reader);
+            m_readers[reader].consumers[holder] = Consumer{0, 0, true};
+        }
+        return;
+    }
+    auto& state = it->second;
+    if (!holder.empty()) m_holders[holder].insert(reader);
+    if (settings.pull) {
+        state.settings.window = std::max<std::size_t>(1, settings.window);
+        if (!holder.empty()) state.consumers.try_emplace(holder, Consumer{0, 0, true});
+        return;
+    }
+    // A consumer attaching again (a second hello, a second subscribe) gets
+    // what it held pushed again, as a restart would, without the others'.
+    if (state.consumers.contains(holder)) hand_over(state, holder);
+    auto& consumer = state.consumers[holder];
+    consumer.window = std::max<std::size_t>(1, settings.window);
+    consumer.announced = false;
+    state.online = true;
+}
+
+void Deliveries::detach(const Reader& reader, const Holder& holder, std::int64_t now_us) {
+    const auto it = m_readers.find(reader);
+    if (it == m_readers.end()) return;
+    auto& state = it->second;
+    if (state.settings.ephemeral) {
+        erase_reader(it);
+        return;
+    }
+    hand_over(state, holder);
+    state.consumers.erase(holder);
+    unhold(holder, reader);
+    if (state.settings.pull || !state.consumers.empty()) return;
+    go_offline(state, now_us);
+    if (state.deliveries.empty() && state.settling.empty()) erase_reader(it);
+}
+
+std::vector<Reader> Deliveries::connection_gone(const Holder& holder, std::int64_t now_us) {
+    std::vector<Reader> handing;
+    const auto held = m_holders.find(holder);
+    if (held == m_holders.end()) return handing;
+    const auto readers = std::move(held->second);
+    m_holders.erase(held);
+    for (const auto& reader : readers) {
+        const auto it = m_readers.find(reader);
+        if (it == m_readers.end()) continue;
+        detach(reader, holder, now_us);
+        const auto still = m_readers.find(reader);
+        if (still != m_readers.end() && !still->second.handed_over.empty()) handing.push_back(reader);
+    }
+    return handing;
+}
+
+bool Deliveries::has_consumers(const Reader& reader) const {
+    const auto it = m_readers.find(reader);
+    return it != m_readers.end() && !it->second.consumers.empty();
+}
+
+bool Deliveries::has_consumer(const Reader& reader, const Holder& holder) const {
+    const auto it = m_readers.find(reader);
+    return it != m_readers.end() && it->second.consumers.contains(holder);
 }
 
 void Deliveries::abandon(const DeliveryPlan& plan) {
@@ -71,7 +227,7 @@ void Deliveries::abandon(const DeliveryPlan& plan) {
 }
 
 void Deliveries::restart_mailbox(const std::string& bot, std::int64_t now_us) {
-    restart(Reader{"", bot, ""}, ReaderSettings{m_options.window, false, false, 0}, now_us);
+    restart(Reader{"", bot, ""}, ReaderSettings{m_options.window, false, false, 0}, now_us, Holder{});
 }
 
 void Deliveries::offline(const Reader& reader) {
@@ -82,12 +238,7 @@ void Deliveries::offline(const Reader& reader) {
         erase_reader(it);
         return;
     }
-    // A reconnect within the ack timeout is no failure, as when the close
-    // goes unnoticed: what was in flight keeps its grace until its deadline.
-    for (const auto& [seq, flight] : state.in_flight) state.grace[seq] = flight.deadline_us;
-    clear_flights(state);
-    state.cursor = 0;
-    state.online = false;
+    go_offline(state, 0);
     // The counts stay: a bot that reconnects and fails again gets closer to
     // the dead-letter limit, as a crashing consumer should.
     if (state.deliveries.empty() && state.settling.empty()) erase_reader(it);
@@ -99,6 +250,8 @@ void Deliveries::forget(const Reader& reader) {
 
 std::map<Reader, Deliveries::State>::iterator Deliveries::erase_reader(std::map<Reader, State>::iterator it) {
     const auto& reader = it->first;
+    for (const auto& [holder, consumer] : it->second.consumers) unhold(holder, reader);
+    for (const auto& [seq, flight] : it->second.in_flight) unhold(flight.holder, reader);
     if (!reader.connection.empty()) {
         const auto bot = m_live.find(reader.bot);
         if (bot != m_live.end()) {
@@ -108,6 +261,13 @@ std::map<Reader, Deliveries::State>::iterator Deliveries::erase_reader(std::map<
         }
     }
     return m_readers.erase(it);
+}
+
+void Deliveries::unhold(const Holder& holder, const Reader& reader) {
+    const auto it = m_holders.find(holder);
+    if (it == m_holders.end()) return;
+    it->second.erase(reader);
+    if (it->second.empty()) m_holders.erase(it);
 }
 
 void Deliveries::note_added(const Reader& reader) {
@@ -145,6 +305,7 @@ void Deliveries::settle(State& state, store::Seq seq) {
     state.deliveries.erase(seq);
     state.settling.erase(seq);
     state.grace.erase(seq);
+    state.handed_over.erase(seq);
 }
 
 void Deliveries::settle_upto(State& state, store::Seq upto) {
@@ -152,6 +313,7 @@ void Deliveries::settle_upto(State& state, store::Seq upto) {
     std::erase_if(state.deliveries, [&](const auto& d) { return d.first <= upto; });
     std::erase_if(state.settling, [&](const auto seq) { return seq <= upto; });
     std::erase_if(state.grace, [&](const auto& entry) { return entry.first <= upto; });
+    std::erase_if(state.handed_over, [&](const auto seq) { return seq <= upto; });
 }
 
 std::optional<Reader> Deliveries::on_settled(const store::Event& event, std::int64_t now_us) {
@@ -205,10 +367,11 @@ bool Deliveries::is_settled(const Reader& reader, store::Seq seq) {
     return m_store.consumers().is_settled(reader.bot, reader.channel, seq);
 }
 
-void Deliveries::consider(State& state, store::MessageRow row, std::int64_t now_us, DeliveryPlan& plan) {
+void Deliveries::consider(State& state, store::MessageRow row, std::int64_t now_us, DeliveryPlan& plan,
+                          const Holder& holder) {
     const auto seq = row.seq;
     if (state.settings.ephemeral) {
-        plan.deliveries.push_back(Delivery{std::move(row), 1, false});
+        plan.deliveries.push_back(Delivery{std::move(row), 1, false, holder});
         return;
     }
     if (row.expires_at && *row.expires_at <= now_us) {
@@ -217,11 +380,12 @@ void Deliveries::consider(State& state, store::MessageRow row, std::int64_t now_
         plan.expired.push_back(seq);
         return;
     }
-    auto& count = state.deliveries[seq];
-    if (state.grace.erase(seq) > 0 && count > 0) {
-        // Pushed again after a restart before its deadline: the same delivery.
-        fly(state, InFlight{seq, count, now_us + m_options.ack_timeout_us});
-        plan.deliveries.push_back(Delivery{std::move(row), count, true});
+    auto& count = count_of(plan.reader, state, seq);
+    if ((state.grace.erase(seq) > 0 || state.handed_over.erase(seq) > 0) && count > 0) {
+        // Pushed again after a restart before its deadline, or handed over
+        // from a consumer that left: the same delivery.
+        fly(state, InFlight{seq, count, now_us + m_options.ack_timeout_us, holder});
+        plan.deliveries.push_back(Delivery{std::move(row), count, true, holder});
         return;
     }
     if (count >= m_options.max_deliveries) {
@@ -231,12 +395,42 @@ void Deliveries::consider(State& state, store::MessageRow row, std::int64_t now_
         return;
     }
     ++count;
-    fly(state, InFlight{seq, count, now_us + m_options.ack_timeout_us});
-    plan.deliveries.push_back(Delivery{std::move(row), count, count > 1});
+    fly(state, InFlight{seq, count, now_us + m_options.ack_timeout_us, holder});
+    m_attempts.push_back(DeliveryAttempt{plan.reader, seq, count});
+    plan.deliveries.push_back(Delivery{std::move(row), count, count > 1, holder});
+}
+
+void Deliveries::deliver_handed_over(const Reader& reader, State& state, std::size_t& room, std::int64_t now_us,
+                                     DeliveryPlan& plan, const std::function<std::optional<Holder>()>& next_holder) {
+    while (room > 0 && !state.handed_over.empty()) {
+        const auto seq = *state.handed_over.begin();
+        auto row = m_store.messages().message(seq);
+        if (!row || !belongs(reader, *row) || is_settled(reader, seq)) {
+            settle(state, seq);
+            continue;
+        }
+        const auto holder = next_holder();
+        if (!holder) break;
+        const auto before = plan.deliveries.size();
+        consider(state, std::move(*row), now_us, plan, *holder);
+        state.handed_over.erase(seq);  // expired or given up on: settling now
+        room -= std::min(room, plan.deliveries.size() - before);
+    }
+}
+
+void Deliveries::announce(State& state, DeliveryPlan& plan, store::Seq seq) {
+    for (auto& [holder, consumer] : state.consumers) {
+        if (consumer.announced) continue;
+        consumer.announced = true;
+        plan.caught_up = true;
+        plan.caught_up_seq = seq;
+        plan.caught_up_holders.push_back(holder);
+    }
 }
 
 void Deliveries::read_new(const Reader& reader, State& state, std::size_t room, store::Seq visible,
-                          std::int64_t now_us, DeliveryPlan& plan) {
+                          std::int64_t now_us, DeliveryPlan& plan,
+                          const std::function<std::optional<Holder>()>& next_holder) {
     auto& messages = m_store.messages();
     std::size_t delivered = 0;
     // Read once: nothing this pass decides moves the floor (settlements are
@@ -272,20 +466,27 @@ void Deliveries::read_new(const Reader& reader, State& state, std::size_t room, 
             // The cursor passes a row only once it is decided: when a read
             // throws, the row is read again next time.
             if (!state.in_flight.contains(seq) && !state.settling.contains(seq) &&
-                (state.settings.ephemeral || !is_settled(reader, seq))) {
+                !state.handed_over.contains(seq) && (state.settings.ephemeral || !is_settled(reader, seq))) {
+                const auto holder = delivered < room ? next_holder() : std::nullopt;
+                if (!holder) break;  // every window is full: read again from here
                 const auto before = plan.deliveries.size();
-                consider(state, std::move(row), now_us, plan);
+                consider(state, std::move(row), now_us, plan, *holder);
                 delivered += plan.deliveries.size() - before;
             }
             state.cursor = seq;
         }
         bytes += read;
-        // A page cut short by max_bytes is not the end of the log.
-        at_head = (rows.size() < query.limit && read < query.max_bytes) || state.cursor >= visible;
+        // A page cut short by max_bytes is not the end of the log; nor one
+        // left part-read because the windows filled.
+        const bool whole = rows.empty() || state.cursor == rows.back().seq;
+        at_head = (whole && rows.size() < query.limit && read < query.max_bytes) || state.cursor >= visible;
+        if (!whole) break;
     }
     plan.position = std::max(state.cursor, floor_seq);
     if (at_head) {
         if (!state.caught_up) {
+            state.caught_up_seq = plan.position;
+            // Pulled readers and mailboxes: reported once, nobody to announce to.
             plan.caught_up = true;
             plan.caught_up_seq = plan.position;
         }
@@ -296,46 +497,66 @@ void Deliveries::read_new(const Reader& reader, State& state, std::size_t room, 
         // a consumer that waits for it before acknowledging would otherwise
         // wait for a redelivery. It names where the history ends; the rest
         // of it follows as acknowledgements make room.
-        plan.caught_up = true;
-        plan.caught_up_seq = std::max(plan.position, std::min(m_store.consumers().head(reader.channel), visible));
+        state.caught_up_seq = std::max(plan.position, std::min(m_store.consumers().head(reader.channel), visible));
         state.caught_up = true;
+    }
+    // Each consumer is told once where the history it joined ends: the
+    // first ones where the reader caught up, a later one where it joined.
+    if (state.caught_up && !reader.is_mailbox() && !state.settings.pull) {
+        announce(state, plan, std::max(state.caught_up_seq, plan.position));
     }
 }
 
-DeliveryPlan Deliveries::pump(const Reader& reader, store::Seq visible, std::int64_t now_us) {
+DeliveryPlan Deliveries::pump(const Reader& reader, store::Seq visible, std::int64_t now_us,
+                              const std::function<bool(const Holder&)>& takes) {
     DeliveryPlan plan;
     plan.reader = reader;
     auto [it, fresh] = m_readers.try_emplace(reader);
     auto& state = it->second;
     if (fresh) {
+        // A mailbox pumped before any hello named a consumer (the unit
+        // tests): one consumer with the default window.
         note_added(reader);
         state.settings = ReaderSettings{m_options.window, false, false, 0};
+        state.consumers[reader.connection] = Consumer{m_options.window, 0, false};
         state.last_ack_us = now_us;
         state.online = true;
     }
-    const auto window = state.settings.window;
-    const std::size_t room = state.settings.ephemeral ? window : window - std::min(window, state.in_flight.size());
+    if (state.settings.pull || state.consumers.empty()) return plan;
+    const auto next_holder = [&]() -> std::optional<Holder> {
+        if (!state.settings.ephemeral) return pick(state, takes, false);
+        const auto& holder = state.consumers.begin()->first;
+        if (takes && !takes(holder)) return std::nullopt;
+        return holder;
+    };
+    std::size_t room = state.settings.ephemeral ? state.settings.window : free_credit(state, takes);
     try {
-        read_new(reader, state, room, visible, now_us, plan);
+        deliver_handed_over(reader, state, room, now_us, plan, next_holder);
+        read_new(reader, state, room, visible, now_us, plan, next_holder);
     } catch (const std::exception& e) {
         plan.read_error = e.what();
     }
     return plan;
 }
 
-DeliveryPlan Deliveries::pull(const Reader& reader, std::size_t max, store::Seq visible, std::int64_t now_us) {
+DeliveryPlan Deliveries::pull(const Reader& reader, std::size_t max, store::Seq visible, std::int64_t now_us,
+                              const Holder& holder) {
     DeliveryPlan plan;
     plan.reader = reader;
     try {
-        pull_into(plan, max, visible, now_us);
+        pull_into(plan, max, visible, now_us, holder);
     } catch (const std::exception& e) {
         plan.read_error = e.what();
     }
-    if (!plan.deliveries.empty()) m_pulled.insert(reader);
+    if (!plan.deliveries.empty()) {
+        m_pulled.insert(reader);
+        if (!holder.empty()) m_holders[holder].insert(reader);
+    }
     return plan;
 }
 
-void Deliveries::pull_into(DeliveryPlan& plan, std::size_t max, store::Seq visible, std::int64_t now_us) {
+void Deliveries::pull_into(DeliveryPlan& plan, std::size_t max, store::Seq visible, std::int64_t now_us,
+                           const Holder& holder) {
     const auto& reader = plan.reader;
     if (!reader.is_mailbox() && !m_store.consumers().floor(reader.bot, reader.channel)) {
         forget(reader);  // unsubscribed meanwhile
@@ -361,13 +582,17 @@ void Deliveries::pull_into(DeliveryPlan& plan, std::size_t max, store::Seq visib
             settle(state, seq);
             continue;
         }
-        consider(state, std::move(*row), now_us, plan);
+        consider(state, std::move(*row), now_us, plan, holder);
     }
+    const auto to_holder = [&]() -> std::optional<Holder> { return holder; };
+    // What a fetcher that went away held, before anything new.
+    std::size_t handing = max - std::min(max, plan.deliveries.size());
+    deliver_handed_over(reader, state, handing, now_us, plan, to_holder);
     const auto window = state.settings.window;
     const auto room = std::min(max - std::min(max, plan.deliveries.size()),
                                window - std::min(window, state.in_flight.size()));
     if (room > 0) {
-        read_new(reader, state, room, visible, now_us, plan);
+        read_new(reader, state, room, visible, now_us, plan, to_holder);
     } else {
         plan.position = std::max(state.cursor, floor(reader, state));
     }
@@ -393,7 +618,11 @@ std::vector<DeliveryPlan> Deliveries::expire(std::int64_t now_us) {
                     settle(state, seq);  // settled by a batch not released yet, or gone
                     continue;
                 }
-                consider(state, std::move(*row), now_us, plan);
+                // Taken back first, so the consumer that let it time out may get it again.
+                land(state, seq);
+                const auto holder = pick(state, {}, true);
+                if (!holder) break;
+                consider(state, std::move(*row), now_us, plan, *holder);
             }
         } catch (const std::exception& e) {
             plan.read_error = e.what();  // the rest stays due
@@ -468,8 +697,20 @@ std::vector<InFlight> Deliveries::in_flight(const Reader& reader, std::size_t li
 std::optional<ReaderStatus> Deliveries::status(const Reader& reader) const {
     const auto it = m_readers.find(reader);
     if (it == m_readers.end()) return std::nullopt;
-    return ReaderStatus{it->second.cursor, it->second.in_flight.size(), it->second.last_ack_us,
-                        it->second.settings.pull, it->second.online};
+    const auto& state = it->second;
+    ReaderStatus status{state.cursor, state.in_flight.size(), state.last_ack_us, state.settings.pull, state.online, {}};
+    for (const auto& [holder, consumer] : state.consumers) {
+        status.consumers.push_back(ConsumerStatus{holder, consumer.window, consumer.holding});
+    }
+    if (state.settings.pull) {
+        // Connections that fetch without having subscribed on that connection.
+        std::map<Holder, std::size_t> held;
+        for (const auto& [seq, flight] : state.in_flight) {
+            if (!state.consumers.contains(flight.holder)) ++held[flight.holder];
+        }
+        for (const auto& [holder, count] : held) status.consumers.push_back(ConsumerStatus{holder, 0, count});
+    }
+    return status;
 }
 
 }  // namespace botbus::bus

@@ -18,6 +18,20 @@ constexpr std::uint64_t k_default_consumers_limit = 100;
 // No byte budget is needed beside the limit: an entry is two names of at
 // most 128 bytes and ten small fields, so 1000 of them stay under 0.5 MiB.
 constexpr std::size_t k_max_listed_in_flight = 1000;  // mailbox's in_flight array
+// Replicas listed per subscription by consumers (each ~40 bytes: 1000
+// subscriptions stay under another 0.5 MiB); mailbox lists up to 1000.
+constexpr std::size_t k_max_listed_replicas = 8;
+constexpr std::size_t k_max_mailbox_replicas = 1000;
+
+std::vector<ReplicaInfo> replicas_of(const std::optional<ReaderStatus>& status, std::size_t most) {
+    std::vector<ReplicaInfo> replicas;
+    if (!status) return replicas;
+    for (const auto& c : status->consumers) {
+        if (replicas.size() >= most) break;
+        replicas.push_back(ReplicaInfo{connection_name(c.holder), c.window, c.in_flight});
+    }
+    return replicas;
+}
 
 // A fetch that would wait is refused past the bounds on waiting fetches:
 // each takes memory until it is answered.
@@ -118,7 +132,7 @@ Result<std::optional<FetchedPlan>> CommandHandler::op(Ctx& ctx, const FetchReque
     }
     const auto visible = ctx.last_seq();
     const auto now = m_messaging.clock();
-    auto plan = m_deliveries.pull(reader, static_cast<std::size_t>(max), visible, now);
+    auto plan = m_deliveries.pull(reader, static_cast<std::size_t>(max), visible, now, ctx.session.connection);
     if (plan.read_error && plan.deliveries.empty()) {
         m_deliveries.abandon(plan);  // nothing of it is logged: decided again by the next fetch
         return WireError(Errc::storage_error, "reading the log failed: " + *plan.read_error + "; retry");
@@ -179,7 +193,9 @@ Result<ConsumersReply> CommandHandler::op(Ctx& ctx, const ConsumersRequest& r) {
             !pulled && c.unsettled > 0 && now - quiet_since > 2 * m_messaging.delivery.ack_timeout_us;
         reply.consumers.push_back(ConsumerInfo{c.bot, c.channel, c.acked, c.head, c.unsettled, in_flight,
                                                idle ? "idle" : status->pull ? "pull" : "push",
-                                               status ? status->last_ack_us : std::int64_t{0}, stuck, c.created_at});
+                                               status ? status->last_ack_us : std::int64_t{0}, stuck, c.created_at,
+                                               status ? status->consumers.size() : 0,
+                                               replicas_of(status, k_max_listed_replicas)});
     }
     return reply;
 }
@@ -205,10 +221,11 @@ Result<MailboxReply> CommandHandler::op(Ctx& ctx, const MailboxRequest& r) {
     const Reader reader{r.channel.value_or(""), bot, ""};
     // A window may hold up to 100,000: the reply lists the oldest and counts them all.
     for (const auto& f : m_deliveries.in_flight(reader, k_max_listed_in_flight)) {
-        reply.in_flight.push_back(InFlightInfo{f.seq, f.deliveries, f.deadline_us});
+        reply.in_flight.push_back(InFlightInfo{f.seq, f.deliveries, f.deadline_us, connection_name(f.holder)});
     }
     const auto status = m_deliveries.status(reader);
     reply.in_flight_count = status ? status->in_flight : 0;
+    reply.replicas = replicas_of(status, k_max_mailbox_replicas);
     return reply;
 }
 

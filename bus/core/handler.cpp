@@ -106,9 +106,20 @@ Result<HelloReply> CommandHandler::op(Ctx& ctx, const HelloRequest& r) {
         return WireError{Errc::forbidden, "this connection's key belongs to bot " + *ctx.session.key_bot +
                                               "; it cannot say hello as " + r.bot};
     }
+    if (r.credit && (*r.credit == 0 || *r.credit > k_max_credit)) {
+        return WireError(Errc::invalid_field, "field 'credit' must be 1 to " + std::to_string(k_max_credit));
+    }
     ctx.effects.hello_bot = r.bot;
     ctx.effects.hello_pushes = r.pushes.value_or(true);
-    return HelloReply{r.bot, k_protocol_version, m_store.messages().mailbox_acked(r.bot), ctx.last_seq()};
+    ctx.effects.hello_fan_out = r.fan_out.value_or(false);
+    ctx.effects.hello_credit = r.credit ? static_cast<std::size_t>(*r.credit) : m_messaging.delivery.window;
+    return HelloReply{r.bot, k_protocol_version, m_store.messages().mailbox_acked(r.bot), ctx.last_seq(),
+                      connection_name(ctx.session.connection)};
+}
+
+Result<ByeReply> CommandHandler::op(Ctx& ctx, const ByeRequest&) {
+    ctx.effects.bye = true;
+    return ByeReply{ctx.session.bot};
 }
 
 Result<PingReply> CommandHandler::op(Ctx&, const PingRequest&) {

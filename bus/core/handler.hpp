@@ -128,6 +128,7 @@ private:
     using Ctx = OpContext;
     Result<HelloReply> op(Ctx&, const HelloRequest&);
     Result<PingReply> op(Ctx&, const PingRequest&);
+    Result<ByeReply> op(Ctx&, const ByeRequest&);
     Result<ChannelReply> op(Ctx&, const ChannelCreateRequest&);
     Result<SeqReply> op(Ctx&, const ChannelDeleteRequest&);
     Result<ChannelListReply> op(Ctx&, const ChannelListRequest&);

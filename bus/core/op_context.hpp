@@ -26,6 +26,7 @@ namespace botbus::bus {
 // Per-connection state the server keeps.
 struct Session {
     std::optional<std::string> bot;  // set by hello
+    std::string connection = {};     // the routing id: who holds what it fetches
     // The bot the connection's CURVE key belongs to (ZAP's User-Id); hello
     // may name only this bot. Empty on an unauthenticated daemon.
     std::optional<std::string> key_bot = std::nullopt;
@@ -49,7 +50,10 @@ struct FetchWait {
 // What a request asks of the server once its batch is committed.
 struct Effects {
     std::optional<std::string> hello_bot;       // bind the connection to this bot now
-    bool hello_pushes = true;                   // and push its direct messages to it
+    bool hello_pushes = true;                   // and push its direct messages to it:
+    bool hello_fan_out = false;                 // every one of them, not a share
+    std::size_t hello_credit = 0;               // up to this many unacknowledged (a share)
+    bool bye = false;                           // the connection stops being its bot's
     std::optional<std::string> sync_token;      // publish a feed.sync marker after commit
     std::optional<DeliveryBinding> binding;     // start delivering a subscription
     std::optional<std::string> unbind_channel;  // stop delivering this channel to the connection's bot

@@ -20,13 +20,34 @@ struct HelloReply {
     std::uint64_t protocol = 0;
     std::uint64_t mailbox_acked = 0;
     std::uint64_t last_seq = 0;
+    std::string connection;  // this connection's name, as mailbox and consumers list it
     template <typename F> void fields(F& f) {
         f.req("bot", bot);
         f.req("protocol", protocol);
         f.req("mailbox_acked", mailbox_acked);
         f.req("last_seq", last_seq);
+        f.req("connection", connection);
     }
     BOTBUS_SHAPE_EQ(HelloReply);
+};
+
+struct ByeReply {
+    std::optional<std::string> bot;  // the bot the connection was, if any
+    template <typename F> void fields(F& f) { f.nil_or("bot", bot); }
+    BOTBUS_SHAPE_EQ(ByeReply);
+};
+
+// One connection consuming a mailbox or durable subscription (a replica).
+struct ReplicaInfo {
+    std::string connection;  // as its hello reply named it; "fan_out" for a mailbox's fan-out connections together
+    std::uint64_t credit = 0;     // its window; 0 for a fetching connection
+    std::uint64_t in_flight = 0;  // messages it holds unacknowledged
+    template <typename F> void fields(F& f) {
+        f.req("connection", connection);
+        f.req("credit", credit);
+        f.req("in_flight", in_flight);
+    }
+    BOTBUS_SHAPE_EQ(ReplicaInfo);
 };
 
 struct PingReply {
@@ -243,10 +264,12 @@ struct InFlightInfo {
     std::uint64_t seq = 0;
     std::uint32_t deliveries = 0;
     std::int64_t ack_deadline = 0;  // UTC µs: redelivered after this
+    std::string connection;         // the replica holding it (ReplicaInfo's name)
     template <typename F> void fields(F& f) {
         f.req("seq", seq);
         f.req("deliveries", deliveries);
         f.req("ack_deadline", ack_deadline);
+        f.req("connection", connection);
     }
     BOTBUS_SHAPE_EQ(InFlightInfo);
 };
@@ -258,6 +281,7 @@ struct MailboxReply {
     std::int64_t unsettled = 0;
     std::vector<InFlightInfo> in_flight;  // the first k_max_listed_in_flight, by seq
     std::uint64_t in_flight_count = 0;    // all of them
+    std::vector<ReplicaInfo> replicas;    // the connections consuming it now
     template <typename F> void fields(F& f) {
         f.req("bot", bot);
         f.opt("channel", channel);
@@ -265,6 +289,7 @@ struct MailboxReply {
         f.req("unsettled", unsettled);
         f.req("in_flight", in_flight);
         f.req("in_flight_count", in_flight_count);
+        f.req("replicas", replicas);
     }
     BOTBUS_SHAPE_EQ(MailboxReply);
 };
@@ -323,6 +348,8 @@ struct ConsumerInfo {
     std::int64_t last_ack = 0;
     bool stuck = false;
     std::int64_t created_at = 0;
+    std::uint64_t replica_count = 0;    // the connections consuming it now
+    std::vector<ReplicaInfo> replicas;  // the first k_max_listed_replicas of them
     template <typename F> void fields(F& f) {
         f.req("bot", bot);
         f.req("channel", channel);
@@ -334,6 +361,8 @@ struct ConsumerInfo {
         f.req("last_ack", last_ack);
         f.req("stuck", stuck);
         f.req("created_at", created_at);
+        f.req("replica_count", replica_count);
+        f.req("replicas", replicas);
     }
     BOTBUS_SHAPE_EQ(ConsumerInfo);
 };

@@ -35,7 +35,22 @@ struct HelloRequest {
     static constexpr std::string_view k_op = "hello";
     std::string bot;
     std::optional<bool> pushes = {};  // false: act as the bot without taking its direct-message pushes
-    template <typename F> void fields(F& f) { f.name("bot", bot); f.opt_flag("pushes", pushes); }
+    // true: a copy of every direct message of the bot (a mirror, a logger)
+    // instead of a share of them with the bot's other connections.
+    std::optional<bool> fan_out = {};
+    std::optional<std::uint64_t> credit = {};  // this connection's unacknowledged direct messages at a time
+    template <typename F> void fields(F& f) {
+        f.name("bot", bot);
+        f.opt_flag("pushes", pushes);
+        f.opt_flag("fan_out", fan_out);
+        f.opt_u64("credit", credit);
+    }
+};
+// The connection stops being its bot's: what it holds goes to the bot's
+// other connections at once.
+struct ByeRequest {
+    static constexpr std::string_view k_op = "bye";
+    template <typename F> void fields(F&) {}
 };
 struct PingRequest {
     static constexpr std::string_view k_op = "ping";
@@ -310,7 +325,7 @@ using Request = std::variant<HelloRequest, PingRequest, ChannelCreateRequest, Ch
                              RunStepsRequest, RunCompletedStepsRequest, RunCrashedRequest, StepStartRequest,
                              StepCompleteRequest, StepFailRequest, StepSkipRequest, StepWaitApprovalRequest,
                              StepApproveRequest, AclGrantRequest, AclRevokeRequest, AclListRequest,
-                             BackupRequest>;
+                             BackupRequest, ByeRequest>;
 
 // An op is the index of its request type in `Request`: nothing to keep in
 // step by hand.

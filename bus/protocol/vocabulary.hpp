@@ -25,6 +25,7 @@ inline constexpr std::int64_t k_default_ack_timeout_us = 30'000'000;  // a pushe
 inline constexpr std::uint32_t k_default_max_deliveries = 10;     // then it is dead-lettered
 inline constexpr std::size_t k_max_ack_seqs = 1000;               // seqs in one ack
 inline constexpr std::uint64_t k_max_fetch_wait_ms = 60'000;       // longest a fetch may wait for messages
+inline constexpr std::uint64_t k_max_credit = 100'000;             // a connection's unacknowledged pushes
 
 // Stable error codes; their strings are part of the protocol.
 enum class Errc {

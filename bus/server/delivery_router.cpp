@@ -47,47 +47,30 @@ void DeliveryRouter::stop() {
 }
 
 void DeliveryRouter::deliver(const Reader& reader) {
-    if (!m_running) return;
-    if (reader.is_mailbox()) {
-        if (!m_transport.has_push_connection(reader.bot)) return;
-        auto plan = pump(reader);
-        const bool more = plan.more;
-        carry_out(std::move(plan));
-        if (more) {
-            // Read in steps of max_read_bytes: the rest after this has gone.
-            m_behind.insert(reader);
-            m_transport.schedule_backlog_retry();
-        }
-        return;
-    }
-    const auto route = m_routes.find(reader);
-    if (route == m_routes.end()) return;  // pulled, or no connection takes its pushes
-    const auto routing_id = route->second;
-    if (!m_transport.knows(routing_id)) {
-        unroute(reader, routing_id);
-        return;
-    }
-    if (m_transport.backlogged(routing_id)) {
-        // The connection is not keeping up: leave the messages in the log and
-        // come back when its queue has drained.
-        if (m_behind.insert(reader).second) ++m_counters.paused_deliveries;
-        m_transport.schedule_backlog_retry();
-        return;
-    }
-    auto plan = pump(reader);
-    const bool more =
-        plan.more || (!plan.caught_up && plan.deliveries.size() > 0 && reader.connection.size() > 0);
+    if (!m_running || !m_deliveries.has_consumers(reader)) return;  // pulled, or nobody takes its pushes
+    // A consumer whose connection is not keeping up gets nothing new: its
+    // share stays in the log (or goes to the others) until it drains.
+    bool paused = false;
+    const auto takes = [&](const Holder& holder) {
+        if (holder.empty()) return true;  // a mailbox's fan-out connections
+        if (!m_transport.backlogged(holder)) return true;
+        paused = true;
+        return false;
+    };
+    auto plan = pump(reader, takes);
+    const bool more = plan.more || (!plan.caught_up && !plan.deliveries.empty() && !reader.connection.empty());
     carry_out(std::move(plan));
-    if (more || m_transport.backlogged(routing_id)) {
-        // An ephemeral reader that has not reached the head reads on; one
-        // whose connection filled up waits for it to drain.
-        if (m_behind.insert(reader).second && m_transport.backlogged(routing_id)) ++m_counters.paused_deliveries;
+    if (more || paused) {
+        // Read in steps of max_read_bytes, an ephemeral reader that has not
+        // reached the head reads on, and one whose consumer filled up waits
+        // for it to drain.
+        if (m_behind.insert(reader).second && paused) ++m_counters.paused_deliveries;
         m_transport.schedule_backlog_retry();
     }
 }
 
-DeliveryPlan DeliveryRouter::pump(const Reader& reader) {
-    auto plan = m_deliveries.pump(reader, m_visible_seq, m_clock());
+DeliveryPlan DeliveryRouter::pump(const Reader& reader, const std::function<bool(const Holder&)>& takes) {
+    auto plan = m_deliveries.pump(reader, m_visible_seq, m_clock(), takes);
     if (plan.read_error) {
         spdlog::error("reading the log for {} failed: {}", describe(reader), *plan.read_error);
         read_again(reader);
@@ -101,20 +84,21 @@ void DeliveryRouter::carry_out(DeliveryPlan plan) {
         ++m_counters.pushes;
         if (delivery.redelivered) ++m_counters.redeliveries;
     };
-    if (reader.is_mailbox()) {
-        for (const auto& delivery : plan.deliveries) {
-            count(delivery);
-            m_transport.push_to_bot(reader.bot,
-                                    encode_push(view_of(delivery.message), delivery.deliveries, delivery.redelivered));
+    // A mailbox's fan-out connections see every push of it, whichever
+    // replica holds the message.
+    const auto fan_out =
+        reader.is_mailbox() && !plan.deliveries.empty() ? m_transport.fan_out_connections(reader.bot)
+                                                        : std::vector<std::string>();
+    for (const auto& delivery : plan.deliveries) {
+        count(delivery);
+        auto push = encode_push(view_of(delivery.message), delivery.deliveries, delivery.redelivered);
+        for (const auto& routing_id : fan_out) {
+            if (routing_id != delivery.holder) m_transport.send_to(routing_id, false, push);
         }
-    } else if (const auto route = m_routes.find(reader); route != m_routes.end()) {
-        const auto routing_id = route->second;
-        for (const auto& delivery : plan.deliveries) {
-            count(delivery);
-            m_transport.send_to(routing_id, false,
-                                encode_push(view_of(delivery.message), delivery.deliveries, delivery.redelivered));
-        }
-        if (plan.caught_up) m_transport.send_to(routing_id, false, encode_caught_up(reader.channel, plan.caught_up_seq));
+        if (!delivery.holder.empty()) m_transport.send_to(delivery.holder, false, std::move(push));
+    }
+    for (const auto& holder : plan.caught_up_holders) {
+        if (!holder.empty()) m_transport.send_to(holder, false, encode_caught_up(reader.channel, plan.caught_up_seq));
     }
     if (!plan.deliveries.empty() && !reader.connection.size()) schedule_redelivery();
     queue_settlements(std::move(plan));
@@ -127,35 +111,68 @@ bool DeliveryRouter::deliver_behind() {
     return !m_behind.empty();
 }
 
-void DeliveryRouter::unroute(const Reader& reader, const std::string& routing_id) {
-    for (const auto& r : {reader, Reader{reader.channel, reader.bot, routing_id}}) {
-        const auto route = m_routes.find(r);
-        if (route == m_routes.end() || route->second != routing_id) continue;
-        m_routes.erase(route);
-        m_behind.erase(r);
-        m_deliveries.offline(r);
+void DeliveryRouter::join_mailbox(const std::string& routing_id, const std::string& bot, bool fan_out,
+                                  std::size_t window) {
+    const Reader mailbox{"", bot, ""};
+    const auto now_us = m_clock();
+    if (fan_out) {
+        // A new mirror gets what the group holds pushed again (as a hello
+        // always did), and then every push.
+        if (m_deliveries.has_consumer(mailbox, Holder{})) {
+            m_deliveries.attach(mailbox, Holder{}, ReaderSettings{window, false, false, 0}, now_us);
+        }
+    } else {
+        m_deliveries.attach(mailbox, routing_id, ReaderSettings{window, false, false, 0}, now_us);
+    }
+    balance_mailbox(bot, window);
+    deliver(mailbox);
+}
+
+void DeliveryRouter::balance_mailbox(const std::string& bot, std::size_t window) {
+    // The fan-out connections are one consumer (Holder{}) while the bot has
+    // no competing one; with competing ones they only watch.
+    const Reader mailbox{"", bot, ""};
+    const bool mirrors = !m_transport.fan_out_connections(bot).empty();
+    bool competing = false;
+    if (const auto status = m_deliveries.status(mailbox)) {
+        for (const auto& consumer : status->consumers) competing = competing || !consumer.holder.empty();
+    }
+    const bool group = m_deliveries.has_consumer(mailbox, Holder{});
+    if (mirrors && !competing && !group) {
+        m_deliveries.attach(mailbox, Holder{}, ReaderSettings{window, false, false, 0}, m_clock());
+    } else if ((!mirrors || competing) && group) {
+        m_deliveries.detach(mailbox, Holder{}, m_clock());
     }
 }
 
-void DeliveryRouter::drop_routes_of(const std::string& routing_id) {
-    std::vector<Reader> routed;
-    for (const auto& [reader, route] : m_routes) {
-        if (route == routing_id) routed.push_back(reader);
+void DeliveryRouter::unroute(const Reader& reader, const std::string& routing_id) {
+    const auto now_us = m_clock();
+    m_deliveries.forget(Reader{reader.channel, reader.bot, routing_id});
+    m_behind.erase(Reader{reader.channel, reader.bot, routing_id});
+    if (!m_deliveries.has_consumer(reader, routing_id)) return;
+    m_deliveries.detach(reader, routing_id, now_us);
+    deliver(reader);  // what it held, to the others
+}
+
+void DeliveryRouter::consumer_left(const std::string& routing_id, const std::vector<std::string>& bots) {
+    for (const auto& reader : m_deliveries.connection_gone(routing_id, m_clock())) {
+        // What it held goes to the others now: pushed, or to a waiting fetch.
+        deliver(reader);
+        if (m_parked.front(reader)) serve(reader, m_clock());
     }
-    for (const auto& reader : routed) unroute(reader, routing_id);
+    for (const auto& bot : bots) balance_mailbox(bot, m_deliveries.options().window);
+    for (const auto& bot : bots) deliver(Reader{"", bot, ""});
+    schedule_fetch_timer();
 }
 
 void DeliveryRouter::connection_rebound(const std::string& routing_id, const std::vector<std::string>& previous) {
-    if (!previous.empty()) drop_routes_of(routing_id);  // subscriptions were the old bot's
-    for (const auto& old : previous) {
-        if (!m_transport.has_push_connection(old)) m_deliveries.offline(Reader{"", old, ""});
-    }
+    // Everything it consumed was the old bot's.
+    if (!previous.empty()) consumer_left(routing_id, previous);
 }
 
 void DeliveryRouter::connection_gone(const std::string& routing_id, const std::optional<std::string>& bot) {
-    drop_routes_of(routing_id);
     connection_fetches_gone(routing_id);
-    if (bot && !m_transport.has_push_connection(*bot)) m_deliveries.offline(Reader{"", *bot, ""});
+    consumer_left(routing_id, bot ? std::vector<std::string>{*bot} : std::vector<std::string>{});
 }
 
 namespace {
@@ -167,7 +184,7 @@ WireError subscription_gone(const Reader& reader) {
 }  // namespace
 
 void DeliveryRouter::forget_route(const Reader& reader) {
-    m_routes.erase(reader);
+    m_behind.erase(reader);
     for (auto& fetch : m_parked.take_all(reader)) answer(fetch, encode_error_reply(fetch.id, subscription_gone(reader)));
 }
 
@@ -386,9 +403,7 @@ void DeliveryRouter::redeliver() {
         m_redelivery_failed = true;
     }
     for (auto& plan : plans) {
-        const bool reachable = plan.reader.is_mailbox() ? m_transport.has_push_connection(plan.reader.bot)
-                                                        : m_routes.contains(plan.reader);
-        if (reachable) {
+        if (m_deliveries.has_consumers(plan.reader)) {
             carry_out(std::move(plan));
         } else {
             // Nobody to push to; what was given up on is logged all the same.

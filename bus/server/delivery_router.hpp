@@ -4,11 +4,14 @@
 //
 // Operation: after each release, deliver() runs for every reader whose
 // stream changed; it pumps the reader from the log up to the newest
-// released seq (set_visible) and sends the plan: a mailbox's messages to
-// every push connection of its bot, a channel reader's to the connection
-// routed to it (route()). A connection whose queue is full leaves its
-// readers' messages in the log ("behind"); deliver_behind() reads them
-// again once the Transport's backlog retry finds room. Fetches that found
+// released seq (set_visible) and sends each message of the plan to the
+// consumer holding it (Deliveries' attach: a bot's replicas share its
+// mailbox and its durable subscriptions), and a mailbox's messages also to
+// the bot's fan-out connections (join_mailbox). A connection whose queue is
+// full gets nothing new: its share stays in the log ("behind") or goes to
+// the other consumers; deliver_behind() reads again once the Transport's
+// backlog retry finds room. A consumer that leaves (its connection closes,
+// a bye, another hello) hands what it held to the others at once. Fetches that found
 // nothing are parked (park(), parked_fetches.hpp) until their channel has
 // news, a delivery of their reader comes due again, or their deadline
 // passes; a subscription's waiting fetches are served oldest first, one
@@ -65,14 +68,19 @@ public:
     // The newest seq released (durable and shown): nothing newer is read.
     void set_visible(store::Seq seq) { m_visible_seq = std::max(m_visible_seq, seq); }
 
-    // The connection takes the reader's pushes.
-    void route(const Reader& reader, const std::string& routing_id) { m_routes[reader] = routing_id; }
+    // A released hello: the connection takes a share of the bot's direct
+    // messages (up to `window` unacknowledged), or with `fan_out` a copy of
+    // every push.
+    void join_mailbox(const std::string& routing_id, const std::string& bot, bool fan_out, std::size_t window);
     // The reader's subscription is gone: its fetches that wait are answered
     // (not_found) now, not at their deadline.
     void forget_route(const Reader& reader);
-    // The connection no longer takes the reader's pushes, nor those of the
-    // connection's ephemeral reader of the same channel.
+    // The connection no longer consumes the reader (what it held goes to the
+    // others), nor the connection's ephemeral reader of the same channel.
     void unroute(const Reader& reader, const std::string& routing_id);
+    // The connection consumes nothing any more (a bye, another hello, gone):
+    // what it held goes to the others now.
+    void consumer_left(const std::string& routing_id, const std::vector<std::string>& bots);
     // Transport hooks: a connection became another bot's, or is gone.
     void connection_rebound(const std::string& routing_id, const std::vector<std::string>& previous);
     void connection_gone(const std::string& routing_id, const std::optional<std::string>& bot);
@@ -91,9 +99,11 @@ public:
 
 private:
     // Deliveries::pump; a failed read is logged and the reader read again later.
-    DeliveryPlan pump(const Reader& reader);
+    DeliveryPlan pump(const Reader& reader, const std::function<bool(const Holder&)>& takes);
     void carry_out(DeliveryPlan plan);
-    void drop_routes_of(const std::string& routing_id);
+    // Makes the bot's fan-out connections one consumer of its mailbox while
+    // it has no competing one, and not otherwise.
+    void balance_mailbox(const std::string& bot, std::size_t window);
     // Serves the reader's waiting fetches from the oldest while reads hand something out.
     void serve(const Reader& reader, std::int64_t now_us);
     // Answers the fetches whose deadline passed, with what there is.
@@ -125,7 +135,6 @@ private:
     Hooks m_hooks;
     bool m_running = false;
     store::Seq m_visible_seq = 0;
-    std::map<Reader, std::string> m_routes;  // channel readers pushed to: their connection's routing id
     std::set<Reader> m_behind;               // readers to push to again once their connection drains
     ParkedFetches m_parked;                  // fetches waiting for messages
     boost::asio::steady_timer m_fetch_timer;

@@ -34,6 +34,11 @@ struct Release {
         std::string routing_id;
         std::string bot;
         bool no_pushes;  // REQ-style, or asked for no pushes
+        bool fan_out = false;    // a copy of every direct message, not a share
+        std::size_t credit = 0;  // its share's window
+    };
+    struct Bye {
+        std::string routing_id;
     };
     struct Unbind {
         std::string routing_id;
@@ -44,7 +49,7 @@ struct Release {
         DeliveryBinding binding;
     };
     // Changes to who receives what, applied in the order of their requests.
-    using DeliveryChange = std::variant<Hello, Unbind, Bind>;
+    using DeliveryChange = std::variant<Hello, Unbind, Bind, Bye>;
 
     std::uint64_t ticket = 0;  // released once a sync covers this ticket
     std::vector<Reply> replies;

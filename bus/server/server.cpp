@@ -267,6 +267,7 @@ void Server::run_batch(std::vector<Inbound>& batch) {
             const auto& envelope = std::get<Envelope>(decoded[i]);
             auto& session = m_transport.session(in.routing_id);
             session.req_style = in.req_style;
+            if (session.connection.empty()) session.connection = in.routing_id;
             auto outcome = execute(envelope, session, tx);
             if (outcome.hello_bot && !admit_hello(session, *outcome.hello_bot)) {
                 outcome = Outcome::refused(encode_error_reply(envelope.id, bot_connections_reached(*outcome.hello_bot)),
@@ -278,8 +279,14 @@ void Server::run_batch(std::vector<Inbound>& batch) {
                 identity_changes.push_back({in.routing_id, session.bot});
                 m_transport.set_bot(in.routing_id, *outcome.hello_bot);
                 // REQ sockets take only replies; a push would be read as one.
-                out.changes.emplace_back(
-                    Release::Hello{in.routing_id, *outcome.hello_bot, in.req_style || !outcome.hello_pushes});
+                out.changes.emplace_back(Release::Hello{in.routing_id, *outcome.hello_bot,
+                                                        in.req_style || !outcome.hello_pushes, outcome.hello_fan_out,
+                                                        outcome.hello_credit});
+            }
+            if (outcome.bye) {
+                identity_changes.push_back({in.routing_id, session.bot});
+                m_transport.set_bot(in.routing_id, std::nullopt);
+                out.changes.emplace_back(Release::Bye{in.routing_id});
             }
             if (outcome.sync_token) out.sync_tokens.push_back(*outcome.sync_token);
             if (outcome.unbind_channel && session.bot) {
@@ -422,12 +429,16 @@ void Server::release(Release& batch) {
     Touched touched;
     for (auto& change : batch.changes) {
         if (const auto* hello = std::get_if<Release::Hello>(&change)) {
-            m_transport.bind_session(hello->routing_id, hello->bot, !hello->no_pushes);
+            if (!m_transport.knows(hello->routing_id)) continue;  // closed while the batch waited for its sync
+            m_transport.bind_session(hello->routing_id, hello->bot, !hello->no_pushes, hello->fan_out);
             if (hello->no_pushes) continue;
-            // A new push connection gets every unsettled message again, oldest
-            // first, this batch's included.
-            deliveries.restart_mailbox(hello->bot, now_us);
+            // A share of the bot's direct messages (the first connection gets
+            // every unsettled one again, oldest first, this batch's
+            // included), or a copy of each.
+            m_router.join_mailbox(hello->routing_id, hello->bot, hello->fan_out, hello->credit);
             touched.readers.insert(Reader{"", hello->bot, ""});
+        } else if (const auto* bye = std::get_if<Release::Bye>(&change)) {
+            if (m_transport.knows(bye->routing_id)) m_transport.unbind_session(bye->routing_id);
         } else if (const auto* unbind = std::get_if<Release::Unbind>(&change)) {
             m_router.unroute(unbind->reader, unbind->routing_id);
             touched.readers.erase(unbind->reader);
@@ -438,9 +449,9 @@ void Server::release(Release& batch) {
             // A later hello in the batch may have made the connection another bot.
             if (!m_transport.knows(bind.routing_id) || m_transport.bot_of(bind.routing_id) != reader.bot) continue;
             if (bind.binding.settings.ephemeral) reader.connection = bind.routing_id;
-            deliveries.restart(reader, bind.binding.settings, now_us);
+            // Another connection of the bot on a durable subscription shares it.
+            deliveries.attach(reader, bind.routing_id, bind.binding.settings, now_us);
             if (bind.binding.settings.pull) continue;
-            m_router.route(reader, bind.routing_id);
             touched.readers.insert(reader);
         }
     }

@@ -193,7 +193,7 @@ std::size_t Transport::in_flight(const std::string& routing_id) const {
     return peer == m_peers.end() ? 0 : peer->second.in_flight;
 }
 
-void Transport::bind_session(const std::string& routing_id, const std::string& bot, bool can_push) {
+void Transport::bind_session(const std::string& routing_id, const std::string& bot, bool can_push, bool fan_out) {
     auto& peer = m_peers[routing_id];
     // The session already carries the new name (set when the hello ran), so
     // the connection's previous bot is found by its routing id.
@@ -204,8 +204,34 @@ void Transport::bind_session(const std::string& routing_id, const std::string& b
     }
     set_bot(routing_id, bot);
     peer.can_push = can_push;
+    peer.fan_out = can_push && fan_out;
     m_bot_peers[bot].insert(routing_id);
     if (!previous.empty()) m_hooks.rebound(routing_id, previous);
+}
+
+void Transport::unbind_session(const std::string& routing_id) {
+    const auto it = m_peers.find(routing_id);
+    if (it == m_peers.end()) return;
+    std::vector<std::string> previous;
+    for (auto bots = m_bot_peers.begin(); bots != m_bot_peers.end();) {
+        if (bots->second.erase(routing_id) > 0) previous.push_back(bots->first);
+        bots = bots->second.empty() ? m_bot_peers.erase(bots) : std::next(bots);
+    }
+    set_bot(routing_id, std::nullopt);
+    it->second.can_push = false;
+    it->second.fan_out = false;
+    m_hooks.rebound(routing_id, previous);
+}
+
+std::vector<std::string> Transport::fan_out_connections(const std::string& bot) const {
+    std::vector<std::string> out;
+    const auto it = m_bot_peers.find(bot);
+    if (it == m_bot_peers.end()) return out;
+    for (const auto& routing_id : it->second) {
+        const auto peer = m_peers.find(routing_id);
+        if (peer != m_peers.end() && peer->second.fan_out) out.push_back(routing_id);
+    }
+    return out;
 }
 
 bool Transport::has_push_connection(const std::string& bot) const {
@@ -297,16 +323,6 @@ void Transport::connection_closed(int fd) {
     if (it == m_fd_peers.end()) return;
     const auto routing_ids = it->second;  // forget_peer edits the map
     for (const auto& routing_id : routing_ids) forget_peer(routing_id);
-}
-
-void Transport::push_to_bot(const std::string& bot, const std::string& push) {
-    const auto it = m_bot_peers.find(bot);
-    if (it == m_bot_peers.end()) return;
-    const auto peers = it->second;  // send_to may forget a vanished peer
-    for (const auto& routing_id : peers) {
-        const auto peer = m_peers.find(routing_id);
-        if (peer != m_peers.end() && peer->second.can_push) send_to(routing_id, false, push);
-    }
 }
 
 void Transport::send_to(const std::string& routing_id, bool req_style, std::string body) {

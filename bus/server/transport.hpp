@@ -8,9 +8,9 @@
 // ZMQ_FD is edge-triggered: the caller drains to EAGAIN after every wake-up
 // and after every send made outside its drain loop, or the next request may
 // never wake it.
-// Each routing id has a Session; bind_session() makes a connection a bot's,
-// and has_push_connection()/push_to_bot() find the bot's connections that
-// take pushes. send_to() sends a reply or push; when the peer's queue is
+// Each routing id has a Session; bind_session() makes a connection a bot's
+// (unbind_session() undoes it), and has_push_connection() and
+// fan_out_connections() find the bot's connections that take pushes. send_to() sends a reply or push; when the peer's queue is
 // full it waits in that peer's backlog, retried every millisecond on a
 // timer: ROUTER_MANDATORY is on, so nothing is lost silently. A backlog is
 // bounded in replies and in bytes, per peer and over all peers; past a bound
@@ -137,8 +137,14 @@ public:
     std::size_t connections() const { return m_monitor.open(); }
     std::uint64_t refused_connections() const { return m_monitor.refused(); }
     std::size_t backlog_bytes() const { return m_backlog_bytes; }
-    void bind_session(const std::string& routing_id, const std::string& bot, bool can_push);
+    // A released hello: the connection is the bot's; with can_push it takes
+    // pushes, with fan_out a copy of every direct message of the bot.
+    void bind_session(const std::string& routing_id, const std::string& bot, bool can_push, bool fan_out = false);
+    // A released bye: the connection is nobody's (until another hello).
+    void unbind_session(const std::string& routing_id);
     bool has_push_connection(const std::string& bot) const;
+    // The bot's connections that asked for every direct message (hello's fan_out).
+    std::vector<std::string> fan_out_connections(const std::string& bot) const;
     // Shuts every connection whose key no longer passes key_allowed (after
     // an allowlist reload); returns how many. Each is forgotten when its
     // close is reported.
@@ -151,7 +157,6 @@ public:
     // request fewer in flight once it leaves the backlog (or is dropped).
     void send_reply(const std::string& routing_id, bool req_style, std::string body);
     std::size_t in_flight(const std::string& routing_id) const;
-    void push_to_bot(const std::string& bot, const std::string& push);
     bool backlogged(const std::string& routing_id) const { return m_backlog.contains(routing_id); }
     void schedule_backlog_retry();
 
@@ -171,6 +176,7 @@ private:
     struct PeerState {
         Session session;
         bool can_push = false;
+        bool fan_out = false;
         int fd = -1;  // the descriptor its requests come from
         std::string key;  // its CURVE public key (Z85), when authenticated
         ByteCounter queued = make_byte_counter();  // bytes of its big replies libzmq holds

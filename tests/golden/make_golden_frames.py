@@ -153,6 +153,10 @@ FRAMES = [
     ("acl.list", {"op": "acl.list"}),
     ("acl.list.page", {"op": "acl.list", "after_bot": "alice", "after_permission": "read", "after_channel": "a*",
                        "limit": 10}),
+    # ---- backups and replicas
+    ("backup", {"op": "backup", "name": "nightly.db"}),
+    ("hello.dave", {"op": "hello", "bot": "dave", "fan_out": True, "credit": 50}),
+    ("bye", {"op": "bye"}),
 ]
 
 

@@ -52,15 +52,39 @@ class Client(Connection):
 
     # -- the ops
 
-    def hello(self, bot: str, *, pushes: bool = True) -> HelloReply:
+    def hello(
+        self, bot: str, *, pushes: bool = True, fan_out: bool = False, credit: int | None = None
+    ) -> HelloReply:
         """Names this connection's bot. With ``pushes`` the daemon pushes the
-        bot's direct messages here, starting with every unsettled one; without,
-        the connection acts as the bot without taking them (tools, and a
-        second connection of a bot that consumes elsewhere)."""
-        reply = self.call("hello", bot=bot, pushes=None if pushes else False)
+        bot's direct messages here: a share of them, with the bot's other
+        connections (replicas) taking the rest, each message held by one
+        connection until it is acknowledged; the first connection starts with
+        every unsettled one. ``fan_out`` asks for a copy of every direct
+        message instead (a mirror, a logger); ``credit`` bounds how many this
+        connection holds unacknowledged. Without ``pushes``, the connection
+        acts as the bot without taking them (tools)."""
+        reply = self.call(
+            "hello",
+            bot=bot,
+            pushes=None if pushes else False,
+            fan_out=True if fan_out else None,
+            credit=credit,
+        )
         self.bot = bot
         self.mailbox_acked = int(reply.get("mailbox_acked", 0))
-        return HelloReply(str(reply["bot"]), int(reply["protocol"]), self.mailbox_acked, int(reply["last_seq"]))
+        return HelloReply(
+            str(reply["bot"]),
+            int(reply["protocol"]),
+            self.mailbox_acked,
+            int(reply["last_seq"]),
+            str(reply.get("connection", "")),
+        )
+
+    def bye(self) -> None:
+        """Stops being the bot: what this connection holds unacknowledged goes
+        to the bot's other connections at once (a clean shutdown of a replica)."""
+        self.call("bye")
+        self.bot = None
 
     def ping(self) -> int:
         """Round-trips a ``ping``; returns the daemon's clock (µs)."""

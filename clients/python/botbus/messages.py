@@ -99,6 +99,7 @@ class HelloReply:
     protocol: int
     mailbox_acked: int
     last_seq: int
+    connection: str = ""  # how ``mailbox`` and ``consumers`` name this connection
 
 
 @dataclass(frozen=True)

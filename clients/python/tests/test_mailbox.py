@@ -26,8 +26,11 @@ def test_the_mailbox_yields_direct_messages_and_an_ack_settles_them(daemon, conn
     first[0].ack()
     inbox.ack(first[2])
 
-    # A hello starts the bot over: only the message left unacknowledged comes again.
+    # Another replica says hello: what the first holds stays the first's
+    # until it leaves, then only the message left unacknowledged comes again.
     again = connect(daemon, "bob").mailbox()
+    assert again.get(0.3) is None
+    bob.bye()
     redelivered = again.get(10)
     assert (redelivered.seq, redelivered.redelivered) == (sent[1].seq, True)
     assert again.get(0.5) is None
