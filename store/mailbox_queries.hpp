@@ -57,6 +57,14 @@ public:
     virtual std::vector<DeadLetterRow> dead_letters_of(Seq message_seq) = 0;
     virtual std::optional<DeadLetterRow> dead_letter(Seq message_seq) = 0;  // the first of them
     virtual std::optional<DeadLetterRow> dead_letter(Seq message_seq, const std::string& bot) = 0;
+
+    // Delivery attempts recorded (message.delivered) for a reader: `bot`'s
+    // mailbox (channel "") or its durable subscription to `channel`.
+    // Every unsettled message of it at or below delivered_upto was
+    // delivered at least once (0: none recorded).
+    virtual Seq delivered_upto(const std::string& bot, const std::string& channel) = 0;
+    // How often the message was delivered, when more than once (0: no record).
+    virtual std::uint32_t delivery_count(const std::string& bot, const std::string& channel, Seq seq) = 0;
 };
 
 }  // namespace botbus::store

@@ -31,6 +31,11 @@ void Batch::rollback() noexcept {
     m_store->rollback_batch();
 }
 
+void Batch::record_deliveries(const DeliveryRecord& record) {
+    if (!m_open) throw std::logic_error("botbus::store: record_deliveries on a closed batch");
+    m_store->record_deliveries_in_batch(record);
+}
+
 Appended Batch::append(EventDraft draft) {
     if (!m_open) throw std::logic_error("botbus::store: append on a closed batch");
     if (m_savepoint_failed) throw std::logic_error("botbus::store: append after a failed append in a savepoint");

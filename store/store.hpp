@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/consumer_queries.hpp"
@@ -48,6 +49,18 @@ enum class Durability {
 
 class Store;
 struct AclRule;  // payloads.hpp
+
+// Delivery attempts to one reader (a bot's mailbox: channel "", or its
+// durable subscription to `channel`), kept beside the log so that a restart
+// does not reset delivery counts: every unsettled message of it at or below
+// `upto` was delivered at least once; each of `counts` was delivered that
+// many times (2 or more).
+struct DeliveryRecord {
+    std::string bot;
+    std::string channel;
+    std::optional<Seq> upto;
+    std::vector<std::pair<Seq, std::uint32_t>> counts;
+};
 
 // One write transaction, as a move-only handle. Rolls back on destruction
 // unless committed. append and the commits throw std::logic_error on a batch
@@ -106,6 +119,10 @@ public:
     // I/O and memory errors): the batch is then rolled back and closed, and
     // none of it can be committed.
     bool rollback_to_savepoint() noexcept;
+
+    // Writes delivery attempts in this batch's transaction (not an event:
+    // nothing is appended to the log); durable with its commit.
+    void record_deliveries(const DeliveryRecord& record);
 
     // The events this batch appended, in order (duplicates not included).
     const std::vector<Event>& events() const { return m_events; }
@@ -250,6 +267,7 @@ protected:
     // Batch::append's work; a new event is moved onto `appended`.
     virtual Appended append_to_batch(EventDraft draft, std::vector<Event>& appended) = 0;
     virtual std::optional<Appended> find_idempotent_in_batch(const std::string& producer, const std::string& key) = 0;
+    virtual void record_deliveries_in_batch(const DeliveryRecord& record) = 0;
     // Commits without syncing; on failure throws, and Batch then calls
     // rollback_batch.
     virtual void commit_batch() = 0;

@@ -637,3 +637,38 @@ TEST_F(MailboxStore, CompareNoticesAMailboxProjectionThatDiffers) {
 }
 
 }  // namespace
+
+namespace {
+
+// ---- delivery attempts beside the log (issue 15)
+
+TEST_F(MailboxStore, DeliveryAttemptsAreKeptBesideTheLogUntilTheirMessagesSettle) {
+    const auto m = send_many("bob", 4);
+    const auto last_seq = m_store.last_seq();
+    {
+        auto batch = m_store.begin();
+        batch.record_deliveries({"bob", "", m[2], {{m[0], 3}, {m[1], 2}}});
+        batch.record_deliveries({"bob", "", m[1], {{m[0], 2}}});  // never lowers what is there
+        batch.commit();
+    }
+    EXPECT_EQ(m_store.last_seq(), last_seq) << "attempts are not events";
+    EXPECT_EQ(m_store.mailboxes().delivered_upto("bob", ""), m[2]);
+    EXPECT_EQ(m_store.mailboxes().delivery_count("bob", "", m[0]), 3U);
+    EXPECT_EQ(m_store.mailboxes().delivery_count("bob", "", m[1]), 2U);
+    EXPECT_EQ(m_store.mailboxes().delivery_count("bob", "", m[2]), 0U) << "delivered once: the mark says so";
+    EXPECT_EQ(m_store.mailboxes().delivered_upto("bob", "news"), 0U) << "another reader of bob's";
+
+    // Settling a message takes its count with it: by seq, up to a floor, or given up on.
+    append(acked("bob", std::nullopt, std::vector<std::uint64_t>{m[1]}));
+    EXPECT_EQ(m_store.mailboxes().delivery_count("bob", "", m[1]), 0U);
+    EXPECT_EQ(m_store.mailboxes().delivery_count("bob", "", m[0]), 3U);
+    append(dead_lettered("bob", m[0], "max_deliveries", 3));
+    EXPECT_EQ(m_store.mailboxes().delivery_count("bob", "", m[0]), 0U);
+    SQLite::Statement rows(m_store.database(), "SELECT COUNT(*) FROM delivery_counts");
+    ASSERT_TRUE(rows.executeStep());
+    EXPECT_EQ(rows.getColumn(0).getInt(), 0);
+    // A rebuild from the log does not see them, and need not: they are not a projection.
+    EXPECT_TRUE(m_store.verify_projections().differences.empty());
+}
+
+}  // namespace

@@ -342,6 +342,64 @@ TEST(Replicas, ASharedPullSubscriptionGivesAKilledFetchersMessagesToTheNextFetch
     EXPECT_EQ(fresh, Seqs(published.begin() + 20, published.end()));
 }
 
+TEST(Replicas, APoisonMessageIsDeadLetteredAfterMaxDeliveriesAcrossTwoRestarts) {
+    testing::TempDir dir;
+    const auto data = dir.path() / "data";
+    // Long ack timeouts until the last run: each delivery before it comes
+    // from a restart, which used to start the count over.
+    const std::vector<std::string> patient{"--max-deliveries", "3", "--ack-timeout-ms", "600000"};
+    auto daemon = std::make_unique<testing::DaemonProcess>(data, patient);
+    zmq::context_t context;
+    std::uint64_t poison = 0;
+    {
+        client::Client alice(context, options_for(*daemon));
+        alice.hello("alice");
+        poison = alice.send("crashy", bus::pack_as_value("poison")).seq;
+        client::Client crashy(context, options_for(*daemon));
+        crashy.hello("crashy");
+        const auto push = crashy.next_push(10s);
+        ASSERT_TRUE(push);
+        EXPECT_EQ(push->deliveries, 1U);
+    }
+    // A clean restart (SIGTERM, as systemd restarts it).
+    ASSERT_EQ(daemon->terminate(), 0) << daemon->stderr_text();
+    daemon = std::make_unique<testing::DaemonProcess>(data, patient);
+    {
+        client::Client crashy(context, options_for(*daemon));
+        crashy.hello("crashy");
+        const auto push = crashy.next_push(10s);
+        ASSERT_TRUE(push);
+        EXPECT_EQ(push->seq, poison);
+        EXPECT_EQ(push->deliveries, 2U) << "the delivery before the restart was forgotten";
+        EXPECT_TRUE(push->redelivered);
+        // Traffic that writes carries the attempt into the log's transaction...
+        client::Client alice(context, options_for(*daemon));
+        alice.hello("alice");
+        alice.publish("elsewhere", bus::pack_as_value("busy"));
+    }
+    // ...so it survives kill -9 too.
+    daemon->kill_hard();
+    daemon = std::make_unique<testing::DaemonProcess>(
+        data, std::vector<std::string>{"--max-deliveries", "3", "--ack-timeout-ms", "200"});
+    client::Client crashy(context, options_for(*daemon));
+    crashy.hello("crashy");
+    const auto push = crashy.next_push(10s);
+    ASSERT_TRUE(push);
+    EXPECT_EQ(push->deliveries, 3U);
+    // Not acknowledged again: the third delivery was the last.
+    bus::DlqListRequest list;
+    list.bot = "crashy";
+    cli::Json dead;
+    ASSERT_TRUE(testing::eventually([&] {
+        dead = cli::reply_fields(crashy.call_ok(list)).at("dead_letters");
+        return dead.size() == 1;
+    })) << dead;
+    EXPECT_EQ(dead[0].at("message_seq"), poison);
+    EXPECT_EQ(dead[0].at("deliveries"), 3);
+    crashy.call_ok(bus::PingRequest{});
+    EXPECT_FALSE(crashy.next_push(0ms)) << "pushed again after it was dead-lettered";
+}
+
 TEST(Replicas, FanOutGivesEveryConnectionEveryMessage) {
     testing::TempDir dir;
     testing::DaemonProcess daemon(dir.path() / "data");

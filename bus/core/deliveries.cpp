@@ -106,8 +106,16 @@ bool Deliveries::belongs(const Reader& reader, const store::MessageRow& row) {
 }
 
 std::uint32_t& Deliveries::count_of(const Reader& reader, State& state, store::Seq seq) {
-    (void)reader;
-    return state.deliveries[seq];
+    auto [it, fresh] = state.deliveries.try_emplace(seq, 0);
+    if (fresh && m_resume_counts && !state.settings.ephemeral) {
+        // Read once per reader and then per message below the mark: after a
+        // restart, only the messages delivered before it cost a lookup.
+        if (!state.recorded_upto) state.recorded_upto = m_store.mailboxes().delivered_upto(reader.bot, reader.channel);
+        if (seq <= *state.recorded_upto) {
+            it->second = std::max<std::uint32_t>(1, m_store.mailboxes().delivery_count(reader.bot, reader.channel, seq));
+        }
+    }
+    return it->second;
 }
 
 void Deliveries::restart(const Reader& reader, const ReaderSettings& settings, std::int64_t now_us,

@@ -27,8 +27,9 @@
 // This class decides; the server sends the pushes and appends the
 // settlement events it returns.
 // Durability: deadlines are in memory. Delivery counts are in memory and,
-// through take_attempts() and resume_counts(), recorded beside the log, so
-// a restart does not reset them. Acks, expiries, dead letters and durable
+// through take_attempts() (the server writes them, delivery_attempts.hpp)
+// and resume_counts() (read back as a reader first meets a message),
+// kept beside the log, so a restart does not reset them. Acks, expiries, dead letters and durable
 // subscriptions are in the log; after a restart every unsettled message is
 // delivered again.
 // Concurrency: single-threaded (the server's loop).
@@ -250,6 +251,17 @@ public:
     // redeliveries; hand-overs are not new attempts), for the server to
     // record in its next batch.
     std::vector<DeliveryAttempt> take_attempts() { return std::exchange(m_attempts, {}); }
+    bool has_attempts() const { return !m_attempts.empty(); }
+    // Taken attempts that were not written after all: taken again next time.
+    // (Bounded: past 100,000 waiting, the oldest are forgotten, and a
+    // restart counts those messages from their last written attempt.)
+    void restore_attempts(std::vector<DeliveryAttempt> attempts) {
+        m_attempts.insert(m_attempts.begin(), attempts.begin(), attempts.end());
+        constexpr std::size_t k_most = 100'000;
+        if (m_attempts.size() > k_most) {
+            m_attempts.erase(m_attempts.begin(), m_attempts.end() - static_cast<std::ptrdiff_t>(k_most));
+        }
+    }
     // Reads a message's count from the record when the reader first meets
     // it after a restart (the store's delivery_count).
     void resume_counts(bool on) { m_resume_counts = on; }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <utility>
 
+#include "bus/core/delivery_attempts.hpp"
 #include "bus/core/delivery_codec.hpp"
 
 namespace botbus::bus {
@@ -32,7 +33,8 @@ DeliveryRouter::DeliveryRouter(boost::asio::io_context& io, store::Store& store,
       m_hooks(std::move(hooks)),
       m_fetch_timer(io),
       m_settlement_timer(io),
-      m_redelivery_timer(io) {}
+      m_redelivery_timer(io),
+      m_attempts_timer(io) {}
 
 void DeliveryRouter::start(store::Seq visible) {
     m_visible_seq = visible;
@@ -44,6 +46,29 @@ void DeliveryRouter::stop() {
     m_redelivery_timer.cancel();
     m_fetch_timer.cancel();
     m_settlement_timer.cancel();
+    m_attempts_timer.cancel();
+}
+
+void DeliveryRouter::schedule_attempts() {
+    if (m_attempts_scheduled || !m_running || !m_deliveries.has_attempts()) return;
+    m_attempts_scheduled = true;
+    // Long enough for the acks and sends that usually follow to carry them.
+    m_attempts_timer.expires_after(std::chrono::milliseconds(20));
+    m_attempts_timer.async_wait([this](boost::system::error_code ec) {
+        m_attempts_scheduled = false;
+        if (ec || !m_running) return;
+        record_attempts_now();
+    });
+}
+
+void DeliveryRouter::record_attempts_now() {
+    if (!m_deliveries.has_attempts()) return;
+    auto attempts = m_deliveries.take_attempts();
+    if (!m_hooks.run_daemon_batch([&](store::Batch& tx) { record_delivery_attempts(tx, attempts); },
+                                  "recording delivery attempts")) {
+        m_deliveries.restore_attempts(std::move(attempts));
+        schedule_attempts();
+    }
 }
 
 void DeliveryRouter::deliver(const Reader& reader) {
@@ -101,6 +126,7 @@ void DeliveryRouter::carry_out(DeliveryPlan plan) {
         if (!holder.empty()) m_transport.send_to(holder, false, encode_caught_up(reader.channel, plan.caught_up_seq));
     }
     if (!plan.deliveries.empty() && !reader.connection.size()) schedule_redelivery();
+    schedule_attempts();
     queue_settlements(std::move(plan));
 }
 
@@ -209,6 +235,7 @@ void DeliveryRouter::answer_with(const WaitingFetch& fetch, const DeliveryPlan& 
         ReplyBuilder b;
         add_fetched(b, plan, plan.at_head);
         answer(fetch, b.finish_ok(fetch.id));
+        schedule_attempts();
     }
 }
 

@@ -96,6 +96,11 @@ public:
     // dropping it uncounts it.
     void park(std::vector<WaitingFetch> waits, const std::set<std::string>& channels, std::int64_t now_us);
     std::size_t waiting_fetches() const { return m_parked.size(); }
+    // Delivery attempts not written yet go into the next batch of requests;
+    // when none comes within a few milliseconds, into a batch of their own
+    // (scheduled here, after each plan carried out).
+    void schedule_attempts();
+    void record_attempts_now();
 
 private:
     // Deliveries::pump; a failed read is logged and the reader read again later.
@@ -145,6 +150,8 @@ private:
     boost::asio::steady_timer m_redelivery_timer;
     bool m_redelivery_scheduled = false;
     bool m_redelivery_failed = false;  // the last redelivery pass could not read everything it had due
+    boost::asio::steady_timer m_attempts_timer;
+    bool m_attempts_scheduled = false;
 };
 
 }  // namespace botbus::bus

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "bus/core/delivery_attempts.hpp"
 #include "bus/server/feed_events.hpp"
 
 namespace botbus::bus {
@@ -122,6 +123,8 @@ Server::~Server() {
 }
 
 void Server::start() {
+    // Delivery counts go on from where the log's message.delivered events left them.
+    m_handler.deliveries().resume_counts(true);
     // Before the sockets: a CURVE socket with no ZAP handler admits any key.
     if (m_zap) m_zap->start();
     m_transport.bind();
@@ -163,6 +166,7 @@ void Server::stop(int linger_ms) {
     // earliest lease ran out (30 s by default) after SIGTERM.
     m_lease_timer.cancel();
     m_lease_check_at.reset();
+    m_router.record_attempts_now();  // durable with the final sync below
     m_router.stop();
     m_trim_timer.cancel();
     m_backlog_timer.cancel();
@@ -247,6 +251,7 @@ void Server::run_batch(std::vector<Inbound>& batch) {
     };
     std::vector<IdentityChange> identity_changes;  // undone when the batch fails
     bool committed = false;
+    std::vector<DeliveryAttempt> attempts;
     std::size_t executed = batch.size();
     std::size_t reply_bytes = 0;
     try {
@@ -306,6 +311,13 @@ void Server::run_batch(std::vector<Inbound>& batch) {
             reply_bytes += outcome.reply.size();
             outcomes.push_back(std::move(outcome));
         }
+        // Delivery attempts since the last batch ride in this one's commit,
+        // when it writes anyway: a batch of reads stays one (and cannot fail
+        // for them); the router's timer writes them otherwise.
+        if (!tx.events().empty() && m_handler.deliveries().has_attempts()) {
+            attempts = m_handler.deliveries().take_attempts();
+            record_delivery_attempts(tx, attempts);
+        }
         const auto commit_started = std::chrono::steady_clock::now();
         tx.commit_unsynced();
         m_metrics.commit_seconds.observe(seconds_since(commit_started));
@@ -331,6 +343,7 @@ void Server::run_batch(std::vector<Inbound>& batch) {
     };
 
     if (!committed) {
+        m_handler.deliveries().restore_attempts(std::move(attempts));
         // Nothing of the batch is durable, so nothing of it may be shown, and
         // none of its hellos holds: their replies say they failed.
         for (auto it = identity_changes.rbegin(); it != identity_changes.rend(); ++it) {

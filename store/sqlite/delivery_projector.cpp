@@ -48,7 +48,49 @@ DeliveryProjector::DeliveryProjector(SQLite::Database& db)
                         " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (bot_id, channel) DO NOTHING"),
       m_delete_consumer(db, "DELETE FROM channel_consumers WHERE bot_id = ? AND channel = ?"),
       m_delete_consumer_settled(db, "DELETE FROM consumer_settled WHERE bot_id = ? AND channel = ?"),
-      m_consumers_of_channel(db, "SELECT bot_id FROM channel_consumers WHERE channel = ? ORDER BY bot_id") {}
+      m_consumers_of_channel(db, "SELECT bot_id FROM channel_consumers WHERE channel = ? ORDER BY bot_id"),
+      m_raise_mark(db,
+                   "INSERT INTO delivery_marks (bot_id, channel, delivered_upto) VALUES (?1, ?2, ?3)"
+                   " ON CONFLICT (bot_id, channel) DO UPDATE SET delivered_upto = MAX(delivered_upto, excluded.delivered_upto)"),
+      m_put_count(db,
+                  "INSERT INTO delivery_counts (bot_id, channel, seq, deliveries) VALUES (?1, ?2, ?3, ?4)"
+                  " ON CONFLICT (bot_id, channel, seq) DO UPDATE SET deliveries = MAX(deliveries, excluded.deliveries)"),
+      m_forget_counts_upto(db, "DELETE FROM delivery_counts WHERE bot_id = ?1 AND channel = ?2 AND seq <= ?3"),
+      m_forget_count(db, "DELETE FROM delivery_counts WHERE bot_id = ?1 AND channel = ?2 AND seq = ?3"),
+      m_forget_reader_counts(db, "DELETE FROM delivery_counts WHERE bot_id = ?1 AND channel = ?2"),
+      m_forget_reader_mark(db, "DELETE FROM delivery_marks WHERE bot_id = ?1 AND channel = ?2") {}
+
+void DeliveryProjector::record(const DeliveryRecord& record) {
+    if (record.upto) {
+        m_raise_mark.bind(1, record.bot);
+        m_raise_mark.bind(2, record.channel);
+        m_raise_mark.bind(3, static_cast<std::int64_t>(*record.upto));
+        exec_and_reset(m_raise_mark);
+    }
+    for (const auto& [seq, deliveries] : record.counts) {
+        m_put_count.bind(1, record.bot);
+        m_put_count.bind(2, record.channel);
+        m_put_count.bind(3, static_cast<std::int64_t>(seq));
+        m_put_count.bind(4, static_cast<std::int64_t>(deliveries));
+        exec_and_reset(m_put_count);
+    }
+}
+
+void DeliveryProjector::forget_counts(const std::string& bot, const std::string& channel, std::optional<Seq> upto,
+                                      const std::vector<std::uint64_t>& seqs) {
+    if (upto) {
+        m_forget_counts_upto.bind(1, bot);
+        m_forget_counts_upto.bind(2, channel);
+        m_forget_counts_upto.bind(3, static_cast<std::int64_t>(*upto));
+        exec_and_reset(m_forget_counts_upto);
+    }
+    for (const auto seq : seqs) {
+        m_forget_count.bind(1, bot);
+        m_forget_count.bind(2, channel);
+        m_forget_count.bind(3, static_cast<std::int64_t>(seq));
+        exec_and_reset(m_forget_count);
+    }
+}
 
 void DeliveryProjector::apply(const Event& event) {
     msgpack::object_handle keep_alive;
@@ -61,11 +103,13 @@ void DeliveryProjector::apply(const Event& event) {
             for (const auto seq : *p.seqs) m_mailboxes.settle(key, seq, "acked", event.seq);
         }
         m_mailboxes.compact(key, stream::mailbox(event.producer), event.seq);
+        forget_counts(event.producer, "", p.upto, p.seqs.value_or(std::vector<std::uint64_t>{}));
     } else if (type == EventType::message_expired) {
         const auto p = decode_payload<MessagesExpired>(type, event.payload, keep_alive);
         const std::vector<std::string> key{p.bot};
         for (const auto seq : p.seqs) m_mailboxes.settle(key, seq, "expired", event.seq);
         m_mailboxes.compact(key, stream::mailbox(p.bot), event.seq);
+        forget_counts(p.bot, "", std::nullopt, p.seqs);
     } else if (type == EventType::message_dead_lettered) {
         const auto p = decode_payload<MessageDeadLettered>(type, event.payload, keep_alive);
         auto& s = m_insert_dead_letter;
@@ -77,6 +121,7 @@ void DeliveryProjector::apply(const Event& event) {
         s.bind(6, static_cast<std::int64_t>(p.deliveries));
         s.bind(7, event.ts_us);
         exec_and_reset(s);
+        forget_counts(p.bot, p.channel.value_or(""), std::nullopt, {p.message_seq});
         if (p.channel) {
             const std::vector<std::string> key{p.bot, *p.channel};
             m_consumers.settle(key, p.message_seq, "dead_lettered", event.seq);
@@ -102,6 +147,7 @@ void DeliveryProjector::apply(const Event& event) {
             for (const auto seq : *p.seqs) m_consumers.settle(key, seq, "acked", event.seq);
         }
         m_consumers.compact(key, stream::channel(p.channel), event.seq);
+        forget_counts(p.bot, p.channel, p.upto, p.seqs.value_or(std::vector<std::uint64_t>{}));
     } else if (type == EventType::stream_trimmed) {
         // What is gone cannot be delivered: every reader of the stream starts
         // after it. (Mailboxes are trimmed only below their floor already.)
@@ -126,7 +172,7 @@ void DeliveryProjector::apply(const Event& event) {
         }
     } else if (type == EventType::consumer_deleted) {
         const auto p = decode_payload<ConsumerDeleted>(type, event.payload, keep_alive);
-        for (auto* s : {&m_delete_consumer, &m_delete_consumer_settled}) {
+        for (auto* s : {&m_delete_consumer, &m_delete_consumer_settled, &m_forget_reader_counts, &m_forget_reader_mark}) {
             s->bind(1, p.bot);
             s->bind(2, p.channel);
             exec_and_reset(*s);

@@ -8,9 +8,12 @@
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Statement.h>
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "store/event.hpp"
+#include "store/store.hpp"
 #include "store/sqlite/settlements.hpp"
 
 namespace botbus::store {
@@ -19,12 +22,15 @@ class DeliveryProjector {
 public:
     explicit DeliveryProjector(SQLite::Database& db);
 
-    // The Projector hands it mailbox.acked, message.expired, message.dead_lettered, consumer.created,
-    // consumer.acked, consumer.deleted and stream.trimmed (the readers of a
-    // trimmed stream move their floors past what is gone).
+    // The Projector hands it mailbox.acked, message.expired, message.dead_lettered,
+    // consumer.created, consumer.acked, consumer.deleted and stream.trimmed
+    // (the readers of a trimmed stream move their floors past what is gone).
+    // Settlements also delete the delivery counts of what they settle.
     void apply(const Event& event);
     // A message.sent to `bot` that replays a dead letter marks the dead letter.
     void replayed(const std::string& bot, Seq original_seq, Seq copy_seq);
+    // Delivery attempts (Batch::record_deliveries): beside the log, not from it.
+    void record(const DeliveryRecord& record);
 
 private:
     Settlements m_mailboxes;  // key: bot
@@ -35,6 +41,15 @@ private:
     SQLite::Statement m_delete_consumer;
     SQLite::Statement m_delete_consumer_settled;
     SQLite::Statement m_consumers_of_channel;
+    // delivery_marks and delivery_counts, and their rows going as messages settle.
+    SQLite::Statement m_raise_mark;
+    SQLite::Statement m_put_count;
+    SQLite::Statement m_forget_counts_upto;
+    SQLite::Statement m_forget_count;
+    SQLite::Statement m_forget_reader_counts;
+    SQLite::Statement m_forget_reader_mark;
+    void forget_counts(const std::string& bot, const std::string& channel, std::optional<Seq> upto,
+                       const std::vector<std::uint64_t>& seqs);
 };
 
 }  // namespace botbus::store

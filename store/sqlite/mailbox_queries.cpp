@@ -32,7 +32,24 @@ SqliteMailboxQueries::SqliteMailboxQueries(SQLite::Database& db)
       m_dead_letters_of_bot(db, std::string(k_dead_letter_columns) +
                                     " WHERE bot_id = ?3 AND seq > ?1 ORDER BY seq LIMIT ?2"),
       m_dead_letter(db, std::string(k_dead_letter_columns) + " WHERE message_seq = ?1 ORDER BY seq"),
-      m_dead_letter_of_bot(db, std::string(k_dead_letter_columns) + " WHERE message_seq = ?1 AND bot_id = ?2") {}
+      m_dead_letter_of_bot(db, std::string(k_dead_letter_columns) + " WHERE message_seq = ?1 AND bot_id = ?2"),
+      m_delivered_upto(db, "SELECT delivered_upto FROM delivery_marks WHERE bot_id = ?1 AND channel = ?2"),
+      m_delivery_count(db, "SELECT deliveries FROM delivery_counts WHERE bot_id = ?1 AND channel = ?2 AND seq = ?3") {}
+
+Seq SqliteMailboxQueries::delivered_upto(const std::string& bot, const std::string& channel) {
+    ResetOnExit reset{m_delivered_upto};
+    m_delivered_upto.bind(1, bot);
+    m_delivered_upto.bind(2, channel);
+    return m_delivered_upto.executeStep() ? static_cast<Seq>(m_delivered_upto.getColumn(0).getInt64()) : 0;
+}
+
+std::uint32_t SqliteMailboxQueries::delivery_count(const std::string& bot, const std::string& channel, Seq seq) {
+    ResetOnExit reset{m_delivery_count};
+    m_delivery_count.bind(1, bot);
+    m_delivery_count.bind(2, channel);
+    m_delivery_count.bind(3, to_sql_int(seq));
+    return m_delivery_count.executeStep() ? static_cast<std::uint32_t>(m_delivery_count.getColumn(0).getInt64()) : 0;
+}
 
 bool SqliteMailboxQueries::is_settled(const std::string& bot, Seq message_seq) {
     ResetOnExit reset{m_is_settled};

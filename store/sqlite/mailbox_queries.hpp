@@ -22,6 +22,8 @@ public:
     std::vector<DeadLetterRow> dead_letters_of(Seq message_seq) override;
     std::optional<DeadLetterRow> dead_letter(Seq message_seq) override;
     std::optional<DeadLetterRow> dead_letter(Seq message_seq, const std::string& bot) override;
+    Seq delivered_upto(const std::string& bot, const std::string& channel) override;
+    std::uint32_t delivery_count(const std::string& bot, const std::string& channel, Seq seq) override;
 
 private:
     DeadLetterRow read_dead_letter(SQLite::Statement& row);
@@ -35,6 +37,8 @@ private:
     SQLite::Statement m_dead_letters_of_bot;
     SQLite::Statement m_dead_letter;
     SQLite::Statement m_dead_letter_of_bot;
+    SQLite::Statement m_delivered_upto;
+    SQLite::Statement m_delivery_count;
 };
 
 }  // namespace botbus::store

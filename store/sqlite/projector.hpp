@@ -29,6 +29,9 @@ public:
     // projector remembers of them goes too.
     void rolled_back() { m_known_channels.forget_all(); }
 
+    // Delivery attempts, written beside the log (Batch::record_deliveries).
+    void record_deliveries(const DeliveryRecord& record) { m_deliveries.record(record); }
+
     // Which channels exist, as of the applied events (known_channels.hpp).
     KnownChannels& known_channels() { return m_known_channels; }
 

@@ -423,6 +423,11 @@ std::optional<Appended> SqliteStore::find_idempotent_in_batch(const std::string&
     return find_by_idem_key(producer, key);
 }
 
+void SqliteStore::record_deliveries_in_batch(const DeliveryRecord& record) {
+    check_transaction();
+    m_projector->record_deliveries(record);
+}
+
 void SqliteStore::commit_batch() {
     check_transaction();
     for (const auto& [stream, head] : m_batch_heads) {

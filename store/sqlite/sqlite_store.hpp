@@ -120,6 +120,7 @@ private:
     void open_batch() override;
     Appended append_to_batch(EventDraft draft, std::vector<Event>& appended) override;
     std::optional<Appended> find_idempotent_in_batch(const std::string& producer, const std::string& key) override;
+    void record_deliveries_in_batch(const DeliveryRecord& record) override;
     void commit_batch() override;
     void rollback_batch() noexcept override;
     void open_savepoint() override;
