@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/event.hpp"
@@ -65,6 +66,12 @@ public:
     virtual Seq delivered_upto(const std::string& bot, const std::string& channel) = 0;
     // How often the message was delivered, when more than once (0: no record).
     virtual std::uint32_t delivery_count(const std::string& bot, const std::string& channel, Seq seq) = 0;
+
+    // Direct messages not settled whose time to live ran out by `now_us`,
+    // soonest first, at most `limit` (the expiry sweep's page).
+    virtual std::vector<std::pair<std::string, Seq>> due_expiries(std::int64_t now_us, std::size_t limit) = 0;
+    // When the next unsettled direct message expires (UTC µs); none when none will.
+    virtual std::optional<std::int64_t> next_expiry() = 0;
 };
 
 }  // namespace botbus::store

@@ -18,6 +18,7 @@
 #include "store/payloads.hpp"
 #include "store/sqlite/rebuild.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "temp_dir.hpp"
 
 namespace store = botbus::store;
 using store::Appended;
@@ -669,6 +670,69 @@ TEST_F(MailboxStore, DeliveryAttemptsAreKeptBesideTheLogUntilTheirMessagesSettle
     EXPECT_EQ(rows.getColumn(0).getInt(), 0);
     // A rebuild from the log does not see them, and need not: they are not a projection.
     EXPECT_TRUE(m_store.verify_projections().differences.empty());
+}
+
+}  // namespace
+
+namespace {
+
+// ---- the expiry index (issue 15)
+
+EventDraft sent_with_ttl(const std::string& to, std::uint64_t ttl_ms) {
+    const auto body = packed_body("stale soon");
+    store::MessagePayload p;
+    p.to = to;
+    p.type = "note";
+    p.body = body;
+    p.ttl_ms = ttl_ms;
+    return EventDraft{store::stream::mailbox(to), store::EventType::message_sent, "alice", std::nullopt,
+                      store::encode_message_payload(p)};
+}
+
+TEST_F(MailboxStore, UnsettledDirectMessagesWithATimeToLiveAreIndexedByWhenTheyExpire) {
+    const auto a = append(sent_with_ttl("bob", 1000));
+    const auto b = append(sent_with_ttl("carol", 500));
+    append(sent("alice", "bob", packed_body("forever")));
+    const auto next = m_store.mailboxes().next_expiry();
+    ASSERT_TRUE(next);
+    EXPECT_EQ(*next, b.ts_us + 500'000);
+    using Due = std::vector<std::pair<std::string, Seq>>;
+    EXPECT_EQ(m_store.mailboxes().due_expiries(a.ts_us + 1'000'000, 10), (Due{{"carol", b.seq}, {"bob", a.seq}}));
+    EXPECT_EQ(m_store.mailboxes().due_expiries(a.ts_us + 1'000'000, 1), (Due{{"carol", b.seq}})) << "a page";
+    EXPECT_TRUE(m_store.mailboxes().due_expiries(b.ts_us + 499'999, 10).empty()) << "not before the deadline";
+    // Settled, however it happens: out of the index.
+    append(acked("carol", b.seq));
+    append(expired("bob", {a.seq}));
+    EXPECT_FALSE(m_store.mailboxes().next_expiry());
+    EXPECT_TRUE(m_store.verify_projections().differences.empty());
+}
+
+TEST(MailboxExpiryFill, ADatabaseFromBeforeTheIndexGetsItFilledFromTheLogWhenOpened) {
+    botbus::testing::TempDir dir;
+    const auto path = dir.file("botbus.db");
+    Seq waiting = 0;
+    {
+        SqliteStore s({path, Durability::full});
+        for (const auto& draft : {sent_with_ttl("bob", 60'000), sent_with_ttl("bob", 60'000)}) {
+            auto batch = s.begin();
+            const auto appended = batch.append(draft);
+            batch.commit();
+            waiting = appended.seq;
+        }
+        auto batch = s.begin();
+        batch.append(acked("bob", waiting - 1));
+        batch.commit();
+        // As a database migrated to 0013 holds it before the store fills it.
+        s.database().exec("DELETE FROM mailbox_expiries");
+        s.database().exec("INSERT INTO projection_fills (name) VALUES ('mailbox_expiries')");
+    }
+    SqliteStore s({path, Durability::full});
+    SQLite::Statement rows(s.database(), "SELECT seq FROM mailbox_expiries");
+    ASSERT_TRUE(rows.executeStep());
+    EXPECT_EQ(static_cast<Seq>(rows.getColumn(0).getInt64()), waiting) << "only the unsettled one";
+    EXPECT_FALSE(rows.executeStep());
+    EXPECT_EQ(s.database().execAndGet("SELECT COUNT(*) FROM projection_fills").getInt(), 0);
+    EXPECT_TRUE(s.verify_projections().differences.empty());
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 // (each message in flight to one of them), a replica that dies hands what it
 // held to the others at once, and a bot that asks for fan-out gets every
 // message on every connection.
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -398,6 +400,32 @@ TEST(Replicas, APoisonMessageIsDeadLetteredAfterMaxDeliveriesAcrossTwoRestarts) 
     EXPECT_EQ(dead[0].at("deliveries"), 3);
     crashy.call_ok(bus::PingRequest{});
     EXPECT_FALSE(crashy.next_push(0ms)) << "pushed again after it was dead-lettered";
+}
+
+TEST(Expiry, AnExpiredMessageLeavesTheMailboxCountAtItsDeadlineWithNoConnection) {
+    testing::TempDir dir;
+    testing::DaemonProcess daemon(dir.path() / "data");
+    zmq::context_t context;
+    client::Client alice(context, options_for(daemon));
+    alice.hello("alice");
+    constexpr std::uint64_t k_ttl_ms = 1500;
+    const auto sent_at = Clock::now();
+    const auto doomed = alice.send("offline", bus::pack_as_value("soon stale"), "text", std::nullopt, std::nullopt, k_ttl_ms);
+    alice.send("offline", bus::pack_as_value("kept"));
+    const auto unsettled = [&] {
+        return testing::u64_field(alice.call_ok(bus::MailboxRequest{"offline", std::nullopt}), "unsettled");
+    };
+    EXPECT_EQ(unsettled(), 2U);
+    // Nobody ever connects as "offline": the daemon's sweep expires it.
+    ASSERT_TRUE(testing::eventually([&] { return unsettled() == 1; }, std::chrono::milliseconds(k_ttl_ms) + 10s));
+    EXPECT_GE(Clock::now() - sent_at, std::chrono::milliseconds(k_ttl_ms)) << "expired before its deadline";
+    // Logged as message.expired, naming it.
+    SQLite::Database db((dir.path() / "data" / "botbus.db").string(), SQLite::OPEN_READONLY);
+    SQLite::Statement expired(db, "SELECT COUNT(*) FROM events WHERE type = 'message.expired'");
+    ASSERT_TRUE(expired.executeStep());
+    EXPECT_EQ(expired.getColumn(0).getInt(), 1);
+    const auto mailbox = cli::reply_fields(alice.call_ok(bus::MailboxRequest{"offline", std::nullopt}));
+    EXPECT_EQ(mailbox.at("acked"), doomed.seq) << "the floor moves over the expired message, up to the one waiting";
 }
 
 TEST(Replicas, FanOutGivesEveryConnectionEveryMessage) {

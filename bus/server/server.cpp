@@ -114,6 +114,7 @@ Server::Server(boost::asio::io_context& io, zmq::context_t& zmq, store::Store& s
       m_backlog_timer(io),
       m_lease_timer(io),
       m_trim_timer(io),
+      m_expiry_timer(io),
       m_drain_timer(io) {
     if (m_options.curve) m_zap.emplace(io, zmq, m_options.curve->allowlist);
 }
@@ -149,6 +150,7 @@ void Server::start() {
     m_router.start(m_store.last_seq());
     m_running = true;
     schedule_trim();
+    schedule_expiry_sweep();
     // Runs left running by the previous daemon get a full lease period:
     // their executors may still be alive and about to heartbeat.
     m_handler.grant_grace(now());
@@ -169,6 +171,7 @@ void Server::stop(int linger_ms) {
     m_router.record_attempts_now();  // durable with the final sync below
     m_router.stop();
     m_trim_timer.cancel();
+    m_expiry_timer.cancel();
     m_backlog_timer.cancel();
     m_committer.sync_and_release_all();
     m_backups.stop();
@@ -436,7 +439,12 @@ void Server::release(Release& batch) {
     if (batch.acked_writes > 0) {
         m_metrics.publish_ack_seconds.observe(seconds_since(batch.received_at), batch.acked_writes);
     }
-    for (const auto& event : batch.events) ++m_metrics.events[static_cast<std::size_t>(event.type)];
+    bool sent = false;
+    for (const auto& event : batch.events) {
+        ++m_metrics.events[static_cast<std::size_t>(event.type)];
+        sent = sent || event.type == store::EventType::message_sent;
+    }
+    if (sent) schedule_expiry_sweep();  // one of them may expire before what the timer waits for
     const auto now_us = now();
     auto& deliveries = m_handler.deliveries();
     Touched touched;

@@ -167,6 +167,10 @@ private:
     bool run_daemon_batch(const std::function<void(store::Batch&)>& work, const char* what);
     void schedule_trim();
     void trim();
+    // Direct messages whose time to live ran out are logged message.expired
+    // at their deadline, a page at a time, whether or not their bot connects.
+    void schedule_expiry_sweep();
+    void sweep_expiries();
     void schedule_lease_check();
     void schedule_backlog_scan();
     void expire_leases();
@@ -194,6 +198,8 @@ private:
     boost::asio::steady_timer m_backlog_timer;
     boost::asio::steady_timer m_lease_timer;
     boost::asio::steady_timer m_trim_timer;
+    boost::asio::steady_timer m_expiry_timer;
+    std::optional<std::int64_t> m_expiry_sweep_at;  // UTC µs the timer is set for
     boost::asio::steady_timer m_drain_timer;
     std::uint64_t m_feed_auth_disconnects = 0;  // feed connections shut by allowlist reloads
     std::vector<Inbound> m_carried;  // requests a batch left for the next (max_batch_reply_bytes)

@@ -8,8 +8,13 @@
 #include <chrono>
 #include <exception>
 #include <functional>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "bus/server/server.hpp"
+#include "store/payloads.hpp"
 
 namespace botbus::bus {
 
@@ -38,6 +43,69 @@ void Server::schedule_trim() {
         if (ec || !m_running) return;
         trim();
         schedule_trim();
+    });
+}
+
+void Server::schedule_expiry_sweep() {
+    if (!m_running) return;
+    std::optional<std::int64_t> next;
+    try {
+        next = m_store.mailboxes().next_expiry();
+    } catch (const std::exception& e) {
+        spdlog::error("reading when direct messages expire failed: {}; looking again in 1 s", e.what());
+        next = now() + 1'000'000;
+    }
+    if (!next || (m_expiry_sweep_at && *m_expiry_sweep_at <= *next)) return;
+    m_expiry_sweep_at = *next;
+    m_expiry_timer.expires_after(std::chrono::microseconds(std::max<std::int64_t>(0, *next - now())));
+    m_expiry_timer.async_wait([this](boost::system::error_code ec) {
+        if (ec || !m_running) return;  // set earlier meanwhile, or stopping
+        m_expiry_sweep_at.reset();
+        sweep_expiries();
+    });
+}
+
+void Server::sweep_expiries() {
+    // Bounded work per tick: a page of due messages, then the loop serves
+    // others before the next page.
+    constexpr std::size_t k_page = 256;
+    std::vector<std::pair<std::string, store::Seq>> due;
+    bool failed = false;
+    try {
+        due = m_store.mailboxes().due_expiries(now(), k_page);
+    } catch (const std::exception& e) {
+        spdlog::error("reading the expired direct messages failed: {}", e.what());
+        failed = true;
+    }
+    if (!due.empty()) {
+        std::map<std::string, std::vector<std::uint64_t>> by_bot;
+        for (auto& [bot, seq] : due) by_bot[bot].push_back(seq);
+        failed = !run_daemon_batch(
+            [&](store::Batch& tx) {
+                for (auto& [bot, seqs] : by_bot) {
+                    // Settled meanwhile by a batch not released yet: nothing to expire.
+                    std::erase_if(seqs, [&](std::uint64_t seq) { return m_store.mailboxes().is_settled(bot, seq); });
+                    if (seqs.empty()) continue;
+                    tx.append({std::string(store::stream::k_mailboxes), store::EventType::message_expired,
+                               std::string(k_daemon_producer), std::nullopt,
+                               store::encode_payload(store::MessagesExpired{bot, std::move(seqs)})});
+                }
+            },
+            "expiring direct messages");
+    }
+    if (!failed && due.size() < k_page) {
+        schedule_expiry_sweep();
+        return;
+    }
+    // More are due (the next page, after what waits on the loop), or the
+    // store failed (again in a second, not in a spin).
+    const auto delay = failed ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(0);
+    m_expiry_sweep_at = now() + std::chrono::duration_cast<std::chrono::microseconds>(delay).count();
+    m_expiry_timer.expires_after(delay);
+    m_expiry_timer.async_wait([this](boost::system::error_code ec) {
+        if (ec || !m_running) return;
+        m_expiry_sweep_at.reset();
+        sweep_expiries();
     });
 }
 

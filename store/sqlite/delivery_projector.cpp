@@ -58,7 +58,18 @@ DeliveryProjector::DeliveryProjector(SQLite::Database& db)
       m_forget_counts_upto(db, "DELETE FROM delivery_counts WHERE bot_id = ?1 AND channel = ?2 AND seq <= ?3"),
       m_forget_count(db, "DELETE FROM delivery_counts WHERE bot_id = ?1 AND channel = ?2 AND seq = ?3"),
       m_forget_reader_counts(db, "DELETE FROM delivery_counts WHERE bot_id = ?1 AND channel = ?2"),
-      m_forget_reader_mark(db, "DELETE FROM delivery_marks WHERE bot_id = ?1 AND channel = ?2") {}
+      m_forget_reader_mark(db, "DELETE FROM delivery_marks WHERE bot_id = ?1 AND channel = ?2"),
+      m_add_expiry(db, "INSERT INTO mailbox_expiries (bot_id, seq, expires_at) VALUES (?1, ?2, ?3)"
+                       " ON CONFLICT (bot_id, seq) DO NOTHING"),
+      m_drop_expiries_upto(db, "DELETE FROM mailbox_expiries WHERE bot_id = ?1 AND seq <= ?2"),
+      m_drop_expiry(db, "DELETE FROM mailbox_expiries WHERE bot_id = ?1 AND seq = ?2") {}
+
+void DeliveryProjector::expires(const std::string& bot, Seq seq, std::int64_t expires_at) {
+    m_add_expiry.bind(1, bot);
+    m_add_expiry.bind(2, static_cast<std::int64_t>(seq));
+    m_add_expiry.bind(3, expires_at);
+    exec_and_reset(m_add_expiry);
+}
 
 void DeliveryProjector::record(const DeliveryRecord& record) {
     if (record.upto) {
@@ -76,8 +87,21 @@ void DeliveryProjector::record(const DeliveryRecord& record) {
     }
 }
 
-void DeliveryProjector::forget_counts(const std::string& bot, const std::string& channel, std::optional<Seq> upto,
+void DeliveryProjector::forget_settled(const std::string& bot, const std::string& channel, std::optional<Seq> upto,
                                       const std::vector<std::uint64_t>& seqs) {
+    // A settled direct message no longer expires either.
+    if (channel.empty()) {
+        if (upto) {
+            m_drop_expiries_upto.bind(1, bot);
+            m_drop_expiries_upto.bind(2, static_cast<std::int64_t>(*upto));
+            exec_and_reset(m_drop_expiries_upto);
+        }
+        for (const auto seq : seqs) {
+            m_drop_expiry.bind(1, bot);
+            m_drop_expiry.bind(2, static_cast<std::int64_t>(seq));
+            exec_and_reset(m_drop_expiry);
+        }
+    }
     if (upto) {
         m_forget_counts_upto.bind(1, bot);
         m_forget_counts_upto.bind(2, channel);
@@ -103,13 +127,13 @@ void DeliveryProjector::apply(const Event& event) {
             for (const auto seq : *p.seqs) m_mailboxes.settle(key, seq, "acked", event.seq);
         }
         m_mailboxes.compact(key, stream::mailbox(event.producer), event.seq);
-        forget_counts(event.producer, "", p.upto, p.seqs.value_or(std::vector<std::uint64_t>{}));
+        forget_settled(event.producer, "", p.upto, p.seqs.value_or(std::vector<std::uint64_t>{}));
     } else if (type == EventType::message_expired) {
         const auto p = decode_payload<MessagesExpired>(type, event.payload, keep_alive);
         const std::vector<std::string> key{p.bot};
         for (const auto seq : p.seqs) m_mailboxes.settle(key, seq, "expired", event.seq);
         m_mailboxes.compact(key, stream::mailbox(p.bot), event.seq);
-        forget_counts(p.bot, "", std::nullopt, p.seqs);
+        forget_settled(p.bot, "", std::nullopt, p.seqs);
     } else if (type == EventType::message_dead_lettered) {
         const auto p = decode_payload<MessageDeadLettered>(type, event.payload, keep_alive);
         auto& s = m_insert_dead_letter;
@@ -121,7 +145,7 @@ void DeliveryProjector::apply(const Event& event) {
         s.bind(6, static_cast<std::int64_t>(p.deliveries));
         s.bind(7, event.ts_us);
         exec_and_reset(s);
-        forget_counts(p.bot, p.channel.value_or(""), std::nullopt, {p.message_seq});
+        forget_settled(p.bot, p.channel.value_or(""), std::nullopt, {p.message_seq});
         if (p.channel) {
             const std::vector<std::string> key{p.bot, *p.channel};
             m_consumers.settle(key, p.message_seq, "dead_lettered", event.seq);
@@ -147,7 +171,7 @@ void DeliveryProjector::apply(const Event& event) {
             for (const auto seq : *p.seqs) m_consumers.settle(key, seq, "acked", event.seq);
         }
         m_consumers.compact(key, stream::channel(p.channel), event.seq);
-        forget_counts(p.bot, p.channel, p.upto, p.seqs.value_or(std::vector<std::uint64_t>{}));
+        forget_settled(p.bot, p.channel, p.upto, p.seqs.value_or(std::vector<std::uint64_t>{}));
     } else if (type == EventType::stream_trimmed) {
         // What is gone cannot be delivered: every reader of the stream starts
         // after it. (Mailboxes are trimmed only below their floor already.)
@@ -155,6 +179,7 @@ void DeliveryProjector::apply(const Event& event) {
         if (p.stream.starts_with("dm/")) {
             const std::vector<std::string> key{p.stream.substr(3)};
             m_mailboxes.raise_floor(key, p.through_seq, event.seq);
+            forget_settled(key.front(), "", p.through_seq, {});
             m_mailboxes.compact(key, p.stream, event.seq);
         } else if (p.stream.starts_with("ch/")) {
             const auto channel = p.stream.substr(3);

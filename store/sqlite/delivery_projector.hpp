@@ -29,6 +29,8 @@ public:
     void apply(const Event& event);
     // A message.sent to `bot` that replays a dead letter marks the dead letter.
     void replayed(const std::string& bot, Seq original_seq, Seq copy_seq);
+    // A direct message to `bot` that expires at `expires_at` (mailbox_expiries).
+    void expires(const std::string& bot, Seq seq, std::int64_t expires_at);
     // Delivery attempts (Batch::record_deliveries): beside the log, not from it.
     void record(const DeliveryRecord& record);
 
@@ -48,8 +50,12 @@ private:
     SQLite::Statement m_forget_count;
     SQLite::Statement m_forget_reader_counts;
     SQLite::Statement m_forget_reader_mark;
-    void forget_counts(const std::string& bot, const std::string& channel, std::optional<Seq> upto,
-                       const std::vector<std::uint64_t>& seqs);
+    SQLite::Statement m_add_expiry;
+    SQLite::Statement m_drop_expiries_upto;
+    SQLite::Statement m_drop_expiry;
+    // Settled: their delivery counts go, and a direct message's expiry.
+    void forget_settled(const std::string& bot, const std::string& channel, std::optional<Seq> upto,
+                        const std::vector<std::uint64_t>& seqs);
 };
 
 }  // namespace botbus::store

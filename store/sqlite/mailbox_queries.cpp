@@ -34,7 +34,26 @@ SqliteMailboxQueries::SqliteMailboxQueries(SQLite::Database& db)
       m_dead_letter(db, std::string(k_dead_letter_columns) + " WHERE message_seq = ?1 ORDER BY seq"),
       m_dead_letter_of_bot(db, std::string(k_dead_letter_columns) + " WHERE message_seq = ?1 AND bot_id = ?2"),
       m_delivered_upto(db, "SELECT delivered_upto FROM delivery_marks WHERE bot_id = ?1 AND channel = ?2"),
-      m_delivery_count(db, "SELECT deliveries FROM delivery_counts WHERE bot_id = ?1 AND channel = ?2 AND seq = ?3") {}
+      m_delivery_count(db, "SELECT deliveries FROM delivery_counts WHERE bot_id = ?1 AND channel = ?2 AND seq = ?3"),
+      m_due_expiries(db, "SELECT bot_id, seq FROM mailbox_expiries WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2"),
+      m_next_expiry(db, "SELECT MIN(expires_at) FROM mailbox_expiries") {}
+
+std::vector<std::pair<std::string, Seq>> SqliteMailboxQueries::due_expiries(std::int64_t now_us, std::size_t limit) {
+    ResetOnExit reset{m_due_expiries};
+    m_due_expiries.bind(1, now_us);
+    m_due_expiries.bind(2, static_cast<std::int64_t>(limit));
+    std::vector<std::pair<std::string, Seq>> due;
+    while (m_due_expiries.executeStep()) {
+        due.emplace_back(m_due_expiries.getColumn(0).getString(), static_cast<Seq>(m_due_expiries.getColumn(1).getInt64()));
+    }
+    return due;
+}
+
+std::optional<std::int64_t> SqliteMailboxQueries::next_expiry() {
+    ResetOnExit reset{m_next_expiry};
+    if (!m_next_expiry.executeStep() || m_next_expiry.getColumn(0).isNull()) return std::nullopt;
+    return m_next_expiry.getColumn(0).getInt64();
+}
 
 Seq SqliteMailboxQueries::delivered_upto(const std::string& bot, const std::string& channel) {
     ResetOnExit reset{m_delivered_upto};

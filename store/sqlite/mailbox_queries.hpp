@@ -24,6 +24,8 @@ public:
     std::optional<DeadLetterRow> dead_letter(Seq message_seq, const std::string& bot) override;
     Seq delivered_upto(const std::string& bot, const std::string& channel) override;
     std::uint32_t delivery_count(const std::string& bot, const std::string& channel, Seq seq) override;
+    std::vector<std::pair<std::string, Seq>> due_expiries(std::int64_t now_us, std::size_t limit) override;
+    std::optional<std::int64_t> next_expiry() override;
 
 private:
     DeadLetterRow read_dead_letter(SQLite::Statement& row);
@@ -39,6 +41,8 @@ private:
     SQLite::Statement m_dead_letter_of_bot;
     SQLite::Statement m_delivered_upto;
     SQLite::Statement m_delivery_count;
+    SQLite::Statement m_due_expiries;
+    SQLite::Statement m_next_expiry;
 };
 
 }  // namespace botbus::store

@@ -76,6 +76,9 @@ void Projector::apply(const Event& event) {
     case EventType::message_sent: {
         const auto fields = m_messages.decode(event.type, event.payload);
         if (fields.replay_of && fields.to) m_deliveries.replayed(std::string(*fields.to), *fields.replay_of, event.seq);
+        if (const auto expiry = fields.expiry(event.ts_us); expiry && fields.to) {
+            m_deliveries.expires(std::string(*fields.to), event.seq, *expiry);
+        }
         return;
     }
     case EventType::mailbox_acked:

@@ -31,6 +31,7 @@ constexpr ProjectionTable k_tables[] = {
     {"dead_letters", "SELECT * FROM dead_letters ORDER BY seq"},
     {"channel_consumers", "SELECT * FROM channel_consumers ORDER BY bot_id, channel"},
     {"consumer_settled", "SELECT * FROM consumer_settled ORDER BY bot_id, channel, seq"},
+    {"mailbox_expiries", "SELECT * FROM mailbox_expiries ORDER BY bot_id, seq"},
     {"workflows", "SELECT * FROM workflows ORDER BY id"},
     {"workflow_runs", "SELECT * FROM workflow_runs ORDER BY id"},
     {"workflow_steps", "SELECT * FROM workflow_steps ORDER BY id"},

@@ -17,6 +17,7 @@
 #include "store/sqlite/mailbox_queries.hpp"
 #include "store/sqlite/message_queries.hpp"
 #include "store/sqlite/migrator.hpp"
+#include "store/sqlite/projection_fills.hpp"
 #include "store/sqlite/projector.hpp"
 #include "store/sqlite/seq_record.hpp"
 #include "store/sqlite/statement_helpers.hpp"
@@ -54,6 +55,7 @@ SqliteStore::SqliteStore(const StoreOptions& options)
       m_seq_record(open_seq_record(options.path)),
       m_db(std::make_unique<SQLite::Database>(open_database(options.path, options.durability))) {
     migrate(*m_db, migrations::all(), m_path);
+    fill_projections(*m_db);
     if (m_path != ":memory:") {
         check_write_transaction(*m_db, m_path);
         // Commits stop syncing by themselves: sync() does it, off the
