@@ -1027,6 +1027,122 @@ void scenario_disk() {
     }
 }
 
+// ------------------------------------------------------------------ 8. mailbox delivery to replicas
+
+// One sender pipelines direct messages to bot "worker"; 1 or 3 replicas of
+// it (connections whose hello names it) take them as pushes and acknowledge
+// what each processed by seq, 100 at a time. Every message must be processed
+// exactly once across the replicas. Each configuration runs twice: with no
+// work per message (the daemon is the bound), and with 200 µs of waiting per
+// message in the replica (a bot calling out: the consumers are the bound,
+// which is what replicas are for).
+void scenario_mailbox() {
+    const std::pair<int, int> configs[] = {{1, 0}, {3, 0}, {1, 200}, {3, 200}};
+    for (const auto& [replicas, work_us] : configs) {
+        const std::uint64_t cap = g_opt.smoke ? 300 : work_us > 0 ? 20'000 : 200'000;
+        const std::string name = "mailbox " + std::to_string(replicas) + (replicas == 1 ? " replica" : " replicas") +
+                                 (work_us > 0 ? ", " + std::to_string(work_us) + " us work" : "");
+        for (int rep = 0; rep < g_opt.reps; ++rep) {
+            Daemon d;
+            zmq::context_t replica_ctx(2);
+            std::atomic<int> joined{0};
+            std::atomic<bool> stop{false};
+            std::atomic<std::uint64_t> processed{0};
+            std::atomic<std::uint64_t> total{UINT64_MAX};
+            std::vector<std::atomic<std::uint8_t>> seen(cap + 1);
+            std::atomic<std::uint64_t> dupes{0};
+            struct ReplicaResult {
+                std::uint64_t processed = 0;
+                Clock::time_point last{};
+                std::string error;
+            };
+            std::vector<ReplicaResult> res(static_cast<std::size_t>(replicas));
+            std::vector<std::thread> threads;
+            for (int i = 0; i < replicas; ++i) {
+                threads.emplace_back([&, i] {
+                    auto& r = res[static_cast<std::size_t>(i)];
+                    try {
+                        client::Client w(replica_ctx, d.client_options());
+                        w.call_ok(bus::HelloRequest{"worker"});
+                        ++joined;
+                        std::vector<std::uint64_t> unacked;
+                        while (!stop.load() && processed.load() < total.load()) {
+                            const auto push = w.next_push(Millis{20});
+                            if (push) {
+                                if (work_us > 0) std::this_thread::sleep_for(std::chrono::microseconds(work_us));
+                                const auto at = push->stream_seq;
+                                if (at <= cap && seen[at].fetch_add(1) > 0) ++dupes;
+                                unacked.push_back(push->seq);
+                                ++r.processed;
+                                ++processed;
+                                r.last = Clock::now();
+                            }
+                            if (!unacked.empty() && (!push || unacked.size() >= 100)) {
+                                w.call_ok(bus::AckRequest{std::nullopt, unacked});
+                                unacked.clear();
+                            }
+                        }
+                        if (!unacked.empty()) w.call_ok(bus::AckRequest{std::nullopt, unacked});
+                    } catch (const std::exception& e) {
+                        r.error = e.what();
+                    }
+                });
+            }
+            std::string error;
+            PipeStats ps;
+            Clock::time_point t0{};
+            try {
+                zmq::context_t ctx(1);
+                client::Client c(ctx, d.client_options());
+                c.hello("sender");
+                const auto ready_by = Clock::now() + std::chrono::seconds(10);
+                while (joined.load() < replicas && Clock::now() < ready_by) c.call_ok(bus::PingRequest{});
+                const bus::Request req = bus::SendRequest{"worker", std::nullopt, bus::pack_as_value(g_body),
+                                                          std::nullopt, std::nullopt, std::nullopt};
+                t0 = Clock::now();
+                const auto stop_sending = g_opt.smoke ? Clock::time_point::max()
+                                                      : t0 + std::chrono::duration_cast<Clock::duration>(
+                                                                 std::chrono::duration<double>(g_opt.secs));
+                ps = pipeline(c, cap, 1000, stop_sending, t0 + std::chrono::seconds(120),
+                              [&](std::uint64_t) -> const bus::Request& { return req; });
+                total = ps.ok;
+                const auto until = Clock::now() + std::chrono::seconds(30);
+                while (processed.load() < ps.ok && Clock::now() < until) std::this_thread::sleep_for(Millis{5});
+            } catch (const std::exception& e) {
+                error = e.what();
+            }
+            stop = true;
+            for (auto& t : threads) t.join();
+            check(error.empty(), name + ": " + error);
+            check_pipe(ps, name);
+            Clock::time_point last = t0;
+            std::string shares;
+            for (auto& r : res) {
+                check(r.error.empty(), name + " replica: " + r.error);
+                last = std::max(last, r.last);
+                shares += (shares.empty() ? "" : "/") + std::to_string(r.processed);
+            }
+            d.stop();
+            const double missing = static_cast<double>(ps.ok) - static_cast<double>(processed.load() - dupes.load());
+            const double span = std::chrono::duration<double>(last - t0).count();
+            const double rate = span > 0 ? static_cast<double>(processed.load()) / span : 0;
+            std::fprintf(stderr, "  %s rep %d: %llu sent, %.0f processed/s, shares %s, missing %.0f, twice %llu\n",
+                         name.c_str(), rep, static_cast<unsigned long long>(ps.ok), rate, shares.c_str(), missing,
+                         static_cast<unsigned long long>(dupes.load()));
+            const std::string cond = std::to_string(replicas) +
+                                     " replica connection(s) of one bot (threads, one zmq context), " +
+                                     (work_us > 0 ? "each waiting " + std::to_string(work_us) + " us per message, " : "") +
+                                     "each acking by seq 100 at a time, credit 1000 each; 1 sender 1000 in flight, " +
+                                     std::to_string(ps.ok) + " direct messages, durability full, " + body_cond() +
+                                     ", rate = processed / (last push - first send)";
+            record(name + " processed", "msg/s", rate, cond);
+            if (missing != 0 || dupes.load() != 0) {
+                fail(name + ": " + fmt(0, missing) + " missing, " + std::to_string(dupes.load()) + " twice");
+            }
+        }
+    }
+}
+
 // ------------------------------------------------------------------ main
 
 void print_table() {
@@ -1050,7 +1166,7 @@ void usage() {
         "  --steps K          steps per workflow run (default 3)\n"
         "  --clients N        connected clients for the memory figure (default 1000)\n"
         "  --frame-bytes B    publish request frame size (default 200)\n"
-        "  --only LIST        comma-separated: throughput,latency,fanout,catchup,workflow,memory,disk\n"
+        "  --only LIST        comma-separated: throughput,latency,fanout,catchup,workflow,memory,disk,mailbox\n"
         "  --tmpdir DIR       where the per-measurement data dirs go (default $TMPDIR or /tmp)\n"
         "  --keep             keep the data dirs\n"
         "  --smoke            every scenario, tiny, 1 rep: checks completion and delivery only\n"
@@ -1123,7 +1239,7 @@ int main(int argc, char** argv) {
     const std::pair<const char*, void (*)()> scenarios[] = {
         {"throughput", scenario_throughput}, {"latency", scenario_latency}, {"fanout", scenario_fanout},
         {"catchup", scenario_catchup},       {"workflow", scenario_workflow}, {"memory", scenario_memory},
-        {"disk", scenario_disk},
+        {"disk", scenario_disk},             {"mailbox", scenario_mailbox},
     };
     const auto t_all = Clock::now();
     for (const auto& [name, fn] : scenarios) {
