@@ -179,18 +179,26 @@ void Deliveries::attach(const Reader& reader, const Holder& holder, const Reader
 }
 
 void Deliveries::detach(const Reader& reader, const Holder& holder, std::int64_t now_us) {
-    const auto it = m_readers.find(reader);
-    if (it == m_readers.end()) return;
+    if (const auto it = m_readers.find(reader); it != m_readers.end()) leave(it, holder, now_us);
+}
+
+void Deliveries::leave(std::map<Reader, State>::iterator it, const std::optional<Holder>& holder,
+                       std::int64_t now_us) {
     auto& state = it->second;
     if (state.settings.ephemeral) {
         erase_reader(it);
         return;
     }
-    hand_over(state, holder);
-    state.consumers.erase(holder);
-    unhold(holder, reader);
-    if (state.settings.pull || !state.consumers.empty()) return;
+    if (holder) {
+        hand_over(state, *holder);
+        state.consumers.erase(*holder);
+        unhold(*holder, it->first);
+        if (state.settings.pull || !state.consumers.empty()) return;
+    }
+    for (const auto& [gone, consumer] : state.consumers) unhold(gone, it->first);
     go_offline(state, now_us);
+    // The counts stay: a bot that reconnects and fails again gets closer to
+    // the dead-letter limit, as a crashing consumer should.
     if (state.deliveries.empty() && state.settling.empty()) erase_reader(it);
 }
 
@@ -239,17 +247,7 @@ void Deliveries::restart_mailbox(const std::string& bot, std::int64_t now_us) {
 }
 
 void Deliveries::offline(const Reader& reader) {
-    const auto it = m_readers.find(reader);
-    if (it == m_readers.end()) return;
-    auto& state = it->second;
-    if (state.settings.ephemeral) {
-        erase_reader(it);
-        return;
-    }
-    go_offline(state, 0);
-    // The counts stay: a bot that reconnects and fails again gets closer to
-    // the dead-letter limit, as a crashing consumer should.
-    if (state.deliveries.empty() && state.settling.empty()) erase_reader(it);
+    if (const auto it = m_readers.find(reader); it != m_readers.end()) leave(it, std::nullopt, 0);
 }
 
 void Deliveries::forget(const Reader& reader) {

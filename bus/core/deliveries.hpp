@@ -312,6 +312,8 @@ private:
                              DeliveryPlan& plan, const std::function<std::optional<Holder>()>& next_holder);
     // No consumer left: what was in flight keeps its grace; read again from the floor when one comes.
     void go_offline(State& state, std::int64_t now_us);
+    // A consumer (or, with none, every one) leaves the reader: detach and offline.
+    void leave(std::map<Reader, State>::iterator it, const std::optional<Holder>& holder, std::int64_t now_us);
     void announce(State& state, DeliveryPlan& plan, store::Seq seq);
     std::uint32_t& count_of(const Reader& reader, State& state, store::Seq seq);
     // Reads new messages after the cursor into the plan, at most `room`.
