@@ -1038,7 +1038,10 @@ void scenario_disk() {
 // which is what replicas are for).
 void scenario_mailbox() {
     const std::pair<int, int> configs[] = {{1, 0}, {3, 0}, {1, 200}, {3, 200}};
-    for (const auto& [replicas, work_us] : configs) {
+    for (const auto& config : configs) {
+        // Copies, not bindings: lambdas below use them (clang 14 cannot capture a binding).
+        const int replicas = config.first;
+        const int work_us = config.second;
         const std::uint64_t cap = g_opt.smoke ? 300 : work_us > 0 ? 20'000 : 200'000;
         const std::string name = "mailbox " + std::to_string(replicas) + (replicas == 1 ? " replica" : " replicas") +
                                  (work_us > 0 ? ", " + std::to_string(work_us) + " us work" : "");

@@ -82,7 +82,9 @@ void Server::sweep_expiries() {
         for (auto& [bot, seq] : due) by_bot[bot].push_back(seq);
         failed = !run_daemon_batch(
             [&](store::Batch& tx) {
-                for (auto& [bot, seqs] : by_bot) {
+                for (auto& entry : by_bot) {
+                    const auto& bot = entry.first;
+                    auto& seqs = entry.second;
                     // Settled meanwhile by a batch not released yet: nothing to expire.
                     std::erase_if(seqs, [&](std::uint64_t seq) { return m_store.mailboxes().is_settled(bot, seq); });
                     if (seqs.empty()) continue;
