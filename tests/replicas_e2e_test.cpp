@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <mutex>
 #include <set>
@@ -92,6 +93,14 @@ std::string replica_path() { return BOTBUS_TEST_REPLICA_PATH; }
 // the others in time.
 std::vector<std::string> patient_daemon_args() {
     return {"--ack-timeout-ms", "600000", "--heartbeat-ms", "1000", "--rate-limit", "0"};
+}
+
+// Every seq of the lists, sorted (duplicates kept, so that they show).
+Seqs sorted_union(std::initializer_list<const Seqs*> lists) {
+    Seqs all;
+    for (const auto* list : lists) all.insert(all.end(), list->begin(), list->end());
+    std::sort(all.begin(), all.end());
+    return all;
 }
 
 // What the survivors are pushed until `count` came or three heartbeat
@@ -205,11 +214,7 @@ TEST(Replicas, AKilledReplicaHandsWhatItHeldToTheOthersWithinAHeartbeatNotTheAck
     second.call_ok(bus::PingRequest{});
     EXPECT_FALSE(first.next_push(0ms)) << "more than the hand-over";
     EXPECT_FALSE(second.next_push(0ms)) << "more than the hand-over";
-    Seqs all = first_held;
-    all.insert(all.end(), second_held.begin(), second_held.end());
-    all.insert(all.end(), handed.begin(), handed.end());
-    std::sort(all.begin(), all.end());
-    EXPECT_EQ(all, sent);
+    EXPECT_EQ(sorted_union({&first_held, &second_held, &handed}), sent) << "processed twice, or missing";
 }
 
 TEST(Replicas, AReplicaThatJoinsIsNotPushedWhatAnotherHolds) {
@@ -293,11 +298,7 @@ TEST(Replicas, ASharedPushSubscriptionHandsAKilledReplicasMessagesToTheOthers) {
     second.call_ok(bus::AckRequest{std::nullopt, second_held, "jobs"});
     const auto handed = handed_over(first, second, 10);
     EXPECT_EQ(handed, doomed_held) << "the killed replica's messages were not handed over in time";
-    Seqs all = first_held;
-    all.insert(all.end(), second_held.begin(), second_held.end());
-    all.insert(all.end(), handed.begin(), handed.end());
-    std::sort(all.begin(), all.end());
-    EXPECT_EQ(all, published);
+    EXPECT_EQ(sorted_union({&first_held, &second_held, &handed}), published) << "processed twice, or missing";
 }
 
 TEST(Replicas, ASharedPullSubscriptionGivesAKilledFetchersMessagesToTheNextFetch) {
