@@ -203,7 +203,6 @@ void Transport::bind_session(const std::string& routing_id, const std::string& b
         it = it->second.empty() ? m_bot_peers.erase(it) : std::next(it);
     }
     set_bot(routing_id, bot);
-    peer.can_push = can_push;
     peer.fan_out = can_push && fan_out;
     m_bot_peers[bot].insert(routing_id);
     if (!previous.empty()) m_hooks.rebound(routing_id, previous);
@@ -218,7 +217,6 @@ void Transport::unbind_session(const std::string& routing_id) {
         bots = bots->second.empty() ? m_bot_peers.erase(bots) : std::next(bots);
     }
     set_bot(routing_id, std::nullopt);
-    it->second.can_push = false;
     it->second.fan_out = false;
     m_hooks.rebound(routing_id, previous);
 }
@@ -232,16 +230,6 @@ std::vector<std::string> Transport::fan_out_connections(const std::string& bot) 
         if (peer != m_peers.end() && peer->second.fan_out) out.push_back(routing_id);
     }
     return out;
-}
-
-bool Transport::has_push_connection(const std::string& bot) const {
-    const auto it = m_bot_peers.find(bot);
-    if (it == m_bot_peers.end()) return false;
-    for (const auto& routing_id : it->second) {
-        const auto peer = m_peers.find(routing_id);
-        if (peer != m_peers.end() && peer->second.can_push) return true;
-    }
-    return false;
 }
 
 void Transport::forget_peer(const std::string& routing_id) {

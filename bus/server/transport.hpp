@@ -9,8 +9,8 @@
 // and after every send made outside its drain loop, or the next request may
 // never wake it.
 // Each routing id has a Session; bind_session() makes a connection a bot's
-// (unbind_session() undoes it), and has_push_connection() and
-// fan_out_connections() find the bot's connections that take pushes. send_to() sends a reply or push; when the peer's queue is
+// (unbind_session() undoes it), and fan_out_connections() finds the bot's
+// connections that take a copy of every direct message. send_to() sends a reply or push; when the peer's queue is
 // full it waits in that peer's backlog, retried every millisecond on a
 // timer: ROUTER_MANDATORY is on, so nothing is lost silently. A backlog is
 // bounded in replies and in bytes, per peer and over all peers; past a bound
@@ -142,7 +142,6 @@ public:
     void bind_session(const std::string& routing_id, const std::string& bot, bool can_push, bool fan_out = false);
     // A released bye: the connection is nobody's (until another hello).
     void unbind_session(const std::string& routing_id);
-    bool has_push_connection(const std::string& bot) const;
     // The bot's connections that asked for every direct message (hello's fan_out).
     std::vector<std::string> fan_out_connections(const std::string& bot) const;
     // Shuts every connection whose key no longer passes key_allowed (after
@@ -175,8 +174,7 @@ public:
 private:
     struct PeerState {
         Session session;
-        bool can_push = false;
-        bool fan_out = false;
+        bool fan_out = false;  // takes a copy of every direct message of its bot
         int fd = -1;  // the descriptor its requests come from
         std::string key;  // its CURVE public key (Z85), when authenticated
         ByteCounter queued = make_byte_counter();  // bytes of its big replies libzmq holds
