@@ -26,16 +26,18 @@ endmacro()
 
 layer(protocol "^bus/protocol/" ALLOW bus/protocol/
       FORBID "^(zmq|boost/|SQLiteCpp/|sqlite3|spdlog/|nlohmann/)")
-layer(core "^bus/core/" ALLOW bus/protocol/ bus/core/ store/ DENY "^store/sqlite/"
+layer(core "^bus/core/" ALLOW bus/protocol/ bus/core/ store/ DENY "^store/(sqlite|postgresql)/"
+      FORBID "^(zmq|boost/asio|SQLiteCpp/|sqlite3|libpq|pqxx/)")
+layer(server "^bus/server/" ALLOW bus/protocol/ bus/core/ bus/server/ store/ DENY "^store/(sqlite|postgresql)/"
+      FORBID "^(SQLiteCpp/|sqlite3|libpq|pqxx/)")
+layer(store_sqlite "^store/sqlite/" ALLOW store/ migrations/ DENY "^store/postgresql/"
+      FORBID "^(zmq|boost/asio|libpq|pqxx/)")
+layer(store_postgresql "^store/postgresql/" ALLOW store/ migrations/ DENY "^store/sqlite/"
       FORBID "^(zmq|boost/asio|SQLiteCpp/|sqlite3)")
-layer(server "^bus/server/" ALLOW bus/protocol/ bus/core/ bus/server/ store/ DENY "^store/sqlite/"
-      FORBID "^(SQLiteCpp/|sqlite3)")
-layer(store_sqlite "^store/sqlite/" ALLOW store/ migrations/
-      FORBID "^(zmq|boost/asio)")
-layer(store "^store/" ALLOW store/ migrations/ DENY "^store/sqlite/"
-      FORBID "^(zmq|boost/asio|SQLiteCpp/|sqlite3)")
+layer(store "^store/" ALLOW store/ migrations/ DENY "^store/(sqlite|postgresql)/"
+      FORBID "^(zmq|boost/asio|SQLiteCpp/|sqlite3|libpq|pqxx/)")
 layer(client "^client/" ALLOW bus/protocol/ client/
-      FORBID "^(SQLiteCpp/|sqlite3|boost/asio)")
+      FORBID "^(SQLiteCpp/|sqlite3|libpq|boost/asio)")
 layer(cli "^daemon/(botbus[.]cpp|cli_)" ALLOW bus/protocol/ client/ daemon/cli_
       FORBID "^(SQLiteCpp/|sqlite3|boost/asio)")
 layer(daemon "^daemon/" ALLOW bus/protocol/ bus/core/ bus/server/ store/ daemon/ client/curve_keys

@@ -12,6 +12,8 @@ packages=(
   libboost-program-options-dev
   libsqlitecpp-dev
   libsqlite3-dev
+  libpq-dev
+  postgresql
   libssl-dev
   libzmq3-dev
   cppzmq-dev

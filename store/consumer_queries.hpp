@@ -1,6 +1,6 @@
 // Read side of durable channel subscriptions: the subscriptions, which of
 // their messages are settled, and the positions a subscription may start
-// from; implemented per backend (store/sqlite/consumer_queries.hpp).
+// from; implemented per backend (store/sql/consumer_queries.hpp).
 // Guarantees (every method): inside an open Batch, answers from that
 // transaction, so the batch's own appends are included; outside one, each
 // call reads one consistent snapshot of the committed state. A call never

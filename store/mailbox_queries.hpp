@@ -1,6 +1,6 @@
 // Read side of the mailbox projections: which direct messages are settled,
 // and the dead letters (of mailboxes and durable subscriptions); implemented
-// per backend (store/sqlite/mailbox_queries.hpp).
+// per backend (store/sql/mailbox_queries.hpp).
 // Guarantees (every method): inside an open Batch, answers from that
 // transaction, so the batch's own appends are included; outside one, each
 // call reads one consistent snapshot of the committed state. A call never

@@ -1,5 +1,5 @@
 // Read side of the messaging projections: channels, subscriptions, messages
-// and mailboxes; implemented per backend (store/sqlite/message_queries.hpp).
+// and mailboxes; implemented per backend (store/sql/message_queries.hpp).
 // Guarantees (every method): inside an open Batch, answers from that
 // transaction, so the batch's own appends are included; outside one, each
 // call reads one consistent snapshot of the committed state. A call never

@@ -1,5 +1,5 @@
 // Read side of the workflow projections: definitions, runs and step
-// attempts; implemented per backend (store/sqlite/workflow_queries.hpp).
+// attempts; implemented per backend (store/sql/workflow_queries.hpp).
 // Guarantees (every method): inside an open Batch, answers from that
 // transaction, so the batch's own appends are included; outside one, each
 // call reads one consistent snapshot of the committed state. A call never

@@ -1,4 +1,4 @@
-// Unit tests of the index-probe reads (store/sqlite/stream_positions.hpp) on
+// Unit tests of the index-probe reads (store/sql/stream_positions.hpp) on
 // a :memory: store: a mailbox's unsettled count and a durable subscription's
 // lag equal a full count after out-of-order settlements, retention and a
 // rolled-back request; subscribe's "last N" start equals stepping back N

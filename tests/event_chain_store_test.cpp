@@ -16,7 +16,7 @@
 #include "migrations/embedded_migrations.hpp"
 #include "store/errors.hpp"
 #include "store/payloads.hpp"
-#include "store/sqlite/event_hash.hpp"
+#include "store/sql/event_hash.hpp"
 #include "store/sqlite/log_check.hpp"
 #include "store/sqlite/migrator.hpp"
 #include "store/sqlite/seq_record.hpp"

@@ -8,10 +8,12 @@
 #include <filesystem>
 
 #include "store/errors.hpp"
-#include "store/sqlite/chain_follower.hpp"
-#include "store/sqlite/event_hash.hpp"
+#include "store/sql/chain_follower.hpp"
+#include "store/sqlite/sqlite_connection.hpp"
+#include "store/sql/statement.hpp"
+#include "store/sql/event_hash.hpp"
 #include "store/sqlite/seq_record.hpp"
-#include "store/sqlite/trimmed_ranges.hpp"
+#include "store/sql/trimmed_ranges.hpp"
 
 namespace botbus::store {
 namespace {
@@ -23,7 +25,7 @@ std::string range_text(Seq first, Seq last) {
 // Steps the trimmed ranges in first_seq order alongside the events.
 class RangeCursor {
 public:
-    explicit RangeCursor(SQLite::Database& db)
+    explicit RangeCursor(sql::Connection& db)
         : m_ranges(db, "SELECT first_seq, last_seq, last_hash FROM trimmed_ranges ORDER BY first_seq") {
         step();
     }
@@ -40,7 +42,7 @@ public:
     }
 
 private:
-    SQLite::Statement m_ranges;
+    sql::Statement m_ranges;
     bool m_valid = false;
     Seq m_first = 0;
     Seq m_last = 0;
@@ -49,13 +51,13 @@ private:
 
 class ChainWalk {
 public:
-    ChainWalk(SQLite::Database& db, LogCheck& check) : m_db(db), m_check(check), m_ranges(db) {
+    ChainWalk(sql::Connection& db, LogCheck& check) : m_db(db), m_check(check), m_ranges(db) {
         m_expected = check.chain_start + 1;
         m_checked = check.chain_start;
     }
 
     void run() {
-        SQLite::Statement events(m_db,
+        sql::Statement events(m_db,
                                  "SELECT seq, ts_us, stream, stream_seq, type, producer, idem_key, payload, hash"
                                  " FROM events WHERE seq > ? ORDER BY seq");
         events.bind(1, static_cast<std::int64_t>(m_check.chain_start));
@@ -84,7 +86,7 @@ private:
         }
     }
 
-    bool link(SQLite::Statement& row) {
+    bool link(sql::Statement& row) {
         const auto seq = static_cast<Seq>(row.getColumn(0).getInt64());
         skip_trimmed();
         if (m_ranges.valid() && m_ranges.first() < m_expected) {
@@ -124,7 +126,7 @@ private:
     }
 
     void check_head() {
-        SQLite::Statement head(m_db, "SELECT last_hash FROM log_head WHERE id = 1");
+        sql::Statement head(m_db, "SELECT last_hash FROM log_head WHERE id = 1");
         head.executeStep();
         const auto stored = head.getColumn(0);
         if (stored.isNull() || static_cast<std::size_t>(stored.getBytes()) != m_previous.size() ||
@@ -143,7 +145,7 @@ private:
         return false;
     }
 
-    SQLite::Database& m_db;
+    sql::Connection& m_db;
     LogCheck& m_check;
     RangeCursor m_ranges;
     Seq m_expected = 1;
@@ -167,7 +169,8 @@ LogCheck check_log(const std::string& database_path) {
             check.last_seq = static_cast<Seq>(head.getColumn(0).getInt64());
             check.chain_start = static_cast<Seq>(head.getColumn(1).getInt64());
         }
-        ChainWalk(db, check).run();
+        sql::SqliteConnection connection(db);
+        ChainWalk(connection, check).run();
         snapshot.commit();
     } catch (const SQLite::Exception& e) {
         const std::string what = e.what();

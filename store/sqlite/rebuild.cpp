@@ -7,8 +7,9 @@
 #include <utility>
 
 #include "store/sqlite/migrator.hpp"
-#include "store/sqlite/projector.hpp"
-#include "store/sqlite/statement_helpers.hpp"
+#include "store/sql/projector.hpp"
+#include "store/sqlite/sqlite_connection.hpp"
+#include "store/sql/statement_helpers.hpp"
 #include "store/store.hpp"
 
 namespace botbus::store {
@@ -88,12 +89,13 @@ const std::vector<std::string>& projection_tables() {
 std::size_t rebuild_projections(Store& source, SQLite::Database& target) {
     migrate(target, migrations::all(), target.getFilename().empty() ? ":memory:" : target.getFilename());
     SQLite::Transaction transaction(target);
-    Projector projector(target);
+    sql::SqliteConnection target_sql(target);
+    Projector projector(target_sql);
     // Some projections read the log as they apply (a mailbox's floor moves
     // over the messages in it), so the target gets the log too, each event
     // before it is applied, as the live store does.
-    SQLite::Statement copy(target,
-                           "INSERT INTO events (seq, ts_us, stream, stream_seq, type, producer, idem_key, payload)"
+    sql::Statement copy(target_sql,
+                        "INSERT INTO events (seq, ts_us, stream, stream_seq, type, producer, idem_key, payload)"
                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     std::size_t count = 0;
     Seq after = 0;

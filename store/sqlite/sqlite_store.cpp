@@ -9,21 +9,22 @@
 #include <stdexcept>
 
 #include "store/payloads.hpp"
-#include "store/sqlite/chain_follower.hpp"
+#include "store/sql/chain_follower.hpp"
 #include "store/sqlite/checkpointer.hpp"
-#include "store/sqlite/consumer_queries.hpp"
+#include "store/sql/consumer_queries.hpp"
 #include "store/sqlite/database.hpp"
-#include "store/sqlite/event_hash.hpp"
-#include "store/sqlite/mailbox_queries.hpp"
-#include "store/sqlite/message_queries.hpp"
+#include "store/sql/event_hash.hpp"
+#include "store/sql/mailbox_queries.hpp"
+#include "store/sql/message_queries.hpp"
 #include "store/sqlite/migrator.hpp"
 #include "store/sqlite/projection_fills.hpp"
-#include "store/sqlite/projector.hpp"
+#include "store/sql/projector.hpp"
+#include "store/sqlite/sqlite_connection.hpp"
 #include "store/sqlite/seq_record.hpp"
-#include "store/sqlite/statement_helpers.hpp"
-#include "store/sqlite/trimmed_ranges.hpp"
+#include "store/sql/statement_helpers.hpp"
+#include "store/sql/trimmed_ranges.hpp"
 #include "store/sqlite/wal_file.hpp"
-#include "store/sqlite/workflow_queries.hpp"
+#include "store/sql/workflow_queries.hpp"
 
 namespace botbus::store {
 
@@ -53,7 +54,8 @@ SqliteStore::SqliteStore(const StoreOptions& options)
     : m_path(options.path),
       m_durability(options.durability),
       m_seq_record(open_seq_record(options.path)),
-      m_db(std::make_unique<SQLite::Database>(open_database(options.path, options.durability))) {
+      m_db(std::make_unique<SQLite::Database>(open_database(options.path, options.durability))),
+      m_sql(std::make_unique<sql::SqliteConnection>(*m_db)) {
     migrate(*m_db, migrations::all(), m_path);
     fill_projections(*m_db);
     if (m_path != ":memory:") {
@@ -68,7 +70,7 @@ SqliteStore::SqliteStore(const StoreOptions& options)
         sqlite3_wal_hook(m_db->getHandle(), &SqliteStore::on_wal_commit, this);
     }
     try {
-        SQLite::Statement head(*m_db,
+        sql::Statement head(*m_sql,
                                "SELECT last_seq, last_hash, chain_start, event_count, message_count FROM log_head"
                                " WHERE id = 1");
         if (!head.executeStep()) throw StartupError(m_path + ": log_head row is missing");
@@ -76,7 +78,7 @@ SqliteStore::SqliteStore(const StoreOptions& options)
         if (!head.getColumn(1).isNull()) m_last_hash = hash_from_column(head.getColumn(1), m_last_seq);
         m_chain_start = static_cast<Seq>(head.getColumn(2).getInt64());
         m_counts = LogCounts{head.getColumn(3).getInt64(), head.getColumn(4).getInt64()};
-        SQLite::Statement max_seq(*m_db, "SELECT COALESCE(MAX(seq), 0) FROM events");
+        sql::Statement max_seq(*m_sql, "SELECT COALESCE(MAX(seq), 0) FROM events");
         max_seq.executeStep();
         if (static_cast<Seq>(max_seq.getColumn(0).getInt64()) > m_last_seq) {
             throw StartupError(m_path + ": events table is ahead of log_head; the file was modified outside botbusd");
@@ -113,64 +115,64 @@ void SqliteStore::check_seq_record() {
 }
 
 void SqliteStore::prepare_statements() {
-    auto& db = *m_db;
-    m_insert_event = std::make_unique<SQLite::Statement>(
+    auto& db = *m_sql;
+    m_insert_event = std::make_unique<sql::Statement>(
         db,
         "INSERT INTO events (seq, ts_us, stream, stream_seq, type, producer, idem_key, payload)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     // Only a commit's last event stores its chain hash (chain_follower.hpp).
-    m_store_hash = std::make_unique<SQLite::Statement>(db, "UPDATE events SET hash = ?2 WHERE seq = ?1");
-    m_find_idem = std::make_unique<SQLite::Statement>(
+    m_store_hash = std::make_unique<sql::Statement>(db, "UPDATE events SET hash = ?2 WHERE seq = ?1");
+    m_find_idem = std::make_unique<sql::Statement>(
         db, "SELECT seq, stream_seq, ts_us, stream FROM events WHERE producer = ? AND idem_key = ?");
     // A stream's head is its newest event; the floor (NULL: the stream is
     // not listed in `streams` yet) is what retention left behind.
-    m_find_stream = std::make_unique<SQLite::Statement>(
+    m_find_stream = std::make_unique<sql::Statement>(
         db,
         "SELECT COALESCE((SELECT stream_seq FROM events WHERE stream = ?1 ORDER BY seq DESC LIMIT 1), 0),"
         " (SELECT floor_stream_seq FROM streams WHERE stream = ?1)");
-    m_list_stream = std::make_unique<SQLite::Statement>(
+    m_list_stream = std::make_unique<sql::Statement>(
         db, "INSERT INTO streams (stream, floor_stream_seq, floor_seq) VALUES (?, 0, 0) ON CONFLICT (stream) DO NOTHING");
-    m_update_head = std::make_unique<SQLite::Statement>(
+    m_update_head = std::make_unique<sql::Statement>(
         db, "UPDATE log_head SET last_seq = ?, last_hash = ?, event_count = ?, message_count = ? WHERE id = 1");
-    m_projection_count = std::make_unique<SQLite::Statement>(db, "SELECT count FROM projection_counts WHERE name = ?");
+    m_projection_count = std::make_unique<sql::Statement>(db, "SELECT count FROM projection_counts WHERE name = ?");
     // What trim_messages is about to delete, in seq order, for the ranges.
-    m_trim_seqs = std::make_unique<SQLite::Statement>(
+    m_trim_seqs = std::make_unique<sql::Statement>(
         db,
         "SELECT seq FROM events WHERE stream = ?1 AND seq <= ?2"
         " AND type IN ('message.published', 'message.sent') ORDER BY seq");
-    m_chain = std::make_unique<ChainFollower>(db);
-    m_trimmed = std::make_unique<TrimmedRanges>(db);
-    m_read_range = std::make_unique<SQLite::Statement>(
+    m_chain = std::make_unique<ChainFollower>(*m_sql);
+    m_trimmed = std::make_unique<TrimmedRanges>(*m_sql);
+    m_read_range = std::make_unique<sql::Statement>(
         db,
         "SELECT seq, ts_us, stream, stream_seq, type, producer, idem_key, payload FROM events"
         " WHERE seq > ? ORDER BY seq LIMIT ?");
     // Channels and mailboxes only: 'ch/' .. 'ch0' and 'dm/' .. 'dm0' are
     // the name ranges of those streams ('0' follows '/').
-    m_message_streams_after = std::make_unique<SQLite::Statement>(
+    m_message_streams_after = std::make_unique<sql::Statement>(
         db,
         "SELECT s.stream, MAX(s.floor_stream_seq, COALESCE((SELECT e.stream_seq FROM events e"
         " WHERE e.stream = s.stream ORDER BY e.seq DESC LIMIT 1), 0)) FROM streams s WHERE s.stream > ?1"
         " AND ((s.stream > 'ch/' AND s.stream < 'ch0') OR (s.stream > 'dm/' AND s.stream < 'dm0'))"
         " ORDER BY s.stream LIMIT ?2");
     // Before retention deletes from a stream: its head becomes its floor.
-    m_raise_floor = std::make_unique<SQLite::Statement>(
+    m_raise_floor = std::make_unique<sql::Statement>(
         db,
         "INSERT INTO streams (stream, floor_stream_seq, floor_seq)"
         " SELECT stream, stream_seq, seq FROM events WHERE stream = ?1 ORDER BY seq DESC LIMIT 1"
         " ON CONFLICT (stream) DO UPDATE SET floor_stream_seq = MAX(floor_stream_seq, excluded.floor_stream_seq),"
         " floor_seq = MAX(floor_seq, excluded.floor_seq)");
-    m_oldest_messages = std::make_unique<SQLite::Statement>(
+    m_oldest_messages = std::make_unique<sql::Statement>(
         db,
         "SELECT seq, stream_seq, ts_us FROM events WHERE stream = ?1"
         " AND type IN ('message.published', 'message.sent') ORDER BY seq LIMIT ?2");
-    m_delete_messages = std::make_unique<SQLite::Statement>(
+    m_delete_messages = std::make_unique<sql::Statement>(
         db, "DELETE FROM events WHERE stream = ?1 AND seq <= ?2 AND type IN ('message.published', 'message.sent')");
     prepare_savepoint_statements();
-    m_projector = std::make_unique<Projector>(db);
-    m_messages = std::make_unique<SqliteMessageQueries>(db, m_projector->known_channels());
-    m_mailboxes = std::make_unique<SqliteMailboxQueries>(db);
-    m_consumers = std::make_unique<SqliteConsumerQueries>(db);
-    m_workflows = std::make_unique<SqliteWorkflowQueries>(db);
+    m_projector = std::make_unique<Projector>(*m_sql);
+    m_messages = std::make_unique<SqlMessageQueries>(*m_sql, m_projector->known_channels());
+    m_mailboxes = std::make_unique<SqlMailboxQueries>(*m_sql);
+    m_consumers = std::make_unique<SqlConsumerQueries>(*m_sql);
+    m_workflows = std::make_unique<SqlWorkflowQueries>(*m_sql);
 }
 
 SqliteStore::~SqliteStore() {
@@ -245,7 +247,7 @@ WorkflowQueries& SqliteStore::workflows() { return *m_workflows; }
 
 std::vector<AclRule> SqliteStore::acl_rules() {
     // Read rarely (start-up, a rolled-back batch): prepared per call.
-    SQLite::Statement select(*m_db, "SELECT bot, permission, channel FROM acl_rules ORDER BY bot, permission, channel");
+    sql::Statement select(*m_sql, "SELECT bot, permission, channel FROM acl_rules ORDER BY bot, permission, channel");
     std::vector<AclRule> rules;
     while (select.executeStep()) {
         rules.push_back(AclRule{select.getColumn(0).getString(), select.getColumn(1).getString(),

@@ -49,6 +49,11 @@ class Statement;
 }  // namespace SQLite
 struct sqlite3;
 
+namespace botbus::store::sql {
+class SqliteConnection;
+class Statement;
+}  // namespace botbus::store::sql
+
 namespace botbus::store {
 
 class ChainFollower;
@@ -56,10 +61,10 @@ class Checkpointer;
 class Projector;
 class SeqRecord;
 class TrimmedRanges;
-class SqliteConsumerQueries;
-class SqliteMailboxQueries;
-class SqliteMessageQueries;
-class SqliteWorkflowQueries;
+class SqlConsumerQueries;
+class SqlMailboxQueries;
+class SqlMessageQueries;
+class SqlWorkflowQueries;
 class WalFile;
 
 struct StoreOptions {
@@ -147,6 +152,7 @@ private:
     Durability m_durability;
     std::unique_ptr<SeqRecord> m_seq_record;  // file databases only; opened before the database
     std::unique_ptr<SQLite::Database> m_db;
+    std::unique_ptr<sql::SqliteConnection> m_sql;  // m_db, for the SQL both engines run (store/sql/)
     std::unique_ptr<WalFile> m_wal;                 // file databases only
     std::unique_ptr<Checkpointer> m_checkpointer;  // file databases only
     // Set when this WAL generation's background checkpoint was requested: the
@@ -199,30 +205,30 @@ private:
     };
     std::optional<SavepointMark> m_savepoint;
 
-    std::unique_ptr<SQLite::Statement> m_insert_event;
-    std::unique_ptr<SQLite::Statement> m_find_idem;
-    std::unique_ptr<SQLite::Statement> m_find_stream;
-    std::unique_ptr<SQLite::Statement> m_list_stream;
-    std::unique_ptr<SQLite::Statement> m_raise_floor;
-    std::unique_ptr<SQLite::Statement> m_update_head;
-    std::unique_ptr<SQLite::Statement> m_projection_count;
-    std::unique_ptr<SQLite::Statement> m_store_hash;
-    std::unique_ptr<SQLite::Statement> m_trim_seqs;
+    std::unique_ptr<sql::Statement> m_insert_event;
+    std::unique_ptr<sql::Statement> m_find_idem;
+    std::unique_ptr<sql::Statement> m_find_stream;
+    std::unique_ptr<sql::Statement> m_list_stream;
+    std::unique_ptr<sql::Statement> m_raise_floor;
+    std::unique_ptr<sql::Statement> m_update_head;
+    std::unique_ptr<sql::Statement> m_projection_count;
+    std::unique_ptr<sql::Statement> m_store_hash;
+    std::unique_ptr<sql::Statement> m_trim_seqs;
     std::unique_ptr<ChainFollower> m_chain;
     std::unique_ptr<TrimmedRanges> m_trimmed;
-    std::unique_ptr<SQLite::Statement> m_read_range;
-    std::unique_ptr<SQLite::Statement> m_message_streams_after;
-    std::unique_ptr<SQLite::Statement> m_oldest_messages;
-    std::unique_ptr<SQLite::Statement> m_delete_messages;
-    std::unique_ptr<SQLite::Statement> m_savepoint_begin;
-    std::unique_ptr<SQLite::Statement> m_savepoint_release;
-    std::unique_ptr<SQLite::Statement> m_savepoint_rollback;
-    std::unique_ptr<SQLite::Statement> m_delete_events_after;  // a rolled-back request's log rows
+    std::unique_ptr<sql::Statement> m_read_range;
+    std::unique_ptr<sql::Statement> m_message_streams_after;
+    std::unique_ptr<sql::Statement> m_oldest_messages;
+    std::unique_ptr<sql::Statement> m_delete_messages;
+    std::unique_ptr<sql::Statement> m_savepoint_begin;
+    std::unique_ptr<sql::Statement> m_savepoint_release;
+    std::unique_ptr<sql::Statement> m_savepoint_rollback;
+    std::unique_ptr<sql::Statement> m_delete_events_after;  // a rolled-back request's log rows
     std::unique_ptr<Projector> m_projector;
-    std::unique_ptr<SqliteMessageQueries> m_messages;
-    std::unique_ptr<SqliteMailboxQueries> m_mailboxes;
-    std::unique_ptr<SqliteConsumerQueries> m_consumers;
-    std::unique_ptr<SqliteWorkflowQueries> m_workflows;
+    std::unique_ptr<SqlMessageQueries> m_messages;
+    std::unique_ptr<SqlMailboxQueries> m_mailboxes;
+    std::unique_ptr<SqlConsumerQueries> m_consumers;
+    std::unique_ptr<SqlWorkflowQueries> m_workflows;
 };
 
 }  // namespace botbus::store

@@ -9,11 +9,11 @@
 #include <tuple>
 
 #include "store/payloads.hpp"
-#include "store/sqlite/chain_follower.hpp"
+#include "store/sql/chain_follower.hpp"
 #include "store/sqlite/rebuild.hpp"
 #include "store/sqlite/sqlite_store.hpp"
-#include "store/sqlite/statement_helpers.hpp"
-#include "store/sqlite/trimmed_ranges.hpp"
+#include "store/sql/statement_helpers.hpp"
+#include "store/sql/trimmed_ranges.hpp"
 
 namespace botbus::store {
 
@@ -75,8 +75,7 @@ Appended SqliteStore::trim_messages(Batch& batch, const std::string& stream, Seq
     auto& s = *m_delete_messages;
     s.bind(1, stream);
     s.bind(2, static_cast<std::int64_t>(through));
-    exec_and_reset(s);
-    const auto deleted = static_cast<std::int64_t>(m_db->getChanges());
+    const auto deleted = static_cast<std::int64_t>(exec_and_reset(s));
     m_batch_counts.events -= deleted;
     m_batch_counts.messages -= deleted;
     return batch.append({std::string(stream::k_retention), EventType::stream_trimmed, "botbusd",

@@ -18,9 +18,12 @@
 
 #include <stdexcept>
 
-#include "store/sqlite/projector.hpp"
+#include "store/sql/projector.hpp"
 #include "store/sqlite/sqlite_store.hpp"
-#include "store/sqlite/statement_helpers.hpp"
+
+#include "store/sqlite/sqlite_connection.hpp"
+#include "store/sql/statement.hpp"
+#include "store/sql/statement_helpers.hpp"
 
 namespace botbus::store {
 
@@ -34,11 +37,11 @@ bool writes_log_row_only(EventType type) { return type == EventType::message_pub
 }  // namespace
 
 void SqliteStore::prepare_savepoint_statements() {
-    auto& db = *m_db;
-    m_savepoint_begin = std::make_unique<SQLite::Statement>(db, "SAVEPOINT request");
-    m_savepoint_release = std::make_unique<SQLite::Statement>(db, "RELEASE request");
-    m_savepoint_rollback = std::make_unique<SQLite::Statement>(db, "ROLLBACK TO request");
-    m_delete_events_after = std::make_unique<SQLite::Statement>(db, "DELETE FROM events WHERE seq > ?");
+    auto& db = *m_sql;
+    m_savepoint_begin = std::make_unique<sql::Statement>(db, "SAVEPOINT request");
+    m_savepoint_release = std::make_unique<sql::Statement>(db, "RELEASE request");
+    m_savepoint_rollback = std::make_unique<sql::Statement>(db, "ROLLBACK TO request");
+    m_delete_events_after = std::make_unique<sql::Statement>(db, "DELETE FROM events WHERE seq > ?");
 }
 
 void SqliteStore::check_transaction() const {

@@ -1,7 +1,7 @@
-#include "store/sqlite/projector.hpp"
+#include "store/sql/projector.hpp"
 
 #include "store/payloads.hpp"
-#include "store/sqlite/statement_helpers.hpp"
+#include "store/sql/statement_helpers.hpp"
 #include "store/workflow_payloads.hpp"
 
 namespace botbus::store {
@@ -9,7 +9,7 @@ namespace botbus::store {
 using detail::exec_and_reset;
 using detail::bind_optional;
 
-Projector::Projector(SQLite::Database& db)
+Projector::Projector(sql::Connection& db)
     : m_insert_channel(db,
                        "INSERT INTO bot_channels (name, description, created_by, created_at, last_seq)"
                        " VALUES (?, ?, ?, ?, ?)"),
@@ -55,8 +55,8 @@ Projector::Projector(SQLite::Database& db)
       m_set_step_status(db, "UPDATE workflow_steps SET status = ?2, last_seq = ?3 WHERE id = ?1"),
       m_set_run_owner(db, "UPDATE workflow_runs SET owner_bot = ?2 WHERE id = ?1"),
       m_insert_acl_rule(db,
-                        "INSERT OR IGNORE INTO acl_rules (bot, permission, channel, granted_by, granted_at, last_seq)"
-                        " VALUES (?, ?, ?, ?, ?, ?)"),
+                        "INSERT INTO acl_rules (bot, permission, channel, granted_by, granted_at, last_seq)"
+                        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (bot, permission, channel) DO NOTHING"),
       m_delete_acl_rule(db, "DELETE FROM acl_rules WHERE bot = ? AND permission = ? AND channel = ?") {}
 
 // Every event type is decided here, once: which projection applies it.

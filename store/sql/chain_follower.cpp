@@ -1,10 +1,10 @@
-#include "store/sqlite/chain_follower.hpp"
+#include "store/sql/chain_follower.hpp"
 
 #include <stdexcept>
 #include <string>
 
-#include "store/sqlite/statement_helpers.hpp"
-#include "store/sqlite/trimmed_ranges.hpp"
+#include "store/sql/statement_helpers.hpp"
+#include "store/sql/trimmed_ranges.hpp"
 
 namespace botbus::store {
 
@@ -12,14 +12,11 @@ using detail::ResetOnExit;
 
 namespace {
 
-std::string_view text_view(const SQLite::Column& column) {
-    const char* text = column.getText();  // before getBytes: SQLite's order for a text value
-    return {text, static_cast<std::size_t>(column.getBytes())};
-}
+std::string_view text_view(const sql::Column& column) { return column.getView(); }
 
 }  // namespace
 
-StoredEventFields stored_fields(const SQLite::Statement& row) {
+StoredEventFields stored_fields(const sql::Statement& row) {
     StoredEventFields fields;
     fields.seq = static_cast<Seq>(row.getColumn(0).getInt64());
     fields.ts_us = row.getColumn(1).getInt64();
@@ -34,7 +31,7 @@ StoredEventFields stored_fields(const SQLite::Statement& row) {
     return fields;
 }
 
-ChainFollower::ChainFollower(SQLite::Database& db)
+ChainFollower::ChainFollower(sql::Connection& db)
     // Bounded below by the chain's start: the events before it have no hash,
     // and the scan must not walk back through all of them.
     : m_stored_at_or_below(db,

@@ -1,19 +1,19 @@
-// MailboxQueries over the SQLite projections (bot_mailboxes,
+// MailboxQueries over the projection tables (either engine) (bot_mailboxes,
 // mailbox_settled, dead_letters).
 // Concurrency: single-threaded, on the SqliteStore's connection.
 #pragma once
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
+#include "store/sql/connection.hpp"
+#include "store/sql/statement.hpp"
 
 #include "store/mailbox_queries.hpp"
-#include "store/sqlite/stream_positions.hpp"
+#include "store/sql/stream_positions.hpp"
 
 namespace botbus::store {
 
-class SqliteMailboxQueries final : public MailboxQueries {
+class SqlMailboxQueries final : public MailboxQueries {
 public:
-    explicit SqliteMailboxQueries(SQLite::Database& db);
+    explicit SqlMailboxQueries(sql::Connection& db);
 
     bool is_settled(const std::string& bot, Seq message_seq) override;
     std::int64_t unsettled_count(const std::string& bot) override;
@@ -28,21 +28,21 @@ public:
     std::optional<std::int64_t> next_expiry() override;
 
 private:
-    DeadLetterRow read_dead_letter(SQLite::Statement& row);
+    DeadLetterRow read_dead_letter(sql::Statement& row);
 
     StreamPositions m_positions;
-    SQLite::Statement m_is_settled;
-    SQLite::Statement m_floor;
-    SQLite::Statement m_settled_above;
-    SQLite::Statement m_oldest_unsettled;
-    SQLite::Statement m_dead_letters_all;
-    SQLite::Statement m_dead_letters_of_bot;
-    SQLite::Statement m_dead_letter;
-    SQLite::Statement m_dead_letter_of_bot;
-    SQLite::Statement m_delivered_upto;
-    SQLite::Statement m_delivery_count;
-    SQLite::Statement m_due_expiries;
-    SQLite::Statement m_next_expiry;
+    sql::Statement m_is_settled;
+    sql::Statement m_floor;
+    sql::Statement m_settled_above;
+    sql::Statement m_oldest_unsettled;
+    sql::Statement m_dead_letters_all;
+    sql::Statement m_dead_letters_of_bot;
+    sql::Statement m_dead_letter;
+    sql::Statement m_dead_letter_of_bot;
+    sql::Statement m_delivered_upto;
+    sql::Statement m_delivery_count;
+    sql::Statement m_due_expiries;
+    sql::Statement m_next_expiry;
 };
 
 }  // namespace botbus::store

@@ -1,13 +1,13 @@
-#include "store/sqlite/settlements.hpp"
+#include "store/sql/settlements.hpp"
 
-#include "store/sqlite/statement_helpers.hpp"
+#include "store/sql/statement_helpers.hpp"
 
 namespace botbus::store {
 
 using detail::exec_and_reset;
 using detail::ResetOnExit;
 
-Settlements::Settlements(SQLite::Database& db, const Sql& sql)
+Settlements::Settlements(sql::Connection& db, const Sql& sql)
     : m_floor(db, sql.floor),
       m_raise_floor(db, sql.raise_floor),
       m_insert_settled(db, sql.insert_settled),
@@ -17,7 +17,7 @@ Settlements::Settlements(SQLite::Database& db, const Sql& sql)
                      "SELECT seq FROM events WHERE stream = ? AND seq > ?"
                      " AND type IN ('message.sent', 'message.published') ORDER BY seq LIMIT 1") {}
 
-int Settlements::bind_key(SQLite::Statement& statement, const std::vector<std::string>& key) {
+int Settlements::bind_key(sql::Statement& statement, const std::vector<std::string>& key) {
     int index = 1;
     for (const auto& part : key) statement.bind(index++, part);
     return index;

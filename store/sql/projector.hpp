@@ -4,21 +4,21 @@
 // Concurrency: single-threaded, like the Database it writes.
 #pragma once
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
+#include "store/sql/connection.hpp"
+#include "store/sql/statement.hpp"
 
 #include <memory>
 
 #include "store/event.hpp"
 #include "store/payloads.hpp"
-#include "store/sqlite/delivery_projector.hpp"
-#include "store/sqlite/known_channels.hpp"
+#include "store/sql/delivery_projector.hpp"
+#include "store/sql/known_channels.hpp"
 
 namespace botbus::store {
 
 class Projector {
 public:
-    explicit Projector(SQLite::Database& db);
+    explicit Projector(sql::Connection& db);
 
     // Applies one event; throws std::runtime_error on an undecodable payload.
     // (An event type this build does not know never gets here: reading the
@@ -36,12 +36,12 @@ public:
     KnownChannels& known_channels() { return m_known_channels; }
 
 private:
-    SQLite::Statement m_insert_channel;
-    SQLite::Statement m_delete_channel;
-    SQLite::Statement m_delete_channel_subscriptions;
-    SQLite::Statement m_set_channel_retention;
-    SQLite::Statement m_insert_subscription;
-    SQLite::Statement m_delete_subscription;
+    sql::Statement m_insert_channel;
+    sql::Statement m_delete_channel;
+    sql::Statement m_delete_channel_subscriptions;
+    sql::Statement m_set_channel_retention;
+    sql::Statement m_insert_subscription;
+    sql::Statement m_delete_subscription;
     DeliveryProjector m_deliveries;
     MessageDecoder m_messages;
     KnownChannels m_known_channels;
@@ -49,21 +49,21 @@ private:
     void apply_channels(const Event& event);
     void apply_workflow(const Event& event);
     void apply_acl(const Event& event);
-    SQLite::Statement m_upsert_workflow;
-    SQLite::Statement m_delete_workflow;
-    SQLite::Statement m_archive_workflow;
-    SQLite::Statement m_insert_run;
-    SQLite::Statement m_set_run_status;     // status, lease_owner, completed_at
-    SQLite::Statement m_complete_run;       // + context when given
-    SQLite::Statement m_fail_run;           // + error
-    SQLite::Statement m_request_run_cancel;
-    SQLite::Statement m_set_run_context;
-    SQLite::Statement m_insert_step;
-    SQLite::Statement m_finish_step;        // status, output, error, will_retry, approved_by, completed_at
-    SQLite::Statement m_set_step_status;
-    SQLite::Statement m_set_run_owner;
-    SQLite::Statement m_insert_acl_rule;
-    SQLite::Statement m_delete_acl_rule;
+    sql::Statement m_upsert_workflow;
+    sql::Statement m_delete_workflow;
+    sql::Statement m_archive_workflow;
+    sql::Statement m_insert_run;
+    sql::Statement m_set_run_status;     // status, lease_owner, completed_at
+    sql::Statement m_complete_run;       // + context when given
+    sql::Statement m_fail_run;           // + error
+    sql::Statement m_request_run_cancel;
+    sql::Statement m_set_run_context;
+    sql::Statement m_insert_step;
+    sql::Statement m_finish_step;        // status, output, error, will_retry, approved_by, completed_at
+    sql::Statement m_set_step_status;
+    sql::Statement m_set_run_owner;
+    sql::Statement m_insert_acl_rule;
+    sql::Statement m_delete_acl_rule;
 };
 
 }  // namespace botbus::store

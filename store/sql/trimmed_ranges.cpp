@@ -1,17 +1,17 @@
-#include "store/sqlite/trimmed_ranges.hpp"
+#include "store/sql/trimmed_ranges.hpp"
 
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
-#include "store/sqlite/statement_helpers.hpp"
+#include "store/sql/statement_helpers.hpp"
 
 namespace botbus::store {
 
 using detail::exec_and_reset;
 using detail::ResetOnExit;
 
-EventHash hash_from_column(const SQLite::Column& column, Seq seq) {
+EventHash hash_from_column(const sql::Column& column, Seq seq) {
     EventHash hash{};
     if (column.isNull() || static_cast<std::size_t>(column.getBytes()) != hash.size()) {
         throw std::runtime_error("the chain hash stored for seq " + std::to_string(seq) + " is not 32 bytes");
@@ -20,7 +20,7 @@ EventHash hash_from_column(const SQLite::Column& column, Seq seq) {
     return hash;
 }
 
-TrimmedRanges::TrimmedRanges(SQLite::Database& db)
+TrimmedRanges::TrimmedRanges(sql::Connection& db)
     : m_ending_at(db, "SELECT first_seq, last_hash FROM trimmed_ranges WHERE last_seq = ?"),
       m_starting_at(db, "SELECT last_seq, last_hash FROM trimmed_ranges WHERE first_seq = ?"),
       m_delete(db, "DELETE FROM trimmed_ranges WHERE first_seq = ?"),

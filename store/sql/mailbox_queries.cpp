@@ -1,6 +1,6 @@
-#include "store/sqlite/mailbox_queries.hpp"
+#include "store/sql/mailbox_queries.hpp"
 
-#include "store/sqlite/statement_helpers.hpp"
+#include "store/sql/statement_helpers.hpp"
 
 namespace botbus::store {
 
@@ -16,7 +16,7 @@ constexpr const char* k_dead_letter_columns =
 
 }  // namespace
 
-SqliteMailboxQueries::SqliteMailboxQueries(SQLite::Database& db)
+SqlMailboxQueries::SqlMailboxQueries(sql::Connection& db)
     : m_positions(db),
       m_is_settled(db,
                    "SELECT ?2 <= COALESCE((SELECT acked_seq FROM bot_mailboxes WHERE bot_id = ?1), 0)"
@@ -38,7 +38,7 @@ SqliteMailboxQueries::SqliteMailboxQueries(SQLite::Database& db)
       m_due_expiries(db, "SELECT bot_id, seq FROM mailbox_expiries WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2"),
       m_next_expiry(db, "SELECT MIN(expires_at) FROM mailbox_expiries") {}
 
-std::vector<std::pair<std::string, Seq>> SqliteMailboxQueries::due_expiries(std::int64_t now_us, std::size_t limit) {
+std::vector<std::pair<std::string, Seq>> SqlMailboxQueries::due_expiries(std::int64_t now_us, std::size_t limit) {
     ResetOnExit reset{m_due_expiries};
     m_due_expiries.bind(1, now_us);
     m_due_expiries.bind(2, static_cast<std::int64_t>(limit));
@@ -49,20 +49,20 @@ std::vector<std::pair<std::string, Seq>> SqliteMailboxQueries::due_expiries(std:
     return due;
 }
 
-std::optional<std::int64_t> SqliteMailboxQueries::next_expiry() {
+std::optional<std::int64_t> SqlMailboxQueries::next_expiry() {
     ResetOnExit reset{m_next_expiry};
     if (!m_next_expiry.executeStep() || m_next_expiry.getColumn(0).isNull()) return std::nullopt;
     return m_next_expiry.getColumn(0).getInt64();
 }
 
-Seq SqliteMailboxQueries::delivered_upto(const std::string& bot, const std::string& channel) {
+Seq SqlMailboxQueries::delivered_upto(const std::string& bot, const std::string& channel) {
     ResetOnExit reset{m_delivered_upto};
     m_delivered_upto.bind(1, bot);
     m_delivered_upto.bind(2, channel);
     return m_delivered_upto.executeStep() ? static_cast<Seq>(m_delivered_upto.getColumn(0).getInt64()) : 0;
 }
 
-std::uint32_t SqliteMailboxQueries::delivery_count(const std::string& bot, const std::string& channel, Seq seq) {
+std::uint32_t SqlMailboxQueries::delivery_count(const std::string& bot, const std::string& channel, Seq seq) {
     ResetOnExit reset{m_delivery_count};
     m_delivery_count.bind(1, bot);
     m_delivery_count.bind(2, channel);
@@ -70,7 +70,7 @@ std::uint32_t SqliteMailboxQueries::delivery_count(const std::string& bot, const
     return m_delivery_count.executeStep() ? static_cast<std::uint32_t>(m_delivery_count.getColumn(0).getInt64()) : 0;
 }
 
-bool SqliteMailboxQueries::is_settled(const std::string& bot, Seq message_seq) {
+bool SqlMailboxQueries::is_settled(const std::string& bot, Seq message_seq) {
     ResetOnExit reset{m_is_settled};
     m_is_settled.bind(1, bot);
     m_is_settled.bind(2, to_sql_int(message_seq));
@@ -78,7 +78,7 @@ bool SqliteMailboxQueries::is_settled(const std::string& bot, Seq message_seq) {
     return m_is_settled.getColumn(0).getInt() != 0;
 }
 
-std::int64_t SqliteMailboxQueries::unsettled_count(const std::string& bot) {
+std::int64_t SqlMailboxQueries::unsettled_count(const std::string& bot) {
     // Messages above the floor, less those settled one by one above it.
     Seq floor = 0;
     {
@@ -96,14 +96,14 @@ std::int64_t SqliteMailboxQueries::unsettled_count(const std::string& bot) {
     return m_positions.count_after(stream::mailbox(bot), floor) - settled;
 }
 
-std::optional<std::int64_t> SqliteMailboxQueries::oldest_unsettled_ts(const std::string& bot) {
+std::optional<std::int64_t> SqlMailboxQueries::oldest_unsettled_ts(const std::string& bot) {
     ResetOnExit reset{m_oldest_unsettled};
     m_oldest_unsettled.bind(1, bot);
     if (!m_oldest_unsettled.executeStep()) return std::nullopt;
     return m_oldest_unsettled.getColumn(0).getInt64();
 }
 
-DeadLetterRow SqliteMailboxQueries::read_dead_letter(SQLite::Statement& row) {
+DeadLetterRow SqlMailboxQueries::read_dead_letter(sql::Statement& row) {
     DeadLetterRow d;
     d.seq = static_cast<Seq>(row.getColumn(0).getInt64());
     d.message_seq = static_cast<Seq>(row.getColumn(1).getInt64());
@@ -116,7 +116,7 @@ DeadLetterRow SqliteMailboxQueries::read_dead_letter(SQLite::Statement& row) {
     return d;
 }
 
-std::vector<DeadLetterRow> SqliteMailboxQueries::dead_letters(const DeadLetterQuery& query) {
+std::vector<DeadLetterRow> SqlMailboxQueries::dead_letters(const DeadLetterQuery& query) {
     auto& s = query.bot ? m_dead_letters_of_bot : m_dead_letters_all;
     ResetOnExit reset{s};
     s.bind(1, to_sql_int(query.after));
@@ -127,7 +127,7 @@ std::vector<DeadLetterRow> SqliteMailboxQueries::dead_letters(const DeadLetterQu
     return rows;
 }
 
-std::vector<DeadLetterRow> SqliteMailboxQueries::dead_letters_of(Seq message_seq) {
+std::vector<DeadLetterRow> SqlMailboxQueries::dead_letters_of(Seq message_seq) {
     ResetOnExit reset{m_dead_letter};
     m_dead_letter.bind(1, to_sql_int(message_seq));
     std::vector<DeadLetterRow> rows;
@@ -135,13 +135,13 @@ std::vector<DeadLetterRow> SqliteMailboxQueries::dead_letters_of(Seq message_seq
     return rows;
 }
 
-std::optional<DeadLetterRow> SqliteMailboxQueries::dead_letter(Seq message_seq) {
+std::optional<DeadLetterRow> SqlMailboxQueries::dead_letter(Seq message_seq) {
     auto rows = dead_letters_of(message_seq);
     if (rows.empty()) return std::nullopt;
     return std::move(rows.front());
 }
 
-std::optional<DeadLetterRow> SqliteMailboxQueries::dead_letter(Seq message_seq, const std::string& bot) {
+std::optional<DeadLetterRow> SqlMailboxQueries::dead_letter(Seq message_seq, const std::string& bot) {
     ResetOnExit reset{m_dead_letter_of_bot};
     m_dead_letter_of_bot.bind(1, to_sql_int(message_seq));
     m_dead_letter_of_bot.bind(2, bot);

@@ -5,8 +5,8 @@
 // Concurrency: single-threaded, like the Database it writes.
 #pragma once
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
+#include "store/sql/connection.hpp"
+#include "store/sql/statement.hpp"
 
 #include <optional>
 #include <string>
@@ -14,13 +14,13 @@
 
 #include "store/event.hpp"
 #include "store/store.hpp"
-#include "store/sqlite/settlements.hpp"
+#include "store/sql/settlements.hpp"
 
 namespace botbus::store {
 
 class DeliveryProjector {
 public:
-    explicit DeliveryProjector(SQLite::Database& db);
+    explicit DeliveryProjector(sql::Connection& db);
 
     // The Projector hands it mailbox.acked, message.expired, message.dead_lettered,
     // consumer.created, consumer.acked, consumer.deleted and stream.trimmed
@@ -37,22 +37,22 @@ public:
 private:
     Settlements m_mailboxes;  // key: bot
     Settlements m_consumers;  // key: bot, channel
-    SQLite::Statement m_insert_dead_letter;
-    SQLite::Statement m_mark_replayed;
-    SQLite::Statement m_insert_consumer;
-    SQLite::Statement m_delete_consumer;
-    SQLite::Statement m_delete_consumer_settled;
-    SQLite::Statement m_consumers_of_channel;
+    sql::Statement m_insert_dead_letter;
+    sql::Statement m_mark_replayed;
+    sql::Statement m_insert_consumer;
+    sql::Statement m_delete_consumer;
+    sql::Statement m_delete_consumer_settled;
+    sql::Statement m_consumers_of_channel;
     // delivery_marks and delivery_counts, and their rows going as messages settle.
-    SQLite::Statement m_raise_mark;
-    SQLite::Statement m_put_count;
-    SQLite::Statement m_forget_counts_upto;
-    SQLite::Statement m_forget_count;
-    SQLite::Statement m_forget_reader_counts;
-    SQLite::Statement m_forget_reader_mark;
-    SQLite::Statement m_add_expiry;
-    SQLite::Statement m_drop_expiries_upto;
-    SQLite::Statement m_drop_expiry;
+    sql::Statement m_raise_mark;
+    sql::Statement m_put_count;
+    sql::Statement m_forget_counts_upto;
+    sql::Statement m_forget_count;
+    sql::Statement m_forget_reader_counts;
+    sql::Statement m_forget_reader_mark;
+    sql::Statement m_add_expiry;
+    sql::Statement m_drop_expiries_upto;
+    sql::Statement m_drop_expiry;
     // Settled: their delivery counts go, and a direct message's expiry.
     void forget_settled(const std::string& bot, const std::string& channel, std::optional<Seq> upto,
                         const std::vector<std::uint64_t>& seqs);

@@ -1,18 +1,18 @@
-// WorkflowQueries over the SQLite projections (workflows, workflow_runs,
+// WorkflowQueries over the projection tables (either engine) (workflows, workflow_runs,
 // workflow_steps).
 // Concurrency: single-threaded, on the SqliteStore's connection.
 #pragma once
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
+#include "store/sql/connection.hpp"
+#include "store/sql/statement.hpp"
 
 #include "store/workflow_queries.hpp"
 
 namespace botbus::store {
 
-class SqliteWorkflowQueries final : public WorkflowQueries {
+class SqlWorkflowQueries final : public WorkflowQueries {
 public:
-    explicit SqliteWorkflowQueries(SQLite::Database& db);
+    explicit SqlWorkflowQueries(sql::Connection& db);
 
     std::optional<WorkflowRow> workflow(const std::string& id) override;
     std::optional<WorkflowRow> workflow_by_name(const std::string& name, const std::string& owner_type,
@@ -29,18 +29,18 @@ public:
     std::vector<std::string> running_attempt_ids(const std::string& run_id) override;
 
 private:
-    SQLite::Statement m_workflow;
-    SQLite::Statement m_workflow_by_name;
-    SQLite::Statement m_workflows;
-    SQLite::Statement m_workflow_has_runs;
-    SQLite::Statement m_run;
-    SQLite::Statement m_runs;
-    SQLite::Statement m_crashed_runs;
-    SQLite::Statement m_running_run_ids;
-    SQLite::Statement m_steps;
-    SQLite::Statement m_latest_attempt;
-    SQLite::Statement m_completed_steps;
-    SQLite::Statement m_running_attempt_ids;
+    sql::Statement m_workflow;
+    sql::Statement m_workflow_by_name;
+    sql::Statement m_workflows;
+    sql::Statement m_workflow_has_runs;
+    sql::Statement m_run;
+    sql::Statement m_runs;
+    sql::Statement m_crashed_runs;
+    sql::Statement m_running_run_ids;
+    sql::Statement m_steps;
+    sql::Statement m_latest_attempt;
+    sql::Statement m_completed_steps;
+    sql::Statement m_running_attempt_ids;
 };
 
 }  // namespace botbus::store

@@ -11,18 +11,18 @@
 // Concurrency: inside the store's open batch, on its thread.
 #pragma once
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
+#include "store/sql/connection.hpp"
+#include "store/sql/statement.hpp"
 
 #include <optional>
 
-#include "store/sqlite/event_hash.hpp"
+#include "store/sql/event_hash.hpp"
 
 namespace botbus::store {
 
 class TrimmedRanges {
 public:
-    explicit TrimmedRanges(SQLite::Database& db);
+    explicit TrimmedRanges(sql::Connection& db);
 
     // `seq`, with chain hash `hash`, was deleted. Calls come in ascending
     // seq order within a trim.
@@ -31,14 +31,14 @@ public:
     std::optional<EventHash> hash_ending_at(Seq seq);
 
 private:
-    SQLite::Statement m_ending_at;
-    SQLite::Statement m_starting_at;
-    SQLite::Statement m_delete;
-    SQLite::Statement m_insert;
+    sql::Statement m_ending_at;
+    sql::Statement m_starting_at;
+    sql::Statement m_delete;
+    sql::Statement m_insert;
 };
 
 // A chain hash read from a BLOB column; throws std::runtime_error when it is
 // not 32 bytes.
-EventHash hash_from_column(const SQLite::Column& column, Seq seq);
+EventHash hash_from_column(const sql::Column& column, Seq seq);
 
 }  // namespace botbus::store

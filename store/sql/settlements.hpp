@@ -7,8 +7,8 @@
 // Concurrency: single-threaded, like the Database it writes.
 #pragma once
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
+#include "store/sql/connection.hpp"
+#include "store/sql/statement.hpp"
 
 #include <string>
 #include <string_view>
@@ -29,7 +29,7 @@ public:
         const char* is_settled;      // SELECT 1 when settled above the floor    (key, seq)
         const char* delete_upto;     // delete the rows at or below a seq        (key, seq)
     };
-    Settlements(SQLite::Database& db, const Sql& sql);
+    Settlements(sql::Connection& db, const Sql& sql);
 
     Seq floor(const std::vector<std::string>& key);
     void raise_floor(const std::vector<std::string>& key, Seq upto, Seq event_seq);
@@ -39,14 +39,14 @@ public:
     void compact(const std::vector<std::string>& key, const std::string& stream, Seq event_seq);
 
 private:
-    int bind_key(SQLite::Statement& statement, const std::vector<std::string>& key);  // returns the next index
+    int bind_key(sql::Statement& statement, const std::vector<std::string>& key);  // returns the next index
 
-    SQLite::Statement m_floor;
-    SQLite::Statement m_raise_floor;
-    SQLite::Statement m_insert_settled;
-    SQLite::Statement m_is_settled;
-    SQLite::Statement m_delete_upto;
-    SQLite::Statement m_next_message;
+    sql::Statement m_floor;
+    sql::Statement m_raise_floor;
+    sql::Statement m_insert_settled;
+    sql::Statement m_is_settled;
+    sql::Statement m_delete_upto;
+    sql::Statement m_next_message;
 };
 
 }  // namespace botbus::store

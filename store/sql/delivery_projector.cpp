@@ -1,7 +1,7 @@
-#include "store/sqlite/delivery_projector.hpp"
+#include "store/sql/delivery_projector.hpp"
 
 #include "store/payloads.hpp"
-#include "store/sqlite/statement_helpers.hpp"
+#include "store/sql/statement_helpers.hpp"
 
 namespace botbus::store {
 
@@ -13,7 +13,8 @@ namespace {
 const Settlements::Sql k_mailbox_sql{
     "SELECT acked_seq FROM bot_mailboxes WHERE bot_id = ?1",
     "INSERT INTO bot_mailboxes (bot_id, acked_seq, last_seq) VALUES (?1, ?2, ?3)"
-    " ON CONFLICT (bot_id) DO UPDATE SET acked_seq = MAX(acked_seq, excluded.acked_seq),"
+    " ON CONFLICT (bot_id) DO UPDATE SET acked_seq = CASE WHEN excluded.acked_seq > bot_mailboxes.acked_seq"
+    " THEN excluded.acked_seq ELSE bot_mailboxes.acked_seq END,"
     " last_seq = excluded.last_seq",
     "INSERT INTO mailbox_settled (bot_id, seq, outcome) VALUES (?1, ?2, ?3) ON CONFLICT (bot_id, seq) DO NOTHING",
     "SELECT 1 FROM mailbox_settled WHERE bot_id = ?1 AND seq = ?2",
@@ -24,7 +25,7 @@ const Settlements::Sql k_mailbox_sql{
 // does not (a log edited by hand) change nothing.
 const Settlements::Sql k_consumer_sql{
     "SELECT acked_seq FROM channel_consumers WHERE bot_id = ?1 AND channel = ?2",
-    "UPDATE channel_consumers SET acked_seq = MAX(acked_seq, ?3), last_seq = ?4 WHERE bot_id = ?1 AND channel = ?2",
+    "UPDATE channel_consumers SET acked_seq = CASE WHEN ?3 > acked_seq THEN ?3 ELSE acked_seq END, last_seq = ?4 WHERE bot_id = ?1 AND channel = ?2",
     "INSERT INTO consumer_settled (bot_id, channel, seq, outcome)"
     " SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM channel_consumers WHERE bot_id = ?1 AND channel = ?2)"
     " ON CONFLICT (bot_id, channel, seq) DO NOTHING",
@@ -34,7 +35,7 @@ const Settlements::Sql k_consumer_sql{
 
 }  // namespace
 
-DeliveryProjector::DeliveryProjector(SQLite::Database& db)
+DeliveryProjector::DeliveryProjector(sql::Connection& db)
     : m_mailboxes(db, k_mailbox_sql),
       m_consumers(db, k_consumer_sql),
       m_insert_dead_letter(db,
@@ -51,10 +52,12 @@ DeliveryProjector::DeliveryProjector(SQLite::Database& db)
       m_consumers_of_channel(db, "SELECT bot_id FROM channel_consumers WHERE channel = ? ORDER BY bot_id"),
       m_raise_mark(db,
                    "INSERT INTO delivery_marks (bot_id, channel, delivered_upto) VALUES (?1, ?2, ?3)"
-                   " ON CONFLICT (bot_id, channel) DO UPDATE SET delivered_upto = MAX(delivered_upto, excluded.delivered_upto)"),
+                   " ON CONFLICT (bot_id, channel) DO UPDATE SET delivered_upto = CASE WHEN excluded.delivered_upto > delivery_marks.delivered_upto"
+                   " THEN excluded.delivered_upto ELSE delivery_marks.delivered_upto END"),
       m_put_count(db,
                   "INSERT INTO delivery_counts (bot_id, channel, seq, deliveries) VALUES (?1, ?2, ?3, ?4)"
-                  " ON CONFLICT (bot_id, channel, seq) DO UPDATE SET deliveries = MAX(deliveries, excluded.deliveries)"),
+                  " ON CONFLICT (bot_id, channel, seq) DO UPDATE SET deliveries = CASE WHEN excluded.deliveries > delivery_counts.deliveries"
+                  " THEN excluded.deliveries ELSE delivery_counts.deliveries END"),
       m_forget_counts_upto(db, "DELETE FROM delivery_counts WHERE bot_id = ?1 AND channel = ?2 AND seq <= ?3"),
       m_forget_count(db, "DELETE FROM delivery_counts WHERE bot_id = ?1 AND channel = ?2 AND seq = ?3"),
       m_forget_reader_counts(db, "DELETE FROM delivery_counts WHERE bot_id = ?1 AND channel = ?2"),

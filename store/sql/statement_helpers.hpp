@@ -3,8 +3,8 @@
 // nullable columns and parameters. Internal to store/.
 #pragma once
 
-#include <SQLiteCpp/Column.h>
-#include <SQLiteCpp/Statement.h>
+
+#include "store/sql/statement.hpp"
 
 #include <cstdint>
 #include <limits>
@@ -16,7 +16,7 @@ namespace botbus::store::detail {
 // Steps a write statement and resets it, also when the step fails: a
 // statement left unreset after an error refuses every later bind, which would
 // fail every later batch.
-// A seq, count or bound from a request as a SQLite integer: seqs never pass
+// A seq, count or bound from a request as an SQL integer (64 bits): seqs never pass
 // INT64_MAX, so anything beyond it means "past every seq" rather than
 // wrapping to a negative number that is below every seq.
 inline std::int64_t to_sql_int(std::uint64_t value) {
@@ -24,9 +24,11 @@ inline std::int64_t to_sql_int(std::uint64_t value) {
     return static_cast<std::int64_t>(value > k_max ? k_max : value);
 }
 
-inline void exec_and_reset(SQLite::Statement& statement) {
+// The rows it changed.
+inline int exec_and_reset(sql::Statement& statement) {
+    int changed = 0;
     try {
-        statement.exec();
+        changed = statement.exec();
     } catch (...) {
         try {
             statement.reset();
@@ -35,12 +37,13 @@ inline void exec_and_reset(SQLite::Statement& statement) {
         throw;
     }
     statement.reset();
+    return changed;
 }
 
 // Resets a query statement however the caller leaves, so a thrown exception
 // never leaves a read transaction pinned.
 struct ResetOnExit {
-    SQLite::Statement& statement;
+    sql::Statement& statement;
     ~ResetOnExit() {
         try {
             statement.reset();
@@ -49,7 +52,7 @@ struct ResetOnExit {
     }
 };
 
-inline void bind_optional(SQLite::Statement& statement, int index, const std::optional<std::string>& value) {
+inline void bind_optional(sql::Statement& statement, int index, const std::optional<std::string>& value) {
     if (value) {
         statement.bind(index, *value);
     } else {
@@ -57,12 +60,12 @@ inline void bind_optional(SQLite::Statement& statement, int index, const std::op
     }
 }
 
-inline std::optional<std::string> optional_text(const SQLite::Column& column) {
+inline std::optional<std::string> optional_text(const sql::Column& column) {
     if (column.isNull()) return std::nullopt;
     return column.getString();
 }
 
-inline std::optional<std::int64_t> optional_int(const SQLite::Column& column) {
+inline std::optional<std::int64_t> optional_int(const sql::Column& column) {
     if (column.isNull()) return std::nullopt;
     return column.getInt64();
 }

@@ -12,8 +12,8 @@
 // Concurrency: single-threaded, on the SqliteStore's connection.
 #pragma once
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
+#include "store/sql/connection.hpp"
+#include "store/sql/statement.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -25,7 +25,7 @@ namespace botbus::store {
 
 class StreamPositions {
 public:
-    explicit StreamPositions(SQLite::Database& db);
+    explicit StreamPositions(sql::Connection& db);
 
     // Messages of the stream with a seq above `after`.
     std::int64_t count_after(const std::string& stream, Seq after);
@@ -38,16 +38,16 @@ private:
         Seq seq = 0;
         Seq stream_seq = 0;
     };
-    static std::optional<Position> step(SQLite::Statement& statement);
+    static std::optional<Position> step(sql::Statement& statement);
     std::optional<Position> newest(const std::string& stream);
     std::optional<Position> oldest(const std::string& stream);
     std::optional<Position> newest_at_or_below(const std::string& stream, Seq seq);
     std::optional<Position> first_at_or_after(const std::string& stream, Seq seq);
 
-    SQLite::Statement m_newest;
-    SQLite::Statement m_oldest;
-    SQLite::Statement m_at_or_below;
-    SQLite::Statement m_at_or_after;
+    sql::Statement m_newest;
+    sql::Statement m_oldest;
+    sql::Statement m_at_or_below;
+    sql::Statement m_at_or_after;
 };
 
 }  // namespace botbus::store

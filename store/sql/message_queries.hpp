@@ -1,21 +1,21 @@
-// MessageQueries over the SQLite projections and the event log (messages are
+// MessageQueries over the projection tables (either engine) and the event log (messages are
 // events: migrations/0004_message_index.sql).
 // Concurrency: single-threaded, on the SqliteStore's connection.
 #pragma once
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
+#include "store/sql/connection.hpp"
+#include "store/sql/statement.hpp"
 
 #include "store/message_queries.hpp"
 #include "store/payloads.hpp"
-#include "store/sqlite/known_channels.hpp"
+#include "store/sql/known_channels.hpp"
 
 namespace botbus::store {
 
-class SqliteMessageQueries final : public MessageQueries {
+class SqlMessageQueries final : public MessageQueries {
 public:
     // `known` caches channel_exists; its owner keeps it true (known_channels.hpp).
-    SqliteMessageQueries(SQLite::Database& db, KnownChannels& known);
+    SqlMessageQueries(sql::Connection& db, KnownChannels& known);
 
     std::optional<ChannelRow> channel(const std::string& name) override;
     bool channel_exists(const std::string& name) override;
@@ -29,20 +29,20 @@ public:
     Seq mailbox_acked(const std::string& bot) override;
 
 private:
-    ChannelRow read_channel(SQLite::Statement& row);
-    MessageRow read_message(SQLite::Statement& row);  // a row of k_message_columns
+    ChannelRow read_channel(sql::Statement& row);
+    MessageRow read_message(sql::Statement& row);  // a row of k_message_columns
 
     KnownChannels& m_known_channels;
-    SQLite::Statement m_channel;
-    SQLite::Statement m_channel_exists;
-    SQLite::Statement m_channels;
-    SQLite::Statement m_is_subscribed;
-    SQLite::Statement m_subscriptions;
-    SQLite::Statement m_subscribed_channels;
-    SQLite::Statement m_subscribers;
-    SQLite::Statement m_message;
-    SQLite::Statement m_mailbox_acked;
-    SQLite::Statement m_history[3][2];  // [scope][newest_first]
+    sql::Statement m_channel;
+    sql::Statement m_channel_exists;
+    sql::Statement m_channels;
+    sql::Statement m_is_subscribed;
+    sql::Statement m_subscriptions;
+    sql::Statement m_subscribed_channels;
+    sql::Statement m_subscribers;
+    sql::Statement m_message;
+    sql::Statement m_mailbox_acked;
+    sql::Statement m_history[3][2];  // [scope][newest_first]
     MessageDecoder m_decoder;
 };
 

@@ -1,8 +1,8 @@
-#include "store/sqlite/workflow_queries.hpp"
+#include "store/sql/workflow_queries.hpp"
 
 #include <limits>
 
-#include "store/sqlite/statement_helpers.hpp"
+#include "store/sql/statement_helpers.hpp"
 
 namespace botbus::store {
 
@@ -32,7 +32,7 @@ constexpr const char* k_latest_attempts =
     " WHERE run_id = ?1 AND attempt = (SELECT MAX(attempt) FROM workflow_steps l"
     " WHERE l.run_id = workflow_steps.run_id AND l.step_id = workflow_steps.step_id)";
 
-WorkflowRow read_workflow(SQLite::Statement& row) {
+WorkflowRow read_workflow(sql::Statement& row) {
     WorkflowRow w;
     w.id = row.getColumn(0).getString();
     w.name = row.getColumn(1).getString();
@@ -46,7 +46,7 @@ WorkflowRow read_workflow(SQLite::Statement& row) {
     return w;
 }
 
-RunRow read_run(SQLite::Statement& row) {
+RunRow read_run(sql::Statement& row) {
     RunRow r;
     r.id = row.getColumn(0).getString();
     r.workflow_id = row.getColumn(1).getString();
@@ -67,7 +67,7 @@ RunRow read_run(SQLite::Statement& row) {
     return r;
 }
 
-StepRow read_step(SQLite::Statement& row) {
+StepRow read_step(sql::Statement& row) {
     StepRow s;
     s.id = row.getColumn(0).getString();
     s.run_id = row.getColumn(1).getString();
@@ -90,7 +90,7 @@ StepRow read_step(SQLite::Statement& row) {
 
 // Fills a page of rows from a bound statement with `read`.
 template <typename Row>
-std::vector<Row> rows_page(SQLite::Statement& statement, const Page& page, Row (*read)(SQLite::Statement&)) {
+std::vector<Row> rows_page(sql::Statement& statement, const Page& page, Row (*read)(sql::Statement&)) {
     std::vector<Row> rows;
     read_page(rows, page, [&](auto& out) {
         if (!statement.executeStep()) return false;
@@ -103,7 +103,7 @@ std::vector<Row> rows_page(SQLite::Statement& statement, const Page& page, Row (
 // A seq bound that is above every seq.
 constexpr std::int64_t k_past_every_seq = std::numeric_limits<std::int64_t>::max();
 
-std::vector<std::string> first_column(SQLite::Statement& statement) {
+std::vector<std::string> first_column(sql::Statement& statement) {
     std::vector<std::string> values;
     while (statement.executeStep()) values.push_back(statement.getColumn(0).getString());
     return values;
@@ -111,7 +111,7 @@ std::vector<std::string> first_column(SQLite::Statement& statement) {
 
 }  // namespace
 
-SqliteWorkflowQueries::SqliteWorkflowQueries(SQLite::Database& db)
+SqlWorkflowQueries::SqlWorkflowQueries(sql::Connection& db)
     : m_workflow(db, std::string(k_workflow_columns) + " WHERE id = ?"),
       m_workflow_by_name(db, std::string(k_workflow_columns) +
                                  " WHERE name = ?1 AND owner_type = ?2 AND COALESCE(owner_bot_id, '') = ?3"),
@@ -137,14 +137,14 @@ SqliteWorkflowQueries::SqliteWorkflowQueries(SQLite::Database& db)
                             "SELECT id FROM workflow_steps WHERE run_id = ? AND status = 'running' ORDER BY start_seq") {
 }
 
-std::optional<WorkflowRow> SqliteWorkflowQueries::workflow(const std::string& id) {
+std::optional<WorkflowRow> SqlWorkflowQueries::workflow(const std::string& id) {
     ResetOnExit reset{m_workflow};
     m_workflow.bind(1, id);
     if (!m_workflow.executeStep()) return std::nullopt;
     return read_workflow(m_workflow);
 }
 
-std::optional<WorkflowRow> SqliteWorkflowQueries::workflow_by_name(const std::string& name, const std::string& owner_type,
+std::optional<WorkflowRow> SqlWorkflowQueries::workflow_by_name(const std::string& name, const std::string& owner_type,
                                                              const std::optional<std::string>& owner_bot) {
     ResetOnExit reset{m_workflow_by_name};
     m_workflow_by_name.bind(1, name);
@@ -154,7 +154,7 @@ std::optional<WorkflowRow> SqliteWorkflowQueries::workflow_by_name(const std::st
     return read_workflow(m_workflow_by_name);
 }
 
-std::vector<WorkflowRow> SqliteWorkflowQueries::workflows(const WorkflowFilter& filter, const Page& page) {
+std::vector<WorkflowRow> SqlWorkflowQueries::workflows(const WorkflowFilter& filter, const Page& page) {
     ResetOnExit reset{m_workflows};
     bind_optional(m_workflows, 1, filter.owner_type);
     bind_optional(m_workflows, 2, filter.owner_bot);
@@ -167,20 +167,20 @@ std::vector<WorkflowRow> SqliteWorkflowQueries::workflows(const WorkflowFilter& 
     return rows_page(m_workflows, page, read_workflow);
 }
 
-bool SqliteWorkflowQueries::workflow_has_runs(const std::string& workflow_id) {
+bool SqlWorkflowQueries::workflow_has_runs(const std::string& workflow_id) {
     ResetOnExit reset{m_workflow_has_runs};
     m_workflow_has_runs.bind(1, workflow_id);
     return m_workflow_has_runs.executeStep();
 }
 
-std::optional<RunRow> SqliteWorkflowQueries::run(const std::string& id) {
+std::optional<RunRow> SqlWorkflowQueries::run(const std::string& id) {
     ResetOnExit reset{m_run};
     m_run.bind(1, id);
     if (!m_run.executeStep()) return std::nullopt;
     return read_run(m_run);
 }
 
-std::vector<RunRow> SqliteWorkflowQueries::runs(const RunFilter& filter, const Page& page) {
+std::vector<RunRow> SqlWorkflowQueries::runs(const RunFilter& filter, const Page& page) {
     ResetOnExit reset{m_runs};
     bind_optional(m_runs, 1, filter.workflow_id);
     bind_optional(m_runs, 2, filter.status);
@@ -189,19 +189,19 @@ std::vector<RunRow> SqliteWorkflowQueries::runs(const RunFilter& filter, const P
     return rows_page(m_runs, page, read_run);
 }
 
-std::vector<RunRow> SqliteWorkflowQueries::crashed_runs(std::optional<Seq> before, const Page& page) {
+std::vector<RunRow> SqlWorkflowQueries::crashed_runs(std::optional<Seq> before, const Page& page) {
     ResetOnExit reset{m_crashed_runs};
     m_crashed_runs.bind(1, before ? to_sql_int(*before) : k_past_every_seq);
     m_crashed_runs.bind(2, to_sql_int(page.limit));
     return rows_page(m_crashed_runs, page, read_run);
 }
 
-std::vector<std::string> SqliteWorkflowQueries::running_run_ids() {
+std::vector<std::string> SqlWorkflowQueries::running_run_ids() {
     ResetOnExit reset{m_running_run_ids};
     return first_column(m_running_run_ids);
 }
 
-std::vector<StepRow> SqliteWorkflowQueries::steps(const std::string& run_id, Seq after, const Page& page) {
+std::vector<StepRow> SqlWorkflowQueries::steps(const std::string& run_id, Seq after, const Page& page) {
     ResetOnExit reset{m_steps};
     m_steps.bind(1, run_id);
     m_steps.bind(2, to_sql_int(after));
@@ -209,7 +209,7 @@ std::vector<StepRow> SqliteWorkflowQueries::steps(const std::string& run_id, Seq
     return rows_page(m_steps, page, read_step);
 }
 
-std::optional<StepRow> SqliteWorkflowQueries::latest_attempt(const std::string& run_id, const std::string& step_id) {
+std::optional<StepRow> SqlWorkflowQueries::latest_attempt(const std::string& run_id, const std::string& step_id) {
     ResetOnExit reset{m_latest_attempt};
     m_latest_attempt.bind(1, run_id);
     m_latest_attempt.bind(2, step_id);
@@ -217,18 +217,18 @@ std::optional<StepRow> SqliteWorkflowQueries::latest_attempt(const std::string& 
     return read_step(m_latest_attempt);
 }
 
-std::vector<CompletedStep> SqliteWorkflowQueries::completed_steps(const std::string& run_id, Seq after,
+std::vector<CompletedStep> SqlWorkflowQueries::completed_steps(const std::string& run_id, Seq after,
                                                                    const Page& page) {
     ResetOnExit reset{m_completed_steps};
     m_completed_steps.bind(1, run_id);
     m_completed_steps.bind(2, to_sql_int(after));
     m_completed_steps.bind(3, to_sql_int(page.limit));
-    return rows_page(m_completed_steps, page, +[](SQLite::Statement& row) {
+    return rows_page(m_completed_steps, page, +[](sql::Statement& row) {
         return CompletedStep{row.getColumn(0).getString(), static_cast<Seq>(row.getColumn(1).getInt64())};
     });
 }
 
-std::vector<std::string> SqliteWorkflowQueries::running_attempt_ids(const std::string& run_id) {
+std::vector<std::string> SqlWorkflowQueries::running_attempt_ids(const std::string& run_id) {
     ResetOnExit reset{m_running_attempt_ids};
     m_running_attempt_ids.bind(1, run_id);
     return first_column(m_running_attempt_ids);

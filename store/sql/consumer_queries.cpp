@@ -1,8 +1,8 @@
-#include "store/sqlite/consumer_queries.hpp"
+#include "store/sql/consumer_queries.hpp"
 
 #include <limits>
 
-#include "store/sqlite/statement_helpers.hpp"
+#include "store/sql/statement_helpers.hpp"
 
 namespace botbus::store {
 
@@ -17,7 +17,7 @@ constexpr const char* k_page = " AND (channel, bot_id) > (?1, ?2) ORDER BY chann
 
 }  // namespace
 
-SqliteConsumerQueries::SqliteConsumerQueries(SQLite::Database& db)
+SqlConsumerQueries::SqlConsumerQueries(sql::Connection& db)
     : m_positions(db),
       m_consumer(db, std::string(k_consumer_columns) + " WHERE bot_id = ?1 AND channel = ?2"),
       m_floor(db, "SELECT acked_seq FROM channel_consumers WHERE bot_id = ? AND channel = ?"),
@@ -31,13 +31,13 @@ SqliteConsumerQueries::SqliteConsumerQueries(SQLite::Database& db)
                    " channel = ?2 AND seq = ?3)"),
       // The channel's newest event, or the floor retention left (0011_stream_floors.sql).
       m_head(db,
-             "SELECT MAX(COALESCE((SELECT MAX(seq) FROM events WHERE stream = 'ch/' || ?1), 0),"
-             " COALESCE((SELECT floor_seq FROM streams WHERE stream = 'ch/' || ?1), 0))"),
+             "SELECT MAX(column1) FROM (VALUES (COALESCE((SELECT MAX(seq) FROM events WHERE stream = 'ch/' || ?1), 0)),"
+             " (COALESCE((SELECT floor_seq FROM streams WHERE stream = 'ch/' || ?1), 0))) AS head"),
       m_first_at(db,
                  "SELECT seq FROM events WHERE stream = 'ch/' || ?1 AND type = 'message.published' AND ts_us >= ?2"
                  " ORDER BY seq LIMIT 1") {}
 
-ConsumerRow SqliteConsumerQueries::read(SQLite::Statement& row) {
+ConsumerRow SqlConsumerQueries::read(sql::Statement& row) {
     ConsumerRow c;
     c.bot = row.getColumn(0).getString();
     c.channel = row.getColumn(1).getString();
@@ -46,7 +46,7 @@ ConsumerRow SqliteConsumerQueries::read(SQLite::Statement& row) {
     return c;
 }
 
-void SqliteConsumerQueries::add_counts(ConsumerRow& c) {
+void SqlConsumerQueries::add_counts(ConsumerRow& c) {
     // Messages above the floor, less those settled one by one above it.
     std::int64_t settled = 0;
     {
@@ -60,7 +60,7 @@ void SqliteConsumerQueries::add_counts(ConsumerRow& c) {
     c.head = head(c.channel);
 }
 
-std::optional<ConsumerRow> SqliteConsumerQueries::consumer(const std::string& bot, const std::string& channel) {
+std::optional<ConsumerRow> SqlConsumerQueries::consumer(const std::string& bot, const std::string& channel) {
     std::optional<ConsumerRow> row;
     {
         ResetOnExit reset{m_consumer};
@@ -73,7 +73,7 @@ std::optional<ConsumerRow> SqliteConsumerQueries::consumer(const std::string& bo
     return row;
 }
 
-std::vector<ConsumerRow> SqliteConsumerQueries::consumers(const ConsumerFilter& filter) {
+std::vector<ConsumerRow> SqlConsumerQueries::consumers(const ConsumerFilter& filter) {
     std::vector<ConsumerRow> rows;
     if (filter.bot && filter.channel) {
         auto row = consumer(*filter.bot, *filter.channel);
@@ -95,7 +95,7 @@ std::vector<ConsumerRow> SqliteConsumerQueries::consumers(const ConsumerFilter& 
     return rows;
 }
 
-std::vector<ConsumerRow> SqliteConsumerQueries::consumers(const std::optional<std::string>& bot,
+std::vector<ConsumerRow> SqlConsumerQueries::consumers(const std::optional<std::string>& bot,
                                                           const std::optional<std::string>& channel) {
     std::vector<ConsumerRow> all;
     ConsumerFilter filter{bot, channel, std::nullopt, 1000};
@@ -108,7 +108,7 @@ std::vector<ConsumerRow> SqliteConsumerQueries::consumers(const std::optional<st
     }
 }
 
-bool SqliteConsumerQueries::is_settled(const std::string& bot, const std::string& channel, Seq message_seq) {
+bool SqlConsumerQueries::is_settled(const std::string& bot, const std::string& channel, Seq message_seq) {
     ResetOnExit reset{m_is_settled};
     m_is_settled.bind(1, bot);
     m_is_settled.bind(2, channel);
@@ -117,14 +117,14 @@ bool SqliteConsumerQueries::is_settled(const std::string& bot, const std::string
     return m_is_settled.getColumn(0).getInt() != 0;
 }
 
-Seq SqliteConsumerQueries::head(const std::string& channel) {
+Seq SqlConsumerQueries::head(const std::string& channel) {
     ResetOnExit reset{m_head};
     m_head.bind(1, channel);
     m_head.executeStep();
     return static_cast<Seq>(m_head.getColumn(0).getInt64());
 }
 
-std::optional<Seq> SqliteConsumerQueries::before_time(const std::string& channel, std::int64_t ts_us) {
+std::optional<Seq> SqlConsumerQueries::before_time(const std::string& channel, std::int64_t ts_us) {
     ResetOnExit reset{m_first_at};
     m_first_at.bind(1, channel);
     m_first_at.bind(2, ts_us);
@@ -132,7 +132,7 @@ std::optional<Seq> SqliteConsumerQueries::before_time(const std::string& channel
     return static_cast<Seq>(m_first_at.getColumn(0).getInt64()) - 1;
 }
 
-std::optional<Seq> SqliteConsumerQueries::floor(const std::string& bot, const std::string& channel) {
+std::optional<Seq> SqlConsumerQueries::floor(const std::string& bot, const std::string& channel) {
     ResetOnExit reset{m_floor};
     m_floor.bind(1, bot);
     m_floor.bind(2, channel);
@@ -140,7 +140,7 @@ std::optional<Seq> SqliteConsumerQueries::floor(const std::string& bot, const st
     return static_cast<Seq>(m_floor.getColumn(0).getInt64());
 }
 
-Seq SqliteConsumerQueries::before_last(const std::string& channel, std::uint64_t count) {
+Seq SqlConsumerQueries::before_last(const std::string& channel, std::uint64_t count) {
     if (count == 0) return head(channel);
     const auto nth = m_positions.nth_newest(stream::channel(channel), count);
     return nth ? *nth - 1 : 0;

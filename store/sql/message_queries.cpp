@@ -1,9 +1,9 @@
-#include "store/sqlite/message_queries.hpp"
+#include "store/sql/message_queries.hpp"
 
 #include <algorithm>
 #include <limits>
 
-#include "store/sqlite/statement_helpers.hpp"
+#include "store/sql/statement_helpers.hpp"
 
 namespace botbus::store {
 
@@ -17,8 +17,9 @@ constexpr const char* k_channel_columns =
     "SELECT c.name, c.description, c.created_by, c.created_at,"
     " (SELECT COUNT(*) FROM bot_subscriptions s WHERE s.channel_name = c.name),"
     // The channel's head: its newest event, or the floor retention left.
-    " MAX(COALESCE((SELECT e.stream_seq FROM events e WHERE e.stream = 'ch/' || c.name ORDER BY e.seq DESC LIMIT 1), 0),"
-    "     COALESCE((SELECT floor_stream_seq FROM streams WHERE stream = 'ch/' || c.name), 0)),"
+    " (SELECT MAX(column1) FROM (VALUES"
+    "   (COALESCE((SELECT e.stream_seq FROM events e WHERE e.stream = 'ch/' || c.name ORDER BY e.seq DESC LIMIT 1), 0)),"
+    "   (COALESCE((SELECT floor_stream_seq FROM streams WHERE stream = 'ch/' || c.name), 0))) AS head),"
     " c.max_age_ms, c.max_messages"
     " FROM bot_channels c";
 
@@ -28,7 +29,7 @@ constexpr const char* k_channel_columns =
 constexpr const char* k_message_columns = "SELECT seq, stream_seq, producer, ts_us, type, payload FROM events";
 
 // A page of names from a statement taking (owner, after, limit).
-std::vector<std::string> names_page(SQLite::Statement& s, const std::string& owner, const std::string& after,
+std::vector<std::string> names_page(sql::Statement& s, const std::string& owner, const std::string& after,
                                     const Page& page) {
     ResetOnExit reset{s};
     s.bind(1, owner);
@@ -62,7 +63,7 @@ std::string history_sql(HistoryQuery::Scope scope, bool newest_first) {
 
 }  // namespace
 
-SqliteMessageQueries::SqliteMessageQueries(SQLite::Database& db, KnownChannels& known)
+SqlMessageQueries::SqlMessageQueries(sql::Connection& db, KnownChannels& known)
     : m_known_channels(known),
       m_channel(db, std::string(k_channel_columns) + " WHERE c.name = ?"),
       m_channel_exists(db, "SELECT 1 FROM bot_channels WHERE name = ?"),
@@ -85,7 +86,7 @@ SqliteMessageQueries::SqliteMessageQueries(SQLite::Database& db, KnownChannels& 
                 {{db, history_sql(HistoryQuery::Scope::inbox, false)},
                  {db, history_sql(HistoryQuery::Scope::inbox, true)}}} {}
 
-ChannelRow SqliteMessageQueries::read_channel(SQLite::Statement& row) {
+ChannelRow SqlMessageQueries::read_channel(sql::Statement& row) {
     ChannelRow c;
     c.name = row.getColumn(0).getString();
     c.description = optional_text(row.getColumn(1));
@@ -98,14 +99,14 @@ ChannelRow SqliteMessageQueries::read_channel(SQLite::Statement& row) {
     return c;
 }
 
-std::optional<ChannelRow> SqliteMessageQueries::channel(const std::string& name) {
+std::optional<ChannelRow> SqlMessageQueries::channel(const std::string& name) {
     ResetOnExit reset{m_channel};
     m_channel.bind(1, name);
     if (!m_channel.executeStep()) return std::nullopt;
     return read_channel(m_channel);
 }
 
-bool SqliteMessageQueries::channel_exists(const std::string& name) {
+bool SqlMessageQueries::channel_exists(const std::string& name) {
     if (m_known_channels.contains(name)) return true;
     ResetOnExit reset{m_channel_exists};
     m_channel_exists.bind(1, name);
@@ -114,7 +115,7 @@ bool SqliteMessageQueries::channel_exists(const std::string& name) {
     return true;
 }
 
-std::vector<ChannelRow> SqliteMessageQueries::channels(const std::string& after, const Page& page) {
+std::vector<ChannelRow> SqlMessageQueries::channels(const std::string& after, const Page& page) {
     ResetOnExit reset{m_channels};
     m_channels.bind(1, after);  // "" is below every name
     m_channels.bind(2, to_sql_int(page.limit));
@@ -127,19 +128,19 @@ std::vector<ChannelRow> SqliteMessageQueries::channels(const std::string& after,
     return rows;
 }
 
-bool SqliteMessageQueries::is_subscribed(const std::string& bot, const std::string& channel) {
+bool SqlMessageQueries::is_subscribed(const std::string& bot, const std::string& channel) {
     ResetOnExit reset{m_is_subscribed};
     m_is_subscribed.bind(1, bot);
     m_is_subscribed.bind(2, channel);
     return m_is_subscribed.executeStep();
 }
 
-std::vector<std::string> SqliteMessageQueries::subscriptions(const std::string& bot, const std::string& after,
+std::vector<std::string> SqlMessageQueries::subscriptions(const std::string& bot, const std::string& after,
                                                              const Page& page) {
     return names_page(m_subscriptions, bot, after, page);
 }
 
-std::size_t SqliteMessageQueries::subscribed_channels(const std::string& bot, std::size_t most) {
+std::size_t SqlMessageQueries::subscribed_channels(const std::string& bot, std::size_t most) {
     ResetOnExit reset{m_subscribed_channels};
     m_subscribed_channels.bind(1, bot);
     m_subscribed_channels.bind(2, to_sql_int(most));
@@ -147,12 +148,12 @@ std::size_t SqliteMessageQueries::subscribed_channels(const std::string& bot, st
     return static_cast<std::size_t>(m_subscribed_channels.getColumn(0).getInt64());
 }
 
-std::vector<std::string> SqliteMessageQueries::subscribers(const std::string& channel, const std::string& after,
+std::vector<std::string> SqlMessageQueries::subscribers(const std::string& channel, const std::string& after,
                                                            const Page& page) {
     return names_page(m_subscribers, channel, after, page);
 }
 
-MessageRow SqliteMessageQueries::read_message(SQLite::Statement& row) {
+MessageRow SqlMessageQueries::read_message(sql::Statement& row) {
     MessageRow m;
     m.seq = static_cast<Seq>(row.getColumn(0).getInt64());
     m.stream_seq = static_cast<Seq>(row.getColumn(1).getInt64());
@@ -160,7 +161,7 @@ MessageRow SqliteMessageQueries::read_message(SQLite::Statement& row) {
     m.created_at = row.getColumn(3).getInt64();
     const auto payload = row.getColumn(5);
     // The message index holds the two message types only.
-    const auto type = std::string_view(row.getColumn(4).getText()) == event_type_name(EventType::message_sent)
+    const auto type = row.getColumn(4).getView() == event_type_name(EventType::message_sent)
                           ? EventType::message_sent
                           : EventType::message_published;
     const auto fields = m_decoder.decode(
@@ -178,7 +179,7 @@ MessageRow SqliteMessageQueries::read_message(SQLite::Statement& row) {
     return m;
 }
 
-std::vector<MessageRow> SqliteMessageQueries::history(const HistoryQuery& query) {
+std::vector<MessageRow> SqlMessageQueries::history(const HistoryQuery& query) {
     auto& statement = m_history[static_cast<int>(query.scope)][query.newest_first ? 1 : 0];
     ResetOnExit reset{statement};
     switch (query.scope) {
@@ -192,7 +193,7 @@ std::vector<MessageRow> SqliteMessageQueries::history(const HistoryQuery& query)
             break;
         case HistoryQuery::Scope::inbox: statement.bind(1, stream::mailbox(query.bot_a)); break;
     }
-    // Seqs are SQLite integers: a bound past INT64_MAX means "past every seq".
+    // Seqs are 64-bit SQL integers: a bound past INT64_MAX means "past every seq".
     statement.bind(3, to_sql_int(query.after.value_or(0)));
     statement.bind(4, query.before ? to_sql_int(*query.before) : std::numeric_limits<std::int64_t>::max());
     statement.bind(5, to_sql_int(query.limit));
@@ -206,14 +207,14 @@ std::vector<MessageRow> SqliteMessageQueries::history(const HistoryQuery& query)
     return rows;
 }
 
-std::optional<MessageRow> SqliteMessageQueries::message(Seq seq) {
+std::optional<MessageRow> SqlMessageQueries::message(Seq seq) {
     ResetOnExit reset{m_message};
     m_message.bind(1, to_sql_int(seq));
     if (!m_message.executeStep()) return std::nullopt;
     return read_message(m_message);
 }
 
-Seq SqliteMessageQueries::mailbox_acked(const std::string& bot) {
+Seq SqlMessageQueries::mailbox_acked(const std::string& bot) {
     ResetOnExit reset{m_mailbox_acked};
     m_mailbox_acked.bind(1, bot);
     if (!m_mailbox_acked.executeStep()) return 0;

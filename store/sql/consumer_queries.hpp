@@ -1,20 +1,20 @@
-// ConsumerQueries over the SQLite projections (channel_consumers,
+// ConsumerQueries over the projection tables (either engine) (channel_consumers,
 // consumer_settled) and the event log's (stream, seq) index
 // (stream_positions.hpp): each row's lag costs a few index probes.
 // Concurrency: single-threaded, on the SqliteStore's connection.
 #pragma once
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
+#include "store/sql/connection.hpp"
+#include "store/sql/statement.hpp"
 
 #include "store/consumer_queries.hpp"
-#include "store/sqlite/stream_positions.hpp"
+#include "store/sql/stream_positions.hpp"
 
 namespace botbus::store {
 
-class SqliteConsumerQueries final : public ConsumerQueries {
+class SqlConsumerQueries final : public ConsumerQueries {
 public:
-    explicit SqliteConsumerQueries(SQLite::Database& db);
+    explicit SqlConsumerQueries(sql::Connection& db);
 
     std::optional<ConsumerRow> consumer(const std::string& bot, const std::string& channel) override;
     std::vector<ConsumerRow> consumers(const std::optional<std::string>& bot,
@@ -27,20 +27,20 @@ public:
     Seq before_last(const std::string& channel, std::uint64_t count) override;
 
 private:
-    ConsumerRow read(SQLite::Statement& row);
+    ConsumerRow read(sql::Statement& row);
     // A row's lag (unsettled) and head.
     void add_counts(ConsumerRow& row);
 
     StreamPositions m_positions;
-    SQLite::Statement m_consumer;
-    SQLite::Statement m_floor;
-    SQLite::Statement m_page_all;
-    SQLite::Statement m_page_of_bot;
-    SQLite::Statement m_page_of_channel;
-    SQLite::Statement m_settled_above;
-    SQLite::Statement m_is_settled;
-    SQLite::Statement m_head;
-    SQLite::Statement m_first_at;
+    sql::Statement m_consumer;
+    sql::Statement m_floor;
+    sql::Statement m_page_all;
+    sql::Statement m_page_of_bot;
+    sql::Statement m_page_of_channel;
+    sql::Statement m_settled_above;
+    sql::Statement m_is_settled;
+    sql::Statement m_head;
+    sql::Statement m_first_at;
 };
 
 }  // namespace botbus::store

@@ -1,4 +1,4 @@
-#include "store/sqlite/event_hash.hpp"
+#include "store/sql/event_hash.hpp"
 
 #include <openssl/evp.h>
 

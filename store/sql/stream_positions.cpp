@@ -1,20 +1,20 @@
-#include "store/sqlite/stream_positions.hpp"
+#include "store/sql/stream_positions.hpp"
 
-#include "store/sqlite/statement_helpers.hpp"
+#include "store/sql/statement_helpers.hpp"
 
 namespace botbus::store {
 
 using detail::ResetOnExit;
 using detail::to_sql_int;
 
-StreamPositions::StreamPositions(SQLite::Database& db)
+StreamPositions::StreamPositions(sql::Connection& db)
     : m_newest(db, "SELECT seq, stream_seq FROM events WHERE stream = ?1 ORDER BY seq DESC LIMIT 1"),
       m_oldest(db, "SELECT seq, stream_seq FROM events WHERE stream = ?1 ORDER BY seq LIMIT 1"),
       m_at_or_below(db,
                     "SELECT seq, stream_seq FROM events WHERE stream = ?1 AND seq <= ?2 ORDER BY seq DESC LIMIT 1"),
       m_at_or_after(db, "SELECT seq, stream_seq FROM events WHERE stream = ?1 AND seq >= ?2 ORDER BY seq LIMIT 1") {}
 
-std::optional<StreamPositions::Position> StreamPositions::step(SQLite::Statement& statement) {
+std::optional<StreamPositions::Position> StreamPositions::step(sql::Statement& statement) {
     ResetOnExit reset{statement};
     if (!statement.executeStep()) return std::nullopt;
     return Position{static_cast<Seq>(statement.getColumn(0).getInt64()),

@@ -11,18 +11,18 @@
 // Concurrency: inside the store's open batch, on its thread.
 #pragma once
 
-#include <SQLiteCpp/Database.h>
-#include <SQLiteCpp/Statement.h>
+#include "store/sql/connection.hpp"
+#include "store/sql/statement.hpp"
 
 #include <vector>
 
-#include "store/sqlite/event_hash.hpp"
+#include "store/sql/event_hash.hpp"
 
 namespace botbus::store {
 
 class ChainFollower {
 public:
-    explicit ChainFollower(SQLite::Database& db);
+    explicit ChainFollower(sql::Connection& db);
 
     // The chain hashes of `seqs` (ascending, each an event in the log),
     // with `chain_start` the last seq before the chain began. Consecutive
@@ -38,14 +38,14 @@ private:
     };
     Anchor anchor_at_or_below(Seq seq, Seq chain_start);
 
-    SQLite::Statement m_stored_at_or_below;
-    SQLite::Statement m_range_ending_at_or_below;
-    SQLite::Statement m_events_between;
+    sql::Statement m_stored_at_or_below;
+    sql::Statement m_range_ending_at_or_below;
+    sql::Statement m_events_between;
 };
 
 // The stored fields of an event read by a statement whose first columns are
 // seq, ts_us, stream, stream_seq, type, producer, idem_key, payload. The
 // views point into the statement's row: valid until it steps or resets.
-StoredEventFields stored_fields(const SQLite::Statement& row);
+StoredEventFields stored_fields(const sql::Statement& row);
 
 }  // namespace botbus::store

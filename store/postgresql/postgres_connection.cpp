@@ -1,0 +1,249 @@
+#include "store/postgresql/postgres_connection.hpp"
+
+#include <libpq-fe.h>
+
+#include <charconv>
+#include <vector>
+
+namespace botbus::store::sql {
+namespace {
+
+constexpr unsigned k_bytea_oid = 17;
+constexpr unsigned k_bool_oid = 16;
+constexpr unsigned k_text_oids[] = {25, 1043, 1042, 19};  // text, varchar, bpchar, name
+constexpr unsigned k_integer_oids[] = {20, 21, 23, 1700};  // int8, int2, int4, numeric
+
+[[noreturn]] void throw_result_error(PGconn* conn, const PGresult* result) {
+    const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+    std::string message = result ? PQresultErrorMessage(result) : "";
+    if (message.empty()) message = PQerrorMessage(conn);
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+    throw Error("postgresql: " + message, state ? state : "");
+}
+
+struct ResultDeleter {
+    void operator()(PGresult* result) const { PQclear(result); }
+};
+using ResultPtr = std::unique_ptr<PGresult, ResultDeleter>;
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+class PostgresStatement final : public StatementImpl {
+public:
+    PostgresStatement(PostgresConnection& connection, std::string_view sql) : m_connection(connection) {
+        int parameters = 0;
+        m_sql = to_postgres_placeholders(sql, parameters);
+        m_values.resize(static_cast<std::size_t>(parameters));
+        m_pointers.resize(m_values.size(), nullptr);
+        m_lengths.resize(m_values.size(), 0);
+        m_formats.resize(m_values.size(), 0);
+    }
+
+    void bind_int64(int index, std::int64_t value) override {
+        auto& slot = param(index);
+        char buffer[24];
+        const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value);
+        slot.assign(buffer, end);
+        set(index, slot.data(), slot.size(), 0);
+    }
+    void bind_text(int index, std::string_view value, bool /*copy*/) override {
+        // libpq takes NUL-terminated text: always copied.
+        auto& slot = param(index);
+        slot.assign(value);
+        set(index, slot.c_str(), slot.size(), 0);
+    }
+    void bind_blob(int index, const void* data, std::size_t size, bool copy) override {
+        auto& slot = param(index);
+        if (copy) {
+            slot.assign(static_cast<const char*>(data), size);
+            set(index, slot.data(), size, 1);
+        } else {
+            set(index, static_cast<const char*>(data), size, 1);
+        }
+    }
+    void bind_null(int index) override {
+        param(index);
+        const auto i = static_cast<std::size_t>(index - 1);
+        m_pointers[i] = nullptr;
+        m_lengths[i] = 0;
+        m_formats[i] = 0;
+    }
+
+    bool step() override {
+        if (!m_result) run(PGRES_TUPLES_OK);
+        ++m_row;
+        m_decoded.clear();
+        return m_row < PQntuples(m_result.get());
+    }
+    int exec() override {
+        run(PGRES_COMMAND_OK);
+        const char* tuples = PQcmdTuples(m_result.get());
+        int changed = 0;
+        std::from_chars(tuples, tuples + std::char_traits<char>::length(tuples), changed);
+        return changed;
+    }
+    void reset() override {
+        m_result.reset();
+        m_row = -1;
+        m_decoded.clear();
+    }
+
+    int column_count() const override { return m_result ? PQnfields(m_result.get()) : 0; }
+    bool is_null(int column) const override { return PQgetisnull(m_result.get(), m_row, column) != 0; }
+    std::int64_t int64(int column) const override {
+        if (is_null(column)) return 0;
+        const char* text = PQgetvalue(m_result.get(), m_row, column);
+        const auto length = static_cast<std::size_t>(PQgetlength(m_result.get(), m_row, column));
+        if (PQftype(m_result.get(), column) == k_bool_oid) return text[0] == 't' ? 1 : 0;
+        std::int64_t value = 0;
+        std::from_chars(text, text + length, value);
+        return value;
+    }
+    std::string_view bytes(int column) const override {
+        if (is_null(column)) return {};
+        const char* text = PQgetvalue(m_result.get(), m_row, column);
+        const auto length = static_cast<std::size_t>(PQgetlength(m_result.get(), m_row, column));
+        if (PQftype(m_result.get(), column) != k_bytea_oid) return {text, length};
+        auto& decoded = m_decoded[column];
+        if (decoded.empty() && length > 2) {
+            // bytea's text form: \x and two hex digits a byte.
+            decoded.resize((length - 2) / 2);
+            for (std::size_t i = 0; i < decoded.size(); ++i) {
+                decoded[i] = static_cast<char>(hex_value(text[2 + 2 * i]) * 16 + hex_value(text[3 + 2 * i]));
+            }
+        }
+        return decoded;
+    }
+    Kind kind(int column) const override {
+        if (is_null(column)) return Kind::null;
+        const auto type = PQftype(m_result.get(), column);
+        if (type == k_bytea_oid) return Kind::blob;
+        for (const auto oid : k_integer_oids) {
+            if (type == oid) return Kind::integer;
+        }
+        if (type == k_bool_oid) return Kind::integer;
+        for (const auto oid : k_text_oids) {
+            if (type == oid) return Kind::text;
+        }
+        return Kind::other;
+    }
+
+private:
+    std::string& param(int index) {
+        if (index < 1 || static_cast<std::size_t>(index) > m_values.size()) {
+            throw Error("postgresql: parameter " + std::to_string(index) + " is out of range for: " + m_sql, "");
+        }
+        return m_values[static_cast<std::size_t>(index - 1)];
+    }
+    void set(int index, const char* data, std::size_t size, int format) {
+        const auto i = static_cast<std::size_t>(index - 1);
+        m_pointers[i] = data;
+        m_lengths[i] = static_cast<int>(size);
+        m_formats[i] = format;
+    }
+    void run(ExecStatusType expected) {
+        auto* conn = m_connection.handle();
+        const auto& name = m_connection.prepared_name(m_sql, static_cast<int>(m_values.size()));
+        m_result.reset(PQexecPrepared(conn, name.c_str(), static_cast<int>(m_values.size()), m_pointers.data(),
+                                      m_lengths.data(), m_formats.data(), 0));
+        const auto status = m_result ? PQresultStatus(m_result.get()) : PGRES_FATAL_ERROR;
+        if (status != expected && !(status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)) {
+            auto failed = std::move(m_result);
+            m_row = -1;
+            throw_result_error(conn, failed.get());
+        }
+        m_row = -1;
+    }
+
+    PostgresConnection& m_connection;
+    std::string m_sql;
+    std::vector<std::string> m_values;
+    std::vector<const char*> m_pointers;
+    std::vector<int> m_lengths;
+    std::vector<int> m_formats;
+    ResultPtr m_result;
+    int m_row = -1;
+    mutable std::unordered_map<int, std::string> m_decoded;
+};
+
+}  // namespace
+
+std::string to_postgres_placeholders(std::string_view sql, int& parameters) {
+    std::string out;
+    out.reserve(sql.size() + 16);
+    parameters = 0;
+    char quote = 0;
+    for (std::size_t i = 0; i < sql.size(); ++i) {
+        const char c = sql[i];
+        if (quote) {
+            out += c;
+            if (c == quote) quote = 0;  // a doubled quote reopens at once: same result
+            continue;
+        }
+        if (c == '\'' || c == '"') {
+            quote = c;
+            out += c;
+            continue;
+        }
+        if (c != '?') {
+            out += c;
+            continue;
+        }
+        std::size_t end = i + 1;
+        while (end < sql.size() && sql[end] >= '0' && sql[end] <= '9') ++end;
+        int number = 0;
+        if (end > i + 1) {
+            std::from_chars(sql.data() + i + 1, sql.data() + end, number);
+        } else {
+            number = parameters + 1;  // SQLite: one more than the largest so far
+        }
+        parameters = std::max(parameters, number);
+        out += '$';
+        out += std::to_string(number);
+        i = end - 1;
+    }
+    return out;
+}
+
+PostgresConnection::PostgresConnection(const std::string& conninfo) : m_conn(PQconnectdb(conninfo.c_str())) {
+    if (PQstatus(m_conn) != CONNECTION_OK) {
+        std::string message = m_conn ? PQerrorMessage(m_conn) : "out of memory";
+        while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+        PQfinish(m_conn);
+        m_conn = nullptr;
+        throw Error("postgresql: cannot connect: " + message, "");
+    }
+    // Comparisons and sorting of text as bytes, whatever the database's
+    // locale says, is done per column (COLLATE "C" in the migrations); the
+    // session's notices (a table that exists already) are not for the log.
+    PQsetNoticeProcessor(m_conn, [](void*, const char*) {}, nullptr);
+}
+
+PostgresConnection::~PostgresConnection() { PQfinish(m_conn); }
+
+void PostgresConnection::exec(const std::string& sql) {
+    ResultPtr result(PQexec(m_conn, sql.c_str()));
+    const auto status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) throw_result_error(m_conn, result.get());
+}
+
+std::unique_ptr<StatementImpl> PostgresConnection::prepare(std::string_view sql) {
+    return std::make_unique<PostgresStatement>(*this, sql);
+}
+
+const std::string& PostgresConnection::prepared_name(const std::string& sql, int parameters) {
+    if (const auto it = m_prepared.find(sql); it != m_prepared.end()) return it->second;
+    auto name = "botbus_" + std::to_string(m_prepared.size() + 1);
+    ResultPtr result(PQprepare(m_conn, name.c_str(), sql.c_str(), parameters, nullptr));
+    if (!result || PQresultStatus(result.get()) != PGRES_COMMAND_OK) throw_result_error(m_conn, result.get());
+    return m_prepared.emplace(sql, std::move(name)).first->second;
+}
+
+int PostgresConnection::backend_pid() const { return PQbackendPID(m_conn); }
+
+}  // namespace botbus::store::sql
