@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <optional>
 
 #include "bus/server/metrics_endpoint.hpp"
@@ -21,6 +22,7 @@
 #include "client/curve_keys.hpp"
 #include "daemon/config.hpp"
 #include "daemon/data_dir_lock.hpp"
+#include "store/postgresql/postgres_store.hpp"
 #include "daemon/maintenance.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -43,12 +45,24 @@ std::string database_path(const std::string& data_dir) {
 }
 
 int run(const botbus::daemon::Config& config) {
-    const auto path = database_path(config.data_dir);
-    const botbus::daemon::DataDirLock lock(config.data_dir);
-    botbus::store::SqliteStore store({path, config.durability});
-    spdlog::info("database {} open at seq {} (durability {})", path, store.last_seq(),
-                 config.durability == botbus::store::Durability::full ? "full: WAL synced before every reply"
-                                                                       : "normal: replies before the WAL sync");
+    std::optional<botbus::daemon::DataDirLock> lock;
+    std::unique_ptr<botbus::store::Store> opened;
+    if (config.store.empty()) {
+        const auto path = database_path(config.data_dir);
+        lock.emplace(config.data_dir);
+        opened = std::make_unique<botbus::store::SqliteStore>(botbus::store::StoreOptions{path, config.durability});
+        spdlog::info("database {} open at seq {} (durability {})", path, opened->last_seq(),
+                     config.durability == botbus::store::Durability::full ? "full: WAL synced before every reply"
+                                                                           : "normal: replies before the WAL sync");
+    } else {
+        // Several nodes may share the server: no data directory lock, and
+        // durability is the server's (synchronous_commit).
+        auto postgres = std::make_unique<botbus::store::PostgresStore>(config.store);
+        spdlog::info("PostgreSQL store {} open at seq {} (durable as the server's synchronous_commit)",
+                     postgres->label(), postgres->last_seq());
+        opened = std::move(postgres);
+    }
+    auto& store = *opened;
 
     boost::asio::io_context io(1);
     zmq::context_t zmq(1);

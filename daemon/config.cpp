@@ -85,6 +85,9 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
     settings.add_options()
         ("data-dir,d", po::value(&config.data_dir)->default_value(config.data_dir),
          "directory holding botbus.db (created if missing)")
+        ("store", po::value(&config.store)->value_name("URI"),
+         "keep the log in PostgreSQL instead of SQLite: a postgresql://user@host/db URI (libpq's form; "
+         "several botbusd nodes may share one, see docs/SCALING.md); default: SQLite in the data directory")
         ("command-endpoint", po::value(&config.server.command_endpoint)->default_value(config.server.command_endpoint),
          "ZeroMQ endpoint of the ROUTER command socket")
         ("feed-endpoint", po::value(&config.server.feed_endpoint)->default_value(config.server.feed_endpoint),
@@ -303,6 +306,10 @@ ParsedArgs parse_args(int argc, const char* const argv[]) {
         throw invalid("heartbeat-ms", "must be 0 (off) or between 100 ms and 1 h");
     }
     if (config.data_dir.empty()) throw invalid("data-dir", "must not be empty");
+    if (config.store == "sqlite") config.store.clear();
+    if (!config.store.empty() && !config.store.starts_with("postgresql://") && !config.store.starts_with("postgres://")) {
+        throw invalid("store", "must be sqlite or a postgresql:// URI, not '" + config.store + "'");
+    }
     if (!vm.count("backup-dir")) config.server.backup_dir = (std::filesystem::path(config.data_dir) / "backups").string();
     if (config.server.backup_dir.empty()) throw invalid("backup-dir", "must not be empty");
     // Replies name the copy's path: absolute, so it means the same to whoever reads it.

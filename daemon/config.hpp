@@ -20,6 +20,9 @@ enum class Command {
 struct Config {
     Command command = Command::serve;
     std::string data_dir = "botbus-data";
+    // --store: empty for SQLite in the data directory, or a postgresql:// URI
+    // (a PostgreSQL server that several nodes may share; docs/SCALING.md).
+    std::string store;
     store::Durability durability = store::Durability::full;
     bus::ServerOptions server;
     std::string log_level = "info";

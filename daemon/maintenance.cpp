@@ -102,6 +102,7 @@ std::string utc_stamp() {
 
 // `botbusd rebuild`: the projections are derived data; this proves it.
 int rebuild(const Config& config) {
+    if (!config.store.empty()) throw std::runtime_error("rebuild: not implemented for a PostgreSQL store yet");
     const auto path = database_of(config);
     if (!fs::exists(path)) throw std::runtime_error("no database at " + path);
     store::SqliteStore store({path, config.durability});
@@ -120,6 +121,7 @@ int rebuild(const Config& config) {
 // or not. One line either way; exit 1 names the first broken link. With a
 // FILE: everything a restore needs of a backup copy, on a scratch copy.
 int verify(const Config& config) {
+    if (!config.store.empty()) throw std::runtime_error("verify: not implemented for a PostgreSQL store yet");
     if (!config.file.empty()) return check_backup(config.file) ? 0 : 1;
     const auto path = database_of(config);
     const auto check = store::check_log(path);
@@ -143,6 +145,9 @@ int verify(const Config& config) {
 // aside too: it remembers seqs past the copy's end, which a restore gives
 // up on purpose.
 int restore(const Config& config) {
+    if (!config.store.empty()) {
+        throw std::runtime_error("restore: a PostgreSQL store is restored with PostgreSQL's tools (docs/SCALING.md)");
+    }
     fs::create_directories(config.data_dir);
     const DataDirLock lock(config.data_dir);
     std::printf("restore: checking %s\n", config.file.c_str());

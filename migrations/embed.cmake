@@ -1,8 +1,8 @@
-# cmake -DOUTPUT=file.cpp -DFILES="a.sql|b.sql" -P embed.cmake
+# cmake -DOUTPUT=file.cpp -DFILES="a.sql|b.sql" -DFUNCTION=all -P embed.cmake
 string(REPLACE "|" ";" FILES "${FILES}")
-set(body "// Generated from migrations/*.sql by migrations/embed.cmake. Do not edit.\n")
+set(body "// Generated from the migrations by migrations/embed.cmake. Do not edit.\n")
 string(APPEND body "#include \"migrations/embedded_migrations.hpp\"\n\nnamespace botbus::migrations {\n\n")
-string(APPEND body "const std::vector<MigrationSource>& all() {\n")
+string(APPEND body "const std::vector<MigrationSource>& ${FUNCTION}() {\n")
 string(APPEND body "    static const std::vector<MigrationSource> k_migrations = {\n")
 foreach(file IN LISTS FILES)
   get_filename_component(name ${file} NAME_WE)

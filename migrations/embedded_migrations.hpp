@@ -13,7 +13,9 @@ struct MigrationSource {
     std::string_view sql;
 };
 
-// Every migration, in ascending version order.
+// Every SQLite migration (migrations/*.sql), in ascending version order.
 const std::vector<MigrationSource>& all();
+// Every PostgreSQL migration (migrations/postgresql/*.sql), the same way.
+const std::vector<MigrationSource>& postgresql();
 
 }  // namespace botbus::migrations

@@ -1,5 +1,7 @@
 #include "daemon_process.hpp"
 
+#include "postgres_test_server.hpp"
+
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -96,6 +98,17 @@ int wait_exit(pid_t pid, std::chrono::milliseconds deadline) {
 
 }  // namespace
 
+bool test_store_is_postgres() {
+    const char* store = std::getenv("BOTBUS_TEST_STORE");
+    return store != nullptr && std::string(store) == "postgresql";
+}
+
+std::string postgres_store_for(const std::filesystem::path& data_dir) {
+    // Schema names are identifiers: the directory's hash, not its path.
+    const auto hash = std::hash<std::string>{}(std::filesystem::absolute(data_dir).lexically_normal().string());
+    return postgres_schema("d" + std::to_string(hash));
+}
+
 DaemonProcess::DaemonProcess(const std::filesystem::path& data_dir, std::vector<std::string> extra_args,
                              std::vector<std::string> extra_env) {
     int pipe_fds[2];
@@ -107,6 +120,11 @@ DaemonProcess::DaemonProcess(const std::filesystem::path& data_dir, std::vector<
         if (std::find(extra_args.begin(), extra_args.end(), endpoint) == extra_args.end()) {
             args.insert(args.end(), {endpoint, "tcp://127.0.0.1:*"});
         }
+    }
+    // BOTBUS_TEST_STORE=postgresql: the same test on the PostgreSQL store,
+    // one schema per data directory (a restart on the directory finds its log).
+    if (test_store_is_postgres() && std::find(extra_args.begin(), extra_args.end(), "--store") == extra_args.end()) {
+        args.insert(args.end(), {"--store", postgres_store_for(data_dir)});
     }
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     m_pid = spawn(botbusd_path(), args, pipe_fds[1], m_stderr_path, extra_env);

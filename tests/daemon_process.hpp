@@ -14,6 +14,12 @@
 namespace botbus::testing {
 
 
+// Whether the end-to-end tests run on PostgreSQL (BOTBUS_TEST_STORE=postgresql,
+// with BOTBUS_TEST_POSTGRES naming the server), and the --store URI that
+// stands for a data directory then.
+bool test_store_is_postgres();
+std::string postgres_store_for(const std::filesystem::path& data_dir);
+
 class DaemonProcess {
 public:
     // Starts botbusd on `data_dir` and waits (deadline 20 s) for its ready

@@ -18,7 +18,8 @@
 #include "store/payloads.hpp"
 #include "store/sql/event_hash.hpp"
 #include "store/sqlite/log_check.hpp"
-#include "store/sqlite/migrator.hpp"
+#include "store/sql/migrator.hpp"
+#include "store/sqlite/sqlite_connection.hpp"
 #include "store/sqlite/seq_record.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/trimmer.hpp"
@@ -283,7 +284,10 @@ TEST_F(CommitChain, ALogWrittenWithAHashOnEveryEventUpgradesAndVerifiesAcrossThe
         for (const auto& m : botbus::migrations::all()) {
             if (m.version <= 11) before.push_back(m);
         }
-        store::migrate(db, before, m_path);
+        {
+            store::sql::SqliteConnection connection(db);
+            store::migrate(connection, before, m_path);
+        }
         SQLite::Statement insert(db,
                                  "INSERT INTO events (seq, ts_us, stream, stream_seq, type, producer, idem_key,"
                                  " payload, hash) VALUES (?, 1, 'sys/channels', ?, 'channel.created', 'alice', NULL,"
@@ -325,7 +329,10 @@ TEST_F(EventChain, ADatabaseFromBeforeTheChainStartsItAtTheFirstNewEvent) {
         for (const auto& m : botbus::migrations::all()) {
             if (m.version <= 7) before.push_back(m);
         }
-        store::migrate(db, before, m_path);
+        {
+            store::sql::SqliteConnection connection(db);
+            store::migrate(connection, before, m_path);
+        }
         db.exec(
             "INSERT INTO events (seq, ts_us, stream, stream_seq, type, producer, idem_key, payload) VALUES"
             " (1, 1, 'sys/channels', 1, 'channel.created', 'alice', NULL, x'80'),"

@@ -16,7 +16,8 @@
 
 #include "migrations/embedded_migrations.hpp"
 #include "store/event.hpp"
-#include "store/sqlite/migrator.hpp"
+#include "store/sql/migrator.hpp"
+#include "store/sqlite/sqlite_connection.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "temp_dir.hpp"
 
@@ -73,12 +74,18 @@ std::string startup_error_of(F&& f) {
     return {};
 }
 
+store::MigrationReport migrate_sqlite(SQLite::Database& db, const std::vector<botbus::migrations::MigrationSource>& sources,
+                                     const std::string& label) {
+    store::sql::SqliteConnection connection(db);
+    return store::migrate(connection, sources, label);
+}
+
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 TEST(Migrator, FreshDatabaseAppliesEveryMigrationInOrderAndRecordsIt) {
     auto db = memory_db();
     const auto before = store::now_us();
-    const auto report = store::migrate(db, k_two, "test.db");
+    const auto report = migrate_sqlite(db, k_two, "test.db");
     const auto after = store::now_us();
 
     EXPECT_EQ(report.applied, (std::vector<int>{1, 2}));
@@ -103,17 +110,17 @@ TEST(Migrator, FreshDatabaseAppliesEveryMigrationInOrderAndRecordsIt) {
 TEST(Migrator, AppliesByVersionWhateverTheOrderOfTheList) {
     auto db = memory_db();
     const std::vector<MigrationSource> reversed{k_two[1], k_two[0]};
-    const auto report = store::migrate(db, reversed, "test.db");
+    const auto report = migrate_sqlite(db, reversed, "test.db");
     EXPECT_EQ(report.applied, (std::vector<int>{1, 2}));
     EXPECT_EQ(recorded(db).size(), 2U);
 }
 
 TEST(Migrator, RerunAppliesNothing) {
     auto db = memory_db();
-    store::migrate(db, k_two, "test.db");
+    migrate_sqlite(db, k_two, "test.db");
     const auto first = recorded(db);
 
-    const auto report = store::migrate(db, k_two, "test.db");
+    const auto report = migrate_sqlite(db, k_two, "test.db");
     EXPECT_TRUE(report.applied.empty());
     EXPECT_EQ(report.schema_version, 2);
     const auto second = recorded(db);
@@ -123,8 +130,8 @@ TEST(Migrator, RerunAppliesNothing) {
 
 TEST(Migrator, NewMigrationIsAppliedAloneOnTopOfApplied) {
     auto db = memory_db();
-    store::migrate(db, {k_two[0]}, "test.db");
-    const auto report = store::migrate(db, k_two, "test.db");
+    migrate_sqlite(db, {k_two[0]}, "test.db");
+    const auto report = migrate_sqlite(db, k_two, "test.db");
     EXPECT_EQ(report.applied, (std::vector<int>{2}));
     EXPECT_EQ(report.schema_version, 2);
     EXPECT_EQ(recorded(db).size(), 2U);
@@ -132,10 +139,10 @@ TEST(Migrator, NewMigrationIsAppliedAloneOnTopOfApplied) {
 
 TEST(Migrator, ChangedChecksumOfAnAppliedMigrationIsAnError) {
     auto db = memory_db();
-    store::migrate(db, k_two, "test.db");
+    migrate_sqlite(db, k_two, "test.db");
     auto edited = k_two;
     edited[0].checksum = "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
-    const auto message = startup_error_of([&] { store::migrate(db, edited, "test.db"); });
+    const auto message = startup_error_of([&] { migrate_sqlite(db, edited, "test.db"); });
     EXPECT_TRUE(contains(message, "0001_people.sql")) << message;
     EXPECT_TRUE(contains(message, "changed")) << message;
     EXPECT_TRUE(contains(message, "test.db")) << message;
@@ -147,9 +154,9 @@ TEST(Migrator, DatabaseFromANewerBinaryIsAnError) {
     auto newer = k_two;
     newer.push_back({3, "people_phone", "3333333333333333333333333333333333333333333333333333333333333333",
                      "ALTER TABLE people ADD COLUMN phone TEXT;"});
-    store::migrate(db, newer, "test.db");
+    migrate_sqlite(db, newer, "test.db");
 
-    const auto message = startup_error_of([&] { store::migrate(db, k_two, "test.db"); });
+    const auto message = startup_error_of([&] { migrate_sqlite(db, k_two, "test.db"); });
     EXPECT_TRUE(contains(message, "newer")) << message;
     EXPECT_TRUE(contains(message, "3")) << message;
     EXPECT_TRUE(contains(message, "test.db")) << message;
@@ -161,7 +168,7 @@ TEST(Migrator, FailingMigrationRollsBackEntirely) {
     broken.push_back({3, "half_done", "3333333333333333333333333333333333333333333333333333333333333333",
                       "CREATE TABLE half (x INTEGER); INSERT INTO no_such_table VALUES (1);"});
 
-    const auto message = startup_error_of([&] { store::migrate(db, broken, "test.db"); });
+    const auto message = startup_error_of([&] { migrate_sqlite(db, broken, "test.db"); });
     EXPECT_TRUE(contains(message, "0003_half_done.sql")) << message;
     EXPECT_FALSE(table_exists(db, "half"));
     const auto rows = recorded(db);
@@ -170,7 +177,7 @@ TEST(Migrator, FailingMigrationRollsBackEntirely) {
 
     // Fixed, it applies on the next start.
     broken.back().sql = "CREATE TABLE half (x INTEGER);";
-    const auto report = store::migrate(db, broken, "test.db");
+    const auto report = migrate_sqlite(db, broken, "test.db");
     EXPECT_EQ(report.applied, (std::vector<int>{3}));
     EXPECT_TRUE(table_exists(db, "half"));
 }
@@ -190,7 +197,7 @@ TEST(Migrator, EmbeddedMigrationsAreNumberedAndChecksummed) {
 TEST(Migrator, EmbeddedMigrationsApplyOnAFreshDatabase) {
     auto db = memory_db();
     const auto& all = botbus::migrations::all();
-    const auto report = store::migrate(db, all, ":memory:");
+    const auto report = migrate_sqlite(db, all, ":memory:");
     EXPECT_EQ(report.applied.size(), all.size());
     EXPECT_EQ(report.schema_version, all.back().version);
     for (const char* table : {"events", "log_head", "streams", "bot_channels",
@@ -200,7 +207,7 @@ TEST(Migrator, EmbeddedMigrationsApplyOnAFreshDatabase) {
     SQLite::Statement head(db, "SELECT last_seq FROM log_head WHERE id = 1");
     ASSERT_TRUE(head.executeStep());
     EXPECT_EQ(head.getColumn(0).getInt64(), 0);
-    EXPECT_TRUE(store::migrate(db, all, ":memory:").applied.empty());
+    EXPECT_TRUE(migrate_sqlite(db, all, ":memory:").applied.empty());
 }
 
 TEST(StoreOpen, FileThatIsNotASqliteDatabaseIsAStartupErrorNamingThePath) {

@@ -37,11 +37,15 @@ class PostgresStatement final : public StatementImpl {
 public:
     PostgresStatement(PostgresConnection& connection, std::string_view sql) : m_connection(connection) {
         int parameters = 0;
-        m_sql = to_postgres_placeholders(sql, parameters);
+        std::vector<bool> used;
+        m_sql = to_postgres_placeholders(sql, parameters, &used);
         m_values.resize(static_cast<std::size_t>(parameters));
         m_pointers.resize(m_values.size(), nullptr);
         m_lengths.resize(m_values.size(), 0);
         m_formats.resize(m_values.size(), 0);
+        // Prepared now, so a statement the server cannot plan fails where it
+        // is made (at start-up, for the store's statements).
+        m_name = &m_connection.prepared_name(m_sql, used);
     }
 
     void bind_int64(int index, std::int64_t value) override {
@@ -148,8 +152,7 @@ private:
     }
     void run(ExecStatusType expected) {
         auto* conn = m_connection.handle();
-        const auto& name = m_connection.prepared_name(m_sql, static_cast<int>(m_values.size()));
-        m_result.reset(PQexecPrepared(conn, name.c_str(), static_cast<int>(m_values.size()), m_pointers.data(),
+        m_result.reset(PQexecPrepared(conn, m_name->c_str(), static_cast<int>(m_values.size()), m_pointers.data(),
                                       m_lengths.data(), m_formats.data(), 0));
         const auto status = m_result ? PQresultStatus(m_result.get()) : PGRES_FATAL_ERROR;
         if (status != expected && !(status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)) {
@@ -162,6 +165,7 @@ private:
 
     PostgresConnection& m_connection;
     std::string m_sql;
+    const std::string* m_name = nullptr;  // in the connection's map, whose nodes stay put
     std::vector<std::string> m_values;
     std::vector<const char*> m_pointers;
     std::vector<int> m_lengths;
@@ -173,10 +177,11 @@ private:
 
 }  // namespace
 
-std::string to_postgres_placeholders(std::string_view sql, int& parameters) {
+std::string to_postgres_placeholders(std::string_view sql, int& parameters, std::vector<bool>* used) {
     std::string out;
     out.reserve(sql.size() + 16);
     parameters = 0;
+    if (used) used->clear();
     char quote = 0;
     for (std::size_t i = 0; i < sql.size(); ++i) {
         const char c = sql[i];
@@ -203,6 +208,10 @@ std::string to_postgres_placeholders(std::string_view sql, int& parameters) {
             number = parameters + 1;  // SQLite: one more than the largest so far
         }
         parameters = std::max(parameters, number);
+        if (used) {
+            if (used->size() < static_cast<std::size_t>(number)) used->resize(static_cast<std::size_t>(number), false);
+            (*used)[static_cast<std::size_t>(number - 1)] = true;
+        }
         out += '$';
         out += std::to_string(number);
         i = end - 1;
@@ -236,11 +245,24 @@ std::unique_ptr<StatementImpl> PostgresConnection::prepare(std::string_view sql)
     return std::make_unique<PostgresStatement>(*this, sql);
 }
 
-const std::string& PostgresConnection::prepared_name(const std::string& sql, int parameters) {
+const std::string& PostgresConnection::prepared_name(const std::string& sql, const std::vector<bool>& used) {
     if (const auto it = m_prepared.find(sql); it != m_prepared.end()) return it->second;
     auto name = "botbus_" + std::to_string(m_prepared.size() + 1);
-    ResultPtr result(PQprepare(m_conn, name.c_str(), sql.c_str(), parameters, nullptr));
-    if (!result || PQresultStatus(result.get()) != PGRES_COMMAND_OK) throw_result_error(m_conn, result.get());
+    // The server infers each parameter's type from where it is used; one the
+    // SQL does not use (a statement shared by callers that bind more) is text.
+    constexpr Oid k_text = 25;
+    std::vector<Oid> types(used.size(), 0);
+    for (std::size_t i = 0; i < used.size(); ++i) {
+        if (!used[i]) types[i] = k_text;
+    }
+    ResultPtr result(PQprepare(m_conn, name.c_str(), sql.c_str(), static_cast<int>(types.size()), types.data()));
+    if (!result || PQresultStatus(result.get()) != PGRES_COMMAND_OK) {
+        try {
+            throw_result_error(m_conn, result.get());
+        } catch (const Error& e) {
+            throw Error(std::string(e.what()) + " (preparing: " + sql + ")", e.sqlstate());
+        }
+    }
     return m_prepared.emplace(sql, std::move(name)).first->second;
 }
 

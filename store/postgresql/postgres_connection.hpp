@@ -11,6 +11,7 @@
 
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "store/sql/connection.hpp"
 
@@ -30,8 +31,8 @@ public:
     std::unique_ptr<StatementImpl> prepare(std::string_view sql) override;
 
     // The server-side name of the statement prepared for `sql` (already in
-    // $N form), preparing it the first time.
-    const std::string& prepared_name(const std::string& sql, int parameters);
+    // $N form; `used[i]`: $i+1 appears in it), preparing it the first time.
+    const std::string& prepared_name(const std::string& sql, const std::vector<bool>& used);
     pg_conn* handle() const { return m_conn; }
     // The server's process id for this session (pg_backend_pid), for logs.
     int backend_pid() const;
@@ -42,7 +43,8 @@ private:
 };
 
 // `?` and `?N` placeholders as `$N` (quoted strings and identifiers left as
-// they are); `parameters` gets the highest number used.
-std::string to_postgres_placeholders(std::string_view sql, int& parameters);
+// they are); `parameters` gets the highest number used, and `used`, if given,
+// which numbers appear.
+std::string to_postgres_placeholders(std::string_view sql, int& parameters, std::vector<bool>* used = nullptr);
 
 }  // namespace botbus::store::sql

@@ -21,7 +21,7 @@ SqlConsumerQueries::SqlConsumerQueries(sql::Connection& db)
     : m_positions(db),
       m_consumer(db, std::string(k_consumer_columns) + " WHERE bot_id = ?1 AND channel = ?2"),
       m_floor(db, "SELECT acked_seq FROM channel_consumers WHERE bot_id = ? AND channel = ?"),
-      m_page_all(db, std::string(k_consumer_columns) + " WHERE 1" + k_page),
+      m_page_all(db, std::string(k_consumer_columns) + " WHERE TRUE" + k_page),
       m_page_of_bot(db, std::string(k_consumer_columns) + " WHERE bot_id = ?4" + k_page),
       m_page_of_channel(db, std::string(k_consumer_columns) + " WHERE channel = ?4" + k_page),
       m_settled_above(db, "SELECT COUNT(*) FROM consumer_settled WHERE bot_id = ?1 AND channel = ?2 AND seq > ?3"),

@@ -51,11 +51,12 @@ std::string history_sql(HistoryQuery::Scope scope, bool newest_first) {
         // Both directions: each side's messages in the other's mailbox, read
         // from the sender index and merged. Each part is limited first, so a
         // long conversation is never read whole.
-        auto part = [&](const char* stream, const char* sender) {
+        auto part = [&](const char* stream, const char* sender, const char* alias) {
             return std::string("SELECT * FROM (") + k_message_columns + " WHERE stream = " + stream +
-                   " AND producer = " + sender + " AND type = 'message.sent'" + range + order + " LIMIT ?5)";
+                   " AND producer = " + sender + " AND type = 'message.sent'" + range + order + " LIMIT ?5) AS " +
+                   alias;
         };
-        return part("?1", "?2") + " UNION ALL " + part("?6", "?7") + order + " LIMIT ?5";
+        return part("?1", "?2", "mine") + " UNION ALL " + part("?6", "?7", "theirs") + order + " LIMIT ?5";
     }
     const char* type = scope == HistoryQuery::Scope::channel ? "'message.published'" : "'message.sent'";
     return std::string(k_message_columns) + " WHERE stream = ?1 AND type = " + type + range + order + " LIMIT ?5";
@@ -73,7 +74,7 @@ SqlMessageQueries::SqlMessageQueries(sql::Connection& db, KnownChannels& known)
                           " ORDER BY channel_name LIMIT ?3"),
       // Both tables are keyed by (bot, channel): two index range scans.
       m_subscribed_channels(db, "SELECT COUNT(*) FROM (SELECT channel_name FROM bot_subscriptions WHERE bot_id = ?1"
-                                " UNION SELECT channel FROM channel_consumers WHERE bot_id = ?1 LIMIT ?2)"),
+                                " UNION SELECT channel FROM channel_consumers WHERE bot_id = ?1 LIMIT ?2) AS subscribed"),
       m_subscribers(db, "SELECT bot_id FROM bot_subscriptions WHERE channel_name = ?1 AND bot_id > ?2"
                         " ORDER BY bot_id LIMIT ?3"),
       m_message(db, std::string(k_message_columns) +

@@ -116,14 +116,14 @@ SqlWorkflowQueries::SqlWorkflowQueries(sql::Connection& db)
       m_workflow_by_name(db, std::string(k_workflow_columns) +
                                  " WHERE name = ?1 AND owner_type = ?2 AND COALESCE(owner_bot_id, '') = ?3"),
       m_workflows(db, std::string(k_workflow_columns) +
-                          " WHERE (?1 IS NULL OR owner_type = ?1) AND (?2 IS NULL OR owner_bot_id = ?2)"
+                          " WHERE (CAST(?1 AS TEXT) IS NULL OR owner_type = ?1) AND (CAST(?2 AS TEXT) IS NULL OR owner_bot_id = ?2)"
                           " AND (?3 OR archived_at IS NULL)"
                           " AND (name, owner_type, COALESCE(owner_bot_id, '')) > (?4, ?5, ?6)"
                           " ORDER BY name, owner_type, COALESCE(owner_bot_id, '') LIMIT ?7"),
       m_workflow_has_runs(db, "SELECT 1 FROM workflow_runs WHERE workflow_id = ? LIMIT 1"),
       m_run(db, std::string(k_run_columns) + " WHERE id = ?"),
       m_runs(db, std::string(k_run_columns) +
-                     " WHERE (?1 IS NULL OR workflow_id = ?1) AND (?2 IS NULL OR status = ?2) AND start_seq < ?4"
+                     " WHERE (CAST(?1 AS TEXT) IS NULL OR workflow_id = ?1) AND (CAST(?2 AS TEXT) IS NULL OR status = ?2) AND start_seq < ?4"
                      " ORDER BY start_seq DESC LIMIT ?3"),
       m_crashed_runs(db, std::string(k_run_columns) +
                              " WHERE status = 'crashed' AND start_seq < ?1 ORDER BY start_seq DESC LIMIT ?2"),

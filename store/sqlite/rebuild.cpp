@@ -6,7 +6,7 @@
 #include <optional>
 #include <utility>
 
-#include "store/sqlite/migrator.hpp"
+#include "store/sql/migrator.hpp"
 #include "store/sql/projector.hpp"
 #include "store/sqlite/sqlite_connection.hpp"
 #include "store/sql/statement_helpers.hpp"
@@ -87,9 +87,9 @@ const std::vector<std::string>& projection_tables() {
 }
 
 std::size_t rebuild_projections(Store& source, SQLite::Database& target) {
-    migrate(target, migrations::all(), target.getFilename().empty() ? ":memory:" : target.getFilename());
-    SQLite::Transaction transaction(target);
     sql::SqliteConnection target_sql(target);
+    migrate(target_sql, migrations::all(), target.getFilename().empty() ? ":memory:" : target.getFilename());
+    SQLite::Transaction transaction(target);
     Projector projector(target_sql);
     // Some projections read the log as they apply (a mailbox's floor moves
     // over the messages in it), so the target gets the log too, each event

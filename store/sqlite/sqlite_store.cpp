@@ -16,7 +16,7 @@
 #include "store/sql/event_hash.hpp"
 #include "store/sql/mailbox_queries.hpp"
 #include "store/sql/message_queries.hpp"
-#include "store/sqlite/migrator.hpp"
+#include "store/sql/migrator.hpp"
 #include "store/sqlite/projection_fills.hpp"
 #include "store/sql/projector.hpp"
 #include "store/sqlite/sqlite_connection.hpp"
@@ -56,7 +56,7 @@ SqliteStore::SqliteStore(const StoreOptions& options)
       m_seq_record(open_seq_record(options.path)),
       m_db(std::make_unique<SQLite::Database>(open_database(options.path, options.durability))),
       m_sql(std::make_unique<sql::SqliteConnection>(*m_db)) {
-    migrate(*m_db, migrations::all(), m_path);
+    migrate(*m_sql, migrations::all(), m_path);
     fill_projections(*m_db);
     if (m_path != ":memory:") {
         check_write_transaction(*m_db, m_path);

@@ -1,0 +1,444 @@
+#include "store/postgresql/postgres_store.hpp"
+
+#include <libpq-fe.h>
+
+#include <stdexcept>
+
+#include "store/payloads.hpp"
+#include "store/postgresql/postgres_connection.hpp"
+#include "store/sql/chain_follower.hpp"
+#include "store/sql/consumer_queries.hpp"
+#include "store/sql/event_hash.hpp"
+#include "store/sql/mailbox_queries.hpp"
+#include "store/sql/message_queries.hpp"
+#include "store/sql/migrator.hpp"
+#include "store/sql/projector.hpp"
+#include "store/sql/statement.hpp"
+#include "store/sql/statement_helpers.hpp"
+#include "store/sql/trimmed_ranges.hpp"
+#include "store/sql/workflow_queries.hpp"
+
+namespace botbus::store {
+
+using detail::exec_and_reset;
+using detail::ResetOnExit;
+
+namespace {
+
+// The server as named in messages: the connection string without a password.
+std::string label_of(const sql::PostgresConnection& db) {
+    const auto* conn = db.handle();
+    std::string label = "postgresql://";
+    if (const char* user = PQuser(conn)) label += std::string(user) + "@";
+    if (const char* host = PQhost(conn)) label += host;
+    if (const char* port = PQport(conn)) label += std::string(":") + port;
+    if (const char* name = PQdb(conn)) label += std::string("/") + name;
+    return label;
+}
+
+std::unique_ptr<sql::PostgresConnection> connect(const std::string& conninfo) {
+    try {
+        return std::make_unique<sql::PostgresConnection>(conninfo);
+    } catch (const sql::Error& e) {
+        throw StartupError(std::string("--store: ") + e.what());
+    }
+}
+
+}  // namespace
+
+PostgresStore::PostgresStore(const std::string& conninfo) : m_db(connect(conninfo)) {
+    m_label = label_of(*m_db);
+    migrate(*m_db, migrations::postgresql(), m_label);
+    try {
+        prepare_statements();
+        m_last_seq = committed_last_seq();
+    } catch (const sql::Error& e) {
+        throw StartupError(m_label + ": unexpected schema: " + e.what());
+    }
+}
+
+PostgresStore::~PostgresStore() = default;
+
+void PostgresStore::prepare_statements() {
+    auto& db = *m_db;
+    auto statement = [&db](const char* text) { return std::make_unique<sql::Statement>(db, text); };
+    m_lock_head = statement(
+        "SELECT last_seq, last_hash, chain_start, event_count, message_count FROM log_head WHERE id = 1 FOR UPDATE");
+    m_read_head = statement("SELECT last_seq FROM log_head WHERE id = 1");
+    m_insert_event = statement(
+        "INSERT INTO events (seq, ts_us, stream, stream_seq, type, producer, idem_key, payload)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    m_store_hash = statement("UPDATE events SET hash = ?2 WHERE seq = ?1");
+    m_find_idem = statement("SELECT seq, stream_seq, ts_us, stream FROM events WHERE producer = ? AND idem_key = ?");
+    m_find_stream = statement(
+        "SELECT COALESCE((SELECT stream_seq FROM events WHERE stream = ?1 ORDER BY seq DESC LIMIT 1), 0),"
+        " (SELECT floor_stream_seq FROM streams WHERE stream = ?1)");
+    m_list_stream = statement(
+        "INSERT INTO streams (stream, floor_stream_seq, floor_seq) VALUES (?, 0, 0) ON CONFLICT (stream) DO NOTHING");
+    m_update_head = statement(
+        "UPDATE log_head SET last_seq = ?, last_hash = ?, event_count = ?, message_count = ? WHERE id = 1");
+    m_projection_count = statement("SELECT count FROM projection_counts WHERE name = ?");
+    m_trim_seqs = statement(
+        "SELECT seq FROM events WHERE stream = ?1 AND seq <= ?2"
+        " AND type IN ('message.published', 'message.sent') ORDER BY seq");
+    m_read_range = statement(
+        "SELECT seq, ts_us, stream, stream_seq, type, producer, idem_key, payload FROM events"
+        " WHERE seq > ? ORDER BY seq LIMIT ?");
+    m_message_streams_after = statement(
+        "SELECT s.stream, (SELECT MAX(column1) FROM (VALUES (s.floor_stream_seq), (COALESCE((SELECT e.stream_seq"
+        " FROM events e WHERE e.stream = s.stream ORDER BY e.seq DESC LIMIT 1), 0))) AS head) FROM streams s"
+        " WHERE s.stream > ?1 AND ((s.stream > 'ch/' AND s.stream < 'ch0') OR (s.stream > 'dm/' AND s.stream < 'dm0'))"
+        " ORDER BY s.stream LIMIT ?2");
+    m_raise_floor = statement(
+        "INSERT INTO streams (stream, floor_stream_seq, floor_seq)"
+        " SELECT stream, stream_seq, seq FROM events WHERE stream = ?1 ORDER BY seq DESC LIMIT 1"
+        " ON CONFLICT (stream) DO UPDATE SET"
+        " floor_stream_seq = GREATEST(streams.floor_stream_seq, excluded.floor_stream_seq),"
+        " floor_seq = GREATEST(streams.floor_seq, excluded.floor_seq)");
+    m_oldest_messages = statement(
+        "SELECT seq, stream_seq, ts_us FROM events WHERE stream = ?1"
+        " AND type IN ('message.published', 'message.sent') ORDER BY seq LIMIT ?2");
+    m_delete_messages = statement(
+        "DELETE FROM events WHERE stream = ?1 AND seq <= ?2 AND type IN ('message.published', 'message.sent')");
+    m_chain = std::make_unique<ChainFollower>(db);
+    m_trimmed = std::make_unique<TrimmedRanges>(db);
+    m_projector = std::make_unique<Projector>(db);
+    m_messages = std::make_unique<SqlMessageQueries>(db, m_projector->known_channels());
+    m_mailboxes = std::make_unique<SqlMailboxQueries>(db);
+    m_consumers = std::make_unique<SqlConsumerQueries>(db);
+    m_workflows = std::make_unique<SqlWorkflowQueries>(db);
+}
+
+Seq PostgresStore::committed_last_seq() {
+    auto& s = *m_read_head;
+    ResetOnExit reset{s};
+    if (!s.executeStep()) throw std::runtime_error(m_label + ": log_head row is missing");
+    return static_cast<Seq>(s.getColumn(0).getInt64());
+}
+
+MessageQueries& PostgresStore::messages() { return *m_messages; }
+MailboxQueries& PostgresStore::mailboxes() { return *m_mailboxes; }
+ConsumerQueries& PostgresStore::consumers() { return *m_consumers; }
+WorkflowQueries& PostgresStore::workflows() { return *m_workflows; }
+
+std::vector<AclRule> PostgresStore::acl_rules() {
+    sql::Statement select(*m_db, "SELECT bot, permission, channel FROM acl_rules ORDER BY bot, permission, channel");
+    std::vector<AclRule> rules;
+    while (select.executeStep()) {
+        rules.push_back(AclRule{select.getColumn(0).getString(), select.getColumn(1).getString(),
+                                select.getColumn(2).getString()});
+    }
+    return rules;
+}
+
+void PostgresStore::forget_remembered() {
+    m_streams.clear();
+    m_projector->rolled_back();
+}
+
+PostgresStore::StreamHead PostgresStore::known_stream(const std::string& stream) {
+    if (const auto it = m_streams.find(stream); it != m_streams.end()) return it->second;
+    auto& find = *m_find_stream;
+    ResetOnExit reset{find};
+    find.bind(1, stream);
+    StreamHead known;
+    if (find.executeStep()) {
+        known.stream_seq = static_cast<Seq>(find.getColumn(0).getInt64());
+        if (!find.getColumn(1).isNull()) {
+            known.listed = true;
+            known.stream_seq = std::max(known.stream_seq, static_cast<Seq>(find.getColumn(1).getInt64()));
+        }
+    }
+    m_streams.emplace(stream, known);
+    return known;
+}
+
+std::optional<Appended> PostgresStore::find_by_idem_key(const std::string& producer, const std::string& key) {
+    auto& find = *m_find_idem;
+    ResetOnExit reset{find};
+    find.bind(1, producer);
+    find.bind(2, key);
+    std::optional<Appended> found;
+    if (find.executeStep()) {
+        found = Appended{find.getColumn(3).getString(), static_cast<Seq>(find.getColumn(0).getInt64()),
+                         static_cast<Seq>(find.getColumn(1).getInt64()), find.getColumn(2).getInt64(), true};
+    }
+    return found;
+}
+
+std::vector<Event> PostgresStore::read_range(Seq after, std::size_t limit) {
+    auto& s = *m_read_range;
+    ResetOnExit reset{s};
+    s.bind(1, static_cast<std::int64_t>(after));
+    s.bind(2, static_cast<std::int64_t>(limit));
+    std::vector<Event> events;
+    while (s.executeStep()) {
+        Event e;
+        e.seq = static_cast<Seq>(s.getColumn(0).getInt64());
+        e.ts_us = s.getColumn(1).getInt64();
+        e.stream = s.getColumn(2).getString();
+        e.stream_seq = static_cast<Seq>(s.getColumn(3).getInt64());
+        const auto type_name = s.getColumn(4).getString();
+        const auto type = parse_event_type(type_name);
+        if (!type) {
+            throw std::runtime_error("event seq " + std::to_string(e.seq) + " has type '" + type_name +
+                                     "', which this botbusd does not know (a log written by a newer version?)");
+        }
+        e.type = *type;
+        e.producer = s.getColumn(5).getString();
+        if (!s.getColumn(6).isNull()) e.idem_key = s.getColumn(6).getString();
+        e.payload = s.getColumn(7).getString();
+        events.push_back(std::move(e));
+    }
+    return events;
+}
+
+LogStats PostgresStore::stats() {
+    LogStats stats;
+    if (m_batch_open) {
+        stats.last_seq = m_batch.last_seq;
+        stats.event_count = m_batch.counts.events;
+        stats.message_count = m_batch.counts.messages;
+    } else {
+        sql::Statement head(*m_db, "SELECT last_seq, event_count, message_count FROM log_head WHERE id = 1");
+        if (head.executeStep()) {
+            stats.last_seq = static_cast<Seq>(head.getColumn(0).getInt64());
+            stats.event_count = head.getColumn(1).getInt64();
+            stats.message_count = head.getColumn(2).getInt64();
+        }
+    }
+    auto projection_count = [this](const char* name) {
+        auto& s = *m_projection_count;
+        ResetOnExit reset{s};
+        s.bind(1, name);
+        return s.executeStep() ? s.getColumn(0).getInt64() : 0;
+    };
+    stats.channel_count = projection_count("channels");
+    stats.subscription_count = projection_count("subscriptions");
+    sql::Statement bytes(*m_db, "SELECT pg_database_size(current_database())");
+    if (bytes.executeStep()) stats.db_bytes = bytes.getColumn(0).getInt64();
+    return stats;
+}
+
+void PostgresStore::open_batch() {
+    if (m_batch_open) throw std::logic_error("botbus::store: a batch is already open");
+    m_db->exec("BEGIN");
+    try {
+        // Every node's batches queue here: from now on this one reads what
+        // the previous one committed and owns the next seqs.
+        auto& lock = *m_lock_head;
+        ResetOnExit reset{lock};
+        if (!lock.executeStep()) throw std::runtime_error(m_label + ": log_head row is missing");
+        m_batch = Head{};
+        m_batch.last_seq = static_cast<Seq>(lock.getColumn(0).getInt64());
+        if (!lock.getColumn(1).isNull()) m_batch.last_hash = hash_from_column(lock.getColumn(1), m_batch.last_seq);
+        m_batch.chain_start = static_cast<Seq>(lock.getColumn(2).getInt64());
+        m_batch.counts = LogCounts{lock.getColumn(3).getInt64(), lock.getColumn(4).getInt64()};
+    } catch (...) {
+        try {
+            m_db->exec("ROLLBACK");
+        } catch (...) {  // the connection may be gone
+        }
+        throw;
+    }
+    if (m_batch.last_seq != m_last_seq) forget_remembered();  // another node committed
+    m_last_seq = m_batch.last_seq;
+    m_chain_start = m_batch.chain_start;
+    m_batch_open = true;
+    m_batch_heads.clear();
+}
+
+void PostgresStore::rollback_batch() noexcept {
+    m_batch_open = false;
+    m_batch_heads.clear();
+    m_savepoint.reset();
+    forget_remembered();
+    try {
+        m_db->exec("ROLLBACK");
+    } catch (...) {  // the connection may be gone; the server rolls back then
+    }
+}
+
+Appended PostgresStore::append_to_batch(EventDraft draft, std::vector<Event>& appended) {
+    if (draft.idem_key) {
+        if (auto first = find_by_idem_key(draft.producer, *draft.idem_key)) return *first;
+    }
+    auto [it, inserted] = m_batch_heads.try_emplace(draft.stream);
+    if (inserted) it->second = known_stream(draft.stream), it->second.seq = 0;
+    Event event;
+    event.seq = m_batch.last_seq + 1;
+    event.stream_seq = it->second.stream_seq + 1;
+    event.ts_us = now_us();
+    event.stream = std::move(draft.stream);
+    event.type = draft.type;
+    event.producer = std::move(draft.producer);
+    event.idem_key = std::move(draft.idem_key);
+    event.payload = std::move(draft.payload);
+
+    auto& insert = *m_insert_event;
+    insert.bind(1, static_cast<std::int64_t>(event.seq));
+    insert.bind(2, event.ts_us);
+    insert.bindNoCopy(3, event.stream);
+    insert.bind(4, static_cast<std::int64_t>(event.stream_seq));
+    insert.bindNoCopy(5, event_type_name(event.type).data());
+    insert.bindNoCopy(6, event.producer);
+    if (event.idem_key) {
+        insert.bindNoCopy(7, *event.idem_key);
+    } else {
+        insert.bind(7);
+    }
+    insert.bindNoCopy(8, event.payload.data(), static_cast<int>(event.payload.size()));
+    exec_and_reset(insert);
+    const auto hash = chain_hash(m_batch.last_hash, event);
+
+    m_projector->apply(event);
+
+    m_batch.last_seq = event.seq;
+    ++m_batch.counts.events;
+    if (event.type == EventType::message_published || event.type == EventType::message_sent) {
+        ++m_batch.counts.messages;
+    }
+    m_batch.last_hash = hash;
+    it->second.stream_seq = event.stream_seq;
+    it->second.seq = event.seq;
+    const Appended result{event.stream, event.seq, event.stream_seq, event.ts_us, false};
+    appended.push_back(std::move(event));
+    return result;
+}
+
+std::optional<Appended> PostgresStore::find_idempotent_in_batch(const std::string& producer, const std::string& key) {
+    return find_by_idem_key(producer, key);
+}
+
+void PostgresStore::record_deliveries_in_batch(const DeliveryRecord& record) { m_projector->record_deliveries(record); }
+
+void PostgresStore::commit_batch() {
+    for (const auto& [stream, head] : m_batch_heads) {
+        if (head.seq == 0 || head.listed) continue;
+        auto& list = *m_list_stream;
+        list.bindNoCopy(1, stream);
+        exec_and_reset(list);
+    }
+    const auto& last_hash = m_batch.last_hash;
+    if (m_batch.last_seq != m_last_seq) {
+        m_store_hash->bind(1, static_cast<std::int64_t>(m_batch.last_seq));
+        m_store_hash->bind(2, last_hash.data(), static_cast<int>(last_hash.size()));
+        exec_and_reset(*m_store_hash);
+        m_update_head->bind(1, static_cast<std::int64_t>(m_batch.last_seq));
+        m_update_head->bind(2, last_hash.data(), static_cast<int>(last_hash.size()));
+        m_update_head->bind(3, m_batch.counts.events);
+        m_update_head->bind(4, m_batch.counts.messages);
+        exec_and_reset(*m_update_head);
+    }
+    m_db->exec("COMMIT");
+    m_batch_open = false;
+    m_last_seq = m_batch.last_seq;
+    for (const auto& [stream, head] : m_batch_heads) m_streams[stream] = StreamHead{head.stream_seq, 0, true};
+    m_batch_heads.clear();
+}
+
+// A failed statement aborts a PostgreSQL transaction up to the last
+// savepoint, so the SQL savepoint is taken at once (SQLite's is taken
+// lazily, before the first append whose projection writes).
+void PostgresStore::open_savepoint() {
+    if (!m_batch_open) throw std::logic_error("botbus::store: savepoint outside a batch");
+    if (m_savepoint) throw std::logic_error("botbus::store: a savepoint is already open");
+    m_db->exec("SAVEPOINT request");
+    m_savepoint = SavepointMark{m_batch, m_batch_heads};
+}
+
+void PostgresStore::release_savepoint() {
+    if (!m_savepoint) throw std::logic_error("botbus::store: no savepoint to release");
+    m_savepoint.reset();
+    m_db->exec("RELEASE SAVEPOINT request");
+}
+
+bool PostgresStore::rollback_to_savepoint() noexcept {
+    const bool in_transaction = [this] {
+        const auto status = PQtransactionStatus(m_db->handle());
+        return status == PQTRANS_INTRANS || status == PQTRANS_INERROR;
+    }();
+    if (!m_savepoint) {
+        // Nothing was written since the savepoint; a failed read still aborts
+        // the whole transaction here.
+        return m_batch_open && PQtransactionStatus(m_db->handle()) == PQTRANS_INTRANS;
+    }
+    auto mark = std::move(*m_savepoint);
+    m_savepoint.reset();
+    m_projector->rolled_back();
+    m_batch = mark.head;
+    m_batch_heads = std::move(mark.heads);
+    if (!in_transaction) return false;
+    try {
+        m_db->exec("ROLLBACK TO SAVEPOINT request");
+        m_db->exec("RELEASE SAVEPOINT request");
+    } catch (...) {
+        return false;
+    }
+    return true;
+}
+
+std::vector<MessageStream> PostgresStore::message_streams_after(const std::string& after, std::size_t limit) {
+    auto& s = *m_message_streams_after;
+    ResetOnExit reset{s};
+    s.bind(1, after);
+    s.bind(2, static_cast<std::int64_t>(limit));
+    std::vector<MessageStream> streams;
+    while (s.executeStep()) {
+        streams.push_back({s.getColumn(0).getString(), static_cast<Seq>(s.getColumn(1).getInt64())});
+    }
+    return streams;
+}
+
+std::vector<MessagePosition> PostgresStore::oldest_messages(const std::string& stream, std::size_t limit) {
+    auto& s = *m_oldest_messages;
+    ResetOnExit reset{s};
+    s.bind(1, stream);
+    s.bind(2, static_cast<std::int64_t>(limit));
+    std::vector<MessagePosition> rows;
+    while (s.executeStep()) {
+        rows.push_back({static_cast<Seq>(s.getColumn(0).getInt64()), static_cast<Seq>(s.getColumn(1).getInt64()),
+                        s.getColumn(2).getInt64()});
+    }
+    return rows;
+}
+
+Appended PostgresStore::trim_messages(Batch& batch, const std::string& stream, Seq through, std::uint64_t count) {
+    if (!m_batch_open) throw std::logic_error("botbus::store: trim_messages outside a batch");
+    std::vector<Seq> deleted;
+    {
+        auto& seqs = *m_trim_seqs;
+        ResetOnExit reset{seqs};
+        seqs.bind(1, stream);
+        seqs.bind(2, static_cast<std::int64_t>(through));
+        while (seqs.executeStep()) deleted.push_back(static_cast<Seq>(seqs.getColumn(0).getInt64()));
+    }
+    const auto hashes = m_chain->hashes_at(deleted, m_chain_start);
+    for (std::size_t i = 0; i < deleted.size(); ++i) {
+        if (deleted[i] > m_chain_start) m_trimmed->record(deleted[i], hashes[i]);
+    }
+    auto& raise = *m_raise_floor;
+    raise.bind(1, stream);
+    exec_and_reset(raise);
+    auto& s = *m_delete_messages;
+    s.bind(1, stream);
+    s.bind(2, static_cast<std::int64_t>(through));
+    const auto removed = static_cast<std::int64_t>(exec_and_reset(s));
+    m_batch.counts.events -= removed;
+    m_batch.counts.messages -= removed;
+    m_streams.erase(stream);
+    return batch.append({std::string(stream::k_retention), EventType::stream_trimmed, "botbusd", std::nullopt,
+                         encode_payload(StreamTrimmed{stream, through, count})});
+}
+
+ProjectionCheck PostgresStore::verify_projections(std::size_t /*max_differences*/) {
+    throw std::runtime_error(m_label + ": rebuild checks are not implemented for the PostgreSQL store yet");
+}
+
+BackupResult PostgresStore::backup(const std::string& /*target*/, const std::atomic<bool>& /*cancel*/) {
+    throw std::runtime_error(m_label +
+                             ": botbusd does not back up a PostgreSQL store; use pg_basebackup or pg_dump "
+                             "(docs/SCALING.md)");
+}
+
+}  // namespace botbus::store
