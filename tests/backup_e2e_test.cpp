@@ -86,6 +86,7 @@ std::size_t messages_in(client::Client& reader, const std::string& channel) {
 }  // namespace
 
 TEST(Backup, ACopyTakenUnderLoadHoldsEveryAcknowledgedEventAndRestoresEqual) {
+    BOTBUS_SQLITE_ONLY("the backup op copies the SQLite file");
     botbus::testing::TempDir dir;
     zmq::context_t context;
     fs::path copy;
@@ -158,6 +159,7 @@ TEST(Backup, ACopyTakenUnderLoadHoldsEveryAcknowledgedEventAndRestoresEqual) {
 }
 
 TEST(Backup, RefusesNamesInUseOrNotPlainFileNames) {
+    BOTBUS_SQLITE_ONLY("the backup op copies the SQLite file");
     botbus::testing::TempDir dir;
     DaemonProcess daemon(dir.path() / "data");
     zmq::context_t context;
@@ -192,6 +194,7 @@ TEST(Backup, ABackupDirectoryThatCannotBeMadeIsAStorageErrorAndTheDaemonServesOn
 }
 
 TEST(Backup, OnlyAdminsTakeBackupsWhenOwnersRulesAreOn) {
+    BOTBUS_SQLITE_ONLY("the backup op copies the SQLite file");
     botbus::testing::TempDir dir;
     DaemonProcess daemon(dir.path() / "data", {"--default-policy", "deny", "--admin", "ops"});
     zmq::context_t context;
@@ -207,6 +210,7 @@ TEST(Backup, OnlyAdminsTakeBackupsWhenOwnersRulesAreOn) {
 }
 
 TEST(Backup, TheCliWritesACopyAndSaysWhere) {
+    BOTBUS_SQLITE_ONLY("the backup op copies the SQLite file");
     botbus::testing::TempDir dir;
     DaemonProcess daemon(dir.path() / "data");
     const auto result = botbus::testing::run_program(
@@ -219,6 +223,7 @@ TEST(Backup, TheCliWritesACopyAndSaysWhere) {
 }
 
 TEST(Restore, IsRefusedWhileADaemonServesTheDirectoryAndChangesNothing) {
+    BOTBUS_SQLITE_ONLY("restore installs a SQLite file");
     botbus::testing::TempDir dir;
     DaemonProcess daemon(dir.path() / "data");
     zmq::context_t context;
@@ -239,6 +244,7 @@ TEST(Restore, IsRefusedWhileADaemonServesTheDirectoryAndChangesNothing) {
 }
 
 TEST(Restore, ADamagedCopyIsNamedAndNothingIsReplaced) {
+    BOTBUS_SQLITE_ONLY("restore installs a SQLite file");
     botbus::testing::TempDir dir;
     fs::path copy;
     {

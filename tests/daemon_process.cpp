@@ -98,6 +98,24 @@ int wait_exit(pid_t pid, std::chrono::milliseconds deadline) {
 
 }  // namespace
 
+namespace {
+
+// On PostgreSQL without a server every test skips, or fails when the server
+// is required (scripts/test.sh), instead of each failing to start a daemon.
+class PostgresStoreEnvironment : public ::testing::Environment {
+public:
+    void SetUp() override {
+        if (!test_store_is_postgres() || postgres_server()) return;
+        if (postgres_required()) FAIL() << "BOTBUS_REQUIRE_POSTGRES=1 but BOTBUS_TEST_POSTGRES is not set";
+        GTEST_SKIP() << "BOTBUS_TEST_STORE=postgresql without a server (BOTBUS_TEST_POSTGRES; scripts/postgres.sh)";
+    }
+};
+
+[[maybe_unused]] const auto* const k_postgres_environment =
+    ::testing::AddGlobalTestEnvironment(new PostgresStoreEnvironment);
+
+}  // namespace
+
 bool test_store_is_postgres() {
     const char* store = std::getenv("BOTBUS_TEST_STORE");
     return store != nullptr && std::string(store) == "postgresql";

@@ -20,6 +20,15 @@ namespace botbus::testing {
 bool test_store_is_postgres();
 std::string postgres_store_for(const std::filesystem::path& data_dir);
 
+// A test of something only the SQLite store has (its files, its WAL, the
+// fault shim on its I/O): skipped, with the reason, on PostgreSQL.
+#define BOTBUS_SQLITE_ONLY(why)                                                  \
+    do {                                                                         \
+        if (::botbus::testing::test_store_is_postgres()) {                       \
+            GTEST_SKIP() << "SQLite store only: " << (why);                      \
+        }                                                                        \
+    } while (false)
+
 class DaemonProcess {
 public:
     // Starts botbusd on `data_dir` and waits (deadline 20 s) for its ready

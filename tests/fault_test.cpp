@@ -107,6 +107,7 @@ void expect_all_present(const std::vector<bus::Message>& history, const std::map
 }
 
 TEST(Faults, AFailedWalSyncStopsTheDaemonWithoutShowingTheBatch) {
+    BOTBUS_SQLITE_ONLY("the fault shim fails SQLite's file I/O");
     testing::TempDir dir;
     const auto data = dir.path() / "data";
     Faults faults;
@@ -155,6 +156,7 @@ TEST(Faults, AFailedWalSyncStopsTheDaemonWithoutShowingTheBatch) {
 }
 
 TEST(Faults, AFailedCommitAnswersItsWholeBatchWithStorageErrorAppendsNothingAndUndoesItsHellos) {
+    BOTBUS_SQLITE_ONLY("the fault shim fails SQLite's file I/O");
     testing::TempDir dir;
     Faults faults;
     testing::DaemonProcess daemon(dir.path() / "data", {}, faults.env());
@@ -214,6 +216,7 @@ TEST(Faults, AFailedCommitAnswersItsWholeBatchWithStorageErrorAppendsNothingAndU
 }
 
 TEST(Faults, AFailingBackgroundCheckpointIsLoggedAndTheDaemonKeepsServingCorrectly) {
+    BOTBUS_SQLITE_ONLY("the fault shim fails SQLite's file I/O");
     testing::TempDir dir;
     const auto data = dir.path() / "data";
     Faults faults;
@@ -275,6 +278,7 @@ std::int64_t count_events(const std::filesystem::path& data, const std::string& 
 }
 
 TEST(Faults, ALeaseCheckThatCannotCommitIsRetriedAndCrashesTheRunOnceTheStoreWorksAgain) {
+    BOTBUS_SQLITE_ONLY("the fault shim fails SQLite's file I/O");
     testing::TempDir dir;
     const auto data = dir.path() / "data";
     Faults faults;
@@ -322,6 +326,7 @@ TEST(Faults, ALeaseCheckThatCannotCommitIsRetriedAndCrashesTheRunOnceTheStoreWor
 }
 
 TEST(Faults, ADeadLetterThatCannotBeLoggedIsLoggedOnceTheStoreWorksAgain) {
+    BOTBUS_SQLITE_ONLY("the fault shim fails SQLite's file I/O");
     testing::TempDir dir;
     const auto data = dir.path() / "data";
     Faults faults;

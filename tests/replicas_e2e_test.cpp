@@ -401,6 +401,7 @@ TEST(Replicas, APoisonMessageIsDeadLetteredAfterMaxDeliveriesAcrossTwoRestarts) 
 }
 
 TEST(Expiry, AnExpiredMessageLeavesTheMailboxCountAtItsDeadlineWithNoConnection) {
+    BOTBUS_SQLITE_ONLY("reads the log from the SQLite file");
     testing::TempDir dir;
     testing::DaemonProcess daemon(dir.path() / "data");
     zmq::context_t context;

@@ -375,6 +375,7 @@ TEST(StartUp, VersionPrintsTheVersionAndExitsZero) {
 // --durability normal: replies before the WAL sync, so no syncs are counted,
 // and a clean shutdown keeps every acknowledged event.
 TEST(StartUp, DurabilityNormalServesNeverSyncsAndKeepsAcknowledgedEventsAcrossACleanRestart) {
+    BOTBUS_SQLITE_ONLY("--durability is the SQLite store's");
     testing::TempDir dir;
     const auto data_dir = dir.path() / "data";
     zmq::context_t context;

@@ -105,6 +105,7 @@ TEST(ReadOnlyDataDir, AFreshDirectoryIsRefusedNamingTheFileAndTheCause) {
 // word and the WAL left by a crash serves reads, so the daemon reported
 // ready and answered every write with storage_error.
 TEST(ReadOnlyDataDir, ADatabaseLeftByACrashIsRefusedBeforeReady) {
+    BOTBUS_SQLITE_ONLY("checks the SQLite files in the data directory");
     testing::TempDir dir;
     const auto data = dir.path() / "data";
     {
@@ -144,6 +145,7 @@ TEST(ReadOnlyDataDir, ADatabaseWithoutWritePermissionIsRefusedWhenNotRoot) {
 // after it vanish without an error. botbus.seq still says what was
 // acknowledged, so start-up refuses and names what is gone.
 TEST(SeqRecord, AWalDamagedAfterAcknowledgedCommitsIsRefusedNamingTheMissingSeqs) {
+    BOTBUS_SQLITE_ONLY("the seq record beside the SQLite WAL");
     testing::TempDir dir;
     const auto data = dir.path() / "data";
     std::uint64_t last_acked = 0;
@@ -202,6 +204,7 @@ protected:
 };
 
 TEST_F(Verify, AnIntactLogExitsZeroWithAOneLineSummary) {
+    BOTBUS_SQLITE_ONLY("botbusd verify walks the SQLite file");
     const auto run = verify();
     EXPECT_EQ(run.exit_code, 0) << run.stdout_text << run.stderr_text;
     EXPECT_NE(run.stdout_text.find("intact: log_head at seq " + std::to_string(m_last)), std::string::npos)
@@ -210,6 +213,7 @@ TEST_F(Verify, AnIntactLogExitsZeroWithAOneLineSummary) {
 }
 
 TEST_F(Verify, AnEditedPayloadIsNamedBySeq) {
+    BOTBUS_SQLITE_ONLY("botbusd verify walks the SQLite file");
     const auto edited = m_last - 2;
     sql("UPDATE events SET payload = x'a0' WHERE seq = " + std::to_string(edited));
     const auto run = verify();
@@ -219,6 +223,7 @@ TEST_F(Verify, AnEditedPayloadIsNamedBySeq) {
 }
 
 TEST_F(Verify, ADeletedEventIsNamedAsAGap) {
+    BOTBUS_SQLITE_ONLY("botbusd verify walks the SQLite file");
     const auto deleted = m_last - 2;
     sql("DELETE FROM events WHERE seq = " + std::to_string(deleted));
     const auto run = verify();

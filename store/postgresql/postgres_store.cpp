@@ -215,7 +215,11 @@ LogStats PostgresStore::stats() {
     };
     stats.channel_count = projection_count("channels");
     stats.subscription_count = projection_count("subscriptions");
-    sql::Statement bytes(*m_db, "SELECT pg_database_size(current_database())");
+    // This store's tables and indexes (the database may hold other schemas).
+    sql::Statement bytes(*m_db,
+                         "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c"
+                         " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                         " WHERE n.nspname = current_schema() AND c.relkind = 'r'");
     if (bytes.executeStep()) stats.db_bytes = bytes.getColumn(0).getInt64();
     return stats;
 }
