@@ -13,6 +13,7 @@
 #include <system_error>
 
 #include "daemon/data_dir_lock.hpp"
+#include "store/postgresql/postgres_store.hpp"
 #include "store/sqlite/backup.hpp"
 #include "store/sqlite/log_check.hpp"
 #include "store/sqlite/seq_record.hpp"
@@ -98,15 +99,27 @@ std::string utc_stamp() {
     return text;
 }
 
+int report_rebuild(const store::ProjectionCheck& check);
+
 }  // namespace
 
 // `botbusd rebuild`: the projections are derived data; this proves it.
 int rebuild(const Config& config) {
-    if (!config.store.empty()) throw std::runtime_error("rebuild: not implemented for a PostgreSQL store yet");
+    if (!config.store.empty()) {
+        store::PostgresStore postgres(config.store);
+        return report_rebuild(postgres.verify_projections());
+    }
     const auto path = database_of(config);
     if (!fs::exists(path)) throw std::runtime_error("no database at " + path);
     store::SqliteStore store({path, config.durability});
-    const auto [replayed, differences] = store.verify_projections();
+    return report_rebuild(store.verify_projections());
+}
+
+namespace {
+
+// One line when the rebuild matches, else every difference; exit 1 then.
+int report_rebuild(const store::ProjectionCheck& check) {
+    const auto& [replayed, differences] = check;
     if (differences.empty()) {
         std::printf("rebuild: replayed %zu events; the projections match the live ones\n", replayed);
         return 0;
@@ -116,6 +129,8 @@ int rebuild(const Config& config) {
     for (const auto& line : differences) std::printf("  %s\n", line.c_str());
     return 1;
 }
+
+}  // namespace
 
 // `botbusd verify`: the log's hash chain, read-only, beside a running daemon
 // or not. One line either way; exit 1 names the first broken link. With a

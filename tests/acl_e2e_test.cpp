@@ -193,7 +193,6 @@ TEST_F(Permissions, UnderDenyAnotherBotsMailboxAndDeadLettersAreItsOwnOrAnAdmins
 }
 
 TEST_F(Permissions, AclOpsAreForAdminsAndARebuildReproducesTheRules) {
-    BOTBUS_SQLITE_ONLY("botbusd rebuild is the SQLite store's for now");
     refused(*m_alice, bus::AclGrantRequest{"alice", "admin", "*"}, "bot 'alice' may not grant permissions");
     refused(*m_alice, bus::AclListRequest{}, "admins only");
     grant("alice", "read", "a");
@@ -205,8 +204,10 @@ TEST_F(Permissions, AclOpsAreForAdminsAndARebuildReproducesTheRules) {
 
     ASSERT_EQ(m_daemon->terminate(), 0) << m_daemon->stderr_text();
     m_daemon.reset();
-    const auto rebuild =
-        testing::run_botbusd({"rebuild", "--data-dir", (m_dir.path() / "data").string(), "--log-level", "warn"});
+    auto args = testing::store_args(m_dir.path() / "data");
+    args.insert(args.begin(), "rebuild");
+    args.insert(args.end(), {"--log-level", "warn"});
+    const auto rebuild = testing::run_botbusd(args);
     EXPECT_EQ(rebuild.exit_code, 0) << rebuild.stdout_text << rebuild.stderr_text;
     EXPECT_NE(rebuild.stdout_text.find("match"), std::string::npos) << rebuild.stdout_text;
 

@@ -127,6 +127,12 @@ std::string postgres_store_for(const std::filesystem::path& data_dir) {
     return postgres_schema("d" + std::to_string(hash));
 }
 
+std::vector<std::string> store_args(const std::filesystem::path& data_dir) {
+    std::vector<std::string> args{"--data-dir", data_dir.string()};
+    if (test_store_is_postgres()) args.insert(args.end(), {"--store", postgres_store_for(data_dir)});
+    return args;
+}
+
 DaemonProcess::DaemonProcess(const std::filesystem::path& data_dir, std::vector<std::string> extra_args,
                              std::vector<std::string> extra_env) {
     int pipe_fds[2];

@@ -19,6 +19,9 @@ namespace botbus::testing {
 // stands for a data directory then.
 bool test_store_is_postgres();
 std::string postgres_store_for(const std::filesystem::path& data_dir);
+// `--data-dir DIR` and, on PostgreSQL, `--store` with DIR's schema: for the
+// offline commands (botbusd rebuild) run on a daemon's data.
+std::vector<std::string> store_args(const std::filesystem::path& data_dir);
 
 // A test of something only the SQLite store has (its files, its WAL, the
 // fault shim on its I/O): skipped, with the reason, on PostgreSQL.

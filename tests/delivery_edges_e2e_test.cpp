@@ -137,7 +137,6 @@ TEST_F(DeliveryEdges, AWaitingFetchIsAnsweredAtOnceWhenAnotherConnectionEndsItsS
 // ---- channel.delete
 
 TEST_F(DeliveryEdges, DeletingAChannelEndsEverySubscriptionToItAndARebuildAgrees) {
-    BOTBUS_SQLITE_ONLY("botbusd rebuild is the SQLite store's for now");
     auto alice = connect("alice");
     auto puller = connect("bob");
     auto pusher = connect("carol");
@@ -175,7 +174,10 @@ TEST_F(DeliveryEdges, DeletingAChannelEndsEverySubscriptionToItAndARebuildAgrees
 
     ASSERT_EQ(m_daemon->terminate(), 0) << m_daemon->stderr_text();
     m_daemon.reset();
-    const auto rebuild = run_botbusd({"rebuild", "--data-dir", data_dir().string(), "--log-level", "warn"});
+    auto args = testing::store_args(data_dir());
+    args.insert(args.begin(), "rebuild");
+    args.insert(args.end(), {"--log-level", "warn"});
+    const auto rebuild = run_botbusd(args);
     EXPECT_EQ(rebuild.exit_code, 0) << rebuild.stdout_text << rebuild.stderr_text;
     EXPECT_NE(rebuild.stdout_text.find("match"), std::string::npos) << rebuild.stdout_text;
 }

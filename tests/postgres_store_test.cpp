@@ -208,6 +208,29 @@ TEST_F(PostgresStoreTest, ThreeNodesAppendingAtOnceGetGapFreeSeqsInCommitOrder) 
     EXPECT_EQ(check.stats().event_count, static_cast<std::int64_t>(events.size()));
 }
 
+TEST_F(PostgresStoreTest, ARebuildIntoAScratchSchemaMatchesTheLiveProjectionsAndNamesAnEditedRow) {
+    PostgresStore s(m_conninfo);
+    {
+        auto batch = s.begin();
+        batch.append(channel_created("lobby"));
+        batch.append(channel_created("hall"));
+        batch.append(EventDraft{std::string(store::stream::k_channels), store::EventType::subscription_added, "bob",
+                                std::nullopt, store::encode_payload(store::SubscriptionChanged{"bob", "lobby"})});
+        for (int i = 0; i < 5; ++i) batch.append(published("lobby", "m" + std::to_string(i)));
+        batch.commit();
+    }
+    const auto check = s.verify_projections();
+    EXPECT_EQ(check.replayed, 8U);
+    EXPECT_TRUE(check.differences.empty()) << check.differences.front();
+
+    exec_sql(m_conninfo, "UPDATE bot_channels SET created_by = 'mallory' WHERE name = 'hall'");
+    const auto edited = s.verify_projections();
+    ASSERT_EQ(edited.differences.size(), 1U);
+    EXPECT_NE(edited.differences[0].find("bot_channels"), std::string::npos) << edited.differences[0];
+    EXPECT_NE(edited.differences[0].find("created_by: live 'mallory', rebuilt 'alice'"), std::string::npos)
+        << edited.differences[0];
+}
+
 TEST_F(PostgresStoreTest, MigrationsAreRecordedOnceAndAnEditedOneStopsStartUp) {
     { PostgresStore first(m_conninfo); }
     { PostgresStore again(m_conninfo); }  // nothing left to apply

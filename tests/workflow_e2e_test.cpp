@@ -549,7 +549,7 @@ TEST(WorkflowEndToEnd, CancelRequestedByAnotherBotReachesTheOwnersHeartbeat) {
 // ---- rebuild
 
 TEST(WorkflowEndToEnd, RebuildMatchesAfterAMixedWorkloadAndNamesACorruptedRow) {
-    BOTBUS_SQLITE_ONLY("botbusd rebuild is the SQLite store's for now");
+    BOTBUS_SQLITE_ONLY("corrupts a projection row in SQLite's file");
     testing::TempDir dir;
     const auto data = dir.path() / "data";
     {

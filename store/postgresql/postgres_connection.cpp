@@ -98,6 +98,10 @@ public:
     }
 
     int column_count() const override { return m_result ? PQnfields(m_result.get()) : 0; }
+    std::string column_name(int column) const override {
+        const char* name = m_result ? PQfname(m_result.get(), column) : nullptr;
+        return name ? name : "";
+    }
     bool is_null(int column) const override { return PQgetisnull(m_result.get(), m_row, column) != 0; }
     std::int64_t int64(int column) const override {
         if (is_null(column)) return 0;

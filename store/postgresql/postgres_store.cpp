@@ -2,7 +2,11 @@
 
 #include <libpq-fe.h>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <stdexcept>
+#include <tuple>
 
 #include "store/payloads.hpp"
 #include "store/postgresql/postgres_connection.hpp"
@@ -13,6 +17,7 @@
 #include "store/sql/message_queries.hpp"
 #include "store/sql/migrator.hpp"
 #include "store/sql/projector.hpp"
+#include "store/sql/rebuild.hpp"
 #include "store/sql/statement.hpp"
 #include "store/sql/statement_helpers.hpp"
 #include "store/sql/trimmed_ranges.hpp"
@@ -46,7 +51,7 @@ std::unique_ptr<sql::PostgresConnection> connect(const std::string& conninfo) {
 
 }  // namespace
 
-PostgresStore::PostgresStore(const std::string& conninfo) : m_db(connect(conninfo)) {
+PostgresStore::PostgresStore(const std::string& conninfo) : m_conninfo(conninfo), m_db(connect(conninfo)) {
     m_label = label_of(*m_db);
     migrate(*m_db, migrations::postgresql(), m_label);
     try {
@@ -435,8 +440,52 @@ Appended PostgresStore::trim_messages(Batch& batch, const std::string& stream, S
                          encode_payload(StreamTrimmed{stream, through, count})});
 }
 
-ProjectionCheck PostgresStore::verify_projections(std::size_t /*max_differences*/) {
-    throw std::runtime_error(m_label + ": rebuild checks are not implemented for the PostgreSQL store yet");
+ProjectionCheck PostgresStore::verify_projections(std::size_t max_differences) {
+    if (m_batch_open) throw std::logic_error("botbus::store: verify_projections with a batch open");
+    // The log is replayed into a scratch schema on a connection of its own,
+    // dropped afterwards whatever happens. Its name is made here of digits
+    // only (an identifier cannot be a parameter).
+    static std::atomic<unsigned> counter{0};
+    const auto scratch = "botbus_rebuild_" + std::to_string(::getpid()) + "_" + std::to_string(counter.fetch_add(1));
+    sql::PostgresConnection rebuilt(m_conninfo);
+    rebuilt.exec("CREATE SCHEMA " + scratch);
+    {
+        sql::Statement use(rebuilt, "SELECT set_config('search_path', ?, false)");
+        use.bind(1, scratch);
+        use.executeStep();
+    }
+    ProjectionCheck check;
+    // One snapshot of the live log and projections, whatever nodes append meanwhile.
+    m_db->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    try {
+        check.replayed = rebuild_projections(*this, rebuilt, migrations::postgresql(), m_label + " (rebuild)");
+        check.differences = compare_projections(*m_db, rebuilt, max_differences);
+        sql::Statement counted(*m_db,
+                               "SELECT event_count, (SELECT COUNT(*) FROM events), message_count,"
+                               " (SELECT COUNT(*) FROM events WHERE (stream >= 'ch/' AND stream < 'ch0')"
+                               " OR (stream >= 'dm/' AND stream < 'dm0')) FROM log_head WHERE id = 1");
+        if (counted.executeStep()) {
+            for (const auto& [kept, actual, name] :
+                 {std::tuple{0, 1, "event_count"}, std::tuple{2, 3, "message_count"}}) {
+                const auto stored = counted.getColumn(kept).getInt64();
+                const auto real = counted.getColumn(actual).getInt64();
+                if (stored != real && check.differences.size() < max_differences) {
+                    check.differences.push_back(std::string("log_head ") + name + ": kept " + std::to_string(stored) +
+                                                ", the log holds " + std::to_string(real));
+                }
+            }
+        }
+        m_db->exec("COMMIT");
+    } catch (...) {
+        try {
+            m_db->exec("ROLLBACK");
+            rebuilt.exec("DROP SCHEMA " + scratch + " CASCADE");
+        } catch (...) {  // the connection is gone: the scratch schema stays, named for what it is
+        }
+        throw;
+    }
+    rebuilt.exec("DROP SCHEMA " + scratch + " CASCADE");
+    return check;
 }
 
 BackupResult PostgresStore::backup(const std::string& /*target*/, const std::atomic<bool>& /*cancel*/) {

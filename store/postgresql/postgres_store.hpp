@@ -17,9 +17,10 @@
 // synchronous standby: on that standby too). sync() has nothing to add.
 // Concurrency: as Store. Other nodes' batches wait for the row lock, never
 // fail on it.
-// Limitations: verify_projections and backup are not served here (a rebuild
-// check of a PostgreSQL log, and its backups, are PostgreSQL's own tools':
-// pg_dump, pg_basebackup); both throw std::runtime_error saying so.
+// verify_projections replays the log into a scratch schema (created and
+// dropped on a connection of its own) from one REPEATABLE READ snapshot.
+// Limitations: backup is not served here (a PostgreSQL database is backed up
+// with PostgreSQL's tools: pg_basebackup, pg_dump); it throws saying so.
 #pragma once
 
 #include <array>
@@ -113,6 +114,7 @@ private:
         LogCounts counts;
     };
 
+    std::string m_conninfo;
     std::string m_label;  // the server, for messages (no password)
     std::unique_ptr<sql::PostgresConnection> m_db;
     Seq m_last_seq = 0;

@@ -53,6 +53,7 @@ public:
     virtual void reset() = 0;
     // Columns of the current row, 0-based.
     virtual int column_count() const = 0;
+    virtual std::string column_name(int column) const = 0;
     virtual bool is_null(int column) const = 0;
     virtual std::int64_t int64(int column) const = 0;
     // A text or blob column's bytes, valid until the next step or reset.

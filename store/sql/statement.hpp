@@ -55,7 +55,9 @@ public:
     int exec() { return m_impl->exec(); }
     void reset() { m_impl->reset(); }
     Column getColumn(int index) const { return Column(*m_impl, index); }
+    // Known once the statement has run (its first executeStep).
     int getColumnCount() const { return m_impl->column_count(); }
+    std::string getColumnName(int index) const { return m_impl->column_name(index); }
 
 private:
     std::unique_ptr<StatementImpl> m_impl;

@@ -53,6 +53,10 @@ public:
     }
 
     int column_count() const override { return sqlite3_column_count(m_statement); }
+    std::string column_name(int column) const override {
+        const char* name = sqlite3_column_name(m_statement, column);
+        return name ? name : "";
+    }
     bool is_null(int column) const override { return sqlite3_column_type(m_statement, column) == SQLITE_NULL; }
     std::int64_t int64(int column) const override { return sqlite3_column_int64(m_statement, column); }
     std::string_view bytes(int column) const override {
