@@ -213,6 +213,17 @@ public:
     // Whether sync() does anything: false for Durability::normal and for
     // stores whose commits are as durable as they get.
     virtual bool needs_sync() const = 0;
+    // Whether other botbusd nodes may append to this log (PostgreSQL): the
+    // server then tails it for their events. False for SQLite's own file.
+    virtual bool shared() const { return false; }
+    // The last seq committed by anyone, read now (for a shared log: what
+    // other nodes appended shows here before this node's last_seq()).
+    virtual Seq committed_last_seq() { return last_seq(); }
+    // Whether this node runs the work that must happen once however many
+    // nodes share the log (retention, the expiry sweep). Always true for an
+    // unshared log; on PostgreSQL the node holding the cluster's advisory
+    // lock, taken when free (a node that dies frees it with its session).
+    virtual bool leads() { return true; }
     // Background maintenance runs completed so far (SQLite: WAL checkpoints;
     // 0 for a backend without any). For stats.
     virtual std::uint64_t checkpoints() const = 0;

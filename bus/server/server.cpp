@@ -115,6 +115,7 @@ Server::Server(boost::asio::io_context& io, zmq::context_t& zmq, store::Store& s
       m_lease_timer(io),
       m_trim_timer(io),
       m_expiry_timer(io),
+      m_tail_timer(io),
       m_drain_timer(io) {
     if (m_options.curve) m_zap.emplace(io, zmq, m_options.curve->allowlist);
 }
@@ -148,7 +149,9 @@ void Server::start() {
     }
     m_counters.started_at_us = now();
     m_router.start(m_store.last_seq());
+    m_shown_seq = m_store.last_seq();
     m_running = true;
+    schedule_tail();
     schedule_trim();
     schedule_expiry_sweep();
     // Runs left running by the previous daemon get a full lease period:
@@ -172,6 +175,7 @@ void Server::stop(int linger_ms) {
     m_router.stop();
     m_trim_timer.cancel();
     m_expiry_timer.cancel();
+    m_tail_timer.cancel();
     m_backlog_timer.cancel();
     m_committer.sync_and_release_all();
     m_backups.stop();
@@ -435,6 +439,10 @@ Outcome Server::execute(const Envelope& envelope, const Session& session, store:
 }
 
 void Server::release(Release& batch) {
+    // Another node's events that commit before this batch are shown first.
+    if (m_store.shared() && !batch.events.empty() && batch.events.front().seq > m_shown_seq + 1) {
+        show_others(batch.events.front().seq - 1);
+    }
     for (auto& reply : batch.replies) m_transport.send_reply(reply.routing_id, reply.req_style, std::move(reply.body));
     if (batch.acked_writes > 0) {
         m_metrics.publish_ack_seconds.observe(seconds_since(batch.received_at), batch.acked_writes);
@@ -476,8 +484,18 @@ void Server::release(Release& batch) {
             touched.readers.insert(reader);
         }
     }
-    if (!batch.events.empty()) m_router.set_visible(batch.events.back().seq);
-    for (const auto& event : batch.events) {
+    show_events(batch.events, touched);
+    m_router.park(std::move(batch.fetch_waits), touched.channels, now_us);
+    for (auto& wanted : batch.backups) m_backups.start(std::move(wanted));
+    for (const auto& token : batch.sync_tokens) m_feed.publish(sync_topic(token), encode_sync_event(token));
+}
+
+void Server::show_events(const std::vector<store::Event>& events, Touched& touched) {
+    if (!events.empty()) {
+        m_router.set_visible(events.back().seq);
+        m_shown_seq = std::max(m_shown_seq, events.back().seq);
+    }
+    for (const auto& event : events) {
         try {
             m_fan_out.fan_out(event, touched);
         } catch (const std::exception& e) {
@@ -490,9 +508,6 @@ void Server::release(Release& batch) {
     if (touched.rules_changed) m_feed.recheck_subscriptions();
     for (const auto& reader : touched.forgotten) m_router.forget_route(reader);
     for (const auto& reader : touched.readers) m_router.deliver(reader);
-    m_router.park(std::move(batch.fetch_waits), touched.channels, now_us);
-    for (auto& wanted : batch.backups) m_backups.start(std::move(wanted));
-    for (const auto& token : batch.sync_tokens) m_feed.publish(sync_topic(token), encode_sync_event(token));
 }
 
 void Server::note_transport_counters() {

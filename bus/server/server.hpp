@@ -167,6 +167,13 @@ private:
     bool run_daemon_batch(const std::function<void(store::Batch&)>& work, const char* what);
     void schedule_trim();
     void trim();
+    // A log shared with other nodes: their events, read from the log, are
+    // shown here (feed, pushes, parked fetches) in seq order with this
+    // node's own, every k_tail_interval and before each own batch's release.
+    void schedule_tail();
+    void show_others(store::Seq upto);
+    // What a released event shows, whoever appended it.
+    void show_events(const std::vector<store::Event>& events, Touched& touched);
     // Direct messages whose time to live ran out are logged message.expired
     // at their deadline, a page at a time, whether or not their bot connects.
     void schedule_expiry_sweep();
@@ -199,6 +206,8 @@ private:
     boost::asio::steady_timer m_lease_timer;
     boost::asio::steady_timer m_trim_timer;
     boost::asio::steady_timer m_expiry_timer;
+    boost::asio::steady_timer m_tail_timer;
+    store::Seq m_shown_seq = 0;  // every event up to it was shown (own or another node's)
     std::optional<std::int64_t> m_expiry_sweep_at;  // UTC µs the timer is set for
     boost::asio::steady_timer m_drain_timer;
     std::uint64_t m_feed_auth_disconnects = 0;  // feed connections shut by allowlist reloads

@@ -35,6 +35,52 @@ bool Server::run_daemon_batch(const std::function<void(store::Batch&)>& work, co
     return true;
 }
 
+void Server::schedule_tail() {
+    if (!m_running || !m_store.shared()) return;
+    // Bounds how late another node's event shows here (LISTEN/NOTIFY would
+    // wake it sooner; a poll of the head row is one indexed read).
+    constexpr auto k_tail_interval = std::chrono::milliseconds(20);
+    m_tail_timer.expires_after(k_tail_interval);
+    m_tail_timer.async_wait([this](boost::system::error_code ec) {
+        if (ec || !m_running) return;
+        try {
+            const auto head = m_store.committed_last_seq();
+            if (head > m_shown_seq) show_others(head);
+        } catch (const std::exception& e) {
+            spdlog::error("reading what other nodes appended failed: {}; trying again", e.what());
+        }
+        on_readable();  // pushes were sent outside the drain loop
+        schedule_tail();
+    });
+}
+
+void Server::show_others(store::Seq upto) {
+    // A page at a time; each page shown as one batch of this node's would be.
+    constexpr std::size_t k_page = 1000;
+    while (m_shown_seq < upto) {
+        auto events = m_store.read_range(m_shown_seq, k_page);
+        std::erase_if(events, [upto](const store::Event& e) { return e.seq > upto; });
+        if (events.empty()) {  // trimmed meanwhile: nothing left to show below upto
+            m_shown_seq = upto;
+            m_router.set_visible(upto);
+            return;
+        }
+        bool sent = false;
+        bool rules = false;
+        for (const auto& event : events) {
+            sent = sent || event.type == store::EventType::message_sent;
+            rules = rules || event.type == store::EventType::acl_granted || event.type == store::EventType::acl_revoked;
+        }
+        // This node's permission rules are the log's: another node's grant
+        // or revoke applies here before its fan-out checks readers.
+        if (rules) m_handler.reload_acl();
+        Touched touched;
+        show_events(events, touched);
+        m_router.park({}, touched.channels, now());
+        if (sent) schedule_expiry_sweep();
+    }
+}
+
 void Server::schedule_trim() {
     if (!m_running) return;
     // Retention is configured per channel at run time, so the timer always runs.
@@ -70,9 +116,12 @@ void Server::sweep_expiries() {
     // others before the next page.
     constexpr std::size_t k_page = 256;
     std::vector<std::pair<std::string, store::Seq>> due;
+    // On a shared log one node sweeps; the others look again in a second,
+    // in case it stops.
     bool failed = false;
     try {
-        due = m_store.mailboxes().due_expiries(now(), k_page);
+        failed = !m_store.leads();
+        if (!failed) due = m_store.mailboxes().due_expiries(now(), k_page);
     } catch (const std::exception& e) {
         spdlog::error("reading the expired direct messages failed: {}", e.what());
         failed = true;
@@ -112,6 +161,7 @@ void Server::sweep_expiries() {
 }
 
 void Server::trim() {
+    if (!m_store.leads()) return;  // another node trims the shared log
     std::size_t trimmed = 0;
     // A small transaction per step (at most 1000 messages), then back to serving.
     const bool committed =

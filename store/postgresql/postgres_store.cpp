@@ -121,6 +121,15 @@ Seq PostgresStore::committed_last_seq() {
     return static_cast<Seq>(s.getColumn(0).getInt64());
 }
 
+bool PostgresStore::leads() {
+    if (m_leading || m_batch_open) return m_leading;
+    // Session-level: held until this connection ends. Taken at most once
+    // (each success would stack another hold).
+    sql::Statement take(*m_db, "SELECT pg_try_advisory_lock(126896300356980)");
+    m_leading = take.executeStep() && take.getColumn(0).getInt64() != 0;
+    return m_leading;
+}
+
 MessageQueries& PostgresStore::messages() { return *m_messages; }
 MailboxQueries& PostgresStore::mailboxes() { return *m_mailboxes; }
 ConsumerQueries& PostgresStore::consumers() { return *m_consumers; }

@@ -78,9 +78,9 @@ public:
 
     // The server, as named in messages (no password).
     const std::string& label() const { return m_label; }
-    // The committed log's last seq, read from the server now (for tests and
-    // for tailing what other nodes appended).
-    Seq committed_last_seq();
+    bool shared() const override { return true; }
+    Seq committed_last_seq() override;
+    bool leads() override;
 
 private:
     void open_batch() override;
@@ -122,6 +122,7 @@ private:
     // Committed stream heads this node read; valid while no other node commits.
     std::unordered_map<std::string, StreamHead> m_streams;
 
+    bool m_leading = false;  // holds the cluster advisory lock (session-level: for good)
     bool m_batch_open = false;
     Head m_batch;  // the head as the open batch leaves it
     std::unordered_map<std::string, StreamHead> m_batch_heads;
