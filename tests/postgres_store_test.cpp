@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -229,6 +230,16 @@ TEST_F(PostgresStoreTest, ARebuildIntoAScratchSchemaMatchesTheLiveProjectionsAnd
     EXPECT_NE(edited.differences[0].find("bot_channels"), std::string::npos) << edited.differences[0];
     EXPECT_NE(edited.differences[0].find("created_by: live 'mallory', rebuilt 'alice'"), std::string::npos)
         << edited.differences[0];
+}
+
+TEST_F(PostgresStoreTest, OneNodeLeadsAtATimeAndAnotherTakesOverWhenItsSessionEnds) {
+    auto first = std::make_unique<PostgresStore>(m_conninfo);
+    PostgresStore second(m_conninfo);
+    EXPECT_TRUE(first->leads());
+    EXPECT_TRUE(first->leads());  // still, and without stacking another hold
+    EXPECT_FALSE(second.leads());
+    first.reset();  // its session ends, and the lock with it
+    EXPECT_TRUE(second.leads());
 }
 
 TEST_F(PostgresStoreTest, MigrationsAreRecordedOnceAndAnEditedOneStopsStartUp) {

@@ -124,8 +124,9 @@ Seq PostgresStore::committed_last_seq() {
 bool PostgresStore::leads() {
     if (m_leading || m_batch_open) return m_leading;
     // Session-level: held until this connection ends. Taken at most once
-    // (each success would stack another hold).
-    sql::Statement take(*m_db, "SELECT pg_try_advisory_lock(126896300356980)");
+    // (each success would stack another hold). Keyed by the schema, so
+    // clusters in different schemas of one database each have a leader.
+    sql::Statement take(*m_db, "SELECT pg_try_advisory_lock(1651597941, hashtext(current_schema()))");
     m_leading = take.executeStep() && take.getColumn(0).getInt64() != 0;
     return m_leading;
 }

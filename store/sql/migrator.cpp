@@ -31,9 +31,10 @@ std::string file_name(int version, std::string_view name) {
 }
 
 // Held for the whole run on PostgreSQL: nodes starting together migrate one
-// at a time (the key is arbitrary, fixed: "botbus" in ASCII).
-constexpr const char* k_lock = "SELECT pg_advisory_lock(126896300356979)";
-constexpr const char* k_unlock = "SELECT pg_advisory_unlock(126896300356979)";
+// at a time. Keyed by the schema they migrate (the first number is botbus's
+// own, not the leader lock's: postgres_store.cpp).
+constexpr const char* k_lock = "SELECT pg_advisory_lock(6447725, hashtext(current_schema()))";
+constexpr const char* k_unlock = "SELECT pg_advisory_unlock(6447725, hashtext(current_schema()))";
 
 // The error of a failed statement, whichever engine threw it.
 template <typename F>
