@@ -6,13 +6,13 @@
 
 #include <atomic>
 #include <stdexcept>
-#include <tuple>
 
 #include "store/payloads.hpp"
 #include "store/postgresql/postgres_connection.hpp"
 #include "store/sql/chain_follower.hpp"
 #include "store/sql/consumer_queries.hpp"
 #include "store/sql/event_hash.hpp"
+#include "store/sql/log_table.hpp"
 #include "store/sql/mailbox_queries.hpp"
 #include "store/sql/message_queries.hpp"
 #include "store/sql/migrator.hpp"
@@ -74,37 +74,10 @@ void PostgresStore::prepare_statements() {
         "INSERT INTO events (seq, ts_us, stream, stream_seq, type, producer, idem_key, payload)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     m_store_hash = statement("UPDATE events SET hash = ?2 WHERE seq = ?1");
-    m_find_idem = statement("SELECT seq, stream_seq, ts_us, stream FROM events WHERE producer = ? AND idem_key = ?");
-    m_find_stream = statement(
-        "SELECT COALESCE((SELECT stream_seq FROM events WHERE stream = ?1 ORDER BY seq DESC LIMIT 1), 0),"
-        " (SELECT floor_stream_seq FROM streams WHERE stream = ?1)");
-    m_list_stream = statement(
-        "INSERT INTO streams (stream, floor_stream_seq, floor_seq) VALUES (?, 0, 0) ON CONFLICT (stream) DO NOTHING");
     m_update_head = statement(
         "UPDATE log_head SET last_seq = ?, last_hash = ?, event_count = ?, message_count = ? WHERE id = 1");
     m_projection_count = statement("SELECT count FROM projection_counts WHERE name = ?");
-    m_trim_seqs = statement(
-        "SELECT seq FROM events WHERE stream = ?1 AND seq <= ?2"
-        " AND type IN ('message.published', 'message.sent') ORDER BY seq");
-    m_read_range = statement(
-        "SELECT seq, ts_us, stream, stream_seq, type, producer, idem_key, payload FROM events"
-        " WHERE seq > ? ORDER BY seq LIMIT ?");
-    m_message_streams_after = statement(
-        "SELECT s.stream, (SELECT MAX(column1) FROM (VALUES (s.floor_stream_seq), (COALESCE((SELECT e.stream_seq"
-        " FROM events e WHERE e.stream = s.stream ORDER BY e.seq DESC LIMIT 1), 0))) AS head) FROM streams s"
-        " WHERE s.stream > ?1 AND ((s.stream > 'ch/' AND s.stream < 'ch0') OR (s.stream > 'dm/' AND s.stream < 'dm0'))"
-        " ORDER BY s.stream LIMIT ?2");
-    m_raise_floor = statement(
-        "INSERT INTO streams (stream, floor_stream_seq, floor_seq)"
-        " SELECT stream, stream_seq, seq FROM events WHERE stream = ?1 ORDER BY seq DESC LIMIT 1"
-        " ON CONFLICT (stream) DO UPDATE SET"
-        " floor_stream_seq = GREATEST(streams.floor_stream_seq, excluded.floor_stream_seq),"
-        " floor_seq = GREATEST(streams.floor_seq, excluded.floor_seq)");
-    m_oldest_messages = statement(
-        "SELECT seq, stream_seq, ts_us FROM events WHERE stream = ?1"
-        " AND type IN ('message.published', 'message.sent') ORDER BY seq LIMIT ?2");
-    m_delete_messages = statement(
-        "DELETE FROM events WHERE stream = ?1 AND seq <= ?2 AND type IN ('message.published', 'message.sent')");
+    m_log = std::make_unique<LogTable>(db);
     m_chain = std::make_unique<ChainFollower>(db);
     m_trimmed = std::make_unique<TrimmedRanges>(db);
     m_projector = std::make_unique<Projector>(db);
@@ -153,60 +126,17 @@ void PostgresStore::forget_remembered() {
 
 PostgresStore::StreamHead PostgresStore::known_stream(const std::string& stream) {
     if (const auto it = m_streams.find(stream); it != m_streams.end()) return it->second;
-    auto& find = *m_find_stream;
-    ResetOnExit reset{find};
-    find.bind(1, stream);
-    StreamHead known;
-    if (find.executeStep()) {
-        known.stream_seq = static_cast<Seq>(find.getColumn(0).getInt64());
-        if (!find.getColumn(1).isNull()) {
-            known.listed = true;
-            known.stream_seq = std::max(known.stream_seq, static_cast<Seq>(find.getColumn(1).getInt64()));
-        }
-    }
+    const auto head = m_log->stream_head(stream);
+    const StreamHead known{head.stream_seq, 0, head.listed};
     m_streams.emplace(stream, known);
     return known;
 }
 
 std::optional<Appended> PostgresStore::find_by_idem_key(const std::string& producer, const std::string& key) {
-    auto& find = *m_find_idem;
-    ResetOnExit reset{find};
-    find.bind(1, producer);
-    find.bind(2, key);
-    std::optional<Appended> found;
-    if (find.executeStep()) {
-        found = Appended{find.getColumn(3).getString(), static_cast<Seq>(find.getColumn(0).getInt64()),
-                         static_cast<Seq>(find.getColumn(1).getInt64()), find.getColumn(2).getInt64(), true};
-    }
-    return found;
+    return m_log->find_by_idem_key(producer, key);
 }
 
-std::vector<Event> PostgresStore::read_range(Seq after, std::size_t limit) {
-    auto& s = *m_read_range;
-    ResetOnExit reset{s};
-    s.bind(1, static_cast<std::int64_t>(after));
-    s.bind(2, static_cast<std::int64_t>(limit));
-    std::vector<Event> events;
-    while (s.executeStep()) {
-        Event e;
-        e.seq = static_cast<Seq>(s.getColumn(0).getInt64());
-        e.ts_us = s.getColumn(1).getInt64();
-        e.stream = s.getColumn(2).getString();
-        e.stream_seq = static_cast<Seq>(s.getColumn(3).getInt64());
-        const auto type_name = s.getColumn(4).getString();
-        const auto type = parse_event_type(type_name);
-        if (!type) {
-            throw std::runtime_error("event seq " + std::to_string(e.seq) + " has type '" + type_name +
-                                     "', which this botbusd does not know (a log written by a newer version?)");
-        }
-        e.type = *type;
-        e.producer = s.getColumn(5).getString();
-        if (!s.getColumn(6).isNull()) e.idem_key = s.getColumn(6).getString();
-        e.payload = s.getColumn(7).getString();
-        events.push_back(std::move(e));
-    }
-    return events;
-}
+std::vector<Event> PostgresStore::read_range(Seq after, std::size_t limit) { return m_log->read_range(after, limit); }
 
 LogStats PostgresStore::stats() {
     LogStats stats;
@@ -334,9 +264,7 @@ void PostgresStore::record_deliveries_in_batch(const DeliveryRecord& record) { m
 void PostgresStore::commit_batch() {
     for (const auto& [stream, head] : m_batch_heads) {
         if (head.seq == 0 || head.listed) continue;
-        auto& list = *m_list_stream;
-        list.bindNoCopy(1, stream);
-        exec_and_reset(list);
+        m_log->list_stream(stream);
     }
     const auto& last_hash = m_batch.last_hash;
     if (m_batch.last_seq != m_last_seq) {
@@ -398,51 +326,21 @@ bool PostgresStore::rollback_to_savepoint() noexcept {
 }
 
 std::vector<MessageStream> PostgresStore::message_streams_after(const std::string& after, std::size_t limit) {
-    auto& s = *m_message_streams_after;
-    ResetOnExit reset{s};
-    s.bind(1, after);
-    s.bind(2, static_cast<std::int64_t>(limit));
-    std::vector<MessageStream> streams;
-    while (s.executeStep()) {
-        streams.push_back({s.getColumn(0).getString(), static_cast<Seq>(s.getColumn(1).getInt64())});
-    }
-    return streams;
+    return m_log->message_streams_after(after, limit);
 }
 
 std::vector<MessagePosition> PostgresStore::oldest_messages(const std::string& stream, std::size_t limit) {
-    auto& s = *m_oldest_messages;
-    ResetOnExit reset{s};
-    s.bind(1, stream);
-    s.bind(2, static_cast<std::int64_t>(limit));
-    std::vector<MessagePosition> rows;
-    while (s.executeStep()) {
-        rows.push_back({static_cast<Seq>(s.getColumn(0).getInt64()), static_cast<Seq>(s.getColumn(1).getInt64()),
-                        s.getColumn(2).getInt64()});
-    }
-    return rows;
+    return m_log->oldest_messages(stream, limit);
 }
 
 Appended PostgresStore::trim_messages(Batch& batch, const std::string& stream, Seq through, std::uint64_t count) {
     if (!m_batch_open) throw std::logic_error("botbus::store: trim_messages outside a batch");
-    std::vector<Seq> deleted;
-    {
-        auto& seqs = *m_trim_seqs;
-        ResetOnExit reset{seqs};
-        seqs.bind(1, stream);
-        seqs.bind(2, static_cast<std::int64_t>(through));
-        while (seqs.executeStep()) deleted.push_back(static_cast<Seq>(seqs.getColumn(0).getInt64()));
-    }
+    const auto deleted = m_log->messages_through(stream, through);
     const auto hashes = m_chain->hashes_at(deleted, m_chain_start);
     for (std::size_t i = 0; i < deleted.size(); ++i) {
         if (deleted[i] > m_chain_start) m_trimmed->record(deleted[i], hashes[i]);
     }
-    auto& raise = *m_raise_floor;
-    raise.bind(1, stream);
-    exec_and_reset(raise);
-    auto& s = *m_delete_messages;
-    s.bind(1, stream);
-    s.bind(2, static_cast<std::int64_t>(through));
-    const auto removed = static_cast<std::int64_t>(exec_and_reset(s));
+    const auto removed = m_log->delete_messages_through(stream, through);
     m_batch.counts.events -= removed;
     m_batch.counts.messages -= removed;
     m_streams.erase(stream);
@@ -470,20 +368,8 @@ ProjectionCheck PostgresStore::verify_projections(std::size_t max_differences) {
     try {
         check.replayed = rebuild_projections(*this, rebuilt, migrations::postgresql(), m_label + " (rebuild)");
         check.differences = compare_projections(*m_db, rebuilt, max_differences);
-        sql::Statement counted(*m_db,
-                               "SELECT event_count, (SELECT COUNT(*) FROM events), message_count,"
-                               " (SELECT COUNT(*) FROM events WHERE (stream >= 'ch/' AND stream < 'ch0')"
-                               " OR (stream >= 'dm/' AND stream < 'dm0')) FROM log_head WHERE id = 1");
-        if (counted.executeStep()) {
-            for (const auto& [kept, actual, name] :
-                 {std::tuple{0, 1, "event_count"}, std::tuple{2, 3, "message_count"}}) {
-                const auto stored = counted.getColumn(kept).getInt64();
-                const auto real = counted.getColumn(actual).getInt64();
-                if (stored != real && check.differences.size() < max_differences) {
-                    check.differences.push_back(std::string("log_head ") + name + ": kept " + std::to_string(stored) +
-                                                ", the log holds " + std::to_string(real));
-                }
-            }
+        for (auto& line : m_log->count_differences()) {
+            if (check.differences.size() < max_differences) check.differences.push_back(std::move(line));
         }
         m_db->exec("COMMIT");
     } catch (...) {

@@ -38,6 +38,7 @@ class PostgresConnection;
 class Statement;
 }  // namespace sql
 class ChainFollower;
+class LogTable;
 class Projector;
 class TrimmedRanges;
 class SqlConsumerQueries;
@@ -136,17 +137,9 @@ private:
     std::unique_ptr<sql::Statement> m_read_head;
     std::unique_ptr<sql::Statement> m_insert_event;
     std::unique_ptr<sql::Statement> m_store_hash;
-    std::unique_ptr<sql::Statement> m_find_idem;
-    std::unique_ptr<sql::Statement> m_find_stream;
-    std::unique_ptr<sql::Statement> m_list_stream;
     std::unique_ptr<sql::Statement> m_update_head;
     std::unique_ptr<sql::Statement> m_projection_count;
-    std::unique_ptr<sql::Statement> m_trim_seqs;
-    std::unique_ptr<sql::Statement> m_read_range;
-    std::unique_ptr<sql::Statement> m_message_streams_after;
-    std::unique_ptr<sql::Statement> m_raise_floor;
-    std::unique_ptr<sql::Statement> m_oldest_messages;
-    std::unique_ptr<sql::Statement> m_delete_messages;
+    std::unique_ptr<LogTable> m_log;
     std::unique_ptr<ChainFollower> m_chain;
     std::unique_ptr<TrimmedRanges> m_trimmed;
     std::unique_ptr<Projector> m_projector;

@@ -14,6 +14,7 @@
 #include "store/sql/consumer_queries.hpp"
 #include "store/sqlite/database.hpp"
 #include "store/sql/event_hash.hpp"
+#include "store/sql/log_table.hpp"
 #include "store/sql/mailbox_queries.hpp"
 #include "store/sql/message_queries.hpp"
 #include "store/sql/migrator.hpp"
@@ -122,51 +123,12 @@ void SqliteStore::prepare_statements() {
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     // Only a commit's last event stores its chain hash (chain_follower.hpp).
     m_store_hash = std::make_unique<sql::Statement>(db, "UPDATE events SET hash = ?2 WHERE seq = ?1");
-    m_find_idem = std::make_unique<sql::Statement>(
-        db, "SELECT seq, stream_seq, ts_us, stream FROM events WHERE producer = ? AND idem_key = ?");
-    // A stream's head is its newest event; the floor (NULL: the stream is
-    // not listed in `streams` yet) is what retention left behind.
-    m_find_stream = std::make_unique<sql::Statement>(
-        db,
-        "SELECT COALESCE((SELECT stream_seq FROM events WHERE stream = ?1 ORDER BY seq DESC LIMIT 1), 0),"
-        " (SELECT floor_stream_seq FROM streams WHERE stream = ?1)");
-    m_list_stream = std::make_unique<sql::Statement>(
-        db, "INSERT INTO streams (stream, floor_stream_seq, floor_seq) VALUES (?, 0, 0) ON CONFLICT (stream) DO NOTHING");
     m_update_head = std::make_unique<sql::Statement>(
         db, "UPDATE log_head SET last_seq = ?, last_hash = ?, event_count = ?, message_count = ? WHERE id = 1");
     m_projection_count = std::make_unique<sql::Statement>(db, "SELECT count FROM projection_counts WHERE name = ?");
-    // What trim_messages is about to delete, in seq order, for the ranges.
-    m_trim_seqs = std::make_unique<sql::Statement>(
-        db,
-        "SELECT seq FROM events WHERE stream = ?1 AND seq <= ?2"
-        " AND type IN ('message.published', 'message.sent') ORDER BY seq");
+    m_log = std::make_unique<LogTable>(*m_sql);
     m_chain = std::make_unique<ChainFollower>(*m_sql);
     m_trimmed = std::make_unique<TrimmedRanges>(*m_sql);
-    m_read_range = std::make_unique<sql::Statement>(
-        db,
-        "SELECT seq, ts_us, stream, stream_seq, type, producer, idem_key, payload FROM events"
-        " WHERE seq > ? ORDER BY seq LIMIT ?");
-    // Channels and mailboxes only: 'ch/' .. 'ch0' and 'dm/' .. 'dm0' are
-    // the name ranges of those streams ('0' follows '/').
-    m_message_streams_after = std::make_unique<sql::Statement>(
-        db,
-        "SELECT s.stream, MAX(s.floor_stream_seq, COALESCE((SELECT e.stream_seq FROM events e"
-        " WHERE e.stream = s.stream ORDER BY e.seq DESC LIMIT 1), 0)) FROM streams s WHERE s.stream > ?1"
-        " AND ((s.stream > 'ch/' AND s.stream < 'ch0') OR (s.stream > 'dm/' AND s.stream < 'dm0'))"
-        " ORDER BY s.stream LIMIT ?2");
-    // Before retention deletes from a stream: its head becomes its floor.
-    m_raise_floor = std::make_unique<sql::Statement>(
-        db,
-        "INSERT INTO streams (stream, floor_stream_seq, floor_seq)"
-        " SELECT stream, stream_seq, seq FROM events WHERE stream = ?1 ORDER BY seq DESC LIMIT 1"
-        " ON CONFLICT (stream) DO UPDATE SET floor_stream_seq = MAX(floor_stream_seq, excluded.floor_stream_seq),"
-        " floor_seq = MAX(floor_seq, excluded.floor_seq)");
-    m_oldest_messages = std::make_unique<sql::Statement>(
-        db,
-        "SELECT seq, stream_seq, ts_us FROM events WHERE stream = ?1"
-        " AND type IN ('message.published', 'message.sent') ORDER BY seq LIMIT ?2");
-    m_delete_messages = std::make_unique<sql::Statement>(
-        db, "DELETE FROM events WHERE stream = ?1 AND seq <= ?2 AND type IN ('message.published', 'message.sent')");
     prepare_savepoint_statements();
     m_projector = std::make_unique<Projector>(*m_sql);
     m_messages = std::make_unique<SqlMessageQueries>(*m_sql, m_projector->known_channels());
@@ -258,62 +220,17 @@ std::vector<AclRule> SqliteStore::acl_rules() {
 
 SqliteStore::KnownStream SqliteStore::known_stream(const std::string& stream) {
     if (const auto it = m_streams.find(stream); it != m_streams.end()) return it->second;
-    auto& find = *m_find_stream;
-    ResetOnExit reset{find};
-    find.bind(1, stream);
-    KnownStream known;
-    if (find.executeStep()) {
-        known.stream_seq = static_cast<Seq>(find.getColumn(0).getInt64());
-        if (!find.getColumn(1).isNull()) {
-            known.listed = true;
-            known.stream_seq = std::max(known.stream_seq, static_cast<Seq>(find.getColumn(1).getInt64()));
-        }
-    }
+    const auto head = m_log->stream_head(stream);
+    const KnownStream known{head.stream_seq, head.listed};
     m_streams.emplace(stream, known);
     return known;
 }
 
 std::optional<Appended> SqliteStore::find_by_idem_key(const std::string& producer, const std::string& key) {
-    auto& find = *m_find_idem;
-    ResetOnExit reset{find};
-    find.bind(1, producer);
-    find.bind(2, key);
-    std::optional<Appended> found;
-    if (find.executeStep()) {
-        found = Appended{find.getColumn(3).getString(), static_cast<Seq>(find.getColumn(0).getInt64()),
-                         static_cast<Seq>(find.getColumn(1).getInt64()), find.getColumn(2).getInt64(), true};
-    }
-    return found;
+    return m_log->find_by_idem_key(producer, key);
 }
 
-std::vector<Event> SqliteStore::read_range(Seq after, std::size_t limit) {
-    auto& s = *m_read_range;
-    ResetOnExit reset{s};
-    s.bind(1, static_cast<std::int64_t>(after));
-    s.bind(2, static_cast<std::int64_t>(limit));
-    std::vector<Event> events;
-    while (s.executeStep()) {
-        Event e;
-        e.seq = static_cast<Seq>(s.getColumn(0).getInt64());
-        e.ts_us = s.getColumn(1).getInt64();
-        e.stream = s.getColumn(2).getString();
-        e.stream_seq = static_cast<Seq>(s.getColumn(3).getInt64());
-        const auto type_name = s.getColumn(4).getString();
-        const auto type = parse_event_type(type_name);
-        if (!type) {
-            // Skipping it would make a replay differ from the live projections.
-            throw std::runtime_error("event seq " + std::to_string(e.seq) + " has type '" + type_name +
-                                     "', which this botbusd does not know (a log written by a newer version?)");
-        }
-        e.type = *type;
-        e.producer = s.getColumn(5).getString();
-        if (!s.getColumn(6).isNull()) e.idem_key = s.getColumn(6).getString();
-        const auto payload = s.getColumn(7);
-        e.payload.assign(static_cast<const char*>(payload.getBlob()), static_cast<std::size_t>(payload.getBytes()));
-        events.push_back(std::move(e));
-    }
-    return events;
-}
+std::vector<Event> SqliteStore::read_range(Seq after, std::size_t limit) { return m_log->read_range(after, limit); }
 
 LogStats SqliteStore::stats() {
     // Kept counts, not COUNT(*): each figure costs the same on any log size.
@@ -436,9 +353,7 @@ void SqliteStore::commit_batch() {
     check_transaction();
     for (const auto& [stream, head] : m_batch_heads) {
         if (head.seq == 0 || head.listed) continue;  // only looked up, or listed already
-        auto& list = *m_list_stream;
-        list.bindNoCopy(1, stream);
-        exec_and_reset(list);
+        m_log->list_stream(stream);
     }
     const auto last_hash = m_batch_last_hash;
     if (m_batch_last_seq != m_last_seq) {

@@ -10,6 +10,7 @@
 
 #include "store/payloads.hpp"
 #include "store/sql/chain_follower.hpp"
+#include "store/sql/log_table.hpp"
 #include "store/sqlite/rebuild.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "store/sql/statement_helpers.hpp"
@@ -21,28 +22,11 @@ using detail::exec_and_reset;
 using detail::ResetOnExit;
 
 std::vector<MessageStream> SqliteStore::message_streams_after(const std::string& after, std::size_t limit) {
-    auto& s = *m_message_streams_after;
-    ResetOnExit reset{s};
-    s.bind(1, after);
-    s.bind(2, static_cast<std::int64_t>(limit));
-    std::vector<MessageStream> streams;
-    while (s.executeStep()) {
-        streams.push_back({s.getColumn(0).getString(), static_cast<Seq>(s.getColumn(1).getInt64())});
-    }
-    return streams;
+    return m_log->message_streams_after(after, limit);
 }
 
 std::vector<MessagePosition> SqliteStore::oldest_messages(const std::string& stream, std::size_t limit) {
-    auto& s = *m_oldest_messages;
-    ResetOnExit reset{s};
-    s.bind(1, stream);
-    s.bind(2, static_cast<std::int64_t>(limit));
-    std::vector<MessagePosition> rows;
-    while (s.executeStep()) {
-        rows.push_back({static_cast<Seq>(s.getColumn(0).getInt64()), static_cast<Seq>(s.getColumn(1).getInt64()),
-                        s.getColumn(2).getInt64()});
-    }
-    return rows;
+    return m_log->oldest_messages(stream, limit);
 }
 
 Appended SqliteStore::trim_messages(Batch& batch, const std::string& stream, Seq through, std::uint64_t count) {
@@ -52,30 +36,13 @@ Appended SqliteStore::trim_messages(Batch& batch, const std::string& stream, Seq
         // seq joins a trimmed range, which keeps the hash the chain resumes
         // from. Read first, recorded after: the ranges' statements must not
         // run while this query is stepping.
-        std::vector<Seq> deleted;
-        {
-            auto& seqs = *m_trim_seqs;
-            ResetOnExit reset{seqs};
-            seqs.bind(1, stream);
-            seqs.bind(2, static_cast<std::int64_t>(through));
-            while (seqs.executeStep()) deleted.push_back(static_cast<Seq>(seqs.getColumn(0).getInt64()));
-        }
+        const auto deleted = m_log->messages_through(stream, through);
         const auto hashes = m_chain->hashes_at(deleted, m_chain_start);
         for (std::size_t i = 0; i < deleted.size(); ++i) {
             if (deleted[i] > m_chain_start) m_trimmed->record(deleted[i], hashes[i]);
         }
     }
-    {
-        // Deleting may remove the stream's newest message, which is where its
-        // head is read from: the head becomes the stream's floor first.
-        auto& raise = *m_raise_floor;
-        raise.bind(1, stream);
-        exec_and_reset(raise);
-    }
-    auto& s = *m_delete_messages;
-    s.bind(1, stream);
-    s.bind(2, static_cast<std::int64_t>(through));
-    const auto deleted = static_cast<std::int64_t>(exec_and_reset(s));
+    const auto deleted = m_log->delete_messages_through(stream, through);
     m_batch_counts.events -= deleted;
     m_batch_counts.messages -= deleted;
     return batch.append({std::string(stream::k_retention), EventType::stream_trimmed, "botbusd",
@@ -94,19 +61,8 @@ ProjectionCheck SqliteStore::verify_projections(std::size_t max_differences) {
     check.differences = compare_projections(*m_db, rebuilt, max_differences);
     // The counts stats reports, against the log they count (a full count:
     // this runs offline, or beside the daemon on its own connection).
-    SQLite::Statement counted(*m_db,
-                              "SELECT event_count, (SELECT COUNT(*) FROM events), message_count,"
-                              " (SELECT COUNT(*) FROM events WHERE (stream >= 'ch/' AND stream < 'ch0')"
-                              " OR (stream >= 'dm/' AND stream < 'dm0')) FROM log_head WHERE id = 1");
-    if (counted.executeStep()) {
-        for (const auto& [kept, actual, name] : {std::tuple{0, 1, "event_count"}, std::tuple{2, 3, "message_count"}}) {
-            const auto stored = counted.getColumn(kept).getInt64();
-            const auto real = counted.getColumn(actual).getInt64();
-            if (stored != real && check.differences.size() < max_differences) {
-                check.differences.push_back(std::string("log_head ") + name + ": kept " + std::to_string(stored) +
-                                            ", the log holds " + std::to_string(real));
-            }
-        }
+    for (auto& line : m_log->count_differences()) {
+        if (check.differences.size() < max_differences) check.differences.push_back(std::move(line));
     }
     snapshot.commit();
     return check;
