@@ -109,15 +109,7 @@ MailboxQueries& PostgresStore::mailboxes() { return *m_mailboxes; }
 ConsumerQueries& PostgresStore::consumers() { return *m_consumers; }
 WorkflowQueries& PostgresStore::workflows() { return *m_workflows; }
 
-std::vector<AclRule> PostgresStore::acl_rules() {
-    sql::Statement select(*m_db, "SELECT bot, permission, channel FROM acl_rules ORDER BY bot, permission, channel");
-    std::vector<AclRule> rules;
-    while (select.executeStep()) {
-        rules.push_back(AclRule{select.getColumn(0).getString(), select.getColumn(1).getString(),
-                                select.getColumn(2).getString()});
-    }
-    return rules;
-}
+std::vector<AclRule> PostgresStore::acl_rules() { return read_acl_rules(*m_db); }
 
 void PostgresStore::forget_remembered() {
     m_streams.clear();

@@ -59,6 +59,16 @@ Projector::Projector(sql::Connection& db)
                         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (bot, permission, channel) DO NOTHING"),
       m_delete_acl_rule(db, "DELETE FROM acl_rules WHERE bot = ? AND permission = ? AND channel = ?") {}
 
+std::vector<AclRule> read_acl_rules(sql::Connection& db) {
+    sql::Statement select(db, "SELECT bot, permission, channel FROM acl_rules ORDER BY bot, permission, channel");
+    std::vector<AclRule> rules;
+    while (select.executeStep()) {
+        rules.push_back(AclRule{select.getColumn(0).getString(), select.getColumn(1).getString(),
+                                select.getColumn(2).getString()});
+    }
+    return rules;
+}
+
 // Every event type is decided here, once: which projection applies it.
 void Projector::apply(const Event& event) {
     switch (event.type) {

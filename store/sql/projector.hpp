@@ -16,6 +16,11 @@
 
 namespace botbus::store {
 
+// Every rule the acl_rules projection holds, ordered by bot, permission,
+// channel (Store::acl_rules). Read rarely (start-up, a rolled-back batch):
+// prepared per call.
+std::vector<AclRule> read_acl_rules(sql::Connection& db);
+
 class Projector {
 public:
     explicit Projector(sql::Connection& db);

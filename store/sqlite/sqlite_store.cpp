@@ -207,16 +207,7 @@ MailboxQueries& SqliteStore::mailboxes() { return *m_mailboxes; }
 ConsumerQueries& SqliteStore::consumers() { return *m_consumers; }
 WorkflowQueries& SqliteStore::workflows() { return *m_workflows; }
 
-std::vector<AclRule> SqliteStore::acl_rules() {
-    // Read rarely (start-up, a rolled-back batch): prepared per call.
-    sql::Statement select(*m_sql, "SELECT bot, permission, channel FROM acl_rules ORDER BY bot, permission, channel");
-    std::vector<AclRule> rules;
-    while (select.executeStep()) {
-        rules.push_back(AclRule{select.getColumn(0).getString(), select.getColumn(1).getString(),
-                                select.getColumn(2).getString()});
-    }
-    return rules;
-}
+std::vector<AclRule> SqliteStore::acl_rules() { return read_acl_rules(*m_sql); }
 
 SqliteStore::KnownStream SqliteStore::known_stream(const std::string& stream) {
     if (const auto it = m_streams.find(stream); it != m_streams.end()) return it->second;
