@@ -31,6 +31,21 @@ void Batch::rollback() noexcept {
     m_store->rollback_batch();
 }
 
+void Batch::put_lease(const std::string& run_id, std::int64_t expires_at) {
+    if (!m_open) throw std::logic_error("botbus::store: put_lease on a closed batch");
+    m_store->put_lease_in_batch(run_id, expires_at);
+}
+
+void Batch::drop_lease(const std::string& run_id) {
+    if (!m_open) throw std::logic_error("botbus::store: drop_lease on a closed batch");
+    m_store->drop_lease_in_batch(run_id);
+}
+
+void Batch::grant_lease_grace(std::int64_t expires_at) {
+    if (!m_open) throw std::logic_error("botbus::store: grant_lease_grace on a closed batch");
+    m_store->grant_lease_grace_in_batch(expires_at);
+}
+
 void Batch::record_deliveries(const DeliveryRecord& record) {
     if (!m_open) throw std::logic_error("botbus::store: record_deliveries on a closed batch");
     m_store->record_deliveries_in_batch(record);

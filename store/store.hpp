@@ -124,6 +124,15 @@ public:
     // nothing is appended to the log); durable with its commit.
     void record_deliveries(const DeliveryRecord& record);
 
+    // The leases of running runs, written in this batch's transaction (not
+    // events: heartbeats are not logged) and read through
+    // WorkflowQueries::lease_expiry and kin. put_lease grants or renews one
+    // until `expires_at`; grant_lease_grace holds every running run until at
+    // least `expires_at` and drops the leases of runs that are not running.
+    void put_lease(const std::string& run_id, std::int64_t expires_at);
+    void drop_lease(const std::string& run_id);
+    void grant_lease_grace(std::int64_t expires_at);
+
     // The events this batch appended, in order (duplicates not included).
     const std::vector<Event>& events() const { return m_events; }
     // The same, moved out: for after the commit.
@@ -279,6 +288,9 @@ protected:
     virtual Appended append_to_batch(EventDraft draft, std::vector<Event>& appended) = 0;
     virtual std::optional<Appended> find_idempotent_in_batch(const std::string& producer, const std::string& key) = 0;
     virtual void record_deliveries_in_batch(const DeliveryRecord& record) = 0;
+    virtual void put_lease_in_batch(const std::string& run_id, std::int64_t expires_at) = 0;
+    virtual void drop_lease_in_batch(const std::string& run_id) = 0;
+    virtual void grant_lease_grace_in_batch(std::int64_t expires_at) = 0;
     // Commits without syncing; on failure throws, and Batch then calls
     // rollback_batch.
     virtual void commit_batch() = 0;

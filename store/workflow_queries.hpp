@@ -149,6 +149,13 @@ public:
     virtual std::vector<CompletedStep> completed_steps(const std::string& run_id, Seq after, const Page& page) = 0;
     // Ids of the run's step attempts that are running, in start order.
     virtual std::vector<std::string> running_attempt_ids(const std::string& run_id) = 0;
+
+    // The leases of running runs (Batch::put_lease): until when a run is
+    // held, the earliest lease to run out, and those that ran out at or
+    // before `now_us` (earliest first, at most `limit`).
+    virtual std::optional<std::int64_t> lease_expiry(const std::string& run_id) = 0;
+    virtual std::optional<std::int64_t> earliest_lease_expiry() = 0;
+    virtual std::vector<std::string> leases_due(std::int64_t now_us, std::size_t limit) = 0;
 };
 
 }  // namespace botbus::store

@@ -283,8 +283,10 @@ TEST(Faults, ALeaseCheckThatCannotCommitIsRetriedAndCrashesTheRunOnceTheStoreWor
     const auto data = dir.path() / "data";
     Faults faults;
     {
-        // A running run whose owner is gone, left by a previous daemon.
-        testing::DaemonProcess first(data);
+        // A running run whose owner is gone, left by a previous daemon. Its
+        // lease (2 s) is in the store: the next daemon keeps it, or gives a
+        // full period of its own when that is later.
+        testing::DaemonProcess first(data, {"--lease-ms", "2000"});
         zmq::context_t context;
         client::Client owner(context, options_for(first));
         owner.hello("owner");

@@ -2,9 +2,11 @@
 // daemons started with the same --store (a schema of the test server's),
 // clients on different nodes. What one node appends reaches the feed
 // subscribers and mailboxes of the others, once each and in seq order; a
-// node killed with kill -9 loses nothing it acknowledged.
+// node killed with kill -9 loses nothing it acknowledged; a workflow run's
+// lease is the cluster's, so its executor may move between nodes.
 // These run in the default pass only (they choose their store themselves).
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <memory>
@@ -16,6 +18,7 @@
 #include "client/client.hpp"
 #include "daemon_process.hpp"
 #include "e2e_support.hpp"
+#include "feed_support.hpp"
 #include "postgres_test_server.hpp"
 
 namespace botbus {
@@ -29,6 +32,8 @@ bus::PackedValue text_body(const std::string& text) { return bus::pack_as_value(
 
 class MultiNode : public ::testing::Test {
 protected:
+    static constexpr std::chrono::milliseconds k_lease{1000};
+
     void SetUp() override {
         if (testing::test_store_is_postgres()) GTEST_SKIP() << "runs once, in the default pass";
         BOTBUS_NEEDS_POSTGRES();
@@ -39,7 +44,8 @@ protected:
     void start_node(int i) {
         m_nodes.resize(3);
         m_nodes[static_cast<std::size_t>(i)] = std::make_unique<testing::DaemonProcess>(
-            m_dir.path() / ("node" + std::to_string(i)), std::vector<std::string>{"--store", m_store});
+            m_dir.path() / ("node" + std::to_string(i)),
+            std::vector<std::string>{"--store", m_store, "--lease-ms", std::to_string(k_lease.count())});
     }
     testing::DaemonProcess& node(int i) { return *m_nodes[static_cast<std::size_t>(i)]; }
 
@@ -151,6 +157,77 @@ TEST_F(MultiNode, ANodeKilledUnderLoadLosesNothingItAcknowledged) {
     std::set<std::uint64_t> seen;
     for (const auto& m : got) EXPECT_TRUE(seen.insert(m.seq).second) << "seq " << m.seq << " twice";
     EXPECT_EQ(seen, acked);
+}
+
+nlohmann::json reply_json(const bus::Reply& reply) {
+    return nlohmann::json::from_msgpack(bus::pack_value(reply.handle.get()).bytes);
+}
+
+std::string run_status(client::Client& client, const std::string& run_id) {
+    return reply_json(client.call_ok(bus::RunGetRequest{run_id}))["run"]["status"].get<std::string>();
+}
+
+TEST_F(MultiNode, AnExecutorMovesBetweenNodesKeepingItsLeaseAndOneNodeCrashesAnAbandonedRunOnce) {
+    client::Client exec_on_0(m_context, options_for(node(0)));
+    exec_on_0.hello("exec");
+    client::Client watcher(m_context, options_for(node(2)));
+    watcher.hello("watcher");
+    testing::Feed feed(m_context, watcher, {bus::run_topic("moving"), bus::run_topic("abandoned")});
+
+    bus::WorkflowPutRequest put;
+    const auto definition = nlohmann::json{{"name", "deploy"}, {"steps", {{{"id", "build"}}}}};
+    const auto bytes = nlohmann::json::to_msgpack(definition);
+    put.definition = bus::PackedValue{std::string(bytes.begin(), bytes.end())};
+    const auto workflow_id = reply_json(exec_on_0.call_ok(put))["workflow_id"].get<std::string>();
+    for (const std::string run_id : {"moving", "abandoned"}) {
+        bus::RunStartRequest start;
+        start.workflow_id = workflow_id;
+        start.run_id = run_id;
+        exec_on_0.call_ok(start);
+    }
+
+    // The executor of "moving" goes to node 1 and heartbeats there for three
+    // lease periods; nobody heartbeats "abandoned". Node 0, which granted
+    // both leases, must not take the heartbeats it never saw for silence.
+    client::Client exec_on_1(m_context, options_for(node(1)));
+    exec_on_1.hello("exec");
+    const auto beat_until = Clock::now() + 3 * k_lease;
+    while (Clock::now() < beat_until) {
+        const auto beat = reply_json(exec_on_1.call_ok(bus::RunHeartbeatRequest{"moving"}));
+        ASSERT_EQ(beat["status"], "running");
+        std::this_thread::sleep_for(k_lease / 4);  // the executor's heartbeat period
+    }
+    EXPECT_EQ(run_status(watcher, "moving"), "running");
+    const auto crashed = feed.wait_for("run.crashed", 10s);
+    ASSERT_TRUE(crashed);
+    EXPECT_EQ(crashed->topic, bus::run_topic("abandoned"));
+    EXPECT_EQ(run_status(exec_on_0, "abandoned"), "crashed");
+
+    // The run is finished through a third node.
+    bus::StepStartRequest step;
+    step.run_id = "moving";
+    step.step_id = "build";
+    EXPECT_EQ(watcher.call(step).error_name, "not_lease_owner");
+    client::Client exec_on_2(m_context, options_for(node(2)));
+    exec_on_2.hello("exec");
+    exec_on_2.call_ok(step);
+    bus::StepCompleteRequest done;
+    done.run_id = "moving";
+    done.step_id = "build";
+    exec_on_2.call_ok(done);
+    exec_on_2.call_ok(bus::RunCompleteRequest{"moving", std::nullopt});
+    EXPECT_EQ(run_status(exec_on_0, "moving"), "completed");
+
+    // Every node shows the log in seq order: once the completion is here,
+    // so is any second crash report appended before it (there is none).
+    ASSERT_TRUE(feed.wait_for("run.completed", 10s));
+    std::size_t crash_reports = 1;
+    for (const auto& event : feed.skipped()) crash_reports += event.type() == "run.crashed" ? 1U : 0U;
+    EXPECT_EQ(crash_reports, 1U);
+
+    // The projections every node served equal a replay of the shared log.
+    const auto rebuilt = testing::run_botbusd({"rebuild", "--store", m_store});
+    EXPECT_EQ(rebuilt.exit_code, 0) << rebuilt.stdout_text << rebuilt.stderr_text;
 }
 
 }  // namespace

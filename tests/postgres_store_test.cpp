@@ -7,6 +7,7 @@
 #include <libpq-fe.h>
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <string>
@@ -239,7 +240,16 @@ TEST_F(PostgresStoreTest, OneNodeLeadsAtATimeAndAnotherTakesOverWhenItsSessionEn
     EXPECT_TRUE(first->leads());  // still, and without stacking another hold
     EXPECT_FALSE(second.leads());
     first.reset();  // its session ends, and the lock with it
-    EXPECT_TRUE(second.leads());
+    // The server releases the lock when the backend notices the closed
+    // connection, a moment after the client's PQfinish; the daemon re-checks
+    // on its timers, so the test waits the same way, with a deadline.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    bool took_over = second.leads();
+    while (!took_over && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        took_over = second.leads();
+    }
+    EXPECT_TRUE(took_over);
 }
 
 TEST_F(PostgresStoreTest, MigrationsAreRecordedOnceAndAnEditedOneStopsStartUp) {

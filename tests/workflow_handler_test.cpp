@@ -651,7 +651,7 @@ TEST_F(WorkflowTest, ExpiredLeasesCrashOnlyExpiredRunningRunsAndAnotherBotCanRes
     EXPECT_EQ(completed_steps(stale), (std::vector<std::string>{"test"}));
 }
 
-TEST_F(WorkflowTest, GraceGivesEveryRunningRunAFreshLeaseAfterARestart) {
+TEST_F(WorkflowTest, LeasesOutliveTheHandlerAndGraceGivesEveryRunningRunAFullPeriod) {
     const auto wf = put(deploy_definition());
     const auto a = start(wf, "exec");
     m_now += 5'000'000;
@@ -659,11 +659,18 @@ TEST_F(WorkflowTest, GraceGivesEveryRunningRunAFreshLeaseAfterARestart) {
     const auto p = start(wf, "exec");
     ok(as("exec"), RunPauseRequest{p});
 
-    // A new handler stands for a restarted daemon: no leases in memory.
-    CommandHandler restarted{m_store, m_counters, WorkflowOptions{k_lease, [this] { return m_now; }}};
-    EXPECT_FALSE(restarted.next_lease_expiry().has_value());
+    // A new handler stands for a restarted daemon (or another node on the
+    // same log): the leases are in the store, not in the old handler.
+    CommandHandler restarted{m_store, m_counters, WorkflowOptions{k_lease, [this] { return m_now - 5'000'000; }}};
+    EXPECT_EQ(restarted.next_lease_expiry(), k_start + k_lease);  // a's, granted before the restart
     m_now += 60'000'000;  // the daemon was down for a minute
-    restarted.grant_grace(m_now);
+    {
+        auto batch = m_store.begin();
+        restarted.grant_grace(batch, m_now);
+        batch.commit();
+    }
+    // The handler's clock lags 5 s: grace holds runs for a period from the
+    // time it is given, whatever its own clock says.
     EXPECT_EQ(restarted.next_lease_expiry(), m_now + k_lease);
     {
         auto batch = m_store.begin();
@@ -678,6 +685,19 @@ TEST_F(WorkflowTest, GraceGivesEveryRunningRunAFreshLeaseAfterARestart) {
     EXPECT_EQ(run(a)["status"], "crashed");
     EXPECT_EQ(run(b)["status"], "crashed");
     EXPECT_EQ(run(p)["status"], "paused");
+    EXPECT_FALSE(restarted.next_lease_expiry().has_value());
+}
+
+TEST_F(WorkflowTest, ALeaseWrittenByABatchThatRollsBackIsNotKept) {
+    const auto id = start(put(deploy_definition()), "exec");
+    {
+        auto batch = m_store.begin();
+        batch.put_lease(id, m_now + 10 * k_lease);
+        batch.drop_lease("some-other-run");
+        EXPECT_EQ(m_store.workflows().lease_expiry(id), m_now + 10 * k_lease);
+    }  // dropped without a commit: rolled back
+    EXPECT_EQ(m_store.workflows().lease_expiry(id), m_now + k_lease);
+    EXPECT_EQ(m_handler.next_lease_expiry(), m_now + k_lease);
 }
 
 TEST_F(WorkflowTest, RetryAfterAFailureGetsItsOwnRowWithAttemptTwo) {

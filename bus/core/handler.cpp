@@ -40,7 +40,9 @@ std::size_t CommandHandler::expire_leases(store::Batch& batch, std::int64_t now_
     return m_workflows->expire_leases(batch, now_us);
 }
 
-void CommandHandler::grant_grace(std::int64_t now_us) { m_workflows->grant_grace(now_us); }
+void CommandHandler::grant_grace(store::Batch& batch, std::int64_t now_us) { m_workflows->grant_grace(batch, now_us); }
+
+bool CommandHandler::take_leases_granted() { return m_workflows->take_leases_granted(); }
 
 std::optional<std::int64_t> CommandHandler::next_lease_expiry() const { return m_workflows->next_lease_expiry(); }
 

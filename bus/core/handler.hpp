@@ -12,7 +12,7 @@
 // rules live in memory (AclIndex), loaded from the store at construction
 // and after a failed batch (reload_acl).
 // Workflow ops go to the WorkflowHandler it owns (workflow_handler.hpp),
-// which also keeps the runs' leases in memory; expire_leases, grant_grace
+// which also keeps the runs' leases (in the store, beside the log); expire_leases, grant_grace
 // and next_lease_expiry are the server's hooks for its lease timer.
 // Concurrency: runs on the server's loop thread only.
 #pragma once
@@ -100,11 +100,15 @@ public:
     // Appends run.crashed (producer "botbusd") for every running run whose
     // lease expired at or before now_us; returns how many.
     std::size_t expire_leases(store::Batch& batch, std::int64_t now_us);
-    // At daemon start: every running run gets a fresh lease from now_us, so a
-    // restart is not taken for a crash of every run.
-    void grant_grace(std::int64_t now_us);
+    // When this daemon starts running the lease check (at start-up; on a
+    // shared log, when it becomes the leader): every running run is held
+    // for a full period from now_us, so time nobody watched the leases (a
+    // restart, a leader's death) is not taken for a crash of every run.
+    void grant_grace(store::Batch& batch, std::int64_t now_us);
     // The earliest lease expiry, when any run holds a lease.
     std::optional<std::int64_t> next_lease_expiry() const;
+    // Whether a request granted or renewed a lease since the last call.
+    bool take_leases_granted();
     void set_lease_duration(std::int64_t lease_us);
     WorkflowHandler& workflows() { return *m_workflows; }
     // Subscribes refused by max_subscriptions_per_bot (stats refused_subscriptions).

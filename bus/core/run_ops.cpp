@@ -74,7 +74,7 @@ Result<RunStartReply> WorkflowHandler::op(OpContext& ctx, const RunStartRequest&
     RunStartReply reply{run_id, appended.seq, status, false, std::nullopt};
     if (running) {
         reply.lease_expires_at = now() + m_lease_us;
-        m_leases.grant(run_id, *reply.lease_expires_at);
+        grant_lease(ctx, run_id, *reply.lease_expires_at);
     }
     return reply;
 }
@@ -87,7 +87,7 @@ Result<RunStatusReply> WorkflowHandler::op(OpContext& ctx, const RunPauseRequest
     if (auto refused = holds_lease(ctx, *run, "pause it")) return std::move(*refused);
     const auto appended = append(ctx, store::stream::run(r.run_id), store::EventType::run_paused, me,
                                  store::encode_payload(store::RunRef{r.run_id}));
-    m_leases.release(r.run_id);
+    ctx.batch.drop_lease(r.run_id);
     return RunStatusReply{r.run_id, std::string(rs::k_paused), appended.seq};
 }
 
@@ -106,7 +106,7 @@ Result<RunResumeReply> WorkflowHandler::op(OpContext& ctx, const RunResumeReques
     const auto appended = append(ctx, store::stream::run(r.run_id), store::EventType::run_resumed, me,
                                  store::encode_payload(store::RunResumed{r.run_id, me}));
     const auto expires_at = now() + m_lease_us;
-    m_leases.grant(r.run_id, expires_at);
+    grant_lease(ctx, r.run_id, expires_at);
     return RunResumeReply{r.run_id, std::string(rs::k_running), appended.seq, me, expires_at};
 }
 
@@ -125,7 +125,7 @@ Result<RunStatusReply> WorkflowHandler::op(OpContext& ctx, const RunCompleteRequ
     }
     const auto appended = append(ctx, store::stream::run(r.run_id), store::EventType::run_completed, me,
                                  store::encode_payload(store::RunCompleted{r.run_id, std::move(context)}));
-    m_leases.release(r.run_id);
+    ctx.batch.drop_lease(r.run_id);
     return RunStatusReply{r.run_id, std::string(rs::k_completed), appended.seq};
 }
 
@@ -137,7 +137,7 @@ Result<RunStatusReply> WorkflowHandler::op(OpContext& ctx, const RunFailRequest&
     if (auto refused = holds_lease(ctx, *run, "fail it")) return std::move(*refused);
     const auto appended = append(ctx, store::stream::run(r.run_id), store::EventType::run_failed, me,
                                  store::encode_payload(store::RunFailed{r.run_id, r.error}));
-    m_leases.release(r.run_id);
+    ctx.batch.drop_lease(r.run_id);
     return RunStatusReply{r.run_id, std::string(rs::k_failed), appended.seq};
 }
 
@@ -160,7 +160,7 @@ Result<RunCancelReply> WorkflowHandler::op(OpContext& ctx, const RunCancelReques
     }
     const auto appended = append(ctx, store::stream::run(r.run_id), store::EventType::run_cancelled, me,
                                  store::encode_payload(store::RunRef{r.run_id}));
-    m_leases.release(r.run_id);
+    ctx.batch.drop_lease(r.run_id);
     return RunCancelReply{r.run_id, std::string(rs::k_cancelled), run->cancel_requested, true, appended.seq};
 }
 
@@ -192,7 +192,7 @@ Result<RunHeartbeatReply> WorkflowHandler::op(OpContext& ctx, const RunHeartbeat
                                                     "', not '" + me + "'");
     }
     const auto expires_at = now() + m_lease_us;
-    m_leases.grant(r.run_id, expires_at);
+    grant_lease(ctx, r.run_id, expires_at);
     return RunHeartbeatReply{r.run_id, run->status, run->cancel_requested, expires_at};
 }
 

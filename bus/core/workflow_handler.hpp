@@ -7,24 +7,24 @@
 // events and replies, or replies with an error and appends nothing.
 // Leases: a running run is held by its lease_owner (the bot that started or
 // resumed it), who renews the lease with run.heartbeat. Heartbeats are not
-// logged, so lease expiries live in memory only (LeaseTable); the server
-// calls expire_leases from a timer, which appends run.crashed (producer
-// "botbusd") for every running run whose lease has expired, and grant_grace
-// once at start-up.
+// logged, so lease expiries are written beside the log (Batch::put_lease, the
+// run_leases table) in the request's batch: they roll back with it, survive a
+// restart, and are shared by every node on one log, so an executor may
+// heartbeat through any of them. The server calls expire_leases from a timer
+// (on one node of a cluster: the leader), which appends run.crashed
+// (producer "botbusd") for every running run whose lease ran out, and
+// grant_grace when it starts leading: the lease check may have been
+// unwatched meanwhile, so every running run gets a full lease period first.
 // Concurrency: runs on the server's loop thread only, like CommandHandler.
-// Limitations: lease changes made by a batch that is later rolled back stay
-// in memory; expire_leases reconciles the table with the projection (drops
-// leases of runs that are not running, gives a fresh lease to running runs
-// without one), so the worst case is one extra lease period.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "bus/protocol/codec.hpp"
 #include "bus/core/handler.hpp"
@@ -32,20 +32,6 @@
 #include "store/workflow_queries.hpp"
 
 namespace botbus::bus {
-
-// In-memory lease expiries of running runs, keyed by run id.
-class LeaseTable {
-public:
-    void grant(const std::string& run_id, std::int64_t expires_at) { m_expiry[run_id] = expires_at; }
-    void release(const std::string& run_id) { m_expiry.erase(run_id); }
-    void clear() { m_expiry.clear(); }
-    std::optional<std::int64_t> expiry(const std::string& run_id) const;
-    std::optional<std::int64_t> earliest() const;
-    const std::map<std::string, std::int64_t>& all() const { return m_expiry; }
-
-private:
-    std::map<std::string, std::int64_t> m_expiry;
-};
 
 class WorkflowHandler {
 public:
@@ -79,12 +65,13 @@ public:
     Result<StepReply> op(OpContext&, const StepApproveRequest&);
 
     std::size_t expire_leases(store::Batch& batch, std::int64_t now_us);
-    void grant_grace(std::int64_t now_us);
-    std::optional<std::int64_t> next_lease_expiry() const { return m_leases.earliest(); }
+    void grant_grace(store::Batch& batch, std::int64_t now_us);
+    // Whether an op granted or renewed a lease since the last call: the
+    // server's lease timer may have to be set earlier.
+    bool take_leases_granted() { return std::exchange(m_leases_granted, false); }
+    std::optional<std::int64_t> next_lease_expiry() const { return m_queries.earliest_lease_expiry(); }
     void set_lease_duration(std::int64_t lease_us) { m_lease_us = lease_us; }
     std::int64_t lease_duration() const { return m_lease_us; }
-    // The lease expiry of a run, when it holds one.
-    std::optional<std::int64_t> lease_expiry(const std::string& run_id) const { return m_leases.expiry(run_id); }
 
     store::WorkflowQueries& queries() { return m_queries; }
 
@@ -123,13 +110,17 @@ private:
     store::Appended append(OpContext&, std::string stream, store::EventType type, const std::string& producer,
                            std::string payload);
     std::int64_t now() const { return m_clock(); }
+    void grant_lease(OpContext& ctx, const std::string& run_id, std::int64_t expires_at) {
+        ctx.batch.put_lease(run_id, expires_at);
+        m_leases_granted = true;
+    }
 
     store::Store& m_store;
     store::WorkflowQueries& m_queries;
     std::int64_t m_lease_us;
     std::function<std::int64_t()> m_clock;
-    LeaseTable m_leases;
     const AclIndex& m_acl;
+    bool m_leases_granted = false;
 };
 
 }  // namespace botbus::bus

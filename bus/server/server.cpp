@@ -154,10 +154,10 @@ void Server::start() {
     schedule_tail();
     schedule_trim();
     schedule_expiry_sweep();
-    // Runs left running by the previous daemon get a full lease period:
-    // their executors may still be alive and about to heartbeat.
-    m_handler.grant_grace(now());
-    schedule_lease_check();
+    // The first lease check, before the first request: runs left running
+    // by the previous daemon get a full lease period (their executors may
+    // still be alive and about to heartbeat), then expiries are timed.
+    boost::asio::post(m_io, [this] { expire_leases(); });
     spdlog::info("serving commands on {} and the feed on {}", command_endpoint(), feed_endpoint());
     // Messages may already be queued: drain before waiting for the first edge.
     boost::asio::post(m_io, [this] { on_readable(); });
@@ -395,7 +395,7 @@ void Server::run_batch(std::vector<Inbound>& batch) {
         if (outcomes[i].backup_name) continue;  // answered when the copy is written
         out.replies.push_back({std::move(batch[i].routing_id), batch[i].req_style, std::move(outcomes[i].reply)});
     }
-    schedule_lease_check();  // starts, resumes and heartbeats move lease expiries
+    if (m_handler.take_leases_granted()) schedule_lease_check();  // a first lease may run out before the timer
     const bool appended = !out.events.empty();
     m_committer.hold(std::move(out), appended);
 }

@@ -178,7 +178,10 @@ private:
     // at their deadline, a page at a time, whether or not their bot connects.
     void schedule_expiry_sweep();
     void sweep_expiries();
+    // The lease check: when the earliest lease runs out (on a shared log at
+    // least every k_shared_lease_poll_us), on the leading node only.
     void schedule_lease_check();
+    void set_lease_timer(std::int64_t at_us);
     void schedule_backlog_scan();
     void expire_leases();
     void note_transport_counters();
@@ -213,6 +216,8 @@ private:
     std::uint64_t m_feed_auth_disconnects = 0;  // feed connections shut by allowlist reloads
     std::vector<Inbound> m_carried;  // requests a batch left for the next (max_batch_reply_bytes)
     std::optional<std::int64_t> m_lease_check_at;  // UTC µs the lease timer is set for
+    bool m_leads_lease_check = false;               // granted grace and ran the check last time
+    static constexpr std::int64_t k_shared_lease_poll_us = 1'000'000;
     bool m_running = false;
     // Sync completions are posted to the loop; they must not touch a Server
     // that is gone by the time they run.

@@ -191,11 +191,21 @@ void Server::schedule_backlog_scan() {
 
 void Server::schedule_lease_check() {
     if (!m_running) return;
-    const auto next = m_handler.next_lease_expiry();
+    auto next = m_handler.next_lease_expiry();
+    if (m_store.shared()) {
+        // Leases are granted and renewed through every node: the leader
+        // (and whoever may become it) looks again at least this often.
+        const auto poll = now() + k_shared_lease_poll_us;
+        if (!next || *next > poll) next = poll;
+    }
     if (!next) return;
     if (m_lease_check_at && *m_lease_check_at <= *next) return;  // already set early enough
-    m_lease_check_at = *next;
-    const auto delay = std::max<std::int64_t>(0, *next - now());
+    set_lease_timer(*next);
+}
+
+void Server::set_lease_timer(std::int64_t at_us) {
+    m_lease_check_at = at_us;
+    const auto delay = std::max<std::int64_t>(0, at_us - now());
     m_lease_timer.expires_after(std::chrono::microseconds(delay));
     m_lease_timer.async_wait([this](boost::system::error_code ec) {
         if (ec) return;  // cancelled: rescheduled earlier, or stopping
@@ -206,20 +216,29 @@ void Server::schedule_lease_check() {
 
 void Server::expire_leases() {
     if (!m_running) return;
-    std::size_t crashed = 0;
-    const bool ok =
-        run_daemon_batch([&](store::Batch& tx) { crashed = m_handler.expire_leases(tx, now()); }, "lease check");
-    if (!ok) {
-        spdlog::error("retrying the lease check in 1 s");
-        m_lease_check_at = now() + 1'000'000;
-        m_lease_timer.expires_after(std::chrono::seconds(1));
-        m_lease_timer.async_wait([this](boost::system::error_code ec) {
-            if (ec) return;
-            m_lease_check_at.reset();
-            expire_leases();
-        });
+    if (!m_store.leads()) {
+        // Another node runs the cluster's lease check; ask again later, to
+        // take over if it goes.
+        m_leads_lease_check = false;
+        set_lease_timer(now() + k_shared_lease_poll_us);
         return;
     }
+    // Nobody watched the leases before this node took the check on (a
+    // restart, or the previous leader's death): a full period for every run first.
+    const bool grace = !m_leads_lease_check;
+    std::size_t crashed = 0;
+    const bool ok = run_daemon_batch(
+        [&](store::Batch& tx) {
+            if (grace) m_handler.grant_grace(tx, now());
+            crashed = m_handler.expire_leases(tx, now());
+        },
+        "lease check");
+    if (!ok) {
+        spdlog::error("retrying the lease check in 1 s");
+        set_lease_timer(now() + 1'000'000);
+        return;
+    }
+    m_leads_lease_check = true;
     if (crashed > 0) spdlog::warn("{} run(s) lost their lease and were marked crashed", crashed);
     schedule_lease_check();
 }

@@ -251,6 +251,14 @@ std::optional<Appended> PostgresStore::find_idempotent_in_batch(const std::strin
     return find_by_idem_key(producer, key);
 }
 
+void PostgresStore::put_lease_in_batch(const std::string& run_id, std::int64_t expires_at) {
+    m_workflows->leases().put(run_id, expires_at);
+}
+
+void PostgresStore::drop_lease_in_batch(const std::string& run_id) { m_workflows->leases().drop(run_id); }
+
+void PostgresStore::grant_lease_grace_in_batch(std::int64_t expires_at) { m_workflows->leases().grant_grace(expires_at); }
+
 void PostgresStore::record_deliveries_in_batch(const DeliveryRecord& record) { m_projector->record_deliveries(record); }
 
 void PostgresStore::commit_batch() {

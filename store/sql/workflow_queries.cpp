@@ -134,7 +134,8 @@ SqlWorkflowQueries::SqlWorkflowQueries(sql::Connection& db)
       m_completed_steps(db, std::string("SELECT step_id, start_seq FROM workflow_steps") + k_latest_attempts +
                                 " AND status IN ('completed', 'skipped') AND start_seq > ?2 ORDER BY start_seq LIMIT ?3"),
       m_running_attempt_ids(db,
-                            "SELECT id FROM workflow_steps WHERE run_id = ? AND status = 'running' ORDER BY start_seq") {
+                            "SELECT id FROM workflow_steps WHERE run_id = ? AND status = 'running' ORDER BY start_seq"),
+      m_leases(db) {
 }
 
 std::optional<WorkflowRow> SqlWorkflowQueries::workflow(const std::string& id) {

@@ -5,6 +5,7 @@
 
 #include "store/sql/connection.hpp"
 #include "store/sql/statement.hpp"
+#include "store/sql/run_leases.hpp"
 
 #include "store/workflow_queries.hpp"
 
@@ -27,6 +28,13 @@ public:
     std::optional<StepRow> latest_attempt(const std::string& run_id, const std::string& step_id) override;
     std::vector<CompletedStep> completed_steps(const std::string& run_id, Seq after, const Page& page) override;
     std::vector<std::string> running_attempt_ids(const std::string& run_id) override;
+    std::optional<std::int64_t> lease_expiry(const std::string& run_id) override { return m_leases.expiry(run_id); }
+    std::optional<std::int64_t> earliest_lease_expiry() override { return m_leases.earliest(); }
+    std::vector<std::string> leases_due(std::int64_t now_us, std::size_t limit) override {
+        return m_leases.due(now_us, limit);
+    }
+    // The lease rows' writes, for the store's Batch::put_lease and kin.
+    RunLeases& leases() { return m_leases; }
 
 private:
     sql::Statement m_workflow;
@@ -41,6 +49,7 @@ private:
     sql::Statement m_latest_attempt;
     sql::Statement m_completed_steps;
     sql::Statement m_running_attempt_ids;
+    RunLeases m_leases;
 };
 
 }  // namespace botbus::store

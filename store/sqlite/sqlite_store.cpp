@@ -335,6 +335,14 @@ std::optional<Appended> SqliteStore::find_idempotent_in_batch(const std::string&
     return find_by_idem_key(producer, key);
 }
 
+void SqliteStore::put_lease_in_batch(const std::string& run_id, std::int64_t expires_at) {
+    m_workflows->leases().put(run_id, expires_at);
+}
+
+void SqliteStore::drop_lease_in_batch(const std::string& run_id) { m_workflows->leases().drop(run_id); }
+
+void SqliteStore::grant_lease_grace_in_batch(std::int64_t expires_at) { m_workflows->leases().grant_grace(expires_at); }
+
 void SqliteStore::record_deliveries_in_batch(const DeliveryRecord& record) {
     check_transaction();
     m_projector->record_deliveries(record);

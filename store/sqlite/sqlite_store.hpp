@@ -127,6 +127,9 @@ private:
     Appended append_to_batch(EventDraft draft, std::vector<Event>& appended) override;
     std::optional<Appended> find_idempotent_in_batch(const std::string& producer, const std::string& key) override;
     void record_deliveries_in_batch(const DeliveryRecord& record) override;
+    void put_lease_in_batch(const std::string& run_id, std::int64_t expires_at) override;
+    void drop_lease_in_batch(const std::string& run_id) override;
+    void grant_lease_grace_in_batch(std::int64_t expires_at) override;
     void commit_batch() override;
     void rollback_batch() noexcept override;
     void open_savepoint() override;
