@@ -35,6 +35,14 @@ std::string random_token() {
     return token;
 }
 
+bus::HistoryRequest history_after(const std::string& channel, std::uint64_t after_seq) {
+    bus::HistoryRequest request;
+    request.channel = channel;
+    request.after = after_seq;
+    request.limit = bus::k_max_history_limit;
+    return request;
+}
+
 }  // namespace
 
 ReplyError::ReplyError(bus::Errc code, std::string code_name, const std::string& message)
@@ -42,9 +50,46 @@ ReplyError::ReplyError(bus::Errc code, std::string code_name, const std::string&
 
 Client::Client(zmq::context_t& context, ClientOptions options)
     : m_context(context), m_options(std::move(options)), m_socket(context, zmq::socket_type::dealer) {
+    m_nodes.push_back({m_options.command_endpoint, m_options.feed_endpoint});
+    m_nodes.insert(m_nodes.end(), m_options.other_nodes.begin(), m_options.other_nodes.end());
+    if (can_fail_over()) m_key_prefix = "c" + random_token();
     m_socket.set(zmq::sockopt::linger, 0);
     if (m_options.curve) use_curve(m_socket, *m_options.curve);
     m_socket.connect(m_options.command_endpoint);
+}
+
+void Client::connect_node(std::size_t index) {
+    m_node = index;
+    m_options.command_endpoint = m_nodes[index].command_endpoint;
+    m_options.feed_endpoint = m_nodes[index].feed_endpoint;
+    m_socket = zmq::socket_t(m_context, zmq::socket_type::dealer);
+    m_socket.set(zmq::sockopt::linger, 0);
+    if (m_options.curve) use_curve(m_socket, *m_options.curve);
+    m_socket.connect(m_options.command_endpoint);
+    m_stray_replies.clear();  // owed by the old node: they will not come
+    ++m_generation;
+}
+
+void Client::fail_over() {
+    std::string tried = m_options.command_endpoint;
+    for (std::size_t step = 1; step < m_nodes.size(); ++step) {
+        connect_node((m_node + 1) % m_nodes.size());
+        tried += ", " + m_options.command_endpoint;
+        if (!m_hello) return;
+        const auto id = send_request(*m_hello);
+        try {
+            const auto reply = wait_reply(id, "hello");
+            if (!reply.ok) throw ReplyError(reply.error, reply.error_name, reply.message);
+            return;
+        } catch (const TimeoutError&) {  // this one is gone too: the next
+        }
+    }
+    throw TimeoutError("no node answered within " + std::to_string(m_options.timeout.count()) + " ms (" + tried + ")");
+}
+
+std::optional<std::string> Client::own_idempotency_key() {
+    if (!can_fail_over()) return std::nullopt;
+    return m_key_prefix + "-" + std::to_string(++m_keys_made);
 }
 
 std::uint64_t Client::send_request(const bus::Request& request) {
@@ -100,8 +145,15 @@ std::optional<bus::Reply> Client::receive_reply(Millis timeout) {
 }
 
 bus::Reply Client::call(const bus::Request& request) {
-    const auto id = send_request(request);
-    return wait_reply(id, bus::op_name(bus::op_of(request)));
+    for (std::size_t attempt = 1;; ++attempt) {
+        const auto id = send_request(request);
+        try {
+            return wait_reply(id, bus::op_name(bus::op_of(request)));
+        } catch (const TimeoutError&) {
+            if (attempt >= m_nodes.size()) throw;
+            fail_over();
+        }
+    }
 }
 
 bus::Reply Client::wait_reply(std::uint64_t id, std::string_view what, std::optional<Millis> timeout) {
@@ -133,10 +185,12 @@ void Client::hello(const std::string& bot, bool pushes) {
     bus::HelloRequest request{bot};
     if (!pushes) request.pushes = false;
     call_ok(request);
+    m_hello = request;
 }
 
 Ack Client::publish(const std::string& channel, const bus::PackedValue& body, const std::string& type,
                     std::optional<std::string> idempotency_key, std::optional<std::uint64_t> reply_to) {
+    if (!idempotency_key) idempotency_key = own_idempotency_key();
     const auto reply =
         reply_as<bus::PublishReply>(call_ok(bus::PublishRequest{channel, type, body, std::move(idempotency_key), reply_to}));
     return Ack{reply.seq, reply.channel_seq, reply.ts, reply.duplicate};
@@ -145,6 +199,7 @@ Ack Client::publish(const std::string& channel, const bus::PackedValue& body, co
 Ack Client::send(const std::string& to, const bus::PackedValue& body, const std::string& type,
                  std::optional<std::string> idempotency_key, std::optional<std::uint64_t> reply_to,
                  std::optional<std::uint64_t> ttl_ms) {
+    if (!idempotency_key) idempotency_key = own_idempotency_key();
     const auto reply =
         reply_as<bus::SendReply>(call_ok(bus::SendRequest{to, type, body, std::move(idempotency_key), reply_to, ttl_ms}));
     return Ack{reply.seq, reply.mailbox_seq, reply.ts, reply.duplicate};
@@ -231,13 +286,9 @@ Subscription::Subscription(Client& client, std::string channel, std::optional<st
     : m_client(client),
       m_channel(std::move(channel)),
       m_topic(bus::channel_topic(m_channel)),
-      m_sub(client.context(), zmq::socket_type::sub) {
-    m_sub.set(zmq::sockopt::linger, 0);
-    m_sub.set(zmq::sockopt::rcvhwm, 0);  // repairs are cheaper in memory than in history round trips
-    m_sub.set(zmq::sockopt::subscribe, m_topic);
-    if (client.options().curve) use_curve(m_sub, *client.options().curve);
-    m_sub.connect(client.options().feed_endpoint);
-    sync_feed();
+      m_sub(client.context(), zmq::socket_type::sub),
+      m_generation(client.node_generation()) {
+    connect_feed();
     if (after_seq) {
         m_last_seq = *after_seq;
     } else {
@@ -260,7 +311,38 @@ Subscription::Subscription(Client& client, std::string channel, std::optional<st
     request_page(m_last_seq);
 }
 
-void Subscription::sync_feed() {
+void Subscription::connect_feed() {
+    do {
+        m_generation = m_client.node_generation();
+        m_sub = zmq::socket_t(m_client.context(), zmq::socket_type::sub);
+        m_sub.set(zmq::sockopt::linger, 0);
+        m_sub.set(zmq::sockopt::rcvhwm, 0);  // repairs are cheaper in memory than in history round trips
+        m_sub.set(zmq::sockopt::subscribe, m_topic);
+        if (m_client.options().curve) use_curve(m_sub, *m_client.options().curve);
+        m_sub.connect(m_client.options().feed_endpoint);
+    } while (!sync_feed());  // the client moved while confirming: the new node's feed
+}
+
+void Subscription::follow_client() {
+    m_page_request.reset();  // asked of the old node
+    connect_feed();
+    m_catching_up = true;
+    request_page(m_last_seq);
+}
+
+void Subscription::check_node() {
+    if (m_client.node_generation() == m_generation) {
+        const auto id = m_client.send_request(bus::PingRequest{});
+        try {
+            m_client.wait_reply(id, "ping");
+        } catch (const TimeoutError&) {
+            m_client.fail_over();
+        }
+    }
+    if (m_client.node_generation() != m_generation) follow_client();
+}
+
+bool Subscription::sync_feed() {
     // PUB/SUB subscriptions take effect asynchronously. Subscriptions travel
     // in order, so once the sync marker arrives the channel topic is live too.
     const auto token = random_token();
@@ -269,6 +351,7 @@ void Subscription::sync_feed() {
     const auto deadline = Clock::now() + m_client.options().timeout;
     while (Clock::now() < deadline) {
         m_client.call_ok(bus::FeedSyncRequest{token});
+        if (m_client.node_generation() != m_generation) return false;
         const auto round_deadline = std::min(deadline, Clock::now() + Millis{100});
         while (Clock::now() < round_deadline) {
             zmq::pollitem_t item{m_sub.handle(), 0, ZMQ_POLLIN, 0};
@@ -278,7 +361,7 @@ void Subscription::sync_feed() {
             if (parts.size() != 2) continue;
             if (parts[0].to_string_view() == sync) {
                 m_sub.set(zmq::sockopt::unsubscribe, sync);
-                return;
+                return true;
             }
             // Channel messages seen before the marker are duplicates of what
             // catch_up fetches; dropping them is safe.
@@ -288,17 +371,25 @@ void Subscription::sync_feed() {
 }
 
 void Subscription::request_page(std::uint64_t after_seq) {
-    bus::HistoryRequest request;
-    request.channel = m_channel;
-    request.after = after_seq;
-    request.limit = bus::k_max_history_limit;
-    m_page_request = m_client.send_request(request);
+    m_page_request = m_client.send_request(history_after(m_channel, after_seq));
 }
 
 void Subscription::take_page() {
     const auto id = *m_page_request;
     m_page_request.reset();
-    const auto reply = m_client.wait_reply(id, "history");
+    const auto reply = [&] {
+        try {
+            return m_client.wait_reply(id, "history");
+        } catch (const TimeoutError&) {
+            if (!m_client.can_fail_over()) throw;
+        }
+        // The node went: ask the next one, from the same place.
+        m_client.fail_over();
+        m_page_request.reset();
+        connect_feed();
+        const auto again = m_client.send_request(history_after(m_channel, m_last_seq));
+        return m_client.wait_reply(again, "history");
+    }();
     if (!reply.ok && reply.error == bus::Errc::not_found) {
         m_catching_up = false;  // a channel yet to be created has no history
         return;
@@ -344,7 +435,11 @@ bool Subscription::accept_live(bus::Message message) {
 
 std::optional<bus::Message> Subscription::next(Millis timeout) {
     const auto deadline = Clock::now() + timeout;
+    // With other nodes to go to, a quiet feed is checked once per client
+    // timeout: a dead node's feed is quiet too.
+    auto quiet_until = std::min(deadline, Clock::now() + m_client.options().timeout);
     while (m_ready.empty()) {
+        if (m_client.node_generation() != m_generation) follow_client();  // the client moved meanwhile
         if (m_catching_up) {
             // Live messages wait in the socket meanwhile; those history
             // already delivered are dropped by seq once live takes over.
@@ -352,7 +447,15 @@ std::optional<bus::Message> Subscription::next(Millis timeout) {
             continue;
         }
         zmq::pollitem_t item{m_sub.handle(), 0, ZMQ_POLLIN, 0};
-        if (zmq::poll(&item, 1, remaining(deadline)) == 0) return std::nullopt;
+        const auto slice = m_client.can_fail_over() ? quiet_until : deadline;
+        if (zmq::poll(&item, 1, remaining(slice)) == 0) {
+            if (!m_client.can_fail_over()) return std::nullopt;
+            check_node();
+            if (Clock::now() >= deadline && m_ready.empty() && !m_catching_up) return std::nullopt;
+            quiet_until = std::min(deadline, Clock::now() + m_client.options().timeout);
+            continue;
+        }
+        quiet_until = std::min(deadline, Clock::now() + m_client.options().timeout);
         std::vector<zmq::message_t> parts;
         if (!zmq::recv_multipart(m_sub, std::back_inserter(parts), zmq::recv_flags::dontwait)) continue;
         if (parts.size() != 2 || parts[0].to_string_view() != m_topic) continue;

@@ -3,8 +3,21 @@
 //
 // Concurrency: a Client or Subscription belongs to one thread (its ZeroMQ
 // socket does); use one per thread. The zmq::context_t may be shared.
+// Failover: with ClientOptions::other_nodes (several botbusd nodes on one
+// PostgreSQL log, docs/SCALING.md), a request that gets no reply within the
+// timeout is sent again to the next node, after the client said hello there
+// as before; publish and send then carry an idempotency key of the client's
+// own when the caller gave none, so a retry of a write the dead node had
+// committed is answered as a duplicate with the first seq. A Subscription
+// follows its client to the new node and resumes after the last seq it
+// delivered; direct messages not acknowledged yet are pushed again by the
+// new node (its mailbox is the cluster's).
 // Limitations: a Subscription repairs a gap when it sees a later message;
 // messages lost at the very tail show up once the channel moves on.
+// Only call() and the helpers built on it fail over (not pipelined
+// send_request/wait_reply, fetch or next_push); other writes retried on
+// another node are either idempotent (heartbeat, step.start) or answered
+// with the state error of a change already made (run.complete twice).
 #pragma once
 
 #include <zmq.hpp>
@@ -43,7 +56,14 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// One botbusd's two sockets.
+struct NodeEndpoints {
+    std::string command_endpoint;
+    std::string feed_endpoint;
+};
+
 struct ClientOptions {
+    // The node in use: the first one, and after a failover the one moved to.
     std::string command_endpoint = "tcp://127.0.0.1:7440";
     std::string feed_endpoint = "tcp://127.0.0.1:7441";
     Millis timeout{5000};
@@ -51,6 +71,9 @@ struct ClientOptions {
     // daemon's public key. A key the daemon does not list gets no connection
     // (requests time out); see PROTOCOL.md "Authentication (CURVE)".
     std::optional<CurveClientKeys> curve = std::nullopt;
+    // Further nodes of the same cluster, tried in turn after the node in use
+    // leaves a request unanswered for `timeout`.
+    std::vector<NodeEndpoints> other_nodes = {};
 };
 
 struct Ack {
@@ -128,12 +151,30 @@ public:
     const ClientOptions& options() const { return m_options; }
     zmq::context_t& context() { return m_context; }
 
+    // Whether other nodes are configured to fail over to.
+    bool can_fail_over() const { return m_nodes.size() > 1; }
+    // Moves to the next node that answers (saying hello there again, if this
+    // client did); throws TimeoutError when none does. Replies still owed by
+    // the old node are dropped; pushes already received are kept.
+    void fail_over();
+    // Counts the moves: a Subscription compares it to follow its client.
+    std::uint64_t node_generation() const { return m_generation; }
+
 private:
     // Reads one frame; replies go back, pushes go to m_pushes.
     std::optional<bus::Reply> read_one(Millis timeout);
 
+    void connect_node(std::size_t index);
+    std::optional<std::string> own_idempotency_key();
+
     zmq::context_t& m_context;
     ClientOptions m_options;
+    std::vector<NodeEndpoints> m_nodes;  // the first node, then other_nodes
+    std::size_t m_node = 0;
+    std::uint64_t m_generation = 0;
+    std::optional<bus::HelloRequest> m_hello;  // said again after a move
+    std::string m_key_prefix;                  // own idempotency keys: prefix-counter
+    std::uint64_t m_keys_made = 0;
     zmq::socket_t m_socket;
     std::uint64_t m_next_id = 1;
     std::deque<bus::Message> m_pushes;
@@ -158,7 +199,16 @@ public:
     std::uint64_t last_seq() const { return m_last_seq; }
 
 private:
-    void sync_feed();
+    void connect_feed();
+    // After the client moved to another node: the feed there, then history
+    // after the last seq delivered.
+    void follow_client();
+    // Whether the client's node still answers (it fails over when not);
+    // follows it when it moved.
+    void check_node();
+    // Confirms the feed socket's subscription; false when the client moved
+    // to another node meanwhile (the socket is then on the old one).
+    bool sync_feed();
     void request_page(std::uint64_t after_seq);
     // Collects the page in flight, and requests the next one when there is
     // more; throws TimeoutError when it does not come.
@@ -175,6 +225,7 @@ private:
     std::deque<bus::Message> m_ready;
     bool m_catching_up = false;                  // history has more before live takes over
     std::optional<std::uint64_t> m_page_request;  // id of the history request in flight
+    std::uint64_t m_generation;                   // the client's node this follows
 };
 
 }  // namespace botbus::client

@@ -359,7 +359,7 @@ int run_ping(Session& s, const Invocation&) {
         json["rtt_us"] = rtt_us;
         s.out().object(json);
     } else {
-        s.out().line("pong from " + s.options().command_endpoint + " in " + std::to_string(rtt_us / 1000) + '.' +
+        s.out().line("pong from " + s.client().options().command_endpoint + " in " + std::to_string(rtt_us / 1000) + '.' +
                      std::to_string(rtt_us % 1000 / 100) + " ms");
     }
     return 0;
@@ -442,10 +442,11 @@ po::options_description global_options(GlobalOptions& options, std::string& time
     d.add_options()
         ("command-endpoint",
          po::value(&options.command_endpoint)->value_name("ENDPOINT")->default_value("tcp://127.0.0.1:7440"),
-         "botbusd's command socket (env BOTBUS_COMMAND_ENDPOINT)")
+         "botbusd's command socket (env BOTBUS_COMMAND_ENDPOINT); several nodes of one cluster, comma-separated, "
+         "are tried in turn when one does not answer")
         ("feed-endpoint",
          po::value(&options.feed_endpoint)->value_name("ENDPOINT")->default_value("tcp://127.0.0.1:7441"),
-         "botbusd's feed socket, for tail and watch (env BOTBUS_FEED_ENDPOINT)")
+         "botbusd's feed socket, for tail and watch (env BOTBUS_FEED_ENDPOINT); one per --command-endpoint node")
         ("as", po::value(&options.bot)->value_name("BOT")->default_value("botbus-cli"),
          "the bot to act as: sender of publish/send, owner of the inbox (env BOTBUS_BOT)")
         ("timeout", po::value(&timeout)->value_name("MS")->default_value("5000"),

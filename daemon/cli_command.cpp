@@ -1,6 +1,8 @@
 #include "daemon/cli_command.hpp"
 
 #include <charconv>
+#include <string>
+#include <vector>
 #include <iostream>
 
 #include "daemon/cli_keys.hpp"
@@ -8,10 +10,30 @@
 namespace botbus::cli {
 namespace {
 
+// "a,b,c": the nodes of a cluster, in the order to try them.
+std::vector<std::string> endpoint_list(const std::string& text) {
+    std::vector<std::string> endpoints;
+    std::size_t start = 0;
+    for (;;) {
+        const auto comma = text.find(',', start);
+        endpoints.push_back(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    return endpoints;
+}
+
 client::Client connect(zmq::context_t& context, const GlobalOptions& options) {
+    const auto commands = endpoint_list(options.command_endpoint);
+    const auto feeds = endpoint_list(options.feed_endpoint);
+    if (commands.size() != feeds.size()) {
+        throw UsageError("--command-endpoint names " + std::to_string(commands.size()) + " node(s) and --feed-endpoint " +
+                         std::to_string(feeds.size()) + ": give each node's feed, in the same order");
+    }
+    client::ClientOptions client_options{commands[0], feeds[0], options.timeout, curve_keys_of(options)};
+    for (std::size_t i = 1; i < commands.size(); ++i) client_options.other_nodes.push_back({commands[i], feeds[i]});
     try {
-        return client::Client(context,
-                              {options.command_endpoint, options.feed_endpoint, options.timeout, curve_keys_of(options)});
+        return client::Client(context, std::move(client_options));
     } catch (const zmq::error_t& e) {
         throw UsageError("cannot connect to --command-endpoint '" + options.command_endpoint + "': " + e.what());
     }

@@ -483,6 +483,31 @@ TEST_F(Cli, PingToADeadEndpointExitsThree) {
         << r.err;
 }
 
+TEST_F(Cli, SeveralNodesAreTriedInTurnAndAPublishMovedToTheNextIsStoredOnce) {
+    const DeadPort dead_command;
+    const DeadPort dead_feed;
+    const std::vector<std::string> nodes{
+        "--command-endpoint", dead_command.endpoint() + "," + m_daemon.command_endpoint(),
+        "--feed-endpoint", dead_feed.endpoint() + "," + m_daemon.feed_endpoint(), "--timeout", "300"};
+    auto args = nodes;
+    args.insert(args.end(), {"--as", "alice", "publish", "news", "via the second node"});
+    const auto published = cli_raw(args);
+    EXPECT_EQ(published.exit_code, 0) << published.err;
+    args = nodes;
+    args.push_back("ping");
+    const auto ping = cli_raw(args);
+    EXPECT_EQ(ping.out.rfind("pong from " + m_daemon.command_endpoint(), 0), 0U) << ping.out << ping.err;
+    const auto history = lines_of(cli({"history", "news"}).out);
+    ASSERT_EQ(history.size(), 1U);
+    EXPECT_NE(history[0].find("via the second node"), std::string::npos) << history[0];
+
+    const auto mismatched = cli_raw({"--command-endpoint", dead_command.endpoint() + "," + m_daemon.command_endpoint(),
+                                     "--feed-endpoint", m_daemon.feed_endpoint(), "ping"});
+    EXPECT_EQ(mismatched.exit_code, 2);
+    EXPECT_NE(mismatched.err.find("--command-endpoint names 2 node(s) and --feed-endpoint 1"), std::string::npos)
+        << mismatched.err;
+}
+
 TEST_F(Cli, PingAnswers) {
     const auto r = cli({"ping"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
