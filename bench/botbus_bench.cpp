@@ -34,6 +34,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -67,6 +68,12 @@ struct Options {
     bool keep = false;
     bool curve = false;  // the throughput scenario again with --auth curve
     std::string section = "botbus";  // the RESULT lines' system name
+    // The cluster scenario: a PostgreSQL server's URI (a fresh schema per
+    // measurement), its postmaster's pid (whose processes' CPU is counted
+    // with the daemons'), and the node counts to measure.
+    std::string postgres;
+    pid_t postgres_pid = 0;
+    std::string nodes = "1,2,3";
 };
 Options g_opt;
 
@@ -160,13 +167,18 @@ int wait_exit(pid_t pid, Millis deadline) {
 // With `curve_bots`, it runs with --auth curve and a key pair per bot.
 class Daemon {
 public:
-    explicit Daemon(const std::vector<std::string>& curve_bots = {}) {
+    // `store`: a --store URI (PostgreSQL); SQLite in the data dir without.
+    explicit Daemon(const std::vector<std::string>& curve_bots = {}, const std::string& store = {}) {
         m_data = m_dir.path() / "data";
         const auto err = m_dir.path() / "stderr";
         std::vector<std::string> args{g_opt.botbusd,       "--data-dir",      m_data.string(),
                                       "--command-endpoint", "tcp://127.0.0.1:*", "--feed-endpoint",
-                                      "tcp://127.0.0.1:*", "--durability",    "full",
-                                      "--log-level",        "warn"};
+                                      "tcp://127.0.0.1:*", "--log-level",     "warn"};
+        if (store.empty()) {
+            args.insert(args.end(), {"--durability", "full"});
+        } else {
+            args.insert(args.end(), {"--store", store});
+        }
         if (!curve_bots.empty()) {
             m_server = client::make_key_pair();
             client::write_key_pair(m_dir.path() / "server.key", m_server);
@@ -522,6 +534,149 @@ void scenario_throughput() {
                           "by acked publishes)");
             record("client CPU per " + name, "us", client_us,
                    cond + " (botbus-bench's own user+sys over the run, divided by acked publishes)");
+        }
+    }
+}
+
+// ------------------------------------------------------------------ cluster
+
+// User + system CPU seconds of a process and its children alive now (the
+// PostgreSQL postmaster and its backends).
+double process_tree_cpu_seconds(pid_t root) {
+    double total = bench::process_cpu_seconds(root);
+    for (const auto& entry : fs::directory_iterator("/proc")) {
+        const auto name = entry.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::ifstream in(entry.path() / "stat");
+        std::string stat;
+        std::getline(in, stat);
+        const auto close = stat.rfind(')');
+        if (close == std::string::npos) continue;
+        std::istringstream rest(stat.substr(close + 2));
+        std::string state;
+        long parent = 0;
+        rest >> state >> parent;
+        if (parent == root) total += bench::process_cpu_seconds(static_cast<pid_t>(std::stol(name)));
+    }
+    return total;
+}
+
+// A schema of its own on the PostgreSQL server per measurement: the URI of it.
+std::string fresh_schema_store() {
+    static int made = 0;
+    const auto schema = "bench_" + std::to_string(::getpid()) + "_" + std::to_string(++made);
+    const auto command = "psql -q -v ON_ERROR_STOP=1 '" + g_opt.postgres + "' -c 'CREATE SCHEMA " + schema + "'";
+    check(std::system(command.c_str()) == 0, "cannot create schema " + schema + " with psql");
+    return g_opt.postgres + (g_opt.postgres.find('?') == std::string::npos ? "?" : "&") +
+           "options=-csearch_path%3D" + schema;
+}
+
+// Publish throughput and server CPU per message of 1, 2, 3 nodes on one
+// PostgreSQL log (16 clients x 64 in flight, spread over the nodes), and of
+// one node on SQLite under the same load. The server CPU is every daemon's
+// plus, on PostgreSQL, the database server's: what a message costs the
+// machines that serve it.
+void scenario_cluster() {
+    constexpr int k_clients = 16;
+    constexpr std::uint64_t k_window = 64;
+    std::vector<std::pair<std::string, int>> setups{{"sqlite", 1}};
+    if (!g_opt.postgres.empty()) {
+        std::istringstream list(g_opt.nodes);
+        for (std::string n; std::getline(list, n, ',');) setups.emplace_back("postgresql", std::stoi(n));
+    }
+    const double secs = g_opt.smoke ? 0.0 : g_opt.secs;
+    const std::uint64_t per_client_cap = g_opt.smoke ? 200 : 20'000'000;
+    for (const auto& [engine, nodes] : setups) {
+        const std::string name = engine + " " + std::to_string(nodes) + (nodes == 1 ? " node" : " nodes") +
+                                 ", publish 16 clients x 64 in flight";
+        for (int rep = 0; rep < g_opt.reps; ++rep) {
+            const auto store = engine == "sqlite" ? std::string() : fresh_schema_store();
+            std::vector<std::unique_ptr<Daemon>> daemons;
+            for (int n = 0; n < nodes; ++n) daemons.push_back(std::make_unique<Daemon>(std::vector<std::string>{}, store));
+            const auto req = publish_request("tp", g_body);
+            std::vector<PipeStats> results(k_clients);
+            std::vector<std::string> errors(k_clients);
+            std::latch ready(k_clients + 1), go(1);
+            std::atomic<std::int64_t> start_ns{0};
+            std::vector<std::thread> threads;
+            for (int i = 0; i < k_clients; ++i) {
+                threads.emplace_back([&, i] {
+                    const auto ui = static_cast<std::size_t>(i);
+                    bool counted = false;
+                    try {
+                        zmq::context_t ctx(1);
+                        client::Client c(ctx, daemons[static_cast<std::size_t>(i % nodes)]->client_options());
+                        c.hello("tp-" + std::to_string(i));
+                        ready.count_down();
+                        counted = true;
+                        go.wait();
+                        const Clock::time_point t0{Clock::duration{start_ns.load()}};
+                        std::this_thread::sleep_until(t0);
+                        const auto stop = g_opt.smoke ? Clock::time_point::max()
+                                                      : t0 + std::chrono::duration_cast<Clock::duration>(
+                                                                 std::chrono::duration<double>(secs));
+                        results[ui] = pipeline(c, per_client_cap, k_window, stop, t0 + std::chrono::seconds(120),
+                                               [&](std::uint64_t) -> const bus::Request& { return req; });
+                    } catch (const std::exception& e) {
+                        errors[ui] = e.what();
+                        if (!counted) {
+                            ready.count_down();
+                            go.wait();
+                        }
+                    }
+                });
+            }
+            ready.arrive_and_wait();
+            const auto daemons_cpu = [&] {
+                double total = 0;
+                for (const auto& d : daemons) total += d->cpu_seconds();
+                return total;
+            };
+            const auto database_cpu = [&] {
+                return engine == "sqlite" || g_opt.postgres_pid <= 0 ? 0.0 : process_tree_cpu_seconds(g_opt.postgres_pid);
+            };
+            const double daemons0 = daemons_cpu(), database0 = database_cpu();
+            start_ns = Clock::now().time_since_epoch().count() + 5'000'000;
+            go.count_down();
+            for (auto& t : threads) t.join();
+            const double daemons_used = daemons_cpu() - daemons0, database_used = database_cpu() - database0;
+            const Clock::time_point t0{Clock::duration{start_ns.load()}};
+            std::uint64_t ok = 0;
+            Clock::time_point last = t0;
+            for (std::size_t i = 0; i < results.size(); ++i) {
+                check(errors[i].empty(), name + ": client " + std::to_string(i) + ": " + errors[i]);
+                check_pipe(results[i], name);
+                ok += results[i].ok;
+                last = std::max(last, results[i].last_reply);
+            }
+            for (auto& d : daemons) d->stop();
+            const double elapsed = std::chrono::duration<double>(last - t0).count();
+            const double rate = elapsed > 0 ? static_cast<double>(ok) / elapsed : 0;
+            const double per = ok ? 1e6 / static_cast<double>(ok) : 0;
+            std::fprintf(stderr,
+                         "  %s rep %d: %llu acked in %.2f s = %.0f msg/s; CPU per publish: daemons %.1f us, "
+                         "database %.1f us\n",
+                         name.c_str(), rep, static_cast<unsigned long long>(ok), elapsed, rate, daemons_used * per,
+                         database_used * per);
+            const std::string cond =
+                "acked durable publishes (" +
+                std::string(engine == "sqlite" ? "SQLite, durability full"
+                                               : "PostgreSQL on a Unix socket, synchronous_commit on, fsync on") +
+                "), " + std::to_string(nodes) + " botbusd node(s) on one log, 16 DEALER clients spread over them, 64 "
+                "in flight each, " + body_cond() + ", one channel, " +
+                (g_opt.smoke ? std::string("smoke") : fmt(1, secs) + " s of sending") + ", fresh log per rep, " +
+                std::to_string(std::thread::hardware_concurrency()) + " cores shared by clients, daemons and database";
+            record(name, "msg/s", rate, cond);
+            record("daemons CPU per " + name, "us", daemons_used * per,
+                   cond + " (every botbusd's user+sys over the run, divided by acked publishes)");
+            if (engine != "sqlite") {
+                record("database CPU per " + name, "us", database_used * per,
+                       cond + " (the postmaster's and its backends' user+sys over the run, divided by acked publishes)");
+                record("server CPU per " + name, "us", (daemons_used + database_used) * per,
+                       cond + " (daemons plus database)");
+            } else {
+                record("server CPU per " + name, "us", daemons_used * per, cond + " (the daemon)");
+            }
         }
     }
 }
@@ -1175,7 +1330,11 @@ void usage() {
         "  --smoke            every scenario, tiny, 1 rep: checks completion and delivery only\n"
         "  --curve            also measure throughput with --auth curve (CURVE on both sockets)\n"
         "  --section NAME     the system named in RESULT lines (default botbus; bench/run.sh\n"
-        "                     names the floors of bench/floor_server.cpp so)\n",
+        "                     names the floors of bench/floor_server.cpp so)\n"
+        "  --only cluster     (only when named) publish throughput and server CPU per message of\n"
+        "                     one node on SQLite and of --nodes LIST (default 1,2,3) nodes on\n"
+        "                     the PostgreSQL server --postgres URI (psql makes a schema per rep);\n"
+        "                     --postgres-pid PID adds that postmaster's and its backends' CPU\n",
         BOTBUSD_PATH);
 }
 
@@ -1205,6 +1364,9 @@ int main(int argc, char** argv) {
         else if (a == "--smoke") g_opt.smoke = true;
         else if (a == "--curve") g_opt.curve = true;
         else if (a == "--section") g_opt.section = next();
+        else if (a == "--postgres") g_opt.postgres = next();
+        else if (a == "--postgres-pid") g_opt.postgres_pid = static_cast<pid_t>(std::stol(next()));
+        else if (a == "--nodes") g_opt.nodes = next();
         else if (a == "-h" || a == "--help") {
             usage();
             return 0;
@@ -1242,11 +1404,12 @@ int main(int argc, char** argv) {
     const std::pair<const char*, void (*)()> scenarios[] = {
         {"throughput", scenario_throughput}, {"latency", scenario_latency}, {"fanout", scenario_fanout},
         {"catchup", scenario_catchup},       {"workflow", scenario_workflow}, {"memory", scenario_memory},
-        {"disk", scenario_disk},             {"mailbox", scenario_mailbox},
+        {"disk", scenario_disk},             {"mailbox", scenario_mailbox},  {"cluster", scenario_cluster},
     };
     const auto t_all = Clock::now();
     for (const auto& [name, fn] : scenarios) {
         if (!wanted(name)) continue;
+        if (std::string_view(name) == "cluster" && g_opt.only.empty()) continue;  // needs a PostgreSQL server: asked for by name
         const auto t0 = Clock::now();
         std::fprintf(stderr, "== %s\n", name);
         try {
