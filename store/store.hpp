@@ -233,6 +233,11 @@ public:
     // unshared log; on PostgreSQL the node holding the cluster's advisory
     // lock, taken when free (a node that dies frees it with its session).
     virtual bool leads() { return true; }
+    // Why the store can serve no more batches, once it cannot (PostgreSQL:
+    // the connection to the server broke); nullopt while it can. The
+    // daemon then stops, so that its supervisor restarts it against a
+    // server that answers while its clients move to other nodes.
+    virtual std::optional<std::string> lost() const { return std::nullopt; }
     // Background maintenance runs completed so far (SQLite: WAL checkpoints;
     // 0 for a backend without any). For stats.
     virtual std::uint64_t checkpoints() const = 0;

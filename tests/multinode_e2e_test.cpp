@@ -226,6 +226,31 @@ TEST_F(MultiNode, ClientsOfANodeKilledUnderLoadFailOverAndResumeWithNothingLostO
     EXPECT_NE(bob.options().command_endpoint, node(0).command_endpoint());
 }
 
+TEST_F(MultiNode, ANodeThatLosesItsDatabaseConnectionStopsSayingSoAndItsClientsMoveOn) {
+    // A fourth node whose database session the test can pick out and end,
+    // as a PostgreSQL restart or a network cut would.
+    const auto tag = "botbus_lost_" + std::to_string(::getpid());
+    testing::DaemonProcess doomed(m_dir.path() / "doomed",
+                                  std::vector<std::string>{"--store", m_store + "&application_name=" + tag});
+    auto options = options_for(doomed);
+    options.timeout = 2000ms;
+    options.other_nodes.push_back({node(1).command_endpoint(), node(1).feed_endpoint()});
+    client::Client publisher(m_context, options);
+    publisher.hello("publisher");
+    const auto first = publisher.publish("lost", text_body("before"));
+
+    testing::exec_sql(*testing::postgres_server(),
+                      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '" + tag + "'");
+    // It stops by itself (its supervisor would restart it), saying why.
+    EXPECT_EQ(doomed.wait(20s), 1) << doomed.stderr_text();
+    EXPECT_NE(doomed.stderr_text().find("lost the connection to PostgreSQL"), std::string::npos)
+        << doomed.stderr_text();
+    // Its client goes on through the next node, the log intact.
+    const auto second = publisher.publish("lost", text_body("after"));
+    EXPECT_GT(second.seq, first.seq);
+    EXPECT_EQ(publisher.options().command_endpoint, node(1).command_endpoint());
+}
+
 nlohmann::json reply_json(const bus::Reply& reply) {
     return nlohmann::json::from_msgpack(bus::pack_value(reply.handle.get()).bytes);
 }

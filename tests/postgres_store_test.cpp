@@ -23,6 +23,7 @@ namespace store = botbus::store;
 using store::EventDraft;
 using store::PostgresStore;
 using store::Seq;
+using botbus::testing::exec_sql;
 
 namespace {
 
@@ -41,16 +42,6 @@ EventDraft published(const std::string& channel, const std::string& text, std::s
     p.body = std::string_view(body.data(), body.size());
     return EventDraft{store::stream::channel(channel), store::EventType::message_published, std::move(producer),
                       std::move(key), store::encode_message_payload(p)};
-}
-
-void exec_sql(const std::string& conninfo, const std::string& sql) {
-    PGconn* conn = PQconnectdb(conninfo.c_str());
-    PGresult* result = PQexec(conn, sql.c_str());
-    const auto status = PQresultStatus(result);
-    const std::string message = PQerrorMessage(conn);
-    PQclear(result);
-    PQfinish(conn);
-    ASSERT_TRUE(status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) << message;
 }
 
 class PostgresStoreTest : public ::testing::Test {

@@ -32,23 +32,29 @@ inline bool postgres_required() {
     return required != nullptr && std::string(required) == "1";
 }
 
-// A schema on the test server (created if missing); the URI (search_path set
-// to it) is what a store or a daemon is given.
-inline std::string postgres_schema(const std::string& name) {
-    const auto server = postgres_server();
-    if (!server) throw std::logic_error("no BOTBUS_TEST_POSTGRES");
-    PGconn* conn = PQconnectdb(server->c_str());
+// Runs one SQL command (a test's own, never a request's) on a connection of
+// its own; throws with the server's message when it fails.
+inline void exec_sql(const std::string& conninfo, const std::string& sql) {
+    PGconn* conn = PQconnectdb(conninfo.c_str());
     if (PQstatus(conn) != CONNECTION_OK) {
         const std::string message = PQerrorMessage(conn);
         PQfinish(conn);
         throw std::runtime_error("cannot reach the test PostgreSQL server: " + message);
     }
-    PGresult* result = PQexec(conn, ("CREATE SCHEMA IF NOT EXISTS " + name).c_str());
-    const bool ok = PQresultStatus(result) == PGRES_COMMAND_OK;
+    PGresult* result = PQexec(conn, sql.c_str());
+    const auto status = PQresultStatus(result);
     const std::string message = PQerrorMessage(conn);
     PQclear(result);
     PQfinish(conn);
-    if (!ok) throw std::runtime_error("CREATE SCHEMA failed: " + message);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) throw std::runtime_error(sql + ": " + message);
+}
+
+// A schema on the test server (created if missing); the URI (search_path set
+// to it) is what a store or a daemon is given.
+inline std::string postgres_schema(const std::string& name) {
+    const auto server = postgres_server();
+    if (!server) throw std::logic_error("no BOTBUS_TEST_POSTGRES");
+    exec_sql(*server, "CREATE SCHEMA IF NOT EXISTS " + name);
     return *server + (server->find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" + name;
 }
 

@@ -381,6 +381,7 @@ void Server::run_batch(std::vector<Inbound>& batch) {
         }
         m_counters.errors += batch.size();
         m_committer.hold(std::move(failed), false);  // after the replies of earlier batches
+        stop_if_store_lost();
         return;
     }
     out.received_at = received_at;

@@ -165,6 +165,9 @@ private:
     // Runs `work` in a batch of the daemon's own and holds its events for
     // release like a request batch's. False when the batch failed.
     bool run_daemon_batch(const std::function<void(store::Batch&)>& work, const char* what);
+    // After a failure: when the store can serve no more (its database
+    // connection broke), stops the daemon by throwing out of the loop.
+    void stop_if_store_lost();
     void schedule_trim();
     void trim();
     // A log shared with other nodes: their events, read from the log, are

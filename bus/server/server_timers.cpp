@@ -9,6 +9,7 @@
 #include <exception>
 #include <functional>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +18,12 @@
 #include "store/payloads.hpp"
 
 namespace botbus::bus {
+
+void Server::stop_if_store_lost() {
+    // Thrown out of the loop: botbusd exits non-zero, its supervisor
+    // restarts it, its clients move to other nodes meanwhile (SCALING.md).
+    if (const auto why = m_store.lost()) throw std::runtime_error(*why + "; stopping");
+}
 
 bool Server::run_daemon_batch(const std::function<void(store::Batch&)>& work, const char* what) {
     Release out;
@@ -27,6 +34,7 @@ bool Server::run_daemon_batch(const std::function<void(store::Batch&)>& work, co
         out.events = tx.take_events();
     } catch (const std::exception& e) {
         spdlog::error("{} failed and was rolled back: {}", what, e.what());
+        stop_if_store_lost();
         return false;
     }
     const bool appended = !out.events.empty();
@@ -47,6 +55,7 @@ void Server::schedule_tail() {
             const auto head = m_store.committed_last_seq();
             if (head > m_shown_seq) show_others(head);
         } catch (const std::exception& e) {
+            stop_if_store_lost();
             spdlog::error("reading what other nodes appended failed: {}; trying again", e.what());
         }
         on_readable();  // pushes were sent outside the drain loop

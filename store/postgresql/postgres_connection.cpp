@@ -239,6 +239,13 @@ PostgresConnection::PostgresConnection(const std::string& conninfo) : m_conn(PQc
 
 PostgresConnection::~PostgresConnection() { PQfinish(m_conn); }
 
+std::optional<std::string> PostgresConnection::broken() const {
+    if (PQstatus(m_conn) == CONNECTION_OK) return std::nullopt;
+    std::string message = PQerrorMessage(m_conn);
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+    return message.empty() ? "the connection to the server is closed" : message;
+}
+
 void PostgresConnection::exec(const std::string& sql) {
     ResultPtr result(PQexec(m_conn, sql.c_str()));
     const auto status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;

@@ -9,6 +9,7 @@
 // connection is an error like any other; the store decides what to do.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -36,6 +37,9 @@ public:
     pg_conn* handle() const { return m_conn; }
     // The server's process id for this session (pg_backend_pid), for logs.
     int backend_pid() const;
+    // The server's side of the connection is gone (PQstatus CONNECTION_BAD):
+    // libpq's last message, or nullopt while the connection is good.
+    std::optional<std::string> broken() const;
 
 private:
     pg_conn* m_conn = nullptr;

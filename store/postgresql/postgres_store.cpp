@@ -94,6 +94,12 @@ Seq PostgresStore::committed_last_seq() {
     return static_cast<Seq>(s.getColumn(0).getInt64());
 }
 
+std::optional<std::string> PostgresStore::lost() const {
+    auto why = m_db->broken();
+    if (why) *why = "lost the connection to PostgreSQL (" + label() + "): " + *why;
+    return why;
+}
+
 bool PostgresStore::leads() {
     if (m_leading || m_batch_open) return m_leading;
     // Session-level: held until this connection ends. Taken at most once

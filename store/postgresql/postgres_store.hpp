@@ -82,6 +82,7 @@ public:
     bool shared() const override { return true; }
     Seq committed_last_seq() override;
     bool leads() override;
+    std::optional<std::string> lost() const override;
 
 private:
     void open_batch() override;
