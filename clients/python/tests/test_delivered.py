@@ -5,6 +5,7 @@ and a plain (non-durable) push, against the real botbusd."""
 from __future__ import annotations
 
 import threading
+import time
 
 from botbus import CaughtUp, Delivery
 from support import publish_many
@@ -32,7 +33,14 @@ def test_a_durable_push_subscription_keeps_to_its_credit_and_resumes_from_its_fl
     assert alice.call("consumers", channel="jobs")["consumers"][0]["acked"] == stored[2]
 
     # bob reconnects: the subscription resumes from its floor, the 4th message.
+    # The daemon hands what the old connection held to the next consumer once
+    # it has seen that connection close; wait for that, or the new one could
+    # be served first and get them after its caught_up marker.
     bob.close()
+    deadline = time.monotonic() + 10
+    while alice.call("consumers", channel="jobs")["consumers"][0]["replica_count"] != 0:
+        assert time.monotonic() < deadline, "the daemon never saw bob's connection close"
+        time.sleep(0.01)
     again = connect(daemon, "bob").push_subscription("jobs", durable=True, credit=10)
     live = alice.publish("jobs", 5)
     items = [again.get(10) for _ in range(4)]
