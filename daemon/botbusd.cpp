@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <csignal>
 #include <cstdio>
@@ -24,6 +23,7 @@
 #include "daemon/data_dir_lock.hpp"
 #include "store/postgresql/postgres_store.hpp"
 #include "daemon/maintenance.hpp"
+#include "daemon/signal_stream.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace {
@@ -44,7 +44,22 @@ std::string database_path(const std::string& data_dir) {
     return (std::filesystem::path(data_dir) / "botbus.db").string();
 }
 
+void reload_allowlist(botbus::bus::Server& server, const botbus::daemon::Config& config) {
+    if (!config.server.curve) {
+        spdlog::info("received SIGHUP: nothing to reload without --auth curve");
+        return;
+    }
+    try {
+        server.reload_allowlist(botbus::client::read_allowlist(config.allowlist_path));
+    } catch (const std::exception& e) {
+        spdlog::error("received SIGHUP: keeping the allowlist in force: {}", e.what());
+    }
+}
+
 int run(const botbus::daemon::Config& config) {
+    boost::asio::io_context io(1);
+    // First: the threads the store and ZeroMQ start inherit the blocked set.
+    botbus::daemon::SignalStream signals(io, {SIGINT, SIGTERM, SIGHUP});
     std::optional<botbus::daemon::DataDirLock> lock;
     std::unique_ptr<botbus::store::Store> opened;
     if (config.store.empty()) {
@@ -64,7 +79,6 @@ int run(const botbus::daemon::Config& config) {
     }
     auto& store = *opened;
 
-    boost::asio::io_context io(1);
     zmq::context_t zmq(1);
     botbus::bus::Server server(io, zmq, store, config.server);
     server.start();
@@ -97,38 +111,25 @@ int run(const botbus::daemon::Config& config) {
     };
     if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0) feed_watchdog();
 
-    boost::asio::signal_set hangups(io, SIGHUP);
-    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](const boost::system::error_code& ec, int signal) {
-        if (ec) return;
-        spdlog::info("received {}, shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
-        sd_notify(0, "STOPPING=1");
-        // Runs between batches: the batch in flight has been committed and
-        // answered already.
-        server.stop(config.shutdown_linger_ms);
-        if (metrics) metrics->stop();
-        watchdog.cancel();
-        hangups.cancel();
-    });
-
     // SIGHUP re-reads the allowlist; a file that cannot be read keeps the
-    // list in force, so a typo never locks every bot out.
-    std::function<void()> wait_hangup = [&] {
-        hangups.async_wait([&](const boost::system::error_code& ec, int) {
-            if (ec) return;
-            if (!config.server.curve) {
-                spdlog::info("received SIGHUP: nothing to reload without --auth curve");
-            } else {
-                try {
-                    server.reload_allowlist(botbus::client::read_allowlist(config.allowlist_path));
-                } catch (const std::exception& e) {
-                    spdlog::error("received SIGHUP: keeping the allowlist in force: {}", e.what());
-                }
+    // list in force, so a typo never locks every bot out. SIGINT and SIGTERM
+    // stop the server between batches: the batch in flight has been
+    // committed and answered already.
+    std::function<void()> wait_signal = [&] {
+        signals.async_wait([&](int signal) {
+            if (signal == SIGHUP) {
+                reload_allowlist(server, config);
+                wait_signal();
+                return;
             }
-            wait_hangup();
+            spdlog::info("received {}, shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
+            sd_notify(0, "STOPPING=1");
+            server.stop(config.shutdown_linger_ms);
+            if (metrics) metrics->stop();
+            watchdog.cancel();
         });
     };
-    wait_hangup();
+    wait_signal();
 
     // Tests and scripts read the bound endpoints (port 0 resolved) from here.
     std::printf("botbusd ready command=%s feed=%s%s\n", server.command_endpoint().c_str(),
