@@ -233,6 +233,22 @@ public:
     // unshared log; on PostgreSQL the node holding the cluster's advisory
     // lock, taken when free (a node that dies frees it with its session).
     virtual bool leads() { return true; }
+    // Whether this node delivers the durable reader's messages (a bot's
+    // mailbox: `channel` empty; or its durable subscription to `channel`):
+    // on a shared log one node at a time does, so two nodes never hand the
+    // same message to two consumers. Takes the reader when no node has it
+    // (PostgreSQL: a session-level advisory lock, freed with a node that
+    // dies) and keeps it until release_reader. Always true for an unshared log.
+    virtual bool claim_reader(const std::string& channel, const std::string& bot) {
+        (void)channel;
+        (void)bot;
+        return true;
+    }
+    // Lets another node take a reader this node claimed.
+    virtual void release_reader(const std::string& channel, const std::string& bot) {
+        (void)channel;
+        (void)bot;
+    }
     // Why the store can serve no more batches, once it cannot (PostgreSQL:
     // the connection to the server broke); nullopt while it can. The
     // daemon then stops, so that its supervisor restarts it against a

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -138,6 +139,153 @@ TEST_F(MultiNode, ADirectMessageSentThroughOneNodeIsPushedToItsBotOnAnotherOnce)
     EXPECT_EQ(pushed, sent);
     // Nothing more comes: each was pushed once.
     EXPECT_FALSE(bob.next_push(300ms));
+}
+
+// Two connections of one bot on different nodes reading one durable reader
+// (its mailbox, or its durable subscription to a channel): what each got,
+// acknowledged as it arrives.
+struct Replicas {
+    std::vector<std::unique_ptr<client::Client>> clients;
+    std::vector<std::vector<std::uint64_t>> got;  // per replica, message seqs in arrival order
+    std::optional<std::string> channel;           // the subscription's; none for the mailbox
+
+    // Takes pushes from every replica still there until `count` new ones
+    // arrived in all, or 30 s passed; each is acknowledged at once.
+    void take(std::size_t count) {
+        got.resize(clients.size());
+        std::size_t taken = 0;
+        const auto deadline = Clock::now() + 30s;
+        while (taken < count && Clock::now() < deadline) {
+            for (std::size_t i = 0; i < clients.size(); ++i) {
+                if (!clients[i]) continue;
+                while (auto push = clients[i]->next_push(20ms)) {
+                    if (push->event != "message") continue;  // caught_up markers
+                    got[i].push_back(push->seq);
+                    clients[i]->ack(std::nullopt, {push->seq}, channel);
+                    ++taken;
+                }
+            }
+        }
+    }
+    std::vector<std::uint64_t> all() const {
+        std::vector<std::uint64_t> every;
+        for (const auto& one : got) every.insert(every.end(), one.begin(), one.end());
+        std::sort(every.begin(), every.end());
+        return every;
+    }
+};
+
+// One node at a time delivers a reader: its consumers on another node wait
+// (nothing twice, whatever the nodes), and take over once the first node's
+// consumers are gone.
+TEST_F(MultiNode, ABotsReplicasOnTwoNodesShareItsMailboxWithNothingTwiceAndTheOtherTakesOverWhenOneLeaves) {
+    Replicas bob;
+    for (int i = 0; i < 2; ++i) {
+        bob.clients.push_back(std::make_unique<client::Client>(m_context, options_for(node(i))));
+        bob.clients.back()->hello("bob");
+    }
+    client::Client alice(m_context, options_for(node(2)));
+    alice.hello("alice");
+    std::vector<std::uint64_t> sent;
+    for (int i = 0; i < 200; ++i) sent.push_back(alice.send("bob", text_body("a" + std::to_string(i))).seq);
+    bob.take(sent.size());
+    EXPECT_EQ(bob.all(), sent);
+    // Node 0 took the mailbox first (its replica said hello first), so
+    // node 1's replica got none.
+    EXPECT_EQ(bob.got[0].size(), sent.size());
+    EXPECT_TRUE(bob.got[1].empty());
+
+    // The first replica leaves; node 0 lets the mailbox go and node 1 takes it.
+    bob.clients[0].reset();
+    std::vector<std::uint64_t> later;
+    for (int i = 0; i < 50; ++i) later.push_back(alice.send("bob", text_body("b" + std::to_string(i))).seq);
+    bob.got.assign(2, {});
+    bob.take(later.size());
+    EXPECT_EQ(bob.got[1], later) << "each once, in seq order, to the replica left";
+    EXPECT_FALSE(bob.clients[1]->next_push(300ms)) << "nothing more: each was pushed once";
+}
+
+TEST_F(MultiNode, ConsumersOfOneDurableSubscriptionOnTwoNodesGetEachMessageOnce) {
+    Replicas worker;
+    worker.channel = "jobs";
+    for (int i = 0; i < 2; ++i) {
+        worker.clients.push_back(std::make_unique<client::Client>(m_context, options_for(node(i))));
+        worker.clients.back()->hello("worker");
+        bus::SubscribeRequest subscribe;
+        subscribe.channel = "jobs";
+        subscribe.durable = true;
+        subscribe.credit = 50;
+        worker.clients.back()->call_ok(subscribe);
+    }
+    client::Client producer(m_context, options_for(node(2)));
+    producer.hello("producer");
+    std::vector<std::uint64_t> published;
+    for (int i = 0; i < 200; ++i) published.push_back(producer.publish("jobs", text_body("j")).seq);
+    worker.take(published.size());
+    EXPECT_EQ(worker.all(), published);
+
+    // Whichever node delivers, its consumer leaves; the other's takes the rest.
+    const std::size_t serving = worker.got[0].empty() ? 1 : 0;
+    EXPECT_TRUE(worker.got[1 - serving].empty());
+    worker.clients[serving].reset();
+    std::vector<std::uint64_t> later;
+    for (int i = 0; i < 50; ++i) later.push_back(producer.publish("jobs", text_body("k")).seq);
+    worker.got.assign(2, {});
+    worker.take(later.size());
+    EXPECT_EQ(worker.got[1 - serving], later);
+}
+
+TEST_F(MultiNode, FetchersOfOnePullSubscriptionOnTwoNodesGetEachMessageOnce) {
+    std::vector<std::unique_ptr<client::Client>> workers;
+    for (int i = 0; i < 2; ++i) {
+        workers.push_back(std::make_unique<client::Client>(m_context, options_for(node(i))));
+        workers.back()->hello("puller");
+        bus::SubscribeRequest subscribe;
+        subscribe.channel = "tasks";
+        subscribe.durable = true;
+        subscribe.deliver = "pull";
+        workers.back()->call_ok(subscribe);
+    }
+    client::Client producer(m_context, options_for(node(2)));
+    producer.hello("producer");
+    std::vector<std::uint64_t> published;
+    for (int i = 0; i < 200; ++i) published.push_back(producer.publish("tasks", text_body("t")).seq);
+
+    // Both fetch in turn, and acknowledge what they got once both have
+    // fetched: what one holds unacknowledged is not the other's.
+    std::vector<std::vector<std::uint64_t>> got(2);
+    auto fetch_all = [&](std::size_t count, const std::vector<std::size_t>& fetching) {
+        std::size_t taken = 0;
+        const auto deadline = Clock::now() + 30s;
+        while (taken < count && Clock::now() < deadline) {
+            std::vector<std::vector<std::uint64_t>> held(2);
+            for (const auto i : fetching) {
+                for (const auto& message : workers[i]->fetch("tasks", 20, 50ms).messages) {
+                    held[i].push_back(message.seq);
+                    got[i].push_back(message.seq);
+                }
+                taken += held[i].size();
+            }
+            for (const auto i : fetching) {
+                if (!held[i].empty()) workers[i]->ack(std::nullopt, held[i], std::string("tasks"));
+            }
+        }
+    };
+    fetch_all(published.size(), {0, 1});
+    std::vector<std::uint64_t> every = got[0];
+    every.insert(every.end(), got[1].begin(), got[1].end());
+    std::sort(every.begin(), every.end());
+    EXPECT_EQ(every, published);
+    const std::size_t serving = got[0].empty() ? 1 : 0;
+    EXPECT_TRUE(got[1 - serving].empty()) << "one node at a time hands the subscription's messages out";
+
+    // The serving node's fetcher leaves; the other node's fetches get the rest.
+    workers[serving].reset();
+    std::vector<std::uint64_t> later;
+    for (int i = 0; i < 50; ++i) later.push_back(producer.publish("tasks", text_body("u")).seq);
+    got.assign(2, {});
+    fetch_all(later.size(), {1 - serving});
+    EXPECT_EQ(got[1 - serving], later);
 }
 
 TEST_F(MultiNode, ANodeKilledUnderLoadLosesNothingItAcknowledged) {

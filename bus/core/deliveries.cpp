@@ -529,6 +529,12 @@ DeliveryPlan Deliveries::pump(const Reader& reader, store::Seq visible, std::int
         state.online = true;
     }
     if (state.settings.pull || state.consumers.empty()) return plan;
+    try {
+        if (!serves(reader, state, now_us)) return plan;
+    } catch (const std::exception& e) {
+        plan.read_error = e.what();
+        return plan;
+    }
     const auto next_holder = [&]() -> std::optional<Holder> {
         if (!state.settings.ephemeral) return pick(state, takes, false);
         const auto& holder = state.consumers.begin()->first;
@@ -575,6 +581,10 @@ void Deliveries::pull_into(DeliveryPlan& plan, std::size_t max, store::Seq visib
         note_added(reader);
         state.settings = ReaderSettings{m_options.window, true, false, 0};
         state.last_ack_us = now_us;
+    }
+    if (!serves(reader, state, now_us)) {
+        plan.position = std::max(state.cursor, floor(reader, state));
+        return;
     }
     std::vector<store::Seq> due;
     for (const auto& [deadline, seq] : state.by_deadline) {
@@ -653,6 +663,64 @@ std::optional<std::int64_t> Deliveries::next_deadline(const Reader& reader) cons
     const auto it = m_readers.find(reader);
     if (it == m_readers.end() || it->second.by_deadline.empty()) return std::nullopt;
     return it->second.by_deadline.begin()->first;
+}
+
+bool Deliveries::serves(const Reader& reader, State& state, std::int64_t now_us) {
+    if (!m_store.shared() || state.settings.ephemeral || !reader.connection.empty()) return true;
+    if (m_claimed.contains(reader)) return true;
+    // Claimed once only: a second hold of a session's advisory lock stacks.
+    if (const auto refused = m_refused.find(reader); refused != m_refused.end() && now_us < refused->second) {
+        return false;
+    }
+    if (!m_store.claim_reader(reader.channel, reader.bot)) {
+        m_refused[reader] = now_us + k_claim_retry_us;
+        return false;
+    }
+    m_refused.erase(reader);
+    m_claimed.insert(reader);
+    // Read from the floor as the log has it now, and tell the consumers
+    // where the history ends again. (Nothing was in flight here: a claim is
+    // given up only when nothing is.)
+    state.cursor = state.settings.ephemeral ? state.settings.start_after : 0;
+    state.caught_up = false;
+    state.recorded_upto.reset();
+    for (auto& [holder, consumer] : state.consumers) consumer.announced = false;
+    return true;
+}
+
+std::vector<Reader> Deliveries::refused_readers() {
+    std::vector<Reader> wanted;
+    for (auto it = m_refused.begin(); it != m_refused.end();) {
+        const auto state = m_readers.find(it->first);
+        const bool wants = state != m_readers.end() &&
+                           (!state->second.consumers.empty() || waiting_fetches(it->first) > 0);
+        if (!wants) {
+            it = m_refused.erase(it);
+            continue;
+        }
+        wanted.push_back(it->first);
+        ++it;
+    }
+    return wanted;
+}
+
+std::size_t Deliveries::release_idle() {
+    std::size_t released = 0;
+    for (auto it = m_claimed.begin(); it != m_claimed.end();) {
+        const auto state = m_readers.find(*it);
+        const bool busy = state != m_readers.end() &&
+                          (!state->second.consumers.empty() || !state->second.in_flight.empty() ||
+                           !state->second.handed_over.empty() || !state->second.settling.empty() ||
+                           waiting_fetches(*it) > 0);
+        if (busy) {
+            ++it;
+            continue;
+        }
+        m_store.release_reader(it->channel, it->bot);
+        it = m_claimed.erase(it);
+        ++released;
+    }
+    return released;
 }
 
 std::size_t Deliveries::waiting_fetches(const Reader& reader) const {

@@ -266,6 +266,20 @@ public:
     // it after a restart (the store's delivery_count).
     void resume_counts(bool on) { m_resume_counts = on; }
 
+    // ---- several nodes on one log (Store::shared)
+    // One node at a time delivers a durable reader (Store::claim_reader):
+    // pump and pull claim it first and hand nothing out while another node
+    // has it; a claim taken starts the reader over from its floor (the
+    // other node may have delivered and settled since). Refused readers
+    // that still have consumers or waiting fetches here, to pump or serve
+    // again (a refused claim is retried at most every k_claim_retry_us).
+    std::vector<Reader> refused_readers();
+    // Gives up the claims of readers this node no longer serves: no
+    // consumers, nothing in flight or handed over, no fetch waiting.
+    // Returns how many. May throw what the store throws.
+    std::size_t release_idle();
+    static constexpr std::int64_t k_claim_retry_us = 500'000;
+
 private:
     struct Consumer {
         std::size_t window = 0;
@@ -328,6 +342,8 @@ private:
     void unhold(const Holder& holder, const Reader& reader);
     std::map<Reader, State>::iterator erase_reader(std::map<Reader, State>::iterator it);
     bool is_settled(const Reader& reader, store::Seq seq);
+    // Whether this node delivers the reader now, claiming it if it can.
+    bool serves(const Reader& reader, State& state, std::int64_t now_us);
 
     store::Store& m_store;
     DeliveryOptions m_options;
@@ -339,6 +355,8 @@ private:
     std::map<Holder, std::set<Reader>> m_holders;  // connection -> readers it consumes or holds messages of
     std::vector<DeliveryAttempt> m_attempts;
     bool m_resume_counts = false;
+    std::set<Reader> m_claimed;                  // readers this node delivers (shared log)
+    std::map<Reader, std::int64_t> m_refused;    // claims another node holds -> when to try again
 };
 
 }  // namespace botbus::bus

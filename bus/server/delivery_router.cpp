@@ -34,11 +34,40 @@ DeliveryRouter::DeliveryRouter(boost::asio::io_context& io, store::Store& store,
       m_fetch_timer(io),
       m_settlement_timer(io),
       m_redelivery_timer(io),
-      m_attempts_timer(io) {}
+      m_attempts_timer(io),
+      m_claim_timer(io) {}
 
 void DeliveryRouter::start(store::Seq visible) {
     m_visible_seq = visible;
     m_running = true;
+    if (m_store.shared()) schedule_claim_check();
+}
+
+void DeliveryRouter::schedule_claim_check() {
+    m_claim_timer.expires_after(std::chrono::milliseconds(k_claim_check_ms));
+    m_claim_timer.async_wait([this](boost::system::error_code ec) {
+        if (ec || !m_running) return;
+        check_claims();
+        schedule_claim_check();
+    });
+}
+
+void DeliveryRouter::check_claims() {
+    try {
+        if (const auto released = m_deliveries.release_idle()) {
+            spdlog::debug("released {} reader(s) no consumer here reads any more", released);
+        }
+    } catch (const std::exception& e) {
+        spdlog::error("releasing readers for other nodes failed: {}", e.what());
+    }
+    // Readers another node delivered: theirs to take once that node lets go.
+    const auto now_us = m_clock();
+    for (const auto& reader : m_deliveries.refused_readers()) {
+        deliver(reader);
+        if (m_parked.front(reader)) serve(reader, now_us);
+    }
+    schedule_fetch_timer();
+    m_hooks.drain();  // sends outside the drain loop can swallow the command socket's edge
 }
 
 void DeliveryRouter::stop() {
@@ -47,6 +76,7 @@ void DeliveryRouter::stop() {
     m_fetch_timer.cancel();
     m_settlement_timer.cancel();
     m_attempts_timer.cancel();
+    m_claim_timer.cancel();
 }
 
 void DeliveryRouter::schedule_attempts() {

@@ -24,7 +24,10 @@
 // storage_error, a redelivery pass tries again a second later; each is
 // logged.
 // A redelivery timer hands the deliveries not acknowledged in time back to
-// their readers. Every timer's work ends with the `drain` hook: sends
+// their readers. On a log shared by several nodes a durable reader is
+// delivered by one node at a time (Deliveries' claims): every
+// k_claim_check_ms the router gives up the readers it no longer has
+// consumers for and tries again for the ones another node had. Every timer's work ends with the `drain` hook: sends
 // outside the drain loop can swallow the command socket's ZMQ_FD edge.
 // Concurrency: the loop thread only.
 #pragma once
@@ -130,6 +133,11 @@ private:
     void read_again(const Reader& reader);
     void schedule_redelivery();
     void redeliver();
+    // Shared log: releases the readers no consumer here reads, and tries
+    // the claims other nodes held again.
+    void schedule_claim_check();
+    void check_claims();
+    static constexpr int k_claim_check_ms = 1000;
 
     boost::asio::io_context& m_io;
     store::Store& m_store;
@@ -152,6 +160,7 @@ private:
     bool m_redelivery_failed = false;  // the last redelivery pass could not read everything it had due
     boost::asio::steady_timer m_attempts_timer;
     bool m_attempts_scheduled = false;
+    boost::asio::steady_timer m_claim_timer;
 };
 
 }  // namespace botbus::bus

@@ -70,6 +70,15 @@ void PostgresStore::prepare_statements() {
     m_lock_head = statement(
         "SELECT last_seq, last_hash, chain_start, event_count, message_count FROM log_head WHERE id = 1 FOR UPDATE");
     m_read_head = statement("SELECT last_seq FROM log_head WHERE id = 1");
+    // One session-level advisory lock per durable reader, like the
+    // cluster's: a transaction rolled back around it keeps it, and a node
+    // that dies frees its readers. Keyed within the schema (a cluster in
+    // another schema has readers of the same names); chr(31) occurs in no
+    // channel or bot name.
+    m_claim_reader = statement(
+        "SELECT pg_try_advisory_lock(hashtextextended(current_schema() || chr(31) || ? || chr(31) || ?, 0))");
+    m_release_reader = statement(
+        "SELECT pg_advisory_unlock(hashtextextended(current_schema() || chr(31) || ? || chr(31) || ?, 0))");
     m_insert_event = statement(
         "INSERT INTO events (seq, ts_us, stream, stream_seq, type, producer, idem_key, payload)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
@@ -108,6 +117,22 @@ bool PostgresStore::leads() {
     sql::Statement take(*m_db, "SELECT pg_try_advisory_lock(1651597941, hashtext(current_schema()))");
     m_leading = take.executeStep() && take.getColumn(0).getInt64() != 0;
     return m_leading;
+}
+
+bool PostgresStore::claim_reader(const std::string& channel, const std::string& bot) {
+    auto& s = *m_claim_reader;
+    ResetOnExit reset{s};
+    s.bind(1, channel);
+    s.bind(2, bot);
+    return s.executeStep() && s.getColumn(0).getInt64() != 0;
+}
+
+void PostgresStore::release_reader(const std::string& channel, const std::string& bot) {
+    auto& s = *m_release_reader;
+    ResetOnExit reset{s};
+    s.bind(1, channel);
+    s.bind(2, bot);
+    s.executeStep();
 }
 
 MessageQueries& PostgresStore::messages() { return *m_messages; }

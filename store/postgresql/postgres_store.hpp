@@ -82,6 +82,8 @@ public:
     bool shared() const override { return true; }
     Seq committed_last_seq() override;
     bool leads() override;
+    bool claim_reader(const std::string& channel, const std::string& bot) override;
+    void release_reader(const std::string& channel, const std::string& bot) override;
     std::optional<std::string> lost() const override;
 
 private:
@@ -139,6 +141,8 @@ private:
 
     std::unique_ptr<sql::Statement> m_lock_head;
     std::unique_ptr<sql::Statement> m_read_head;
+    std::unique_ptr<sql::Statement> m_claim_reader;
+    std::unique_ptr<sql::Statement> m_release_reader;
     std::unique_ptr<sql::Statement> m_insert_event;
     std::unique_ptr<sql::Statement> m_store_hash;
     std::unique_ptr<sql::Statement> m_update_head;
