@@ -233,6 +233,14 @@ public:
     // unshared log; on PostgreSQL the node holding the cluster's advisory
     // lock, taken when free (a node that dies frees it with its session).
     virtual bool leads() { return true; }
+    // A shared log's wake-up: a descriptor that turns readable when another
+    // node may have committed (PostgreSQL: the connection's socket, which
+    // LISTENs), or -1. The caller only waits on it; it stays the store's.
+    virtual int wake_descriptor() const { return -1; }
+    // Reads what has arrived for the wake-up; true when another node of
+    // this log announced a commit since the last call. Never throws (a
+    // broken connection shows at the next read, and in lost()).
+    virtual bool take_wake() { return false; }
     // Whether this node delivers the durable reader's messages (a bot's
     // mailbox: `channel` empty; or its durable subscription to `channel`):
     // on a shared log one node at a time does, so two nodes never hand the

@@ -288,6 +288,38 @@ TEST_F(MultiNode, FetchersOfOnePullSubscriptionOnTwoNodesGetEachMessageOnce) {
     EXPECT_EQ(got[1 - serving], later);
 }
 
+// Another node's commit wakes a node at once (LISTEN/NOTIFY), not at its
+// next poll of the log's head (a second): 80 hops between two nodes fit in
+// a deadline that polling alone would need ~40 s for.
+TEST_F(MultiNode, ACommitOnOneNodeWakesTheOthersAtOnce) {
+    client::Client alice(m_context, options_for(node(0)));
+    alice.hello("alice");
+    client::Client bob(m_context, options_for(node(1)));
+    bob.hello("bob");
+    constexpr int k_exchanges = 40;
+    const auto deadline = Clock::now() + 15s;
+    int done = 0;
+    auto next_before_deadline = [&](client::Client& who) -> std::optional<bus::Message> {
+        while (Clock::now() < deadline) {
+            if (auto push = who.next_push(100ms)) return push;
+        }
+        return std::nullopt;
+    };
+    for (; done < k_exchanges && Clock::now() < deadline; ++done) {
+        const auto ping = alice.send("bob", text_body("ping"));
+        const auto at_bob = next_before_deadline(bob);
+        if (!at_bob) break;
+        ASSERT_EQ(at_bob->seq, ping.seq);
+        bob.ack(std::nullopt, {at_bob->seq});
+        const auto pong = bob.send("alice", text_body("pong"), "text", std::nullopt, at_bob->seq);
+        const auto at_alice = next_before_deadline(alice);
+        if (!at_alice) break;
+        ASSERT_EQ(at_alice->seq, pong.seq);
+        alice.ack(std::nullopt, {at_alice->seq});
+    }
+    EXPECT_EQ(done, k_exchanges) << "each hop waited for a poll of the head";
+}
+
 TEST_F(MultiNode, ANodeKilledUnderLoadLosesNothingItAcknowledged) {
     client::Client watcher_client(m_context, options_for(node(1)));
     watcher_client.hello("watcher");

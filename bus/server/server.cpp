@@ -121,6 +121,7 @@ Server::Server(boost::asio::io_context& io, zmq::context_t& zmq, store::Store& s
 }
 
 Server::~Server() {
+    stop_watching_other_nodes();  // the descriptor is the store's: released, not closed
     m_syncer.reset();  // joins before the members its callbacks use go away
 }
 
@@ -152,6 +153,7 @@ void Server::start() {
     m_shown_seq = m_store.last_seq();
     m_running = true;
     schedule_tail();
+    watch_other_nodes();
     schedule_trim();
     schedule_expiry_sweep();
     // The first lease check, before the first request: runs left running
@@ -176,6 +178,7 @@ void Server::stop(int linger_ms) {
     m_trim_timer.cancel();
     m_expiry_timer.cancel();
     m_tail_timer.cancel();
+    stop_watching_other_nodes();
     m_backlog_timer.cancel();
     m_committer.sync_and_release_all();
     m_backups.stop();

@@ -33,6 +33,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <zmq.hpp>
 
@@ -174,6 +175,11 @@ private:
     // shown here (feed, pushes, parked fetches) in seq order with this
     // node's own, every k_tail_interval and before each own batch's release.
     void schedule_tail();
+    // Waits on the store's wake-up (another node announced a commit).
+    void watch_other_nodes();
+    void stop_watching_other_nodes();
+    // Reads the log's head and shows what is above this node's mark.
+    void show_what_others_appended();
     void show_others(store::Seq upto);
     // What a released event shows, whoever appended it.
     void show_events(const std::vector<store::Event>& events, Touched& touched);
@@ -213,6 +219,8 @@ private:
     boost::asio::steady_timer m_trim_timer;
     boost::asio::steady_timer m_expiry_timer;
     boost::asio::steady_timer m_tail_timer;
+    // The store's wake-up descriptor (not owned: released, never closed).
+    std::optional<boost::asio::posix::stream_descriptor> m_wake;
     store::Seq m_shown_seq = 0;  // every event up to it was shown (own or another node's)
     std::optional<std::int64_t> m_expiry_sweep_at;  // UTC µs the timer is set for
     boost::asio::steady_timer m_drain_timer;

@@ -45,22 +45,50 @@ bool Server::run_daemon_batch(const std::function<void(store::Batch&)>& work, co
 
 void Server::schedule_tail() {
     if (!m_running || !m_store.shared()) return;
-    // Bounds how late another node's event shows here (LISTEN/NOTIFY would
-    // wake it sooner; a poll of the head row is one indexed read).
-    constexpr auto k_tail_interval = std::chrono::milliseconds(20);
+    // Another node's commit wakes this one at once (watch_other_nodes); the
+    // poll is the backstop for a wake-up lost on the way, and what a store
+    // without one (none yet) would run on.
+    constexpr auto k_tail_interval = std::chrono::milliseconds(1000);
     m_tail_timer.expires_after(k_tail_interval);
     m_tail_timer.async_wait([this](boost::system::error_code ec) {
         if (ec || !m_running) return;
-        try {
-            const auto head = m_store.committed_last_seq();
-            if (head > m_shown_seq) show_others(head);
-        } catch (const std::exception& e) {
-            stop_if_store_lost();
-            spdlog::error("reading what other nodes appended failed: {}; trying again", e.what());
-        }
-        on_readable();  // pushes were sent outside the drain loop
+        show_what_others_appended();
         schedule_tail();
     });
+}
+
+void Server::watch_other_nodes() {
+    if (!m_wake) {
+        const int fd = m_store.wake_descriptor();
+        if (fd < 0) return;
+        m_wake.emplace(m_io, fd);
+    }
+    m_wake->async_wait(boost::asio::posix::stream_descriptor::wait_read, [this](boost::system::error_code ec) {
+        if (ec || !m_running) return;
+        // Waiting again first: whatever arrives from now on is a new edge,
+        // whatever arrived before is read by take_wake below (or was, into
+        // libpq's queue, by a batch's statements meanwhile).
+        watch_other_nodes();
+        if (m_store.take_wake()) show_what_others_appended();
+    });
+}
+
+void Server::stop_watching_other_nodes() {
+    if (!m_wake) return;
+    m_wake->cancel();
+    m_wake->release();  // the store's connection: not closed here
+    m_wake.reset();
+}
+
+void Server::show_what_others_appended() {
+    try {
+        const auto head = m_store.committed_last_seq();
+        if (head > m_shown_seq) show_others(head);
+    } catch (const std::exception& e) {
+        stop_if_store_lost();
+        spdlog::error("reading what other nodes appended failed: {}; trying again", e.what());
+    }
+    on_readable();  // pushes were sent outside the drain loop
 }
 
 void Server::show_others(store::Seq upto) {

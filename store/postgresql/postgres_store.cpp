@@ -57,6 +57,9 @@ PostgresStore::PostgresStore(const std::string& conninfo) : m_conninfo(conninfo)
     try {
         prepare_statements();
         m_last_seq = committed_last_seq();
+        sql::Statement schema(*m_db, "SELECT current_schema()");
+        if (schema.executeStep()) m_schema = schema.getColumn(0).getString();
+        m_db->exec("LISTEN botbus_log");
     } catch (const sql::Error& e) {
         throw StartupError(m_label + ": unexpected schema: " + e.what());
     }
@@ -117,6 +120,22 @@ bool PostgresStore::leads() {
     sql::Statement take(*m_db, "SELECT pg_try_advisory_lock(1651597941, hashtext(current_schema()))");
     m_leading = take.executeStep() && take.getColumn(0).getInt64() != 0;
     return m_leading;
+}
+
+int PostgresStore::wake_descriptor() const { return PQsocket(m_db->handle()); }
+
+bool PostgresStore::take_wake() {
+    auto* conn = m_db->handle();
+    // A broken connection: the caller's next read fails and lost() says so.
+    if (PQconsumeInput(conn) == 0) return true;
+    bool woken = false;
+    const int own = PQbackendPID(conn);
+    while (PGnotify* notice = PQnotifies(conn)) {
+        // Own commits and other clusters' (schemas) are no news.
+        if (notice->be_pid != own && m_schema == notice->extra) woken = true;
+        PQfreemem(notice);
+    }
+    return woken;
 }
 
 bool PostgresStore::claim_reader(const std::string& channel, const std::string& bot) {
@@ -308,7 +327,12 @@ void PostgresStore::commit_batch() {
         m_update_head->bind(4, m_batch.counts.messages);
         exec_and_reset(*m_update_head);
     }
-    m_db->exec("COMMIT");
+    if (m_batch.last_seq != m_last_seq) {
+        // Delivered to the listeners when (and only if) the COMMIT is.
+        m_db->exec("SELECT pg_notify('botbus_log', current_schema()); COMMIT");
+    } else {
+        m_db->exec("COMMIT");
+    }
     m_batch_open = false;
     m_last_seq = m_batch.last_seq;
     for (const auto& [stream, head] : m_batch_heads) m_streams[stream] = StreamHead{head.stream_seq, 0, true};

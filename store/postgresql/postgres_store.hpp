@@ -12,6 +12,9 @@
 // SqliteStore. What this node remembers between batches (stream heads, which
 // channels exist) is dropped when a batch finds that another node committed
 // since this one last did.
+// A batch that appended announces its commit (pg_notify on the channel
+// botbus_log, naming the schema, in the COMMIT's own round trip); every node
+// LISTENs, so the others show it at once rather than at their next poll.
 // Durability: COMMIT returns once the server has made the transaction as
 // durable as its synchronous_commit says (on: flushed to its WAL; with a
 // synchronous standby: on that standby too). sync() has nothing to add.
@@ -82,6 +85,8 @@ public:
     bool shared() const override { return true; }
     Seq committed_last_seq() override;
     bool leads() override;
+    int wake_descriptor() const override;
+    bool take_wake() override;
     bool claim_reader(const std::string& channel, const std::string& bot) override;
     void release_reader(const std::string& channel, const std::string& bot) override;
     std::optional<std::string> lost() const override;
@@ -142,6 +147,7 @@ private:
     std::unique_ptr<sql::Statement> m_lock_head;
     std::unique_ptr<sql::Statement> m_read_head;
     std::unique_ptr<sql::Statement> m_claim_reader;
+    std::string m_schema;  // current_schema(): the commits announced to this node's cluster name it
     std::unique_ptr<sql::Statement> m_release_reader;
     std::unique_ptr<sql::Statement> m_insert_event;
     std::unique_ptr<sql::Statement> m_store_hash;
