@@ -571,6 +571,33 @@ std::string fresh_schema_store() {
            "options=-csearch_path%3D" + schema;
 }
 
+// How long a direct message sent through node 0 takes to be pushed to its
+// bot on node 1 (the send's commit, the wake-up of node 1, its read and
+// push), one at a time on an idle cluster: microseconds per message.
+std::vector<double> cross_node_hops(Daemon& from, Daemon& to, std::uint64_t count) {
+    // A receiver of its own each call: a mailbox stays with the node that
+    // served it until that node lets it go (SCALING.md).
+    static int calls = 0;
+    const auto receiver = "hop-receiver-" + std::to_string(++calls);
+    zmq::context_t ctx(1);
+    client::Client alice(ctx, from.client_options());
+    alice.hello("hop-sender");
+    client::Client bob(ctx, to.client_options());
+    bob.hello(receiver);
+    std::vector<double> us;
+    us.reserve(count);
+    const auto body = bus::pack_as_value(g_body);
+    for (std::uint64_t i = 0; i < count; ++i) {
+        const auto t0 = Clock::now();
+        const auto sent = alice.send(receiver, body);
+        const auto push = bob.next_push(std::chrono::milliseconds(5000));
+        check(push && push->seq == sent.seq, "cross-node hop: the push did not come within 5 s");
+        us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+        bob.ack(std::nullopt, {push->seq});
+    }
+    return us;
+}
+
 // Publish throughput and server CPU per message of 1, 2, 3 nodes on one
 // PostgreSQL log (16 clients x 64 in flight, spread over the nodes), and of
 // one node on SQLite under the same load. The server CPU is every daemon's
@@ -649,10 +676,30 @@ void scenario_cluster() {
                 ok += results[i].ok;
                 last = std::max(last, results[i].last_reply);
             }
+            std::vector<double> hops, local_hops;
+            if (nodes >= 2) {
+                hops = cross_node_hops(*daemons[0], *daemons[1], g_opt.smoke ? 20 : 500);
+                local_hops = cross_node_hops(*daemons[0], *daemons[0], g_opt.smoke ? 20 : 500);
+            }
             for (auto& d : daemons) d->stop();
             const double elapsed = std::chrono::duration<double>(last - t0).count();
             const double rate = elapsed > 0 ? static_cast<double>(ok) / elapsed : 0;
             const double per = ok ? 1e6 / static_cast<double>(ok) : 0;
+            if (!hops.empty()) {
+                const double p50 = bench::percentile(hops, 50), p99 = bench::percentile(hops, 99);
+                const double local_p50 = bench::percentile(local_hops, 50);
+                std::fprintf(stderr, "  %s rep %d: a direct message sent through node 0 pushed on node 1: p50 %.0f us "
+                             "p99 %.0f us (on node 0 itself: p50 %.0f us; %zu, one at a time)\n", name.c_str(), rep,
+                             p50, p99, local_p50, hops.size());
+                const std::string hop_cond =
+                    "a direct message sent through node 0 to a bot on node 1, one at a time after the load, from the "
+                    "send to the push (its commit, node 1's wake-up, read and push), " +
+                    std::to_string(hops.size()) + " of them";
+                record("cross-node hop p50, " + std::to_string(nodes) + " nodes", "us", p50, hop_cond);
+                record("cross-node hop p99, " + std::to_string(nodes) + " nodes", "us", p99, hop_cond);
+                record("same-node hop p50, " + std::to_string(nodes) + " nodes", "us", local_p50,
+                       "as the cross-node hop, with the bot on node 0 too");
+            }
             std::fprintf(stderr,
                          "  %s rep %d: %llu acked in %.2f s = %.0f msg/s; CPU per publish: daemons %.1f us, "
                          "database %.1f us\n",
