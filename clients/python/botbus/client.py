@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import zmq
@@ -17,6 +17,7 @@ from .errors import BotbusError, RequestTimeout
 from .mailbox import Mailbox
 from .messages import HelloReply, HistoryPage, Message, Published, Sent
 from .subscription import Subscription
+from .wire import random_token
 
 
 class Client(Connection):
@@ -30,6 +31,10 @@ class Client(Connection):
         timeout: seconds to wait for each reply.
         curve: this bot's keys, for a daemon run with ``--auth curve``.
         context: the ZeroMQ context (default: the process's shared one).
+        other_nodes: the cluster's other nodes, (command endpoint, feed
+            endpoint) each, tried in turn when the node in use stops
+            answering (:meth:`~botbus.connection.Connection.call`; the
+            ``hello`` is said again there, subscriptions follow).
     """
 
     def __init__(
@@ -40,12 +45,30 @@ class Client(Connection):
         timeout: float = 5.0,
         curve: CurveKeys | None = None,
         context: zmq.Context | None = None,  # type: ignore[type-arg]
+        other_nodes: Sequence[tuple[str, str]] = (),
     ) -> None:
-        super().__init__(command_endpoint, feed_endpoint, timeout=timeout, curve=curve, context=context)
+        super().__init__(
+            command_endpoint, feed_endpoint, timeout=timeout, curve=curve, context=context, other_nodes=other_nodes
+        )
         self.bot: str | None = None
         """The bot the last ``hello`` named."""
         self.mailbox_acked = 0
         """The mailbox floor the last ``hello`` or ``ack`` reported."""
+        self._hello: dict[str, Any] | None = None  # said again on the next node after a failover
+        self._key_prefix = random_token("py")
+        self._keys_made = 0
+
+    def _resume(self) -> None:
+        if self._hello is not None:
+            self._call_here("hello", **self._hello)
+
+    def _own_idempotency_key(self, given: str | None) -> str | None:
+        # A write retried on another node may have been committed by the one
+        # that went silent: the key makes the retry a duplicate, not a copy.
+        if given is not None or not self.can_fail_over:
+            return given
+        self._keys_made += 1
+        return f"{self._key_prefix}-{self._keys_made}"
 
     def __enter__(self) -> Client:
         return self
@@ -63,13 +86,14 @@ class Client(Connection):
         message instead (a mirror, a logger); ``credit`` bounds how many this
         connection holds unacknowledged. Without ``pushes``, the connection
         acts as the bot without taking them (tools)."""
-        reply = self.call(
-            "hello",
-            bot=bot,
-            pushes=None if pushes else False,
-            fan_out=True if fan_out else None,
-            credit=credit,
-        )
+        fields: dict[str, Any] = {
+            "bot": bot,
+            "pushes": None if pushes else False,
+            "fan_out": True if fan_out else None,
+            "credit": credit,
+        }
+        reply = self.call("hello", **fields)
+        self._hello = fields
         self.bot = bot
         self.mailbox_acked = int(reply.get("mailbox_acked", 0))
         return HelloReply(
@@ -84,6 +108,7 @@ class Client(Connection):
         """Stops being the bot: what this connection holds unacknowledged goes
         to the bot's other connections at once (a clean shutdown of a replica)."""
         self.call("bye")
+        self._hello = None
         self.bot = None
 
     def ping(self) -> int:
@@ -106,9 +131,16 @@ class Client(Connection):
     ) -> Published:
         """Appends a message to a channel (created if missing). With an
         ``idempotency_key`` a retry appends nothing and returns the original's
-        numbers with ``duplicate`` set."""
+        numbers with ``duplicate`` set. With ``other_nodes`` and no key given,
+        the client makes one, so a publish retried on another node is stored
+        once."""
         reply = self.call(
-            "publish", channel=channel, body=body, type=type, idempotency_key=idempotency_key, reply_to=reply_to
+            "publish",
+            channel=channel,
+            body=body,
+            type=type,
+            idempotency_key=self._own_idempotency_key(idempotency_key),
+            reply_to=reply_to,
         )
         return Published(int(reply["seq"]), int(reply["channel_seq"]), int(reply["ts"]), bool(reply["duplicate"]))
 
@@ -123,9 +155,15 @@ class Client(Connection):
         ttl_ms: int | None = None,
     ) -> Sent:
         """Appends a direct message to a bot's mailbox (idempotency as for
-        :meth:`publish`)."""
+        :meth:`publish`, a key of the client's own included)."""
         reply = self.call(
-            "send", to=to, body=body, type=type, idempotency_key=idempotency_key, reply_to=reply_to, ttl_ms=ttl_ms
+            "send",
+            to=to,
+            body=body,
+            type=type,
+            idempotency_key=self._own_idempotency_key(idempotency_key),
+            reply_to=reply_to,
+            ttl_ms=ttl_ms,
         )
         return Sent(int(reply["seq"]), int(reply["mailbox_seq"]), int(reply["ts"]), bool(reply["duplicate"]))
 

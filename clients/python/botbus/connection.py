@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import zmq
@@ -40,6 +40,10 @@ class Connection:
         timeout: seconds to wait for each reply.
         curve: this bot's keys, for a daemon run with ``--auth curve``.
         context: the ZeroMQ context (default: the process's shared one).
+        other_nodes: further nodes of the same cluster, as (command endpoint,
+            feed endpoint) pairs (docs/SCALING.md): a request the node in use
+            leaves unanswered for ``timeout`` is sent to the next one, after
+            saying ``hello`` there again (see :meth:`call`).
     """
 
     def __init__(
@@ -50,30 +54,20 @@ class Connection:
         timeout: float = 5.0,
         curve: CurveKeys | None = None,
         context: zmq.Context | None = None,  # type: ignore[type-arg]
+        other_nodes: Sequence[tuple[str, str]] = (),
     ) -> None:
+        self.nodes: list[tuple[str, str]] = [(command_endpoint, feed_endpoint), *other_nodes]
+        """Every node, the first one first: (command endpoint, feed endpoint)."""
+        self.node_generation = 0
+        """How many times this connection moved to another node."""
+        self._node = 0
         self.command_endpoint = command_endpoint
         self.feed_endpoint = feed_endpoint
         self.timeout = timeout
         self.curve = curve
         self.context: zmq.Context = context or zmq.Context.instance()  # type: ignore[type-arg]
-        self._socket = self.context.socket(zmq.DEALER)
-        self._socket.linger = 0
-        self._poller = zmq.Poller()
-        self._poller.register(self._socket, zmq.POLLIN)
-        self._monitor: zmq.Socket | None = None  # type: ignore[type-arg]
         self._handshake_trouble: str | None = None  # why CURVE handshakes fail, until one succeeds
-        if curve is not None:
-            curve.apply(self._socket)
-            # A refused handshake is reported only to a monitor; watch it
-            # from before connect so the first refusal is seen.
-            self._monitor = self._socket.get_monitor_socket(
-                zmq.EVENT_HANDSHAKE_FAILED_AUTH
-                | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-                | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-                | zmq.EVENT_HANDSHAKE_SUCCEEDED
-            )
-            self._poller.register(self._monitor, zmq.POLLIN)
-        self._socket.connect(command_endpoint)
+        self._open_socket()
 
         self._next_id = 1
         self._pending: dict[int, str] = {}  # request id -> op, in send order
@@ -84,15 +78,71 @@ class Connection:
 
     # -- lifetime
 
+    def _open_socket(self) -> None:
+        self._socket = self.context.socket(zmq.DEALER)
+        self._socket.linger = 0
+        self._poller = zmq.Poller()
+        self._poller.register(self._socket, zmq.POLLIN)
+        self._monitor: zmq.Socket | None = None  # type: ignore[type-arg]
+        if self.curve is not None:
+            self.curve.apply(self._socket)
+            # A refused handshake is reported only to a monitor; watch it
+            # from before connect so the first refusal is seen.
+            self._monitor = self._socket.get_monitor_socket(
+                zmq.EVENT_HANDSHAKE_FAILED_AUTH
+                | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                | zmq.EVENT_HANDSHAKE_SUCCEEDED
+            )
+            self._poller.register(self._monitor, zmq.POLLIN)
+        self._socket.connect(self.command_endpoint)
+
+    def _close_socket(self) -> None:
+        if self._monitor is not None:
+            self._socket.disable_monitor()
+            self._monitor.close(linger=0)
+        self._socket.close(linger=0)
+
     def close(self) -> None:
         """Closes the connection; the daemon then ends its session."""
         if self._closed:
             return
         self._closed = True
-        if self._monitor is not None:
-            self._socket.disable_monitor()
-            self._monitor.close(linger=0)
-        self._socket.close(linger=0)
+        self._close_socket()
+
+    @property
+    def can_fail_over(self) -> bool:
+        """Whether other nodes were given."""
+        return len(self.nodes) > 1
+
+    def fail_over(self) -> None:
+        """Moves to the next node that answers: a new socket there, and
+        :meth:`_resume` (the client says ``hello`` again). Requests still
+        waiting on the old node are given up (their replies will not come).
+
+        Raises:
+            RequestTimeout: no other node answered within the timeout.
+        """
+        tried = [self.command_endpoint]
+        for _ in range(len(self.nodes) - 1):
+            self._node = (self._node + 1) % len(self.nodes)
+            self.command_endpoint, self.feed_endpoint = self.nodes[self._node]
+            self._close_socket()
+            self._open_socket()
+            self._pending.clear()
+            self._long_polls.clear()
+            self.node_generation += 1
+            tried.append(self.command_endpoint)
+            try:
+                self._resume()
+                return
+            except RequestTimeout:
+                continue  # this one is gone too: the next
+        raise RequestTimeout(f"no node answered within {self.timeout:g} s ({', '.join(tried)})")
+
+    def _resume(self) -> None:
+        """Runs on the new node after :meth:`fail_over` moved there, before
+        the request is sent again (a client says ``hello`` again here)."""
 
     def __enter__(self) -> Connection:
         return self
@@ -149,8 +199,26 @@ class Connection:
 
     def call(self, op: str, *, timeout: float | None = None, **fields: Any) -> Reply:
         """Sends a request and waits for its reply (see :meth:`wait_reply`).
-        Any op of docs/PROTOCOL.md: ``client.call("channel.list", limit=10)``."""
+        Any op of docs/PROTOCOL.md: ``client.call("channel.list", limit=10)``.
+
+        With ``other_nodes``, a request left unanswered is sent again to the
+        next node (:meth:`fail_over`). A write retried that way may have been
+        committed by the node that went silent: :meth:`Client.publish` and
+        :meth:`Client.send` carry an idempotency key for that; other writes
+        are idempotent or answer the retry with the state error of a change
+        already made. Only :meth:`call` moves: :meth:`wait_reply` after
+        :meth:`send_request`, and pushes, wait on the node in use (a bot that
+        only waits for pushes calls :meth:`ping` now and then)."""
+        for _ in range(len(self.nodes) - 1):
+            try:
+                return self.wait_reply(self.send_request(op, **fields), timeout)
+            except RequestTimeout:
+                self.fail_over()
         return self.wait_reply(self.send_request(op, **fields), timeout)
+
+    def _call_here(self, op: str, **fields: Any) -> Reply:
+        """As :meth:`call`, on the node in use only."""
+        return self.wait_reply(self.send_request(op, **fields))
 
     # -- pushes, for the consumers
 

@@ -8,6 +8,12 @@ when ``channel_seq`` jumps (the feed is fire-and-forget: a subscriber that
 falls behind loses events, a reconnect loses what was published meanwhile),
 read history after the last seq delivered before going on.
 
+With a client of several nodes (``other_nodes``), a feed quiet for the
+client's timeout is checked with a ``ping``, which moves the client to
+another node if its node stopped answering; the subscription then follows
+it: a new feed socket there, confirmed, and history after the last seq
+delivered, so it goes on with no gap and no duplicate.
+
 Limitation (as in the C++ client): a loss is seen when a later message
 arrives, so messages lost at the very tail show up once the channel moves on.
 """
@@ -74,6 +80,8 @@ class Subscription:
         self._last_channel_seq: int | None = None  # of the last message delivered, once known
         self._ready: deque[Item] = deque()
         self._catching_up = True  # history pages are left before the marker
+        self._feed_options = {"receive_hwm": receive_hwm, "receive_buffer": receive_buffer}
+        self._generation = client.node_generation
         self._feed = FeedSocket(client, [self._topic], receive_hwm=receive_hwm, receive_buffer=receive_buffer)
         try:
             if after is not None:
@@ -112,13 +120,36 @@ class Subscription:
                 self._read_history_page()
                 continue
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            event = self._feed.receive(left)
-            if event is None:
-                return None
+            if self._client.can_fail_over:
+                # Quiet for a whole timeout: is the node still there?
+                quiet = self._client.timeout if left is None else min(left, self._client.timeout)
+                event = self._feed.receive(quiet)
+                if event is None:
+                    if not self._follow_client() and deadline is not None and time.monotonic() >= deadline:
+                        return None
+                    continue
+            else:
+                event = self._feed.receive(left)
+                if event is None:
+                    return None
             topic, fields = event
             if topic == self._topic and fields.get("event") == "message":
                 self._accept_live(Message.from_wire(fields))
         return self._ready.popleft()
+
+    def _follow_client(self) -> bool:
+        """Pings the node (the client moves on if it is gone); after a move,
+        opens the feed on the new node and reads what was missed. Returns
+        whether the subscription moved."""
+        if self._client.node_generation == self._generation:
+            self._client.ping()
+        if self._client.node_generation == self._generation:
+            return False
+        self._feed.close()
+        self._feed = FeedSocket(self._client, [self._topic], **self._feed_options)  # type: ignore[arg-type]
+        self._generation = self._client.node_generation
+        self._read_history()  # what was published while the feed was on the old node
+        return True
 
     def _accept_live(self, message: Message) -> None:
         if message.seq <= self.last_seq:

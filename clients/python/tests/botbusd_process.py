@@ -32,6 +32,7 @@ class Daemon:
         self.data_dir = data_dir
         self.stderr_path = data_dir.with_name(data_dir.name + ".stderr")
         self.exit_code: int | None = None
+        self.killed = False
         args = [str(program), "--data-dir", str(data_dir), "--log-level", "warn"]
         for option in ("--command-endpoint", "--feed-endpoint"):
             if option not in extra_args:
@@ -86,6 +87,11 @@ class Daemon:
             finally:
                 self._close_stdout()
         return self.exit_code
+
+    def kill(self) -> None:
+        """kill -9, as a crashed machine would; the daemon counts as killed."""
+        self.killed = True
+        self._kill()
 
     def _kill(self) -> None:
         self._process.kill()

@@ -56,6 +56,8 @@ def start_daemon(botbusd_program: Path, tmp_path: Path, request: pytest.FixtureR
 
     yield start
     for daemon in daemons:
+        if daemon.killed:
+            continue
         status = daemon.stop()
         assert status == 0, f"botbusd exited with {status} on SIGTERM; stderr:\n{daemon.stderr_text()}"
 
