@@ -136,19 +136,31 @@ int report_rebuild(const store::ProjectionCheck& check) {
 // or not. One line either way; exit 1 names the first broken link. With a
 // FILE: everything a restore needs of a backup copy, on a scratch copy.
 int verify(const Config& config) {
-    if (!config.store.empty()) throw std::runtime_error("verify: not implemented for a PostgreSQL store yet");
-    if (!config.file.empty()) return check_backup(config.file) ? 0 : 1;
-    const auto path = database_of(config);
-    const auto check = store::check_log(path);
-    const auto recorded = check.recorded_seq ? std::to_string(*check.recorded_seq) : std::string("nothing");
+    std::string where;
+    store::LogCheck check;
+    if (!config.store.empty()) {
+        if (!config.file.empty()) {
+            throw std::runtime_error("verify FILE checks a SQLite backup copy; a PostgreSQL store has none");
+        }
+        store::PostgresStore postgres(config.store);
+        where = postgres.label();
+        check = postgres.check_log();
+    } else {
+        if (!config.file.empty()) return check_backup(config.file) ? 0 : 1;
+        where = database_of(config);
+        check = store::check_log(where);
+    }
     if (!check.intact) {
-        std::printf("verify: %s: DAMAGED: %s\n", path.c_str(), check.problem.c_str());
+        std::printf("verify: %s: DAMAGED: %s\n", where.c_str(), check.problem.c_str());
         return 1;
     }
+    const auto recorded = !config.store.empty() ? std::string()
+                          : check.recorded_seq  ? "; botbus.seq records " + std::to_string(*check.recorded_seq)
+                                                : std::string("; botbus.seq records nothing");
     std::printf(
         "verify: %s: intact: log_head at seq %llu, %llu chained events checked, %llu trimmed seqs in %llu "
-        "ranges, %llu seqs before the chain began; botbus.seq records %s\n",
-        path.c_str(), static_cast<ull>(check.last_seq), static_cast<ull>(check.chained),
+        "ranges, %llu seqs before the chain began%s\n",
+        where.c_str(), static_cast<ull>(check.last_seq), static_cast<ull>(check.chained),
         static_cast<ull>(check.trimmed), static_cast<ull>(check.ranges), static_cast<ull>(check.chain_start),
         recorded.c_str());
     return 0;

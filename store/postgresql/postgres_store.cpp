@@ -403,6 +403,23 @@ Appended PostgresStore::trim_messages(Batch& batch, const std::string& stream, S
                          encode_payload(StreamTrimmed{stream, through, count})});
 }
 
+LogCheck PostgresStore::check_log() {
+    if (m_batch_open) throw std::logic_error("botbus::store: check_log with a batch open");
+    LogCheck check;
+    m_db->exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+    try {
+        check_chain(*m_db, check);
+        m_db->exec("COMMIT");
+    } catch (...) {
+        try {
+            m_db->exec("ROLLBACK");
+        } catch (...) {  // the connection is gone
+        }
+        throw;
+    }
+    return check;
+}
+
 ProjectionCheck PostgresStore::verify_projections(std::size_t max_differences) {
     if (m_batch_open) throw std::logic_error("botbus::store: verify_projections with a batch open");
     // The log is replayed into a scratch schema on a connection of its own,

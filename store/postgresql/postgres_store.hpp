@@ -32,6 +32,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "store/sql/chain_check.hpp"
 #include "store/store.hpp"
 
 namespace botbus::store {
@@ -78,6 +79,9 @@ public:
     Appended trim_messages(Batch& batch, const std::string& stream, Seq through, std::uint64_t count) override;
 
     ProjectionCheck verify_projections(std::size_t max_differences = 100) override;
+    // `botbusd verify`: the log's hash chain (store/sql/chain_check.hpp),
+    // walked in one REPEATABLE READ snapshot beside nodes that append.
+    LogCheck check_log();
     BackupResult backup(const std::string& target, const std::atomic<bool>& cancel) override;
 
     // The server, as named in messages (no password).
