@@ -112,6 +112,10 @@ TEST(MailboxDelivery, AcksBySeqSettleOutOfOrderAndAReconnectGetsOnlyWhatIsLeft) 
         EXPECT_EQ(state.acked, seqs[0]);
         EXPECT_EQ(state.unsettled, 2U);
     }
+    // The daemon sees the first connection close a moment later: until then
+    // a new one would join beside it and get its two only as it leaves.
+    ASSERT_TRUE(eventually([&] { return mailbox_of(alice, "bob").in_flight.empty(); }))
+        << "the daemon did not see bob's first connection close";
 
     client::Client bob(context, options_for(daemon));
     bob.hello("bob");
