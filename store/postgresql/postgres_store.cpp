@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <stdexcept>
+#include <utility>
 
 #include "store/payloads.hpp"
 #include "store/postgresql/postgres_connection.hpp"
@@ -214,6 +215,7 @@ LogStats PostgresStore::stats() {
 void PostgresStore::open_batch() {
     if (m_batch_open) throw std::logic_error("botbus::store: a batch is already open");
     m_db->exec("BEGIN");
+    m_release_pending = false;
     try {
         // Every node's batches queue here: from now on this one reads what
         // the previous one committed and owns the next seqs.
@@ -241,6 +243,7 @@ void PostgresStore::open_batch() {
 
 void PostgresStore::rollback_batch() noexcept {
     m_batch_open = false;
+    m_release_pending = false;
     m_batch_heads.clear();
     m_savepoint.reset();
     forget_remembered();
@@ -345,14 +348,20 @@ void PostgresStore::commit_batch() {
 void PostgresStore::open_savepoint() {
     if (!m_batch_open) throw std::logic_error("botbus::store: savepoint outside a batch");
     if (m_savepoint) throw std::logic_error("botbus::store: a savepoint is already open");
-    m_db->exec("SAVEPOINT request");
+    // The previous request's release rides in the same round trip.
+    m_db->exec(std::exchange(m_release_pending, false) ? "RELEASE SAVEPOINT request; SAVEPOINT request"
+                                                       : "SAVEPOINT request");
     m_savepoint = SavepointMark{m_batch, m_batch_heads};
 }
 
 void PostgresStore::release_savepoint() {
     if (!m_savepoint) throw std::logic_error("botbus::store: no savepoint to release");
     m_savepoint.reset();
-    m_db->exec("RELEASE SAVEPOINT request");
+    // Sent with the next request's savepoint; COMMIT releases it otherwise.
+    // Until then the batch's own statements run inside it, and a rollback
+    // of the next request goes back to that request's savepoint, the most
+    // recent of the name.
+    m_release_pending = true;
 }
 
 bool PostgresStore::rollback_to_savepoint() noexcept {
