@@ -120,6 +120,49 @@ TEST_F(PostgresStoreTest, ARequestRolledBackToItsSavepointLeavesTheOthersAndGapF
     EXPECT_EQ(events[1].seq, 2U);
 }
 
+// Appends go out without waiting (the connection's pipeline), so a write
+// that fails is reported by a later request's statement. That request cannot
+// tell whose it was: the whole batch fails, and nothing of it is kept.
+TEST_F(PostgresStoreTest, AnAppendThatFailsOnTheServerFailsItsWholeBatchWhicheverRequestLearnsOfIt) {
+    PostgresStore s(m_conninfo);
+    {
+        auto batch = s.begin();
+        batch.append(channel_created("lobby"));
+        batch.commit();
+    }
+    // A trigger refuses one producer's events on the server, as a full disk
+    // or a constraint would.
+    exec_sql(m_conninfo,
+             "CREATE FUNCTION refuse_mallory() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+             " IF NEW.producer = 'mallory' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$;"
+             " CREATE TRIGGER refuse_mallory BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION refuse_mallory()");
+    auto batch = s.begin();
+    batch.savepoint();
+    batch.append(published("lobby", "refused", "mallory"));  // sent; the failure is not known yet
+    batch.release_savepoint();
+    batch.savepoint();
+    // This request reads (an idempotency key): the wait reports mallory's failure.
+    EXPECT_THROW(batch.append(published("lobby", "fine", "alice", "k1")), std::exception);
+    EXPECT_FALSE(batch.rollback_to_savepoint());
+    EXPECT_THROW(batch.commit(), std::exception);
+    EXPECT_EQ(s.last_seq(), 1U);
+    EXPECT_EQ(s.read_range(0, 10).size(), 1U);
+
+    // Nor does a failure nobody waited for commit: the commit finds it.
+    {
+        auto quiet = s.begin();
+        quiet.append(published("lobby", "refused", "mallory"));
+        quiet.append(published("lobby", "fine"));
+        EXPECT_THROW(quiet.commit(), std::exception);
+    }
+    EXPECT_EQ(s.read_range(0, 10).size(), 1U);
+    // And the next batch starts clean.
+    auto next = s.begin();
+    EXPECT_EQ(next.append(published("lobby", "after")).seq, 2U);
+    next.commit();
+    EXPECT_EQ(s.read_range(0, 10).size(), 2U);
+}
+
 TEST_F(PostgresStoreTest, AnIdempotencyKeyIsOnePerProducerAcrossNodes) {
     PostgresStore a(m_conninfo);
     PostgresStore b(m_conninfo);

@@ -3,23 +3,30 @@
 #include <libpq-fe.h>
 
 #include <charconv>
+#include <optional>
+#include <utility>
 #include <vector>
 
 namespace botbus::store::sql {
 namespace {
 
+// ~30 bytes of replies each (BindComplete, CommandComplete): 256 stay far
+// below any socket buffer.
+constexpr int k_max_unread = 256;
 constexpr unsigned k_bytea_oid = 17;
 constexpr unsigned k_bool_oid = 16;
 constexpr unsigned k_text_oids[] = {25, 1043, 1042, 19};  // text, varchar, bpchar, name
 constexpr unsigned k_integer_oids[] = {20, 21, 23, 1700};  // int8, int2, int4, numeric
 
-[[noreturn]] void throw_result_error(PGconn* conn, const PGresult* result) {
+Error result_error(PGconn* conn, const PGresult* result) {
     const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
     std::string message = result ? PQresultErrorMessage(result) : "";
     if (message.empty()) message = PQerrorMessage(conn);
     while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
-    throw Error("postgresql: " + message, state ? state : "");
+    return Error("postgresql: " + message, state ? state : "");
 }
+
+[[noreturn]] void throw_result_error(PGconn* conn, const PGresult* result) { throw result_error(conn, result); }
 
 struct ResultDeleter {
     void operator()(PGresult* result) const { PQclear(result); }
@@ -83,6 +90,10 @@ public:
         ++m_row;
         m_decoded.clear();
         return m_row < PQntuples(m_result.get());
+    }
+    void send() override {
+        m_connection.send_prepared(*m_name, static_cast<int>(m_values.size()), m_pointers.data(), m_lengths.data(),
+                                   m_formats.data());
     }
     int exec() override {
         run(PGRES_COMMAND_OK);
@@ -154,17 +165,10 @@ private:
         m_lengths[i] = static_cast<int>(size);
         m_formats[i] = format;
     }
-    void run(ExecStatusType expected) {
-        auto* conn = m_connection.handle();
-        m_result.reset(PQexecPrepared(conn, m_name->c_str(), static_cast<int>(m_values.size()), m_pointers.data(),
-                                      m_lengths.data(), m_formats.data(), 0));
-        const auto status = m_result ? PQresultStatus(m_result.get()) : PGRES_FATAL_ERROR;
-        if (status != expected && !(status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK)) {
-            auto failed = std::move(m_result);
-            m_row = -1;
-            throw_result_error(conn, failed.get());
-        }
+    void run(ExecStatusType /*expected*/) {
         m_row = -1;
+        m_result.reset(m_connection.run_prepared(*m_name, static_cast<int>(m_values.size()), m_pointers.data(),
+                                                 m_lengths.data(), m_formats.data()));
     }
 
     PostgresConnection& m_connection;
@@ -247,9 +251,119 @@ std::optional<std::string> PostgresConnection::broken() const {
 }
 
 void PostgresConnection::exec(const std::string& sql) {
+    settle();  // the simple protocol (several statements in one string) is not for pipelines
     ResultPtr result(PQexec(m_conn, sql.c_str()));
     const auto status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) throw_result_error(m_conn, result.get());
+}
+
+void PostgresConnection::enter_pipeline() {
+    if (m_unread > 0) return;
+    if (PQenterPipelineMode(m_conn) != 1) throw_result_error(m_conn, nullptr);
+}
+
+void PostgresConnection::fail_send() {
+    // libpq could not queue it (the connection is gone): what was queued
+    // before is read out, and the transaction counts as lost.
+    m_sent_failed = true;
+    const auto failure = result_error(m_conn, nullptr);
+    try {
+        settle();
+    } catch (const Error&) {  // the send's own failure says it
+    }
+    throw failure;
+}
+
+std::string PostgresConnection::run_command(const std::string& sql) {
+    enter_pipeline();
+    if (PQsendQueryParams(m_conn, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) fail_send();
+    ++m_unread;
+    const ResultPtr result(finish_pipeline(true));
+    return PQcmdStatus(result.get());
+}
+
+void PostgresConnection::send(const std::string& sql) {
+    enter_pipeline();
+    if (PQsendQueryParams(m_conn, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) {
+        fail_send();
+    }
+    if (++m_unread >= k_max_unread) settle();
+}
+
+void PostgresConnection::send_prepared(const std::string& name, int count, const char* const* values,
+                                       const int* lengths, const int* formats) {
+    enter_pipeline();
+    if (PQsendQueryPrepared(m_conn, name.c_str(), count, values, lengths, formats, 0) != 1) {
+        fail_send();
+    }
+    if (++m_unread >= k_max_unread) settle();
+}
+
+pg_result* PostgresConnection::run_prepared(const std::string& name, int count, const char* const* values,
+                                            const int* lengths, const int* formats) {
+    if (m_unread == 0) {
+        ResultPtr result(PQexecPrepared(m_conn, name.c_str(), count, values, lengths, formats, 0));
+        const auto status = result ? PQresultStatus(result.get()) : PGRES_FATAL_ERROR;
+        if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) throw_result_error(m_conn, result.get());
+        return result.release();
+    }
+    if (PQsendQueryPrepared(m_conn, name.c_str(), count, values, lengths, formats, 0) != 1) {
+        fail_send();
+    }
+    ++m_unread;
+    return finish_pipeline(true);
+}
+
+void PostgresConnection::settle() {
+    if (m_unread == 0) return;
+    PQclear(finish_pipeline(false));
+}
+
+pg_result* PostgresConnection::finish_pipeline(bool keep_last) {
+    const int statements = std::exchange(m_unread, 0);
+    std::optional<Error> failure;
+    bool failure_was_sent = false;  // rather than the statement waited for
+    ResultPtr last;
+    if (PQpipelineSync(m_conn) != 1) {
+        failure = result_error(m_conn, nullptr);
+        failure_was_sent = true;
+    } else {
+        // Each statement's results end with a null; the sync's marker ends
+        // the pipeline. A broken connection ends it early (nulls only).
+        int statement = 0;
+        int nulls_in_a_row = 0;
+        for (;;) {
+            ResultPtr result(PQgetResult(m_conn));
+            if (!result) {
+                ++statement;
+                if (++nulls_in_a_row > 1 && PQstatus(m_conn) != CONNECTION_OK) break;
+                if (statement > statements + 1) break;
+                continue;
+            }
+            nulls_in_a_row = 0;
+            const auto status = PQresultStatus(result.get());
+            if (status == PGRES_PIPELINE_SYNC) break;
+            if (status == PGRES_FATAL_ERROR || status == PGRES_BAD_RESPONSE || status == PGRES_NONFATAL_ERROR) {
+                if (!failure) {
+                    failure = result_error(m_conn, result.get());
+                    failure_was_sent = !keep_last || statement < statements - 1;
+                }
+            } else if (keep_last && statement == statements - 1 && status != PGRES_PIPELINE_ABORTED) {
+                last = std::move(result);
+            }
+        }
+    }
+    PQexitPipelineMode(m_conn);  // fails only on a broken connection, which the next call reports
+    if (!failure && PQstatus(m_conn) != CONNECTION_OK) {
+        failure = result_error(m_conn, nullptr);
+        failure_was_sent = true;
+    }
+    if (failure) {
+        if (failure_was_sent) m_sent_failed = true;
+        throw *failure;
+    }
+    if (keep_last && !last) throw Error("postgresql: no result for a statement sent in a pipeline", "");
+    return last.release();
 }
 
 std::unique_ptr<StatementImpl> PostgresConnection::prepare(std::string_view sql) {
@@ -258,6 +372,7 @@ std::unique_ptr<StatementImpl> PostgresConnection::prepare(std::string_view sql)
 
 const std::string& PostgresConnection::prepared_name(const std::string& sql, const std::vector<bool>& used) {
     if (const auto it = m_prepared.find(sql); it != m_prepared.end()) return it->second;
+    settle();  // PQprepare waits, which pipeline mode forbids
     auto name = "botbus_" + std::to_string(m_prepared.size() + 1);
     // The server infers each parameter's type from where it is used; one the
     // SQL does not use (a statement shared by callers that bind more) is text.

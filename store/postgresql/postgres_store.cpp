@@ -6,7 +6,6 @@
 
 #include <atomic>
 #include <stdexcept>
-#include <utility>
 
 #include "store/payloads.hpp"
 #include "store/postgresql/postgres_connection.hpp"
@@ -28,6 +27,7 @@ namespace botbus::store {
 
 using detail::exec_and_reset;
 using detail::ResetOnExit;
+using detail::send_and_reset;
 
 namespace {
 
@@ -214,8 +214,8 @@ LogStats PostgresStore::stats() {
 
 void PostgresStore::open_batch() {
     if (m_batch_open) throw std::logic_error("botbus::store: a batch is already open");
-    m_db->exec("BEGIN");
-    m_release_pending = false;
+    m_db->forget_sent_failure();
+    m_db->send("BEGIN");  // travels with the head's lock: one round trip
     try {
         // Every node's batches queue here: from now on this one reads what
         // the previous one committed and owns the next seqs.
@@ -243,7 +243,6 @@ void PostgresStore::open_batch() {
 
 void PostgresStore::rollback_batch() noexcept {
     m_batch_open = false;
-    m_release_pending = false;
     m_batch_heads.clear();
     m_savepoint.reset();
     forget_remembered();
@@ -282,7 +281,7 @@ Appended PostgresStore::append_to_batch(EventDraft draft, std::vector<Event>& ap
         insert.bind(7);
     }
     insert.bindNoCopy(8, event.payload.data(), static_cast<int>(event.payload.size()));
-    exec_and_reset(insert);
+    send_and_reset(insert);  // nothing is read back: no round trip of its own
     const auto hash = chain_hash(m_batch.last_hash, event);
 
     m_projector->apply(event);
@@ -323,18 +322,21 @@ void PostgresStore::commit_batch() {
     if (m_batch.last_seq != m_last_seq) {
         m_store_hash->bind(1, static_cast<std::int64_t>(m_batch.last_seq));
         m_store_hash->bind(2, last_hash.data(), static_cast<int>(last_hash.size()));
-        exec_and_reset(*m_store_hash);
+        send_and_reset(*m_store_hash);
         m_update_head->bind(1, static_cast<std::int64_t>(m_batch.last_seq));
         m_update_head->bind(2, last_hash.data(), static_cast<int>(last_hash.size()));
         m_update_head->bind(3, m_batch.counts.events);
         m_update_head->bind(4, m_batch.counts.messages);
-        exec_and_reset(*m_update_head);
-    }
-    if (m_batch.last_seq != m_last_seq) {
+        send_and_reset(*m_update_head);
         // Delivered to the listeners when (and only if) the COMMIT is.
-        m_db->exec("SELECT pg_notify('botbus_log', current_schema()); COMMIT");
-    } else {
-        m_db->exec("COMMIT");
+        m_db->send("SELECT pg_notify('botbus_log', current_schema())");
+    }
+    // Everything sent since the head's lock runs now, in this round trip.
+    // A transaction a failed write aborted answers COMMIT with ROLLBACK and
+    // no error, hence the tag is checked.
+    if (m_db->sent_failed()) throw std::runtime_error(m_label + ": a write of this batch failed; nothing of it is kept");
+    if (const auto tag = m_db->run_command("COMMIT"); tag != "COMMIT") {
+        throw std::runtime_error(m_label + ": the server ended the batch with " + tag + ", not COMMIT");
     }
     m_batch_open = false;
     m_last_seq = m_batch.last_seq;
@@ -348,23 +350,29 @@ void PostgresStore::commit_batch() {
 void PostgresStore::open_savepoint() {
     if (!m_batch_open) throw std::logic_error("botbus::store: savepoint outside a batch");
     if (m_savepoint) throw std::logic_error("botbus::store: a savepoint is already open");
-    // The previous request's release rides in the same round trip.
-    m_db->exec(std::exchange(m_release_pending, false) ? "RELEASE SAVEPOINT request; SAVEPOINT request"
-                                                       : "SAVEPOINT request");
+    m_db->send("SAVEPOINT request");
     m_savepoint = SavepointMark{m_batch, m_batch_heads};
 }
 
 void PostgresStore::release_savepoint() {
     if (!m_savepoint) throw std::logic_error("botbus::store: no savepoint to release");
     m_savepoint.reset();
-    // Sent with the next request's savepoint; COMMIT releases it otherwise.
-    // Until then the batch's own statements run inside it, and a rollback
-    // of the next request goes back to that request's savepoint, the most
-    // recent of the name.
-    m_release_pending = true;
+    m_db->send("RELEASE SAVEPOINT request");
 }
 
 bool PostgresStore::rollback_to_savepoint() noexcept {
+    try {
+        m_db->settle();
+    } catch (...) {  // recorded as sent_failed, or the connection is gone
+    }
+    if (m_db->sent_failed()) {
+        // It may be an earlier request's write: only the whole batch is undone.
+        if (m_savepoint) {
+            m_savepoint.reset();
+            m_projector->rolled_back();
+        }
+        return false;
+    }
     const bool in_transaction = [this] {
         const auto status = PQtransactionStatus(m_db->handle());
         return status == PQTRANS_INTRANS || status == PQTRANS_INERROR;

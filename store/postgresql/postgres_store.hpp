@@ -152,7 +152,6 @@ private:
     std::unique_ptr<sql::Statement> m_read_head;
     std::unique_ptr<sql::Statement> m_claim_reader;
     std::string m_schema;  // current_schema(): the commits announced to this node's cluster name it
-    bool m_release_pending = false;  // the last request's savepoint, released with the next one's
     std::unique_ptr<sql::Statement> m_release_reader;
     std::unique_ptr<sql::Statement> m_insert_event;
     std::unique_ptr<sql::Statement> m_store_hash;

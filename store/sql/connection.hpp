@@ -49,6 +49,11 @@ public:
     virtual bool step() = 0;
     // Runs a statement that returns no rows; the rows it changed.
     virtual int exec() = 0;
+    // Runs a write whose outcome nobody reads. An engine may send it and go
+    // on without waiting (PostgreSQL queues it in a pipeline): it has run by
+    // the time the next statement that waits for a result returns, and if
+    // it failed, that statement (or the commit) throws its error.
+    virtual void send() { exec(); }
     // Ready to run again; bindings stay.
     virtual void reset() = 0;
     // Columns of the current row, 0-based.
@@ -72,6 +77,9 @@ public:
     virtual Dialect dialect() const = 0;
     // Runs SQL without parameters (one or more statements).
     virtual void exec(const std::string& sql) = 0;
+    // One statement without parameters whose outcome nobody reads: as
+    // StatementImpl::send.
+    virtual void send(const std::string& sql) { exec(sql); }
     virtual std::unique_ptr<StatementImpl> prepare(std::string_view sql) = 0;
 
 protected:

@@ -53,6 +53,7 @@ public:
 
     bool executeStep() { return m_impl->step(); }
     int exec() { return m_impl->exec(); }
+    void send() { m_impl->send(); }
     void reset() { m_impl->reset(); }
     Column getColumn(int index) const { return Column(*m_impl, index); }
     // Known once the statement has run (its first executeStep).

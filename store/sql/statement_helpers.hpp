@@ -40,6 +40,21 @@ inline int exec_and_reset(sql::Statement& statement) {
     return changed;
 }
 
+// A write whose outcome is not read (Statement::send), then reset: on
+// PostgreSQL it goes out without a round trip of its own.
+inline void send_and_reset(sql::Statement& statement) {
+    try {
+        statement.send();
+    } catch (...) {
+        try {
+            statement.reset();
+        } catch (...) {
+        }
+        throw;
+    }
+    statement.reset();
+}
+
 // Resets a query statement however the caller leaves, so a thrown exception
 // never leaves a read transaction pinned.
 struct ResetOnExit {
