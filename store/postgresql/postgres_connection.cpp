@@ -86,7 +86,7 @@ public:
     }
 
     bool step() override {
-        if (!m_result) run(PGRES_TUPLES_OK);
+        if (!m_result) run();
         ++m_row;
         m_decoded.clear();
         return m_row < PQntuples(m_result.get());
@@ -96,7 +96,7 @@ public:
                                    m_formats.data());
     }
     int exec() override {
-        run(PGRES_COMMAND_OK);
+        run();
         const char* tuples = PQcmdTuples(m_result.get());
         int changed = 0;
         std::from_chars(tuples, tuples + std::char_traits<char>::length(tuples), changed);
@@ -165,7 +165,7 @@ private:
         m_lengths[i] = static_cast<int>(size);
         m_formats[i] = format;
     }
-    void run(ExecStatusType /*expected*/) {
+    void run() {
         m_row = -1;
         m_result.reset(m_connection.run_prepared(*m_name, static_cast<int>(m_values.size()), m_pointers.data(),
                                                  m_lengths.data(), m_formats.data()));
@@ -274,29 +274,34 @@ void PostgresConnection::fail_send() {
     throw failure;
 }
 
-std::string PostgresConnection::run_command(const std::string& sql) {
+void PostgresConnection::queue_text(const std::string& sql) {
     enter_pipeline();
     if (PQsendQueryParams(m_conn, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) fail_send();
     ++m_unread;
+}
+
+void PostgresConnection::queue_prepared(const std::string& name, int count, const char* const* values,
+                                        const int* lengths, const int* formats) {
+    enter_pipeline();
+    if (PQsendQueryPrepared(m_conn, name.c_str(), count, values, lengths, formats, 0) != 1) fail_send();
+    ++m_unread;
+}
+
+std::string PostgresConnection::run_command(const std::string& sql) {
+    queue_text(sql);
     const ResultPtr result(finish_pipeline(true));
     return PQcmdStatus(result.get());
 }
 
 void PostgresConnection::send(const std::string& sql) {
-    enter_pipeline();
-    if (PQsendQueryParams(m_conn, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) {
-        fail_send();
-    }
-    if (++m_unread >= k_max_unread) settle();
+    queue_text(sql);
+    if (m_unread >= k_max_unread) settle();
 }
 
 void PostgresConnection::send_prepared(const std::string& name, int count, const char* const* values,
                                        const int* lengths, const int* formats) {
-    enter_pipeline();
-    if (PQsendQueryPrepared(m_conn, name.c_str(), count, values, lengths, formats, 0) != 1) {
-        fail_send();
-    }
-    if (++m_unread >= k_max_unread) settle();
+    queue_prepared(name, count, values, lengths, formats);
+    if (m_unread >= k_max_unread) settle();
 }
 
 pg_result* PostgresConnection::run_prepared(const std::string& name, int count, const char* const* values,
@@ -307,10 +312,7 @@ pg_result* PostgresConnection::run_prepared(const std::string& name, int count, 
         if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) throw_result_error(m_conn, result.get());
         return result.release();
     }
-    if (PQsendQueryPrepared(m_conn, name.c_str(), count, values, lengths, formats, 0) != 1) {
-        fail_send();
-    }
-    ++m_unread;
+    queue_prepared(name, count, values, lengths, formats);
     return finish_pipeline(true);
 }
 

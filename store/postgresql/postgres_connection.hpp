@@ -68,6 +68,10 @@ public:
 
 private:
     void enter_pipeline();
+    // Into the pipeline, unread (m_unread counts it); fail_send if libpq cannot.
+    void queue_text(const std::string& sql);
+    void queue_prepared(const std::string& name, int count, const char* const* values, const int* lengths,
+                        const int* formats);
     [[noreturn]] void fail_send();
     // Syncs the pipeline and reads every result; the last statement's is
     // returned if `keep_last` (and it succeeded). Leaves pipeline mode.
